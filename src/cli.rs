@@ -1,0 +1,82 @@
+//! The command line: clap derive types. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Declarative parallel work sessions for one git repository.
+///
+/// The sessions a team wants are listed in `flowloom.toml`; `flowloom plan` shows how the
+/// repository differs from that list and `flowloom apply` makes it so, never deleting work
+/// that is not safely stored in git.
+#[derive(Debug, Parser)]
+#[command(name = "flowloom", version, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if flowloom was started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    pub directory: Option<PathBuf>,
+
+    /// Use this manifest instead of `flowloom.toml` at the root of the main worktree.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub manifest: Option<PathBuf>,
+
+    /// When to color the output (`NO_COLOR` also turns it off).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+
+    /// Print only errors and what was asked for.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail about what is read and done.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show how the repository differs from the manifest; changes nothing.
+    Plan(PlanArgs),
+    /// Make the repository match the manifest: create, repair and remove sessions.
+    Apply(ApplyArgs),
+    /// Check the manifest alone, without reading or writing the repository.
+    Validate,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print the plan as one JSON document (format_version 1).
+    #[arg(long)]
+    pub json: bool,
+
+    /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
+
+    /// Print the outcome as one JSON document (format_version 1); implies no colors.
+    #[arg(long)]
+    pub json: bool,
+}

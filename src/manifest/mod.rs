@@ -1,0 +1,169 @@
+//! `flowloom.toml`: the clean, validated model that the rest of flowloom works with.
+//!
+//! Parsing (serde schema with spans) lives in `schema.rs`; the rules of SPEC §2 and the
+//! diagnostics that point back into the file live in `validate.rs`. Nothing outside this
+//! module sees raw TOML.
+
+mod schema;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+pub use validate::{ManifestError, Problem};
+
+/// The file name looked for at the root of the main worktree.
+pub const FILE_NAME: &str = "flowloom.toml";
+
+/// A parsed and validated manifest.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Where the manifest was read from (as given or discovered, made absolute).
+    pub path: PathBuf,
+    /// The folder that holds the manifest: every relative path in it is relative to this.
+    pub dir: PathBuf,
+    /// The file's text, kept so that later errors (an unresolvable `base`) can point into it.
+    pub source: String,
+    pub defaults: Defaults,
+    /// Declared sessions by id, in id order.
+    pub sessions: BTreeMap<String, Session>,
+}
+
+/// `[defaults]`, with SPEC §2's defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaults {
+    pub base: String,
+    /// Relative to [`Manifest::dir`], normalised (no `.` components, no trailing slash).
+    pub root: PathBuf,
+    pub branch: Template,
+    pub worktree: Template,
+    pub remote: String,
+}
+
+/// One declared session with its templates expanded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub purpose: String,
+    /// The revspec new branches start at.
+    pub base: String,
+    /// Byte range of the `base` value in [`Manifest::source`] (this session's own, or the
+    /// `[defaults]` one), when the file spells it out.
+    pub base_span: Option<Range<usize>>,
+    /// Short branch name, e.g. `session/auth-refactor`.
+    pub branch: String,
+    /// Worktree folder name inside the root, e.g. `shell-instance-auth-refactor`.
+    pub worktree: String,
+}
+
+/// A name template that knows the one placeholder `{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    text: String,
+}
+
+impl Template {
+    pub const PLACEHOLDER: &'static str = "{id}";
+
+    /// A template from its text; validation of placeholders happens in `validate.rs`.
+    pub fn new(text: impl Into<String>) -> Self {
+        Template { text: text.into() }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn expand(&self, id: &str) -> String {
+        self.text.replace(Self::PLACEHOLDER, id)
+    }
+
+    /// The id that, expanded, gives `name`; `None` when this template cannot produce `name`
+    /// or what would stand for `{id}` is not a valid session id.
+    pub fn match_id<'a>(&self, name: &'a str) -> Option<&'a str> {
+        let (prefix, rest) = self.text.split_once(Self::PLACEHOLDER)?;
+        if rest.contains(Self::PLACEHOLDER) {
+            // `{id}` twice: the id is whatever makes the expansion equal.
+            let id = name.strip_prefix(prefix)?;
+            let id = &id[..id.len().checked_sub(rest.len())?];
+            return (is_valid_id(id) && self.expand(id) == name).then_some(id);
+        }
+        let id = name.strip_prefix(prefix)?.strip_suffix(rest)?;
+        is_valid_id(id).then_some(id)
+    }
+}
+
+/// SPEC §2: `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 64 characters, not ending in `.lock`.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    let Some(first) = bytes.next() else {
+        return false;
+    };
+    id.len() <= 64
+        && first.is_ascii_alphanumeric()
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !id.ends_with(".lock")
+}
+
+impl Manifest {
+    /// Read, parse and validate the manifest at `path`. Every problem is reported at once.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        validate::load(path)
+    }
+
+    /// Parse and validate manifest text as if read from `path`.
+    pub fn from_source(path: &Path, source: String) -> Result<Manifest, ManifestError> {
+        validate::from_source(path, source)
+    }
+
+    /// Absolute folder that holds the session worktrees.
+    pub fn root_dir(&self) -> PathBuf {
+        self.dir.join(&self.defaults.root)
+    }
+
+    /// Absolute path of a session's worktree.
+    pub fn worktree_path(&self, session: &Session) -> PathBuf {
+        self.root_dir().join(&session.worktree)
+    }
+
+    /// A path inside the manifest's folder, relative to it, with `/` separators (for output).
+    pub fn relative(&self, path: &Path) -> String {
+        let rel = path.strip_prefix(&self.dir).unwrap_or(path);
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_round_trips_ids() {
+        let t = Template::new("session/{id}");
+        assert_eq!(t.expand("x"), "session/x");
+        assert_eq!(t.match_id("session/x"), Some("x"));
+        assert_eq!(t.match_id("session/a/b"), None);
+        assert_eq!(t.match_id("feature/x"), None);
+        let t = Template::new("shell-instance-{id}");
+        assert_eq!(t.match_id("shell-instance-4242"), Some("4242"));
+        let t = Template::new("{id}-{id}");
+        assert_eq!(t.match_id("a-a"), Some("a"));
+        assert_eq!(t.match_id("a-b"), None);
+        assert_eq!(Template::new("fixed").match_id("fixed"), None);
+    }
+
+    #[test]
+    fn ids_follow_the_spec() {
+        assert!(is_valid_id("auth-refactor"));
+        assert!(is_valid_id("4242-my.purpose_x"));
+        assert!(!is_valid_id(""));
+        assert!(!is_valid_id("-x"));
+        assert!(!is_valid_id("a/b"));
+        assert!(!is_valid_id("x.lock"));
+        assert!(!is_valid_id(&"a".repeat(65)));
+    }
+}

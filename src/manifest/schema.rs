@@ -1,0 +1,1 @@
+//! The serde schema of `flowloom.toml`, with spans (placeholder until the validator lands).

@@ -1,7 +1,20 @@
 //! flowloom: declarative parallel work sessions for one git repository.
 //!
 //! `manifest` (what is wanted) and `state` (what the repository holds, read through gix)
-//! meet in `plan`, a pure function; `apply` carries a plan out; `render` prints it.
+//! meet in `plan`, a pure function; `apply` carries a plan out; `render` prints it, through
+//! the one door in `output`.
 
+pub mod apply;
 pub mod cli;
+pub mod error;
+pub mod exclude;
+pub mod fsutil;
+pub mod lock;
 pub mod manifest;
+pub mod metadata;
+pub mod output;
+pub mod ownership;
+pub mod plan;
+pub mod render;
+pub mod run;
+pub mod state;

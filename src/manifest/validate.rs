@@ -57,12 +57,26 @@ pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, Manif
                 purpose: t.get("purpose").cloned().unwrap_or_else(|| id.clone()),
                 base: t.get("base").cloned().unwrap_or_else(|| defaults.base.clone()),
                 base_span: None,
-                branch: t.get("branch").map(|b| Template::new(b.clone())).unwrap_or(defaults.branch.clone()).expand(id),
-                worktree: t.get("worktree").map(|b| Template::new(b.clone())).unwrap_or(defaults.worktree.clone()).expand(id),
+                branch: t
+                    .get("branch")
+                    .map(|b| Template::new(b.clone()))
+                    .unwrap_or(defaults.branch.clone())
+                    .expand(id),
+                worktree: t
+                    .get("worktree")
+                    .map(|b| Template::new(b.clone()))
+                    .unwrap_or(defaults.worktree.clone())
+                    .expand(id),
             };
             (id.clone(), s)
         })
         .collect();
     let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-    Ok(Manifest { path: path.to_owned(), dir, source, defaults, sessions })
+    Ok(Manifest {
+        path: path.to_owned(),
+        dir,
+        source,
+        defaults,
+        sessions,
+    })
 }

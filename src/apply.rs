@@ -1,0 +1,334 @@
+//! Carry a plan out, through gix only.
+//!
+//! Every step is ordered so that a kill between any two of them leaves a state that `plan`
+//! reads as "create" or "repair", never as unmanaged work and never as an orphan with
+//! someone's commits: the ownership entry (`creating`) is written before anything else
+//! of a session exists, and marked `created` only once everything does.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
+
+use crate::error::RepoError;
+use crate::manifest::Manifest;
+use crate::metadata::{self, Wanted};
+use crate::ownership::{OwnedSession, OwnedState, Record};
+use crate::plan::{Action, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
+use crate::state::State;
+
+/// What happened to one change.
+#[derive(Debug)]
+pub struct Outcome<'p> {
+    pub change: &'p Change,
+    /// `None` when carried out (or blocked, which does nothing); the error otherwise.
+    pub error: Option<RepoError>,
+}
+
+pub struct Applier<'a> {
+    repo: &'a gix::Repository,
+    manifest: &'a Manifest,
+    common_dir: std::path::PathBuf,
+    record: Record,
+    interrupt: AtomicBool,
+}
+
+impl<'a> Applier<'a> {
+    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State) -> Self {
+        Applier {
+            repo,
+            manifest,
+            common_dir: crate::state::canonical(repo.common_dir()),
+            record: state.owned.clone(),
+            interrupt: AtomicBool::new(false),
+        }
+    }
+
+    /// Carry out every change it can; one failure does not stop the others.
+    pub fn apply<'p>(&mut self, plan: &'p Plan, state: &State) -> Vec<Outcome<'p>> {
+        let mut outcomes = Vec::new();
+        if plan.has_changes()
+            && let Err(e) = crate::exclude::ensure(&self.common_dir, &state.missing_excludes)
+        {
+            return plan
+                .changes
+                .iter()
+                .map(|change| Outcome {
+                    change,
+                    error: Some(clone_err(&e)),
+                })
+                .collect();
+        }
+        for change in &plan.changes {
+            let result = match &change.action {
+                Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
+                Action::Update { repairs, wanted } => self.update(change, repairs, wanted),
+                Action::Remove {
+                    worktree,
+                    delete_branch,
+                } => self.remove(change, *worktree, *delete_branch, state),
+                Action::Blocked { .. } => Ok(()),
+            };
+            outcomes.push(Outcome {
+                change,
+                error: result.err(),
+            });
+        }
+        outcomes
+    }
+
+    fn save_record(&self) -> Result<(), RepoError> {
+        self.record.write(&self.common_dir)
+    }
+
+    fn mark(&mut self, change: &Change, base: &str, state: OwnedState) -> Result<(), RepoError> {
+        self.record.upsert(OwnedSession {
+            id: change.session.clone(),
+            branch: change.branch.clone(),
+            path: change.path.clone(),
+            base: base.to_owned(),
+            state,
+        });
+        self.save_record()
+    }
+
+    fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), RepoError> {
+        self.mark(change, base, OwnedState::Creating)?;
+        self.ensure_branch(&change.branch, start)?;
+        self.add_worktree(change)?;
+        self.write_session_folder(change, wanted, None)?;
+        self.mark(change, base, OwnedState::Created)
+    }
+
+    fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted) -> Result<(), RepoError> {
+        for repair in repairs {
+            match repair {
+                Repair::Worktree { start, reset } => {
+                    self.drop_registration(&change.path, *reset)?;
+                    self.ensure_branch(&change.branch, start)?;
+                    self.add_worktree(change)?;
+                }
+                Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
+                Repair::Artifacts => {
+                    let dir = artifacts_dir(&change.path, &change.session);
+                    std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
+                }
+                Repair::FinishRecord => {
+                    let base = self
+                        .record
+                        .by_path(&change.path)
+                        .map(|o| o.base.clone())
+                        .unwrap_or_else(|| self.manifest.defaults.base.clone());
+                    self.mark(change, &base, OwnedState::Created)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(
+        &mut self,
+        change: &Change,
+        worktree: WorktreeRemoval,
+        delete_branch: bool,
+        state: &State,
+    ) -> Result<(), RepoError> {
+        match worktree {
+            WorktreeRemoval::Remove => {
+                let half_made = state.worktrees.get(&change.path).and_then(|w| w.lock.as_deref()) == Some(INITIALIZING);
+                let force = if half_made {
+                    gix::worktree::remove::Force::OverrideLock
+                } else {
+                    gix::worktree::remove::Force::Never
+                };
+                self.repo
+                    .prepare_remove_worktree(&change.path)
+                    .and_then(|t| t.remove(force, gix::progress::Discard))
+                    .map_err(|e| RepoError::git("remove worktree", &change.path, e))?;
+            }
+            WorktreeRemoval::Prune => self.drop_registration(&change.path, false)?,
+            WorktreeRemoval::None => {}
+        }
+        if delete_branch {
+            let commit = state.branches.get(&change.branch).map(|b| b.commit.clone());
+            self.delete_branch(&change.branch, commit.as_deref())?;
+        }
+        self.record.remove_path(&change.path);
+        self.save_record()
+    }
+
+    /// Create the local branch unless it exists (SPEC §6); from a remote, also track it.
+    fn ensure_branch(&self, branch: &str, start: &Start) -> Result<(), RepoError> {
+        let full = format!("refs/heads/{branch}");
+        if start.from == StartFrom::Local {
+            return Ok(());
+        }
+        if self.repo.try_find_reference(full.as_str()).ok().flatten().is_some() {
+            // A killed apply got this far already; the branch is ours and unmoved or it
+            // would have been planned as `local`.
+            return Ok(());
+        }
+        let id = gix::ObjectId::from_hex(start.commit.as_bytes())
+            .map_err(|e| RepoError::git("parse object id", Path::new(&start.commit), e))?;
+        let message = match start.from {
+            StartFrom::Remote => format!("branch: Created from {}", start.reference),
+            _ => format!("branch: Created from {}", start.reference),
+        };
+        self.repo
+            .edit_reference(RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: false,
+                        message: message.into(),
+                    },
+                    expected: PreviousValue::MustNotExist,
+                    new: gix::refs::Target::Object(id),
+                },
+                name: full
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| RepoError::git("name branch", Path::new(&full), e))?,
+                deref: false,
+            })
+            .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
+        if start.from == StartFrom::Remote {
+            self.set_upstream(branch)?;
+        }
+        Ok(())
+    }
+
+    /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them.
+    fn set_upstream(&self, branch: &str) -> Result<(), RepoError> {
+        let config_path = self.common_dir.join("config");
+        let mut config = self
+            .repo
+            .config_file_mut(&config_path)
+            .map_err(|e| RepoError::git("open", &config_path, e))?;
+        let remote = self.manifest.defaults.remote.as_str();
+        let merge = format!("refs/heads/{branch}");
+        config
+            .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
+            .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
+            .map_err(|e| RepoError::git("set the upstream in", &config_path, e))?;
+        config.commit().map_err(|e| RepoError::git("write", &config_path, e))
+    }
+
+    fn add_worktree(&self, change: &Change) -> Result<(), RepoError> {
+        let path = &change.path;
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
+        }
+        let full: gix::refs::FullName = format!("refs/heads/{}", change.branch)
+            .try_into()
+            .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
+        self.repo
+            .add_worktree(
+                path,
+                gix::worktree::add::Head::Attached(full),
+                gix::progress::Discard,
+                &self.interrupt,
+            )
+            .map_err(|e| RepoError::git("add worktree", path, e))?;
+        Ok(())
+    }
+
+    /// Remove the registration of a worktree whose folder is gone (`reset`: or whose
+    /// checkout a killed apply left half-made).
+    fn drop_registration(&self, path: &Path, reset: bool) -> Result<(), RepoError> {
+        let force = if reset {
+            gix::worktree::remove::Force::OverrideLock
+        } else {
+            gix::worktree::remove::Force::Never
+        };
+        let proxies = self
+            .repo
+            .worktrees()
+            .map_err(|e| RepoError::git("list worktrees", path, e))?;
+        for proxy in proxies {
+            let Ok(base) = proxy.base() else { continue };
+            if crate::state::canonical(&base) == path {
+                proxy
+                    .remove(force, gix::progress::Discard)
+                    .map_err(|e| RepoError::git("remove the registration of", path, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_session_folder(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), RepoError> {
+        let dir = artifacts_dir(&change.path, &change.session);
+        std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
+        self.write_metadata(change, wanted, text)
+    }
+
+    fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), RepoError> {
+        let path = metadata::path(&change.path, &change.session);
+        let fresh;
+        let text = match text {
+            Some(t) => t,
+            None => {
+                fresh = wanted.create(shell_pid(), &now());
+                &fresh
+            }
+        };
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+    }
+
+    /// Delete a branch only if it still points where the plan saw it (compare-and-swap).
+    fn delete_branch(&self, branch: &str, commit: Option<&str>) -> Result<(), RepoError> {
+        let full = format!("refs/heads/{branch}");
+        let expected = match commit.and_then(|c| gix::ObjectId::from_hex(c.as_bytes()).ok()) {
+            Some(id) => PreviousValue::MustExistAndMatch(gix::refs::Target::Object(id)),
+            None => PreviousValue::MustExist,
+        };
+        self.repo
+            .edit_reference(RefEdit {
+                change: RefChange::Delete {
+                    expected,
+                    log: RefLog::AndReference,
+                },
+                name: full
+                    .as_str()
+                    .try_into()
+                    .map_err(|e| RepoError::git("name branch", Path::new(&full), e))?,
+                deref: false,
+            })
+            .map_err(|e| RepoError::git("delete branch", Path::new(&full), e))?;
+        // `git branch -d` drops the branch's config section with it.
+        let config_path = self.common_dir.join("config");
+        let mut config = self
+            .repo
+            .config_file_mut(&config_path)
+            .map_err(|e| RepoError::git("open", &config_path, e))?;
+        if config.remove_section("branch", Some(branch.into())).is_some() {
+            config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
+        }
+        Ok(())
+    }
+}
+
+fn artifacts_dir(worktree: &Path, id: &str) -> std::path::PathBuf {
+    worktree.join("sessions").join(id).join("artifacts")
+}
+
+fn clone_err(e: &RepoError) -> RepoError {
+    RepoError::message(e.to_string())
+}
+
+/// The parent of this process: the shell that ran flowloom (SPEC §5 `shellPid`).
+fn shell_pid() -> u32 {
+    #[cfg(unix)]
+    {
+        std::os::unix::process::parent_id()
+    }
+    #[cfg(not(unix))]
+    {
+        0
+    }
+}
+
+/// Now, in UTC, to the second: `2026-11-24T06:00:00Z`.
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

@@ -1,0 +1,76 @@
+//! Errors: what went wrong while reading or writing the repository. Expected outcomes (a
+//! blocked removal, drift) are values in the plan, never errors.
+
+use std::path::{Path, PathBuf};
+
+use miette::Diagnostic;
+
+/// The whole error chain of a gix error in one line.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}
+
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum RepoError {
+    #[error("could not {action} {}: {reason}", path.display())]
+    #[diagnostic(code(flowloom::git))]
+    Git {
+        action: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+
+    #[error("could not {action} {}: {source}", path.display())]
+    #[diagnostic(code(flowloom::io))]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the ownership record {} is corrupt: {reason}", path.display())]
+    #[diagnostic(
+        code(flowloom::record),
+        help(
+            "flowloom will not guess who owns which session. Fix the file, or move it away: its sessions then show as unmanaged and are never removed"
+        )
+    )]
+    CorruptRecord { path: PathBuf, reason: String },
+
+    #[error("{0}")]
+    #[diagnostic(code(flowloom::repo))]
+    Message(String),
+}
+
+impl RepoError {
+    pub fn git(action: &'static str, path: &Path, err: impl std::error::Error + 'static) -> Self {
+        RepoError::Git {
+            action,
+            path: path.to_owned(),
+            reason: chain(&err),
+        }
+    }
+
+    pub fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        RepoError::Io {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    pub fn message(text: impl Into<String>) -> Self {
+        RepoError::Message(text.into())
+    }
+}

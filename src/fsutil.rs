@@ -1,0 +1,20 @@
+//! Small filesystem helpers shared by the writers.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::RepoError;
+
+/// Write `bytes` to `path` atomically: a temporary file in the same folder, synced, then
+/// renamed over the target. Creates the parent folder.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| RepoError::io("create", dir, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| RepoError::io("create a temporary file in", dir, e))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| RepoError::io("write", tmp.path(), e))?;
+    tmp.persist(path).map_err(|e| RepoError::io("replace", path, e.error))?;
+    Ok(())
+}

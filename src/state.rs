@@ -1,0 +1,449 @@
+//! What the repository holds, as plain values: the in-scope worktrees and branches, the
+//! start points the manifest names, and the ownership record. Read through gix.
+//!
+//! The reader is told the manifest so that it reads only what a decision needs: a
+//! converged plan reads refs, worktree registrations and one small metadata file per
+//! session, never worktree contents. Dirty checks run only for worktrees that a removal
+//! or a branch switch would touch (SPEC §7).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use gix::bstr::ByteSlice;
+
+use crate::error::RepoError;
+use crate::manifest::Manifest;
+use crate::metadata::{self, MetadataFile};
+use crate::ownership::Record;
+
+/// Everything `plan()` needs to know about the repository.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    /// The worktrees root, canonical.
+    pub root: PathBuf,
+    /// Declared worktree paths that exist on disk without being registered worktrees.
+    pub occupied: BTreeSet<PathBuf>,
+    /// The worktree flowloom was started in, when that is a linked worktree inside the root.
+    pub current_worktree: Option<PathBuf>,
+    /// Linked worktrees whose folder lies inside the root, by absolute path.
+    pub worktrees: BTreeMap<PathBuf, Worktree>,
+    /// In-scope local branches by short name.
+    pub branches: BTreeMap<String, Branch>,
+    /// Branches checked out in worktrees *outside* the root (or the main worktree), by
+    /// short name, with where: a new session cannot check them out.
+    pub busy_branches: BTreeMap<String, PathBuf>,
+    /// `<remote>/<branch>` → commit, for the branches of declared sessions that exist there.
+    pub remote_branches: BTreeMap<String, String>,
+    /// Base revspec → the commit it resolves to, or why it does not.
+    pub bases: BTreeMap<String, Result<String, String>>,
+    /// The ownership record (SPEC §3).
+    pub owned: Record,
+    /// Lines `info/exclude` lacks (SPEC §5).
+    pub missing_excludes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    /// Name of its admin folder under `<common dir>/worktrees/`.
+    pub admin_id: String,
+    /// The branch checked out (short name), `None` when detached or unreadable.
+    pub branch: Option<String>,
+    /// `Some(reason)` when locked (`git worktree lock`); the reason may be empty.
+    pub lock: Option<String>,
+    /// The folder is gone: git would prune this registration.
+    pub missing: bool,
+    /// The session id it holds (metadata `sessionId`, else the templates' `{id}`).
+    pub session_id: Option<String>,
+    /// `sessions/<id>/metadata.json`, when a session id is known.
+    pub metadata: MetadataFile,
+    /// `sessions/<id>/artifacts/` exists.
+    pub has_artifacts: bool,
+    /// Uncommitted work, read only where a decision needs it.
+    pub dirt: Option<Dirt>,
+}
+
+/// Work that removing or switching a worktree would lose.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dirt {
+    pub modified: usize,
+    pub staged: usize,
+    pub deleted: usize,
+    pub untracked: usize,
+    /// Files under `sessions/<id>/` other than `metadata.json` (artifacts, notes).
+    pub session_files: usize,
+}
+
+impl Dirt {
+    pub fn is_clean(&self) -> bool {
+        *self == Dirt::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Branch {
+    pub name: String,
+    pub commit: String,
+    /// The remote-tracking branch it follows, e.g. `origin/x`, and its commit when present.
+    pub upstream: Option<(String, Option<String>)>,
+    /// Commits reachable from the branch but neither from its base nor its upstream; read
+    /// only for branches a removal would delete.
+    pub unmerged: Option<usize>,
+}
+
+/// Which worktrees need a dirty check and which branches a merge check: the planner's
+/// questions, asked before it runs so that it can stay pure.
+struct Needs {
+    dirt: BTreeSet<PathBuf>,
+    unmerged: BTreeMap<String, String>,
+}
+
+impl State {
+    /// Read the in-scope state of the repository that holds `manifest`.
+    pub fn read(repo: &gix::Repository, manifest: &Manifest, start_dir: &Path) -> Result<State, RepoError> {
+        let common_dir = canonical(repo.common_dir());
+        let root = manifest.root_dir();
+        let root_canonical = canonical(&root);
+        let main_dir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
+        let mut state = State {
+            root: root_canonical.clone(),
+            owned: Record::read(&common_dir)?,
+            missing_excludes: crate::exclude::missing(&common_dir, manifest, main_dir.as_deref()),
+            ..State::default()
+        };
+
+        // Worktrees: registrations inside the root are in scope; the others only make
+        // their branch unavailable to new sessions.
+        let declared_paths: BTreeMap<PathBuf, &crate::manifest::Session> = manifest
+            .sessions
+            .values()
+            .map(|s| (root_canonical.join(&s.worktree), s))
+            .collect();
+        if let Some(main) = &main_dir
+            && let Some(branch) = head_branch(&common_dir.join("HEAD"))
+        {
+            state.busy_branches.insert(branch, main.clone());
+        }
+        let proxies = repo
+            .worktrees()
+            .map_err(|e| RepoError::git("list worktrees", &common_dir, e))?;
+        for proxy in proxies {
+            let Ok(base) = proxy.base() else { continue };
+            let admin_id = proxy.id().map(|id| id.to_str_lossy().into_owned()).unwrap_or_default();
+            let missing = !base.exists();
+            let path = if missing { normalise(&base) } else { canonical(&base) };
+            let branch = head_branch(&proxy.git_dir().join("HEAD"));
+            if !path.starts_with(&root_canonical) || path == root_canonical {
+                if let Some(branch) = branch {
+                    state.busy_branches.insert(branch, path);
+                }
+                continue;
+            }
+            let lock = proxy.lock_reason().map(|r| r.to_str_lossy().into_owned());
+            let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            let declared = declared_paths.get(&path);
+            let session_id = match declared {
+                Some(s) => Some(s.id.clone()),
+                None if missing => None,
+                None => infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref()),
+            }
+            .or_else(|| state.owned.by_path(&path).map(|o| o.id.clone()));
+            let (metadata, has_artifacts) = match (&session_id, missing) {
+                (Some(id), false) => (
+                    metadata::read(&path, id),
+                    path.join("sessions").join(id).join("artifacts").is_dir(),
+                ),
+                _ => (MetadataFile::Missing, false),
+            };
+            state.worktrees.insert(
+                path.clone(),
+                Worktree {
+                    path,
+                    admin_id,
+                    branch,
+                    lock,
+                    missing,
+                    session_id,
+                    metadata,
+                    has_artifacts,
+                    dirt: None,
+                },
+            );
+        }
+        for path in declared_paths.keys() {
+            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() {
+                state.occupied.insert(path.clone());
+            }
+        }
+
+        // Branches: what the default template could have produced, and every declared one.
+        let declared_branches: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
+        let owned_branches: BTreeSet<&str> = state.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
+        let refs = repo
+            .references()
+            .map_err(|e| RepoError::git("read references", &common_dir, e))?;
+        let local = refs
+            .local_branches()
+            .map_err(|e| RepoError::git("read local branches", &common_dir, e))?;
+        for reference in local.flatten() {
+            let full = reference.name().as_bstr().to_str_lossy().into_owned();
+            let Some(name) = full.strip_prefix("refs/heads/") else {
+                continue;
+            };
+            let in_scope = manifest.defaults.branch.match_id(name).is_some()
+                || declared_branches.contains(name)
+                || owned_branches.contains(name);
+            if !in_scope {
+                continue;
+            }
+            let mut reference = reference;
+            let Ok(id) = reference.peel_to_id() else { continue };
+            let upstream = upstream_of(repo, reference.name());
+            state.branches.insert(
+                name.to_owned(),
+                Branch {
+                    name: name.to_owned(),
+                    commit: id.to_string(),
+                    upstream,
+                    unmerged: None,
+                },
+            );
+        }
+
+        for session in manifest.sessions.values() {
+            let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
+            if let Ok(Some(mut r)) = repo.try_find_reference(format!("refs/remotes/{remote_ref}").as_str())
+                && let Ok(id) = r.peel_to_id()
+            {
+                state.remote_branches.insert(remote_ref, id.to_string());
+            }
+        }
+
+        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
+        bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
+        bases.insert(manifest.defaults.base.as_str());
+        for spec in bases {
+            state.bases.insert(spec.to_owned(), resolve(repo, spec));
+        }
+
+        if let Ok(cwd) = start_dir.canonicalize() {
+            state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
+        }
+
+        // The expensive questions, only where the plan depends on the answer.
+        let needs = state.needs(manifest);
+        for path in &needs.dirt {
+            let dirt = read_dirt(repo, &state.worktrees[path])?;
+            if let Some(wt) = state.worktrees.get_mut(path) {
+                wt.dirt = Some(dirt);
+            }
+        }
+        for (branch, base) in needs.unmerged {
+            let base = state.bases.get(&base).and_then(|b| b.as_ref().ok()).cloned();
+            if let Some(b) = state.branches.get_mut(&branch) {
+                b.unmerged = Some(count_unmerged(repo, b, base.as_deref())?);
+            }
+        }
+        Ok(state)
+    }
+
+    /// Worktrees that would be removed or switched need a dirty check; branches that would
+    /// be deleted need a merge check. Mirrors the decisions in `plan()`.
+    fn needs(&self, manifest: &Manifest) -> Needs {
+        let mut needs = Needs {
+            dirt: BTreeSet::new(),
+            unmerged: BTreeMap::new(),
+        };
+        let root = canonical(&manifest.root_dir());
+        for session in manifest.sessions.values() {
+            let path = root.join(&session.worktree);
+            if let Some(wt) = self.worktrees.get(&path)
+                && !wt.missing
+                && wt.branch.as_deref() != Some(session.branch.as_str())
+            {
+                needs.dirt.insert(path);
+            }
+        }
+        for owned in crate::plan::orphans(manifest, &root, self) {
+            if let Some(wt) = self.worktrees.get(&owned.path)
+                && !wt.missing
+            {
+                needs.dirt.insert(owned.path.clone());
+            }
+            if self.branches.contains_key(&owned.branch) {
+                needs.unmerged.insert(owned.branch.clone(), owned.base.clone());
+            }
+        }
+        needs
+    }
+}
+
+/// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
+fn head_branch(head_file: &Path) -> Option<String> {
+    let content = std::fs::read(head_file).ok()?;
+    let target = content.trim().strip_prefix(b"ref: ")?;
+    let name = target.strip_prefix(b"refs/heads/")?;
+    Some(name.to_str().ok()?.to_owned())
+}
+
+/// A worktree made by hand has no declared session; its id is its metadata's `sessionId`,
+/// else what the default templates say (SPEC §5).
+fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, folder: Option<&str>) -> Option<String> {
+    let from_branch = branch.and_then(|b| manifest.defaults.branch.match_id(b));
+    let from_folder = folder.and_then(|f| manifest.defaults.worktree.match_id(f));
+    for id in from_branch.into_iter().chain(from_folder) {
+        if let MetadataFile::Valid(m) = metadata::read(path, id)
+            && let Some(sid) = m.session_id()
+        {
+            return Some(sid.to_owned());
+        }
+    }
+    // The manual process names the session folder after the session, not the worktree:
+    // look for the one folder under `sessions/` that holds a metadata file.
+    if let Ok(entries) = std::fs::read_dir(path.join("sessions")) {
+        let found: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|id| matches!(metadata::read(path, id), MetadataFile::Valid(_)))
+            .collect();
+        if let [only] = found.as_slice()
+            && let MetadataFile::Valid(m) = metadata::read(path, only)
+        {
+            return m.session_id().map(str::to_owned).or(Some(only.clone()));
+        }
+    }
+    from_branch.or(from_folder).map(str::to_owned)
+}
+
+fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {
+    let tracking = repo
+        .branch_remote_tracking_ref_name(name, gix::remote::Direction::Fetch)?
+        .ok()?;
+    let short = tracking.as_bstr().to_str_lossy();
+    let short = short.strip_prefix("refs/remotes/").unwrap_or(&short).to_owned();
+    let commit = repo
+        .try_find_reference(tracking.as_ref())
+        .ok()
+        .flatten()
+        .and_then(|mut r| r.peel_to_id().ok())
+        .map(|id| id.to_string());
+    Some((short, commit))
+}
+
+fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
+    repo.rev_parse_single(format!("{spec}^{{commit}}").as_str())
+        .map(|id| id.to_string())
+        .map_err(|e| crate::error::chain(&e))
+}
+
+fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {
+    let oid = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).ok();
+    let tip = oid(&branch.commit).ok_or_else(|| RepoError::message(format!("bad object id {}", branch.commit)))?;
+    let hidden: Vec<gix::ObjectId> = base
+        .and_then(oid)
+        .into_iter()
+        .chain(branch.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
+        .collect();
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden(hidden)
+        .all()
+        .map_err(|e| RepoError::git("walk the history of", Path::new(&branch.name), e))?;
+    let mut count = 0;
+    for info in walk {
+        info.map_err(|e| RepoError::git("walk the history of", Path::new(&branch.name), e))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Count what removing this worktree would lose: `git status` in it, plus the files of its
+/// session folder (which `info/exclude` hides from git status).
+fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
+    use gix::status::index_worktree::iter::Summary;
+    let mut dirt = Dirt::default();
+    let proxy = repo
+        .worktree_proxy_by_id(wt.admin_id.as_bytes().as_bstr())
+        .map_err(|e| RepoError::git("find worktree", &wt.path, e))?
+        .ok_or_else(|| RepoError::message(format!("worktree {} vanished while reading", wt.path.display())))?;
+    let wt_repo = proxy
+        .into_repo()
+        .map_err(|e| RepoError::git("open worktree", &wt.path, e))?;
+    let iter = wt_repo
+        .status(gix::progress::Discard)
+        .map_err(|e| RepoError::git("read status of", &wt.path, e))?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .into_iter(None)
+        .map_err(|e| RepoError::git("read status of", &wt.path, e))?;
+    for item in iter {
+        let item = item.map_err(|e| RepoError::git("read status of", &wt.path, e))?;
+        match item {
+            gix::status::Item::TreeIndex(_) => dirt.staged += 1,
+            gix::status::Item::IndexWorktree(item) => match item.summary() {
+                Some(Summary::Removed) => dirt.deleted += 1,
+                Some(Summary::Added) => dirt.untracked += 1,
+                Some(_) => dirt.modified += 1,
+                None => {}
+            },
+        }
+    }
+    if let Some(id) = &wt.session_id {
+        dirt.session_files = count_files(&wt.path.join("sessions").join(id), true);
+    }
+    Ok(dirt)
+}
+
+/// Files below `dir` (recursively), not counting a top-level `metadata.json` when asked.
+fn count_files(dir: &Path, skip_metadata: bool) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| {
+            let Ok(kind) = e.file_type() else { return 1 };
+            if kind.is_dir() {
+                count_files(&e.path(), false)
+            } else if skip_metadata && e.file_name() == "metadata.json" {
+                0
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// The canonical form of a path that exists; else the path, made absolute and lexically
+/// normalised against its longest existing ancestor (gix hands out `…/x/../..` forms).
+pub fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let path = normalise(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    while let Some(parent) = existing.parent() {
+        if let Some(name) = existing.file_name() {
+            rest.push(name.to_owned());
+        }
+        existing = parent;
+        if let Ok(p) = existing.canonicalize() {
+            return rest.iter().rev().fold(p, |acc, n| acc.join(n));
+        }
+    }
+    path
+}
+
+/// Lexical normalisation: drop `.`, fold `..`.
+fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}

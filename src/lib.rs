@@ -6,6 +6,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod commands;
 pub mod error;
 pub mod exclude;
 pub mod fsutil;
@@ -16,5 +17,4 @@ pub mod output;
 pub mod ownership;
 pub mod plan;
 pub mod render;
-pub mod run;
 pub mod state;

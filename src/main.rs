@@ -1,3 +1,3 @@
 fn main() -> std::process::ExitCode {
-    flowloom::run::main()
+    flowloom::commands::main()
 }

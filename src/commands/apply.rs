@@ -1,0 +1,105 @@
+//! `flowloom apply`: plan under the lock, confirm, carry out.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{Error, compute, load, open_repo};
+use crate::cli::Cli;
+use crate::output::Printer;
+use std::io::IsTerminal;
+
+use crate::apply::Applier;
+use crate::cli::ApplyArgs;
+use crate::lock::ApplyLock;
+use crate::output::Style;
+use crate::plan::Action;
+use crate::render;
+
+pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let printer = if args.json { printer.plain() } else { *printer };
+    let repo = open_repo(start_dir)?;
+    let manifest = load(cli, start_dir, Some(&repo))?;
+    let common_dir = crate::state::canonical(repo.common_dir());
+    // Refuse before taking the lock or reading anything: a script without --yes must not
+    // hang, and must not change anything.
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::Usage {
+            message: "refusing to apply without confirmation: standard input is not a terminal".into(),
+            help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
+        });
+    }
+    let _lock = ApplyLock::acquire(&common_dir, |holder| {
+        printer.warn(&format!(
+            "took over the lock of an apply that ended without releasing it ({holder})"
+        ))
+    })?;
+    // Read and plan under the lock: what another apply did before we got it counts.
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir)?;
+
+    if !args.json {
+        printer.out(&render::text(&plan, &manifest, &printer));
+    }
+    let mut applied = Vec::new();
+    if plan.has_changes() {
+        if !args.yes && !printer.confirm("Apply these changes?") {
+            printer.status("Apply cancelled; nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+        let mut applier = Applier::new(&repo, &manifest, &state);
+        applied = applier.apply(&plan, &state);
+    }
+    let mut errors = Vec::new();
+    for outcome in applied {
+        let change = outcome.change;
+        match outcome.error {
+            None if !matches!(change.action, Action::Blocked { .. }) => {
+                let (verb, style) = match change.action {
+                    Action::Create { .. } => ("created", Style::Create),
+                    Action::Update { .. } => ("updated", Style::Update),
+                    _ => ("removed", Style::Remove),
+                };
+                if !args.json {
+                    printer.status(&format!(
+                        "{} {}: {}",
+                        printer.paint(style, verb),
+                        change.session,
+                        manifest.relative(&change.path)
+                    ));
+                }
+            }
+            None => {}
+            Some(e) => errors.push((change.session.clone(), e)),
+        }
+    }
+    let blocked = plan.count("blocked");
+    if args.json {
+        let mut doc = render::json(&plan, &manifest);
+        doc.applied = Some(errors.is_empty() && blocked == 0);
+        doc.errors = errors
+            .iter()
+            .map(|(s, e)| render::JsonError {
+                session: s.clone(),
+                error: e.to_string(),
+            })
+            .collect();
+        printer.out(&render::to_json_string(&doc));
+    }
+    if !errors.is_empty() {
+        return Err(Error::Apply {
+            count: errors.len(),
+            errors: errors.into_iter().map(|(_, e)| e).collect(),
+        });
+    }
+    if blocked > 0 && !args.json {
+        printer.status(&format!(
+            "{} {blocked} {} stayed blocked (see above).",
+            printer.paint(Style::Blocked, "!"),
+            crate::plan::plural(blocked, "session")
+        ));
+    }
+    Ok(if blocked > 0 || bad_base {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,188 @@
+//! The commands, one file each; this module holds what they share: finding the
+//! repository and the manifest, and the error type sorted into exit codes at the edge.
+
+mod apply;
+mod plan;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use miette::{Diagnostic, NamedSource, SourceSpan};
+
+use crate::cli::{Cli, Command};
+use crate::error::RepoError;
+use crate::manifest::{self, Manifest};
+use crate::output::Printer;
+use crate::plan::{Action, Plan};
+use crate::state::State;
+
+/// Everything a command can fail with, as one diagnostic.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Error {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::usage))]
+    Usage {
+        message: String,
+        #[help]
+        help: Option<String>,
+    },
+    #[error("{count} {} could not be applied", crate::plan::plural(*count, "change"))]
+    #[diagnostic(code(flowloom::apply))]
+    Apply {
+        count: usize,
+        #[related]
+        errors: Vec<RepoError>,
+    },
+}
+
+/// A `base` that does not resolve, pointed at in the manifest (SPEC §2).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("session `{session}`: base `{base}` does not resolve to a commit")]
+#[diagnostic(
+    code(flowloom::base),
+    help("name a branch, tag or commit that exists in this repository, or fetch it first")
+)]
+pub struct BaseError {
+    session: String,
+    base: String,
+    #[source_code]
+    src: NamedSource<String>,
+    #[label("not found in the repository")]
+    span: Option<SourceSpan>,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; usage errors are errors (1), not "changes
+            // pending" (2, which clap would use).
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let printer = Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
+    match run(&cli, &printer) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+pub(crate) fn report(e: &dyn Diagnostic) {
+    let mut text = String::new();
+    // Diagnostics go to stderr, which is what tests and logs capture: keep them free of
+    // escape codes whatever the color choice for the plan on stdout.
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    if handler.render_report(&mut text, e).is_err() {
+        text = e.to_string();
+    }
+    eprint!("{text}");
+}
+
+fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
+    let start_dir = start_dir(cli.global.directory.as_deref())?;
+    match &cli.command {
+        Command::Validate => validate::run(cli, &start_dir, printer),
+        Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
+        Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
+    }
+}
+
+pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
+    let cwd = std::env::current_dir().map_err(|e| RepoError::io("read", Path::new("the current directory"), e))?;
+    let dir = match dir {
+        Some(d) => cwd.join(d),
+        None => cwd,
+    };
+    dir.canonicalize().map_err(|e| Error::Usage {
+        message: format!("cannot use {} as the working directory: {e}", dir.display()),
+        help: Some("pass an existing directory to -C".into()),
+    })
+}
+
+pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
+    gix::discover(start_dir).map_err(|e| Error::Usage {
+        message: format!(
+            "{} is not inside a git repository: {}",
+            start_dir.display(),
+            crate::error::chain(&e)
+        ),
+        help: Some("run flowloom inside the repository, or point -C at it".into()),
+    })
+}
+
+/// The manifest to use: `--manifest`, else `flowloom.toml` at the root of the main worktree.
+pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<PathBuf, Error> {
+    let path = match (&cli.global.manifest, repo) {
+        (Some(p), _) => start_dir.join(p),
+        (None, Some(repo)) => {
+            let main = repo
+                .main_repo()
+                .map_err(|e| RepoError::git("open the main worktree of", repo.common_dir(), e))?;
+            let top = main.workdir().ok_or_else(|| Error::Usage {
+                message: "the repository is bare: it has no main worktree to hold flowloom.toml".into(),
+                help: Some("pass --manifest PATH".into()),
+            })?;
+            top.join(manifest::FILE_NAME)
+        }
+        (None, None) => start_dir.join(manifest::FILE_NAME),
+    };
+    // Canonical, so that every path derived from it compares with what git records.
+    Ok(match path.canonicalize() {
+        Ok(p) => p,
+        Err(_) => crate::state::canonical(&path),
+    })
+}
+
+pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<Manifest, Error> {
+    let path = manifest_path(cli, start_dir, repo)?;
+    Ok(Manifest::load(&path)?)
+}
+
+/// Read the repository and plan; also report a `base` that does not resolve.
+pub(crate) fn compute(
+    repo: &gix::Repository,
+    manifest: &Manifest,
+    start_dir: &Path,
+) -> Result<(State, Plan, bool), Error> {
+    let state = State::read(repo, manifest, start_dir)?;
+    let plan = crate::plan::plan(manifest, &state);
+    let mut bad_base = false;
+    for change in &plan.changes {
+        let Action::Blocked { reasons } = &change.action else {
+            continue;
+        };
+        let Some(session) = manifest.sessions.get(&change.session) else {
+            continue;
+        };
+        if reasons.iter().any(|r| r.starts_with("base `")) {
+            bad_base = true;
+            report(&BaseError {
+                session: session.id.clone(),
+                base: session.base.clone(),
+                src: NamedSource::new(manifest.relative(&manifest.path), manifest.source.clone()),
+                span: session.base_span.clone().map(SourceSpan::from),
+            });
+        }
+    }
+    Ok((state, plan, bad_base))
+}

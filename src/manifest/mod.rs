@@ -84,9 +84,16 @@ impl Template {
     pub fn match_id<'a>(&self, name: &'a str) -> Option<&'a str> {
         let (prefix, rest) = self.text.split_once(Self::PLACEHOLDER)?;
         if rest.contains(Self::PLACEHOLDER) {
-            // `{id}` twice: the id is whatever makes the expansion equal.
-            let id = name.strip_prefix(prefix)?;
-            let id = &id[..id.len().checked_sub(rest.len())?];
+            // `{id}` k times: the fixed text is the same in every expansion, so the id's
+            // length follows from the name's; the expansion then has to match exactly.
+            let k = self.text.matches(Self::PLACEHOLDER).count();
+            let fixed = self.text.len() - k * Self::PLACEHOLDER.len();
+            let id_len = name.len().checked_sub(fixed)?;
+            if id_len % k != 0 {
+                return None;
+            }
+            // `get`, not indexing: the computed end need not be a char boundary.
+            let id = name.strip_prefix(prefix)?.get(..id_len / k)?;
             return (is_valid_id(id) && self.expand(id) == name).then_some(id);
         }
         let id = name.strip_prefix(prefix)?.strip_suffix(rest)?;
@@ -153,6 +160,8 @@ mod tests {
         let t = Template::new("{id}-{id}");
         assert_eq!(t.match_id("a-a"), Some("a"));
         assert_eq!(t.match_id("a-b"), None);
+        assert_eq!(t.match_id("ab-ab"), Some("ab"));
+        assert_eq!(t.match_id("é-é-"), None);
         assert_eq!(Template::new("fixed").match_id("fixed"), None);
     }
 

@@ -1,1 +1,358 @@
-//! The serde schema of `flowloom.toml`, with spans (placeholder until the validator lands).
+//! The shape of `flowloom.toml`: which keys exist where and what type their values have.
+//!
+//! We walk toml's spanned document tree by hand instead of deriving `Deserialize` because
+//! serde stops at the first error, and SPEC §8 wants every problem of the file reported at
+//! once, each pointing at its key or value. What comes out is still raw (strings with their
+//! spans); what the values *mean* is checked in `validate.rs`.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+/// A problem found in the file, before it is tied to the file's text as a miette diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Finding {
+    pub message: String,
+    /// The first label is the primary one.
+    pub labels: Vec<(Range<usize>, String)>,
+    pub help: Option<String>,
+}
+
+impl Finding {
+    pub fn new(message: impl Into<String>, span: Range<usize>, label: impl Into<String>) -> Self {
+        Finding {
+            message: message.into(),
+            labels: vec![(span, label.into())],
+            help: None,
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn label(mut self, span: Range<usize>, label: impl Into<String>) -> Self {
+        self.labels.push((span, label.into()));
+        self
+    }
+}
+
+/// A string value and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Str {
+    pub value: String,
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawDefaults {
+    pub base: Option<Str>,
+    pub root: Option<Str>,
+    pub branch: Option<Str>,
+    pub worktree: Option<Str>,
+    pub remote: Option<Str>,
+}
+
+#[derive(Debug)]
+pub(super) struct RawSession {
+    /// The table key, with the span of the key in `[sessions.<id>]`.
+    pub id: Str,
+    pub purpose: Option<Str>,
+    pub base: Option<Str>,
+    pub branch: Option<Str>,
+    pub worktree: Option<Str>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RawManifest {
+    pub defaults: RawDefaults,
+    /// In id order (toml's map is sorted).
+    pub sessions: Vec<RawSession>,
+}
+
+const TOP_KEYS: &[&str] = &["version", "defaults", "sessions"];
+const DEFAULTS_KEYS: &[&str] = &["base", "root", "branch", "worktree", "remote"];
+const SESSION_KEYS: &[&str] = &["purpose", "base", "branch", "worktree"];
+
+/// Parses the document. `None` when it is not TOML at all: then the syntax errors are the
+/// only findings, as anything read from a half-parsed document would be guesswork.
+pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest> {
+    let (doc, errors) = DeTable::parse_recoverable(source);
+    if !errors.is_empty() {
+        for e in errors {
+            let message = e.message().trim().to_owned();
+            let span = e.span().unwrap_or(0..0);
+            out.push(
+                Finding::new(format!("invalid TOML: {message}"), span, "here")
+                    .help("fix the TOML syntax (https://toml.io)"),
+            );
+        }
+        return None;
+    }
+
+    let mut raw = RawManifest::default();
+    for (key, value) in doc.get_ref().iter() {
+        match key.get_ref().as_ref() {
+            "version" => check_version(value, out),
+            "defaults" => {
+                let Some(table) = table(key, value, "`[defaults]`", out) else {
+                    continue;
+                };
+                for (k, v) in table.iter() {
+                    let slot = match k.get_ref().as_ref() {
+                        "base" => &mut raw.defaults.base,
+                        "root" => &mut raw.defaults.root,
+                        "branch" => &mut raw.defaults.branch,
+                        "worktree" => &mut raw.defaults.worktree,
+                        "remote" => &mut raw.defaults.remote,
+                        _ => {
+                            out.push(unknown_key(k, "[defaults]", DEFAULTS_KEYS));
+                            continue;
+                        }
+                    };
+                    *slot = string(k, v, out);
+                }
+            }
+            "sessions" => {
+                let Some(table) = table(key, value, "`[sessions]`", out) else {
+                    continue;
+                };
+                for (id, body) in table.iter() {
+                    if let Some(session) = session(id, body, out) {
+                        raw.sessions.push(session);
+                    }
+                }
+            }
+            _ => out.push(unknown_key(key, "the top level", TOP_KEYS)),
+        }
+    }
+    Some(raw)
+}
+
+fn session(
+    id: &Spanned<DeString<'_>>,
+    body: &Spanned<DeValue<'_>>,
+    out: &mut Vec<Finding>,
+) -> Option<RawSession> {
+    let what = format!("session `{}`", id.get_ref());
+    let table = table(id, body, &what, out)?;
+    let mut session = RawSession {
+        id: Str {
+            value: id.get_ref().to_string(),
+            span: id.span(),
+        },
+        purpose: None,
+        base: None,
+        branch: None,
+        worktree: None,
+    };
+    for (k, v) in table.iter() {
+        let slot = match k.get_ref().as_ref() {
+            "purpose" => &mut session.purpose,
+            "base" => &mut session.base,
+            "branch" => &mut session.branch,
+            "worktree" => &mut session.worktree,
+            _ => {
+                out.push(unknown_key(
+                    k,
+                    &format!("[{}]", session_header(id.get_ref())),
+                    SESSION_KEYS,
+                ));
+                continue;
+            }
+        };
+        *slot = string(k, v, out);
+    }
+    Some(session)
+}
+
+fn check_version(value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) {
+    let help = "only `version = 1` exists; write that, or remove the line";
+    match value.get_ref() {
+        DeValue::Integer(i) => {
+            // A number too big for i64 is just as unsupported as 2.
+            if i64::from_str_radix(i.as_str(), i.radix()) != Ok(1) {
+                out.push(
+                    Finding::new(
+                        format!("unsupported manifest version {i}"),
+                        value.span(),
+                        "this version of flowloom knows version 1 only",
+                    )
+                    .help(help),
+                );
+            }
+        }
+        other => out.push(
+            Finding::new(
+                format!("`version` must be an integer, found {}", other.type_str()),
+                value.span(),
+                "expected an integer",
+            )
+            .help(help),
+        ),
+    }
+}
+
+/// The value as a table, or a finding that it is not one. `what` names it in the message.
+fn table<'a, 'i>(
+    key: &Spanned<DeString<'_>>,
+    value: &'a Spanned<DeValue<'i>>,
+    what: &str,
+    out: &mut Vec<Finding>,
+) -> Option<&'a DeTable<'i>> {
+    if let DeValue::Table(t) = value.get_ref() {
+        return Some(t);
+    }
+    let found = value.get_ref().type_str();
+    out.push(
+        Finding::new(
+            format!("{what} must be a table, found {found}"),
+            value.span(),
+            "expected a table",
+        )
+        .help(format!(
+            "write it as a table header: `[{}]`",
+            table_path(key, what)
+        )),
+    );
+    None
+}
+
+/// The header a user should have written, for the help of a type error.
+fn table_path(key: &Spanned<DeString<'_>>, what: &str) -> String {
+    if what.starts_with("session ") {
+        session_header(key.get_ref())
+    } else {
+        key.get_ref().to_string()
+    }
+}
+
+/// `sessions.<id>` as a TOML key path; ids with dots or other non-bare characters need quotes.
+pub(super) fn session_header(id: &str) -> String {
+    if !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        format!("sessions.{id}")
+    } else {
+        format!("sessions.{id:?}")
+    }
+}
+
+fn string(
+    key: &Spanned<DeString<'_>>,
+    value: &Spanned<DeValue<'_>>,
+    out: &mut Vec<Finding>,
+) -> Option<Str> {
+    match value.get_ref() {
+        DeValue::String(s) => Some(Str {
+            value: s.to_string(),
+            span: value.span(),
+        }),
+        other => {
+            out.push(
+                Finding::new(
+                    format!(
+                        "`{}` must be a string, found {}",
+                        key.get_ref(),
+                        other.type_str()
+                    ),
+                    value.span(),
+                    "expected a string",
+                )
+                .help("put the value in double quotes"),
+            );
+            None
+        }
+    }
+}
+
+fn unknown_key(key: &Spanned<DeString<'_>>, place: &str, known: &[&str]) -> Finding {
+    let name = key.get_ref().as_ref();
+    let finding = Finding::new(
+        format!("unknown key `{name}` in {place}"),
+        key.span(),
+        "unknown key",
+    );
+    // A key that is valid one level up or down is a misplaced line, not a typo.
+    let elsewhere = if place == "[defaults]" && SESSION_KEYS.contains(&name) {
+        Some(format!("`{name}` is set per session, in `[sessions.<id>]`"))
+    } else if place.starts_with("[sessions.") && DEFAULTS_KEYS.contains(&name) {
+        Some(format!(
+            "`{name}` applies to all sessions: set it in `[defaults]`"
+        ))
+    } else if place == "the top level"
+        && (DEFAULTS_KEYS.contains(&name) || SESSION_KEYS.contains(&name))
+    {
+        Some(format!(
+            "`{name}` belongs in `[defaults]` or in a `[sessions.<id>]` table"
+        ))
+    } else {
+        None
+    };
+    let help = elsewhere.unwrap_or_else(|| match did_you_mean(name, known) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!("the keys known here are {}", list(known)),
+    });
+    finding.help(help)
+}
+
+fn list(known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The known key closest to `key`, when it is close enough to be a typo of it.
+pub(super) fn did_you_mean<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_ascii_lowercase();
+    known
+        .iter()
+        .map(|k| (edit_distance(&key, k), *k))
+        // Two edits catch a transposition (`baes`); requiring fewer edits than characters
+        // keeps `x` from "resembling" every short key.
+        .filter(|(d, k)| *d <= 2 && *d < key.chars().count().min(k.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance over chars, one row at a time.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut row = Vec::with_capacity(b.len() + 1);
+        row.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = prev
+                .get(j)
+                .map_or(usize::MAX, |d| d + usize::from(ca != *cb));
+            let delete = prev.get(j + 1).map_or(usize::MAX, |d| d + 1);
+            let insert = row.last().map_or(usize::MAX, |d| d + 1);
+            row.push(substitute.min(delete).min(insert));
+        }
+        prev = row;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("purpse", "purpose"), 1);
+        assert_eq!(edit_distance("baes", "base"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(did_you_mean("Purpse", SESSION_KEYS), Some("purpose"));
+        assert_eq!(did_you_mean("x", SESSION_KEYS), None);
+        assert_eq!(did_you_mean("session", TOP_KEYS), Some("sessions"));
+    }
+}

@@ -131,11 +131,7 @@ pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest>
     Some(raw)
 }
 
-fn session(
-    id: &Spanned<DeString<'_>>,
-    body: &Spanned<DeValue<'_>>,
-    out: &mut Vec<Finding>,
-) -> Option<RawSession> {
+fn session(id: &Spanned<DeString<'_>>, body: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<RawSession> {
     let what = format!("session `{}`", id.get_ref());
     let table = table(id, body, &what, out)?;
     let mut session = RawSession {
@@ -212,10 +208,7 @@ fn table<'a, 'i>(
             value.span(),
             "expected a table",
         )
-        .help(format!(
-            "write it as a table header: `[{}]`",
-            table_path(key, what)
-        )),
+        .help(format!("write it as a table header: `[{}]`", table_path(key, what))),
     );
     None
 }
@@ -231,22 +224,14 @@ fn table_path(key: &Spanned<DeString<'_>>, what: &str) -> String {
 
 /// `sessions.<id>` as a TOML key path; ids with dots or other non-bare characters need quotes.
 pub(super) fn session_header(id: &str) -> String {
-    if !id.is_empty()
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         format!("sessions.{id}")
     } else {
         format!("sessions.{id:?}")
     }
 }
 
-fn string(
-    key: &Spanned<DeString<'_>>,
-    value: &Spanned<DeValue<'_>>,
-    out: &mut Vec<Finding>,
-) -> Option<Str> {
+fn string(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<Str> {
     match value.get_ref() {
         DeValue::String(s) => Some(Str {
             value: s.to_string(),
@@ -255,11 +240,7 @@ fn string(
         other => {
             out.push(
                 Finding::new(
-                    format!(
-                        "`{}` must be a string, found {}",
-                        key.get_ref(),
-                        other.type_str()
-                    ),
+                    format!("`{}` must be a string, found {}", key.get_ref(), other.type_str()),
                     value.span(),
                     "expected a string",
                 )
@@ -272,21 +253,13 @@ fn string(
 
 fn unknown_key(key: &Spanned<DeString<'_>>, place: &str, known: &[&str]) -> Finding {
     let name = key.get_ref().as_ref();
-    let finding = Finding::new(
-        format!("unknown key `{name}` in {place}"),
-        key.span(),
-        "unknown key",
-    );
+    let finding = Finding::new(format!("unknown key `{name}` in {place}"), key.span(), "unknown key");
     // A key that is valid one level up or down is a misplaced line, not a typo.
     let elsewhere = if place == "[defaults]" && SESSION_KEYS.contains(&name) {
         Some(format!("`{name}` is set per session, in `[sessions.<id>]`"))
     } else if place.starts_with("[sessions.") && DEFAULTS_KEYS.contains(&name) {
-        Some(format!(
-            "`{name}` applies to all sessions: set it in `[defaults]`"
-        ))
-    } else if place == "the top level"
-        && (DEFAULTS_KEYS.contains(&name) || SESSION_KEYS.contains(&name))
-    {
+        Some(format!("`{name}` applies to all sessions: set it in `[defaults]`"))
+    } else if place == "the top level" && (DEFAULTS_KEYS.contains(&name) || SESSION_KEYS.contains(&name)) {
         Some(format!(
             "`{name}` belongs in `[defaults]` or in a `[sessions.<id>]` table"
         ))
@@ -301,11 +274,7 @@ fn unknown_key(key: &Spanned<DeString<'_>>, place: &str, known: &[&str]) -> Find
 }
 
 fn list(known: &[&str]) -> String {
-    known
-        .iter()
-        .map(|k| format!("`{k}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// The known key closest to `key`, when it is close enough to be a typo of it.
@@ -329,9 +298,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut row = Vec::with_capacity(b.len() + 1);
         row.push(i + 1);
         for (j, cb) in b.iter().enumerate() {
-            let substitute = prev
-                .get(j)
-                .map_or(usize::MAX, |d| d + usize::from(ca != *cb));
+            let substitute = prev.get(j).map_or(usize::MAX, |d| d + usize::from(ca != *cb));
             let delete = prev.get(j + 1).map_or(usize::MAX, |d| d + 1);
             let insert = row.last().map_or(usize::MAX, |d| d + 1);
             row.push(substitute.min(delete).min(insert));

@@ -143,8 +143,7 @@ fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Manifest, ManifestError> {
 
 pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, ManifestError> {
     let mut findings = Vec::new();
-    let checked =
-        schema::parse(&source, &mut findings).map(|raw| check(&raw, &source, &mut findings));
+    let checked = schema::parse(&source, &mut findings).map(|raw| check(&raw, &source, &mut findings));
     match checked {
         Some((defaults, sessions)) if findings.is_empty() => Ok(Manifest {
             path: path.to_owned(),
@@ -159,24 +158,13 @@ pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, Manif
 
 /// Applies SPEC §2 to the raw manifest. The returned model is only meaningful when no
 /// finding was added.
-fn check(
-    raw: &RawManifest,
-    source: &str,
-    out: &mut Vec<Finding>,
-) -> (Defaults, BTreeMap<String, Session>) {
+fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, BTreeMap<String, Session>) {
     let d = &raw.defaults;
     let base = non_empty(d.base.as_ref(), "base", out).unwrap_or("main");
     let remote = d.remote.as_ref().map_or("origin", |r| check_remote(r, out));
     let root = match &d.root {
         Some(r) => normalise_root(&r.value).unwrap_or_else(|(label, help)| {
-            out.push(
-                Finding::new(
-                    format!("invalid `root` \"{}\"", r.value),
-                    r.span.clone(),
-                    label,
-                )
-                .help(help),
-            );
+            out.push(Finding::new(format!("invalid `root` \"{}\"", r.value), r.span.clone(), label).help(help));
             PathBuf::new()
         }),
         None => PathBuf::from("sessions"),
@@ -191,12 +179,7 @@ fn check(
         let id = s.id.value.as_str();
         if !is_valid_id(id) {
             out.push(
-                Finding::new(
-                    format!("invalid session id `{id}`"),
-                    s.id.span.clone(),
-                    id_reason(id),
-                )
-                .help(
+                Finding::new(format!("invalid session id `{id}`"), s.id.span.clone(), id_reason(id)).help(
                     "an id starts with a letter or digit, continues with letters, digits, \
                          `.`, `_` or `-`, has at most 64 characters and does not end in `.lock`",
                 ),
@@ -232,11 +215,7 @@ fn check(
             id.to_owned(),
             Session {
                 id: id.to_owned(),
-                purpose: s
-                    .purpose
-                    .as_ref()
-                    .map_or(id, |p| p.value.as_str())
-                    .to_owned(),
+                purpose: s.purpose.as_ref().map_or(id, |p| p.value.as_str()).to_owned(),
                 base: base.to_owned(),
                 base_span,
                 branch: branch_name.map(|(n, _)| n).unwrap_or_default(),
@@ -262,9 +241,8 @@ fn non_empty<'a>(value: Option<&'a Str>, key: &str, out: &mut Vec<Finding>) -> O
     let v = value?;
     if v.value.trim().is_empty() {
         out.push(
-            Finding::new(format!("`{key}` is empty"), v.span.clone(), "empty").help(format!(
-                "write a value, or remove the `{key}` line to use the default"
-            )),
+            Finding::new(format!("`{key}` is empty"), v.span.clone(), "empty")
+                .help(format!("write a value, or remove the `{key}` line to use the default")),
         );
         return None;
     }
@@ -277,8 +255,7 @@ fn check_remote<'a>(r: &'a Str, out: &mut Vec<Finding>) -> &'a str {
         return "origin";
     };
     let as_ref = format!("refs/remotes/{remote}/x");
-    if gix::validate::reference::name(as_ref.as_bytes().into()).is_err() || remote.starts_with('-')
-    {
+    if gix::validate::reference::name(as_ref.as_bytes().into()).is_err() || remote.starts_with('-') {
         out.push(
             Finding::new(
                 format!("invalid remote name `{remote}`"),
@@ -326,19 +303,14 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String)> {
         return err("contains `\\`", "separate folders with `/`");
     }
     let bytes = root.as_bytes();
-    let drive = bytes.len() >= 2
-        && bytes.first().is_some_and(u8::is_ascii_alphabetic)
-        && bytes.get(1) == Some(&b':');
+    let drive = bytes.len() >= 2 && bytes.first().is_some_and(u8::is_ascii_alphabetic) && bytes.get(1) == Some(&b':');
     if root.starts_with('/') || drive {
         return err("an absolute path", inside);
     }
     if root.starts_with('~') {
         return err("`~` is not expanded here", inside);
     }
-    let parts: Vec<&str> = root
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
+    let parts: Vec<&str> = root.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
     // Any `..` is refused, not only one that escapes: through a symlinked folder even
     // `a/../b` can land outside, and nobody needs to write it.
     if parts.contains(&"..") {
@@ -487,10 +459,7 @@ impl<'a> DefaultTemplate<'a> {
             if let Some(why) = kind.problem(&probe) {
                 out.push(
                     Finding::new(
-                        format!(
-                            "the default `{key}` template does not give valid {}s",
-                            kind.what()
-                        ),
+                        format!("the default `{key}` template does not give valid {}s", kind.what()),
                         w.span.clone(),
                         format!("for session `x` this is `{probe}`: {why}"),
                     )
@@ -614,13 +583,9 @@ fn expand(
         schema::session_header(id)
     );
     out.push(match default.written {
-        Some(w) => Finding::new(
-            message,
-            w.span.clone(),
-            format!("for session `{id}`: {why}"),
-        )
-        .label(s.id.span.clone(), format!("session `{id}`"))
-        .help(help),
+        Some(w) => Finding::new(message, w.span.clone(), format!("for session `{id}`: {why}"))
+            .label(s.id.span.clone(), format!("session `{id}`"))
+            .help(help),
         None => Finding::new(message, s.id.span.clone(), why).help(help),
     });
     None
@@ -640,43 +605,25 @@ struct Claim<'a> {
 fn collisions(kind: Kind, claims: &[Claim<'_>], out: &mut Vec<Finding>) {
     let mut groups: BTreeMap<String, Vec<&Claim<'_>>> = BTreeMap::new();
     for entry in claims {
-        groups
-            .entry(entry.name.to_lowercase())
-            .or_default()
-            .push(entry);
+        groups.entry(entry.name.to_lowercase()).or_default().push(entry);
     }
     let key = kind.key();
     for group in groups.values().filter(|g| g.len() > 1) {
-        let ids = group
-            .iter()
-            .map(|c| format!("`{}`", c.id))
-            .collect::<Vec<_>>();
-        let same = group
-            .iter()
-            .all(|c| Some(&c.name) == group.first().map(|g| &g.name));
+        let ids = group.iter().map(|c| format!("`{}`", c.id)).collect::<Vec<_>>();
+        let same = group.iter().all(|c| Some(&c.name) == group.first().map(|g| &g.name));
         let what = match kind {
             Kind::Branch => "branch",
             Kind::Worktree => "worktree folder",
         };
         let message = match group.first() {
             Some(c) if same => {
-                format!(
-                    "sessions {} have the same {what} `{}`",
-                    join_and(&ids),
-                    c.name
-                )
+                format!("sessions {} have the same {what} `{}`", join_and(&ids), c.name)
             }
-            _ => format!(
-                "sessions {} have {what}s that differ only in case",
-                join_and(&ids)
-            ),
+            _ => format!("sessions {} have {what}s that differ only in case", join_and(&ids)),
         };
-        let mut labels = group.iter().map(|c| {
-            (
-                c.span.clone(),
-                format!("session `{}`: {what} `{}`", c.id, c.name),
-            )
-        });
+        let mut labels = group
+            .iter()
+            .map(|c| (c.span.clone(), format!("session `{}`: {what} `{}`", c.id, c.name)));
         let Some((span, label)) = labels.next() else {
             continue;
         };
@@ -687,9 +634,7 @@ fn collisions(kind: Kind, claims: &[Claim<'_>], out: &mut Vec<Finding>) {
         let help = if same {
             format!("give each session its own `{key}`")
         } else {
-            format!(
-                "give each session its own `{key}`: on macOS and Windows these names are the same file"
-            )
+            format!("give each session its own `{key}`: on macOS and Windows these names are the same file")
         };
         out.push(finding.help(help));
     }
@@ -697,10 +642,7 @@ fn collisions(kind: Kind, claims: &[Claim<'_>], out: &mut Vec<Finding>) {
 
 /// git stores `a` as a file, so `a/b` (which needs a folder `a`) cannot exist beside it.
 fn branch_prefixes(branches: &[Claim<'_>], out: &mut Vec<Finding>) {
-    let by_name: BTreeMap<String, &Claim<'_>> = branches
-        .iter()
-        .map(|b| (b.name.to_lowercase(), b))
-        .collect();
+    let by_name: BTreeMap<String, &Claim<'_>> = branches.iter().map(|b| (b.name.to_lowercase(), b)).collect();
     for (lower, long) in &by_name {
         for (slash, _) in lower.match_indices('/') {
             let Some(short) = lower.get(..slash).and_then(|p| by_name.get(p)) else {
@@ -722,7 +664,10 @@ fn branch_prefixes(branches: &[Claim<'_>], out: &mut Vec<Finding>) {
                     long_span.clone(),
                     format!("session `{long_id}`: branch `{long_name}`"),
                 )
-                .label(short_span.clone(), format!("session `{short_id}`: branch `{short_name}`"))
+                .label(
+                    short_span.clone(),
+                    format!("session `{short_id}`: branch `{short_name}`"),
+                )
                 .help(format!(
                     "git stores branch `{short_name}` as a file where `{long_name}` needs a folder; \
                      rename one of them"
@@ -774,11 +719,7 @@ worktree = "auth"
     }
 
     fn messages(source: &str) -> Vec<String> {
-        error(source)
-            .problems
-            .iter()
-            .map(|p| p.message.clone())
-            .collect()
+        error(source).problems.iter().map(|p| p.message.clone()).collect()
     }
 
     /// The text under each label of each problem, to check where diagnostics point.
@@ -789,12 +730,7 @@ worktree = "auth"
             .map(|p| {
                 p.labels()
                     .iter()
-                    .map(|l| {
-                        source
-                            .get(l.offset()..l.offset() + l.len())
-                            .unwrap()
-                            .to_owned()
-                    })
+                    .map(|l| source.get(l.offset()..l.offset() + l.len()).unwrap().to_owned())
                     .collect()
             })
             .collect()
@@ -839,17 +775,9 @@ worktree = "auth"
                 auth.branch.as_str(),
                 auth.worktree.as_str()
             ),
-            (
-                "Refactor the auth middleware",
-                "develop",
-                "feature/auth",
-                "auth"
-            )
+            ("Refactor the auth middleware", "develop", "feature/auth", "auth")
         );
-        assert_eq!(
-            SPEC_EXAMPLE.get(auth.base_span.clone().unwrap()),
-            Some("\"develop\"")
-        );
+        assert_eq!(SPEC_EXAMPLE.get(auth.base_span.clone().unwrap()), Some("\"develop\""));
         let docs = &m.sessions["docs-sweep"];
         assert_eq!(
             (
@@ -858,17 +786,9 @@ worktree = "auth"
                 docs.branch.as_str(),
                 docs.worktree.as_str()
             ),
-            (
-                "docs-sweep",
-                "main",
-                "session/docs-sweep",
-                "shell-instance-docs-sweep"
-            )
+            ("docs-sweep", "main", "session/docs-sweep", "shell-instance-docs-sweep")
         );
-        assert_eq!(
-            SPEC_EXAMPLE.get(docs.base_span.clone().unwrap()),
-            Some("\"main\"")
-        );
+        assert_eq!(SPEC_EXAMPLE.get(docs.base_span.clone().unwrap()), Some("\"main\""));
         assert_eq!(m.sessions.len(), 2);
         assert_eq!(
             m.worktree_path(docs),
@@ -952,22 +872,13 @@ worktree = "auth"
         assert_eq!(
             found,
             [
-                (
-                    "unknown key `sesions` in the top level",
-                    "did you mean `sessions`?"
-                ),
-                (
-                    "unknown key `brnch` in [defaults]",
-                    "did you mean `branch`?"
-                ),
+                ("unknown key `sesions` in the top level", "did you mean `sessions`?"),
+                ("unknown key `brnch` in [defaults]", "did you mean `branch`?"),
                 (
                     "unknown key `purpose` in [defaults]",
                     "`purpose` is set per session, in `[sessions.<id>]`"
                 ),
-                (
-                    "unknown key `purpse` in [sessions.a]",
-                    "did you mean `purpose`?"
-                ),
+                ("unknown key `purpse` in [sessions.a]", "did you mean `purpose`?"),
                 (
                     "unknown key `root` in [sessions.a]",
                     "`root` applies to all sessions: set it in `[defaults]`"
@@ -980,14 +891,7 @@ worktree = "auth"
         );
         assert_eq!(
             pointed_at(source),
-            [
-                ["sesions"],
-                ["brnch"],
-                ["purpose"],
-                ["purpse"],
-                ["root"],
-                ["zzz"]
-            ]
+            [["sesions"], ["brnch"], ["purpose"], ["purpse"], ["root"], ["zzz"]]
         );
     }
 
@@ -995,11 +899,7 @@ worktree = "auth"
     fn invalid_session_ids() {
         for id in ["-x", ".x", "a/b", "x.lock", "a b", "é", ""] {
             let source = format!("[sessions.\"{id}\"]\n");
-            assert_eq!(
-                messages(&source),
-                [format!("invalid session id `{id}`")],
-                "{id}"
-            );
+            assert_eq!(messages(&source), [format!("invalid session id `{id}`")], "{id}");
         }
         let long = "a".repeat(65);
         assert_eq!(pointed_at(&format!("[sessions.{long}]")), [[long]]);
@@ -1011,7 +911,8 @@ worktree = "auth"
 
     #[test]
     fn templates_know_only_the_id_placeholder() {
-        let source = "[defaults]\nbranch = \"s/{name}\"\n[sessions.a]\nworktree = \"w-{id}}\"\n[sessions.b]\nbranch = \"{id\"\n";
+        let source =
+            "[defaults]\nbranch = \"s/{name}\"\n[sessions.a]\nworktree = \"w-{id}}\"\n[sessions.b]\nbranch = \"{id\"\n";
         assert_eq!(
             messages(source),
             [
@@ -1026,9 +927,7 @@ worktree = "auth"
             pointed_at("[defaults]\nbranch = \"\\u0041{x}{id}\"\n"),
             [["\"\\u0041{x}{id}\""]]
         );
-        ok(
-            "[defaults]\nbranch = \"{id}/{id}\"\nworktree = '{id}'\n[sessions.a]\nbranch = \"fixed\"\n",
-        );
+        ok("[defaults]\nbranch = \"{id}/{id}\"\nworktree = '{id}'\n[sessions.a]\nbranch = \"fixed\"\n");
     }
 
     #[test]
@@ -1068,9 +967,7 @@ worktree = "auth"
             let source = format!("[sessions.s]\nbranch = \"{bad}\"\n");
             assert_eq!(messages(&source).len(), 1, "{bad:?} should be refused");
         }
-        for good in [
-            "a", "a/b", "a-b_c.d", "@a", "a@b", "héllo", "x/HEAD", "{id}.b",
-        ] {
+        for good in ["a", "a/b", "a-b_c.d", "@a", "a@b", "héllo", "x/HEAD", "{id}.b"] {
             ok(&format!("[sessions.s]\nbranch = \"{good}\"\n"));
         }
     }
@@ -1091,9 +988,7 @@ worktree = "auth"
         let source = source.replace("[sessions.a..b]", "[sessions.\"a..b\"]");
         assert_eq!(
             messages(&source),
-            [
-                "the default `branch` template gives session `a..b` the invalid git branch name `s/a..b`"
-            ]
+            ["the default `branch` template gives session `a..b` the invalid git branch name `s/a..b`"]
         );
         assert_eq!(pointed_at(&source), [["\"s/{id}\"", "\"a..b\""]]);
         // With the built-in template there is no `[defaults]` value: point at the session.
@@ -1146,9 +1041,7 @@ worktree = "auth"
             (".gitx", ".gitx"),
         ] {
             assert_eq!(
-                ok(&format!("[defaults]\nroot = '{written}'\n"))
-                    .defaults
-                    .root,
+                ok(&format!("[defaults]\nroot = '{written}'\n")).defaults.root,
                 Path::new(normal)
             );
         }
@@ -1156,7 +1049,8 @@ worktree = "auth"
 
     #[test]
     fn sessions_may_not_share_a_branch_or_worktree() {
-        let source = "[sessions.a]\nbranch = \"session/b\"\nworktree = \"w\"\n[sessions.b]\n[sessions.c]\nworktree = \"W\"\n";
+        let source =
+            "[sessions.a]\nbranch = \"session/b\"\nworktree = \"w\"\n[sessions.b]\n[sessions.c]\nworktree = \"W\"\n";
         assert_eq!(
             messages(source),
             [
@@ -1164,10 +1058,7 @@ worktree = "auth"
                 "sessions `a` and `c` have worktree folders that differ only in case",
             ]
         );
-        assert_eq!(
-            pointed_at(source),
-            [["\"session/b\"", "b"], ["\"w\"", "\"W\""]]
-        );
+        assert_eq!(pointed_at(source), [["\"session/b\"", "b"], ["\"w\"", "\"W\""]]);
     }
 
     #[test]
@@ -1199,14 +1090,8 @@ worktree = "auth"
         let source = "[defaults]\nbase = \"dev\"\n[sessions.a]\nbase = \"HEAD~1\"\n[sessions.b]\n";
         let m = ok(source);
         let at = |id: &str| m.sessions[id].base_span.clone().and_then(|s| source.get(s));
-        assert_eq!(
-            (m.sessions["a"].base.as_str(), at("a")),
-            ("HEAD~1", Some("\"HEAD~1\""))
-        );
-        assert_eq!(
-            (m.sessions["b"].base.as_str(), at("b")),
-            ("dev", Some("\"dev\""))
-        );
+        assert_eq!((m.sessions["a"].base.as_str(), at("a")), ("HEAD~1", Some("\"HEAD~1\"")));
+        assert_eq!((m.sessions["b"].base.as_str(), at("b")), ("dev", Some("\"dev\"")));
     }
 
     #[test]
@@ -1214,10 +1099,7 @@ worktree = "auth"
         let mut bytes = b"[sessions.a]\npurpose = \"caf".to_vec();
         bytes.extend([0xE9, b'"', b'\n']);
         let err = from_bytes(Path::new("flowloom.toml"), bytes).unwrap_err();
-        assert_eq!(
-            err.problems[0].message,
-            "not valid UTF-8: invalid byte at offset 27"
-        );
+        assert_eq!(err.problems[0].message, "not valid UTF-8: invalid byte at offset 27");
         assert_eq!(err.problems[0].labels()[0].offset(), 27);
         insta::assert_snapshot!(render(&err));
     }
@@ -1227,21 +1109,9 @@ worktree = "auth"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flowloom.toml");
         let err = load(&path).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("cannot read manifest {}", path.display())
-        );
-        assert_eq!(
-            err.problems[0].message,
-            format!("no manifest at {}", path.display())
-        );
-        assert!(
-            err.problems[0]
-                .help
-                .as_deref()
-                .unwrap()
-                .contains("flowloom init")
-        );
+        assert_eq!(err.to_string(), format!("cannot read manifest {}", path.display()));
+        assert_eq!(err.problems[0].message, format!("no manifest at {}", path.display()));
+        assert!(err.problems[0].help.as_deref().unwrap().contains("flowloom init"));
         std::fs::write(&path, "[sessions.a]\n").unwrap();
         assert_eq!(load(&path).unwrap().sessions["a"].branch, "session/a");
     }
@@ -1250,10 +1120,7 @@ worktree = "auth"
     fn all_problems_are_reported_together() {
         let err = error("version = 3\n[defaults]\nroot = \"/x\"\n[sessions.\"-a\"]\n");
         assert_eq!(err.to_string(), "flowloom.toml has 3 problems");
-        assert_eq!(
-            error("version = 3").to_string(),
-            "flowloom.toml has 1 problem"
-        );
+        assert_eq!(error("version = 3").to_string(), "flowloom.toml has 1 problem");
     }
 
     #[test]
@@ -1344,12 +1211,9 @@ worktree = "auth"
         "[sessions.\"a..b\"]\n",
         "[sessions.x-1]\n",
     ];
-    const KEYS: &[&str] = &[
-        "base", "root", "branch", "worktree", "remote", "purpose", "brnch",
-    ];
+    const KEYS: &[&str] = &["base", "root", "branch", "worktree", "remote", "purpose", "brnch"];
     const VALUE_PARTS: &[&str] = &[
-        "{id}", "session/", "s", "/", "..", ".", ".lock", "a", "A", "-", ".git", "{", "}", "@{",
-        " ", "é",
+        "{id}", "session/", "s", "/", "..", ".", ".lock", "a", "A", "-", ".git", "{", "}", "@{", " ", "é",
     ];
 
     /// Manifests that are mostly valid TOML, so that the rules past the parser get exercised.

@@ -1,0 +1,267 @@
+//! The reconciler core (issue: plan → apply through gix), checked with git as the oracle.
+
+use crate::common::TestEnv;
+
+const THREE: &str = r#"
+[sessions.auth-refactor]
+purpose = "Refactor the auth middleware"
+base = "develop"
+
+[sessions.docs-sweep]
+
+[sessions.perf]
+purpose = "Speed"
+"#;
+
+fn three() -> TestEnv {
+    let env = TestEnv::new();
+    env.manifest(THREE);
+    env
+}
+
+#[test]
+fn plan_changes_nothing_on_disk() {
+    let env = three();
+    let refs_before = env.git(&["for-each-ref"]);
+    let (code, out, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out, @r"
+      + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 7c1e0a6
+      + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main 3d1fd07
+      + perf           session/perf           sessions/shell-instance-perf           new branch from main 3d1fd07
+
+    Plan: 3 to create, 0 to update, 0 to remove, 0 blocked.
+    ");
+    assert_eq!(env.git(&["for-each-ref"]), refs_before);
+    assert!(!env.path("sessions").exists());
+    assert!(!env.repo.join(".git/flowloom").exists());
+    assert!(env.worktrees().is_empty());
+}
+
+#[test]
+fn apply_creates_sessions_git_reads_back() {
+    let env = three();
+    env.apply();
+    assert_eq!(
+        env.worktrees(),
+        vec![
+            ("sessions/shell-instance-auth-refactor".into(), "session/auth-refactor".into()),
+            ("sessions/shell-instance-docs-sweep".into(), "session/docs-sweep".into()),
+            ("sessions/shell-instance-perf".into(), "session/perf".into()),
+        ]
+    );
+    // Branches start where SPEC §6 says: the base of each session.
+    let develop = env.git(&["rev-parse", "develop"]);
+    let main = env.git(&["rev-parse", "main"]);
+    assert_eq!(env.git(&["rev-parse", "session/auth-refactor"]), develop);
+    assert_eq!(env.git(&["rev-parse", "session/docs-sweep"]), main);
+    // Nothing shows as untracked, neither in the main worktree nor in any session.
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? flowloom.toml\n");
+    for (path, _) in env.worktrees() {
+        let dir = env.path(&path);
+        assert_eq!(env.git_in(&dir, &["status", "--porcelain"]), "", "{path} is not clean");
+        // Executable bits and symlinks as git checks them out.
+        let meta = std::fs::symlink_metadata(dir.join("link")).expect("link");
+        assert!(meta.file_type().is_symlink());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("bin/run.sh")).expect("run.sh").permissions().mode();
+        assert_eq!(mode & 0o111, 0o111);
+    }
+    env.fsck();
+}
+
+#[test]
+fn metadata_has_the_fields_of_the_manual_process() {
+    let env = three();
+    env.apply();
+    let wt = env.path("sessions/shell-instance-auth-refactor").canonicalize().expect("wt");
+    let text = std::fs::read_to_string(wt.join("sessions/auth-refactor/metadata.json")).expect("metadata");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(json["sessionId"], "auth-refactor");
+    assert_eq!(json["purpose"], "Refactor the auth middleware");
+    assert_eq!(json["gitBranch"], "session/auth-refactor");
+    assert_eq!(json["worktreeName"], "shell-instance-auth-refactor");
+    assert_eq!(json["workingDirectory"], wt.to_str().expect("utf8"));
+    assert_eq!(json["createdManually"], false);
+    assert_eq!(json["status"], "active");
+    assert_eq!(json["managedBy"], "flowloom");
+    assert!(json["shellPid"].as_u64().is_some_and(|p| p > 0));
+    let start = json["startTime"].as_str().expect("startTime");
+    assert!(start.len() == 20 && start.ends_with('Z'), "{start}");
+    assert!(wt.join("sessions/auth-refactor/artifacts").is_dir());
+}
+
+#[test]
+fn apply_is_idempotent() {
+    let env = three();
+    env.apply();
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(out, @"No changes. The sessions match flowloom.toml.");
+    let refs = env.git(&["for-each-ref"]);
+    let out = env.apply();
+    assert!(out.contains("No changes"), "{out}");
+    assert_eq!(env.git(&["for-each-ref"]), refs);
+}
+
+#[test]
+fn detailed_exitcode_says_changes_are_pending() {
+    let env = three();
+    let (code, _, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn work_committed_in_a_session_survives_gc() {
+    let env = three();
+    env.apply();
+    let wt = env.path("sessions/shell-instance-perf");
+    std::fs::write(wt.join("perf.txt"), "fast\n").expect("write");
+    env.git_in(&wt, &["add", "perf.txt"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "perf work"]);
+    let tip = env.git(&["rev-parse", "session/perf"]);
+    env.git(&["gc", "--prune=now", "--quiet"]);
+    env.fsck();
+    assert_eq!(env.git(&["rev-parse", "session/perf"]), tip);
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn git_can_move_and_remove_flowloom_worktrees() {
+    let env = three();
+    env.apply();
+    let moved = env.tmp.path().join("moved");
+    env.git(&["worktree", "move", "sessions/shell-instance-perf", moved.to_str().expect("utf8")]);
+    env.git(&["worktree", "remove", moved.to_str().expect("utf8")]);
+    env.git(&["worktree", "remove", "sessions/shell-instance-docs-sweep"]);
+    env.fsck();
+}
+
+#[test]
+fn plan_from_inside_a_session_and_with_dash_c() {
+    let env = three();
+    env.apply();
+    let deep = env.path("sessions/shell-instance-docs-sweep/src");
+    let (code, out, err) = crate::common::run(env.flowloom_in(&deep).args(["plan"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("No changes."), "{out}");
+    let (code, out, err) = crate::common::run(env.flowloom_in(env.tmp.path()).args(["-C", "repo/src", "plan"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("No changes."), "{out}");
+}
+
+#[test]
+fn dropping_a_clean_session_removes_worktree_then_branch() {
+    let env = three();
+    env.apply();
+    env.manifest(
+        r#"
+[sessions.auth-refactor]
+purpose = "Refactor the auth middleware"
+base = "develop"
+[sessions.perf]
+purpose = "Speed"
+"#,
+    );
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(out, @r"
+      - docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  remove worktree, delete branch
+
+    Plan: 0 to create, 0 to update, 1 to remove, 0 blocked.
+    ");
+    env.apply();
+    assert_eq!(env.worktrees().len(), 2);
+    assert!(!env.branches().contains(&"session/docs-sweep".to_owned()));
+    assert!(!env.path("sessions/shell-instance-docs-sweep").exists());
+    env.fsck();
+}
+
+#[test]
+fn dirty_or_unmerged_orphans_are_blocked_and_kept() {
+    let env = three();
+    env.apply();
+    env.write("sessions/shell-instance-docs-sweep/README.md", "changed\n");
+    env.write("sessions/shell-instance-docs-sweep/new.txt", "new\n");
+    let perf = env.path("sessions/shell-instance-perf");
+    std::fs::write(perf.join("x"), "x").expect("write");
+    env.git_in(&perf, &["add", "x"]);
+    env.git_in(&perf, &["commit", "-q", "-m", "x"]);
+    env.manifest("[sessions.auth-refactor]\nbase = \"develop\"\npurpose = \"Refactor the auth middleware\"\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "blocked removals make apply exit 1");
+    insta::assert_snapshot!(out, @r"
+      ! docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  blocked
+          worktree has 1 modified file
+          worktree has 1 untracked file
+      ! perf        session/perf        sessions/shell-instance-perf        blocked
+          branch `session/perf` has 1 commit reachable neither from base `main`
+
+    Plan: 0 to create, 0 to update, 0 to remove, 2 blocked.
+    ");
+    assert_eq!(env.worktrees().len(), 3);
+    assert_eq!(env.git_in(&perf, &["log", "-1", "--format=%s"]), "x\n");
+}
+
+#[test]
+fn hand_made_sessions_are_unmanaged_and_left_alone() {
+    let env = three();
+    env.git(&["worktree", "add", "-q", "-b", "session/4242-spike", "sessions/shell-instance-4242"]);
+    env.manifest("[sessions.perf]\n");
+    let (code, out, _) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["unmanaged"][0]["branch"], "session/4242-spike");
+    assert_eq!(json["unmanaged"][0]["path"], "sessions/shell-instance-4242");
+    env.apply();
+    assert!(env.worktrees().contains(&("sessions/shell-instance-4242".into(), "session/4242-spike".into())));
+}
+
+#[test]
+fn json_plan_matches_the_spec() {
+    let env = three();
+    let (code, out, _) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(out, @r#"
+    {
+      "format_version": 1,
+      "changes": [
+        {
+          "action": "create",
+          "session": "auth-refactor",
+          "branch": "session/auth-refactor",
+          "path": "sessions/shell-instance-auth-refactor",
+          "start": {
+            "from": "base",
+            "ref": "develop",
+            "commit": "7c1e0a6"
+          }
+        }
+      ]
+    }
+    "#);
+}
+
+#[test]
+fn everything_works_without_git_on_path() {
+    let env = three();
+    let empty = env.tmp.path().join("empty-bin");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let (code, _, err) = crate::common::run(env.flowloom().env("PATH", &empty).args(["apply", "--yes"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.worktrees().len(), 3);
+    env.manifest("[sessions.perf]\npurpose = \"Speed\"\n");
+    let (code, _, err) = crate::common::run(env.flowloom().env("PATH", &empty).args(["apply", "--yes"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.worktrees(), vec![("sessions/shell-instance-perf".into(), "session/perf".into())]);
+    env.fsck();
+}
+
+#[test]
+fn apply_refuses_without_yes_on_a_pipe() {
+    let env = three();
+    let (code, _, err) = env.run(&["apply"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("standard input is not a terminal"), "{err}");
+    assert!(env.worktrees().is_empty());
+}

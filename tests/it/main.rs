@@ -1,0 +1,5 @@
+//! One integration-test binary (one link step): every module drives the real flowloom
+//! binary on temp repositories and checks the result with the git CLI.
+
+mod common;
+mod core;

@@ -25,10 +25,10 @@ fn plan_changes_nothing_on_disk() {
     let refs_before = env.git(&["for-each-ref"]);
     let (code, out, err) = env.run(&["plan"]);
     assert_eq!(code, 0, "{err}");
-    insta::assert_snapshot!(out, @r"
-      + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 7c1e0a6
-      + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main 3d1fd07
-      + perf           session/perf           sessions/shell-instance-perf           new branch from main 3d1fd07
+    insta::assert_snapshot!(out, @"
+      + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 25e046a
+      + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main 8309532
+      + perf           session/perf           sessions/shell-instance-perf           new branch from main 8309532
 
     Plan: 3 to create, 0 to update, 0 to remove, 0 blocked.
     ");
@@ -234,10 +234,39 @@ fn json_plan_matches_the_spec() {
           "start": {
             "from": "base",
             "ref": "develop",
-            "commit": "7c1e0a6"
+            "commit": "25e046af33af4bfa63a85a79e0fcace4e5d43eb8"
+          }
+        },
+        {
+          "action": "create",
+          "session": "docs-sweep",
+          "branch": "session/docs-sweep",
+          "path": "sessions/shell-instance-docs-sweep",
+          "start": {
+            "from": "base",
+            "ref": "main",
+            "commit": "83095323929716b48ac1a1d7782a9a0a7aef2962"
+          }
+        },
+        {
+          "action": "create",
+          "session": "perf",
+          "branch": "session/perf",
+          "path": "sessions/shell-instance-perf",
+          "start": {
+            "from": "base",
+            "ref": "main",
+            "commit": "83095323929716b48ac1a1d7782a9a0a7aef2962"
           }
         }
-      ]
+      ],
+      "unmanaged": [],
+      "summary": {
+        "create": 3,
+        "update": 0,
+        "remove": 0,
+        "blocked": 0
+      }
     }
     "#);
 }

@@ -57,6 +57,15 @@ impl TestEnv {
         env
     }
 
+    /// Only the temp folder and HOME, no repository (for commands that need none).
+    pub fn empty() -> TestEnv {
+        let tmp = tempfile::Builder::new().prefix("flowloom-it").tempdir().expect("tempdir");
+        std::fs::create_dir_all(tmp.path().join("home")).expect("home");
+        std::fs::write(tmp.path().join("home/.gitconfig"), "").expect("global config");
+        let repo = tmp.path().join("repo");
+        TestEnv { tmp, repo }
+    }
+
     pub fn home(&self) -> PathBuf {
         self.tmp.path().join("home")
     }

@@ -479,3 +479,281 @@ pub fn plural(n: usize, word: &str) -> String {
 fn display(manifest: &Manifest, path: &Path) -> String {
     manifest.relative(path)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Property tests: plans are deterministic, and carrying a plan out (modelled on plain
+    //! values, as apply does it on disk) then planning again leaves nothing to do.
+    use super::*;
+    use crate::metadata::Metadata;
+    use crate::ownership::Record;
+    use crate::state::{Branch, Dirt};
+    use proptest::prelude::*;
+
+    const IDS: [&str; 4] = ["a", "b", "c", "d"];
+    const COMMIT: &str = "1111111111111111111111111111111111111111";
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        declared: Vec<Option<String>>, // per id: declared with this purpose?
+        sessions: Vec<SessionState>,
+    }
+
+    #[derive(Debug, Clone)]
+    struct SessionState {
+        worktree: u8, // 0 none, 1 present, 2 folder gone
+        branch: bool,
+        owned: Option<OwnedState>,
+        dirty: bool,
+        unmerged: usize,
+        metadata: u8, // 0 missing, 1 matching, 2 other purpose
+        locked: bool,
+    }
+
+    fn session_state() -> impl Strategy<Value = SessionState> {
+        (
+            0u8..3,
+            any::<bool>(),
+            prop_oneof![
+                Just(None),
+                Just(Some(OwnedState::Created)),
+                Just(Some(OwnedState::Creating))
+            ],
+            any::<bool>(),
+            0usize..2,
+            0u8..3,
+            prop::bool::weighted(0.2),
+        )
+            .prop_map(
+                |(worktree, branch, owned, dirty, unmerged, metadata, locked)| SessionState {
+                    worktree,
+                    branch: branch || worktree > 0,
+                    owned,
+                    dirty,
+                    unmerged,
+                    metadata,
+                    locked,
+                },
+            )
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (
+            prop::collection::vec(
+                prop::option::of(prop_oneof![Just("one".to_owned()), Just("two".to_owned())]),
+                4,
+            ),
+            prop::collection::vec(session_state(), 4),
+        )
+            .prop_map(|(declared, sessions)| Case { declared, sessions })
+    }
+
+    fn manifest(case: &Case) -> Manifest {
+        let mut text = String::new();
+        for (id, purpose) in IDS.iter().zip(&case.declared) {
+            if let Some(p) = purpose {
+                text.push_str(&format!("[sessions.{id}]\npurpose = \"{p}\"\n"));
+            }
+        }
+        Manifest::from_source(Path::new("/repo/flowloom.toml"), text).expect("generated manifests are valid")
+    }
+
+    fn metadata_for(id: &str, purpose: &str, path: &Path) -> MetadataFile {
+        let w = Wanted {
+            session_id: id.to_owned(),
+            purpose: purpose.to_owned(),
+            working_directory: path.to_string_lossy().into_owned(),
+            git_branch: format!("session/{id}"),
+            worktree_name: format!("shell-instance-{id}"),
+        };
+        parse(&w.create(1, "2026-01-01T00:00:00Z"))
+    }
+
+    fn parse(text: &str) -> MetadataFile {
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(fields)) => MetadataFile::Valid(Metadata {
+                fields,
+                text: text.to_owned(),
+            }),
+            _ => MetadataFile::Invalid("bad".into()),
+        }
+    }
+
+    fn state(case: &Case) -> State {
+        let root = PathBuf::from("/repo/sessions");
+        let mut state = State {
+            root: root.clone(),
+            ..State::default()
+        };
+        state.bases.insert("main".into(), Ok(COMMIT.into()));
+        for (id, s) in IDS.iter().zip(&case.sessions) {
+            let path = root.join(format!("shell-instance-{id}"));
+            let branch = format!("session/{id}");
+            if s.worktree > 0 {
+                let missing = s.worktree == 2;
+                let metadata = match s.metadata {
+                    _ if missing => MetadataFile::Missing,
+                    0 => MetadataFile::Missing,
+                    1 => metadata_for(id, "one", &path),
+                    _ => metadata_for(id, "other", &path),
+                };
+                let dirt = Dirt {
+                    modified: usize::from(s.dirty),
+                    ..Dirt::default()
+                };
+                state.worktrees.insert(
+                    path.clone(),
+                    Worktree {
+                        path: path.clone(),
+                        admin_id: format!("shell-instance-{id}"),
+                        branch: Some(branch.clone()),
+                        lock: s.locked.then(|| "on a usb disk".to_owned()),
+                        missing,
+                        session_id: Some((*id).to_owned()),
+                        metadata,
+                        has_artifacts: !missing,
+                        dirt: (!missing).then_some(dirt),
+                    },
+                );
+            }
+            if s.branch {
+                state.branches.insert(
+                    branch.clone(),
+                    Branch {
+                        name: branch.clone(),
+                        commit: COMMIT.into(),
+                        upstream: None,
+                        unmerged: Some(s.unmerged),
+                    },
+                );
+            }
+            if let Some(owned) = s.owned {
+                state.owned.sessions.push(OwnedSession {
+                    id: (*id).to_owned(),
+                    branch,
+                    path,
+                    base: "main".into(),
+                    state: owned,
+                });
+            }
+        }
+        state
+    }
+
+    /// What apply does, on values.
+    fn carry_out(plan: &Plan, state: &State) -> State {
+        let mut next = state.clone();
+        let mut record = Record {
+            version: 1,
+            sessions: next.owned.sessions.clone(),
+        };
+        for change in &plan.changes {
+            let fresh = |wanted: &Wanted| parse(&wanted.create(1, "2026-01-01T00:00:00Z"));
+            match &change.action {
+                Action::Create { wanted, base, .. } => {
+                    next.branches.entry(change.branch.clone()).or_insert_with(|| Branch {
+                        name: change.branch.clone(),
+                        commit: COMMIT.into(),
+                        upstream: None,
+                        unmerged: Some(0),
+                    });
+                    next.worktrees.insert(
+                        change.path.clone(),
+                        Worktree {
+                            path: change.path.clone(),
+                            admin_id: String::new(),
+                            branch: Some(change.branch.clone()),
+                            lock: None,
+                            missing: false,
+                            session_id: Some(change.session.clone()),
+                            metadata: fresh(wanted),
+                            has_artifacts: true,
+                            dirt: Some(Dirt::default()),
+                        },
+                    );
+                    record.upsert(OwnedSession {
+                        id: change.session.clone(),
+                        branch: change.branch.clone(),
+                        path: change.path.clone(),
+                        base: base.clone(),
+                        state: OwnedState::Created,
+                    });
+                }
+                Action::Update { repairs, wanted } => {
+                    let wt = next.worktrees.get_mut(&change.path).expect("updates have a worktree");
+                    for r in repairs {
+                        match r {
+                            Repair::Worktree { .. } => {
+                                wt.missing = false;
+                                wt.lock = None;
+                                wt.dirt = Some(Dirt::default());
+                            }
+                            Repair::Metadata { new: Some(text), .. } => wt.metadata = parse(text),
+                            Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
+                            Repair::Artifacts => wt.has_artifacts = true,
+                            Repair::FinishRecord => {
+                                if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
+                                    o.state = OwnedState::Created;
+                                }
+                            }
+                        }
+                    }
+                }
+                Action::Remove {
+                    worktree,
+                    delete_branch,
+                } => {
+                    if *worktree != WorktreeRemoval::None {
+                        next.worktrees.remove(&change.path);
+                    }
+                    if *delete_branch {
+                        next.branches.remove(&change.branch);
+                    }
+                    record.remove_path(&change.path);
+                }
+                Action::Blocked { .. } => {}
+            }
+        }
+        next.owned = record;
+        next
+    }
+
+    proptest! {
+        #[test]
+        fn plans_are_deterministic(case in case()) {
+            let (m, s) = (manifest(&case), state(&case));
+            prop_assert_eq!(plan(&m, &s), plan(&m, &s));
+        }
+
+        #[test]
+        fn applying_a_plan_converges(case in case()) {
+            let (m, s) = (manifest(&case), state(&case));
+            let first = plan(&m, &s);
+            let after = carry_out(&first, &s);
+            let second = plan(&m, &after);
+            prop_assert!(!second.has_changes(), "first plan {:#?}\nsecond plan {:#?}", first, second);
+            // Whatever stayed blocked is blocked for the same reasons.
+            let blocked = |p: &Plan| p.changes.iter().filter(|c| matches!(c.action, Action::Blocked { .. })).cloned().collect::<Vec<_>>();
+            prop_assert_eq!(blocked(&first), blocked(&second));
+        }
+
+        #[test]
+        fn blocked_sessions_keep_their_work(case in case()) {
+            let (m, s) = (manifest(&case), state(&case));
+            let p = plan(&m, &s);
+            for change in &p.changes {
+                if let Action::Remove { .. } = change.action {
+                    // Only owned sessions are ever removed, and never dirty or unmerged ones.
+                    prop_assert!(s.owned.by_path(&change.path).is_some());
+                    if let Some(wt) = s.worktrees.get(&change.path) {
+                        prop_assert!(wt.dirt.as_ref().is_none_or(Dirt::is_clean));
+                        prop_assert!(wt.lock.is_none());
+                    }
+                    if let Some(b) = s.branches.get(&change.branch) {
+                        prop_assert_eq!(b.unmerged, Some(0));
+                    }
+                }
+            }
+        }
+    }
+}

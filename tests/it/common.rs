@@ -35,7 +35,10 @@ impl TestEnv {
     /// A repository on `main` with two commits, a `develop` branch one commit ahead, an
     /// executable file and a symlink.
     pub fn new() -> TestEnv {
-        let tmp = tempfile::Builder::new().prefix("flowloom-it").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("flowloom-it")
+            .tempdir()
+            .expect("tempdir");
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&home).expect("home");
         std::fs::write(home.join(".gitconfig"), "").expect("global config");
@@ -59,7 +62,10 @@ impl TestEnv {
 
     /// Only the temp folder and HOME, no repository (for commands that need none).
     pub fn empty() -> TestEnv {
-        let tmp = tempfile::Builder::new().prefix("flowloom-it").tempdir().expect("tempdir");
+        let tmp = tempfile::Builder::new()
+            .prefix("flowloom-it")
+            .tempdir()
+            .expect("tempdir");
         std::fs::create_dir_all(tmp.path().join("home")).expect("home");
         std::fs::write(tmp.path().join("home/.gitconfig"), "").expect("global config");
         let repo = tmp.path().join("repo");
@@ -96,7 +102,11 @@ impl TestEnv {
 
     pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_output(dir, args);
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).expect("utf8")
     }
 
@@ -141,7 +151,10 @@ impl TestEnv {
             let mut branch = String::new();
             for line in block.lines() {
                 if let Some(p) = line.strip_prefix("worktree ") {
-                    path = Path::new(p).strip_prefix(&repo).map(|r| r.display().to_string()).unwrap_or(p.into());
+                    path = Path::new(p)
+                        .strip_prefix(&repo)
+                        .map(|r| r.display().to_string())
+                        .unwrap_or(p.into());
                 }
                 if let Some(b) = line.strip_prefix("branch refs/heads/") {
                     branch = b.to_owned();
@@ -160,7 +173,10 @@ impl TestEnv {
     }
 
     pub fn branches(&self) -> Vec<String> {
-        self.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/"]).lines().map(str::to_owned).collect()
+        self.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 

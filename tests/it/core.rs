@@ -45,7 +45,10 @@ fn apply_creates_sessions_git_reads_back() {
     assert_eq!(
         env.worktrees(),
         vec![
-            ("sessions/shell-instance-auth-refactor".into(), "session/auth-refactor".into()),
+            (
+                "sessions/shell-instance-auth-refactor".into(),
+                "session/auth-refactor".into()
+            ),
             ("sessions/shell-instance-docs-sweep".into(), "session/docs-sweep".into()),
             ("sessions/shell-instance-perf".into(), "session/perf".into()),
         ]
@@ -64,7 +67,10 @@ fn apply_creates_sessions_git_reads_back() {
         let meta = std::fs::symlink_metadata(dir.join("link")).expect("link");
         assert!(meta.file_type().is_symlink());
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join("bin/run.sh")).expect("run.sh").permissions().mode();
+        let mode = std::fs::metadata(dir.join("bin/run.sh"))
+            .expect("run.sh")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111);
     }
     env.fsck();
@@ -74,7 +80,10 @@ fn apply_creates_sessions_git_reads_back() {
 fn metadata_has_the_fields_of_the_manual_process() {
     let env = three();
     env.apply();
-    let wt = env.path("sessions/shell-instance-auth-refactor").canonicalize().expect("wt");
+    let wt = env
+        .path("sessions/shell-instance-auth-refactor")
+        .canonicalize()
+        .expect("wt");
     let text = std::fs::read_to_string(wt.join("sessions/auth-refactor/metadata.json")).expect("metadata");
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     assert_eq!(json["sessionId"], "auth-refactor");
@@ -131,7 +140,12 @@ fn git_can_move_and_remove_flowloom_worktrees() {
     let env = three();
     env.apply();
     let moved = env.tmp.path().join("moved");
-    env.git(&["worktree", "move", "sessions/shell-instance-perf", moved.to_str().expect("utf8")]);
+    env.git(&[
+        "worktree",
+        "move",
+        "sessions/shell-instance-perf",
+        moved.to_str().expect("utf8"),
+    ]);
     env.git(&["worktree", "remove", moved.to_str().expect("utf8")]);
     env.git(&["worktree", "remove", "sessions/shell-instance-docs-sweep"]);
     env.fsck();
@@ -206,7 +220,14 @@ fn dirty_or_unmerged_orphans_are_blocked_and_kept() {
 #[test]
 fn hand_made_sessions_are_unmanaged_and_left_alone() {
     let env = three();
-    env.git(&["worktree", "add", "-q", "-b", "session/4242-spike", "sessions/shell-instance-4242"]);
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "session/4242-spike",
+        "sessions/shell-instance-4242",
+    ]);
     env.manifest("[sessions.perf]\n");
     let (code, out, _) = env.run(&["plan", "--json"]);
     assert_eq!(code, 0);
@@ -214,7 +235,10 @@ fn hand_made_sessions_are_unmanaged_and_left_alone() {
     assert_eq!(json["unmanaged"][0]["branch"], "session/4242-spike");
     assert_eq!(json["unmanaged"][0]["path"], "sessions/shell-instance-4242");
     env.apply();
-    assert!(env.worktrees().contains(&("sessions/shell-instance-4242".into(), "session/4242-spike".into())));
+    assert!(
+        env.worktrees()
+            .contains(&("sessions/shell-instance-4242".into(), "session/4242-spike".into()))
+    );
 }
 
 #[test]
@@ -282,7 +306,10 @@ fn everything_works_without_git_on_path() {
     env.manifest("[sessions.perf]\npurpose = \"Speed\"\n");
     let (code, _, err) = crate::common::run(env.flowloom().env("PATH", &empty).args(["apply", "--yes"]));
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env.worktrees(), vec![("sessions/shell-instance-perf".into(), "session/perf".into())]);
+    assert_eq!(
+        env.worktrees(),
+        vec![("sessions/shell-instance-perf".into(), "session/perf".into())]
+    );
     env.fsck();
 }
 

@@ -12,9 +12,11 @@ fn examples_validate() {
     assert!(manifests.len() >= 4);
     for path in manifests {
         let env = crate::common::TestEnv::empty();
-        let (code, _, err) = crate::common::run(
-            env.flowloom_in(env.tmp.path()).args(["validate", "--manifest", path.to_str().expect("utf8")]),
-        );
+        let (code, _, err) = crate::common::run(env.flowloom_in(env.tmp.path()).args([
+            "validate",
+            "--manifest",
+            path.to_str().expect("utf8"),
+        ]));
         assert_eq!(code, 0, "{} does not validate:\n{err}", path.display());
     }
 }

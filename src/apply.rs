@@ -14,7 +14,7 @@ use crate::error::RepoError;
 use crate::manifest::Manifest;
 use crate::metadata::{self, Wanted};
 use crate::ownership::{OwnedSession, OwnedState, Record};
-use crate::plan::{Action, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
+use crate::plan::{Action, Archive, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
 use crate::state::State;
 
 /// What happened to one change.
@@ -66,7 +66,16 @@ impl<'a> Applier<'a> {
                 Action::Remove {
                     worktree,
                     delete_branch,
-                } => self.remove(change, *worktree, *delete_branch, state),
+                    archive,
+                    discard,
+                } => self.remove(
+                    change,
+                    *worktree,
+                    *delete_branch,
+                    archive.as_ref(),
+                    !discard.is_empty(),
+                    state,
+                ),
                 Action::Blocked { .. } => Ok(()),
             };
             outcomes.push(Outcome {
@@ -126,20 +135,30 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Archive (forced only), then the worktree, then the branch, then the record entry:
+    /// a kill between any two leaves an orphan that the next plan removes the rest of.
     fn remove(
         &mut self,
         change: &Change,
         worktree: WorktreeRemoval,
         delete_branch: bool,
+        archive: Option<&Archive>,
+        discard_changes: bool,
         state: &State,
     ) -> Result<(), RepoError> {
+        if let Some(archive) = archive {
+            self.write_archive(archive)?;
+        }
         match worktree {
             WorktreeRemoval::Remove => {
+                use gix::worktree::remove::Force;
                 let half_made = state.worktrees.get(&change.path).and_then(|w| w.lock.as_deref()) == Some(INITIALIZING);
                 let force = if half_made {
-                    gix::worktree::remove::Force::OverrideLock
+                    Force::OverrideLock
+                } else if discard_changes {
+                    Force::DiscardChanges
                 } else {
-                    gix::worktree::remove::Force::Never
+                    Force::Never
                 };
                 self.repo
                     .prepare_remove_worktree(&change.path)
@@ -155,6 +174,35 @@ impl<'a> Applier<'a> {
         }
         self.record.remove_path(&change.path);
         self.save_record()
+    }
+
+    /// Keep the commits a forced removal would make unreachable under an archive ref, with
+    /// a reflog so that `git reflog` shows when and why.
+    fn write_archive(&self, archive: &Archive) -> Result<(), RepoError> {
+        let id = gix::ObjectId::from_hex(archive.commit.as_bytes())
+            .map_err(|e| RepoError::git("parse object id", Path::new(&archive.commit), e))?;
+        let name: gix::refs::FullName = archive
+            .reference
+            .as_str()
+            .try_into()
+            .map_err(|e| RepoError::git("name archive", Path::new(&archive.reference), e))?;
+        self.repo
+            .edit_reference(RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: true,
+                        message: "flowloom: archived before a forced removal".into(),
+                    },
+                    // Either new, or an earlier (killed) run already stored this commit.
+                    expected: PreviousValue::ExistingMustMatch(gix::refs::Target::Object(id)),
+                    new: gix::refs::Target::Object(id),
+                },
+                name,
+                deref: false,
+            })
+            .map_err(|e| RepoError::git("write archive", Path::new(&archive.reference), e))?;
+        Ok(())
     }
 
     /// Create the local branch unless it exists (SPEC §6); from a remote, also track it.

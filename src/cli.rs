@@ -68,6 +68,10 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Show what `apply --force` would do.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -79,4 +83,11 @@ pub struct ApplyArgs {
     /// Print the outcome as one JSON document (format_version 1); implies no colors.
     #[arg(long)]
     pub json: bool,
+
+    /// Remove orphans despite uncommitted changes, files in their session folder and
+    /// unmerged commits. Commits that would become unreachable are first kept under
+    /// `refs/flowloom/archive/<branch>`; deleted files are listed. Never lifts a worktree
+    /// lock or removes the worktree flowloom runs in.
+    #[arg(long)]
+    pub force: bool,
 }

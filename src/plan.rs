@@ -45,9 +45,13 @@ pub enum Action {
         wanted: Wanted,
     },
     /// An orphan: its worktree (removed, or pruned when the folder is gone), then its branch.
+    /// Forced (`--force`), it first stores the commits that would become unreachable
+    /// under `archive`, and `discard` lists the files it deletes.
     Remove {
         worktree: WorktreeRemoval,
         delete_branch: bool,
+        archive: Option<Archive>,
+        discard: Vec<String>,
     },
     Blocked {
         reasons: Vec<String>,
@@ -105,6 +109,25 @@ pub enum Repair {
     FinishRecord,
 }
 
+/// Where a forced removal keeps the commits it would otherwise make unreachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    /// `refs/flowloom/archive/<branch>`.
+    pub reference: String,
+    pub commit: String,
+    /// How many commits only this ref keeps.
+    pub commits: usize,
+}
+
+pub const ARCHIVE_PREFIX: &str = "refs/flowloom/archive/";
+
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
+    pub force: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorktreeRemoval {
     Remove,
@@ -138,6 +161,10 @@ impl Plan {
 
 /// Compute the plan. `state` must have been read for this `manifest`.
 pub fn plan(manifest: &Manifest, state: &State) -> Plan {
+    plan_with(manifest, state, &Options::default())
+}
+
+pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan {
     let mut changes = Vec::new();
     // Where each branch is checked out, across every worktree flowloom knows of.
     let mut checked_out: BTreeMap<&str, &Path> = state
@@ -165,7 +192,7 @@ pub fn plan(manifest: &Manifest, state: &State) -> Plan {
     }
 
     for owned in orphans(manifest, &state.root, state) {
-        if let Some(action) = plan_orphan(state, owned, &checked_out) {
+        if let Some(action) = plan_orphan(state, owned, &checked_out, options) {
             changes.push(Change {
                 session: owned.id.clone(),
                 branch: owned.branch.clone(),
@@ -191,6 +218,8 @@ pub fn orphans<'a>(manifest: &Manifest, root: &Path, state: &'a State) -> Vec<&'
         .sessions
         .iter()
         .filter(|o| !paths.contains(&o.path) && !branches.contains(o.branch.as_str()))
+        // A hand-edited record cannot make flowloom touch what lies outside its root.
+        .filter(|o| o.path.starts_with(root) && o.path != root)
         .collect()
 }
 
@@ -333,49 +362,68 @@ fn plan_declared(
     (!repairs.is_empty()).then_some(Action::Update { repairs, wanted })
 }
 
-fn plan_orphan(state: &State, owned: &OwnedSession, checked_out: &BTreeMap<&str, &Path>) -> Option<Action> {
+/// A reason a removal is blocked, and whether `--force` lifts it (SPEC §7: dirty files,
+/// session files and unmerged commits yes; a lock or the current worktree never).
+struct Block {
+    reason: String,
+    forceable: bool,
+}
+
+fn plan_orphan(
+    state: &State,
+    owned: &OwnedSession,
+    checked_out: &BTreeMap<&str, &Path>,
+    options: &Options,
+) -> Option<Action> {
     let wt: Option<&Worktree> = state.worktrees.get(&owned.path);
     let branch = state.branches.get(&owned.branch);
     if wt.is_none() && branch.is_none() {
         return None;
     }
-    let mut reasons = Vec::new();
+    let mut blocks = Vec::new();
+    let mut block = |reason: String, forceable: bool| blocks.push(Block { reason, forceable });
     let half_made = owned.state == OwnedState::Creating;
+    let mut discard = Vec::new();
     if let Some(wt) = wt {
         if let Some(reason) = wt.lock.as_deref().filter(|r| !(half_made && *r == INITIALIZING)) {
-            reasons.push(format!("worktree is locked ({})", lock_text(reason)));
+            block(format!("worktree is locked ({})", lock_text(reason)), false);
         }
         if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
-            reasons.push("flowloom was started inside this worktree".to_owned());
+            block("flowloom was started inside this worktree".to_owned(), false);
         }
         if let Some(dirt) = &wt.dirt {
-            for (n, what) in [
-                (dirt.modified, "modified"),
-                (dirt.staged, "staged"),
-                (dirt.deleted, "deleted"),
-                (dirt.untracked, "untracked"),
+            for (files, what) in [
+                (&dirt.modified, "modified"),
+                (&dirt.staged, "staged"),
+                (&dirt.deleted, "deleted"),
+                (&dirt.untracked, "untracked"),
             ] {
-                if n > 0 {
-                    reasons.push(format!("worktree has {n} {what} {}", plural(n, "file")));
+                if !files.is_empty() {
+                    let n = files.len();
+                    block(format!("worktree has {n} {what} {}", plural(n, "file")), true);
                 }
             }
-            if dirt.session_files > 0 {
-                reasons.push(format!(
-                    "sessions/{}/ holds {} {} (artifacts)",
-                    owned.id,
-                    dirt.session_files,
-                    plural(dirt.session_files, "file")
-                ));
+            if !dirt.session_files.is_empty() {
+                let n = dirt.session_files.len();
+                block(
+                    format!("sessions/{}/ holds {n} {} (artifacts)", owned.id, plural(n, "file")),
+                    true,
+                );
             }
+            discard = dirt.all_paths();
         } else if !wt.missing {
-            reasons.push("worktree contents were not checked".to_owned());
+            block("worktree contents were not checked".to_owned(), false);
         }
     }
-    // The branch goes with the session only when no other worktree has it checked out.
+    // The branch goes with the session only when no other worktree has it checked out,
+    // and never when it is what sessions start from.
+    let is_a_base = state.bases.contains_key(&owned.branch);
     let delete_branch = branch.is_some()
+        && !is_a_base
         && checked_out
             .get(owned.branch.as_str())
             .is_none_or(|p| *p == owned.path.as_path());
+    let mut archive = None;
     if let (true, Some(b)) = (delete_branch, branch) {
         match b.unmerged {
             Some(0) => {}
@@ -385,31 +433,63 @@ fn plan_orphan(state: &State, owned: &OwnedSession, checked_out: &BTreeMap<&str,
                     .as_ref()
                     .map(|(u, _)| format!(" nor from `{u}`"))
                     .unwrap_or_default();
-                reasons.push(format!(
-                    "branch `{}` has {n} {} reachable neither from base `{}`{upstream}",
-                    owned.branch,
-                    plural(n, "commit"),
-                    owned.base
-                ));
+                block(
+                    format!(
+                        "branch `{}` has {n} {} reachable neither from base `{}`{upstream}",
+                        owned.branch,
+                        plural(n, "commit"),
+                        owned.base
+                    ),
+                    true,
+                );
+                archive = Some(Archive {
+                    reference: archive_ref(state, &owned.branch, &b.commit),
+                    commit: b.commit.clone(),
+                    commits: n,
+                });
             }
-            None => reasons.push(format!(
-                "branch `{}` was not checked for unmerged commits",
-                owned.branch
-            )),
+            None => block(
+                format!("branch `{}` was not checked for unmerged commits", owned.branch),
+                false,
+            ),
         }
     }
-    if !reasons.is_empty() {
-        return Some(Action::Blocked { reasons });
+    let forced = !blocks.is_empty() && options.force && blocks.iter().all(|b| b.forceable);
+    if !blocks.is_empty() && !forced {
+        return Some(Action::Blocked {
+            reasons: blocks.into_iter().map(|b| b.reason).collect(),
+        });
     }
     let worktree = match wt {
         Some(wt) if wt.missing => WorktreeRemoval::Prune,
         Some(_) => WorktreeRemoval::Remove,
         None => WorktreeRemoval::None,
     };
+    if !forced {
+        discard.clear();
+    }
     Some(Action::Remove {
         worktree,
         delete_branch,
+        archive,
+        discard,
     })
+}
+
+/// `refs/flowloom/archive/<branch>`, or with `-2`, `-3`… when an earlier archive of a
+/// branch of the same name holds other commits: an archive is never overwritten.
+fn archive_ref(state: &State, branch: &str, commit: &str) -> String {
+    let base = format!("{ARCHIVE_PREFIX}{branch}");
+    let mut name = base.clone();
+    let mut n = 1;
+    while let Some(existing) = state.archives.get(&name) {
+        if existing == commit {
+            break;
+        }
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    name
 }
 
 fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
@@ -598,7 +678,7 @@ mod tests {
                     _ => metadata_for(id, "other", &path),
                 };
                 let dirt = Dirt {
-                    modified: usize::from(s.dirty),
+                    modified: if s.dirty { vec!["README.md".into()] } else { vec![] },
                     ..Dirt::default()
                 };
                 state.worktrees.insert(
@@ -702,6 +782,7 @@ mod tests {
                 Action::Remove {
                     worktree,
                     delete_branch,
+                    ..
                 } => {
                     if *worktree != WorktreeRemoval::None {
                         next.worktrees.remove(&change.path);
@@ -726,11 +807,12 @@ mod tests {
         }
 
         #[test]
-        fn applying_a_plan_converges(case in case()) {
+        fn applying_a_plan_converges(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let first = plan(&m, &s);
+            let options = Options { force };
+            let first = plan_with(&m, &s, &options);
             let after = carry_out(&first, &s);
-            let second = plan(&m, &after);
+            let second = plan_with(&m, &after, &options);
             prop_assert!(!second.has_changes(), "first plan {:#?}\nsecond plan {:#?}", first, second);
             // Whatever stayed blocked is blocked for the same reasons.
             let blocked = |p: &Plan| p.changes.iter().filter(|c| matches!(c.action, Action::Blocked { .. })).cloned().collect::<Vec<_>>();
@@ -738,19 +820,25 @@ mod tests {
         }
 
         #[test]
-        fn blocked_sessions_keep_their_work(case in case()) {
+        fn blocked_sessions_keep_their_work(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let p = plan(&m, &s);
+            let p = plan_with(&m, &s, &Options { force });
             for change in &p.changes {
-                if let Action::Remove { .. } = change.action {
-                    // Only owned sessions are ever removed, and never dirty or unmerged ones.
+                if let Action::Remove { archive, discard, delete_branch, .. } = &change.action {
+                    // Only owned sessions are ever removed, never locked ones; without
+                    // --force never dirty or unmerged ones; with it, what would be lost is
+                    // archived (commits) or listed (files).
                     prop_assert!(s.owned.by_path(&change.path).is_some());
                     if let Some(wt) = s.worktrees.get(&change.path) {
-                        prop_assert!(wt.dirt.as_ref().is_none_or(Dirt::is_clean));
                         prop_assert!(wt.lock.is_none());
+                        let dirt = wt.dirt.clone().unwrap_or_default();
+                        prop_assert_eq!(discard, &dirt.all_paths());
+                        prop_assert!(force || dirt.is_clean());
                     }
-                    if let Some(b) = s.branches.get(&change.branch) {
-                        prop_assert_eq!(b.unmerged, Some(0));
+                    if let (true, Some(b)) = (*delete_branch, s.branches.get(&change.branch)) {
+                        let unmerged = b.unmerged.expect("checked");
+                        prop_assert!(force || unmerged == 0);
+                        prop_assert_eq!(archive.as_ref().map(|a| a.commits), (unmerged > 0).then_some(unmerged));
                     }
                 }
             }

@@ -133,6 +133,8 @@ fn summary_of(change: &Change) -> String {
         Action::Remove {
             worktree,
             delete_branch,
+            discard,
+            ..
         } => {
             let mut parts = Vec::new();
             match worktree {
@@ -142,6 +144,9 @@ fn summary_of(change: &Change) -> String {
             }
             if *delete_branch {
                 parts.push("delete branch");
+            }
+            if !discard.is_empty() {
+                parts.push("forced");
             }
             parts.join(", ")
         }
@@ -154,6 +159,22 @@ fn details(out: &mut String, change: &Change, p: &Printer) {
         Action::Blocked { reasons } => {
             for r in reasons {
                 let _ = writeln!(out, "      {}", p.paint(Style::Blocked, r));
+            }
+        }
+        Action::Remove { archive, discard, .. } => {
+            if let Some(a) = archive {
+                let _ = writeln!(
+                    out,
+                    "      {} {} {} kept under {} (restore: git branch <name> {})",
+                    p.paint(Style::Update, "archive:"),
+                    a.commits,
+                    crate::plan::plural(a.commits, "commit"),
+                    a.reference,
+                    a.reference
+                );
+            }
+            for f in discard {
+                let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
             }
         }
         Action::Update { repairs, .. } => {
@@ -230,6 +251,20 @@ pub struct JsonChange {
     pub repairs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_branch: Option<bool>,
+    /// Forced removals: where the commits that would become unreachable are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<JsonArchive>,
+    /// Forced removals: the files deleted, relative to the worktree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discard: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct JsonArchive {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commit: String,
+    pub commits: usize,
 }
 
 #[derive(Serialize)]
@@ -275,6 +310,8 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 reasons: Vec::new(),
                 repairs: Vec::new(),
                 delete_branch: None,
+                archive: None,
+                discard: Vec::new(),
             };
             match &c.action {
                 Action::Create { start, .. } => j.start = Some(json_start(start)),
@@ -297,7 +334,20 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                         })
                         .collect();
                 }
-                Action::Remove { delete_branch, .. } => j.delete_branch = Some(*delete_branch),
+                Action::Remove {
+                    delete_branch,
+                    archive,
+                    discard,
+                    ..
+                } => {
+                    j.delete_branch = Some(*delete_branch);
+                    j.archive = archive.as_ref().map(|a| JsonArchive {
+                        reference: a.reference.clone(),
+                        commit: a.commit.clone(),
+                        commits: a.commits,
+                    });
+                    j.discard = discard.clone();
+                }
                 Action::Blocked { reasons } => j.reasons = reasons.clone(),
             }
             j

@@ -34,7 +34,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         ))
     })?;
     // Read and plan under the lock: what another apply did before we got it counts.
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir)?;
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &crate::plan::Options { force: args.force })?;
 
     if !args.json {
         printer.out(&render::text(&plan, &manifest, &printer));

@@ -163,9 +163,10 @@ pub(crate) fn compute(
     repo: &gix::Repository,
     manifest: &Manifest,
     start_dir: &Path,
+    options: &crate::plan::Options,
 ) -> Result<(State, Plan, bool), Error> {
     let state = State::read(repo, manifest, start_dir)?;
-    let plan = crate::plan::plan(manifest, &state);
+    let plan = crate::plan::plan_with(manifest, &state, options);
     let mut bad_base = false;
     for change in &plan.changes {
         let Action::Blocked { reasons } = &change.action else {

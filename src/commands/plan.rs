@@ -12,7 +12,7 @@ use crate::render;
 pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let (_, plan, bad_base) = compute(&repo, &manifest, start_dir)?;
+    let (_, plan, bad_base) = compute(&repo, &manifest, start_dir, &crate::plan::Options { force: args.force })?;
     if args.json {
         printer.out(&render::to_json_string(&render::json(&plan, &manifest)));
     } else {

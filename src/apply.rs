@@ -103,9 +103,13 @@ impl<'a> Applier<'a> {
 
     fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), RepoError> {
         self.mark(change, base, OwnedState::Creating)?;
+        failpoint("create:record");
         self.ensure_branch(&change.branch, start)?;
+        failpoint("create:branch");
         self.add_worktree(change)?;
+        failpoint("create:checkout");
         self.write_session_folder(change, wanted, None)?;
+        failpoint("create:metadata");
         self.mark(change, base, OwnedState::Created)
     }
 
@@ -148,6 +152,7 @@ impl<'a> Applier<'a> {
     ) -> Result<(), RepoError> {
         if let Some(archive) = archive {
             self.write_archive(archive)?;
+            failpoint("remove:archive");
         }
         match worktree {
             WorktreeRemoval::Remove => {
@@ -168,9 +173,11 @@ impl<'a> Applier<'a> {
             WorktreeRemoval::Prune => self.drop_registration(&change.path, false)?,
             WorktreeRemoval::None => {}
         }
+        failpoint("remove:worktree");
         if delete_branch {
             let commit = state.branches.get(&change.branch).map(|b| b.commit.clone());
             self.delete_branch(&change.branch, commit.as_deref())?;
+            failpoint("remove:branch");
         }
         self.record.remove_path(&change.path);
         self.save_record()
@@ -270,14 +277,16 @@ impl<'a> Applier<'a> {
         let full: gix::refs::FullName = format!("refs/heads/{}", change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        self.repo
-            .add_worktree(
-                path,
-                gix::worktree::add::Head::Attached(full),
-                gix::progress::Discard,
-                &self.interrupt,
-            )
+        let prepared = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), &self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
+        // Registered and locked `initializing`, nothing checked out: where a kill during
+        // checkout leaves a worktree.
+        failpoint("create:registered");
+        prepared
+            .checkout(gix::progress::Discard, &self.interrupt)
+            .map_err(|e| RepoError::git("check out worktree", path, e))?;
         Ok(())
     }
 
@@ -355,6 +364,28 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 }
+
+/// Debug builds only (the tests' binary): `FLOWLOOM_FAILPOINT=<step>` aborts the process at
+/// that step, as a `kill -9` would, to prove every intermediate state converges.
+fn failpoint(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == step) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
+pub const FAILPOINTS: [&str; 8] = [
+    "create:record",
+    "create:branch",
+    "create:registered",
+    "create:checkout",
+    "create:metadata",
+    "remove:archive",
+    "remove:worktree",
+    "remove:branch",
+];
 
 fn artifacts_dir(worktree: &Path, id: &str) -> std::path::PathBuf {
     worktree.join("sessions").join(id).join("artifacts")

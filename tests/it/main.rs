@@ -4,4 +4,5 @@
 mod common;
 mod core;
 mod examples;
+mod hostile;
 mod safety;

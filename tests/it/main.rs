@@ -6,3 +6,4 @@ mod core;
 mod examples;
 mod hostile;
 mod safety;
+mod workflow;

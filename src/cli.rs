@@ -72,10 +72,19 @@ pub struct PlanArgs {
     /// Show what `apply --force` would do.
     #[arg(long)]
     pub force: bool,
+
+    /// Also save the plan to FILE, for `flowloom apply FILE` to carry out exactly.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved with `plan --out`: applied exactly, without asking, and refused when the
+    /// manifest or the repository changed since it was made.
+    #[arg(value_name = "FILE", conflicts_with = "force")]
+    pub plan_file: Option<PathBuf>,
+
     /// Do not ask for confirmation.
     #[arg(long, visible_alias = "auto-approve")]
     pub yes: bool,

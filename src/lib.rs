@@ -17,4 +17,5 @@ pub mod output;
 pub mod ownership;
 pub mod plan;
 pub mod render;
+pub mod saved;
 pub mod state;

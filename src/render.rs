@@ -229,6 +229,9 @@ pub struct JsonPlan {
     pub changes: Vec<JsonChange>,
     pub unmanaged: Vec<JsonUnmanaged>,
     pub summary: JsonSummary,
+    /// Only in a saved plan (`plan --out`): what `apply FILE` checks before it acts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved: Option<crate::saved::Saved>,
     /// Only for `apply --json`: whether every change was carried out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
@@ -371,6 +374,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
             remove: plan.count("remove"),
             blocked: plan.count("blocked"),
         },
+        saved: None,
         applied: None,
         errors: Vec::new(),
     }

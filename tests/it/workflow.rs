@@ -21,7 +21,10 @@ fn team() -> (TestEnv, std::path::PathBuf) {
     env.git_in(&api, &["commit", "-q", "-m", "api work"]);
     env.git_in(&api, &["push", "-q", "origin", "session/api"]);
     let clone = env.tmp.path().join("clone");
-    env.git_in(env.tmp.path(), &["clone", "-q", remote.to_str().expect("utf8"), "clone"]);
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", remote.to_str().expect("utf8"), "clone"],
+    );
     (env, clone)
 }
 
@@ -31,7 +34,10 @@ fn a_fresh_clone_gets_its_sessions_back_on_the_remote_commits() {
     let pushed = env.git(&["rev-parse", "session/api"]);
     let (code, out, err) = run(env.flowloom_in(&clone).args(["plan"]));
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains(&format!("from remote origin/session/api {}", &pushed[..7])), "{out}");
+    assert!(
+        out.contains(&format!("from remote origin/session/api {}", &pushed[..7])),
+        "{out}"
+    );
     assert!(out.contains("+ ui"), "{out}");
     let (code, out, err) = run(env.flowloom_in(&clone).args(["apply", "--yes"]));
     assert_eq!(code, 0, "{out}\n{err}");
@@ -41,11 +47,20 @@ fn a_fresh_clone_gets_its_sessions_back_on_the_remote_commits() {
     assert_eq!(env.git_in(&api, &["show", "HEAD:api.rs"]), "fn api() {}\n");
     // The local branch tracks the remote one, as git itself reads it.
     assert_eq!(env.git_in(&clone, &["config", "branch.session/api.remote"]), "origin\n");
-    assert_eq!(env.git_in(&clone, &["config", "branch.session/api.merge"]), "refs/heads/session/api\n");
+    assert_eq!(
+        env.git_in(&clone, &["config", "branch.session/api.merge"]),
+        "refs/heads/session/api\n"
+    );
     let status = env.git_in(&api, &["status"]);
-    assert!(status.contains("Your branch is up to date with 'origin/session/api'"), "{status}");
+    assert!(
+        status.contains("Your branch is up to date with 'origin/session/api'"),
+        "{status}"
+    );
     // `ui` was never pushed: it starts at the base.
-    assert_eq!(env.git_in(&clone, &["rev-parse", "session/ui"]), env.git_in(&clone, &["rev-parse", "main"]));
+    assert_eq!(
+        env.git_in(&clone, &["rev-parse", "session/ui"]),
+        env.git_in(&clone, &["rev-parse", "main"])
+    );
     env.git_in(&clone, &["fsck", "--strict", "--no-progress"]);
     let (code, out, _) = run(env.flowloom_in(&clone).args(["plan", "--detailed-exitcode"]));
     assert_eq!(code, 0, "{out}");
@@ -86,9 +101,15 @@ fn deleted_metadata_and_artifacts_are_written_again() {
     env.apply();
     std::fs::remove_dir_all(env.path("sessions/shell-instance-ui/sessions/ui")).expect("rm");
     let (_, out, _) = env.run(&["plan"]);
-    assert!(out.contains("~ ui") && out.contains("write metadata, create artifacts folder"), "{out}");
+    assert!(
+        out.contains("~ ui") && out.contains("write metadata, create artifacts folder"),
+        "{out}"
+    );
     env.apply();
-    assert!(env.path("sessions/shell-instance-ui/sessions/ui/metadata.json").is_file());
+    assert!(
+        env.path("sessions/shell-instance-ui/sessions/ui/metadata.json")
+            .is_file()
+    );
     assert!(env.path("sessions/shell-instance-ui/sessions/ui/artifacts").is_dir());
 }
 
@@ -103,10 +124,61 @@ fn a_worktree_folder_deleted_by_hand_is_recreated_on_its_branch() {
     env.git_in(&api, &["commit", "-q", "-m", "kept"]);
     std::fs::remove_dir_all(&api).expect("rm");
     let (_, out, _) = env.run(&["plan"]);
-    assert!(out.contains("~ api") && out.contains("recreate worktree (existing branch"), "{out}");
+    assert!(
+        out.contains("~ api") && out.contains("recreate worktree (existing branch"),
+        "{out}"
+    );
     env.apply();
     assert_eq!(std::fs::read_to_string(api.join("kept.txt")).expect("read"), "kept\n");
     assert_eq!(env.git_in(&api, &["status", "--porcelain"]), "");
-    assert!(env.worktrees().contains(&("sessions/shell-instance-api".into(), "session/api".into())));
+    assert!(
+        env.worktrees()
+            .contains(&("sessions/shell-instance-api".into(), "session/api".into()))
+    );
     env.fsck();
+}
+
+#[test]
+fn a_saved_plan_is_applied_exactly_and_a_stale_one_refused() {
+    let env = TestEnv::new();
+    env.manifest(MANIFEST);
+    let plan_file = env.tmp.path().join("plan.json");
+    let plan_arg = plan_file.to_str().expect("utf8");
+    let (code, _, err) = env.run(&["plan", "--out", plan_arg]);
+    assert_eq!(code, 0, "{err}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("read")).expect("json");
+    assert_eq!(saved["summary"]["create"], 2);
+    assert_eq!(saved["saved"]["fingerprint"].as_str().map(str::len), Some(40));
+    // Applied without asking, even on a pipe: it was reviewed when it was made.
+    let (code, out, err) = env.run(&["apply", plan_arg]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.worktrees().len(), 2);
+
+    // Stale: the repository changed (a session's branch moved) after the plan was made.
+    env.manifest("[sessions.api]\npurpose = \"API work\"\n");
+    let (code, _, err) = env.run(&["plan", "--out", plan_arg]);
+    assert_eq!(code, 0, "{err}");
+    let ui = env.path("sessions/shell-instance-ui");
+    std::fs::write(ui.join("late.txt"), "late\n").expect("write");
+    env.git_in(&ui, &["add", "late.txt"]);
+    env.git_in(&ui, &["commit", "-q", "-m", "late work"]);
+    let refs = env.git(&["for-each-ref"]);
+    let (code, _, err) = env.run(&["apply", plan_arg]);
+    assert_eq!(code, 1);
+    assert!(err.contains("the saved plan is stale"), "{err}");
+    assert_eq!(env.git(&["for-each-ref"]), refs);
+    assert_eq!(env.worktrees().len(), 2);
+
+    // Stale: the manifest changed.
+    let (code, _, _) = env.run(&["plan", "--out", plan_arg]);
+    assert_eq!(code, 0);
+    env.manifest("[sessions.api]\npurpose = \"API v3\"\n");
+    let (code, _, err) = env.run(&["apply", plan_arg]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the saved plan is stale"), "{err}");
+
+    let (code, _, err) = env.run(&["apply", "/no/such/plan.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read"), "{err}");
 }

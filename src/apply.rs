@@ -122,6 +122,10 @@ impl<'a> Applier<'a> {
                     self.add_worktree(change)?;
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
+                Repair::SwitchBranch { from, start } => {
+                    self.ensure_branch(&change.branch, start)?;
+                    self.switch_branch(change, from)?;
+                }
                 Repair::Artifacts => {
                     let dir = artifacts_dir(&change.path, &change.session);
                     std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
@@ -290,6 +294,105 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Check out the session's branch in a clean worktree that is on `from`, as
+    /// `git switch` does for a clean tree: files tracked only by `from` are deleted, the
+    /// branch's tree is written over the rest, then the index and `HEAD` follow. Untracked
+    /// (ignored) files and the session folder stay. A kill in between leaves `HEAD` on
+    /// `from` with changes, which the next plan reports as blocked instead of guessing.
+    fn switch_branch(&self, change: &Change, from: &str) -> Result<(), RepoError> {
+        use gix::bstr::ByteSlice;
+        let path = &change.path;
+        let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
+        let wt_repo = gix::open(path).map_err(|e| RepoError::git("open worktree", path, e))?;
+        let workdir = wt_repo
+            .workdir()
+            .map(Path::to_owned)
+            .ok_or_else(|| RepoError::message("no worktree"))?;
+        let full = format!("refs/heads/{}", change.branch);
+        let tree = wt_repo
+            .find_reference(full.as_str())
+            .and_then(|mut r| r.peel_to_commit())
+            .and_then(|c| c.tree_id().map(|t| t.detach()))
+            .map_err(git("read the branch tree for"))?;
+        let mut index = wt_repo.index_from_tree(&tree).map_err(git("build the index for"))?;
+        let old = wt_repo.open_index().map_err(git("read the index of"))?;
+        let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
+            index.entries().iter().map(|e| e.path(&index)).collect();
+        for entry in old.entries() {
+            let rel = entry.path(&old);
+            if keep.contains(rel) {
+                continue;
+            }
+            let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
+            let file = workdir.join(rel);
+            match std::fs::remove_file(&file) {
+                Ok(()) => remove_empty_parents(&file, &workdir),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RepoError::io("delete", &file, e)),
+            }
+        }
+        let mut options = wt_repo
+            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(git("read checkout options for"))?;
+        options.overwrite_existing = true;
+        options.destination_is_initially_empty = false;
+        let objects = wt_repo
+            .objects
+            .clone()
+            .into_arc()
+            .map_err(|e| RepoError::git("open objects of", path, e))?;
+        let files = gix::progress::Discard;
+        let bytes = gix::progress::Discard;
+        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, &self.interrupt, options)
+            .map_err(|e| RepoError::git("check out", path, e))?;
+        index
+            .write(Default::default())
+            .map_err(|e| RepoError::git("write the index of", path, e))?;
+        let head: gix::refs::FullName = full
+            .as_str()
+            .try_into()
+            .map_err(|e| RepoError::git("name branch", path, e))?;
+        let head_ref: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
+        let commit = wt_repo
+            .find_reference(full.as_str())
+            .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+            .map_err(git("read the branch of"))?;
+        let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
+        // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
+        // without touching the branch itself.
+        for edit in [
+            RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: false,
+                        message: message.clone(),
+                    },
+                    expected: PreviousValue::Any,
+                    new: gix::refs::Target::Symbolic(head),
+                },
+                name: head_ref.clone(),
+                deref: false,
+            },
+            RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::Only,
+                        force_create_reflog: true,
+                        message,
+                    },
+                    expected: PreviousValue::Any,
+                    new: gix::refs::Target::Object(commit),
+                },
+                name: head_ref,
+                deref: false,
+            },
+        ] {
+            wt_repo.edit_reference(edit).map_err(git("point HEAD of"))?;
+        }
+        Ok(())
+    }
+
     /// Remove the registration of a worktree whose folder is gone (`reset`: or whose
     /// checkout a killed apply left half-made).
     fn drop_registration(&self, path: &Path, reset: bool) -> Result<(), RepoError> {
@@ -362,6 +465,17 @@ impl<'a> Applier<'a> {
             config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
         }
         Ok(())
+    }
+}
+
+/// Remove the now empty folders between `file` and `top`, as git does after deleting a file.
+fn remove_empty_parents(file: &Path, top: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == top || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
     }
 }
 

@@ -103,6 +103,9 @@ pub enum Repair {
     /// Write `metadata.json`: `old` is the text found (None when missing), `new` the text
     /// to write (None: a new file, made at apply time with `startTime` and `shellPid`).
     Metadata { old: Option<String>, new: Option<String> },
+    /// The worktree is checked out on `from` and clean: check out the session's branch there
+    /// (created per `start` when it does not exist).
+    SwitchBranch { from: String, start: Start },
     /// Create `sessions/<id>/artifacts/`.
     Artifacts,
     /// A killed apply left the ownership entry in `creating`: mark it created.
@@ -323,18 +326,18 @@ fn plan_declared(
         repairs.push(Repair::Artifacts);
     } else {
         if wt.branch.as_deref() != Some(session.branch.as_str()) {
-            let on = wt
-                .branch
-                .as_deref()
-                .map_or("a detached HEAD".to_owned(), |b| format!("`{b}`"));
-            return Some(Action::Blocked {
-                reasons: vec![format!(
-                    "worktree is checked out on {on} instead of `{}`; switch it back (git -C {} switch {})",
-                    session.branch,
-                    display(manifest, path),
-                    session.branch
-                )],
-            });
+            match switch_back(manifest, state, session, wt, elsewhere) {
+                Ok(repair) => repairs.push(repair),
+                Err(why) => {
+                    return Some(Action::Blocked {
+                        reasons: vec![format!(
+                            "{why}; switch it back by hand (git -C {} switch {})",
+                            display(manifest, path),
+                            session.branch
+                        )],
+                    });
+                }
+            }
         }
         match &wt.metadata {
             MetadataFile::Missing => repairs.push(Repair::Metadata { old: None, new: None }),
@@ -367,6 +370,31 @@ fn plan_declared(
 struct Block {
     reason: String,
     forceable: bool,
+}
+
+/// A worktree checked out on another branch goes back to its session's branch only when
+/// that loses nothing: it is on a branch (which keeps its commits), and it is clean.
+fn switch_back(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    wt: &Worktree,
+    elsewhere: Option<String>,
+) -> Result<Repair, String> {
+    let Some(from) = wt.branch.clone() else {
+        return Err("worktree has a detached HEAD, whose commits only it may hold".to_owned());
+    };
+    let on = format!("worktree is checked out on `{from}` instead of `{}`", session.branch);
+    if let Some(why) = elsewhere {
+        return Err(format!("{on} and {why}"));
+    }
+    match &wt.dirt {
+        Some(dirt) if dirt.is_clean_tracked() => {}
+        Some(_) => return Err(format!("{on}, with uncommitted changes")),
+        None => return Err(format!("{on}; its contents were not checked")),
+    }
+    let start = start_of(manifest, state, session).map_err(|why| format!("{on}: {why}"))?;
+    Ok(Repair::SwitchBranch { from, start })
 }
 
 fn plan_orphan(
@@ -588,6 +616,7 @@ mod tests {
         unmerged: usize,
         metadata: u8, // 0 missing, 1 matching, 2 other purpose
         locked: bool,
+        on_other_branch: bool,
     }
 
     fn session_state() -> impl Strategy<Value = SessionState> {
@@ -603,9 +632,10 @@ mod tests {
             0usize..2,
             0u8..3,
             prop::bool::weighted(0.2),
+            prop::bool::weighted(0.2),
         )
             .prop_map(
-                |(worktree, branch, owned, dirty, unmerged, metadata, locked)| SessionState {
+                |(worktree, branch, owned, dirty, unmerged, metadata, locked, on_other_branch)| SessionState {
                     worktree,
                     branch: branch || worktree > 0,
                     owned,
@@ -613,6 +643,7 @@ mod tests {
                     unmerged,
                     metadata,
                     locked,
+                    on_other_branch,
                 },
             )
     }
@@ -686,7 +717,11 @@ mod tests {
                     Worktree {
                         path: path.clone(),
                         admin_id: format!("shell-instance-{id}"),
-                        branch: Some(branch.clone()),
+                        branch: Some(if s.on_other_branch {
+                            format!("other-{id}")
+                        } else {
+                            branch.clone()
+                        }),
                         lock: s.locked.then(|| "on a usb disk".to_owned()),
                         missing,
                         session_id: Some((*id).to_owned()),
@@ -764,12 +799,14 @@ mod tests {
                     for r in repairs {
                         match r {
                             Repair::Worktree { .. } => {
+                                wt.branch = Some(change.branch.clone());
                                 wt.missing = false;
                                 wt.lock = None;
                                 wt.dirt = Some(Dirt::default());
                             }
                             Repair::Metadata { new: Some(text), .. } => wt.metadata = parse(text),
                             Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
+                            Repair::SwitchBranch { .. } => wt.branch = Some(change.branch.clone()),
                             Repair::Artifacts => wt.has_artifacts = true,
                             Repair::FinishRecord => {
                                 if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {

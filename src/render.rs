@@ -125,6 +125,10 @@ fn summary_of(change: &Change) -> String {
                 Repair::Worktree { start, .. } => format!("recreate worktree ({})", start_text(start)),
                 Repair::Metadata { old: None, .. } => "write metadata".to_owned(),
                 Repair::Metadata { .. } => "update metadata".to_owned(),
+                Repair::SwitchBranch { from, start } => match start.from {
+                    crate::plan::StartFrom::Local => format!("switch back from {from}"),
+                    _ => format!("switch back from {from} ({})", start_text(start)),
+                },
                 Repair::Artifacts => "create artifacts folder".to_owned(),
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
             })
@@ -320,7 +324,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 Action::Create { start, .. } => j.start = Some(json_start(start)),
                 Action::Update { repairs, .. } => {
                     for r in repairs {
-                        if let Repair::Worktree { start, .. } = r {
+                        if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
                             j.start = Some(json_start(start));
                         }
                     }
@@ -330,6 +334,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                             match r {
                                 Repair::Worktree { .. } => "worktree",
                                 Repair::Metadata { .. } => "metadata",
+                                Repair::SwitchBranch { .. } => "switch",
                                 Repair::Artifacts => "artifacts",
                                 Repair::FinishRecord => "record",
                             }

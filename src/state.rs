@@ -82,6 +82,12 @@ impl Dirt {
         *self == Dirt::default()
     }
 
+    /// No tracked changes and no untracked files (files in the session folder do not count:
+    /// a branch switch leaves them in place).
+    pub fn is_clean_tracked(&self) -> bool {
+        self.modified.is_empty() && self.staged.is_empty() && self.deleted.is_empty() && self.untracked.is_empty()
+    }
+
     /// Every path a forced removal deletes or discards, sorted, without repeats.
     pub fn all_paths(&self) -> Vec<String> {
         let mut all: Vec<String> = [
@@ -278,7 +284,7 @@ impl State {
         Ok(state)
     }
 
-    /// Worktrees that would be removed need a dirty check; branches that would
+    /// Worktrees that would be removed or switched back need a dirty check; branches that would
     /// be deleted need a merge check. Mirrors the decisions in `plan()`.
     fn needs(&self, manifest: &Manifest) -> Needs {
         let mut needs = Needs {
@@ -286,6 +292,16 @@ impl State {
             unmerged: BTreeMap::new(),
         };
         let root = self.root.clone();
+        for session in manifest.sessions.values() {
+            let path = root.join(&session.worktree);
+            if let Some(wt) = self.worktrees.get(&path)
+                && !wt.missing
+                && wt.branch.is_some()
+                && wt.branch.as_deref() != Some(session.branch.as_str())
+            {
+                needs.dirt.insert(path);
+            }
+        }
         for session in manifest.sessions.values() {
             let path = root.join(&session.worktree);
             if let Some(wt) = self.worktrees.get(&path)

@@ -182,3 +182,41 @@ fn a_saved_plan_is_applied_exactly_and_a_stale_one_refused() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot read"), "{err}");
 }
+
+#[test]
+fn a_worktree_on_another_branch_is_switched_back_only_when_clean() {
+    let env = TestEnv::new();
+    env.manifest(MANIFEST);
+    env.apply();
+    let ui = env.path("sessions/shell-instance-ui");
+    env.git_in(&ui, &["switch", "-q", "-c", "experiment"]);
+    std::fs::write(ui.join("only-on-experiment.txt"), "x\n").expect("write");
+    env.git_in(&ui, &["add", "only-on-experiment.txt"]);
+    env.git_in(&ui, &["commit", "-q", "-m", "experiment"]);
+
+    // With uncommitted changes: blocked, nothing touched.
+    env.write("sessions/shell-instance-ui/README.md", "edited\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("checked out on `experiment` instead of `session/ui`, with uncommitted changes"),
+        "{out}"
+    );
+    assert_eq!(env.git_in(&ui, &["branch", "--show-current"]), "experiment\n");
+
+    // Clean: switched back as git would, the other branch and the session folder kept.
+    env.git_in(&ui, &["checkout", "-q", "README.md"]);
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(out.contains("switch back from experiment"), "{out}");
+    env.apply();
+    assert_eq!(env.git_in(&ui, &["branch", "--show-current"]), "session/ui\n");
+    assert_eq!(env.git_in(&ui, &["status", "--porcelain"]), "");
+    assert!(!ui.join("only-on-experiment.txt").exists());
+    assert!(ui.join("sessions/ui/metadata.json").is_file());
+    assert!(env.branches().contains(&"experiment".to_owned()));
+    let reflog = env.git_in(&ui, &["reflog", "-1", "--format=%gs", "HEAD"]);
+    assert_eq!(reflog, "checkout: moving from experiment to session/ui\n");
+    env.fsck();
+    let (code, _, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0);
+}

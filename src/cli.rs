@@ -57,6 +57,25 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the manifest alone, without reading or writing the repository.
     Validate,
+    /// Print the absolute worktree path of a session, for `cd "$(flowloom path ID)"`.
+    Path(PathArgs),
+    /// Write a commented starter flowloom.toml (never overwrites an existing file).
+    Init,
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// The session id (the key of its `[sessions.<id>]` table).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,9 @@
 //! repository and the manifest, and the error type sorted into exit codes at the edge.
 
 mod apply;
+mod completions;
+mod init;
+mod path;
 mod plan;
 mod validate;
 
@@ -104,6 +107,9 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Validate => validate::run(cli, &start_dir, printer),
         Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
         Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
+        Command::Path(args) => path::run(cli, &start_dir, args, printer),
+        Command::Init => init::run(cli, &start_dir, printer),
+        Command::Completions(args) => Ok(completions::run(args, printer)),
     }
 }
 

@@ -57,12 +57,26 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the manifest alone, without reading or writing the repository.
     Validate,
+    /// One row per in-scope session: state, and commits ahead of and behind its base.
+    ///
+    /// The state is the first that applies of: `missing` (declared, not created yet),
+    /// `drifted` (declared, differs from the manifest), `orphan` (created by flowloom, no
+    /// longer declared), `unmanaged` (made by hand; see `flowloom import`), `locked`
+    /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `ok`.
+    Status(StatusArgs),
     /// Print the absolute worktree path of a session, for `cd "$(flowloom path ID)"`.
     Path(PathArgs),
     /// Write a commented starter flowloom.toml (never overwrites an existing file).
     Init,
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document (format_version 1) with a `sessions` array.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,3 +18,4 @@ pub mod ownership;
 pub mod plan;
 pub mod render;
 pub mod state;
+pub mod status;

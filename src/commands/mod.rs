@@ -6,6 +6,7 @@ mod completions;
 mod init;
 mod path;
 mod plan;
+mod status;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Validate => validate::run(cli, &start_dir, printer),
         Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
         Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
+        Command::Status(args) => status::run(cli, &start_dir, args, printer),
         Command::Path(args) => path::run(cli, &start_dir, args, printer),
         Command::Init => init::run(cli, &start_dir, printer),
         Command::Completions(args) => Ok(completions::run(args, printer)),

@@ -122,3 +122,130 @@ fn completions_are_generated_for_every_shell() {
     let (code, _, _) = env.run(&["completions", "tcsh"]);
     assert_eq!(code, 1);
 }
+
+/// A session made with the exact steps of `seed/manual-session-creation.md`, run from the
+/// main worktree with `SHELL_PID` and `PURPOSE` given; returns the worktree path as `pwd`
+/// would print it there.
+fn manual_session(env: &TestEnv, shell_pid: u32, purpose: &str) -> std::path::PathBuf {
+    let session_id = format!("{shell_pid}-{purpose}");
+    let worktree_name = format!("shell-instance-{shell_pid}");
+    // 2. git worktree add -b "session/${SESSION_ID}" "sessions/${WORKTREE_NAME}"
+    env.git(&[
+        "worktree",
+        "add",
+        "-b",
+        &format!("session/{session_id}"),
+        &format!("sessions/{worktree_name}"),
+    ]);
+    // 3. mkdir -p "sessions/${WORKTREE_NAME}/sessions/${SESSION_ID}/artifacts"
+    let wt = env.repo.join("sessions").join(&worktree_name);
+    std::fs::create_dir_all(wt.join("sessions").join(&session_id).join("artifacts")).expect("mkdir");
+    // 4.-5. cd "sessions/${WORKTREE_NAME}" and the python snippet: json.dump(metadata, f,
+    // indent=2) writes these lines, in this order, with no final newline.
+    let s = |v: &str| serde_json::to_string(v).expect("json string");
+    let text = format!(
+        "{{\n  \"sessionId\": {},\n  \"shellPid\": {shell_pid},\n  \"purpose\": {},\n  \"createdManually\": true,\n  \"startTime\": \"2026-01-01T09:30:00.123456\",\n  \"workingDirectory\": {},\n  \"gitBranch\": {},\n  \"worktreeName\": {},\n  \"status\": \"active\"\n}}",
+        s(&session_id),
+        s(purpose),
+        s(&wt.display().to_string()),
+        s(&format!("session/{session_id}")),
+        s(&worktree_name),
+    );
+    std::fs::write(wt.join("sessions").join(&session_id).join("metadata.json"), text).expect("metadata");
+    wt
+}
+
+#[test]
+fn status_shows_every_state_and_counts_like_git() {
+    let env = TestEnv::new();
+    env.manifest(
+        "[sessions.auth]\nbase = \"develop\"\n[sessions.docs]\n[sessions.gone]\n[sessions.meta]\n[sessions.perf]\n",
+    );
+    env.apply();
+    manual_session(&env, 4242, "spike");
+    // main moves on: every session based on it is one behind.
+    env.write("MAIN.md", "main\n");
+    env.git(&["add", "MAIN.md"]);
+    env.git(&["commit", "-q", "-m", "main moves"]);
+    let docs = env.path("sessions/shell-instance-docs");
+    std::fs::write(docs.join("docs.md"), "docs\n").expect("write");
+    env.git_in(&docs, &["add", "docs.md"]);
+    env.git_in(&docs, &["commit", "-q", "-m", "docs work"]);
+    env.write("sessions/shell-instance-perf/README.md", "changed\n");
+    env.git(&[
+        "worktree",
+        "lock",
+        "--reason",
+        "on a USB disk",
+        "sessions/shell-instance-auth",
+    ]);
+    std::fs::remove_file(env.path("sessions/shell-instance-meta/sessions/meta/metadata.json")).expect("rm");
+    env.manifest(
+        "[sessions.auth]\nbase = \"develop\"\n[sessions.docs]\n[sessions.later]\n[sessions.meta]\n[sessions.perf]\n",
+    );
+
+    let before = env.git(&["for-each-ref"]);
+    let (code, out, err) = env.run(&["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "");
+    insta::assert_snapshot!(out, @"
+    SESSION     BRANCH              PATH                           STATE      AHEAD  BEHIND
+    4242-spike  session/4242-spike  sessions/shell-instance-4242   unmanaged      0       1
+    auth        session/auth        sessions/shell-instance-auth   locked         0       0
+    docs        session/docs        sessions/shell-instance-docs   ok             1       1
+    gone        session/gone        sessions/shell-instance-gone   orphan         0       1
+    later       session/later       sessions/shell-instance-later  missing        -       -
+    meta        session/meta        sessions/shell-instance-meta   drifted        0       1
+    perf        session/perf        sessions/shell-instance-perf   dirty          0       1
+    ");
+    assert_eq!(env.git(&["for-each-ref"]), before, "status changes nothing");
+
+    // --json: the same rows, and the counts are git's.
+    let (code, out, err) = env.run(&["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["format_version"], 1);
+    let sessions = json["sessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 7);
+    for s in sessions {
+        let (branch, base) = (s["branch"].as_str().expect("branch"), s["base"].as_str().expect("base"));
+        if env
+            .git_output(&env.repo, &["rev-parse", "--verify", "-q", branch])
+            .status
+            .success()
+        {
+            let count = |range: String| {
+                env.git(&["rev-list", "--count", &range])
+                    .trim()
+                    .parse::<u64>()
+                    .expect("n")
+            };
+            assert_eq!(s["ahead"].as_u64(), Some(count(format!("{base}..{branch}"))), "{s}");
+            assert_eq!(s["behind"].as_u64(), Some(count(format!("{branch}..{base}"))), "{s}");
+        } else {
+            assert!(s["ahead"].is_null() && s["behind"].is_null(), "{s}");
+        }
+        let dirty = match s["path"].as_str() {
+            Some(p) if env.path(p).exists() => Some(!env.git_in(&env.path(p), &["status", "--porcelain"]).is_empty()),
+            _ => None,
+        };
+        assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
+    }
+    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","base":"main","ahead":1,"behind":1,"dirty":false,"locked":false}"#);
+}
+
+#[test]
+fn status_without_sessions_says_so() {
+    let env = TestEnv::new();
+    env.manifest("# nothing yet\n");
+    let (code, out, _) = env.run(&["status"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(out, @"No sessions. Declare some in flowloom.toml and run `flowloom apply`.");
+    let (_, out, _) = env.run(&["status", "--json"]);
+    insta::assert_snapshot!(out, @r#"
+    {
+      "format_version": 1,
+      "sessions": []
+    }
+    "#);
+}

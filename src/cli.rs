@@ -68,6 +68,9 @@ pub enum Command {
     Path(PathArgs),
     /// Write a commented starter flowloom.toml (never overwrites an existing file).
     Init,
+    /// Adopt in-scope sessions made by hand: add them to the manifest under their existing
+    /// names, keeping the file's comments and layout, and record them as flowloom's own.
+    Import(ImportArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
 }
@@ -83,6 +86,13 @@ pub struct StatusArgs {
 pub struct PathArgs {
     /// The session id (the key of its `[sessions.<id>]` table).
     pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

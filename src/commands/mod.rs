@@ -3,6 +3,7 @@
 
 mod apply;
 mod completions;
+mod import;
 mod init;
 mod path;
 mod plan;
@@ -111,6 +112,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Status(args) => status::run(cli, &start_dir, args, printer),
         Command::Path(args) => path::run(cli, &start_dir, args, printer),
         Command::Init => init::run(cli, &start_dir, printer),
+        Command::Import(args) => import::run(cli, &start_dir, args, printer),
         Command::Completions(args) => Ok(completions::run(args, printer)),
     }
 }

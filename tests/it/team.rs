@@ -249,3 +249,220 @@ fn status_without_sessions_says_so() {
     }
     "#);
 }
+
+const COMMENTED: &str = r#"# Our team's sessions. Keep this file tidy!
+version = 1
+
+[defaults]
+base = "main"   # where new sessions start
+
+# Performance work, owned by Ana.
+[sessions.perf]
+purpose = "Speed"  # keep it short
+# (more sessions below)
+"#;
+
+#[test]
+fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
+    let env = TestEnv::new();
+    env.manifest(COMMENTED);
+    let wt = manual_session(&env, 4242, "spike");
+    let metadata_path = wt.join("sessions/4242-spike/metadata.json");
+    let metadata = std::fs::read(&metadata_path).expect("metadata");
+
+    let (code, out, _) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    insta::assert_snapshot!(json["unmanaged"].to_string(), @r#"[{"session":"4242-spike","branch":"session/4242-spike","path":"sessions/shell-instance-4242"}]"#);
+
+    env.apply();
+    assert!(
+        env.worktrees()
+            .contains(&("sessions/shell-instance-4242".into(), "session/4242-spike".into()))
+    );
+    assert_eq!(
+        std::fs::read(&metadata_path).expect("metadata"),
+        metadata,
+        "apply leaves it alone"
+    );
+
+    // Without --yes on a pipe: shows the diff, refuses, writes nothing.
+    let (code, _, err) = env.run(&["import"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("standard input is not a terminal"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest"),
+        COMMENTED
+    );
+
+    let (code, out, err) = env.run(&["import", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out, @r#"
+    --- a/flowloom.toml
+    +++ b/flowloom.toml
+    @@ -9,2 +9,6 @@
+     purpose = "Speed"  # keep it short
+     # (more sessions below)
+    +
+    +[sessions.4242-spike]
+    +purpose = "spike"
+    +worktree = "shell-instance-4242"
+    "#);
+    insta::assert_snapshot!(err, @"imported 1 session: 4242-spike");
+    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(
+        manifest.starts_with(COMMENTED),
+        "every comment and line kept:\n{manifest}"
+    );
+    insta::assert_snapshot!(manifest, @r#"
+    # Our team's sessions. Keep this file tidy!
+    version = 1
+
+    [defaults]
+    base = "main"   # where new sessions start
+
+    # Performance work, owned by Ana.
+    [sessions.perf]
+    purpose = "Speed"  # keep it short
+    # (more sessions below)
+
+    [sessions.4242-spike]
+    purpose = "spike"
+    worktree = "shell-instance-4242"
+    "#);
+
+    // The next plan shows no change, and nothing touched the session.
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    insta::assert_snapshot!(out, @"No changes. The sessions match flowloom.toml.");
+    assert_eq!(
+        std::fs::read(&metadata_path).expect("metadata"),
+        metadata,
+        "byte-identical"
+    );
+    assert_eq!(
+        env.git_in(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "session/4242-spike\n"
+    );
+    let (_, out, _) = env.run(&["status"]);
+    assert!(
+        out.lines().any(|l| l.starts_with("4242-spike") && l.contains(" ok ")),
+        "{out}"
+    );
+    let (code, _, err) = env.run(&["import", "--yes"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        err,
+        "Nothing to import: no unmanaged session with a worktree can be adopted.\n"
+    );
+
+    // It is flowloom's own now: undeclared, it is an orphan (removed only when nothing is lost).
+    env.manifest(COMMENTED);
+    let (_, out, _) = env.run(&["plan", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["changes"][0]["session"], "4242-spike");
+    assert_eq!(json["changes"][0]["action"], "remove");
+    env.fsck();
+}
+
+#[test]
+fn import_writes_only_the_keys_the_templates_do_not_give() {
+    let env = TestEnv::new();
+    env.manifest("[defaults]\nbranch = \"work/{id}\"\n");
+    // Default names throughout, metadata purpose equal to the id: an empty table.
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "work/plain",
+        "sessions/shell-instance-plain",
+    ]);
+    let plain = env
+        .path("sessions/shell-instance-plain")
+        .canonicalize()
+        .expect("canonical");
+    let fields = |id: &str, dir: &std::path::Path, branch: &str| {
+        let json = serde_json::json!({
+            "sessionId": id, "shellPid": 1, "purpose": id, "createdManually": true,
+            "workingDirectory": dir, "gitBranch": branch, "worktreeName": format!("shell-instance-{id}"),
+        });
+        serde_json::to_string_pretty(&json).expect("json")
+    };
+    env.write(
+        "sessions/shell-instance-plain/sessions/plain/metadata.json",
+        &fields("plain", &plain, "work/plain"),
+    );
+    std::fs::create_dir_all(plain.join("sessions/plain/artifacts")).expect("mkdir");
+    // Made by hand without metadata: its id comes from the folder name, and apply will
+    // write the metadata and artifacts folder it lacks.
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "feature/x",
+        "sessions/shell-instance-bare",
+    ]);
+    // Moved after it was made: its metadata names the old folder.
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "work/moved",
+        "sessions/shell-instance-moved",
+    ]);
+    env.write(
+        "sessions/shell-instance-moved/sessions/moved/metadata.json",
+        &fields("moved", std::path::Path::new("/old/place"), "work/moved"),
+    );
+    // Detached: cannot be declared.
+    env.git(&["worktree", "add", "-q", "--detach", "sessions/shell-instance-detached"]);
+    let (code, out, err) = env.run(&["import", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out, @r#"
+    --- a/flowloom.toml
+    +++ b/flowloom.toml
+    @@ -1,2 +1,9 @@
+     [defaults]
+     branch = "work/{id}"
+    +
+    +[sessions.bare]
+    +branch = "feature/x"
+    +
+    +[sessions.moved]
+    +
+    +[sessions.plain]
+    "#);
+    insta::assert_snapshot!(err, @"
+    warning: skipped sessions/shell-instance-detached: its HEAD is detached; switch it to a branch first
+    note: `bare`: it has no sessions/bare/metadata.json: the next apply writes one
+    note: `bare`: the next apply creates sessions/bare/artifacts/
+    note: `moved`: its metadata differs in workingDirectory: the next apply rewrites it
+    note: `moved`: the next apply creates sessions/moved/artifacts/
+    imported 3 sessions: bare, moved, plain
+    ");
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(mask(&env, &out), @r#"
+      ~ bare   feature/x   sessions/shell-instance-bare   write metadata, create artifacts folder
+      ~ moved  work/moved  sessions/shell-instance-moved  update metadata, create artifacts folder
+          --- a/sessions/moved/metadata.json
+          +++ b/sessions/moved/metadata.json
+          @@ -5,5 +5,5 @@
+             "createdManually": true,
+          -  "workingDirectory": "/old/place",
+          +  "workingDirectory": "[TMP]/repo/sessions/shell-instance-moved",
+             "gitBranch": "work/moved",
+             "worktreeName": "shell-instance-moved"
+          -}
+          \ No newline at end of file
+          +}
+
+    Unmanaged sessions (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):
+      ? detached  (detached)  sessions/shell-instance-detached
+
+    Plan: 0 to create, 2 to update, 0 to remove, 0 blocked.
+    "#);
+}

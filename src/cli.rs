@@ -68,8 +68,11 @@ pub enum Command {
     Path(PathArgs),
     /// Write a commented starter flowloom.toml (never overwrites an existing file).
     Init,
-    /// Adopt in-scope sessions made by hand: add them to the manifest under their existing
-    /// names, keeping the file's comments and layout, and record them as flowloom's own.
+    /// Adopt sessions made by hand: declare them in the manifest, keeping its comments.
+    ///
+    /// Each in-scope, unmanaged session with a worktree is added under its existing id with
+    /// only the keys the defaults do not give, so the next plan leaves it as it is; it is
+    /// then recorded as flowloom's own. Shows the manifest diff and asks first.
     Import(ImportArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),

@@ -57,6 +57,52 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the manifest alone, without reading or writing the repository.
     Validate,
+    /// One row per in-scope session: state, and commits ahead of and behind its base.
+    ///
+    /// The state is the first that applies of: `missing` (declared, not created yet),
+    /// `drifted` (declared, differs from the manifest), `orphan` (created by flowloom, no
+    /// longer declared), `unmanaged` (made by hand; see `flowloom import`), `locked`
+    /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `ok`.
+    Status(StatusArgs),
+    /// Print the absolute worktree path of a session, for `cd "$(flowloom path ID)"`.
+    Path(PathArgs),
+    /// Write a commented starter flowloom.toml (never overwrites an existing file).
+    Init,
+    /// Adopt sessions made by hand: declare them in the manifest, keeping its comments.
+    ///
+    /// Each in-scope, unmanaged session with a worktree is added under its existing id with
+    /// only the keys the defaults do not give, so the next plan leaves it as it is; it is
+    /// then recorded as flowloom's own. Shows the manifest diff and asks first.
+    Import(ImportArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document (format_version 1) with a `sessions` array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// The session id (the key of its `[sessions.<id>]` table).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -406,7 +406,7 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 
 /// Count what removing this worktree would lose: `git status` in it, plus the files of its
 /// session folder (which `info/exclude` hides from git status).
-fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
+pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
     use gix::status::index_worktree::iter::Summary;
     let mut dirt = Dirt::default();
     let proxy = repo

@@ -2,7 +2,12 @@
 //! repository and the manifest, and the error type sorted into exit codes at the edge.
 
 mod apply;
+mod completions;
+mod import;
+mod init;
+mod path;
 mod plan;
+mod status;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +109,11 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Validate => validate::run(cli, &start_dir, printer),
         Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
         Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
+        Command::Status(args) => status::run(cli, &start_dir, args, printer),
+        Command::Path(args) => path::run(cli, &start_dir, args, printer),
+        Command::Init => init::run(cli, &start_dir, printer),
+        Command::Import(args) => import::run(cli, &start_dir, args, printer),
+        Command::Completions(args) => Ok(completions::run(args, printer)),
     }
 }
 

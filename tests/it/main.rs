@@ -6,4 +6,5 @@ mod core;
 mod examples;
 mod hostile;
 mod safety;
+mod team;
 mod workflow;

@@ -157,14 +157,14 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
         row.locked = wt.lock.is_some();
         match &wt.dirt {
-            Some(dirt) => row.dirty = Some(is_dirty(dirt)),
+            Some(dirt) => row.dirty = Some(!Dirt::is_clean_tracked(dirt)),
             None => to_check.push((i, wt)),
         }
     }
     let worktrees: Vec<&Worktree> = to_check.iter().map(|(_, wt)| *wt).collect();
     for ((i, wt), result) in to_check.iter().zip(read_dirt_parallel(repo, &worktrees)) {
         match result {
-            Ok(dirt) => rows[*i].dirty = Some(is_dirty(&dirt)),
+            Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),
             Err(e) => warn(&format!(
                 "could not check {} for uncommitted work: {e}",
                 manifest.relative(&wt.path)
@@ -188,12 +188,6 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
     }
     rows
-}
-
-/// What `git status` would list; files in the session folder are the session's own
-/// (artifacts), not uncommitted work.
-fn is_dirty(dirt: &Dirt) -> bool {
-    dirt.modified + dirt.staged + dirt.deleted + dirt.untracked > 0
 }
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full

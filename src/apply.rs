@@ -31,16 +31,21 @@ pub struct Applier<'a> {
     common_dir: std::path::PathBuf,
     record: Record,
     interrupt: AtomicBool,
+    /// Show a progress bar (a terminal, output for people).
+    progress: bool,
+    bar: Option<crate::progress::Bar>,
 }
 
 impl<'a> Applier<'a> {
-    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State) -> Self {
+    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State, progress: bool) -> Self {
         Applier {
             repo,
             manifest,
             common_dir: crate::state::canonical(repo.common_dir()),
             record: state.owned.clone(),
             interrupt: AtomicBool::new(false),
+            progress,
+            bar: None,
         }
     }
 
@@ -59,6 +64,17 @@ impl<'a> Applier<'a> {
                 })
                 .collect();
         }
+        let checkouts = plan
+            .changes
+            .iter()
+            .filter(|c| match &c.action {
+                Action::Create { .. } => true,
+                Action::Update { repairs, .. } => repairs.iter().any(|r| matches!(r, Repair::Worktree { .. })),
+                _ => false,
+            })
+            .count();
+        let bar = crate::progress::Bar::new(self.progress && checkouts > 0, checkouts);
+        self.bar = Some(bar);
         for change in &plan.changes {
             let result = match &change.action {
                 Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
@@ -288,9 +304,16 @@ impl<'a> Applier<'a> {
         // Registered and locked `initializing`, nothing checked out: where a kill during
         // checkout leaves a worktree.
         failpoint("create:registered");
+        let progress = match &self.bar {
+            Some(bar) => bar.files(&change.session),
+            None => crate::progress::Bar::new(false, 0).files(&change.session),
+        };
         prepared
-            .checkout(gix::progress::Discard, &self.interrupt)
+            .checkout(progress, &self.interrupt)
             .map_err(|e| RepoError::git("check out worktree", path, e))?;
+        if let Some(bar) = &self.bar {
+            bar.session_done();
+        }
         Ok(())
     }
 

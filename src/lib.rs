@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod output;
 pub mod ownership;
 pub mod plan;
+pub mod progress;
 pub mod render;
 pub mod saved;
 pub mod state;

@@ -73,7 +73,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             printer.status("Apply cancelled; nothing was changed.");
             return Ok(ExitCode::from(1));
         }
-        let mut applier = Applier::new(&repo, &manifest, &state);
+        let progress = !args.json && !printer.quiet && std::io::stderr().is_terminal();
+        let mut applier = Applier::new(&repo, &manifest, &state, progress);
         applied = applier.apply(&plan, &state);
     }
     let mut errors = Vec::new();

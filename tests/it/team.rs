@@ -450,15 +450,11 @@ fn import_writes_only_the_keys_the_templates_do_not_give() {
       ~ moved  work/moved  sessions/shell-instance-moved  update metadata, create artifacts folder
           --- a/sessions/moved/metadata.json
           +++ b/sessions/moved/metadata.json
-          @@ -5,5 +5,5 @@
+          @@ -5,3 +5,3 @@
              "createdManually": true,
           -  "workingDirectory": "/old/place",
           +  "workingDirectory": "[TMP]/repo/sessions/shell-instance-moved",
              "gitBranch": "work/moved",
-             "worktreeName": "shell-instance-moved"
-          -}
-          \ No newline at end of file
-          +}
 
     Unmanaged sessions (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):
       ? detached  (detached)  sessions/shell-instance-detached

@@ -42,7 +42,18 @@ impl<'a> Applier<'a> {
             repo,
             manifest,
             common_dir: crate::state::canonical(repo.common_dir()),
-            record: state.owned.clone(),
+            record: Record {
+                version: state.owned.version,
+                // Entries whose worktree and branch are both gone (a removal killed after its
+                // last step) are dropped the next time the record is written.
+                sessions: state
+                    .owned
+                    .sessions
+                    .iter()
+                    .filter(|o| state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch))
+                    .cloned()
+                    .collect(),
+            },
             interrupt: AtomicBool::new(false),
             progress,
             bar: None,

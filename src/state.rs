@@ -198,7 +198,9 @@ impl State {
             );
         }
         for path in declared_paths.keys() {
-            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() {
+            // An empty folder is fine: git (and gix) check out into it.
+            let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
                 state.occupied.insert(path.clone());
             }
         }

@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     let options = crate::plan::Options {
         force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
     };
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options)?;
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, &printer)?;
     if let Some(saved) = &saved {
         let same_inputs = saved.saved.manifest == manifest.path
             && saved.saved.fingerprint == crate::saved::fingerprint(&manifest, &state, &options);

@@ -174,9 +174,24 @@ pub(crate) fn compute(
     manifest: &Manifest,
     start_dir: &Path,
     options: &crate::plan::Options,
+    printer: &Printer,
 ) -> Result<(State, Plan, bool), Error> {
+    printer.detail(&format!(
+        "manifest {}, git dir {}",
+        manifest.path.display(),
+        repo.common_dir().display()
+    ));
+    let started = std::time::Instant::now();
     let state = State::read(repo, manifest, start_dir)?;
     let plan = crate::plan::plan_with(manifest, &state, options);
+    printer.detail(&format!(
+        "read {} worktrees and {} branches in scope, {} owned sessions, {} dirty checks; planned in {:.1?}",
+        state.worktrees.len(),
+        state.branches.len(),
+        state.owned.sessions.len(),
+        state.worktrees.values().filter(|w| w.dirt.is_some()).count(),
+        started.elapsed()
+    ));
     let mut bad_base = false;
     for change in &plan.changes {
         let Action::Blocked { reasons } = &change.action else {

@@ -13,7 +13,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     let options = crate::plan::Options { force: args.force };
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options)?;
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, printer)?;
     if let Some(out) = &args.out {
         let mut doc = render::json(&plan, &manifest);
         doc.saved = Some(crate::saved::Saved {

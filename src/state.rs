@@ -418,13 +418,13 @@ pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, R
     let wt_repo = proxy
         .into_repo()
         .map_err(|e| RepoError::git("open worktree", &wt.path, e))?;
-    let iter = wt_repo
+    let mut iter = wt_repo
         .status(gix::progress::Discard)
         .map_err(|e| RepoError::git("read status of", &wt.path, e))?
         .untracked_files(gix::status::UntrackedFiles::Files)
         .into_iter(None)
         .map_err(|e| RepoError::git("read status of", &wt.path, e))?;
-    for item in iter {
+    for item in &mut iter {
         let item = item.map_err(|e| RepoError::git("read status of", &wt.path, e))?;
         match item {
             gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
@@ -439,11 +439,40 @@ pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, R
             }
         }
     }
+    if let Some(mut outcome) = iter.into_outcome() {
+        refresh_index(&wt_repo, &mut outcome);
+    }
     if let Some(id) = &wt.session_id {
         let folder = Path::new("sessions").join(id);
         list_files(&wt.path, &folder, true, &mut dirt.session_files);
     }
     Ok(dirt)
+}
+
+/// Write back the file stats the status had to re-check, as `git status` does: without
+/// it, files checked out within the index's own timestamp tick stay "racily clean" and
+/// every later status hashes them again. Opportunistic: skipped (silently, as git does)
+/// unless the index on disk is still the one the status read, so a concurrent
+/// `git add` is never undone.
+fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
+    use std::io::{Read, Seek, SeekFrom};
+    if !outcome.has_changes() {
+        return;
+    }
+    let gix::worktree::IndexPersistedOrInMemory::Persisted(index) = &outcome.worktree_index else {
+        return;
+    };
+    let Some(read) = index.checksum() else { return };
+    let mut on_disk = [0u8; 20];
+    let unchanged = std::fs::File::open(repo.index_path())
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-20))?;
+            f.read_exact(&mut on_disk)
+        })
+        .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
+    if unchanged {
+        let _ = outcome.write_changes();
+    }
 }
 
 /// Files below `base/rel` (recursively) as paths relative to `base`; a top-level

@@ -337,7 +337,12 @@ impl<'a> Applier<'a> {
         use gix::bstr::ByteSlice;
         let path = &change.path;
         let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
-        let wt_repo = gix::open(path).map_err(|e| RepoError::git("open worktree", path, e))?;
+        // Through its registration, so that it inherits this repository's open options.
+        let wt_repo = self
+            .proxy(path)?
+            .ok_or_else(|| RepoError::message(format!("{} is not a registered worktree", path.display())))?
+            .into_repo()
+            .map_err(|e| RepoError::git("open worktree", path, e))?;
         let workdir = wt_repo
             .workdir()
             .map(Path::to_owned)
@@ -435,19 +440,23 @@ impl<'a> Applier<'a> {
         } else {
             gix::worktree::remove::Force::Never
         };
+        if let Some(proxy) = self.proxy(path)? {
+            proxy
+                .remove(force, gix::progress::Discard)
+                .map_err(|e| RepoError::git("remove the registration of", path, e))?;
+        }
+        Ok(())
+    }
+
+    /// The registration of the worktree at `path` (canonical), if any.
+    fn proxy(&self, path: &Path) -> Result<Option<gix::worktree::Proxy<'_>>, RepoError> {
         let proxies = self
             .repo
             .worktrees()
             .map_err(|e| RepoError::git("list worktrees", path, e))?;
-        for proxy in proxies {
-            let Ok(base) = proxy.base() else { continue };
-            if crate::state::canonical(&base) == path {
-                proxy
-                    .remove(force, gix::progress::Discard)
-                    .map_err(|e| RepoError::git("remove the registration of", path, e))?;
-            }
-        }
-        Ok(())
+        Ok(proxies
+            .into_iter()
+            .find(|p| p.base().is_ok_and(|base| crate::state::canonical(&base) == path)))
     }
 
     fn write_session_folder(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), RepoError> {

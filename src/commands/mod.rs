@@ -129,15 +129,32 @@ pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
     })
 }
 
+/// Configuration every repository flowloom opens gets (worktrees opened from it inherit it):
+/// - `gitoxide.core.useNsec`: compare file times to the nanosecond, as git built for Linux
+///   does; with whole seconds, every file checked out in the second the index was written
+///   counts as racily clean and each status hashes it again.
+/// - a committer fallback: reflogs need one, and git invents one rather than refusing to
+///   create a branch on a machine without `user.name`.
+const CONFIG_OVERRIDES: [&str; 3] = [
+    "gitoxide.core.useNsec=true",
+    "gitoxide.committer.nameFallback=flowloom",
+    "gitoxide.committer.emailFallback=flowloom@localhost",
+];
+
 pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
-    gix::discover(start_dir).map_err(|e| Error::Usage {
-        message: format!(
-            "{} is not inside a git repository: {}",
-            start_dir.display(),
-            crate::error::chain(&e)
-        ),
-        help: Some("run flowloom inside the repository, or point -C at it".into()),
-    })
+    let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
+    trust.full = trust.full.config_overrides(CONFIG_OVERRIDES);
+    trust.reduced = trust.reduced.config_overrides(CONFIG_OVERRIDES);
+    gix::ThreadSafeRepository::discover_opts(start_dir, Default::default(), trust)
+        .map(gix::Repository::from)
+        .map_err(|e| Error::Usage {
+            message: format!(
+                "{} is not inside a git repository: {}",
+                start_dir.display(),
+                crate::error::chain(&e)
+            ),
+            help: Some("run flowloom inside the repository, or point -C at it".into()),
+        })
 }
 
 /// The manifest to use: `--manifest`, else `flowloom.toml` at the root of the main worktree.

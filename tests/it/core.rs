@@ -343,3 +343,23 @@ fn a_folder_in_the_way_blocks_creation_and_an_empty_one_does_not() {
         vec![("sessions/shell-instance-b".into(), "session/b".into())]
     );
 }
+
+#[test]
+fn apply_works_without_a_git_identity() {
+    let env = three();
+    let mut cmd = env.flowloom();
+    for var in [
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+    ] {
+        cmd.env_remove(var);
+    }
+    let (code, out, err) = crate::common::run(cmd.args(["apply", "--yes"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.worktrees().len(), 3);
+    let reflog = env.git(&["reflog", "show", "--format=%gn <%ge> %gs", "session/perf"]);
+    assert_eq!(reflog, "flowloom <flowloom@localhost> branch: Created from main\n");
+    env.fsck();
+}

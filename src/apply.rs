@@ -14,7 +14,7 @@ use crate::error::RepoError;
 use crate::manifest::Manifest;
 use crate::metadata::{self, Wanted};
 use crate::ownership::{OwnedSession, OwnedState, Record};
-use crate::plan::{Action, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
+use crate::plan::{Action, Archive, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
 use crate::state::State;
 
 /// What happened to one change.
@@ -31,16 +31,32 @@ pub struct Applier<'a> {
     common_dir: std::path::PathBuf,
     record: Record,
     interrupt: AtomicBool,
+    /// Show a progress bar (a terminal, output for people).
+    progress: bool,
+    bar: Option<crate::progress::Bar>,
 }
 
 impl<'a> Applier<'a> {
-    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State) -> Self {
+    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State, progress: bool) -> Self {
         Applier {
             repo,
             manifest,
             common_dir: crate::state::canonical(repo.common_dir()),
-            record: state.owned.clone(),
+            record: Record {
+                version: state.owned.version,
+                // Entries whose worktree and branch are both gone (a removal killed after its
+                // last step) are dropped the next time the record is written.
+                sessions: state
+                    .owned
+                    .sessions
+                    .iter()
+                    .filter(|o| state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch))
+                    .cloned()
+                    .collect(),
+            },
             interrupt: AtomicBool::new(false),
+            progress,
+            bar: None,
         }
     }
 
@@ -59,6 +75,17 @@ impl<'a> Applier<'a> {
                 })
                 .collect();
         }
+        let checkouts = plan
+            .changes
+            .iter()
+            .filter(|c| match &c.action {
+                Action::Create { .. } => true,
+                Action::Update { repairs, .. } => repairs.iter().any(|r| matches!(r, Repair::Worktree { .. })),
+                _ => false,
+            })
+            .count();
+        let bar = crate::progress::Bar::new(self.progress && checkouts > 0, checkouts);
+        self.bar = Some(bar);
         for change in &plan.changes {
             let result = match &change.action {
                 Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
@@ -66,7 +93,16 @@ impl<'a> Applier<'a> {
                 Action::Remove {
                     worktree,
                     delete_branch,
-                } => self.remove(change, *worktree, *delete_branch, state),
+                    archive,
+                    discard,
+                } => self.remove(
+                    change,
+                    *worktree,
+                    *delete_branch,
+                    archive.as_ref(),
+                    !discard.is_empty(),
+                    state,
+                ),
                 Action::Blocked { .. } => Ok(()),
             };
             outcomes.push(Outcome {
@@ -94,9 +130,13 @@ impl<'a> Applier<'a> {
 
     fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), RepoError> {
         self.mark(change, base, OwnedState::Creating)?;
+        failpoint("create:record");
         self.ensure_branch(&change.branch, start)?;
+        failpoint("create:branch");
         self.add_worktree(change)?;
+        failpoint("create:checkout");
         self.write_session_folder(change, wanted, None)?;
+        failpoint("create:metadata");
         self.mark(change, base, OwnedState::Created)
     }
 
@@ -109,6 +149,10 @@ impl<'a> Applier<'a> {
                     self.add_worktree(change)?;
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
+                Repair::SwitchBranch { from, start } => {
+                    self.ensure_branch(&change.branch, start)?;
+                    self.switch_branch(change, from)?;
+                }
                 Repair::Artifacts => {
                     let dir = artifacts_dir(&change.path, &change.session);
                     std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
@@ -126,20 +170,31 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Archive (forced only), then the worktree, then the branch, then the record entry:
+    /// a kill between any two leaves an orphan that the next plan removes the rest of.
     fn remove(
         &mut self,
         change: &Change,
         worktree: WorktreeRemoval,
         delete_branch: bool,
+        archive: Option<&Archive>,
+        discard_changes: bool,
         state: &State,
     ) -> Result<(), RepoError> {
+        if let Some(archive) = archive {
+            self.write_archive(archive)?;
+            failpoint("remove:archive");
+        }
         match worktree {
             WorktreeRemoval::Remove => {
+                use gix::worktree::remove::Force;
                 let half_made = state.worktrees.get(&change.path).and_then(|w| w.lock.as_deref()) == Some(INITIALIZING);
                 let force = if half_made {
-                    gix::worktree::remove::Force::OverrideLock
+                    Force::OverrideLock
+                } else if discard_changes {
+                    Force::DiscardChanges
                 } else {
-                    gix::worktree::remove::Force::Never
+                    Force::Never
                 };
                 self.repo
                     .prepare_remove_worktree(&change.path)
@@ -149,12 +204,43 @@ impl<'a> Applier<'a> {
             WorktreeRemoval::Prune => self.drop_registration(&change.path, false)?,
             WorktreeRemoval::None => {}
         }
+        failpoint("remove:worktree");
         if delete_branch {
             let commit = state.branches.get(&change.branch).map(|b| b.commit.clone());
             self.delete_branch(&change.branch, commit.as_deref())?;
+            failpoint("remove:branch");
         }
         self.record.remove_path(&change.path);
         self.save_record()
+    }
+
+    /// Keep the commits a forced removal would make unreachable under an archive ref, with
+    /// a reflog so that `git reflog` shows when and why.
+    fn write_archive(&self, archive: &Archive) -> Result<(), RepoError> {
+        let id = gix::ObjectId::from_hex(archive.commit.as_bytes())
+            .map_err(|e| RepoError::git("parse object id", Path::new(&archive.commit), e))?;
+        let name: gix::refs::FullName = archive
+            .reference
+            .as_str()
+            .try_into()
+            .map_err(|e| RepoError::git("name archive", Path::new(&archive.reference), e))?;
+        self.repo
+            .edit_reference(RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: true,
+                        message: "flowloom: archived before a forced removal".into(),
+                    },
+                    // Either new, or an earlier (killed) run already stored this commit.
+                    expected: PreviousValue::ExistingMustMatch(gix::refs::Target::Object(id)),
+                    new: gix::refs::Target::Object(id),
+                },
+                name,
+                deref: false,
+            })
+            .map_err(|e| RepoError::git("write archive", Path::new(&archive.reference), e))?;
+        Ok(())
     }
 
     /// Create the local branch unless it exists (SPEC §6); from a remote, also track it.
@@ -222,14 +308,122 @@ impl<'a> Applier<'a> {
         let full: gix::refs::FullName = format!("refs/heads/{}", change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        self.repo
-            .add_worktree(
-                path,
-                gix::worktree::add::Head::Attached(full),
-                gix::progress::Discard,
-                &self.interrupt,
-            )
+        let prepared = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), &self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
+        // Registered and locked `initializing`, nothing checked out: where a kill during
+        // checkout leaves a worktree.
+        failpoint("create:registered");
+        let progress = match &self.bar {
+            Some(bar) => bar.files(&change.session),
+            None => crate::progress::Bar::new(false, 0).files(&change.session),
+        };
+        prepared
+            .checkout(progress, &self.interrupt)
+            .map_err(|e| RepoError::git("check out worktree", path, e))?;
+        if let Some(bar) = &self.bar {
+            bar.session_done();
+        }
+        Ok(())
+    }
+
+    /// Check out the session's branch in a clean worktree that is on `from`, as
+    /// `git switch` does for a clean tree: files tracked only by `from` are deleted, the
+    /// branch's tree is written over the rest, then the index and `HEAD` follow. Untracked
+    /// (ignored) files and the session folder stay. A kill in between leaves `HEAD` on
+    /// `from` with changes, which the next plan reports as blocked instead of guessing.
+    fn switch_branch(&self, change: &Change, from: &str) -> Result<(), RepoError> {
+        use gix::bstr::ByteSlice;
+        let path = &change.path;
+        let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
+        let wt_repo = gix::open(path).map_err(|e| RepoError::git("open worktree", path, e))?;
+        let workdir = wt_repo
+            .workdir()
+            .map(Path::to_owned)
+            .ok_or_else(|| RepoError::message("no worktree"))?;
+        let full = format!("refs/heads/{}", change.branch);
+        let tree = wt_repo
+            .find_reference(full.as_str())
+            .and_then(|mut r| r.peel_to_commit())
+            .and_then(|c| c.tree_id().map(|t| t.detach()))
+            .map_err(git("read the branch tree for"))?;
+        let mut index = wt_repo.index_from_tree(&tree).map_err(git("build the index for"))?;
+        let old = wt_repo.open_index().map_err(git("read the index of"))?;
+        let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
+            index.entries().iter().map(|e| e.path(&index)).collect();
+        for entry in old.entries() {
+            let rel = entry.path(&old);
+            if keep.contains(rel) {
+                continue;
+            }
+            let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
+            let file = workdir.join(rel);
+            match std::fs::remove_file(&file) {
+                Ok(()) => remove_empty_parents(&file, &workdir),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RepoError::io("delete", &file, e)),
+            }
+        }
+        let mut options = wt_repo
+            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(git("read checkout options for"))?;
+        options.overwrite_existing = true;
+        options.destination_is_initially_empty = false;
+        let objects = wt_repo
+            .objects
+            .clone()
+            .into_arc()
+            .map_err(|e| RepoError::git("open objects of", path, e))?;
+        let files = gix::progress::Discard;
+        let bytes = gix::progress::Discard;
+        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, &self.interrupt, options)
+            .map_err(|e| RepoError::git("check out", path, e))?;
+        index
+            .write(Default::default())
+            .map_err(|e| RepoError::git("write the index of", path, e))?;
+        let head: gix::refs::FullName = full
+            .as_str()
+            .try_into()
+            .map_err(|e| RepoError::git("name branch", path, e))?;
+        let head_ref: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
+        let commit = wt_repo
+            .find_reference(full.as_str())
+            .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+            .map_err(git("read the branch of"))?;
+        let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
+        // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
+        // without touching the branch itself.
+        for edit in [
+            RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::AndReference,
+                        force_create_reflog: false,
+                        message: message.clone(),
+                    },
+                    expected: PreviousValue::Any,
+                    new: gix::refs::Target::Symbolic(head),
+                },
+                name: head_ref.clone(),
+                deref: false,
+            },
+            RefEdit {
+                change: RefChange::Update {
+                    log: LogChange {
+                        mode: RefLog::Only,
+                        force_create_reflog: true,
+                        message,
+                    },
+                    expected: PreviousValue::Any,
+                    new: gix::refs::Target::Object(commit),
+                },
+                name: head_ref,
+                deref: false,
+            },
+        ] {
+            wt_repo.edit_reference(edit).map_err(git("point HEAD of"))?;
+        }
         Ok(())
     }
 
@@ -307,6 +501,39 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 }
+
+/// Remove the now empty folders between `file` and `top`, as git does after deleting a file.
+fn remove_empty_parents(file: &Path, top: &Path) {
+    let mut dir = file.parent();
+    while let Some(d) = dir {
+        if d == top || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+}
+
+/// Debug builds only (the tests' binary): `FLOWLOOM_FAILPOINT=<step>` aborts the process at
+/// that step, as a `kill -9` would, to prove every intermediate state converges.
+fn failpoint(step: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == step) {
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = step;
+}
+
+pub const FAILPOINTS: [&str; 8] = [
+    "create:record",
+    "create:branch",
+    "create:registered",
+    "create:checkout",
+    "create:metadata",
+    "remove:archive",
+    "remove:worktree",
+    "remove:branch",
+];
 
 fn artifacts_dir(worktree: &Path, id: &str) -> std::path::PathBuf {
     worktree.join("sessions").join(id).join("artifacts")

@@ -57,6 +57,52 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the manifest alone, without reading or writing the repository.
     Validate,
+    /// One row per in-scope session: state, and commits ahead of and behind its base.
+    ///
+    /// The state is the first that applies of: `missing` (declared, not created yet),
+    /// `drifted` (declared, differs from the manifest), `orphan` (created by flowloom, no
+    /// longer declared), `unmanaged` (made by hand; see `flowloom import`), `locked`
+    /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `ok`.
+    Status(StatusArgs),
+    /// Print the absolute worktree path of a session, for `cd "$(flowloom path ID)"`.
+    Path(PathArgs),
+    /// Write a commented starter flowloom.toml (never overwrites an existing file).
+    Init,
+    /// Adopt sessions made by hand: declare them in the manifest, keeping its comments.
+    ///
+    /// Each in-scope, unmanaged session with a worktree is added under its existing id with
+    /// only the keys the defaults do not give, so the next plan leaves it as it is; it is
+    /// then recorded as flowloom's own. Shows the manifest diff and asks first.
+    Import(ImportArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON document (format_version 1) with a `sessions` array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PathArgs {
+    /// The session id (the key of its `[sessions.<id>]` table).
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -68,10 +114,23 @@ pub struct PlanArgs {
     /// Exit 0 when there is nothing to do, 2 when changes are pending, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Show what `apply --force` would do.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Also save the plan to FILE, for `flowloom apply FILE` to carry out exactly.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved with `plan --out`: applied exactly, without asking, and refused when the
+    /// manifest or the repository changed since it was made.
+    #[arg(value_name = "FILE", conflicts_with = "force")]
+    pub plan_file: Option<PathBuf>,
+
     /// Do not ask for confirmation.
     #[arg(long, visible_alias = "auto-approve")]
     pub yes: bool,
@@ -79,4 +138,11 @@ pub struct ApplyArgs {
     /// Print the outcome as one JSON document (format_version 1); implies no colors.
     #[arg(long)]
     pub json: bool,
+
+    /// Remove orphans despite uncommitted changes, files in their session folder and
+    /// unmerged commits. Commits that would become unreachable are first kept under
+    /// `refs/flowloom/archive/<branch>`; deleted files are listed. Never lifts a worktree
+    /// lock or removes the worktree flowloom runs in.
+    #[arg(long)]
+    pub force: bool,
 }

@@ -18,3 +18,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), RepoError> {
     tmp.persist(path).map_err(|e| RepoError::io("replace", path, e.error))?;
     Ok(())
 }
+
+/// Like [`write_atomic`], but fails with `AlreadyExists` instead of replacing a file that is
+/// there: the check and the rename are one step, so a file made meanwhile is not lost.
+pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
+}

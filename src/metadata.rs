@@ -66,13 +66,18 @@ impl Wanted {
         self.pairs().iter().all(|(k, v)| found.str_field(k) == Some(v))
     }
 
-    /// `found` with the determined fields replaced, everything else kept in place.
+    /// `found` with the determined fields replaced, everything else kept in place, down to
+    /// whether the file ended in a newline (the manual process's `json.dump` writes none).
     pub fn update(&self, found: &Metadata) -> String {
         let mut fields = found.fields.clone();
         for (k, v) in self.pairs() {
             fields.insert(k.to_owned(), Value::String(v.to_owned()));
         }
-        render(&fields)
+        let mut text = render(&fields);
+        if !found.text.ends_with('\n') {
+            text.pop();
+        }
+        text
     }
 
     /// A new file: the manual process's fields, with `shellPid` and `startTime` given.
@@ -114,5 +119,53 @@ pub fn read(worktree: &Path, id: &str) -> MetadataFile {
         Ok(Value::Object(fields)) => MetadataFile::Valid(Metadata { fields, text }),
         Ok(_) => MetadataFile::Invalid("not a JSON object".to_owned()),
         Err(e) => MetadataFile::Invalid(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted() -> Wanted {
+        Wanted {
+            session_id: "x".into(),
+            purpose: "new".into(),
+            working_directory: "/r/sessions/shell-instance-x".into(),
+            git_branch: "session/x".into(),
+            worktree_name: "shell-instance-x".into(),
+        }
+    }
+
+    fn parse(text: &str) -> Metadata {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(fields)) => Metadata {
+                fields,
+                text: text.to_owned(),
+            },
+            _ => panic!("test input is a JSON object"),
+        }
+    }
+
+    #[test]
+    fn update_keeps_order_unknown_fields_and_the_final_newline_convention() {
+        let found =
+            parse("{\n  \"sessionId\": \"x\",\n  \"shellPid\": 7,\n  \"purpose\": \"old\",\n  \"extra\": [1]\n}");
+        let text = wanted().update(&found);
+        assert!(!text.ends_with('\n'));
+        let keys: Vec<&str> = text.lines().filter_map(|l| l.trim().split('"').nth(1)).collect();
+        assert_eq!(&keys[..4], ["sessionId", "shellPid", "purpose", "extra"]);
+        assert!(text.contains("\"purpose\": \"new\"") && text.contains("\"shellPid\": 7"));
+        let with_newline = parse("{\"purpose\": \"old\"}\n");
+        assert!(wanted().update(&with_newline).ends_with("}\n"));
+    }
+
+    #[test]
+    fn a_new_file_has_the_fields_of_the_manual_process() {
+        let text = wanted().create(42, "2026-01-01T00:00:00Z");
+        let m = parse(&text);
+        assert!(wanted().matches(&m));
+        assert_eq!(m.fields["shellPid"], 42);
+        assert_eq!(m.fields["createdManually"], false);
+        assert_eq!(m.fields["managedBy"], "flowloom");
     }
 }

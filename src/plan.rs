@@ -45,9 +45,13 @@ pub enum Action {
         wanted: Wanted,
     },
     /// An orphan: its worktree (removed, or pruned when the folder is gone), then its branch.
+    /// Forced (`--force`), it first stores the commits that would become unreachable
+    /// under `archive`, and `discard` lists the files it deletes.
     Remove {
         worktree: WorktreeRemoval,
         delete_branch: bool,
+        archive: Option<Archive>,
+        discard: Vec<String>,
     },
     Blocked {
         reasons: Vec<String>,
@@ -99,10 +103,32 @@ pub enum Repair {
     /// Write `metadata.json`: `old` is the text found (None when missing), `new` the text
     /// to write (None: a new file, made at apply time with `startTime` and `shellPid`).
     Metadata { old: Option<String>, new: Option<String> },
+    /// The worktree is checked out on `from` and clean: check out the session's branch there
+    /// (created per `start` when it does not exist).
+    SwitchBranch { from: String, start: Start },
     /// Create `sessions/<id>/artifacts/`.
     Artifacts,
     /// A killed apply left the ownership entry in `creating`: mark it created.
     FinishRecord,
+}
+
+/// Where a forced removal keeps the commits it would otherwise make unreachable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    /// `refs/flowloom/archive/<branch>`.
+    pub reference: String,
+    pub commit: String,
+    /// How many commits only this ref keeps.
+    pub commits: usize,
+}
+
+pub const ARCHIVE_PREFIX: &str = "refs/flowloom/archive/";
+
+/// How to plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +164,10 @@ impl Plan {
 
 /// Compute the plan. `state` must have been read for this `manifest`.
 pub fn plan(manifest: &Manifest, state: &State) -> Plan {
+    plan_with(manifest, state, &Options::default())
+}
+
+pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan {
     let mut changes = Vec::new();
     // Where each branch is checked out, across every worktree flowloom knows of.
     let mut checked_out: BTreeMap<&str, &Path> = state
@@ -165,7 +195,7 @@ pub fn plan(manifest: &Manifest, state: &State) -> Plan {
     }
 
     for owned in orphans(manifest, &state.root, state) {
-        if let Some(action) = plan_orphan(state, owned, &checked_out) {
+        if let Some(action) = plan_orphan(state, owned, &checked_out, options) {
             changes.push(Change {
                 session: owned.id.clone(),
                 branch: owned.branch.clone(),
@@ -191,6 +221,8 @@ pub fn orphans<'a>(manifest: &Manifest, root: &Path, state: &'a State) -> Vec<&'
         .sessions
         .iter()
         .filter(|o| !paths.contains(&o.path) && !branches.contains(o.branch.as_str()))
+        // A hand-edited record cannot make flowloom touch what lies outside its root.
+        .filter(|o| o.path.starts_with(root) && o.path != root)
         .collect()
 }
 
@@ -294,18 +326,18 @@ fn plan_declared(
         repairs.push(Repair::Artifacts);
     } else {
         if wt.branch.as_deref() != Some(session.branch.as_str()) {
-            let on = wt
-                .branch
-                .as_deref()
-                .map_or("a detached HEAD".to_owned(), |b| format!("`{b}`"));
-            return Some(Action::Blocked {
-                reasons: vec![format!(
-                    "worktree is checked out on {on} instead of `{}`; switch it back (git -C {} switch {})",
-                    session.branch,
-                    display(manifest, path),
-                    session.branch
-                )],
-            });
+            match switch_back(manifest, state, session, wt, elsewhere) {
+                Ok(repair) => repairs.push(repair),
+                Err(why) => {
+                    return Some(Action::Blocked {
+                        reasons: vec![format!(
+                            "{why}; switch it back by hand (git -C {} switch {})",
+                            display(manifest, path),
+                            session.branch
+                        )],
+                    });
+                }
+            }
         }
         match &wt.metadata {
             MetadataFile::Missing => repairs.push(Repair::Metadata { old: None, new: None }),
@@ -333,49 +365,93 @@ fn plan_declared(
     (!repairs.is_empty()).then_some(Action::Update { repairs, wanted })
 }
 
-fn plan_orphan(state: &State, owned: &OwnedSession, checked_out: &BTreeMap<&str, &Path>) -> Option<Action> {
+/// A reason a removal is blocked, and whether `--force` lifts it (SPEC §7: dirty files,
+/// session files and unmerged commits yes; a lock or the current worktree never).
+struct Block {
+    reason: String,
+    forceable: bool,
+}
+
+/// A worktree checked out on another branch goes back to its session's branch only when
+/// that loses nothing: it is on a branch (which keeps its commits), and it is clean.
+fn switch_back(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    wt: &Worktree,
+    elsewhere: Option<String>,
+) -> Result<Repair, String> {
+    let Some(from) = wt.branch.clone() else {
+        return Err("worktree has a detached HEAD, whose commits only it may hold".to_owned());
+    };
+    let on = format!("worktree is checked out on `{from}` instead of `{}`", session.branch);
+    if let Some(why) = elsewhere {
+        return Err(format!("{on} and {why}"));
+    }
+    match &wt.dirt {
+        Some(dirt) if dirt.is_clean_tracked() => {}
+        Some(_) => return Err(format!("{on}, with uncommitted changes")),
+        None => return Err(format!("{on}; its contents were not checked")),
+    }
+    let start = start_of(manifest, state, session).map_err(|why| format!("{on}: {why}"))?;
+    Ok(Repair::SwitchBranch { from, start })
+}
+
+fn plan_orphan(
+    state: &State,
+    owned: &OwnedSession,
+    checked_out: &BTreeMap<&str, &Path>,
+    options: &Options,
+) -> Option<Action> {
     let wt: Option<&Worktree> = state.worktrees.get(&owned.path);
     let branch = state.branches.get(&owned.branch);
     if wt.is_none() && branch.is_none() {
         return None;
     }
-    let mut reasons = Vec::new();
+    let mut blocks = Vec::new();
+    let mut block = |reason: String, forceable: bool| blocks.push(Block { reason, forceable });
     let half_made = owned.state == OwnedState::Creating;
+    let mut discard = Vec::new();
     if let Some(wt) = wt {
         if let Some(reason) = wt.lock.as_deref().filter(|r| !(half_made && *r == INITIALIZING)) {
-            reasons.push(format!("worktree is locked ({})", lock_text(reason)));
+            block(format!("worktree is locked ({})", lock_text(reason)), false);
         }
         if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
-            reasons.push("flowloom was started inside this worktree".to_owned());
+            block("flowloom was started inside this worktree".to_owned(), false);
         }
         if let Some(dirt) = &wt.dirt {
-            for (n, what) in [
-                (dirt.modified, "modified"),
-                (dirt.staged, "staged"),
-                (dirt.deleted, "deleted"),
-                (dirt.untracked, "untracked"),
+            for (files, what) in [
+                (&dirt.modified, "modified"),
+                (&dirt.staged, "staged"),
+                (&dirt.deleted, "deleted"),
+                (&dirt.untracked, "untracked"),
             ] {
-                if n > 0 {
-                    reasons.push(format!("worktree has {n} {what} {}", plural(n, "file")));
+                if !files.is_empty() {
+                    let n = files.len();
+                    block(format!("worktree has {n} {what} {}", plural(n, "file")), true);
                 }
             }
-            if dirt.session_files > 0 {
-                reasons.push(format!(
-                    "sessions/{}/ holds {} {} (artifacts)",
-                    owned.id,
-                    dirt.session_files,
-                    plural(dirt.session_files, "file")
-                ));
+            if !dirt.session_files.is_empty() {
+                let n = dirt.session_files.len();
+                block(
+                    format!("sessions/{}/ holds {n} {} (artifacts)", owned.id, plural(n, "file")),
+                    true,
+                );
             }
+            discard = dirt.all_paths();
         } else if !wt.missing {
-            reasons.push("worktree contents were not checked".to_owned());
+            block("worktree contents were not checked".to_owned(), false);
         }
     }
-    // The branch goes with the session only when no other worktree has it checked out.
+    // The branch goes with the session only when no other worktree has it checked out,
+    // and never when it is what sessions start from.
+    let is_a_base = state.bases.contains_key(&owned.branch);
     let delete_branch = branch.is_some()
+        && !is_a_base
         && checked_out
             .get(owned.branch.as_str())
             .is_none_or(|p| *p == owned.path.as_path());
+    let mut archive = None;
     if let (true, Some(b)) = (delete_branch, branch) {
         match b.unmerged {
             Some(0) => {}
@@ -385,31 +461,63 @@ fn plan_orphan(state: &State, owned: &OwnedSession, checked_out: &BTreeMap<&str,
                     .as_ref()
                     .map(|(u, _)| format!(" nor from `{u}`"))
                     .unwrap_or_default();
-                reasons.push(format!(
-                    "branch `{}` has {n} {} reachable neither from base `{}`{upstream}",
-                    owned.branch,
-                    plural(n, "commit"),
-                    owned.base
-                ));
+                block(
+                    format!(
+                        "branch `{}` has {n} {} reachable neither from base `{}`{upstream}",
+                        owned.branch,
+                        plural(n, "commit"),
+                        owned.base
+                    ),
+                    true,
+                );
+                archive = Some(Archive {
+                    reference: archive_ref(state, &owned.branch, &b.commit),
+                    commit: b.commit.clone(),
+                    commits: n,
+                });
             }
-            None => reasons.push(format!(
-                "branch `{}` was not checked for unmerged commits",
-                owned.branch
-            )),
+            None => block(
+                format!("branch `{}` was not checked for unmerged commits", owned.branch),
+                false,
+            ),
         }
     }
-    if !reasons.is_empty() {
-        return Some(Action::Blocked { reasons });
+    let forced = !blocks.is_empty() && options.force && blocks.iter().all(|b| b.forceable);
+    if !blocks.is_empty() && !forced {
+        return Some(Action::Blocked {
+            reasons: blocks.into_iter().map(|b| b.reason).collect(),
+        });
     }
     let worktree = match wt {
         Some(wt) if wt.missing => WorktreeRemoval::Prune,
         Some(_) => WorktreeRemoval::Remove,
         None => WorktreeRemoval::None,
     };
+    if !forced {
+        discard.clear();
+    }
     Some(Action::Remove {
         worktree,
         delete_branch,
+        archive,
+        discard,
     })
+}
+
+/// `refs/flowloom/archive/<branch>`, or with `-2`, `-3`… when an earlier archive of a
+/// branch of the same name holds other commits: an archive is never overwritten.
+fn archive_ref(state: &State, branch: &str, commit: &str) -> String {
+    let base = format!("{ARCHIVE_PREFIX}{branch}");
+    let mut name = base.clone();
+    let mut n = 1;
+    while let Some(existing) = state.archives.get(&name) {
+        if existing == commit {
+            break;
+        }
+        n += 1;
+        name = format!("{base}-{n}");
+    }
+    name
 }
 
 fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
@@ -508,6 +616,7 @@ mod tests {
         unmerged: usize,
         metadata: u8, // 0 missing, 1 matching, 2 other purpose
         locked: bool,
+        on_other_branch: bool,
     }
 
     fn session_state() -> impl Strategy<Value = SessionState> {
@@ -523,9 +632,10 @@ mod tests {
             0usize..2,
             0u8..3,
             prop::bool::weighted(0.2),
+            prop::bool::weighted(0.2),
         )
             .prop_map(
-                |(worktree, branch, owned, dirty, unmerged, metadata, locked)| SessionState {
+                |(worktree, branch, owned, dirty, unmerged, metadata, locked, on_other_branch)| SessionState {
                     worktree,
                     branch: branch || worktree > 0,
                     owned,
@@ -533,6 +643,7 @@ mod tests {
                     unmerged,
                     metadata,
                     locked,
+                    on_other_branch,
                 },
             )
     }
@@ -598,7 +709,7 @@ mod tests {
                     _ => metadata_for(id, "other", &path),
                 };
                 let dirt = Dirt {
-                    modified: usize::from(s.dirty),
+                    modified: if s.dirty { vec!["README.md".into()] } else { vec![] },
                     ..Dirt::default()
                 };
                 state.worktrees.insert(
@@ -606,7 +717,11 @@ mod tests {
                     Worktree {
                         path: path.clone(),
                         admin_id: format!("shell-instance-{id}"),
-                        branch: Some(branch.clone()),
+                        branch: Some(if s.on_other_branch {
+                            format!("other-{id}")
+                        } else {
+                            branch.clone()
+                        }),
                         lock: s.locked.then(|| "on a usb disk".to_owned()),
                         missing,
                         session_id: Some((*id).to_owned()),
@@ -684,12 +799,14 @@ mod tests {
                     for r in repairs {
                         match r {
                             Repair::Worktree { .. } => {
+                                wt.branch = Some(change.branch.clone());
                                 wt.missing = false;
                                 wt.lock = None;
                                 wt.dirt = Some(Dirt::default());
                             }
                             Repair::Metadata { new: Some(text), .. } => wt.metadata = parse(text),
                             Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
+                            Repair::SwitchBranch { .. } => wt.branch = Some(change.branch.clone()),
                             Repair::Artifacts => wt.has_artifacts = true,
                             Repair::FinishRecord => {
                                 if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
@@ -702,6 +819,7 @@ mod tests {
                 Action::Remove {
                     worktree,
                     delete_branch,
+                    ..
                 } => {
                     if *worktree != WorktreeRemoval::None {
                         next.worktrees.remove(&change.path);
@@ -726,11 +844,12 @@ mod tests {
         }
 
         #[test]
-        fn applying_a_plan_converges(case in case()) {
+        fn applying_a_plan_converges(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let first = plan(&m, &s);
+            let options = Options { force };
+            let first = plan_with(&m, &s, &options);
             let after = carry_out(&first, &s);
-            let second = plan(&m, &after);
+            let second = plan_with(&m, &after, &options);
             prop_assert!(!second.has_changes(), "first plan {:#?}\nsecond plan {:#?}", first, second);
             // Whatever stayed blocked is blocked for the same reasons.
             let blocked = |p: &Plan| p.changes.iter().filter(|c| matches!(c.action, Action::Blocked { .. })).cloned().collect::<Vec<_>>();
@@ -738,19 +857,25 @@ mod tests {
         }
 
         #[test]
-        fn blocked_sessions_keep_their_work(case in case()) {
+        fn blocked_sessions_keep_their_work(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let p = plan(&m, &s);
+            let p = plan_with(&m, &s, &Options { force });
             for change in &p.changes {
-                if let Action::Remove { .. } = change.action {
-                    // Only owned sessions are ever removed, and never dirty or unmerged ones.
+                if let Action::Remove { archive, discard, delete_branch, .. } = &change.action {
+                    // Only owned sessions are ever removed, never locked ones; without
+                    // --force never dirty or unmerged ones; with it, what would be lost is
+                    // archived (commits) or listed (files).
                     prop_assert!(s.owned.by_path(&change.path).is_some());
                     if let Some(wt) = s.worktrees.get(&change.path) {
-                        prop_assert!(wt.dirt.as_ref().is_none_or(Dirt::is_clean));
                         prop_assert!(wt.lock.is_none());
+                        let dirt = wt.dirt.clone().unwrap_or_default();
+                        prop_assert_eq!(discard, &dirt.all_paths());
+                        prop_assert!(force || dirt.is_clean());
                     }
-                    if let Some(b) = s.branches.get(&change.branch) {
-                        prop_assert_eq!(b.unmerged, Some(0));
+                    if let (true, Some(b)) = (*delete_branch, s.branches.get(&change.branch)) {
+                        let unmerged = b.unmerged.expect("checked");
+                        prop_assert!(force || unmerged == 0);
+                        prop_assert_eq!(archive.as_ref().map(|a| a.commits), (unmerged > 0).then_some(unmerged));
                     }
                 }
             }

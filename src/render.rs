@@ -125,6 +125,10 @@ fn summary_of(change: &Change) -> String {
                 Repair::Worktree { start, .. } => format!("recreate worktree ({})", start_text(start)),
                 Repair::Metadata { old: None, .. } => "write metadata".to_owned(),
                 Repair::Metadata { .. } => "update metadata".to_owned(),
+                Repair::SwitchBranch { from, start } => match start.from {
+                    crate::plan::StartFrom::Local => format!("switch back from {from}"),
+                    _ => format!("switch back from {from} ({})", start_text(start)),
+                },
                 Repair::Artifacts => "create artifacts folder".to_owned(),
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
             })
@@ -133,6 +137,8 @@ fn summary_of(change: &Change) -> String {
         Action::Remove {
             worktree,
             delete_branch,
+            discard,
+            ..
         } => {
             let mut parts = Vec::new();
             match worktree {
@@ -142,6 +148,9 @@ fn summary_of(change: &Change) -> String {
             }
             if *delete_branch {
                 parts.push("delete branch");
+            }
+            if !discard.is_empty() {
+                parts.push("forced");
             }
             parts.join(", ")
         }
@@ -154,6 +163,22 @@ fn details(out: &mut String, change: &Change, p: &Printer) {
         Action::Blocked { reasons } => {
             for r in reasons {
                 let _ = writeln!(out, "      {}", p.paint(Style::Blocked, r));
+            }
+        }
+        Action::Remove { archive, discard, .. } => {
+            if let Some(a) = archive {
+                let _ = writeln!(
+                    out,
+                    "      {} {} {} kept under {} (restore: git branch <name> {})",
+                    p.paint(Style::Update, "archive:"),
+                    a.commits,
+                    crate::plan::plural(a.commits, "commit"),
+                    a.reference,
+                    a.reference
+                );
+            }
+            for f in discard {
+                let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
             }
         }
         Action::Update { repairs, .. } => {
@@ -208,6 +233,9 @@ pub struct JsonPlan {
     pub changes: Vec<JsonChange>,
     pub unmanaged: Vec<JsonUnmanaged>,
     pub summary: JsonSummary,
+    /// Only in a saved plan (`plan --out`): what `apply FILE` checks before it acts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved: Option<crate::saved::Saved>,
     /// Only for `apply --json`: whether every change was carried out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
@@ -230,6 +258,20 @@ pub struct JsonChange {
     pub repairs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_branch: Option<bool>,
+    /// Forced removals: where the commits that would become unreachable are kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<JsonArchive>,
+    /// Forced removals: the files deleted, relative to the worktree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub discard: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct JsonArchive {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commit: String,
+    pub commits: usize,
 }
 
 #[derive(Serialize)]
@@ -275,12 +317,14 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 reasons: Vec::new(),
                 repairs: Vec::new(),
                 delete_branch: None,
+                archive: None,
+                discard: Vec::new(),
             };
             match &c.action {
                 Action::Create { start, .. } => j.start = Some(json_start(start)),
                 Action::Update { repairs, .. } => {
                     for r in repairs {
-                        if let Repair::Worktree { start, .. } = r {
+                        if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
                             j.start = Some(json_start(start));
                         }
                     }
@@ -290,6 +334,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                             match r {
                                 Repair::Worktree { .. } => "worktree",
                                 Repair::Metadata { .. } => "metadata",
+                                Repair::SwitchBranch { .. } => "switch",
                                 Repair::Artifacts => "artifacts",
                                 Repair::FinishRecord => "record",
                             }
@@ -297,7 +342,20 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                         })
                         .collect();
                 }
-                Action::Remove { delete_branch, .. } => j.delete_branch = Some(*delete_branch),
+                Action::Remove {
+                    delete_branch,
+                    archive,
+                    discard,
+                    ..
+                } => {
+                    j.delete_branch = Some(*delete_branch);
+                    j.archive = archive.as_ref().map(|a| JsonArchive {
+                        reference: a.reference.clone(),
+                        commit: a.commit.clone(),
+                        commits: a.commits,
+                    });
+                    j.discard = discard.clone();
+                }
                 Action::Blocked { reasons } => j.reasons = reasons.clone(),
             }
             j
@@ -321,6 +379,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
             remove: plan.count("remove"),
             blocked: plan.count("blocked"),
         },
+        saved: None,
         applied: None,
         errors: Vec::new(),
     }

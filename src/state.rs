@@ -38,6 +38,8 @@ pub struct State {
     pub bases: BTreeMap<String, Result<String, String>>,
     /// The ownership record (SPEC §3).
     pub owned: Record,
+    /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
+    pub archives: BTreeMap<String, String>,
     /// Lines `info/exclude` lacks (SPEC §5).
     pub missing_excludes: Vec<String>,
 }
@@ -63,20 +65,45 @@ pub struct Worktree {
     pub dirt: Option<Dirt>,
 }
 
-/// Work that removing or switching a worktree would lose.
+/// Work that removing a worktree would lose: paths relative to the worktree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dirt {
-    pub modified: usize,
-    pub staged: usize,
-    pub deleted: usize,
-    pub untracked: usize,
-    /// Files under `sessions/<id>/` other than `metadata.json` (artifacts, notes).
-    pub session_files: usize,
+    pub modified: Vec<String>,
+    pub staged: Vec<String>,
+    pub deleted: Vec<String>,
+    pub untracked: Vec<String>,
+    /// Files under `sessions/<id>/` other than `metadata.json` (artifacts, notes), which
+    /// `info/exclude` hides from git status.
+    pub session_files: Vec<String>,
 }
 
 impl Dirt {
     pub fn is_clean(&self) -> bool {
         *self == Dirt::default()
+    }
+
+    /// No tracked changes and no untracked files (files in the session folder do not count:
+    /// a branch switch leaves them in place).
+    pub fn is_clean_tracked(&self) -> bool {
+        self.modified.is_empty() && self.staged.is_empty() && self.deleted.is_empty() && self.untracked.is_empty()
+    }
+
+    /// Every path a forced removal deletes or discards, sorted, without repeats.
+    pub fn all_paths(&self) -> Vec<String> {
+        let mut all: Vec<String> = [
+            &self.modified,
+            &self.staged,
+            &self.deleted,
+            &self.untracked,
+            &self.session_files,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }
 
@@ -171,7 +198,9 @@ impl State {
             );
         }
         for path in declared_paths.keys() {
-            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() {
+            // An empty folder is fine: git (and gix) check out into it.
+            let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
                 state.occupied.insert(path.clone());
             }
         }
@@ -208,6 +237,16 @@ impl State {
                     unmerged: None,
                 },
             );
+        }
+
+        if let Ok(archives) = refs.prefixed(crate::plan::ARCHIVE_PREFIX) {
+            for mut r in archives.flatten() {
+                if let Ok(id) = r.peel_to_id() {
+                    state
+                        .archives
+                        .insert(r.name().as_bstr().to_str_lossy().into_owned(), id.to_string());
+                }
+            }
         }
 
         for session in manifest.sessions.values() {
@@ -247,14 +286,24 @@ impl State {
         Ok(state)
     }
 
-    /// Worktrees that would be removed or switched need a dirty check; branches that would
+    /// Worktrees that would be removed or switched back need a dirty check; branches that would
     /// be deleted need a merge check. Mirrors the decisions in `plan()`.
     fn needs(&self, manifest: &Manifest) -> Needs {
         let mut needs = Needs {
             dirt: BTreeSet::new(),
             unmerged: BTreeMap::new(),
         };
-        let root = canonical(&manifest.root_dir());
+        let root = self.root.clone();
+        for session in manifest.sessions.values() {
+            let path = root.join(&session.worktree);
+            if let Some(wt) = self.worktrees.get(&path)
+                && !wt.missing
+                && wt.branch.is_some()
+                && wt.branch.as_deref() != Some(session.branch.as_str())
+            {
+                needs.dirt.insert(path);
+            }
+        }
         for session in manifest.sessions.values() {
             let path = root.join(&session.worktree);
             if let Some(wt) = self.worktrees.get(&path)
@@ -359,7 +408,7 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 
 /// Count what removing this worktree would lose: `git status` in it, plus the files of its
 /// session folder (which `info/exclude` hides from git status).
-fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
+pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
     use gix::status::index_worktree::iter::Summary;
     let mut dirt = Dirt::default();
     let proxy = repo
@@ -378,37 +427,39 @@ fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
     for item in iter {
         let item = item.map_err(|e| RepoError::git("read status of", &wt.path, e))?;
         match item {
-            gix::status::Item::TreeIndex(_) => dirt.staged += 1,
-            gix::status::Item::IndexWorktree(item) => match item.summary() {
-                Some(Summary::Removed) => dirt.deleted += 1,
-                Some(Summary::Added) => dirt.untracked += 1,
-                Some(_) => dirt.modified += 1,
-                None => {}
-            },
+            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
+            gix::status::Item::IndexWorktree(item) => {
+                let path = item.rela_path().to_str_lossy().into_owned();
+                match item.summary() {
+                    Some(Summary::Removed) => dirt.deleted.push(path),
+                    Some(Summary::Added) => dirt.untracked.push(path),
+                    Some(_) => dirt.modified.push(path),
+                    None => {}
+                }
+            }
         }
     }
     if let Some(id) = &wt.session_id {
-        dirt.session_files = count_files(&wt.path.join("sessions").join(id), true);
+        let folder = Path::new("sessions").join(id);
+        list_files(&wt.path, &folder, true, &mut dirt.session_files);
     }
     Ok(dirt)
 }
 
-/// Files below `dir` (recursively), not counting a top-level `metadata.json` when asked.
-fn count_files(dir: &Path, skip_metadata: bool) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| {
-            let Ok(kind) = e.file_type() else { return 1 };
-            if kind.is_dir() {
-                count_files(&e.path(), false)
-            } else if skip_metadata && e.file_name() == "metadata.json" {
-                0
-            } else {
-                1
-            }
-        })
-        .sum()
+/// Files below `base/rel` (recursively) as paths relative to `base`; a top-level
+/// `metadata.json` is left out when asked.
+fn list_files(base: &Path, rel: &Path, skip_metadata: bool, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let child = rel.join(entry.file_name());
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => list_files(base, &child, false, out),
+            _ if skip_metadata && entry.file_name() == "metadata.json" => {}
+            _ => out.push(child.to_string_lossy().into_owned()),
+        }
+    }
 }
 
 /// The canonical form of a path that exists; else the path, made absolute and lexically

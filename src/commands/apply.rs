@@ -20,9 +20,20 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
+    let saved = match &args.plan_file {
+        Some(file) => Some(
+            crate::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
+                message,
+                help: Some("make one with `flowloom plan --out FILE`".into()),
+            })?,
+        ),
+        None => None,
+    };
+    // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
+    let confirmed = args.yes || saved.is_some();
     // Refuse before taking the lock or reading anything: a script without --yes must not
     // hang, and must not change anything.
-    if !args.yes && !std::io::stdin().is_terminal() {
+    if !confirmed && !std::io::stdin().is_terminal() {
         return Err(Error::Usage {
             message: "refusing to apply without confirmation: standard input is not a terminal".into(),
             help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
@@ -34,18 +45,36 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         ))
     })?;
     // Read and plan under the lock: what another apply did before we got it counts.
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir)?;
+    let options = crate::plan::Options {
+        force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
+    };
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, &printer)?;
+    if let Some(saved) = &saved {
+        let same_inputs = saved.saved.manifest == manifest.path
+            && saved.saved.fingerprint == crate::saved::fingerprint(&manifest, &state, &options);
+        let same_changes = serde_json::to_value(&render::json(&plan, &manifest).changes)
+            .ok()
+            .as_ref()
+            == Some(&saved.changes);
+        if !same_inputs || !same_changes {
+            return Err(Error::Usage {
+                message: "the saved plan is stale: the manifest or the repository changed since it was made; nothing was applied".into(),
+                help: Some("run `flowloom plan --out FILE` again and review it".into()),
+            });
+        }
+    }
 
     if !args.json {
         printer.out(&render::text(&plan, &manifest, &printer));
     }
     let mut applied = Vec::new();
     if plan.has_changes() {
-        if !args.yes && !printer.confirm("Apply these changes?") {
+        if !confirmed && !printer.confirm("Apply these changes?") {
             printer.status("Apply cancelled; nothing was changed.");
             return Ok(ExitCode::from(1));
         }
-        let mut applier = Applier::new(&repo, &manifest, &state);
+        let progress = !args.json && !printer.quiet && std::io::stderr().is_terminal();
+        let mut applier = Applier::new(&repo, &manifest, &state, progress);
         applied = applier.apply(&plan, &state);
     }
     let mut errors = Vec::new();

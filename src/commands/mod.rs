@@ -2,7 +2,12 @@
 //! repository and the manifest, and the error type sorted into exit codes at the edge.
 
 mod apply;
+mod completions;
+mod import;
+mod init;
+mod path;
 mod plan;
+mod status;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -104,6 +109,11 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Validate => validate::run(cli, &start_dir, printer),
         Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
         Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
+        Command::Status(args) => status::run(cli, &start_dir, args, printer),
+        Command::Path(args) => path::run(cli, &start_dir, args, printer),
+        Command::Init => init::run(cli, &start_dir, printer),
+        Command::Import(args) => import::run(cli, &start_dir, args, printer),
+        Command::Completions(args) => Ok(completions::run(args, printer)),
     }
 }
 
@@ -163,9 +173,25 @@ pub(crate) fn compute(
     repo: &gix::Repository,
     manifest: &Manifest,
     start_dir: &Path,
+    options: &crate::plan::Options,
+    printer: &Printer,
 ) -> Result<(State, Plan, bool), Error> {
+    printer.detail(&format!(
+        "manifest {}, git dir {}",
+        manifest.path.display(),
+        repo.common_dir().display()
+    ));
+    let started = std::time::Instant::now();
     let state = State::read(repo, manifest, start_dir)?;
-    let plan = crate::plan::plan(manifest, &state);
+    let plan = crate::plan::plan_with(manifest, &state, options);
+    printer.detail(&format!(
+        "read {} worktrees and {} branches in scope, {} owned sessions, {} dirty checks; planned in {:.1?}",
+        state.worktrees.len(),
+        state.branches.len(),
+        state.owned.sessions.len(),
+        state.worktrees.values().filter(|w| w.dirt.is_some()).count(),
+        started.elapsed()
+    ));
     let mut bad_base = false;
     for change in &plan.changes {
         let Action::Blocked { reasons } = &change.action else {

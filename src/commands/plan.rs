@@ -12,7 +12,23 @@ use crate::render;
 pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let (_, plan, bad_base) = compute(&repo, &manifest, start_dir)?;
+    let options = crate::plan::Options { force: args.force };
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, printer)?;
+    if let Some(out) = &args.out {
+        let mut doc = render::json(&plan, &manifest);
+        doc.saved = Some(crate::saved::Saved {
+            fingerprint: crate::saved::fingerprint(&manifest, &state, &options),
+            manifest: manifest.path.clone(),
+            force: args.force,
+        });
+        let path = start_dir.join(out);
+        crate::fsutil::write_atomic(&path, render::to_json_string(&doc).as_bytes())?;
+        printer.status(&format!(
+            "Saved the plan to {}; `flowloom apply {}` carries it out.",
+            out.display(),
+            out.display()
+        ));
+    }
     if args.json {
         printer.out(&render::to_json_string(&render::json(&plan, &manifest)));
     } else {

@@ -49,11 +49,24 @@ impl Problem {
     }
 }
 
+/// The path as the user would type it: relative to the current directory when inside it,
+/// as cargo shows its manifest.
+fn shown(path: &Path) -> String {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cwd.canonicalize().ok())
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(Path::to_owned))
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or_else(|| path.to_owned())
+        .display()
+        .to_string()
+}
+
 impl ManifestError {
     fn new(path: &Path, source: Arc<str>, mut findings: Vec<Finding>) -> Self {
         // File order reads best; the sort is stable, so findings at one place keep theirs.
         findings.sort_by_key(|f| f.labels.first().map_or(0, |(span, _)| span.start));
-        let name = path.display().to_string();
+        let name = shown(path);
         let problems = findings
             .into_iter()
             .map(|f| Problem {

@@ -321,3 +321,25 @@ fn apply_refuses_without_yes_on_a_pipe() {
     assert!(err.contains("standard input is not a terminal"), "{err}");
     assert!(env.worktrees().is_empty());
 }
+
+#[test]
+fn a_folder_in_the_way_blocks_creation_and_an_empty_one_does_not() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    env.write("sessions/shell-instance-a/mine.txt", "not flowloom's\n");
+    std::fs::create_dir_all(env.path("sessions/shell-instance-b")).expect("mkdir");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("sessions/shell-instance-a exists and is not a registered worktree"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("sessions/shell-instance-a/mine.txt")).expect("kept"),
+        "not flowloom's\n"
+    );
+    assert_eq!(
+        env.worktrees(),
+        vec![("sessions/shell-instance-b".into(), "session/b".into())]
+    );
+}

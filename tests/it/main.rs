@@ -4,3 +4,7 @@
 mod common;
 mod core;
 mod examples;
+mod hostile;
+mod safety;
+mod team;
+mod workflow;

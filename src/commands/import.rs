@@ -1,0 +1,130 @@
+//! `flowloom import`: adopt in-scope sessions made by hand (SPEC §3, §5). Shows the
+//! manifest diff, asks like `apply`, then writes the manifest and the ownership record.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{Error, load, open_repo};
+use crate::cli::{Cli, ImportArgs};
+use crate::error::RepoError;
+use crate::import::{self, Adoption};
+use crate::lock::ApplyLock;
+use crate::manifest::Manifest;
+use crate::output::{Printer, Style};
+use crate::ownership::{OwnedSession, OwnedState, Record};
+use crate::state::State;
+
+pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let repo = open_repo(start_dir)?;
+    let manifest = load(cli, start_dir, Some(&repo))?;
+    let common_dir = crate::state::canonical(repo.common_dir());
+    // The record is apply's too: never write it while an apply runs.
+    let _lock = ApplyLock::acquire(&common_dir, |holder| {
+        printer.warn(&format!(
+            "took over the lock of an apply that ended without releasing it ({holder})"
+        ))
+    })?;
+    let state = State::read(&repo, &manifest, start_dir)?;
+    let plan = crate::plan::plan(&manifest, &state);
+    let (candidates, skipped) = import::candidates(&manifest, &state, &plan);
+    for why in skipped {
+        printer.warn(&why);
+    }
+
+    // Each adoption must leave a valid manifest (a branch another session declares would
+    // not): add them one by one and skip, with the validator's reason, what breaks it.
+    let mut adopted: Vec<Adoption> = Vec::new();
+    let mut new_source = manifest.source.clone();
+    for candidate in candidates {
+        let mut trial = adopted.clone();
+        trial.push(candidate);
+        let text = import::edit(&manifest.source, &trial).map_err(|why| Error::Usage {
+            message: format!("cannot edit {}: {why}", manifest.relative(&manifest.path)),
+            help: Some("run `flowloom validate` and fix what it reports".into()),
+        })?;
+        let candidate = trial.pop().expect("just pushed");
+        match Manifest::from_source(&manifest.path, text.clone()) {
+            Ok(_) => {
+                adopted.push(candidate);
+                new_source = text;
+            }
+            Err(e) => printer.warn(&format!(
+                "skipped `{}`: declaring it would make the manifest invalid: {}",
+                candidate.id,
+                e.problems.first().map_or_else(|| e.to_string(), |p| p.message.clone())
+            )),
+        }
+    }
+    if adopted.is_empty() {
+        printer.status("Nothing to import: no unmanaged session with a worktree can be adopted.");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let name = manifest.relative(&manifest.path);
+    let mut out = String::new();
+    for line in import::diff(&name, &manifest.source, &new_source).lines() {
+        let style = match line.as_bytes().first() {
+            Some(b'+') => Style::Create,
+            Some(b'-') => Style::Remove,
+            _ => Style::Dim,
+        };
+        out.push_str(&printer.paint(style, line));
+        out.push('\n');
+    }
+    printer.out(&out);
+    for a in &adopted {
+        for note in &a.notes {
+            printer.status(&format!("note: `{}`: {note}", a.id));
+        }
+    }
+
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage {
+                message: "refusing to import without confirmation: standard input is not a terminal".into(),
+                help: Some("review the diff above, then run `flowloom import --yes`".into()),
+            });
+        }
+        if !printer.confirm(&format!("Import {} into {name}?", plural_sessions(adopted.len()))) {
+            printer.status("Import cancelled; nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+
+    // An editor may have saved the file since we read it: never overwrite that.
+    let current = std::fs::read_to_string(&manifest.path).map_err(|e| RepoError::io("read", &manifest.path, e))?;
+    if current != manifest.source {
+        return Err(Error::Usage {
+            message: format!("{name} changed while flowloom import ran; nothing was written"),
+            help: Some("run `flowloom import` again".into()),
+        });
+    }
+    // Manifest first, record second: if the record cannot be written, the sessions are
+    // declared but not owned, which is harmless. The other order would briefly make them
+    // owned and undeclared: orphans, which apply removes.
+    crate::fsutil::write_atomic(&manifest.path, new_source.as_bytes())?;
+    let mut record = Record::read(&common_dir)?;
+    for a in &adopted {
+        record.upsert(OwnedSession {
+            id: a.id.clone(),
+            branch: a.branch.clone(),
+            path: a.path.clone(),
+            base: manifest.defaults.base.clone(),
+            state: OwnedState::Created,
+        });
+    }
+    record.write(&common_dir)?;
+    let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
+    printer.status(&format!(
+        "{} {}: {}",
+        printer.paint(Style::Create, "imported"),
+        plural_sessions(adopted.len()),
+        ids.join(", ")
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plural_sessions(n: usize) -> String {
+    format!("{n} {}", crate::plan::plural(n, "session"))
+}

@@ -1,0 +1,104 @@
+//! `flowloom init`: a commented starter manifest, written where flowloom looks for it.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{Error, manifest_path, open_repo};
+use crate::cli::Cli;
+use crate::error::RepoError;
+use crate::output::Printer;
+
+/// The starter manifest: every default spelled out as a comment, and one example session,
+/// so a new user sees what can be said without reading the docs. It must validate (tested).
+pub const STARTER: &str = r#"# flowloom.toml: the work sessions this repository wants, one table per session.
+#
+# `flowloom plan` shows how the repository differs from this file, `flowloom apply`
+# makes it so, and `flowloom status` shows every session. Commit this file: it is how a
+# team shares its sessions.
+
+version = 1
+
+# Every key of [defaults] is optional; the values shown are the defaults.
+[defaults]
+# base     = "main"                  # where new session branches start: any revspec
+# root     = "sessions"              # folder that holds the session worktrees
+# branch   = "session/{id}"          # branch name template; `{id}` is the session id
+# worktree = "shell-instance-{id}"   # worktree folder name template (inside root)
+# remote   = "origin"                # where existing session branches are looked for
+
+# One table per session; the table key is the session id
+# ([A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters). For example:
+#
+# [sessions.auth-refactor]
+# purpose  = "Refactor the auth middleware"   # optional; defaults to the id
+# base     = "develop"                        # optional overrides of the defaults
+# branch   = "feature/auth"
+# worktree = "auth"
+#
+# Sessions made by hand can be added here with `flowloom import`.
+"#;
+
+pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
+    let repo = if cli.global.manifest.is_some() {
+        gix::discover(start_dir).ok()
+    } else {
+        Some(open_repo(start_dir)?)
+    };
+    let path = manifest_path(cli, start_dir, repo.as_ref())?;
+    let shown = path.display().to_string();
+    match crate::fsutil::write_new_atomic(&path, STARTER.as_bytes()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::Usage {
+                message: format!("{shown} already exists; flowloom init never overwrites a manifest"),
+                help: Some(
+                    "edit it and check it with `flowloom validate`, or move it away and run `flowloom init` again"
+                        .into(),
+                ),
+            });
+        }
+        Err(e) => return Err(RepoError::io("write", &path, e).into()),
+    }
+    printer.status(&format!("wrote {shown}"));
+    // The starter leaves `base` at `main`; say so where that would not resolve.
+    if let Some(repo) = &repo
+        && repo.rev_parse_single("main^{commit}").is_err()
+    {
+        printer.warn(&format!(
+            "`main` does not name a commit here: set `base` under [defaults] in {shown} before declaring sessions"
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    #[test]
+    fn starter_validates_and_declares_nothing() {
+        let manifest = Manifest::from_source(Path::new("/repo/flowloom.toml"), STARTER.to_owned())
+            .expect("the starter manifest validates");
+        assert!(manifest.sessions.is_empty());
+        assert_eq!(manifest.defaults.base, "main");
+    }
+
+    #[test]
+    fn starter_example_validates_when_uncommented() {
+        // The commented example must be right too: users uncomment it.
+        let uncommented: String = STARTER
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with('[') || rest.contains(" = ") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let manifest = Manifest::from_source(Path::new("/repo/flowloom.toml"), uncommented)
+            .expect("the uncommented starter validates");
+        let session = &manifest.sessions["auth-refactor"];
+        assert_eq!(session.branch, "feature/auth");
+        assert_eq!(session.worktree, "auth");
+    }
+}

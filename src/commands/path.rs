@@ -1,0 +1,80 @@
+//! `flowloom path <id>`: the absolute worktree path of a session, for
+//! `cd "$(flowloom path ID)"`.
+//!
+//! A declared session's path follows from the manifest alone, so it is printed even before
+//! `apply` made the worktree (with a warning on stderr). Orphans and unmanaged sessions
+//! need the repository read.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::{Error, load, open_repo};
+use crate::cli::{Cli, PathArgs};
+use crate::output::Printer;
+use crate::state::State;
+
+pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let repo = open_repo(start_dir)?;
+    let manifest = load(cli, start_dir, Some(&repo))?;
+    if let Some(session) = manifest.sessions.get(&args.id) {
+        let path = manifest.worktree_path(session);
+        if !path.is_dir() {
+            printer.warn(&format!(
+                "session `{}` has no worktree yet; `flowloom apply` creates it",
+                args.id
+            ));
+        }
+        printer.out(&line(&path));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let state = State::read(&repo, &manifest, start_dir)?;
+    let plan = crate::plan::plan(&manifest, &state);
+    let orphans = crate::plan::orphans(&manifest, &state.root, &state);
+    let found = orphans
+        .iter()
+        .find(|o| o.id == args.id)
+        .map(|o| o.path.clone())
+        .or_else(|| {
+            plan.unmanaged
+                .iter()
+                .find(|u| u.session == args.id)
+                .and_then(|u| u.path.clone())
+        });
+    if let Some(path) = found {
+        printer.out(&line(&path));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut known: Vec<&str> = manifest.sessions.keys().map(String::as_str).collect();
+    known.extend(orphans.iter().map(|o| o.id.as_str()));
+    known.extend(
+        plan.unmanaged
+            .iter()
+            .filter(|u| u.path.is_some())
+            .map(|u| u.session.as_str()),
+    );
+    known.sort_unstable();
+    known.dedup();
+    let help = if known.is_empty() {
+        format!(
+            "no session is declared in {} yet: add a `[sessions.{}]` table and run `flowloom apply`",
+            manifest.relative(&manifest.path),
+            args.id
+        )
+    } else {
+        format!("known sessions: {}", known.join(", "))
+    };
+    Err(Error::Usage {
+        message: format!(
+            "no session `{}` in {} or the repository",
+            args.id,
+            manifest.relative(&manifest.path)
+        ),
+        help: Some(help),
+    })
+}
+
+fn line(path: &Path) -> String {
+    format!("{}\n", path.display())
+}

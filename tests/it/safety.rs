@@ -1,0 +1,375 @@
+//! Never lose work (SPEC §7, §8): every blocked reason and its `--force` outcome, the apply
+//! lock, and a kill at every step of apply.
+
+use crate::common::{TestEnv, run};
+
+const TWO: &str = "[sessions.keep]\n[sessions.gone]\n";
+const GONE: &str = "sessions/shell-instance-gone";
+
+/// Two sessions applied, then `gone` dropped from the manifest: an orphan.
+fn orphan() -> TestEnv {
+    let env = TestEnv::new();
+    env.manifest(TWO);
+    env.apply();
+    env.manifest("[sessions.keep]\n");
+    env
+}
+
+fn blocked_then_forced(env: &TestEnv, reason: &str) -> String {
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(reason), "expected `{reason}` in:\n{out}");
+    assert!(env.path(GONE).exists(), "a blocked removal removed the worktree");
+    assert!(env.branches().contains(&"session/gone".to_owned()));
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!env.path(GONE).exists());
+    assert!(!env.branches().contains(&"session/gone".to_owned()));
+    assert_eq!(
+        env.worktrees(),
+        vec![("sessions/shell-instance-keep".into(), "session/keep".into())]
+    );
+    env.fsck();
+    out
+}
+
+#[test]
+fn modified_file_blocks_and_force_lists_it() {
+    let env = orphan();
+    env.write(&format!("{GONE}/README.md"), "edited\n");
+    let out = blocked_then_forced(&env, "worktree has 1 modified file");
+    assert!(out.contains("deletes: README.md"), "{out}");
+}
+
+#[test]
+fn staged_file_blocks() {
+    let env = orphan();
+    env.write(&format!("{GONE}/staged.txt"), "x\n");
+    env.git_in(&env.path(GONE), &["add", "staged.txt"]);
+    blocked_then_forced(&env, "worktree has 1 staged file");
+}
+
+#[test]
+fn deleted_file_blocks() {
+    let env = orphan();
+    std::fs::remove_file(env.path(&format!("{GONE}/README.md"))).expect("rm");
+    blocked_then_forced(&env, "worktree has 1 deleted file");
+}
+
+#[test]
+fn untracked_file_blocks_but_ignored_does_not() {
+    let env = orphan();
+    env.write(&format!("{GONE}/notes.txt"), "x\n");
+    blocked_then_forced(&env, "worktree has 1 untracked file");
+
+    let env = orphan();
+    env.write(&format!("{GONE}/.git-ignored-by-exclude"), "");
+    std::fs::remove_file(env.path(&format!("{GONE}/.git-ignored-by-exclude"))).expect("rm");
+    env.write(".gitignore", "*.log\n");
+    env.commit("ignore logs");
+    // An ignored file in the orphan (its branch has no .gitignore, so use info/exclude).
+    let exclude = env.repo.join(".git/info/exclude");
+    let mut text = std::fs::read_to_string(&exclude).expect("exclude");
+    text.push_str("*.log\n");
+    std::fs::write(&exclude, text).expect("exclude");
+    env.write(&format!("{GONE}/build.log"), "x\n");
+    env.apply();
+    assert!(!env.path(GONE).exists());
+}
+
+#[test]
+fn artifacts_block() {
+    let env = orphan();
+    env.write(&format!("{GONE}/sessions/gone/artifacts/report.md"), "results\n");
+    let out = blocked_then_forced(&env, "sessions/gone/ holds 1 file (artifacts)");
+    assert!(out.contains("deletes: sessions/gone/artifacts/report.md"), "{out}");
+}
+
+#[test]
+fn unmerged_commits_block_and_force_archives_them() {
+    let env = orphan();
+    let wt = env.path(GONE);
+    std::fs::write(wt.join("work.txt"), "precious\n").expect("write");
+    env.git_in(&wt, &["add", "work.txt"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "precious work"]);
+    let tip = env.git(&["rev-parse", "session/gone"]);
+    let out = blocked_then_forced(
+        &env,
+        "branch `session/gone` has 1 commit reachable neither from base `main`",
+    );
+    assert!(out.contains("refs/flowloom/archive/session/gone"), "{out}");
+    // The archive keeps the commit through gc, and git can restore the branch from it.
+    env.git(&["gc", "--prune=now", "--quiet"]);
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]), tip);
+    env.git(&["branch", "restored", "refs/flowloom/archive/session/gone"]);
+    assert_eq!(env.git(&["show", "restored:work.txt"]), "precious\n");
+    env.fsck();
+}
+
+#[test]
+fn a_second_archive_of_the_same_branch_name_does_not_overwrite_the_first() {
+    let env = orphan();
+    let commit_in = |env: &TestEnv, text: &str| {
+        let wt = env.path(GONE);
+        std::fs::write(wt.join("work.txt"), text).expect("write");
+        env.git_in(&wt, &["add", "work.txt"]);
+        env.git_in(&wt, &["commit", "-q", "-m", text]);
+        env.git(&["rev-parse", "session/gone"])
+    };
+    let first = commit_in(&env, "first\n");
+    let (code, _, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    env.manifest(TWO);
+    env.apply();
+    env.manifest("[sessions.keep]\n");
+    let second = commit_in(&env, "second\n");
+    let (code, _, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]), first);
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone-2"]), second);
+}
+
+#[test]
+fn a_locked_worktree_is_never_removed_even_with_force() {
+    let env = orphan();
+    env.git(&["worktree", "lock", "--reason", "on a usb disk", GONE]);
+    for args in [&["apply", "--yes"][..], &["apply", "--yes", "--force"][..]] {
+        let (code, out, _) = env.run(args);
+        assert_eq!(code, 1);
+        assert!(out.contains("worktree is locked (reason: on a usb disk)"), "{out}");
+        assert!(env.path(GONE).exists());
+    }
+}
+
+#[test]
+fn the_worktree_flowloom_runs_in_is_never_removed() {
+    let env = orphan();
+    for args in [&["apply", "--yes"][..], &["apply", "--yes", "--force"][..]] {
+        let (code, out, _) = run(env.flowloom_in(&env.path(GONE)).args(args));
+        assert_eq!(code, 1);
+        assert!(out.contains("flowloom was started inside this worktree"), "{out}");
+        assert!(env.path(GONE).exists());
+    }
+}
+
+#[test]
+fn a_worktree_folder_deleted_by_hand_is_pruned() {
+    let env = orphan();
+    std::fs::remove_dir_all(env.path(GONE)).expect("rm");
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(
+        out.contains("prune worktree (folder already gone), delete branch"),
+        "{out}"
+    );
+    env.apply();
+    assert_eq!(env.worktrees().len(), 1);
+    assert!(!env.branches().contains(&"session/gone".to_owned()));
+    env.fsck();
+}
+
+#[test]
+fn unmanaged_and_out_of_scope_state_is_never_touched() {
+    let env = TestEnv::new();
+    // Made by hand inside the root, a worktree outside the root, an out-of-scope branch.
+    env.git(&["worktree", "add", "-q", "-b", "session/by-hand", "sessions/by-hand"]);
+    let outside = env.tmp.path().join("outside");
+    env.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "session/outside",
+        outside.to_str().expect("utf8"),
+    ]);
+    env.git(&["branch", "feature/x"]);
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    env.manifest("");
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let wts = env.worktrees();
+    assert!(wts.iter().any(|(p, _)| p == "sessions/by-hand"), "{wts:?}");
+    assert!(wts.iter().any(|(_, b)| b == "session/outside"), "{wts:?}");
+    assert!(env.branches().contains(&"feature/x".to_owned()));
+    assert!(!env.branches().contains(&"session/a".to_owned()));
+}
+
+#[test]
+fn a_hand_edited_record_cannot_point_outside_the_root() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let record = env.repo.join(".git/flowloom/owned.json");
+    let main = env.repo.canonicalize().expect("canonical");
+    let text = std::fs::read_to_string(&record).expect("record");
+    let edited = text.replacen(
+        "\"sessions\": [",
+        &format!(
+            "\"sessions\": [{{\"id\": \"evil\", \"branch\": \"develop\", \"path\": \"{}\", \"base\": \"main\", \"state\": \"created\"}},",
+            main.display()
+        ),
+        1,
+    );
+    std::fs::write(&record, edited).expect("write");
+    env.manifest("");
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(env.branches().contains(&"develop".to_owned()));
+    assert!(env.repo.join("README.md").exists());
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_not_a_reason_to_delete() {
+    let env = orphan();
+    std::fs::write(env.repo.join(".git/flowloom/owned.json"), "{ not json").expect("write");
+    let (code, _, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("ownership record"), "{err}");
+    assert!(env.path(GONE).exists());
+}
+
+#[test]
+fn corrupt_metadata_blocks_its_session() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let meta = env.path("sessions/shell-instance-a/sessions/a/metadata.json");
+    std::fs::write(&meta, "{ broken").expect("write");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("metadata.json is not valid"), "{out}");
+    assert_eq!(std::fs::read_to_string(&meta).expect("read"), "{ broken");
+}
+
+// ---- the apply lock ----
+
+#[test]
+fn a_held_lock_makes_a_second_apply_fail_at_once_naming_the_holder() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let path = env.repo.join(".git/flowloom.lock");
+    let mut file = std::fs::File::create(&path).expect("lock file");
+    use std::io::Write;
+    file.write_all(b"pid 4242\nhost build-box\nstarted 2026-01-01T00:00:00Z\n")
+        .expect("write");
+    file.try_lock().expect("lock");
+    let (code, _, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1);
+    let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("another flowloom apply holds"), "{err}");
+    assert!(flat.contains("pid 4242, host build-box"), "{err}");
+    assert!(env.worktrees().is_empty());
+    drop(file);
+    env.apply();
+}
+
+#[test]
+fn a_stale_lock_is_taken_over_with_a_warning() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    std::fs::write(env.repo.join(".git/flowloom.lock"), "pid 999999\nhost gone-box\n").expect("write");
+    let (code, _, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("took over the lock") && err.contains("pid 999999"),
+        "{err}"
+    );
+    assert_eq!(env.worktrees().len(), 1);
+}
+
+#[test]
+fn concurrent_applies_end_with_exactly_the_declared_sessions() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n[sessions.d]\n");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            env.flowloom()
+                .args(["apply", "--yes"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    for out in &outputs {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || err.contains("another flowloom apply holds"),
+            "{err}"
+        );
+    }
+    assert!(outputs.iter().any(|o| o.status.success()));
+    assert_eq!(env.worktrees().len(), 4);
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    env.fsck();
+}
+
+// ---- a kill at every step ----
+
+#[test]
+fn a_kill_at_any_step_of_apply_converges() {
+    for step in flowloom::apply::FAILPOINTS {
+        let env = TestEnv::new();
+        let removing = step.starts_with("remove:");
+        if removing {
+            env.manifest(TWO);
+            env.apply();
+            // Unmerged work, so that the forced removal archives it first.
+            let wt = env.path(GONE);
+            std::fs::write(wt.join("work.txt"), "w\n").expect("write");
+            env.git_in(&wt, &["add", "work.txt"]);
+            env.git_in(&wt, &["commit", "-q", "-m", "work"]);
+            env.manifest("[sessions.keep]\n");
+        } else {
+            env.manifest(TWO);
+        }
+        let (code, _, err) = run(env
+            .flowloom()
+            .env("FLOWLOOM_FAILPOINT", step)
+            .args(["apply", "--yes", "--force"]));
+        assert_ne!(code, 0, "{step}: the failpoint did not fire\n{err}");
+
+        // The next plan is valid, the next apply converges, nothing half-made is left.
+        let (code, out, err) = env.run(&["plan"]);
+        assert_eq!(code, 0, "{step}: plan after the kill failed\n{out}\n{err}");
+        let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+        assert_eq!(code, 0, "{step}: apply after the kill failed\n{out}\n{err}");
+        let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code, 0, "{step}: not converged:\n{out}");
+        let expected: Vec<(String, String)> = if removing {
+            vec![("sessions/shell-instance-keep".into(), "session/keep".into())]
+        } else {
+            vec![
+                ("sessions/shell-instance-gone".into(), "session/gone".into()),
+                ("sessions/shell-instance-keep".into(), "session/keep".into()),
+            ]
+        };
+        assert_eq!(env.worktrees(), expected, "{step}");
+        let porcelain = env.git(&["worktree", "list", "--porcelain"]);
+        assert!(
+            !porcelain.contains("locked"),
+            "{step}: a worktree stayed locked\n{porcelain}"
+        );
+        for (path, _) in &expected {
+            assert_eq!(
+                env.git_in(&env.path(path), &["status", "--porcelain"]),
+                "",
+                "{step}: {path}"
+            );
+        }
+        if removing {
+            assert_eq!(
+                env.git(&["show", "refs/flowloom/archive/session/gone:work.txt"]),
+                "w\n",
+                "{step}"
+            );
+            assert!(!env.branches().contains(&"session/gone".to_owned()), "{step}");
+        }
+        env.fsck();
+    }
+}

@@ -1,0 +1,468 @@
+#!/usr/bin/env bash
+# flowloom benchmark: flowloom against the manual git process it replaces, against the
+# floor (copying the files), and against what a reader must read at least.
+# See bench/README.md for what each row measures and how to read the ratios.
+#
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR]
+#   FLOWLOOM=path/to/flowloom bench/run.sh
+#
+# Everything it needs it makes itself, in a temp dir: fixture repositories with
+# deterministic content, a hermetic git configuration, the manifests. Nothing is downloaded.
+# Progress goes to stderr, the markdown tables to stdout.
+set -euo pipefail
+
+usage() {
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-0}"
+}
+
+RUNS=5
+RUNS_SET=0
+QUICK=0
+KEEP=0
+TMP_PARENT=${TMPDIR:-/tmp}
+while (($#)); do
+    case $1 in
+        --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
+        --runs=*) RUNS=${1#--runs=}; RUNS_SET=1; shift ;;
+        --quick) QUICK=1; shift ;;
+        --keep) KEEP=1; shift ;;
+        --tmp) TMP_PARENT=${2:?--tmp needs a directory}; shift 2 ;;
+        -h|--help) usage 0 ;;
+        *) echo "run.sh: unknown argument: $1" >&2; usage 1 >&2 ;;
+    esac
+done
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------
+# Sizes. The full run is issue 6's; --quick keeps every code path at toy sizes (CI).
+if ((QUICK)); then
+    FILES=200          # files in the big fixture
+    CREATE_N=3         # sessions created per apply run
+    STATUS_N=3         # sessions for the status rows
+    PLAN_SIZES=(10 20) # converged sessions for the plan rows (small fixture)
+    PLAN_MAIN=20       # the plan row compared with the git reader
+    if ((!RUNS_SET)); then RUNS=1; fi
+else
+    FILES=5000
+    CREATE_N=10
+    STATUS_N=20
+    PLAN_SIZES=(50 100 200 400)
+    PLAN_MAIN=200
+fi
+SMALL_FILES=50         # the small fixture behind the plan rows
+MEM_SLACK_MIB=16       # "git's peak + a small constant": the constant
+
+# ---------------------------------------------------------------------------------------
+# The flowloom under test: $FLOWLOOM, else this checkout's release build, else (--quick
+# only, as CI has just run `cargo test`) its debug build, else PATH.
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+target=${CARGO_TARGET_DIR:-$here/../target}
+if [[ -z ${FLOWLOOM:-} ]]; then
+    if [[ -x $target/release/flowloom ]]; then
+        FLOWLOOM=$target/release/flowloom
+    elif ((QUICK)) && [[ -x $target/debug/flowloom ]]; then
+        FLOWLOOM=$target/debug/flowloom
+    else
+        FLOWLOOM=$(command -v flowloom || true)
+    fi
+fi
+[[ -n $FLOWLOOM && -x $FLOWLOOM ]] || {
+    echo "run.sh: no flowloom binary: build one (cargo build --release) or set FLOWLOOM=path" >&2
+    exit 1
+}
+FLOWLOOM=$(cd "$(dirname "$FLOWLOOM")" && pwd)/$(basename "$FLOWLOOM")
+export FLOWLOOM
+command -v git >/dev/null || { echo "run.sh: git is needed (it is the baseline)" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------------------
+# Scratch space and hermetic git.
+mkdir -p "$TMP_PARENT"
+TMP=$(mktemp -d "$TMP_PARENT/flowloom-bench.XXXXXX")
+cleanup() {
+    if ((KEEP)); then echo "run.sh: kept $TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+
+export LC_ALL=C
+export HOME=$TMP/home XDG_CONFIG_HOME=$TMP/home/.config
+mkdir -p "$HOME" "$XDG_CONFIG_HOME"
+: >"$HOME/.gitconfig"
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=$HOME/.gitconfig
+export GIT_AUTHOR_NAME=bench GIT_AUTHOR_EMAIL=bench@example.invalid
+export GIT_COMMITTER_NAME=bench GIT_COMMITTER_EMAIL=bench@example.invalid
+export GIT_AUTHOR_DATE='2026-01-01T00:00:00Z' GIT_COMMITTER_DATE='2026-01-01T00:00:00Z'
+unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE GIT_OBJECT_DIRECTORY GIT_COMMON_DIR \
+    GIT_ALTERNATE_OBJECT_DIRECTORIES GIT_CEILING_DIRECTORIES
+export NO_COLOR=1 WORKTRUNK_CONFIG_PATH=$TMP/home/worktrunk.toml
+
+# Timing: bash's $EPOCHREALTIME (no fork) when there, else date. Memory: GNU time's %M.
+if [[ -n ${EPOCHREALTIME:-} ]]; then
+    now_us() { local t=$EPOCHREALTIME; echo $((10#${t%.*} * 1000000 + 10#${t#*.})); }
+else
+    now_us() { echo $(($(date +%s%N) / 1000)); }
+fi
+TIME_BIN=
+if [[ -x /usr/bin/time ]] && /usr/bin/time -f %M -o /dev/null true 2>/dev/null; then
+    TIME_BIN=/usr/bin/time
+fi
+TIMER=hand-rolled   # hyperfine is not used: the memory column needs GNU time around the same run
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# Fixtures.
+
+# make_tree DIR FILES: deterministic files (Park-Miller PRNG, exact in any awk), average
+# ~4 KiB each, nested 2 to 5 directories deep, one in 500 executable.
+make_tree() {
+    local dir=$1 files=$2
+    mkdir -p "$dir"
+    (
+        cd "$dir"
+        awk -v n="$files" -v mode=dirs -f "$TMP/gen.awk" | sort -u | xargs mkdir -p
+        awk -v n="$files" -v mode=files -f "$TMP/gen.awk"
+        awk -v n="$files" -v mode=exec -f "$TMP/gen.awk" | xargs -r chmod +x
+        printf '# fixture\n%s files of generated text, made by bench/run.sh\n' "$files" >README.md
+    )
+}
+cat >"$TMP/gen.awk" <<'AWK'
+function rnd() { seed = (seed * 16807) % 2147483647; return seed }
+function dir_of(i) {
+    d = sprintf("src/pkg%02d/mod%d", i % 12, int(i / 12) % 7)
+    if (i % 3 == 0) d = d "/inner" (i % 4)
+    if (i % 9 == 0) d = d "/deep/er"
+    return d
+}
+function name_of(i) { return sprintf("%s/f%05d.%s", dir_of(i), i, (i % 500 == 7) ? "sh" : (i % 2 ? "rs" : "txt")) }
+BEGIN {
+    seed = 42
+    for (i = 0; i < n; i++) {
+        if (mode == "dirs") { print dir_of(i); continue }
+        if (mode == "exec") { if (i % 500 == 7) print name_of(i); continue }
+        f = name_of(i)
+        size = 256 + rnd() % 7680
+        if (i % 500 == 7) printf "#!/bin/sh\n# generated tool %d\n", i > f
+        written = 0
+        while (written < size) {
+            line = sprintf("let v%d = %08x %08x %08x %08x; // %d", rnd() % 1000, rnd(), rnd(), rnd(), rnd(), written)
+            print line > f
+            written += length(line) + 1
+        }
+        close(f)
+    }
+}
+AWK
+
+# make_repo DIR FILES: a packed repository with one commit on `main`.
+make_repo() {
+    local dir=$1 files=$2
+    make_tree "$dir" "$files"
+    git -C "$dir" init -q -b main
+    git -C "$dir" add -A
+    git -C "$dir" commit -q -m "fixture: $files files"
+    git -C "$dir" repack -adq
+    git -C "$dir" prune-packed
+}
+
+# manifest DIR N: flowloom.toml declaring s001 ... sN (left untracked: the same tree for all).
+manifest() {
+    local dir=$1 n=$2 i
+    {
+        echo "version = 1"
+        for ((i = 1; i <= n; i++)); do printf '\n[sessions.s%03d]\n' "$i"; done
+    } >"$dir/flowloom.toml"
+}
+
+# ---------------------------------------------------------------------------------------
+# The contenders, each a small script run as `bash script args` so that every row pays
+# the same shell start-up and GNU time sees the whole process tree (its %M is the peak
+# of the largest process in it).
+CMD=$TMP/cmd
+mkdir -p "$CMD"
+cat >"$CMD/flowloom_apply.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" apply --yes </dev/null
+SH
+cat >"$CMD/flowloom_plan.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" plan </dev/null
+SH
+cat >"$CMD/flowloom_status.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" status </dev/null
+SH
+# The seed document's manual process, per session, with the manifest's ids: branch and
+# worktree, the session folder with artifacts/, metadata.json. The JSON is written with
+# bash's printf (no python start-up, as the seed has): the cheapest faithful form.
+cat >"$CMD/manual_git_loop.sh" <<'SH'
+set -e
+cd "$1"
+n=$2
+pid=$PPID
+for ((i = 1; i <= n; i++)); do
+    printf -v id 's%03d' "$i"
+    wt=shell-instance-$id
+    git worktree add -q -b "session/$id" "sessions/$wt"
+    mkdir -p "sessions/$wt/sessions/$id/artifacts"
+    printf -v start '%(%Y-%m-%dT%H:%M:%S)T' -1
+    printf '{\n  "sessionId": "%s",\n  "shellPid": %s,\n  "purpose": "%s",\n  "createdManually": true,\n  "startTime": "%s",\n  "workingDirectory": "%s",\n  "gitBranch": "session/%s",\n  "worktreeName": "%s",\n  "status": "active"\n}\n' \
+        "$id" "$pid" "$id" "$start" "$PWD/sessions/$wt" "$id" "$wt" >"sessions/$wt/sessions/$id/metadata.json"
+done
+SH
+# The floor: the tracked tree (extracted once with git archive) copied N times.
+cat >"$CMD/cp_a_floor.sh" <<'SH'
+set -e
+for ((i = 1; i <= $3; i++)); do cp -a "$1" "$2/$i"; done
+SH
+# A peer tool, when installed: worktrunk's `wt switch --create` per session.
+cat >"$CMD/peer_wt.sh" <<'SH'
+set -e
+cd "$1"
+for ((i = 1; i <= $2; i++)); do
+    printf -v id 's%03d' "$i"
+    wt switch --create "session/$id" --no-cd </dev/null
+done
+SH
+# The least a plan must read: the worktree registrations and the local branches.
+cat >"$CMD/git_reader.sh" <<'SH'
+cd "$1" && git worktree list --porcelain && exec git for-each-ref refs/heads
+SH
+cat >"$CMD/git_status_loop.sh" <<'SH'
+set -e
+for d in "$1"/sessions/shell-instance-*/; do git -C "$d" status --porcelain; done
+SH
+
+# ---------------------------------------------------------------------------------------
+# Measurement.
+declare -A MED MEM NOTE
+FAILED_FLOWLOOM=0
+
+median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# measure KEY PREP CHECK -- CMD...: run PREP (untimed), CMD (timed, under GNU time), CHECK
+# (untimed) RUNS times; keep the median wall time (ms) and the median peak RSS (KiB).
+# A failing flowloom command fails the benchmark; a failing peer tool only its row.
+measure() {
+    local key=$1 prep=$2 check=$3
+    shift 4
+    local r t0 t1 times=() mems=() status
+    for ((r = 1; r <= RUNS; r++)); do
+        [[ $prep == - ]] || $prep
+        t0=$(now_us)
+        status=0
+        if [[ -n $TIME_BIN ]]; then
+            "$TIME_BIN" -f %M -o "$TMP/mem" "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
+        else
+            "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
+        fi
+        t1=$(now_us)
+        if ((status != 0)); then
+            log "FAILED ($status): $key: $*"
+            sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+            NOTE[$key]="failed (exit $status)"
+            case $key in
+                peer*) return 0 ;;
+                flowloom*) FAILED_FLOWLOOM=1; return 0 ;;
+                *) exit 1 ;;
+            esac
+        fi
+        [[ $check == - ]] || $check
+        times+=($((t1 - t0)))
+        [[ -n $TIME_BIN ]] && mems+=("$(tail -n 1 "$TMP/mem")")
+    done
+    MED[$key]=$(printf '%s\n' "${times[@]}" | median)
+    if ((${#mems[@]})); then MEM[$key]=$(printf '%s\n' "${mems[@]}" | median); fi
+    log "$key: $(fmt_ms "${MED[$key]}") ms, $(fmt_mib "${MEM[$key]:-}") MiB"
+}
+
+fmt_ms() { [[ -n ${1:-} ]] && awk -v u="$1" 'BEGIN { printf (u >= 100000 ? "%.0f" : "%.1f"), u / 1000 }' || echo n/a; }
+fmt_mib() { [[ -n ${1:-} ]] && awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }' || echo n/a; }
+ratio() { [[ -n ${MED[$1]:-} && -n ${MED[$2]:-} ]] && awk -v a="${MED[$1]}" -v b="${MED[$2]}" 'BEGIN { printf "%.2f", a / b }' || echo n/a; }
+verdict() { # verdict RATIO TARGET
+    [[ $1 == n/a ]] && { echo n/a; return; }
+    awk -v r="$1" -v t="$2" 'BEGIN { print (r <= t ? "met" : "**missed**") }'
+}
+
+# Checks run after a timed command (untimed): the work was really done.
+worktree_count() { git -C "$1" worktree list --porcelain | grep -c '^worktree '; }
+check_sessions() { # DIR N
+    local n
+    n=$(worktree_count "$1")
+    ((n == $2 + 1)) || { log "expected $2 linked worktrees in $1, found $((n - 1))"; exit 1; }
+    local last
+    printf -v last 's%03d' "$2"
+    [[ -f $1/sessions/shell-instance-$last/sessions/$last/metadata.json ]] || {
+        log "no metadata.json for $last in $1"
+        exit 1
+    }
+}
+check_converged() { # DIR: plan --detailed-exitcode says "no changes"
+    local status=0
+    (cd "$1" && "$FLOWLOOM" plan --detailed-exitcode >/dev/null 2>"$TMP/plan.err") || status=$?
+    if ((status != 0)); then
+        log "flowloom plan --detailed-exitcode exited $status in $1 after apply (0 = converged)"
+        sed 's/^/    /' "$TMP/plan.err" | tail -n 20 >&2
+        FAILED_FLOWLOOM=1
+        return 1
+    fi
+}
+
+# ---------------------------------------------------------------------------------------
+log "flowloom: $FLOWLOOM ($("$FLOWLOOM" --version 2>/dev/null || echo '?'))"
+log "scratch: $TMP; runs: $RUNS; quick: $QUICK"
+
+log "fixture: $FILES files"
+make_repo "$TMP/pristine-big" "$FILES"
+BIG_BYTES=$(git -C "$TMP/pristine-big" archive HEAD | wc -c)
+BIG_KIB=$(du -sk --exclude=.git "$TMP/pristine-big" | cut -f1)
+log "fixture: $SMALL_FILES files (plan rows)"
+make_repo "$TMP/pristine-small" "$SMALL_FILES"
+mkdir -p "$TMP/tree"
+git -C "$TMP/pristine-big" archive HEAD | tar -x -C "$TMP/tree"
+
+RUN=$TMP/run
+fresh_big() { rm -rf "$RUN" && cp -a "$TMP/pristine-big" "$RUN"; }
+fresh_big_manifest() { fresh_big && manifest "$RUN" "$CREATE_N"; }
+fresh_floor() { rm -rf "$TMP/floor" && mkdir -p "$TMP/floor"; }
+check_create() { check_sessions "$RUN" "$CREATE_N"; }
+check_apply() {
+    check_create
+    if ((!APPLY_CHECKED)); then check_converged "$RUN" || true; APPLY_CHECKED=1; fi
+}
+APPLY_CHECKED=0
+
+# 1. Create CREATE_N sessions -------------------------------------------------------------
+log "1. create $CREATE_N sessions of the $FILES-file repository"
+measure flowloom_apply fresh_big_manifest check_apply -- bash "$CMD/flowloom_apply.sh" "$RUN"
+measure manual_git_loop fresh_big check_create -- bash "$CMD/manual_git_loop.sh" "$RUN" "$CREATE_N"
+measure cp_a_floor fresh_floor - -- bash "$CMD/cp_a_floor.sh" "$TMP/tree" "$TMP/floor" "$CREATE_N"
+PEER=
+if command -v wt >/dev/null 2>&1 && wt --version 2>/dev/null | grep -qi worktrunk; then
+    PEER="wt ($(wt --version 2>/dev/null | head -n 1))"
+    measure peer_wt fresh_big - -- bash "$CMD/peer_wt.sh" "$RUN" "$CREATE_N"
+fi
+rm -rf "$RUN" "$TMP/floor"
+
+# 2. Plan on converged sessions ----------------------------------------------------------
+declare -A APPLY_US
+for n in "${PLAN_SIZES[@]}"; do
+    log "2. plan on $n converged sessions ($SMALL_FILES-file repository)"
+    dir=$TMP/plan-$n
+    rm -rf "$dir" && cp -a "$TMP/pristine-small" "$dir"
+    manifest "$dir" "$n"
+    t0=$(now_us)
+    (cd "$dir" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+        log "flowloom apply failed while setting up $n sessions"
+        sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+        exit 1
+    }
+    APPLY_US[$n]=$(($(now_us) - t0))
+    check_sessions "$dir" "$n"
+    check_converged "$dir" || continue
+    # One untimed warm-up each, so the first timed run does not pay for cold caches.
+    bash "$CMD/flowloom_plan.sh" "$dir" >/dev/null 2>&1 || true
+    bash "$CMD/git_reader.sh" "$dir" >/dev/null 2>&1
+    measure "flowloom_plan_$n" - - -- bash "$CMD/flowloom_plan.sh" "$dir"
+    measure "git_reader_$n" - - -- bash "$CMD/git_reader.sh" "$dir"
+    rm -rf "$dir"
+done
+
+# 3. Status --------------------------------------------------------------------------------
+log "3. status on $STATUS_N sessions of the $FILES-file repository"
+STATUS_DIR=$TMP/status
+rm -rf "$STATUS_DIR" && cp -a "$TMP/pristine-big" "$STATUS_DIR"
+manifest "$STATUS_DIR" "$STATUS_N"
+(cd "$STATUS_DIR" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+    log "flowloom apply failed while setting up the status repository"
+    sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+    exit 1
+}
+check_sessions "$STATUS_DIR" "$STATUS_N"
+# flowloom first, on the indexes as its apply wrote them: flowloom status never rewrites an
+# index, so this is what its users see on every run. `git status` refreshes (rewrites) each
+# index on its first run; the second flowloom row shows flowloom on git-refreshed indexes.
+HAVE_STATUS=0
+if "$FLOWLOOM" status --help >/dev/null 2>&1; then
+    HAVE_STATUS=1
+    bash "$CMD/flowloom_status.sh" "$STATUS_DIR" >/dev/null 2>&1 || true
+    measure flowloom_status - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
+else
+    log "flowloom status: not in this build (flowloom status --help fails): n/a"
+fi
+bash "$CMD/git_status_loop.sh" "$STATUS_DIR" >/dev/null
+measure git_status_loop - - -- bash "$CMD/git_status_loop.sh" "$STATUS_DIR"
+if ((HAVE_STATUS)); then
+    measure flowloom_status_refreshed - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
+fi
+rm -rf "$STATUS_DIR"
+
+# ---------------------------------------------------------------------------------------
+# Report.
+cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
+cell_mib() { [[ -n ${NOTE[$1]:-} ]] && echo - || fmt_mib "${MEM[$1]:-}"; }
+mem_delta() { # flowloom key, git key: peak RSS difference in MiB
+    [[ -n ${MEM[$1]:-} && -n ${MEM[$2]:-} ]] && awk -v a="${MEM[$1]}" -v b="${MEM[$2]}" 'BEGIN { printf "%+.1f", (a - b) / 1024 }' || echo n/a
+}
+mem_verdict() {
+    [[ $1 == n/a ]] && { echo n/a; return; }
+    awk -v d="$1" -v s="$MEM_SLACK_MIB" 'BEGIN { print (d <= s ? "met" : "**missed**") }'
+}
+cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+sz=$(awk -v b="$BIG_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }')
+
+echo "## flowloom benchmark"
+echo
+echo "- flowloom: \`$("$FLOWLOOM" --version 2>/dev/null || echo '?')\` ($FLOWLOOM)"
+echo "- $(git --version), $(uname -sr), ${cpu:-unknown cpu}, $(nproc 2>/dev/null || echo '?') cores"
+memory="not measured (no GNU time)"
+[[ -n $TIME_BIN ]] && memory="GNU time %M (peak RSS of the largest process in the row)"
+echo "- $(date -u +%Y-%m-%dT%H:%MZ); median of $RUNS run(s) each, timer: $TIMER; memory: $memory"
+echo "- fixture: $FILES files, $sz tracked ($BIG_KIB KiB on disk), packed; plan fixture: $SMALL_FILES files"
+((QUICK)) && echo "- **--quick**: toy sizes, for CI; the numbers mean nothing"
+echo
+echo "| # | what | contender | median ms | peak RSS MiB |"
+echo "|---|---|---|---:|---:|"
+echo "| 1 | create $CREATE_N sessions, $FILES files | \`flowloom apply --yes\` | $(cell_ms flowloom_apply) | $(cell_mib flowloom_apply) |"
+echo "| 1 | | manual git loop (seed process) | $(cell_ms manual_git_loop) | $(cell_mib manual_git_loop) |"
+echo "| 1 | | floor: \`cp -a\` of the tree ×$CREATE_N | $(cell_ms cp_a_floor) | $(cell_mib cp_a_floor) |"
+if [[ -n $PEER ]]; then
+    echo "| 1 | | $PEER \`switch --create\` | $(cell_ms peer_wt) | $(cell_mib peer_wt) |"
+else
+    echo "| 1 | | peer: worktrunk \`wt\` | skipped (not on PATH) | - |"
+fi
+for n in "${PLAN_SIZES[@]}"; do
+    echo "| 2 | plan, $n converged sessions | \`flowloom plan\` | $(cell_ms "flowloom_plan_$n") | $(cell_mib "flowloom_plan_$n") |"
+    echo "| 2 | | git reader (worktree list + for-each-ref) | $(cell_ms "git_reader_$n") | $(cell_mib "git_reader_$n") |"
+done
+if ((HAVE_STATUS)); then
+    echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` (indexes as apply wrote them) | $(cell_ms flowloom_status) | $(cell_mib flowloom_status) |"
+    echo "| 3 | | \`flowloom status\` (indexes refreshed by git status) | $(cell_ms flowloom_status_refreshed) | $(cell_mib flowloom_status_refreshed) |"
+else
+    echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` | n/a (not in this build) | n/a |"
+fi
+echo "| 3 | | \`git status --porcelain\` loop | $(cell_ms git_status_loop) | $(cell_mib git_status_loop) |"
+echo
+x() { [[ $1 == n/a ]] && echo n/a || echo "$1×"; }
+mib() { [[ $1 == n/a ]] && echo n/a || echo "$1 MiB"; }
+echo "| ratio | measured | target | |"
+echo "|---|---:|---:|---|"
+r=$(ratio flowloom_apply manual_git_loop); echo "| apply / manual git loop | $(x "$r") | ≤ 0.7× | $(verdict "$r" 0.7) |"
+r=$(ratio flowloom_apply cp_a_floor); echo "| apply / cp -a floor | $(x "$r") | ≤ 1.1× | $(verdict "$r" 1.1) |"
+[[ -n $PEER ]] && { r=$(ratio flowloom_apply peer_wt); echo "| apply / $PEER | $(x "$r") | (info) | |"; }
+r=$(ratio "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| plan / git reader ($PLAN_MAIN sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
+r=$( ((HAVE_STATUS)) && ratio flowloom_status git_status_loop || echo n/a); echo "| status / git status loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
+r=$( ((HAVE_STATUS)) && ratio flowloom_status_refreshed git_status_loop || echo n/a); echo "| status (git-refreshed indexes) / git status loop | $(x "$r") | (info) | |"
+d=$(mem_delta flowloom_apply manual_git_loop); echo "| peak RSS: apply − git worktree add | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+d=$(mem_delta "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| peak RSS: plan − git reader ($PLAN_MAIN) | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+d=$( ((HAVE_STATUS)) && mem_delta flowloom_status git_status_loop || echo n/a); echo "| peak RSS: status − git status | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+echo
+echo "Plan growth ($SMALL_FILES-file repository; apply = the untimed set-up, one run):"
+echo
+echo "| sessions | \`flowloom plan\` ms | git reader ms | plan / reader | plan µs per session | set-up apply ms |"
+echo "|---:|---:|---:|---:|---:|---:|"
+for n in "${PLAN_SIZES[@]}"; do
+    per=$([[ -n ${MED[flowloom_plan_$n]:-} ]] && awk -v u="${MED[flowloom_plan_$n]}" -v n="$n" 'BEGIN { printf "%.0f", u / n }' || echo n/a)
+    echo "| $n | $(cell_ms "flowloom_plan_$n") | $(cell_ms "git_reader_$n") | $(x "$(ratio "flowloom_plan_$n" "git_reader_$n")") | $per | $(fmt_ms "${APPLY_US[$n]:-}") |"
+done
+
+if ((FAILED_FLOWLOOM)); then
+    log "a flowloom command failed (see above): exit 1"
+    exit 1
+fi

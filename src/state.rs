@@ -415,9 +415,13 @@ pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, R
         .worktree_proxy_by_id(wt.admin_id.as_bytes().as_bstr())
         .map_err(|e| RepoError::git("find worktree", &wt.path, e))?
         .ok_or_else(|| RepoError::message(format!("worktree {} vanished while reading", wt.path.display())))?;
-    let wt_repo = proxy
+    let mut wt_repo = proxy
         .into_repo()
         .map_err(|e| RepoError::git("open worktree", &wt.path, e))?;
+    // Worktrees share the common dir's object database: use the one already open instead
+    // of mapping its packs again for every worktree (unmapping them cost more than the
+    // status itself, in TLB shootdowns).
+    wt_repo.objects = repo.objects.clone();
     let mut iter = wt_repo
         .status(gix::progress::Discard)
         .map_err(|e| RepoError::git("read status of", &wt.path, e))?

@@ -211,14 +211,15 @@ fn details(out: &mut String, change: &Change, p: &Printer) {
     }
 }
 
-fn column_widths(rows: &[[String; 3]]) -> [usize; 3] {
-    let mut w = [0; 3];
+/// The width of each column of an aligned table, in characters.
+pub(crate) fn column_widths<'a, const N: usize>(rows: impl IntoIterator<Item = &'a [String; N]>) -> [usize; N] {
+    let mut widths = [0; N];
     for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            w[i] = w[i].max(cell.chars().count());
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
         }
     }
-    w
+    widths
 }
 
 fn pad(text: &str, width: usize) -> String {

@@ -290,12 +290,7 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer) -> String {
             ]
         })
         .collect();
-    let mut widths = [0; 6];
-    for row in std::iter::once(&header).chain(&cells) {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
+    let widths = crate::render::column_widths(std::iter::once(&header).chain(&cells));
     let mut out = String::new();
     let line = |out: &mut String, row: &[String; 6], state: Option<Style>, bold: bool| {
         let mut parts = Vec::new();

@@ -363,3 +363,67 @@ fn apply_works_without_a_git_identity() {
     assert_eq!(reflog, "flowloom <flowloom@localhost> branch: Created from main\n");
     env.fsck();
 }
+
+#[test]
+fn custom_templates_and_root_are_honoured_and_hidden_from_git_status() {
+    let env = TestEnv::new();
+    env.manifest(
+        r#"
+[defaults]
+root     = ".agents"
+branch   = "agent/{id}"
+worktree = "{id}"
+
+[sessions.fix-flaky]
+[sessions.docs]
+branch = "docs/sweep"
+"#,
+    );
+    env.apply();
+    assert_eq!(
+        env.worktrees(),
+        vec![
+            (".agents/docs".into(), "docs/sweep".into()),
+            (".agents/fix-flaky".into(), "agent/fix-flaky".into())
+        ]
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? flowloom.toml\n");
+    assert_eq!(env.git_in(&env.path(".agents/docs"), &["status", "--porcelain"]), "");
+    assert!(env.path(".agents/docs/sessions/docs/metadata.json").is_file());
+}
+
+#[test]
+fn a_manifest_in_a_subfolder_roots_sessions_there() {
+    let env = TestEnv::new();
+    env.write("config/flowloom.toml", "[sessions.a]\n");
+    let (code, out, err) = env.run(&["--manifest", "config/flowloom.toml", "apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("sessions/shell-instance-a"),
+        "paths are relative to the manifest's folder:\n{out}"
+    );
+    assert_eq!(
+        env.worktrees(),
+        vec![("config/sessions/shell-instance-a".into(), "session/a".into())]
+    );
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? config/\n");
+    let exclude = std::fs::read_to_string(env.repo.join(".git/info/exclude")).expect("exclude");
+    assert!(
+        exclude.contains("/config/sessions/\n") && exclude.contains("/sessions/\n"),
+        "{exclude}"
+    );
+}
+
+#[test]
+fn color_only_when_asked_or_on_a_terminal_and_never_in_json() {
+    let env = three();
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(!out.contains('\x1b'), "a pipe gets no color:\n{out}");
+    let (_, out, _) = env.run(&["--color", "always", "plan"]);
+    assert!(out.contains("\x1b[32m+\x1b[0m"), "{out:?}");
+    let (_, out, _) = env.run(&["--color", "always", "plan", "--json"]);
+    assert!(!out.contains('\x1b'));
+    let (_, out, err) = env.run(&["-q", "apply", "--yes"]);
+    assert!(out.contains("+ perf"), "the plan is what was asked for: {out}");
+    assert!(err.is_empty(), "-q keeps progress and summaries quiet: {err}");
+}

@@ -18,6 +18,7 @@ pub mod output;
 pub mod ownership;
 pub mod plan;
 pub mod progress;
+pub mod recover;
 pub mod render;
 pub mod saved;
 pub mod state;

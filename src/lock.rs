@@ -31,6 +31,15 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct ApplyLock {
     file: File,
+    stale: Option<Stale>,
+}
+
+/// The record a holder left when it died without releasing the lock (a killed apply).
+#[derive(Debug, Clone)]
+pub struct Stale {
+    pub description: String,
+    /// When that apply started: what it left behind is no older than this.
+    pub started: Option<jiff::Timestamp>,
 }
 
 pub const FILE_NAME: &str = "flowloom.lock";
@@ -62,21 +71,37 @@ impl ApplyLock {
             Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let previous = read_holder(&mut file);
-        if !previous.trim().is_empty() {
-            stale(&describe(&previous));
+        let stale_holder = (!previous.trim().is_empty()).then(|| Stale {
+            description: describe(&previous),
+            started: previous
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("started "))
+                .and_then(|t| t.parse().ok()),
+        });
+        if let Some(s) = &stale_holder {
+            stale(&s.description);
         }
+        // To the nanosecond: a later apply cleans up only what is no older than this.
         let info = format!(
             "pid {}\nhost {}\nstarted {}\n",
             std::process::id(),
             hostname(),
-            jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+            jiff::Timestamp::now()
         );
         file.set_len(0)
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(info.as_bytes()))
             .and_then(|()| file.sync_all())
             .map_err(io)?;
-        Ok(ApplyLock { file })
+        Ok(ApplyLock {
+            file,
+            stale: stale_holder,
+        })
+    }
+
+    /// The holder this lock was taken over from, if it had died without releasing it.
+    pub fn stale(&self) -> Option<&Stale> {
+        self.stale.as_ref()
     }
 }
 

@@ -39,11 +39,15 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
         });
     }
-    let _lock = ApplyLock::acquire(&common_dir, |holder| {
+    let lock = ApplyLock::acquire(&common_dir, |holder| {
         printer.warn(&format!(
             "took over the lock of an apply that ended without releasing it ({holder})"
         ))
     })?;
+    if let Some(stale) = lock.stale() {
+        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
+        crate::recover::leftover_locks(&common_dir, &declared, stale.started, &|m| printer.warn(&m));
+    }
     // Read and plan under the lock: what another apply did before we got it counts.
     let options = crate::plan::Options {
         force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),

@@ -20,11 +20,15 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let manifest = load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
-    let _lock = ApplyLock::acquire(&common_dir, |holder| {
+    let lock = ApplyLock::acquire(&common_dir, |holder| {
         printer.warn(&format!(
             "took over the lock of an apply that ended without releasing it ({holder})"
         ))
     })?;
+    if let Some(stale) = lock.stale() {
+        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
+        crate::recover::leftover_locks(&common_dir, &declared, stale.started, &|m| printer.warn(&m));
+    }
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = import::candidates(&manifest, &state, &plan);

@@ -373,3 +373,48 @@ fn a_kill_at_any_step_of_apply_converges() {
         env.fsck();
     }
 }
+
+/// A real `kill -9` at increasing delays, wherever it lands (mid-checkout included): the
+/// next apply converges and git finds nothing half-made.
+#[test]
+fn a_real_kill_anywhere_converges() {
+    let env = TestEnv::new();
+    for i in 0..1000 {
+        env.write(&format!("bulk/d{}/f{i}.txt", i % 30), &format!("{i}\n").repeat(20));
+    }
+    env.commit("bulk");
+    env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n");
+    for delay_ms in [0u64, 5, 15, 30, 60, 100, 150] {
+        let mut child = env
+            .flowloom()
+            .args(["apply", "--yes"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let (code, out, err) = env.run(&["plan"]);
+        assert_eq!(code, 0, "after a kill at {delay_ms} ms, plan failed:\n{out}\n{err}");
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "after a kill at {delay_ms} ms, apply failed:\n{out}\n{err}");
+        assert_eq!(env.worktrees().len(), 3, "{delay_ms} ms");
+        let porcelain = env.git(&["worktree", "list", "--porcelain"]);
+        assert!(!porcelain.contains("locked"), "{delay_ms} ms: {porcelain}");
+        for (path, _) in env.worktrees() {
+            assert_eq!(
+                env.git_in(&env.path(&path), &["status", "--porcelain"]),
+                "",
+                "{delay_ms} ms: {path}"
+            );
+        }
+        env.fsck();
+        // Back to nothing for the next round (all three are clean, owned orphans).
+        env.manifest("");
+        env.apply();
+        assert!(env.worktrees().is_empty());
+        env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n");
+    }
+}

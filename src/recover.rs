@@ -1,0 +1,116 @@
+//! After a killed apply: the lock files it was holding when it died.
+//!
+//! A ref or index update takes `<file>.lock` and renames it into place; a `kill -9` in
+//! between leaves the `.lock`, and git (and gix) then refuse to touch that file until
+//! someone deletes it by hand. When an apply takes the apply lock over from a holder that
+//! died, it removes the lock files that holder can have left: those on refs and
+//! worktree administration files of flowloom's own sessions, no older than the dead apply's
+//! start. Lock files on what every git command shares (`config.lock`, `packed-refs.lock`)
+//! might belong to a git command running right now: those are only reported.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use crate::ownership::{OwnedSession, OwnedState, Record};
+
+/// Remove the per-session lock files a killed apply left; describe each removal, and each
+/// shared lock file that is left for the user to judge, through `report`.
+///
+/// Only sessions the dead apply was working on qualify: those it was creating (the record
+/// says `creating`) and orphans it may have been removing (no longer declared). In a
+/// declared, finished session someone may be committing right now; its locks are theirs.
+pub fn leftover_locks(
+    common_dir: &Path,
+    declared_branches: &BTreeSet<&str>,
+    started: Option<jiff::Timestamp>,
+    report: &dyn Fn(String),
+) {
+    // File times come from the kernel's coarse clock (and some file systems keep whole or
+    // even two seconds), so they can read earlier than the precise start: allow for that.
+    let Some(since) = started
+        .map(SystemTime::from)
+        .and_then(|t| t.checked_sub(std::time::Duration::from_secs(2)))
+    else {
+        return;
+    };
+    let Ok(record) = Record::read(common_dir) else { return };
+    let worked_on: Vec<&OwnedSession> = record
+        .sessions
+        .iter()
+        .filter(|o| o.state == OwnedState::Creating || !declared_branches.contains(o.branch.as_str()))
+        .collect();
+    let mut ours: Vec<PathBuf> = Vec::new();
+    for owned in &worked_on {
+        ours.push(common_dir.join("refs/heads").join(format!("{}.lock", owned.branch)));
+    }
+    // Archive refs are flowloom's alone: `<branch>`, `<branch>-2`, … of any branch.
+    let archives = common_dir.join("refs/flowloom/archive");
+    for owned in &record.sessions {
+        let archive = archives.join(&owned.branch);
+        ours.extend(locks_in(archive.parent(), |name| {
+            archive
+                .file_name()
+                .is_some_and(|stem| name.starts_with(&*stem.to_string_lossy()))
+        }));
+    }
+    // The administration folders (HEAD, index) of the worktrees of those sessions.
+    if let Ok(entries) = std::fs::read_dir(common_dir.join("worktrees")) {
+        for entry in entries.flatten() {
+            let admin = entry.path();
+            let Some(worktree) = std::fs::read_to_string(admin.join("gitdir"))
+                .ok()
+                .and_then(|gitdir| Path::new(gitdir.trim()).parent().map(crate::state::canonical))
+            else {
+                continue;
+            };
+            if worked_on.iter().any(|o| o.path == worktree) {
+                ours.extend(locks_in(Some(&admin), |_| true));
+            }
+        }
+    }
+    // flowloom's own atomic writes leave `.tmp*` files behind when killed.
+    ours.extend(
+        std::fs::read_dir(common_dir.join("flowloom"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp"))),
+    );
+    for path in ours {
+        if is_no_older_than(&path, since) && std::fs::remove_file(&path).is_ok() {
+            report(format!("removed {}, left by the apply that was killed", path.display()));
+        }
+    }
+    for shared in ["config.lock", "packed-refs.lock", "index.lock", "HEAD.lock"] {
+        let path = common_dir.join(shared);
+        if is_no_older_than(&path, since) {
+            report(format!(
+                "{} may have been left by the apply that was killed; if no git command is running, delete it",
+                path.display()
+            ));
+        }
+    }
+}
+
+fn locks_in(dir: Option<&Path>, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Some(dir) = dir else { return Vec::new() };
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.ends_with(".lock") && keep(&n))
+        })
+        .collect()
+}
+
+fn is_no_older_than(path: &Path, since: SystemTime) -> bool {
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|modified| modified >= since)
+}

@@ -185,7 +185,23 @@ impl<'a> Applier<'a> {
             self.write_archive(archive)?;
             failpoint("remove:archive");
         }
+        let resuming = state
+            .owned
+            .by_path(&change.path)
+            .is_some_and(|o| o.state == OwnedState::Removing);
+        if worktree != WorktreeRemoval::None && !resuming {
+            let base = self
+                .record
+                .by_path(&change.path)
+                .map_or_else(|| self.manifest.defaults.base.clone(), |o| o.base.clone());
+            self.mark(change, &base, OwnedState::Removing)?;
+            failpoint("remove:marked");
+        }
         match worktree {
+            // An interrupted removal may have deleted the worktree's `.git` file already,
+            // which gix's removal would (rightly) refuse: the plan checked that only deleted
+            // files remain, so finish the folder here and drop the registration.
+            WorktreeRemoval::Remove if resuming => self.drop_registration(&change.path, true)?,
             WorktreeRemoval::Remove => {
                 use gix::worktree::remove::Force;
                 let half_made = state.worktrees.get(&change.path).and_then(|w| w.lock.as_deref()) == Some(INITIALIZING);
@@ -433,9 +449,14 @@ impl<'a> Applier<'a> {
     }
 
     /// Remove the registration of a worktree whose folder is gone (`reset`: or whose
-    /// checkout a killed apply left half-made).
+    /// checkout a killed apply left half-made or half-deleted, which goes first).
     fn drop_registration(&self, path: &Path, reset: bool) -> Result<(), RepoError> {
         let force = if reset {
+            match std::fs::remove_dir_all(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(RepoError::io("delete", path, e)),
+            }
             gix::worktree::remove::Force::OverrideLock
         } else {
             gix::worktree::remove::Force::Never
@@ -533,13 +554,14 @@ fn failpoint(step: &str) {
     let _ = step;
 }
 
-pub const FAILPOINTS: [&str; 8] = [
+pub const FAILPOINTS: [&str; 9] = [
     "create:record",
     "create:branch",
     "create:registered",
     "create:checkout",
     "create:metadata",
     "remove:archive",
+    "remove:marked",
     "remove:worktree",
     "remove:branch",
 ];

@@ -26,8 +26,9 @@ pub struct OwnedSession {
     /// The revspec the branch was started from: an orphan's branch is merged when its
     /// commits are reachable from this (or from its upstream).
     pub base: String,
-    /// `creating` until every part of the session exists: a crash in between leaves a
-    /// record that says the half-made parts are flowloom's own.
+    /// `creating` until every part of the session exists, `removing` from the moment its
+    /// worktree starts being deleted: a crash in between leaves a record that says the
+    /// half-made (or half-deleted) parts are flowloom's own doing.
     pub state: OwnedState,
 }
 
@@ -36,6 +37,8 @@ pub struct OwnedSession {
 pub enum OwnedState {
     Creating,
     Created,
+    /// Its worktree is being deleted: files missing from it are flowloom's doing.
+    Removing,
 }
 
 impl Record {

@@ -302,7 +302,28 @@ fn plan_declared(
 
     let mut repairs = Vec::new();
     let half_made = owned.is_some_and(|o| o.state == OwnedState::Creating);
-    if wt.missing || (half_made && wt.lock.as_deref() == Some(INITIALIZING)) {
+    // Declared again while a removal of it was interrupted: the files that removal deleted
+    // come back with a fresh checkout; anything else in the worktree is someone's work.
+    let half_removed = owned.is_some_and(|o| o.state == OwnedState::Removing);
+    if half_removed && !wt.missing {
+        match &wt.dirt {
+            Some(dirt)
+                if dirt.modified.is_empty()
+                    && dirt.staged.is_empty()
+                    && dirt.untracked.is_empty()
+                    && dirt.session_files.is_empty() => {}
+            _ => {
+                return Some(Action::Blocked {
+                    reasons: vec![
+                        "its removal was interrupted and the worktree has changes besides the deleted files; \
+                         commit or remove them"
+                            .to_owned(),
+                    ],
+                });
+            }
+        }
+    }
+    if wt.missing || half_removed || (half_made && wt.lock.as_deref() == Some(INITIALIZING)) {
         if let Some(reason) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
             return Some(Action::Blocked {
                 reasons: vec![format!(
@@ -359,7 +380,7 @@ fn plan_declared(
             repairs.push(Repair::Artifacts);
         }
     }
-    if half_made {
+    if half_made || half_removed {
         repairs.push(Repair::FinishRecord);
     }
     (!repairs.is_empty()).then_some(Action::Update { repairs, wanted })
@@ -411,6 +432,8 @@ fn plan_orphan(
     let mut blocks = Vec::new();
     let mut block = |reason: String, forceable: bool| blocks.push(Block { reason, forceable });
     let half_made = owned.state == OwnedState::Creating;
+    // A removal that was interrupted deleted some files itself: those are not work.
+    let resuming = owned.state == OwnedState::Removing;
     let mut discard = Vec::new();
     if let Some(wt) = wt {
         if let Some(reason) = wt.lock.as_deref().filter(|r| !(half_made && *r == INITIALIZING)) {
@@ -426,7 +449,7 @@ fn plan_orphan(
                 (&dirt.deleted, "deleted"),
                 (&dirt.untracked, "untracked"),
             ] {
-                if !files.is_empty() {
+                if !files.is_empty() && !(resuming && what == "deleted") {
                     let n = files.len();
                     block(format!("worktree has {n} {what} {}", plural(n, "file")), true);
                 }
@@ -439,8 +462,12 @@ fn plan_orphan(
                 );
             }
             discard = dirt.all_paths();
+            if resuming {
+                discard.retain(|p| !dirt.deleted.contains(p));
+            }
         } else if !wt.missing {
-            block("worktree contents were not checked".to_owned(), false);
+            let why = wt.unreadable.as_deref().unwrap_or("not checked");
+            block(format!("worktree contents could not be checked ({why})"), false);
         }
     }
     // The branch goes with the session only when no other worktree has it checked out,
@@ -626,7 +653,8 @@ mod tests {
             prop_oneof![
                 Just(None),
                 Just(Some(OwnedState::Created)),
-                Just(Some(OwnedState::Creating))
+                Just(Some(OwnedState::Creating)),
+                Just(Some(OwnedState::Removing))
             ],
             any::<bool>(),
             0usize..2,
@@ -728,6 +756,7 @@ mod tests {
                         metadata,
                         has_artifacts: !missing,
                         dirt: (!missing).then_some(dirt),
+                        unreadable: None,
                     },
                 );
             }
@@ -784,6 +813,7 @@ mod tests {
                             metadata: fresh(wanted),
                             has_artifacts: true,
                             dirt: Some(Dirt::default()),
+                            unreadable: None,
                         },
                     );
                     record.upsert(OwnedSession {

@@ -38,7 +38,7 @@ pub fn leftover_locks(
     let worked_on: Vec<&OwnedSession> = record
         .sessions
         .iter()
-        .filter(|o| o.state == OwnedState::Creating || !declared_branches.contains(o.branch.as_str()))
+        .filter(|o| o.state != OwnedState::Created || !declared_branches.contains(o.branch.as_str()))
         .collect();
     let mut ours: Vec<PathBuf> = Vec::new();
     for owned in &worked_on {
@@ -67,6 +67,46 @@ pub fn leftover_locks(
             if worked_on.iter().any(|o| o.path == worktree) {
                 ours.extend(locks_in(Some(&admin), |_| true));
             }
+        }
+    }
+    // A worktree registration killed half-way (being made or being deleted) can leave an
+    // administration folder without its `gitdir` file, or with an empty one, which git
+    // lists but cannot use.
+    let mut registered = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(common_dir.join("worktrees")) {
+        for entry in entries.flatten() {
+            let admin = entry.path();
+            let gitdir = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
+            match Path::new(gitdir.trim()).parent() {
+                Some(worktree) if !gitdir.trim().is_empty() => registered.push(crate::state::canonical(worktree)),
+                _ if admin.is_dir() && is_no_older_than(&admin, since) && std::fs::remove_dir_all(&admin).is_ok() => {
+                    report(format!(
+                        "removed {}, left half-made by the apply that was killed",
+                        admin.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    // And the folder of a session being created, when it holds nothing but the `.git` link
+    // that registration writes first: nobody else's, since creation is planned only where
+    // the folder is absent or empty.
+    for owned in worked_on.iter().filter(|o| o.state == OwnedState::Creating) {
+        if registered.contains(&owned.path) {
+            continue;
+        }
+        let only_link =
+            std::fs::read_dir(&owned.path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));
+        if only_link
+            && is_no_older_than(&owned.path, since)
+            && std::fs::remove_file(owned.path.join(".git")).map_or(true, |()| true)
+            && std::fs::remove_dir(&owned.path).is_ok()
+        {
+            report(format!(
+                "removed {}, left half-made by the apply that was killed",
+                owned.path.display()
+            ));
         }
     }
     // flowloom's own atomic writes leave `.tmp*` files behind when killed.

@@ -63,6 +63,8 @@ pub struct Worktree {
     pub has_artifacts: bool,
     /// Uncommitted work, read only where a decision needs it.
     pub dirt: Option<Dirt>,
+    /// Why the dirty check could not be done, when it failed.
+    pub unreadable: Option<String>,
 }
 
 /// Work that removing a worktree would lose: paths relative to the worktree.
@@ -194,6 +196,7 @@ impl State {
                     metadata,
                     has_artifacts,
                     dirt: None,
+                    unreadable: None,
                 },
             );
         }
@@ -272,9 +275,14 @@ impl State {
         // The expensive questions, only where the plan depends on the answer.
         let needs = state.needs(manifest);
         for path in &needs.dirt {
-            let dirt = read_dirt(repo, &state.worktrees[path])?;
+            // A worktree git cannot read (a half-made registration, a broken index) is not
+            // an error of the whole plan: it blocks what would touch it, with the reason.
+            let dirt = read_dirt(repo, &state.worktrees[path]);
             if let Some(wt) = state.worktrees.get_mut(path) {
-                wt.dirt = Some(dirt);
+                match dirt {
+                    Ok(dirt) => wt.dirt = Some(dirt),
+                    Err(e) => wt.unreadable = Some(e.to_string()),
+                }
             }
         }
         for (branch, base) in needs.unmerged {
@@ -296,10 +304,13 @@ impl State {
         let root = self.root.clone();
         for session in manifest.sessions.values() {
             let path = root.join(&session.worktree);
+            let removing = self
+                .owned
+                .by_path(&path)
+                .is_some_and(|o| o.state == crate::ownership::OwnedState::Removing);
             if let Some(wt) = self.worktrees.get(&path)
                 && !wt.missing
-                && wt.branch.is_some()
-                && wt.branch.as_deref() != Some(session.branch.as_str())
+                && (removing || (wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str())))
             {
                 needs.dirt.insert(path);
             }

@@ -374,8 +374,8 @@ fn a_kill_at_any_step_of_apply_converges() {
     }
 }
 
-/// A real `kill -9` at increasing delays, wherever it lands (mid-checkout included): the
-/// next apply converges and git finds nothing half-made.
+/// A real `kill -9` at increasing delays, wherever it lands (mid-checkout, mid-removal):
+/// the next apply converges and git finds nothing half-made.
 #[test]
 fn a_real_kill_anywhere_converges() {
     let env = TestEnv::new();
@@ -383,8 +383,8 @@ fn a_real_kill_anywhere_converges() {
         env.write(&format!("bulk/d{}/f{i}.txt", i % 30), &format!("{i}\n").repeat(20));
     }
     env.commit("bulk");
-    env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n");
-    for delay_ms in [0u64, 5, 15, 30, 60, 100, 150] {
+    let three = "[sessions.a]\n[sessions.b]\n[sessions.c]\n";
+    let kill_after = |delay_ms: u64| {
         let mut child = env
             .flowloom()
             .args(["apply", "--yes"])
@@ -395,26 +395,38 @@ fn a_real_kill_anywhere_converges() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
-
+    };
+    let converges = |what: &str, expected: usize| {
         let (code, out, err) = env.run(&["plan"]);
-        assert_eq!(code, 0, "after a kill at {delay_ms} ms, plan failed:\n{out}\n{err}");
+        assert_eq!(code, 0, "{what}: plan failed:\n{out}\n{err}");
         let (code, out, err) = env.run(&["apply", "--yes"]);
-        assert_eq!(code, 0, "after a kill at {delay_ms} ms, apply failed:\n{out}\n{err}");
-        assert_eq!(env.worktrees().len(), 3, "{delay_ms} ms");
+        assert_eq!(code, 0, "{what}: apply failed:\n{out}\n{err}");
+        assert_eq!(env.worktrees().len(), expected, "{what}");
         let porcelain = env.git(&["worktree", "list", "--porcelain"]);
-        assert!(!porcelain.contains("locked"), "{delay_ms} ms: {porcelain}");
+        assert!(!porcelain.contains("locked"), "{what}: {porcelain}");
         for (path, _) in env.worktrees() {
             assert_eq!(
                 env.git_in(&env.path(&path), &["status", "--porcelain"]),
                 "",
-                "{delay_ms} ms: {path}"
+                "{what}: {path}"
             );
         }
+        let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code, 0, "{what}: not converged\n{out}");
         env.fsck();
-        // Back to nothing for the next round (all three are clean, owned orphans).
+    };
+    for delay_ms in [0u64, 10, 30, 80, 150] {
+        env.manifest(three);
+        kill_after(delay_ms);
+        converges(&format!("creating, killed at {delay_ms} ms"), 3);
+        // The three are clean, owned orphans once undeclared.
         env.manifest("");
-        env.apply();
-        assert!(env.worktrees().is_empty());
-        env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n");
+        kill_after(delay_ms / 3);
+        converges(&format!("removing, killed at {} ms", delay_ms / 3), 0);
+        assert!(
+            env.branches().iter().all(|b| !b.starts_with("session/")),
+            "{:?}",
+            env.branches()
+        );
     }
 }

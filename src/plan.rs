@@ -449,7 +449,8 @@ fn plan_orphan(
                 (&dirt.deleted, "deleted"),
                 (&dirt.untracked, "untracked"),
             ] {
-                if !files.is_empty() && !(resuming && what == "deleted") {
+                let ours = resuming && what == "deleted";
+                if !files.is_empty() && !ours {
                     let n = files.len();
                     block(format!("worktree has {n} {what} {}", plural(n, "file")), true);
                 }

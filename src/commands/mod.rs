@@ -54,10 +54,7 @@ pub enum Error {
 /// A `base` that does not resolve, pointed at in the manifest (SPEC §2).
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("session `{session}`: base `{base}` does not resolve to a commit")]
-#[diagnostic(
-    code(flowloom::base),
-    help("name a branch, tag or commit that exists in this repository, or fetch it first")
-)]
+#[diagnostic(code(flowloom::base))]
 pub struct BaseError {
     session: String,
     base: String,
@@ -65,6 +62,8 @@ pub struct BaseError {
     src: NamedSource<String>,
     #[label("not found in the repository")]
     span: Option<SourceSpan>,
+    #[help]
+    help: String,
 }
 
 pub fn main() -> ExitCode {
@@ -224,6 +223,15 @@ pub(crate) fn compute(
                 base: session.base.clone(),
                 src: NamedSource::new(manifest.relative(&manifest.path), manifest.source.clone()),
                 span: session.base_span.clone().map(SourceSpan::from),
+                help: match session.base_span {
+                    Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
+                    // Nothing in the file to point at: the default applies.
+                    None => format!(
+                        "`{}` is the default base; make that commit exist (a first commit, a fetch), or set `base` \
+                         in [defaults] or in [sessions.{}]",
+                        session.base, session.id
+                    ),
+                },
             });
         }
     }

@@ -110,6 +110,9 @@ impl<'a> Applier<'a> {
                 error: result.err(),
             });
         }
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
         outcomes
     }
 

@@ -430,3 +430,33 @@ fn a_real_kill_anywhere_converges() {
         );
     }
 }
+
+#[test]
+fn a_forced_plan_in_json_names_the_archive_and_the_files() {
+    let env = orphan();
+    let wt = env.path(GONE);
+    std::fs::write(wt.join("work.txt"), "w\n").expect("write");
+    env.git_in(&wt, &["add", "work.txt"]);
+    env.git_in(&wt, &["commit", "-q", "-m", "work"]);
+    env.write(&format!("{GONE}/scratch.txt"), "s\n");
+    let tip = env.git(&["rev-parse", "session/gone"]);
+    let (code, out, _) = env.run(&["plan", "--force", "--json"]);
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let change = &json["changes"][0];
+    assert_eq!(change["action"], "remove");
+    assert_eq!(change["delete_branch"], true);
+    assert_eq!(change["archive"]["ref"], "refs/flowloom/archive/session/gone");
+    assert_eq!(change["archive"]["commit"], tip.trim());
+    assert_eq!(change["archive"]["commits"], 1);
+    assert_eq!(change["discard"], serde_json::json!(["scratch.txt"]));
+    // Planning changed nothing.
+    assert!(
+        env.git_output(
+            &env.repo,
+            &["rev-parse", "--verify", "-q", "refs/flowloom/archive/session/gone"]
+        )
+        .stdout
+        .is_empty()
+    );
+}

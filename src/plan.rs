@@ -323,6 +323,18 @@ fn plan_declared(
             }
         }
     }
+    if let Some(stray) = wt.stray.as_ref().filter(|s| !s.is_empty() && half_made) {
+        return Some(Action::Blocked {
+            reasons: vec![format!(
+                "a killed apply left this checkout half-made, and it now holds {} {} the branch does not have \
+                 ({}); move {} away, then apply again",
+                stray.len(),
+                plural(stray.len(), "file"),
+                stray.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+                if stray.len() == 1 { "it" } else { "them" }
+            )],
+        });
+    }
     if wt.missing || half_removed || (half_made && wt.lock.as_deref() == Some(INITIALIZING)) {
         if let Some(reason) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
             return Some(Action::Blocked {
@@ -758,6 +770,7 @@ mod tests {
                         has_artifacts: !missing,
                         dirt: (!missing).then_some(dirt),
                         unreadable: None,
+                        stray: None,
                     },
                 );
             }
@@ -815,6 +828,7 @@ mod tests {
                             has_artifacts: true,
                             dirt: Some(Dirt::default()),
                             unreadable: None,
+                            stray: None,
                         },
                     );
                     record.upsert(OwnedSession {

@@ -109,15 +109,24 @@ pub fn leftover_locks(
             ));
         }
     }
-    // flowloom's own atomic writes leave `.tmp*` files behind when killed.
-    ours.extend(
-        std::fs::read_dir(common_dir.join("flowloom"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp"))),
-    );
+    // flowloom's own atomic writes leave a temporary file behind when killed: next to the
+    // record and `info/exclude`, and in the session folders of the sessions it worked on.
+    let is_tmp = |p: &PathBuf| {
+        p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(crate::fsutil::TMP_PREFIX))
+    };
+    let mut tmp_dirs = vec![common_dir.join("flowloom"), common_dir.join("info")];
+    tmp_dirs.extend(worked_on.iter().map(|o| o.path.join("sessions").join(&o.id)));
+    for dir in tmp_dirs {
+        ours.extend(
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(is_tmp),
+        );
+    }
     for path in ours {
         if is_no_older_than(&path, since) && std::fs::remove_file(&path).is_ok() {
             report(format!("removed {}, left by the apply that was killed", path.display()));

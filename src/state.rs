@@ -65,6 +65,9 @@ pub struct Worktree {
     pub dirt: Option<Dirt>,
     /// Why the dirty check could not be done, when it failed.
     pub unreadable: Option<String>,
+    /// For a checkout a kill interrupted: files in it that its branch does not have (read
+    /// only for such worktrees).
+    pub stray: Option<Vec<String>>,
 }
 
 /// Work that removing a worktree would lose: paths relative to the worktree.
@@ -197,6 +200,7 @@ impl State {
                     has_artifacts,
                     dirt: None,
                     unreadable: None,
+                    stray: None,
                 },
             );
         }
@@ -270,6 +274,28 @@ impl State {
 
         if let Ok(cwd) = start_dir.canonicalize() {
             state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
+        }
+
+        // A checkout a kill interrupted is redone from scratch; make sure that deletes only
+        // what the checkout wrote (files of its branch), not what someone added since.
+        let half_made: Vec<PathBuf> = state
+            .worktrees
+            .values()
+            .filter(|wt| !wt.missing && wt.lock.as_deref() == Some(crate::plan::INITIALIZING))
+            .filter(|wt| {
+                state
+                    .owned
+                    .by_path(&wt.path)
+                    .is_some_and(|o| o.state == crate::ownership::OwnedState::Creating)
+            })
+            .map(|wt| wt.path.clone())
+            .collect();
+        for path in half_made {
+            let branch = state.worktrees[&path].branch.clone();
+            let stray = stray_files(repo, &path, branch.as_deref());
+            if let Some(wt) = state.worktrees.get_mut(&path) {
+                wt.stray = Some(stray);
+            }
         }
 
         // The expensive questions, only where the plan depends on the answer.
@@ -488,6 +514,37 @@ fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
     if unchanged {
         let _ = outcome.write_changes();
     }
+}
+
+/// Files in a half-made worktree that the tree of `branch` does not have, relative to the
+/// worktree (`.git` aside). Unreadable means unknown: reported as one stray entry.
+fn stray_files(repo: &gix::Repository, worktree: &Path, branch: Option<&str>) -> Vec<String> {
+    let tracked: Option<BTreeSet<String>> = branch.and_then(|b| {
+        let tree = repo
+            .find_reference(format!("refs/heads/{b}").as_str())
+            .ok()?
+            .peel_to_commit()
+            .ok()?
+            .tree_id()
+            .ok()?;
+        let index = repo.index_from_tree(&tree).ok()?;
+        Some(
+            index
+                .entries()
+                .iter()
+                .map(|e| e.path(&index).to_str_lossy().into_owned())
+                .collect(),
+        )
+    });
+    let Some(tracked) = tracked else {
+        return vec!["(the branch's tree could not be read)".to_owned()];
+    };
+    let mut found = Vec::new();
+    list_files(worktree, Path::new(""), false, &mut found);
+    found
+        .into_iter()
+        .filter(|f| f != ".git" && !tracked.contains(f))
+        .collect()
 }
 
 /// Files below `base/rel` (recursively) as paths relative to `base`; a top-level

@@ -460,3 +460,34 @@ fn a_forced_plan_in_json_names_the_archive_and_the_files() {
         .is_empty()
     );
 }
+
+#[test]
+fn a_file_added_to_a_half_made_checkout_is_never_deleted() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "create:registered")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0);
+    let wt = "sessions/shell-instance-a";
+    env.write(&format!("{wt}/my-notes.txt"), "written after the crash\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("holds 1 file the branch does not have (my-notes.txt)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path(&format!("{wt}/my-notes.txt"))).expect("kept"),
+        "written after the crash\n"
+    );
+    std::fs::rename(
+        env.path(&format!("{wt}/my-notes.txt")),
+        env.tmp.path().join("my-notes.txt"),
+    )
+    .expect("move");
+    env.apply();
+    assert_eq!(env.worktrees(), vec![(wt.into(), "session/a".into())]);
+    assert_eq!(env.git_in(&env.path(wt), &["status", "--porcelain"]), "");
+}

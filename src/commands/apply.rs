@@ -3,15 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, compute, load, open_repo};
-use crate::cli::Cli;
-use crate::output::Printer;
 use std::io::IsTerminal;
 
+use super::{Error, compute, load, open_repo, take_lock};
 use crate::apply::Applier;
-use crate::cli::ApplyArgs;
-use crate::lock::ApplyLock;
-use crate::output::Style;
+use crate::cli::{ApplyArgs, Cli};
+use crate::output::{Printer, Style};
 use crate::plan::Action;
 use crate::render;
 
@@ -39,15 +36,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
         });
     }
-    let lock = ApplyLock::acquire(&common_dir, |holder| {
-        printer.warn(&format!(
-            "took over the lock of an apply that ended without releasing it ({holder})"
-        ))
-    })?;
-    if let Some(stale) = lock.stale() {
-        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
-        crate::recover::leftover_locks(&common_dir, &declared, stale.started, &|m| printer.warn(&m));
-    }
+    let _lock = take_lock(&common_dir, &manifest, &printer)?;
     // Read and plan under the lock: what another apply did before we got it counts.
     let options = crate::plan::Options {
         force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),

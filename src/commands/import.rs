@@ -5,11 +5,10 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, load, open_repo};
+use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, ImportArgs};
 use crate::error::RepoError;
 use crate::import::{self, Adoption};
-use crate::lock::ApplyLock;
 use crate::manifest::Manifest;
 use crate::output::{Printer, Style};
 use crate::ownership::{OwnedSession, OwnedState, Record};
@@ -20,15 +19,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let manifest = load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
-    let lock = ApplyLock::acquire(&common_dir, |holder| {
-        printer.warn(&format!(
-            "took over the lock of an apply that ended without releasing it ({holder})"
-        ))
-    })?;
-    if let Some(stale) = lock.stale() {
-        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
-        crate::recover::leftover_locks(&common_dir, &declared, stale.started, &|m| printer.warn(&m));
-    }
+    let _lock = take_lock(&common_dir, &manifest, printer)?;
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = import::candidates(&manifest, &state, &plan);

@@ -18,6 +18,7 @@ use miette::{Diagnostic, NamedSource, SourceSpan};
 
 use crate::cli::{Cli, Command};
 use crate::error::RepoError;
+use crate::lock::ApplyLock;
 use crate::manifest::{self, Manifest};
 use crate::output::Printer;
 use crate::plan::{Action, Plan};
@@ -154,6 +155,21 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
             ),
             help: Some("run flowloom inside the repository, or point -C at it".into()),
         })
+}
+
+/// Take the apply lock (SPEC §8); when it is taken over from an apply that was killed,
+/// clean up what that one left half-done, saying what.
+pub(crate) fn take_lock(common_dir: &Path, manifest: &Manifest, printer: &Printer) -> Result<ApplyLock, Error> {
+    let lock = ApplyLock::acquire(common_dir, |holder| {
+        printer.warn(&format!(
+            "took over the lock of an apply that ended without releasing it ({holder})"
+        ))
+    })?;
+    if let Some(stale) = lock.stale() {
+        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
+        crate::recover::leftover_locks(common_dir, &declared, stale.started, &|m| printer.warn(&m));
+    }
+    Ok(lock)
 }
 
 /// The manifest to use: `--manifest`, else `flowloom.toml` at the root of the main worktree.

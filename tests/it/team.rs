@@ -256,7 +256,7 @@ version = 1
 [defaults]
 base = "main"   # where new sessions start
 
-# Performance work, owned by Ana.
+# Performance work, owned by the platform team.
 [sessions.perf]
 purpose = "Speed"  # keep it short
 # (more sessions below)
@@ -321,7 +321,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     [defaults]
     base = "main"   # where new sessions start
 
-    # Performance work, owned by Ana.
+    # Performance work, owned by the platform team.
     [sessions.perf]
     purpose = "Speed"  # keep it short
     # (more sessions below)

@@ -26,9 +26,9 @@ fn plan_changes_nothing_on_disk() {
     let (code, out, err) = env.run(&["plan"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @"
-      + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 25e046a
-      + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main 8309532
-      + perf           session/perf           sessions/shell-instance-perf           new branch from main 8309532
+      + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 2ddd9f3
+      + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main a84cda5
+      + perf           session/perf           sessions/shell-instance-perf           new branch from main a84cda5
 
     Plan: 3 to create, 0 to update, 0 to remove, 0 blocked.
     ");
@@ -258,7 +258,7 @@ fn json_plan_matches_the_spec() {
           "start": {
             "from": "base",
             "ref": "develop",
-            "commit": "25e046af33af4bfa63a85a79e0fcace4e5d43eb8"
+            "commit": "2ddd9f3d31d95a4dc2392996bc00c84ce1de1c70"
           }
         },
         {
@@ -269,7 +269,7 @@ fn json_plan_matches_the_spec() {
           "start": {
             "from": "base",
             "ref": "main",
-            "commit": "83095323929716b48ac1a1d7782a9a0a7aef2962"
+            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
           }
         },
         {
@@ -280,7 +280,7 @@ fn json_plan_matches_the_spec() {
           "start": {
             "from": "base",
             "ref": "main",
-            "commit": "83095323929716b48ac1a1d7782a9a0a7aef2962"
+            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
           }
         }
       ],

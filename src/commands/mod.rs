@@ -123,10 +123,15 @@ pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
         Some(d) => cwd.join(d),
         None => cwd,
     };
-    dir.canonicalize().map_err(|e| Error::Usage {
-        message: format!("cannot use {} as the working directory: {e}", dir.display()),
+    let not_usable = |why: String| Error::Usage {
+        message: format!("cannot use {} as the working directory: {why}", dir.display()),
         help: Some("pass an existing directory to -C".into()),
-    })
+    };
+    let canonical = dir.canonicalize().map_err(|e| not_usable(e.to_string()))?;
+    if !canonical.is_dir() {
+        return Err(not_usable("it is not a directory".into()));
+    }
+    Ok(canonical)
 }
 
 /// Configuration every repository flowloom opens gets (worktrees opened from it inherit it):

@@ -157,9 +157,6 @@ impl Plan {
         self.changes.iter().any(|c| !matches!(c.action, Action::Blocked { .. }))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
 }
 
 /// Compute the plan. `state` must have been read for this `manifest`.

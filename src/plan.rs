@@ -156,7 +156,6 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.changes.iter().any(|c| !matches!(c.action, Action::Blocked { .. }))
     }
-
 }
 
 /// Compute the plan. `state` must have been read for this `manifest`.

@@ -305,6 +305,7 @@ impl<'a> Applier<'a> {
 
     /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them.
     fn set_upstream(&self, branch: &str) -> Result<(), RepoError> {
+        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
         let config_path = self.common_dir.join("config");
         let mut config = self
             .repo
@@ -505,6 +506,9 @@ impl<'a> Applier<'a> {
     /// Delete a branch only if it still points where the plan saw it (compare-and-swap).
     fn delete_branch(&self, branch: &str, commit: Option<&str>) -> Result<(), RepoError> {
         let full = format!("refs/heads/{branch}");
+        // Deleting a packed ref takes `packed-refs.lock`, and the config section below takes
+        // `config.lock`: locks every git command shares.
+        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
         let expected = match commit.and_then(|c| gix::ObjectId::from_hex(c.as_bytes()).ok()) {
             Some(id) => PreviousValue::MustExistAndMatch(gix::refs::Target::Object(id)),
             None => PreviousValue::MustExist,
@@ -522,7 +526,17 @@ impl<'a> Applier<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("delete branch", Path::new(&full), e))?;
-        // `git branch -d` drops the branch's config section with it.
+        // `git branch -d` drops the branch's config section with it. Only lock the config
+        // when there is one: most session branches have none.
+        let has_section = self
+            .repo
+            .config_snapshot()
+            .plumbing()
+            .section("branch", Some(branch.into()))
+            .is_ok();
+        if !has_section {
+            return Ok(());
+        }
         let config_path = self.common_dir.join("config");
         let mut config = self
             .repo

@@ -132,6 +132,18 @@ pub fn leftover_locks(
             report(format!("removed {}, left by the apply that was killed", path.display()));
         }
     }
+    // The dead apply was inside an edit that takes a shared lock: a lock file that stays
+    // put, untouched, for two seconds is its (git holds these for milliseconds).
+    let marker = common_dir.join("flowloom").join(SHARED_EDIT);
+    if marker.exists() {
+        for shared in SHARED_LOCKS {
+            let path = common_dir.join(shared);
+            if is_abandoned(&path, std::time::Duration::from_secs(2)) && std::fs::remove_file(&path).is_ok() {
+                report(format!("removed {}, left by the apply that was killed", path.display()));
+            }
+        }
+        let _ = std::fs::remove_file(&marker);
+    }
     for shared in ["config.lock", "packed-refs.lock", "index.lock", "HEAD.lock"] {
         let path = common_dir.join(shared);
         if is_no_older_than(&path, since) {
@@ -140,6 +152,56 @@ pub fn leftover_locks(
                 path.display()
             ));
         }
+    }
+}
+
+/// Marks that apply is about to take a lock every git command shares (`config.lock`,
+/// `packed-refs.lock`); removed when done. Found after a kill, it says such a lock may be
+/// the dead apply's.
+pub struct SharedEdit {
+    marker: PathBuf,
+}
+
+const SHARED_EDIT: &str = "shared-lock-intent";
+const SHARED_LOCKS: [&str; 2] = ["config.lock", "packed-refs.lock"];
+
+impl SharedEdit {
+    pub fn begin(common_dir: &Path) -> SharedEdit {
+        let marker = common_dir.join("flowloom").join(SHARED_EDIT);
+        // Best effort: without the marker, a lock left by a kill is reported, not removed.
+        let _ = std::fs::create_dir_all(common_dir.join("flowloom")).and_then(|()| std::fs::write(&marker, b""));
+        SharedEdit { marker }
+    }
+}
+
+impl Drop for SharedEdit {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.marker);
+    }
+}
+
+/// A shared lock file the dead apply may have held: if it is still there, unchanged, after
+/// longer than any git command holds such a lock, it is the dead apply's. Waits at most
+/// `patience`.
+fn is_abandoned(path: &Path, patience: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    let Ok(first) = std::fs::symlink_metadata(path).and_then(|m| m.modified()) else {
+        return false;
+    };
+    loop {
+        match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
+            Ok(now) if now != first => return false,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        let age = SystemTime::now().duration_since(first).unwrap_or_default();
+        if age >= patience {
+            return true;
+        }
+        if started.elapsed() >= patience {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

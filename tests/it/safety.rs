@@ -419,7 +419,9 @@ fn a_real_kill_anywhere_converges() {
         env.manifest(three);
         kill_after(delay_ms);
         converges(&format!("creating, killed at {delay_ms} ms"), 3);
-        // The three are clean, owned orphans once undeclared.
+        // The three are clean, owned orphans once undeclared; packed, their deletion takes
+        // packed-refs.lock, which every git command shares.
+        env.git(&["pack-refs", "--all"]);
         env.manifest("");
         kill_after(delay_ms / 3);
         converges(&format!("removing, killed at {} ms", delay_ms / 3), 0);

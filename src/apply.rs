@@ -238,6 +238,7 @@ impl<'a> Applier<'a> {
     fn write_archive(&self, archive: &Archive) -> Result<(), RepoError> {
         let id = gix::ObjectId::from_hex(archive.commit.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(&archive.commit), e))?;
+        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
         let name: gix::refs::FullName = archive
             .reference
             .as_str()
@@ -270,15 +271,17 @@ impl<'a> Applier<'a> {
         }
         if self.repo.try_find_reference(full.as_str()).ok().flatten().is_some() {
             // A killed apply got this far already; the branch is ours and unmoved or it
-            // would have been planned as `local`.
+            // would have been planned as `local`. What may be missing is its upstream.
+            if start.from == StartFrom::Remote {
+                self.set_upstream(branch)?;
+            }
             return Ok(());
         }
         let id = gix::ObjectId::from_hex(start.commit.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(&start.commit), e))?;
-        let message = match start.from {
-            StartFrom::Remote => format!("branch: Created from {}", start.reference),
-            _ => format!("branch: Created from {}", start.reference),
-        };
+        // A ref edit may take `packed-refs.lock` (when the repository has packed refs).
+        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
+        let message = format!("branch: Created from {}", start.reference);
         self.repo
             .edit_reference(RefEdit {
                 change: RefChange::Update {
@@ -298,6 +301,7 @@ impl<'a> Applier<'a> {
             })
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
         if start.from == StartFrom::Remote {
+            failpoint("create:branch-ref");
             self.set_upstream(branch)?;
         }
         Ok(())
@@ -417,6 +421,7 @@ impl<'a> Applier<'a> {
             .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
             .map_err(git("read the branch of"))?;
         let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
+        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
         // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
         // without touching the branch itself.
         for edit in [
@@ -571,6 +576,8 @@ fn failpoint(step: &str) {
     let _ = step;
 }
 
+/// The failpoints a plain (base-started) creation and a removal pass through; remote-started
+/// creation also passes `create:branch-ref` (between the branch and its upstream).
 pub const FAILPOINTS: [&str; 9] = [
     "create:record",
     "create:branch",

@@ -234,6 +234,25 @@ fn wanted(session: &Session, path: &Path) -> Wanted {
 
 /// Where a branch for `session` would start (SPEC §6), or why it cannot.
 fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Start, String> {
+    let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
+    let remote_commit = state.remote_branches.get(&remote_ref);
+    // A killed apply may have made the branch from the remote one but not yet written its
+    // upstream: still unmoved, still being created, it is finished as a remote start.
+    let path = state.root.join(&session.worktree);
+    let creating = state
+        .owned
+        .by_path(&path)
+        .is_some_and(|o| o.state == OwnedState::Creating);
+    if let (true, Some(b), Some(commit)) = (creating, state.branches.get(&session.branch), remote_commit)
+        && b.upstream.is_none()
+        && &b.commit == commit
+    {
+        return Ok(Start {
+            from: StartFrom::Remote,
+            reference: remote_ref,
+            commit: commit.clone(),
+        });
+    }
     if let Some(b) = state.branches.get(&session.branch) {
         return Ok(Start {
             from: StartFrom::Local,
@@ -241,8 +260,7 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
             commit: b.commit.clone(),
         });
     }
-    let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
-    if let Some(commit) = state.remote_branches.get(&remote_ref) {
+    if let Some(commit) = remote_commit {
         return Ok(Start {
             from: StartFrom::Remote,
             reference: remote_ref,

@@ -291,7 +291,8 @@ impl State {
             .map(|wt| wt.path.clone())
             .collect();
         for path in half_made {
-            let branch = state.worktrees[&path].branch.clone();
+            // The record's branch: the half-made worktree's own HEAD may not be written yet.
+            let branch = state.owned.by_path(&path).map(|o| o.branch.clone());
             let stray = stray_files(repo, &path, branch.as_deref());
             if let Some(wt) = state.worktrees.get_mut(&path) {
                 wt.stray = Some(stray);

@@ -220,3 +220,29 @@ fn a_worktree_on_another_branch_is_switched_back_only_when_clean() {
     let (code, _, _) = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn a_kill_between_a_remote_branch_and_its_upstream_is_finished_by_the_next_apply() {
+    let (env, clone) = team();
+    let (code, _, _) = run(env
+        .flowloom_in(&clone)
+        .env("FLOWLOOM_FAILPOINT", "create:branch-ref")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0, "the failpoint did not fire");
+    assert!(
+        env.git_output(&clone, &["config", "branch.session/api.merge"])
+            .stdout
+            .is_empty()
+    );
+    let (code, out, err) = run(env.flowloom_in(&clone).args(["apply", "--yes"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("from remote origin/session/api"), "{out}");
+    assert_eq!(
+        env.git_in(&clone, &["config", "branch.session/api.merge"]),
+        "refs/heads/session/api\n"
+    );
+    let status = env.git_in(&clone.join("sessions/shell-instance-api"), &["status"]);
+    assert!(status.contains("up to date with 'origin/session/api'"), "{status}");
+    let (code, _, _) = run(env.flowloom_in(&clone).args(["plan", "--detailed-exitcode"]));
+    assert_eq!(code, 0);
+}

@@ -379,6 +379,11 @@ impl<'a> Applier<'a> {
             .map_err(git("read the branch tree for"))?;
         let mut index = wt_repo.index_from_tree(&tree).map_err(git("build the index for"))?;
         let old = wt_repo.open_index().map_err(git("read the index of"))?;
+        // Say, in the worktree's administration folder, that the files about to change are
+        // a switch to this branch: a kill in the middle then leaves changes the next plan
+        // can recognise as this switch's own and finish (`state::switch_leftovers_are_ours`).
+        let marker = wt_repo.git_dir().join(crate::state::SWITCH_MARKER);
+        std::fs::write(&marker, format!("{}\n", change.branch)).map_err(|e| RepoError::io("write", &marker, e))?;
         let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
             index.entries().iter().map(|e| e.path(&index)).collect();
         for entry in old.entries() {
@@ -406,8 +411,10 @@ impl<'a> Applier<'a> {
             .map_err(|e| RepoError::git("open objects of", path, e))?;
         let files = gix::progress::Discard;
         let bytes = gix::progress::Discard;
+        failpoint("switch:deleted");
         gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, &self.interrupt, options)
             .map_err(|e| RepoError::git("check out", path, e))?;
+        failpoint("switch:checked-out");
         index
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", path, e))?;
@@ -454,6 +461,7 @@ impl<'a> Applier<'a> {
         ] {
             wt_repo.edit_reference(edit).map_err(git("point HEAD of"))?;
         }
+        let _ = std::fs::remove_file(&marker);
         Ok(())
     }
 

@@ -435,8 +435,11 @@ fn switch_back(
     if let Some(why) = elsewhere {
         return Err(format!("{on} and {why}"));
     }
+    // A switch back that a kill interrupted leaves changes of its own; they do not count
+    // when every one of them is (`State::read` checked the contents).
+    let finishing = wt.switching_to.as_deref() == Some(session.branch.as_str()) && wt.switch_resumable;
     match &wt.dirt {
-        Some(dirt) if dirt.is_clean_tracked() => {}
+        Some(dirt) if dirt.is_clean_tracked() || finishing => {}
         Some(_) => return Err(format!("{on}, with uncommitted changes")),
         None => return Err(format!("{on}; its contents were not checked")),
     }
@@ -785,6 +788,8 @@ mod tests {
                         dirt: (!missing).then_some(dirt),
                         unreadable: None,
                         stray: None,
+                        switching_to: None,
+                        switch_resumable: false,
                     },
                 );
             }
@@ -843,6 +848,8 @@ mod tests {
                             dirt: Some(Dirt::default()),
                             unreadable: None,
                             stray: None,
+                            switching_to: None,
+                            switch_resumable: false,
                         },
                     );
                     record.upsert(OwnedSession {

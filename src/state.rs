@@ -68,6 +68,11 @@ pub struct Worktree {
     /// For a checkout a kill interrupted: files in it that its branch does not have (read
     /// only for such worktrees).
     pub stray: Option<Vec<String>>,
+    /// A branch switch to this branch was under way when flowloom was killed.
+    pub switching_to: Option<String>,
+    /// For such a worktree: whether every change in it is one that switch makes (files of
+    /// the target branch, whole or cut short by the kill), so that finishing it loses nothing.
+    pub switch_resumable: bool,
 }
 
 /// Work that removing a worktree would lose: paths relative to the worktree.
@@ -172,6 +177,9 @@ impl State {
                 continue;
             }
             let lock = proxy.lock_reason().map(|r| r.to_str_lossy().into_owned());
+            let switching_to = std::fs::read_to_string(proxy.git_dir().join(SWITCH_MARKER))
+                .ok()
+                .map(|t| t.trim().to_owned());
             let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
             let declared = declared_paths.get(&path);
             let session_id = match declared {
@@ -201,6 +209,8 @@ impl State {
                     dirt: None,
                     unreadable: None,
                     stray: None,
+                    switching_to,
+                    switch_resumable: false,
                 },
             );
         }
@@ -310,6 +320,19 @@ impl State {
                     Ok(dirt) => wt.dirt = Some(dirt),
                     Err(e) => wt.unreadable = Some(e.to_string()),
                 }
+            }
+        }
+        // A switch a kill interrupted: can it be finished without losing anything?
+        let interrupted: Vec<PathBuf> = state
+            .worktrees
+            .values()
+            .filter(|wt| wt.switching_to.is_some() && wt.dirt.as_ref().is_some_and(|d| !d.is_clean_tracked()))
+            .map(|wt| wt.path.clone())
+            .collect();
+        for path in interrupted {
+            let ours = switch_leftovers_are_ours(repo, &state.worktrees[&path]);
+            if let Some(wt) = state.worktrees.get_mut(&path) {
+                wt.switch_resumable = ours;
             }
         }
         for (branch, base) in needs.unmerged {
@@ -515,6 +538,75 @@ fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
     if unchanged {
         let _ = outcome.write_changes();
     }
+}
+
+/// The file, in a worktree's administration folder, that says a branch switch is under way.
+pub const SWITCH_MARKER: &str = "flowloom-switch";
+
+/// Whether every change in a worktree whose switch to `switching_to` was interrupted is one
+/// that switch makes: a modified or new file holds the target branch's content or a prefix
+/// of it (a write the kill cut short), a staged entry is the target's, and deletions are
+/// what the switch deletes or has yet to write. Anything else is someone's work.
+fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
+    let (Some(to), Some(dirt)) = (&wt.switching_to, &wt.dirt) else {
+        return false;
+    };
+    let Some(blobs) = tree_blobs(repo, to) else {
+        return false;
+    };
+    let content_is_ours = |rel: &String| {
+        let Some(id) = blobs.get(rel) else { return false };
+        let file = wt.path.join(rel);
+        let on_disk = match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&file)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned().into_bytes()),
+            Ok(_) => std::fs::read(&file).ok(),
+            Err(_) => None,
+        };
+        let Some(on_disk) = on_disk else { return false };
+        repo.find_object(*id).is_ok_and(|blob| blob.data.starts_with(&on_disk))
+    };
+    if !dirt.modified.iter().chain(&dirt.untracked).all(content_is_ours) {
+        return false;
+    }
+    if dirt.staged.is_empty() {
+        return true;
+    }
+    // Staged: the switch wrote the target's index before the kill; each entry must be the
+    // target's (or absent from both).
+    let index = repo
+        .worktree_proxy_by_id(wt.admin_id.as_bytes().as_bstr())
+        .ok()
+        .flatten()
+        .and_then(|p| p.into_repo().ok())
+        .and_then(|r| r.open_index().ok());
+    let Some(index) = index else { return false };
+    dirt.staged
+        .iter()
+        .all(|rel| match index.entry_by_path(rel.as_str().into()) {
+            Some(entry) => blobs.get(rel) == Some(&entry.id),
+            None => !blobs.contains_key(rel),
+        })
+}
+
+/// Path → blob id of every file of `branch`'s tree.
+fn tree_blobs(repo: &gix::Repository, branch: &str) -> Option<std::collections::HashMap<String, gix::ObjectId>> {
+    let tree = repo
+        .find_reference(format!("refs/heads/{branch}").as_str())
+        .ok()?
+        .peel_to_commit()
+        .ok()?
+        .tree_id()
+        .ok()?;
+    let index = repo.index_from_tree(&tree).ok()?;
+    Some(
+        index
+            .entries()
+            .iter()
+            .map(|e| (e.path(&index).to_str_lossy().into_owned(), e.id))
+            .collect(),
+    )
 }
 
 /// Files in a half-made worktree that the tree of `branch` does not have, relative to the

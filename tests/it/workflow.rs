@@ -246,3 +246,56 @@ fn a_kill_between_a_remote_branch_and_its_upstream_is_finished_by_the_next_apply
     let (code, _, _) = run(env.flowloom_in(&clone).args(["plan", "--detailed-exitcode"]));
     assert_eq!(code, 0);
 }
+
+/// A clean worktree on `experiment`, which deletes and adds files relative to `session/ui`.
+fn on_experiment() -> (TestEnv, std::path::PathBuf) {
+    let env = TestEnv::new();
+    env.manifest(MANIFEST);
+    env.apply();
+    let ui = env.path("sessions/shell-instance-ui");
+    env.git_in(&ui, &["switch", "-q", "-c", "experiment"]);
+    env.git_in(&ui, &["rm", "-q", "-r", "src"]);
+    std::fs::write(ui.join("only-on-experiment.txt"), "x\n").expect("write");
+    std::fs::write(ui.join("README.md"), "experiment readme\n").expect("write");
+    env.git_in(&ui, &["add", "-A"]);
+    env.git_in(&ui, &["commit", "-q", "-m", "experiment"]);
+    (env, ui)
+}
+
+#[test]
+fn a_switch_back_killed_half_way_is_finished_by_the_next_apply() {
+    for step in ["switch:deleted", "switch:checked-out"] {
+        let (env, ui) = on_experiment();
+        let (code, _, _) = run(env.flowloom().env("FLOWLOOM_FAILPOINT", step).args(["apply", "--yes"]));
+        assert_ne!(code, 0, "{step}: the failpoint did not fire");
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "{step}:\n{out}\n{err}");
+        assert_eq!(env.git_in(&ui, &["branch", "--show-current"]), "session/ui\n", "{step}");
+        assert_eq!(env.git_in(&ui, &["status", "--porcelain"]), "", "{step}");
+        assert!(!ui.join("only-on-experiment.txt").exists(), "{step}");
+        assert_eq!(
+            std::fs::read_to_string(ui.join("README.md")).expect("read"),
+            "hello\n",
+            "{step}"
+        );
+        env.fsck();
+    }
+}
+
+#[test]
+fn work_done_after_a_killed_switch_blocks_finishing_it() {
+    let (env, ui) = on_experiment();
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "switch:checked-out")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0);
+    std::fs::write(ui.join("README.md"), "someone's edit after the crash\n").expect("write");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("with uncommitted changes"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(ui.join("README.md")).expect("read"),
+        "someone's edit after the crash\n"
+    );
+}

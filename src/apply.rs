@@ -144,12 +144,21 @@ impl<'a> Applier<'a> {
     }
 
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted) -> Result<(), RepoError> {
+        let base = self
+            .record
+            .by_path(&change.path)
+            .map_or_else(|| self.manifest.defaults.base.clone(), |o| o.base.clone());
+        let mut recreated = false;
         for repair in repairs {
             match repair {
                 Repair::Worktree { start, reset } => {
+                    // Making the worktree again is creating it: recorded the same way, so
+                    // that a kill during its checkout is recognised and redone.
+                    self.mark(change, &base, OwnedState::Creating)?;
                     self.drop_registration(&change.path, *reset)?;
                     self.ensure_branch(&change.branch, start)?;
                     self.add_worktree(change)?;
+                    recreated = true;
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
                 Repair::SwitchBranch { from, start } => {
@@ -160,15 +169,11 @@ impl<'a> Applier<'a> {
                     let dir = artifacts_dir(&change.path, &change.session);
                     std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
                 }
-                Repair::FinishRecord => {
-                    let base = self
-                        .record
-                        .by_path(&change.path)
-                        .map(|o| o.base.clone())
-                        .unwrap_or_else(|| self.manifest.defaults.base.clone());
-                    self.mark(change, &base, OwnedState::Created)?;
-                }
+                Repair::FinishRecord => self.mark(change, &base, OwnedState::Created)?,
             }
+        }
+        if recreated {
+            self.mark(change, &base, OwnedState::Created)?;
         }
         Ok(())
     }

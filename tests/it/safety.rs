@@ -493,3 +493,28 @@ fn a_file_added_to_a_half_made_checkout_is_never_deleted() {
     assert_eq!(env.worktrees(), vec![(wt.into(), "session/a".into())]);
     assert_eq!(env.git_in(&env.path(wt), &["status", "--porcelain"]), "");
 }
+
+#[test]
+fn a_kill_while_a_deleted_worktree_is_checked_out_again_converges() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    std::fs::remove_dir_all(env.path("sessions/shell-instance-a")).expect("rm");
+    // Killed right after the worktree is registered again, locked `initializing`.
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "create:registered")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0, "the failpoint did not fire");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let porcelain = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(!porcelain.contains("locked"), "{porcelain}");
+    assert_eq!(
+        env.git_in(&env.path("sessions/shell-instance-a"), &["status", "--porcelain"]),
+        ""
+    );
+    let (code, _, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0);
+    env.fsck();
+}

@@ -311,10 +311,11 @@ impl State {
 
         // The expensive questions, only where the plan depends on the answer.
         let needs = state.needs(manifest);
-        for path in &needs.dirt {
+        let to_check: Vec<&Worktree> = needs.dirt.iter().map(|p| &state.worktrees[p]).collect();
+        let results = read_dirt_parallel(repo, &to_check);
+        for (path, dirt) in needs.dirt.iter().zip(results) {
             // A worktree git cannot read (a half-made registration, a broken index) is not
             // an error of the whole plan: it blocks what would touch it, with the reason.
-            let dirt = read_dirt(repo, &state.worktrees[path]);
             if let Some(wt) = state.worktrees.get_mut(path) {
                 match dirt {
                     Ok(dirt) => wt.dirt = Some(dirt),
@@ -465,6 +466,55 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
         count += 1;
     }
     Ok(count)
+}
+
+/// Dirty checks, one per worktree, spread over the available cores: each is a full
+/// `git status` (index against tree, worktree against index, untracked files), and they
+/// are independent.
+pub(crate) fn read_dirt_parallel(repo: &gix::Repository, worktrees: &[&Worktree]) -> Vec<Result<Dirt, RepoError>> {
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(worktrees.len());
+    if threads <= 1 {
+        return worktrees.iter().map(|wt| read_dirt(repo, wt)).collect();
+    }
+    let shared = repo.clone().into_sync();
+    let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let shared = &shared;
+                scope.spawn(move || {
+                    let repo = shared.to_thread_local();
+                    (t..worktrees.len())
+                        .step_by(threads)
+                        .map(|i| (i, read_dirt(&repo, worktrees[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for handle in handles {
+            // A thread that panicked leaves its slots empty: reported below as an error.
+            if let Ok(done) = handle.join() {
+                for (i, result) in done {
+                    results[i] = Some(result);
+                }
+            }
+        }
+    });
+    results
+        .into_iter()
+        .zip(worktrees)
+        .map(|(r, wt)| {
+            r.unwrap_or_else(|| {
+                Err(RepoError::message(format!(
+                    "the status of {} could not be read",
+                    wt.path.display()
+                )))
+            })
+        })
+        .collect()
 }
 
 /// Count what removing this worktree would lose: `git status` in it, plus the files of its

@@ -162,7 +162,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
     }
     let worktrees: Vec<&Worktree> = to_check.iter().map(|(_, wt)| *wt).collect();
-    for ((i, wt), result) in to_check.iter().zip(read_dirt_parallel(repo, &worktrees)) {
+    for ((i, wt), result) in to_check.iter().zip(crate::state::read_dirt_parallel(repo, &worktrees)) {
         match result {
             Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),
             Err(e) => warn(&format!(
@@ -188,55 +188,6 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
     }
     rows
-}
-
-/// Dirty checks, one per worktree, spread over the available cores: each is a full
-/// `git status` (index against tree, worktree against index, untracked files), and they
-/// are independent.
-fn read_dirt_parallel(repo: &gix::Repository, worktrees: &[&Worktree]) -> Vec<Result<Dirt, RepoError>> {
-    let threads = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(1)
-        .min(worktrees.len());
-    if threads <= 1 {
-        return worktrees.iter().map(|wt| crate::state::read_dirt(repo, wt)).collect();
-    }
-    let shared = repo.clone().into_sync();
-    let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let shared = &shared;
-                scope.spawn(move || {
-                    let repo = shared.to_thread_local();
-                    (t..worktrees.len())
-                        .step_by(threads)
-                        .map(|i| (i, crate::state::read_dirt(&repo, worktrees[i])))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            // A thread that panicked leaves its slots empty: reported below as an error.
-            if let Ok(done) = handle.join() {
-                for (i, result) in done {
-                    results[i] = Some(result);
-                }
-            }
-        }
-    });
-    results
-        .into_iter()
-        .zip(worktrees)
-        .map(|(r, wt)| {
-            r.unwrap_or_else(|| {
-                Err(RepoError::message(format!(
-                    "the status of {} could not be read",
-                    wt.path.display()
-                )))
-            })
-        })
-        .collect()
 }
 
 fn oid(hex: &str) -> Option<gix::ObjectId> {

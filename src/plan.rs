@@ -340,7 +340,7 @@ fn plan_declared(
     if let Some(stray) = wt.stray.as_ref().filter(|s| !s.is_empty() && half_made) {
         return Some(Action::Blocked {
             reasons: vec![format!(
-                "a killed apply left this checkout half-made, and it now holds {} {} the branch does not have \
+                "a killed apply left this checkout half-made, and it now holds {} {} its checkout did not write \
                  ({}); move {} away, then apply again",
                 stray.len(),
                 plural(stray.len(), "file"),

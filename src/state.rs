@@ -604,19 +604,7 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
     let Some(blobs) = tree_blobs(repo, to) else {
         return false;
     };
-    let content_is_ours = |rel: &String| {
-        let Some(id) = blobs.get(rel) else { return false };
-        let file = wt.path.join(rel);
-        let on_disk = match std::fs::symlink_metadata(&file) {
-            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&file)
-                .ok()
-                .map(|t| t.to_string_lossy().into_owned().into_bytes()),
-            Ok(_) => std::fs::read(&file).ok(),
-            Err(_) => None,
-        };
-        let Some(on_disk) = on_disk else { return false };
-        repo.find_object(*id).is_ok_and(|blob| blob.data.starts_with(&on_disk))
-    };
+    let content_is_ours = |rel: &String| is_from_tree(repo, &blobs, &wt.path, rel);
     if !dirt.modified.iter().chain(&dirt.untracked).all(content_is_ours) {
         return false;
     }
@@ -659,35 +647,39 @@ fn tree_blobs(repo: &gix::Repository, branch: &str) -> Option<std::collections::
     )
 }
 
-/// Files in a half-made worktree that the tree of `branch` does not have, relative to the
-/// worktree (`.git` aside). Unreadable means unknown: reported as one stray entry.
+/// Files in a half-made worktree that its checkout did not write: paths the tree of
+/// `branch` does not have, or content that is not (a prefix of, when the kill cut a write
+/// short) the tree's. Relative to the worktree, `.git` aside; unreadable means unknown,
+/// reported as one entry.
 fn stray_files(repo: &gix::Repository, worktree: &Path, branch: Option<&str>) -> Vec<String> {
-    let tracked: Option<BTreeSet<String>> = branch.and_then(|b| {
-        let tree = repo
-            .find_reference(format!("refs/heads/{b}").as_str())
-            .ok()?
-            .peel_to_commit()
-            .ok()?
-            .tree_id()
-            .ok()?;
-        let index = repo.index_from_tree(&tree).ok()?;
-        Some(
-            index
-                .entries()
-                .iter()
-                .map(|e| e.path(&index).to_str_lossy().into_owned())
-                .collect(),
-        )
-    });
-    let Some(tracked) = tracked else {
+    let Some(blobs) = branch.and_then(|b| tree_blobs(repo, b)) else {
         return vec!["(the branch's tree could not be read)".to_owned()];
     };
     let mut found = Vec::new();
     list_files(worktree, Path::new(""), false, &mut found);
     found
         .into_iter()
-        .filter(|f| f != ".git" && !tracked.contains(f))
+        .filter(|f| f != ".git" && !is_from_tree(repo, &blobs, worktree, f))
         .collect()
+}
+
+/// Whether the file at `rel` holds what the tree has there, or a prefix of it.
+fn is_from_tree(
+    repo: &gix::Repository,
+    blobs: &std::collections::HashMap<String, gix::ObjectId>,
+    worktree: &Path,
+    rel: &str,
+) -> bool {
+    let Some(id) = blobs.get(rel) else { return false };
+    let file = worktree.join(rel);
+    let on_disk = match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&file)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned().into_bytes()),
+        Ok(_) => std::fs::read(&file).ok(),
+        Err(_) => None,
+    };
+    on_disk.is_some_and(|bytes| repo.find_object(*id).is_ok_and(|blob| blob.data.starts_with(&bytes)))
 }
 
 /// Files below `base/rel` (recursively) as paths relative to `base`; a top-level

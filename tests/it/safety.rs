@@ -477,7 +477,7 @@ fn a_file_added_to_a_half_made_checkout_is_never_deleted() {
     let (code, out, _) = env.run(&["apply", "--yes"]);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains("holds 1 file the branch does not have (my-notes.txt)"),
+        out.contains("holds 1 file its checkout did not write (my-notes.txt)"),
         "{out}"
     );
     assert_eq!(
@@ -517,4 +517,37 @@ fn a_kill_while_a_deleted_worktree_is_checked_out_again_converges() {
     let (code, _, _) = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0);
     env.fsck();
+}
+
+#[test]
+fn an_edit_in_a_half_made_checkout_is_never_overwritten_but_a_cut_short_file_is_redone() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "create:registered")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0);
+    let wt = "sessions/shell-instance-a";
+    // What a kill mid-write leaves: the start of a file of the branch. Not work.
+    env.write(&format!("{wt}/README.md"), "hel");
+    // Someone's edit of another file of the branch after the crash: work.
+    env.write(&format!("{wt}/src/lib.rs"), "pub fn mine() {}\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("holds 1 file its checkout did not write (src/lib.rs)"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path(&format!("{wt}/src/lib.rs"))).expect("kept"),
+        "pub fn mine() {}\n"
+    );
+    std::fs::remove_file(env.path(&format!("{wt}/src/lib.rs"))).expect("rm");
+    env.apply();
+    assert_eq!(env.git_in(&env.path(wt), &["status", "--porcelain"]), "");
+    assert_eq!(
+        std::fs::read_to_string(env.path(&format!("{wt}/README.md"))).expect("read"),
+        "hello\n"
+    );
 }

@@ -95,6 +95,13 @@ impl TestEnv {
         self.git(&["commit", "-q", "-m", message]);
     }
 
+    /// Write `file` in the worktree at `dir` and commit it there.
+    pub fn commit_file(&self, dir: &Path, file: &str, text: &str, message: &str) {
+        std::fs::write(dir.join(file), text).expect("write");
+        self.git_in(dir, &["add", file]);
+        self.git_in(dir, &["commit", "-q", "-m", message]);
+    }
+
     /// Run git in the repository; panics with its stderr when it fails.
     pub fn git(&self, args: &[&str]) -> String {
         self.git_in(&self.repo, args)

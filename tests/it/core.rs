@@ -125,9 +125,7 @@ fn work_committed_in_a_session_survives_gc() {
     let env = three();
     env.apply();
     let wt = env.path("sessions/shell-instance-perf");
-    std::fs::write(wt.join("perf.txt"), "fast\n").expect("write");
-    env.git_in(&wt, &["add", "perf.txt"]);
-    env.git_in(&wt, &["commit", "-q", "-m", "perf work"]);
+    env.commit_file(&wt, "perf.txt", "fast\n", "perf work");
     let tip = env.git(&["rev-parse", "session/perf"]);
     env.git(&["gc", "--prune=now", "--quiet"]);
     env.fsck();
@@ -198,9 +196,7 @@ fn dirty_or_unmerged_orphans_are_blocked_and_kept() {
     env.write("sessions/shell-instance-docs-sweep/README.md", "changed\n");
     env.write("sessions/shell-instance-docs-sweep/new.txt", "new\n");
     let perf = env.path("sessions/shell-instance-perf");
-    std::fs::write(perf.join("x"), "x").expect("write");
-    env.git_in(&perf, &["add", "x"]);
-    env.git_in(&perf, &["commit", "-q", "-m", "x"]);
+    env.commit_file(&perf, "x", "x", "x");
     env.manifest("[sessions.auth-refactor]\nbase = \"develop\"\npurpose = \"Refactor the auth middleware\"\n");
     let (code, out, _) = env.run(&["apply", "--yes"]);
     assert_eq!(code, 1, "blocked removals make apply exit 1");

@@ -89,9 +89,7 @@ fn artifacts_block() {
 fn unmerged_commits_block_and_force_archives_them() {
     let env = orphan();
     let wt = env.path(GONE);
-    std::fs::write(wt.join("work.txt"), "precious\n").expect("write");
-    env.git_in(&wt, &["add", "work.txt"]);
-    env.git_in(&wt, &["commit", "-q", "-m", "precious work"]);
+    env.commit_file(&wt, "work.txt", "precious\n", "precious work");
     let tip = env.git(&["rev-parse", "session/gone"]);
     let out = blocked_then_forced(
         &env,
@@ -111,9 +109,7 @@ fn a_second_archive_of_the_same_branch_name_does_not_overwrite_the_first() {
     let env = orphan();
     let commit_in = |env: &TestEnv, text: &str| {
         let wt = env.path(GONE);
-        std::fs::write(wt.join("work.txt"), text).expect("write");
-        env.git_in(&wt, &["add", "work.txt"]);
-        env.git_in(&wt, &["commit", "-q", "-m", text]);
+        env.commit_file(&wt, "work.txt", text, text);
         env.git(&["rev-parse", "session/gone"])
     };
     let first = commit_in(&env, "first\n");
@@ -321,9 +317,7 @@ fn a_kill_at_any_step_of_apply_converges() {
             env.apply();
             // Unmerged work, so that the forced removal archives it first.
             let wt = env.path(GONE);
-            std::fs::write(wt.join("work.txt"), "w\n").expect("write");
-            env.git_in(&wt, &["add", "work.txt"]);
-            env.git_in(&wt, &["commit", "-q", "-m", "work"]);
+            env.commit_file(&wt, "work.txt", "w\n", "work");
             env.manifest("[sessions.keep]\n");
         } else {
             env.manifest(TWO);
@@ -437,9 +431,7 @@ fn a_real_kill_anywhere_converges() {
 fn a_forced_plan_in_json_names_the_archive_and_the_files() {
     let env = orphan();
     let wt = env.path(GONE);
-    std::fs::write(wt.join("work.txt"), "w\n").expect("write");
-    env.git_in(&wt, &["add", "work.txt"]);
-    env.git_in(&wt, &["commit", "-q", "-m", "work"]);
+    env.commit_file(&wt, "work.txt", "w\n", "work");
     env.write(&format!("{GONE}/scratch.txt"), "s\n");
     let tip = env.git(&["rev-parse", "session/gone"]);
     let (code, out, _) = env.run(&["plan", "--force", "--json"]);

@@ -119,9 +119,7 @@ fn a_worktree_folder_deleted_by_hand_is_recreated_on_its_branch() {
     env.manifest(MANIFEST);
     env.apply();
     let api = env.path("sessions/shell-instance-api");
-    std::fs::write(api.join("kept.txt"), "kept\n").expect("write");
-    env.git_in(&api, &["add", "kept.txt"]);
-    env.git_in(&api, &["commit", "-q", "-m", "kept"]);
+    env.commit_file(&api, "kept.txt", "kept\n", "kept");
     std::fs::remove_dir_all(&api).expect("rm");
     let (_, out, _) = env.run(&["plan"]);
     assert!(
@@ -160,9 +158,7 @@ fn a_saved_plan_is_applied_exactly_and_a_stale_one_refused() {
     let (code, _, err) = env.run(&["plan", "--out", plan_arg]);
     assert_eq!(code, 0, "{err}");
     let ui = env.path("sessions/shell-instance-ui");
-    std::fs::write(ui.join("late.txt"), "late\n").expect("write");
-    env.git_in(&ui, &["add", "late.txt"]);
-    env.git_in(&ui, &["commit", "-q", "-m", "late work"]);
+    env.commit_file(&ui, "late.txt", "late\n", "late work");
     let refs = env.git(&["for-each-ref"]);
     let (code, _, err) = env.run(&["apply", plan_arg]);
     assert_eq!(code, 1);
@@ -190,9 +186,7 @@ fn a_worktree_on_another_branch_is_switched_back_only_when_clean() {
     env.apply();
     let ui = env.path("sessions/shell-instance-ui");
     env.git_in(&ui, &["switch", "-q", "-c", "experiment"]);
-    std::fs::write(ui.join("only-on-experiment.txt"), "x\n").expect("write");
-    env.git_in(&ui, &["add", "only-on-experiment.txt"]);
-    env.git_in(&ui, &["commit", "-q", "-m", "experiment"]);
+    env.commit_file(&ui, "only-on-experiment.txt", "x\n", "experiment");
 
     // With uncommitted changes: blocked, nothing touched.
     env.write("sessions/shell-instance-ui/README.md", "edited\n");

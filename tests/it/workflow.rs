@@ -16,9 +16,7 @@ fn team() -> (TestEnv, std::path::PathBuf) {
     env.git(&["push", "-q", "origin", "main", "develop"]);
     env.apply();
     let api = env.path("sessions/shell-instance-api");
-    std::fs::write(api.join("api.rs"), "fn api() {}\n").expect("write");
-    env.git_in(&api, &["add", "api.rs"]);
-    env.git_in(&api, &["commit", "-q", "-m", "api work"]);
+    env.commit_file(&api, "api.rs", "fn api() {}\n", "api work");
     env.git_in(&api, &["push", "-q", "origin", "session/api"]);
     let clone = env.tmp.path().join("clone");
     env.git_in(

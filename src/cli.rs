@@ -55,7 +55,7 @@ pub enum Command {
     Plan(PlanArgs),
     /// Make the repository match the manifest: create, repair and remove sessions.
     Apply(ApplyArgs),
-    /// Check the manifest alone, without reading or writing the repository.
+    /// Check the manifest alone (the repository is only looked at to find it; nothing is written).
     Validate,
     /// One row per in-scope session: state, and commits ahead of and behind its base.
     ///

@@ -412,14 +412,15 @@ fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, fold
     // The manual process names the session folder after the session, not the worktree:
     // look for the one folder under `sessions/` that holds a metadata file.
     if let Ok(entries) = std::fs::read_dir(path.join("sessions")) {
-        let found: Vec<String> = entries
+        let found: Vec<(String, metadata::Metadata)> = entries
             .flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|id| matches!(metadata::read(path, id), MetadataFile::Valid(_)))
+            .filter_map(|id| match metadata::read(path, &id) {
+                MetadataFile::Valid(m) => Some((id, m)),
+                _ => None,
+            })
             .collect();
-        if let [only] = found.as_slice()
-            && let MetadataFile::Valid(m) = metadata::read(path, only)
-        {
+        if let [(only, m)] = found.as_slice() {
             return m.session_id().map(str::to_owned).or(Some(only.clone()));
         }
     }

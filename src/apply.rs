@@ -1,34 +1,60 @@
-//! Carry a plan out, through gix only.
+//! Carry a plan out, through gix only. The executor takes the plan and the repository,
+//! nothing else: every decision was made by the planner and is a field of a step.
 //!
 //! Every step is ordered so that a kill between any two of them leaves a state that `plan`
 //! reads as "create" or "repair", never as unmanaged work and never as an orphan with
 //! someone's commits: the ownership entry (`creating`) is written before anything else
-//! of a session exists, and marked `created` only once everything does.
+//! of a session exists, and marked `created` only once everything does. Before anything is
+//! deleted, under the lock, the worktree is checked again; what the plan did not show
+//! blocks that deletion.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::error::RepoError;
-use crate::manifest::Manifest;
-use crate::metadata::{self, Wanted};
+use crate::metadata::Wanted;
 use crate::ownership::{OwnedSession, OwnedState, Record};
-use crate::plan::{Action, Archive, Change, INITIALIZING, Plan, Repair, Start, StartFrom, WorktreeRemoval};
-use crate::state::State;
+use crate::plan::{
+    Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
+};
 
 /// What happened to one change.
 #[derive(Debug)]
 pub struct Outcome<'p> {
     pub change: &'p Change,
-    /// `None` when carried out (or blocked, which does nothing); the error otherwise.
-    pub error: Option<RepoError>,
+    pub result: Result<(), Failure>,
 }
 
-pub struct Applier<'a> {
+/// Why a change was not carried out.
+#[derive(Debug)]
+pub enum Failure {
+    /// Checked again right before acting, the repository held what the plan did not show.
+    Blocked(Vec<Reason>),
+    Error(RepoError),
+}
+
+impl From<RepoError> for Failure {
+    fn from(e: RepoError) -> Self {
+        Failure::Error(e)
+    }
+}
+
+/// What happened to the housekeeping steps and the changes.
+#[derive(Debug)]
+pub struct Report<'p> {
+    /// Housekeeping steps that could not be done, with why (the rest were).
+    pub housekeeping: Vec<(&'p Housekeeping, String)>,
+    pub changes: Vec<Outcome<'p>>,
+}
+
+pub struct Executor<'a> {
     repo: &'a gix::Repository,
-    manifest: &'a Manifest,
-    common_dir: std::path::PathBuf,
+    common_dir: PathBuf,
+    /// Where flowloom was started (a worktree it runs in is never removed).
+    start_dir: PathBuf,
     record: Record,
     interrupt: AtomicBool,
     /// Show a progress bar (a terminal, output for people).
@@ -36,44 +62,43 @@ pub struct Applier<'a> {
     bar: Option<crate::progress::Bar>,
 }
 
-impl<'a> Applier<'a> {
-    pub fn new(repo: &'a gix::Repository, manifest: &'a Manifest, state: &State, progress: bool) -> Self {
-        Applier {
+impl<'a> Executor<'a> {
+    pub fn new(repo: &'a gix::Repository, start_dir: &Path, progress: bool) -> Result<Self, RepoError> {
+        let common_dir = crate::state::canonical(repo.common_dir());
+        Ok(Executor {
             repo,
-            manifest,
-            common_dir: crate::state::canonical(repo.common_dir()),
-            record: Record {
-                version: state.owned.version,
-                // Entries whose worktree and branch are both gone (a removal killed after its
-                // last step) are dropped the next time the record is written.
-                sessions: state
-                    .owned
-                    .sessions
-                    .iter()
-                    .filter(|o| state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch))
-                    .cloned()
-                    .collect(),
-            },
+            record: Record::read(&common_dir)?,
+            common_dir,
+            start_dir: start_dir.to_owned(),
             interrupt: AtomicBool::new(false),
             progress,
             bar: None,
-        }
+        })
     }
 
-    /// Carry out every change it can; one failure does not stop the others.
-    pub fn apply<'p>(&mut self, plan: &'p Plan, state: &State) -> Vec<Outcome<'p>> {
-        let mut outcomes = Vec::new();
-        if plan.has_changes()
-            && let Err(e) = crate::exclude::ensure(&self.common_dir, &state.missing_excludes)
-        {
-            return plan
-                .changes
-                .iter()
-                .map(|change| Outcome {
-                    change,
-                    error: Some(clone_err(&e)),
-                })
-                .collect();
+    /// Carry out every step it can; one failure does not stop the others (but a failure to
+    /// write `info/exclude` stops everything: new sessions would show as untracked files).
+    pub fn execute<'p>(&mut self, plan: &'p Plan) -> Report<'p> {
+        let mut report = Report {
+            housekeeping: Vec::new(),
+            changes: Vec::new(),
+        };
+        for step in &plan.housekeeping {
+            if let Err(why) = self.housekeep(step) {
+                if matches!(step, Housekeeping::Excludes { .. }) {
+                    report.changes = plan
+                        .changes
+                        .iter()
+                        .map(|change| Outcome {
+                            change,
+                            result: Err(Failure::Error(RepoError::message(why.clone()))),
+                        })
+                        .collect();
+                    report.housekeeping.push((step, why));
+                    return report;
+                }
+                report.housekeeping.push((step, why));
+            }
         }
         let checkouts = plan
             .changes
@@ -84,36 +109,48 @@ impl<'a> Applier<'a> {
                 _ => false,
             })
             .count();
-        let bar = crate::progress::Bar::new(self.progress && checkouts > 0, checkouts);
-        self.bar = Some(bar);
+        self.bar = Some(crate::progress::Bar::new(self.progress && checkouts > 0, checkouts));
         for change in &plan.changes {
             let result = match &change.action {
                 Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
-                Action::Update { repairs, wanted } => self.update(change, repairs, wanted),
-                Action::Remove {
-                    worktree,
-                    delete_branch,
-                    archive,
-                    discard,
-                } => self.remove(
-                    change,
-                    *worktree,
-                    *delete_branch,
-                    archive.as_ref(),
-                    !discard.is_empty(),
-                    state,
-                ),
+                Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
+                Action::Remove(removal) => self.remove(change, removal),
                 Action::Blocked { .. } => Ok(()),
             };
-            outcomes.push(Outcome {
-                change,
-                error: result.err(),
-            });
+            report.changes.push(Outcome { change, result });
         }
         if let Some(bar) = self.bar.take() {
             bar.finish();
         }
-        outcomes
+        report
+    }
+
+    fn housekeep(&mut self, step: &Housekeeping) -> Result<(), String> {
+        match step {
+            Housekeeping::Excludes { new, .. } => {
+                crate::exclude::write(&self.common_dir, new).map_err(|e| e.to_string())
+            }
+            Housekeeping::Leftover(leftover) => crate::recover::remove(leftover),
+            Housekeeping::EmptyTrash { path } => {
+                // Only what lies in a trash folder of flowloom's (checked before it was moved).
+                let in_trash = path
+                    .parent()
+                    .and_then(Path::file_name)
+                    .is_some_and(|n| n == crate::names::TRASH_DIR);
+                if !in_trash {
+                    return Err(format!("{} is not in flowloom's trash; left alone", path.display()));
+                }
+                delete_tree(path).map_err(|e| e.to_string())?;
+                if let Some(trash) = path.parent() {
+                    let _ = std::fs::remove_dir(trash);
+                }
+                Ok(())
+            }
+            Housekeeping::DropRecord { path, .. } => {
+                self.record.remove_path(path);
+                self.save_record().map_err(|e| e.to_string())
+            }
+        }
     }
 
     fn save_record(&self) -> Result<(), RepoError> {
@@ -131,7 +168,7 @@ impl<'a> Applier<'a> {
         self.save_record()
     }
 
-    fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), RepoError> {
+    fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), Failure> {
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
         self.ensure_branch(&change.branch, start)?;
@@ -140,21 +177,30 @@ impl<'a> Applier<'a> {
         failpoint("create:checkout");
         self.write_session_folder(change, wanted, None)?;
         failpoint("create:metadata");
-        self.mark(change, base, OwnedState::Created)
+        self.mark(change, base, OwnedState::Created)?;
+        Ok(())
     }
 
-    fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted) -> Result<(), RepoError> {
-        let base = self
-            .record
-            .by_path(&change.path)
-            .map_or_else(|| self.manifest.defaults.base.clone(), |o| o.base.clone());
+    fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
         let mut recreated = false;
         for repair in repairs {
             match repair {
                 Repair::Worktree { start, reset } => {
+                    if *reset {
+                        // Checked again under the lock: the half-made checkout still holds
+                        // nothing but its branch's files.
+                        let branch = self
+                            .record
+                            .by_path(&change.path)
+                            .map_or_else(|| change.branch.clone(), |o| o.branch.clone());
+                        let stray = crate::inspect::stray_files(self.repo, &change.path, Some(&branch));
+                        if !stray.is_empty() {
+                            return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
+                        }
+                    }
                     // Making the worktree again is creating it: recorded the same way, so
                     // that a kill during its checkout is recognised and redone.
-                    self.mark(change, &base, OwnedState::Creating)?;
+                    self.mark(change, base, OwnedState::Creating)?;
                     self.drop_registration(&change.path, *reset)?;
                     self.ensure_branch(&change.branch, start)?;
                     self.add_worktree(change)?;
@@ -166,100 +212,254 @@ impl<'a> Applier<'a> {
                     self.switch_branch(change, from)?;
                 }
                 Repair::Artifacts => {
-                    let dir = artifacts_dir(&change.path, &change.session);
-                    std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
+                    self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
-                Repair::FinishRecord => self.mark(change, &base, OwnedState::Created)?,
+                Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }
         if recreated {
-            self.mark(change, &base, OwnedState::Created)?;
+            self.mark(change, base, OwnedState::Created)?;
         }
         Ok(())
     }
 
-    /// Archive (forced only), then the worktree, then the branch, then the record entry:
-    /// a kill between any two leaves an orphan that the next plan removes the rest of.
-    fn remove(
-        &mut self,
-        change: &Change,
-        worktree: WorktreeRemoval,
-        delete_branch: bool,
-        archive: Option<&Archive>,
-        discard_changes: bool,
-        state: &State,
-    ) -> Result<(), RepoError> {
-        if let Some(archive) = archive {
-            self.write_archive(archive)?;
+    /// Check again, archive (forced only), record `removing`, move the worktree into the
+    /// trash, drop its registration, delete the trash, delete the branch, drop the entry. A
+    /// kill between any two leaves an orphan that the next plan judges afresh, or a trash
+    /// folder that was checked before it was moved.
+    fn remove(&mut self, change: &Change, removal: &Removal) -> Result<(), Failure> {
+        if let WorktreeRemoval::Remove { admin_id, half_made } = &removal.worktree {
+            self.recheck(change, admin_id, *half_made, removal)?;
+        }
+        if let WorktreeRemoval::Prune { .. } = &removal.worktree
+            && change.path.symlink_metadata().is_ok()
+        {
+            return Err(Failure::Blocked(vec![Reason::FolderInTheWay {
+                path: change.path.clone(),
+            }]));
+        }
+        if let Some(archive) = &removal.archive {
+            self.write_archive(change, archive, &removal.discard)?;
             failpoint("remove:archive");
         }
-        let resuming = state
-            .owned
-            .by_path(&change.path)
-            .is_some_and(|o| o.state == OwnedState::Removing);
-        if worktree != WorktreeRemoval::None && !resuming {
-            let base = self
-                .record
-                .by_path(&change.path)
-                .map_or_else(|| self.manifest.defaults.base.clone(), |o| o.base.clone());
-            self.mark(change, &base, OwnedState::Removing)?;
+        if removal.worktree != WorktreeRemoval::None {
+            self.mark(change, &removal.base, OwnedState::Removing)?;
             failpoint("remove:marked");
         }
-        match worktree {
-            // An interrupted removal may have deleted the worktree's `.git` file already,
-            // which gix's removal would (rightly) refuse: the plan checked that only deleted
-            // files remain, so finish the folder here and drop the registration.
-            WorktreeRemoval::Remove if resuming => self.drop_registration(&change.path, true)?,
-            WorktreeRemoval::Remove => {
-                use gix::worktree::remove::Force;
-                let half_made = state.worktrees.get(&change.path).and_then(|w| w.lock.as_deref()) == Some(INITIALIZING);
-                let force = if half_made {
-                    Force::OverrideLock
-                } else if discard_changes {
-                    Force::DiscardChanges
-                } else {
-                    Force::Never
-                };
-                self.repo
-                    .prepare_remove_worktree(&change.path)
-                    .and_then(|t| t.remove(force, gix::progress::Discard))
-                    .map_err(|e| RepoError::git("remove worktree", &change.path, e))?;
+        match &removal.worktree {
+            WorktreeRemoval::Remove { admin_id, half_made } => {
+                let trash = self.move_to_trash(&change.path)?;
+                failpoint("remove:trashed");
+                self.unregister(admin_id, &change.path, *half_made)?;
+                failpoint("remove:unregistered");
+                delete_tree(&trash)?;
+                if let Some(dir) = trash.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
             }
-            WorktreeRemoval::Prune => self.drop_registration(&change.path, false)?,
+            WorktreeRemoval::Prune { admin_id } => self.unregister(admin_id, &change.path, false)?,
             WorktreeRemoval::None => {}
         }
         failpoint("remove:worktree");
-        if delete_branch {
-            let commit = state.branches.get(&change.branch).map(|b| b.commit.clone());
-            self.delete_branch(&change.branch, commit.as_deref())?;
+        if let Some(expected) = &removal.delete_branch {
+            if let Some(other) = self.checked_out_at(&change.branch) {
+                return Err(Failure::Blocked(vec![Reason::BranchCheckedOutElsewhere {
+                    branch: change.branch.clone(),
+                    path: other,
+                }]));
+            }
+            let _intent = crate::recover::Intent::begin(
+                &self.common_dir,
+                &crate::refs::delete_locks(&self.common_dir, &change.branch),
+            );
+            crate::refs::delete_branch(&self.common_dir, &change.branch, expected).map_err(|e| match e {
+                crate::refs::DeleteError::Repo(e) => e,
+                other => RepoError::message(other.to_string()),
+            })?;
+            self.drop_branch_config(&change.branch)?;
             failpoint("remove:branch");
         }
         self.record.remove_path(&change.path);
-        self.save_record()
+        self.save_record()?;
+        Ok(())
     }
 
-    /// Keep the commits a forced removal would make unreachable under an archive ref, with
-    /// a reflog so that `git reflog` shows when and why.
-    fn write_archive(&self, archive: &Archive) -> Result<(), RepoError> {
-        let id = gix::ObjectId::from_hex(archive.commit.as_bytes())
-            .map_err(|e| RepoError::git("parse object id", Path::new(&archive.commit), e))?;
-        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
+    /// SPEC §7, just in time: under the lock, right before the worktree is touched, it holds
+    /// nothing the plan did not show — including what flowloom's own excludes hide.
+    fn recheck(&self, change: &Change, admin_id: &str, half_made: bool, removal: &Removal) -> Result<(), Failure> {
+        let mut reasons = Vec::new();
+        let proxy = self
+            .repo
+            .worktree_proxy_by_id(gix::bstr::BStr::new(admin_id.as_bytes()))
+            .map_err(|e| RepoError::git("find worktree", &change.path, e))?;
+        let Some(proxy) = proxy else {
+            return Err(
+                RepoError::message(format!("{} is no longer a registered worktree", change.path.display())).into(),
+            );
+        };
+        let registered_here = proxy.base().is_ok_and(|b| crate::state::canonical(&b) == change.path);
+        if !registered_here {
+            return Err(RepoError::message(format!(
+                "the registration {admin_id} no longer points at {}",
+                change.path.display()
+            ))
+            .into());
+        }
+        if let Some(lock) = proxy.lock_reason() {
+            let lock = lock.to_string();
+            if !(half_made && lock == crate::names::INITIALIZING) {
+                reasons.push(Reason::Locked { lock });
+            }
+        }
+        if self.start_dir.starts_with(&change.path) {
+            reasons.push(Reason::StartedInside);
+        }
+        if let Some(what) = crate::inspect::populated_submodule(self.repo, admin_id, &change.path)? {
+            reasons.push(Reason::Submodule { what });
+        }
+        for (_, found) in crate::inspect::processes_inside(&[&change.path]) {
+            for p in found {
+                reasons.push(Reason::Process {
+                    pid: p.pid,
+                    name: p.name,
+                    uses: p.uses,
+                });
+            }
+        }
+        let admin = self.common_dir.join("worktrees").join(admin_id);
+        if let Some(head) = crate::inspect::detached_head(&admin) {
+            let kept = removal.archive.as_ref().is_some_and(|a| a.keep.contains(&head));
+            let n = crate::inspect::unreachable_from_refs(self.repo, &head)?;
+            if n > 0 && !kept {
+                reasons.push(Reason::DetachedCommits { count: n });
+            }
+        }
+        let dirt = crate::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), false)?;
+        let allowed: BTreeSet<&String> = removal.discard.iter().collect();
+        let new: Vec<String> = dirt.all_paths().into_iter().filter(|p| !allowed.contains(p)).collect();
+        if !new.is_empty() {
+            reasons.push(Reason::NewSincePlan { files: new });
+        }
+        if reasons.is_empty() {
+            Ok(())
+        } else {
+            Err(Failure::Blocked(reasons))
+        }
+    }
+
+    /// Where another worktree (or the main one) has `branch` checked out now, if anywhere.
+    fn checked_out_at(&self, branch: &str) -> Option<PathBuf> {
+        let full = crate::names::branch_ref(branch);
+        let points_here = |head: &Path| {
+            std::fs::read_to_string(head).is_ok_and(|t| t.trim().strip_prefix("ref: ") == Some(full.as_str()))
+        };
+        if points_here(&self.common_dir.join("HEAD")) {
+            return Some(self.common_dir.clone());
+        }
+        for entry in std::fs::read_dir(self.common_dir.join("worktrees"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if points_here(&entry.path().join("HEAD")) {
+                return Some(entry.path());
+            }
+        }
+        None
+    }
+
+    /// Move a checked worktree folder into `<root>/.flowloom-trash/` in one rename: from
+    /// then on nothing of it is a worktree anyone works in.
+    fn move_to_trash(&self, path: &Path) -> Result<PathBuf, RepoError> {
+        let parent = path
+            .parent()
+            .ok_or_else(|| RepoError::message(format!("{} has no parent folder", path.display())))?;
+        let trash = parent.join(crate::names::TRASH_DIR);
+        match std::fs::symlink_metadata(&trash) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(RepoError::message(format!("{} is not a folder", trash.display()))),
+            Err(_) => std::fs::create_dir(&trash).map_err(|e| RepoError::io("create", &trash, e))?,
+        }
+        let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        let mut target = trash.join(&name);
+        let mut n = 1;
+        while target.symlink_metadata().is_ok() {
+            n += 1;
+            let mut numbered = name.clone();
+            numbered.push(format!("-{n}"));
+            target = trash.join(numbered);
+        }
+        std::fs::rename(path, &target).map_err(|e| RepoError::io("move into the trash", path, e))?;
+        Ok(target)
+    }
+
+    /// Drop the registration `admin_id` of a worktree whose folder is gone.
+    fn unregister(&self, admin_id: &str, path: &Path, override_lock: bool) -> Result<(), RepoError> {
+        use gix::worktree::remove::Force;
+        let proxy = self
+            .repo
+            .worktree_proxy_by_id(gix::bstr::BStr::new(admin_id.as_bytes()))
+            .map_err(|e| RepoError::git("find worktree", path, e))?;
+        let Some(proxy) = proxy else { return Ok(()) };
+        if path.symlink_metadata().is_ok() {
+            return Err(RepoError::message(format!(
+                "{} exists again; its registration was kept",
+                path.display()
+            )));
+        }
+        let force = if override_lock {
+            Force::OverrideLock
+        } else {
+            Force::Never
+        };
+        proxy
+            .remove(force, gix::progress::Discard)
+            .map_err(|e| RepoError::git("remove the registration of", path, e))
+    }
+
+    /// Keep what a forced removal would lose under an archive ref, with a reflog so that
+    /// `git reflog` shows when and why: the branch tip or detached commits, and with a
+    /// snapshot, the worktree's files committed on top of its `HEAD`.
+    fn write_archive(&self, change: &Change, archive: &Archive, files: &[String]) -> Result<(), RepoError> {
+        let oid = |hex: &str| {
+            gix::ObjectId::from_hex(hex.as_bytes()).map_err(|e| RepoError::git("parse object id", Path::new(hex), e))
+        };
+        let parents: Vec<gix::ObjectId> = archive.keep.iter().map(|h| oid(h)).collect::<Result<_, _>>()?;
+        let target = match (&archive.snapshot, parents.as_slice()) {
+            (None, [only]) => *only,
+            (snapshot, _) => {
+                let head = match snapshot {
+                    Some(h) => oid(h)?,
+                    None => parents[0],
+                };
+                self.snapshot_commit(change, head, &parents, files)?
+            }
+        };
+        let _intent = crate::recover::Intent::begin(
+            &self.common_dir,
+            &[self.common_dir.join(format!("{}.lock", archive.reference))],
+        );
         let name: gix::refs::FullName = archive
             .reference
             .as_str()
             .try_into()
             .map_err(|e| RepoError::git("name archive", Path::new(&archive.reference), e))?;
+        let expected = if archive.snapshot.is_some() {
+            PreviousValue::MustNotExist
+        } else {
+            // Either new, or an earlier (killed) run already stored this commit.
+            PreviousValue::ExistingMustMatch(gix::refs::Target::Object(target))
+        };
         self.repo
             .edit_reference(RefEdit {
                 change: RefChange::Update {
                     log: LogChange {
                         mode: RefLog::AndReference,
                         force_create_reflog: true,
-                        message: "flowloom: archived before a forced removal".into(),
+                        message: format!("flowloom: archived {} before a forced removal", change.branch).into(),
                     },
-                    // Either new, or an earlier (killed) run already stored this commit.
-                    expected: PreviousValue::ExistingMustMatch(gix::refs::Target::Object(id)),
-                    new: gix::refs::Target::Object(id),
+                    expected,
+                    new: gix::refs::Target::Object(target),
                 },
                 name,
                 deref: false,
@@ -268,24 +468,89 @@ impl<'a> Applier<'a> {
         Ok(())
     }
 
+    /// Commit the worktree's `files` (as found now: changed, new, or deleted) on top of
+    /// `head`'s tree, with `parents`, as `git stash -u` keeps them. Nothing is written to
+    /// the worktree or its index.
+    fn snapshot_commit(
+        &self,
+        change: &Change,
+        head: gix::ObjectId,
+        parents: &[gix::ObjectId],
+        files: &[String],
+    ) -> Result<gix::ObjectId, RepoError> {
+        use gix::object::tree::EntryKind;
+        let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, &change.path, e);
+        let tree = self
+            .repo
+            .find_commit(head)
+            .map_err(|e| RepoError::git("read the commit of", &change.path, e))?
+            .tree_id()
+            .map_err(|e| RepoError::git("read the tree of", &change.path, e))?;
+        let mut editor = self.repo.edit_tree(tree).map_err(git("edit a tree for"))?;
+        for rel in files {
+            let file = change.path.join(rel);
+            match std::fs::symlink_metadata(&file) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    editor.remove(rel.as_str()).map_err(git("edit a tree for"))?;
+                }
+                Err(e) => return Err(RepoError::io("read", &file, e)),
+                Ok(m) if m.file_type().is_symlink() => {
+                    let target = std::fs::read_link(&file).map_err(|e| RepoError::io("read", &file, e))?;
+                    let target = gix::path::into_bstr(target)
+                        .map_err(|e| RepoError::message(format!("{}: {e}", file.display())))?
+                        .into_owned();
+                    let blob = self.repo.write_blob(&target).map_err(git("store a file of"))?;
+                    editor
+                        .upsert(rel.as_str(), EntryKind::Link, blob.detach())
+                        .map_err(git("edit a tree for"))?;
+                }
+                Ok(m) if m.is_file() => {
+                    let bytes = std::fs::read(&file).map_err(|e| RepoError::io("read", &file, e))?;
+                    let blob = self.repo.write_blob(&bytes).map_err(git("store a file of"))?;
+                    let kind = if is_executable(&m) {
+                        EntryKind::BlobExecutable
+                    } else {
+                        EntryKind::Blob
+                    };
+                    editor
+                        .upsert(rel.as_str(), kind, blob.detach())
+                        .map_err(git("edit a tree for"))?;
+                }
+                // Folders are walked file by file; special files hold no content to keep.
+                Ok(_) => {}
+            }
+        }
+        let tree = editor.write().map_err(git("write a tree for"))?.detach();
+        let message = format!(
+            "flowloom: uncommitted work of {} before a forced removal\n\nworktree: {}\n",
+            change.branch,
+            change.path.display()
+        );
+        let commit = self
+            .repo
+            .new_commit(message, tree, parents.iter().copied())
+            .map_err(git("commit a snapshot of"))?;
+        Ok(commit.id)
+    }
+
     /// Create the local branch unless it exists (SPEC §6); from a remote, also track it.
     fn ensure_branch(&self, branch: &str, start: &Start) -> Result<(), RepoError> {
-        let full = format!("refs/heads/{branch}");
+        let full = crate::names::branch_ref(branch);
         if start.from == StartFrom::Local {
             return Ok(());
         }
         if self.repo.try_find_reference(full.as_str()).ok().flatten().is_some() {
             // A killed apply got this far already; the branch is ours and unmoved or it
             // would have been planned as `local`. What may be missing is its upstream.
-            if start.from == StartFrom::Remote {
-                self.set_upstream(branch)?;
+            if let Some(remote) = &start.remote {
+                self.set_upstream(branch, remote)?;
             }
             return Ok(());
         }
         let id = gix::ObjectId::from_hex(start.commit.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(&start.commit), e))?;
-        // A ref edit may take `packed-refs.lock` (when the repository has packed refs).
-        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
+        let _intent =
+            crate::recover::Intent::begin(&self.common_dir, &crate::refs::delete_locks(&self.common_dir, branch));
         let message = format!("branch: Created from {}", start.reference);
         self.repo
             .edit_reference(RefEdit {
@@ -305,23 +570,23 @@ impl<'a> Applier<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
-        if start.from == StartFrom::Remote {
+        if let Some(remote) = &start.remote {
             failpoint("create:branch-ref");
-            self.set_upstream(branch)?;
+            self.set_upstream(branch, remote)?;
         }
         Ok(())
     }
 
-    /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them.
-    fn set_upstream(&self, branch: &str) -> Result<(), RepoError> {
-        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
+    /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
+    /// the config file before it reads it, so a concurrent edit is never lost.
+    fn set_upstream(&self, branch: &str, remote: &str) -> Result<(), RepoError> {
         let config_path = self.common_dir.join("config");
+        let _intent = crate::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
         let mut config = self
             .repo
             .config_file_mut(&config_path)
             .map_err(|e| RepoError::git("open", &config_path, e))?;
-        let remote = self.manifest.defaults.remote.as_str();
-        let merge = format!("refs/heads/{branch}");
+        let merge = crate::names::branch_ref(branch);
         config
             .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
             .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
@@ -329,12 +594,36 @@ impl<'a> Applier<'a> {
         config.commit().map_err(|e| RepoError::git("write", &config_path, e))
     }
 
+    /// `git branch -d` drops the branch's config section with it. Only lock the config
+    /// when there is one: most session branches have none.
+    fn drop_branch_config(&self, branch: &str) -> Result<(), RepoError> {
+        let has_section = self
+            .repo
+            .config_snapshot()
+            .plumbing()
+            .section("branch", Some(branch.into()))
+            .is_ok();
+        if !has_section {
+            return Ok(());
+        }
+        let config_path = self.common_dir.join("config");
+        let _intent = crate::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
+        let mut config = self
+            .repo
+            .config_file_mut(&config_path)
+            .map_err(|e| RepoError::git("open", &config_path, e))?;
+        if config.remove_section("branch", Some(branch.into())).is_some() {
+            config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
+        }
+        Ok(())
+    }
+
     fn add_worktree(&self, change: &Change) -> Result<(), RepoError> {
         let path = &change.path;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
         }
-        let full: gix::refs::FullName = format!("refs/heads/{}", change.branch)
+        let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
         let prepared = self
@@ -387,7 +676,7 @@ impl<'a> Applier<'a> {
         // Say, in the worktree's administration folder, that the files about to change are
         // a switch to this branch: a kill in the middle then leaves changes the next plan
         // can recognise as this switch's own and finish (`state::switch_leftovers_are_ours`).
-        let marker = wt_repo.git_dir().join(crate::state::SWITCH_MARKER);
+        let marker = wt_repo.git_dir().join(crate::names::SWITCH_MARKER);
         std::fs::write(&marker, format!("{}\n", change.branch)).map_err(|e| RepoError::io("write", &marker, e))?;
         let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
             index.entries().iter().map(|e| e.path(&index)).collect();
@@ -399,7 +688,7 @@ impl<'a> Applier<'a> {
             let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
             let file = workdir.join(rel);
             match std::fs::remove_file(&file) {
-                Ok(()) => remove_empty_parents(&file, &workdir),
+                Ok(()) => crate::refs::remove_empty_parents(&file, &workdir),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(RepoError::io("delete", &file, e)),
             }
@@ -433,7 +722,13 @@ impl<'a> Applier<'a> {
             .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
             .map_err(git("read the branch of"))?;
         let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
-        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
+        let _intent = crate::recover::Intent::begin(
+            &self.common_dir,
+            &[
+                wt_repo.git_dir().join("HEAD.lock"),
+                wt_repo.git_dir().join("logs/HEAD.lock"),
+            ],
+        );
         // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
         // without touching the branch itself.
         for edit in [
@@ -471,14 +766,10 @@ impl<'a> Applier<'a> {
     }
 
     /// Remove the registration of a worktree whose folder is gone (`reset`: or whose
-    /// checkout a killed apply left half-made or half-deleted, which goes first).
+    /// checkout a killed apply left half-made, checked again just before, which goes first).
     fn drop_registration(&self, path: &Path, reset: bool) -> Result<(), RepoError> {
         let force = if reset {
-            match std::fs::remove_dir_all(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(RepoError::io("delete", path, e)),
-            }
+            delete_tree(path)?;
             gix::worktree::remove::Force::OverrideLock
         } else {
             gix::worktree::remove::Force::Never
@@ -502,14 +793,42 @@ impl<'a> Applier<'a> {
             .find(|p| p.base().is_ok_and(|base| crate::state::canonical(&base) == path)))
     }
 
-    fn write_session_folder(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), RepoError> {
-        let dir = artifacts_dir(&change.path, &change.session);
-        std::fs::create_dir_all(&dir).map_err(|e| RepoError::io("create", &dir, e))?;
+    fn write_session_folder(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
+        self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
         self.write_metadata(change, wanted, text)
     }
 
-    fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), RepoError> {
-        let path = metadata::path(&change.path, &change.session);
+    /// Create `rel` below `worktree`, one folder at a time, never through a symlink.
+    fn create_dir_in_worktree(&self, worktree: &Path, rel: &Path) -> Result<(), Failure> {
+        if let Some(why) = crate::inspect::unsafe_component(worktree, rel) {
+            return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]));
+        }
+        let mut at = worktree.to_path_buf();
+        for part in rel.components() {
+            at.push(part);
+            match std::fs::create_dir(&at) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
+                        return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder {
+                            why: format!("{} is not a folder", at.display()),
+                        }]));
+                    }
+                }
+                Err(e) => return Err(RepoError::io("create", &at, e).into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
+        let rel = crate::names::metadata_file(&change.session);
+        if let Some(dir) = rel.parent() {
+            self.create_dir_in_worktree(&change.path, dir)?;
+        }
+        if let Some(why) = crate::inspect::unsafe_component(&change.path, &rel) {
+            return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]));
+        }
         let fresh;
         let text = match text {
             Some(t) => t,
@@ -518,64 +837,30 @@ impl<'a> Applier<'a> {
                 &fresh
             }
         };
-        crate::fsutil::write_atomic(&path, text.as_bytes())
-    }
-
-    /// Delete a branch only if it still points where the plan saw it (compare-and-swap).
-    fn delete_branch(&self, branch: &str, commit: Option<&str>) -> Result<(), RepoError> {
-        let full = format!("refs/heads/{branch}");
-        // Deleting a packed ref takes `packed-refs.lock`, and the config section below takes
-        // `config.lock`: locks every git command shares.
-        let _intent = crate::recover::SharedEdit::begin(&self.common_dir);
-        let expected = match commit.and_then(|c| gix::ObjectId::from_hex(c.as_bytes()).ok()) {
-            Some(id) => PreviousValue::MustExistAndMatch(gix::refs::Target::Object(id)),
-            None => PreviousValue::MustExist,
-        };
-        self.repo
-            .edit_reference(RefEdit {
-                change: RefChange::Delete {
-                    expected,
-                    log: RefLog::AndReference,
-                },
-                name: full
-                    .as_str()
-                    .try_into()
-                    .map_err(|e| RepoError::git("name branch", Path::new(&full), e))?,
-                deref: false,
-            })
-            .map_err(|e| RepoError::git("delete branch", Path::new(&full), e))?;
-        // `git branch -d` drops the branch's config section with it. Only lock the config
-        // when there is one: most session branches have none.
-        let has_section = self
-            .repo
-            .config_snapshot()
-            .plumbing()
-            .section("branch", Some(branch.into()))
-            .is_ok();
-        if !has_section {
-            return Ok(());
-        }
-        let config_path = self.common_dir.join("config");
-        let mut config = self
-            .repo
-            .config_file_mut(&config_path)
-            .map_err(|e| RepoError::git("open", &config_path, e))?;
-        if config.remove_section("branch", Some(branch.into())).is_some() {
-            config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
-        }
+        crate::fsutil::write_atomic(&change.path.join(rel), text.as_bytes())?;
         Ok(())
     }
 }
 
-/// Remove the now empty folders between `file` and `top`, as git does after deleting a file.
-fn remove_empty_parents(file: &Path, top: &Path) {
-    let mut dir = file.parent();
-    while let Some(d) = dir {
-        if d == top || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
+/// Delete a folder that a check found holds nothing to keep (a trash folder, a half-made
+/// checkout).
+fn delete_tree(path: &Path) -> Result<(), RepoError> {
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(RepoError::io("delete", path, e)),
     }
+}
+
+#[cfg(unix)]
+fn is_executable(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    m.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    false
 }
 
 /// Debug builds only (the tests' binary): `FLOWLOOM_FAILPOINT=<step>` aborts the process at
@@ -591,7 +876,7 @@ fn failpoint(step: &str) {
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started
 /// creation also passes `create:branch-ref` (between the branch and its upstream).
-pub const FAILPOINTS: [&str; 9] = [
+pub const FAILPOINTS: [&str; 11] = [
     "create:record",
     "create:branch",
     "create:registered",
@@ -599,17 +884,11 @@ pub const FAILPOINTS: [&str; 9] = [
     "create:metadata",
     "remove:archive",
     "remove:marked",
+    "remove:trashed",
+    "remove:unregistered",
     "remove:worktree",
     "remove:branch",
 ];
-
-fn artifacts_dir(worktree: &Path, id: &str) -> std::path::PathBuf {
-    worktree.join("sessions").join(id).join("artifacts")
-}
-
-fn clone_err(e: &RepoError) -> RepoError {
-    RepoError::message(e.to_string())
-}
 
 /// The parent of this process: the shell that ran flowloom (SPEC §5 `shellPid`).
 fn shell_pid() -> u32 {

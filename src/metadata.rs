@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 pub const DETERMINED: [&str; 5] = ["sessionId", "purpose", "workingDirectory", "gitBranch", "worktreeName"];
 
 /// A metadata file as found on disk.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub enum MetadataFile {
     Missing,
     /// Present but not a JSON object: reported, never trusted, never overwritten blindly.
@@ -20,7 +20,7 @@ pub enum MetadataFile {
     Valid(Metadata),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Metadata {
     pub fields: Map<String, Value>,
     /// The file's exact text, for diffs.
@@ -41,7 +41,7 @@ impl Metadata {
 }
 
 /// What the manifest says the determined fields of a session are.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Wanted {
     pub session_id: String,
     pub purpose: String,

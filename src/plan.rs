@@ -2,27 +2,35 @@
 //!
 //! No I/O and no gix types: everything the rules need is in `State`, so every rule can be
 //! tested with plain values. Expected outcomes — a blocked removal, drift — are values in
-//! the plan, not errors.
+//! the plan, not errors. The plan is the whole contract with apply: every decision and
+//! every value apply needs (the expected commit of each ref edit, the base recorded, the
+//! remote tracked, the files a forced removal may lose, housekeeping) is a field of a step,
+//! so apply decides nothing and reads neither the manifest nor the state.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+
 use crate::manifest::{Manifest, Session};
 use crate::metadata::{MetadataFile, Wanted};
+use crate::names::INITIALIZING;
 use crate::ownership::{OwnedSession, OwnedState};
-use crate::state::{State, Worktree};
+use crate::recover::Leftover;
+use crate::state::{Needs, State, Worktree};
 
-/// The lock reason `git worktree add` (and gix) leave while a checkout is under way.
-pub const INITIALIZING: &str = "initializing";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// Sorted by session id, then path.
     pub changes: Vec<Change>,
     pub unmanaged: Vec<Unmanaged>,
+    /// Steps that belong to no session, carried out first.
+    pub housekeeping: Vec<Housekeeping>,
+    /// Made with `--force`.
+    pub force: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
     pub session: String,
     pub branch: String,
@@ -31,9 +39,11 @@ pub struct Change {
     pub action: Action,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
-    /// Branch (per `start`), worktree, session folder, metadata, ownership entry.
+    /// Branch (per `start`), worktree, session folder, metadata, ownership entry (recording
+    /// `base`).
     Create {
         start: Start,
         wanted: Wanted,
@@ -43,18 +53,12 @@ pub enum Action {
     Update {
         repairs: Vec<Repair>,
         wanted: Wanted,
+        base: String,
     },
-    /// An orphan: its worktree (removed, or pruned when the folder is gone), then its branch.
-    /// Forced (`--force`), it first stores the commits that would become unreachable
-    /// under `archive`, and `discard` lists the files it deletes.
-    Remove {
-        worktree: WorktreeRemoval,
-        delete_branch: bool,
-        archive: Option<Archive>,
-        discard: Vec<String>,
-    },
+    /// An orphan's removal.
+    Remove(Removal),
     Blocked {
-        reasons: Vec<String>,
+        reasons: Vec<Reason>,
     },
 }
 
@@ -63,22 +67,25 @@ impl Action {
         match self {
             Action::Create { .. } => "create",
             Action::Update { .. } => "update",
-            Action::Remove { .. } => "remove",
+            Action::Remove(_) => "remove",
             Action::Blocked { .. } => "blocked",
         }
     }
 }
 
 /// Where a new branch starts (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Start {
     pub from: StartFrom,
     /// The local branch, `<remote>/<branch>`, or the base revspec.
     pub reference: String,
     pub commit: String,
+    /// For `remote`: the remote the new branch tracks.
+    pub remote: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     Local,
     Remote,
@@ -95,10 +102,12 @@ impl StartFrom {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Repair {
     /// The worktree is gone (folder deleted by hand) or half-made by a killed apply: drop
-    /// the registration (`reset` also discards a half-made checkout) and add it again.
+    /// the registration and add it again. `reset`: the half-made checkout is deleted first,
+    /// after apply checks again that every file in it is its branch's.
     Worktree { start: Start, reset: bool },
     /// Write `metadata.json`: `old` is the text found (None when missing), `new` the text
     /// to write (None: a new file, made at apply time with `startTime` and `shellPid`).
@@ -108,39 +117,199 @@ pub enum Repair {
     SwitchBranch { from: String, start: Start },
     /// Create `sessions/<id>/artifacts/`.
     Artifacts,
-    /// A killed apply left the ownership entry in `creating`: mark it created.
+    /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
 }
 
-/// Where a forced removal keeps the commits it would otherwise make unreachable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Archive {
-    /// `refs/flowloom/archive/<branch>`.
-    pub reference: String,
-    pub commit: String,
-    /// How many commits only this ref keeps.
-    pub commits: usize,
+/// How an orphan goes: its worktree (after apply checks it again), then its branch, then
+/// its ownership entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Removal {
+    pub worktree: WorktreeRemoval,
+    /// The branch is deleted only if it still points at this commit.
+    pub delete_branch: Option<String>,
+    /// Forced: where what would be lost is kept first.
+    pub archive: Option<Archive>,
+    /// Forced: the files (relative to the worktree) whose changes the removal may lose;
+    /// anything else found when apply checks again blocks it.
+    pub discard: Vec<String>,
+    /// The base recorded in the ownership entry (kept while the removal runs).
+    pub base: String,
 }
 
-pub const ARCHIVE_PREFIX: &str = "refs/flowloom/archive/";
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum WorktreeRemoval {
+    /// Check again, move the folder into the trash, drop the registration, delete the trash.
+    /// `half_made`: the worktree is locked `initializing` by a checkout flowloom's own
+    /// killed apply started.
+    Remove { admin_id: String, half_made: bool },
+    /// The folder was deleted by hand: drop the registration only.
+    Prune { admin_id: String },
+    /// Nothing registered at the path any more.
+    None,
+}
+
+/// Where a forced removal keeps the commits (and, with `snapshot`, the uncommitted files)
+/// it would otherwise lose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Archive {
+    /// `refs/flowloom/archive/<branch>` (or `-2`, `-3`…: an archive is never overwritten).
+    pub reference: String,
+    /// The commits to keep: the branch tip, a detached `HEAD`.
+    pub keep: Vec<String>,
+    /// How many commits only this ref keeps.
+    pub commits: usize,
+    /// Commit the worktree's uncommitted and untracked files (as `git stash -u` would) on
+    /// top of its `HEAD` first; the archive points at that commit.
+    pub snapshot: Option<String>,
+}
+
+/// Why a change cannot be made; turned into words only where output is made (`render`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    BranchCheckedOutElsewhere {
+        branch: String,
+        path: PathBuf,
+    },
+    FolderInTheWay {
+        path: PathBuf,
+    },
+    BaseUnresolved {
+        base: String,
+        why: String,
+    },
+    BaseUnread {
+        base: String,
+    },
+    HalfMadeHoldsOtherFiles {
+        files: Vec<String>,
+    },
+    LockedWithFolderGone {
+        lock: String,
+    },
+    SwitchBack {
+        from: Option<String>,
+        to: String,
+        path: PathBuf,
+        why: SwitchBlock,
+    },
+    MetadataInvalid {
+        id: String,
+        why: String,
+    },
+    UnsafeSessionFolder {
+        why: String,
+    },
+    Locked {
+        lock: String,
+    },
+    StartedInside,
+    Dirty {
+        what: DirtKind,
+        count: usize,
+    },
+    SessionFiles {
+        id: String,
+        count: usize,
+    },
+    Unreadable {
+        why: String,
+    },
+    Unmerged {
+        branch: String,
+        count: usize,
+        base: String,
+        upstream: Option<String>,
+    },
+    UnmergedUnchecked {
+        branch: String,
+    },
+    Submodule {
+        what: String,
+    },
+    Process {
+        pid: u32,
+        name: String,
+        uses: String,
+    },
+    DetachedCommits {
+        count: usize,
+    },
+    /// Found when apply checked again right before deleting: files the plan did not show.
+    NewSincePlan {
+        files: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SwitchBlock {
+    Detached,
+    CheckedOutElsewhere { path: PathBuf },
+    Uncommitted,
+    Unchecked,
+    Start { reason: Box<Reason> },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DirtKind {
+    Modified,
+    Staged,
+    Deleted,
+    Untracked,
+}
+
+impl DirtKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirtKind::Modified => "modified",
+            DirtKind::Staged => "staged",
+            DirtKind::Deleted => "deleted",
+            DirtKind::Untracked => "untracked",
+        }
+    }
+}
+
+impl Reason {
+    /// Whether `--force` lifts it (SPEC §7): dirty files, session files, unmerged and
+    /// detached commits yes; a lock, a submodule, a process or the current worktree never.
+    pub fn forceable(&self) -> bool {
+        matches!(
+            self,
+            Reason::Dirty { .. }
+                | Reason::SessionFiles { .. }
+                | Reason::Unmerged { .. }
+                | Reason::DetachedCommits { .. }
+        )
+    }
+}
+
+/// A step that belongs to no session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Housekeeping {
+    /// Rewrite flowloom's block of `info/exclude` to exactly these lines.
+    Excludes { old: Vec<String>, new: Vec<String> },
+    /// Remove what a killed apply left (re-checked by apply).
+    Leftover(Leftover),
+    /// Delete a folder an interrupted removal had moved into the trash (it was checked
+    /// before it was moved).
+    EmptyTrash { path: PathBuf },
+    /// Drop an ownership entry whose worktree and branch are both gone.
+    DropRecord { session: String, path: PathBuf },
+}
 
 /// How to plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Options {
     /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
     pub force: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WorktreeRemoval {
-    Remove,
-    /// The folder was deleted by hand: drop the registration only.
-    Prune,
-    /// Nothing registered at the path any more.
-    None,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unmanaged {
     pub session: String,
     pub branch: Option<String>,
@@ -154,33 +323,30 @@ impl Plan {
 
     /// Whether applying would change anything (blocked entries change nothing).
     pub fn has_changes(&self) -> bool {
-        self.changes.iter().any(|c| !matches!(c.action, Action::Blocked { .. }))
+        !self.housekeeping.is_empty() || self.changes.iter().any(|c| !matches!(c.action, Action::Blocked { .. }))
+    }
+
+    /// Whether any session's base did not resolve.
+    pub fn has_unresolved_base(&self) -> bool {
+        self.changes.iter().any(|c| match &c.action {
+            Action::Blocked { reasons } => reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })),
+            _ => false,
+        })
     }
 }
 
-/// Compute the plan. `state` must have been read for this `manifest`.
+/// Compute the plan. `state` must have been read for this `manifest` and have answered
+/// `questions(manifest, state)`.
 pub fn plan(manifest: &Manifest, state: &State) -> Plan {
     plan_with(manifest, state, &Options::default())
 }
 
 pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan {
+    let checked_out = checked_out(state);
     let mut changes = Vec::new();
-    // Where each branch is checked out, across every worktree flowloom knows of.
-    let mut checked_out: BTreeMap<&str, &Path> = state
-        .busy_branches
-        .iter()
-        .map(|(b, p)| (b.as_str(), p.as_path()))
-        .collect();
-    for wt in state.worktrees.values() {
-        if let Some(b) = &wt.branch {
-            checked_out.insert(b.as_str(), wt.path.as_path());
-        }
-    }
-
     for session in manifest.sessions.values() {
         let path = state.root.join(&session.worktree);
-        let action = plan_declared(manifest, state, session, &path, &checked_out);
-        if let Some(action) = action {
+        if let Some(action) = plan_declared(manifest, state, session, &path, &checked_out) {
             changes.push(Change {
                 session: session.id.clone(),
                 branch: session.branch.clone(),
@@ -189,7 +355,6 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
             });
         }
     }
-
     for owned in orphans(manifest, &state.root, state) {
         if let Some(action) = plan_orphan(state, owned, &checked_out, options) {
             changes.push(Change {
@@ -201,11 +366,67 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
         }
     }
     changes.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
-
+    let housekeeping = housekeeping(manifest, state, &changes);
     Plan {
         changes,
         unmanaged: unmanaged(manifest, state),
+        housekeeping,
+        force: options.force,
     }
+}
+
+/// Where each branch is checked out, across every worktree flowloom knows of.
+fn checked_out(state: &State) -> BTreeMap<&str, &Path> {
+    let mut map: BTreeMap<&str, &Path> = state
+        .busy_branches
+        .iter()
+        .map(|(b, p)| (b.as_str(), p.as_path()))
+        .collect();
+    for wt in state.worktrees.values() {
+        if let Some(b) = &wt.branch {
+            map.insert(b.as_str(), wt.path.as_path());
+        }
+    }
+    map
+}
+
+/// The planner's questions to the reader, asked before it plans so that it can stay pure:
+/// worktrees that would be removed or switched back need a dirty check, worktrees that
+/// would be removed a removal check, half-made checkouts their stray files, and branches
+/// that would be deleted a merge check.
+pub fn questions(manifest: &Manifest, state: &State) -> Needs {
+    let mut needs = Needs::default();
+    let root = &state.root;
+    for session in manifest.sessions.values() {
+        let path = root.join(&session.worktree);
+        let Some(wt) = state.worktrees.get(&path) else { continue };
+        if !wt.missing && wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str()) {
+            needs.dirt.insert(path.clone());
+        }
+        if let Some(o) = state.owned.by_path(&path)
+            && half_made(o, wt)
+        {
+            needs.stray.insert(path, o.branch.clone());
+        }
+    }
+    for owned in orphans(manifest, root, state) {
+        if let Some(wt) = state.worktrees.get(&owned.path)
+            && !wt.missing
+        {
+            needs.dirt.insert(owned.path.clone());
+            needs.removal.insert(owned.path.clone());
+        }
+        if state.branches.contains_key(&owned.branch) {
+            needs.unmerged.insert(owned.branch.clone(), owned.base.clone());
+        }
+    }
+    needs
+}
+
+/// A checkout flowloom's own killed apply left half-made: recorded `creating`, locked
+/// `initializing`, folder present.
+fn half_made(owned: &OwnedSession, wt: &Worktree) -> bool {
+    owned.state == OwnedState::Creating && !wt.missing && wt.lock.as_deref() == Some(INITIALIZING)
 }
 
 /// Owned sessions that no declared session claims (by worktree path or branch).
@@ -217,8 +438,14 @@ pub fn orphans<'a>(manifest: &Manifest, root: &Path, state: &'a State) -> Vec<&'
         .sessions
         .iter()
         .filter(|o| !paths.contains(&o.path) && !branches.contains(o.branch.as_str()))
-        // A hand-edited record cannot make flowloom touch what lies outside its root.
+        // A hand-edited record cannot make flowloom touch what lies outside its root
+        // (record paths are normalised when read: no `..` survives).
         .filter(|o| o.path.starts_with(root) && o.path != root)
+        .filter(|o| {
+            !o.path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        })
         .collect()
 }
 
@@ -233,9 +460,16 @@ fn wanted(session: &Session, path: &Path) -> Wanted {
 }
 
 /// Where a branch for `session` would start (SPEC §6), or why it cannot.
-fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Start, String> {
-    let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
+fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Start, Reason> {
+    let remote = &manifest.defaults.remote;
+    let remote_ref = format!("{remote}/{}", session.branch);
     let remote_commit = state.remote_branches.get(&remote_ref);
+    let from_remote = |commit: &String| Start {
+        from: StartFrom::Remote,
+        reference: remote_ref.clone(),
+        commit: commit.clone(),
+        remote: Some(remote.clone()),
+    };
     // A killed apply may have made the branch from the remote one but not yet written its
     // upstream: still unmoved, still being created, it is finished as a remote start.
     let path = state.root.join(&session.worktree);
@@ -247,35 +481,38 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
         && b.upstream.is_none()
         && &b.commit == commit
     {
-        return Ok(Start {
-            from: StartFrom::Remote,
-            reference: remote_ref,
-            commit: commit.clone(),
-        });
+        return Ok(from_remote(commit));
     }
     if let Some(b) = state.branches.get(&session.branch) {
         return Ok(Start {
             from: StartFrom::Local,
             reference: session.branch.clone(),
             commit: b.commit.clone(),
+            remote: None,
         });
     }
     if let Some(commit) = remote_commit {
-        return Ok(Start {
-            from: StartFrom::Remote,
-            reference: remote_ref,
-            commit: commit.clone(),
-        });
+        return Ok(from_remote(commit));
     }
     match state.bases.get(&session.base) {
         Some(Ok(commit)) => Ok(Start {
             from: StartFrom::Base,
             reference: session.base.clone(),
             commit: commit.clone(),
+            remote: None,
         }),
-        Some(Err(why)) => Err(format!("base `{}` does not resolve to a commit: {why}", session.base)),
-        None => Err(format!("base `{}` was not read", session.base)),
+        Some(Err(why)) => Err(Reason::BaseUnresolved {
+            base: session.base.clone(),
+            why: why.clone(),
+        }),
+        None => Err(Reason::BaseUnread {
+            base: session.base.clone(),
+        }),
     }
+}
+
+fn blocked(reason: Reason) -> Option<Action> {
+    Some(Action::Blocked { reasons: vec![reason] })
 }
 
 fn plan_declared(
@@ -287,18 +524,19 @@ fn plan_declared(
 ) -> Option<Action> {
     let wanted = wanted(session, path);
     let owned = state.owned.by_path(path);
+    let base = owned.map_or_else(|| session.base.clone(), |o| o.base.clone());
     let elsewhere = checked_out
         .get(session.branch.as_str())
         .filter(|p| **p != path)
-        .map(|p| format!("branch `{}` is checked out in {}", session.branch, display(manifest, p)));
+        .map(|p| Reason::BranchCheckedOutElsewhere {
+            branch: session.branch.clone(),
+            path: p.to_path_buf(),
+        });
 
     let Some(wt) = state.worktrees.get(path) else {
-        let mut reasons: Vec<String> = elsewhere.into_iter().collect();
+        let mut reasons: Vec<Reason> = elsewhere.into_iter().collect();
         if state.occupied.contains(path) {
-            reasons.push(format!(
-                "{} exists and is not a registered worktree; move it away",
-                display(manifest, path)
-            ));
+            reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
         }
         return Some(match start_of(manifest, state, session) {
             Ok(start) if reasons.is_empty() => Action::Create {
@@ -315,59 +553,30 @@ fn plan_declared(
     };
 
     let mut repairs = Vec::new();
-    let half_made = owned.is_some_and(|o| o.state == OwnedState::Creating);
-    // Declared again while a removal of it was interrupted: the files that removal deleted
-    // come back with a fresh checkout; anything else in the worktree is someone's work.
-    let half_removed = owned.is_some_and(|o| o.state == OwnedState::Removing);
-    if half_removed && !wt.missing {
-        match &wt.dirt {
-            Some(dirt)
-                if dirt.modified.is_empty()
-                    && dirt.staged.is_empty()
-                    && dirt.untracked.is_empty()
-                    && dirt.session_files.is_empty() => {}
-            _ => {
-                return Some(Action::Blocked {
-                    reasons: vec![
-                        "its removal was interrupted and the worktree has changes besides the deleted files; \
-                         commit or remove them"
-                            .to_owned(),
-                    ],
-                });
-            }
-        }
-    }
+    let half_made = owned.is_some_and(|o| half_made(o, wt));
+    // An interrupted removal moved the folder into the trash or had not touched it yet:
+    // either way the session is planned as it is found, never wiped.
+    let unfinished = owned.is_some_and(|o| o.state != OwnedState::Created);
     if let Some(stray) = wt.stray.as_ref().filter(|s| !s.is_empty() && half_made) {
-        return Some(Action::Blocked {
-            reasons: vec![format!(
-                "a killed apply left this checkout half-made, and it now holds {} {} its checkout did not write \
-                 ({}); move {} away, then apply again",
-                stray.len(),
-                plural(stray.len(), "file"),
-                stray.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-                if stray.len() == 1 { "it" } else { "them" }
-            )],
-        });
+        return blocked(Reason::HalfMadeHoldsOtherFiles { files: stray.clone() });
     }
-    if wt.missing || half_removed || (half_made && wt.lock.as_deref() == Some(INITIALIZING)) {
-        if let Some(reason) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
-            return Some(Action::Blocked {
-                reasons: vec![format!(
-                    "worktree folder is gone but the worktree is locked ({})",
-                    lock_text(reason)
-                )],
-            });
+    if let Some(why) = &wt.unsafe_session {
+        return blocked(Reason::UnsafeSessionFolder { why: why.clone() });
+    }
+    if wt.missing || half_made {
+        if let Some(lock) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
+            return blocked(Reason::LockedWithFolderGone { lock: lock.to_owned() });
         }
         if let Some(why) = elsewhere {
-            return Some(Action::Blocked { reasons: vec![why] });
+            return blocked(why);
         }
         let start = match start_of(manifest, state, session) {
             Ok(start) => start,
-            Err(why) => return Some(Action::Blocked { reasons: vec![why] }),
+            Err(why) => return blocked(why),
         };
         repairs.push(Repair::Worktree {
             start,
-            reset: !wt.missing,
+            reset: half_made,
         });
         repairs.push(Repair::Metadata { old: None, new: None });
         repairs.push(Repair::Artifacts);
@@ -376,12 +585,11 @@ fn plan_declared(
             match switch_back(manifest, state, session, wt, elsewhere) {
                 Ok(repair) => repairs.push(repair),
                 Err(why) => {
-                    return Some(Action::Blocked {
-                        reasons: vec![format!(
-                            "{why}; switch it back by hand (git -C {} switch {})",
-                            display(manifest, path),
-                            session.branch
-                        )],
+                    return blocked(Reason::SwitchBack {
+                        from: wt.branch.clone(),
+                        to: session.branch.clone(),
+                        path: path.to_owned(),
+                        why,
                     });
                 }
             }
@@ -389,11 +597,9 @@ fn plan_declared(
         match &wt.metadata {
             MetadataFile::Missing => repairs.push(Repair::Metadata { old: None, new: None }),
             MetadataFile::Invalid(why) => {
-                return Some(Action::Blocked {
-                    reasons: vec![format!(
-                        "sessions/{}/metadata.json is not valid ({why}); fix or delete it",
-                        session.id
-                    )],
+                return blocked(Reason::MetadataInvalid {
+                    id: session.id.clone(),
+                    why: why.clone(),
                 });
             }
             MetadataFile::Valid(found) if !wanted.matches(found) => repairs.push(Repair::Metadata {
@@ -406,17 +612,10 @@ fn plan_declared(
             repairs.push(Repair::Artifacts);
         }
     }
-    if half_made || half_removed {
+    if unfinished {
         repairs.push(Repair::FinishRecord);
     }
-    (!repairs.is_empty()).then_some(Action::Update { repairs, wanted })
-}
-
-/// A reason a removal is blocked, and whether `--force` lifts it (SPEC §7: dirty files,
-/// session files and unmerged commits yes; a lock or the current worktree never).
-struct Block {
-    reason: String,
-    forceable: bool,
+    (!repairs.is_empty()).then_some(Action::Update { repairs, wanted, base })
 }
 
 /// A worktree checked out on another branch goes back to its session's branch only when
@@ -426,24 +625,25 @@ fn switch_back(
     state: &State,
     session: &Session,
     wt: &Worktree,
-    elsewhere: Option<String>,
-) -> Result<Repair, String> {
+    elsewhere: Option<Reason>,
+) -> Result<Repair, SwitchBlock> {
     let Some(from) = wt.branch.clone() else {
-        return Err("worktree has a detached HEAD, whose commits only it may hold".to_owned());
+        return Err(SwitchBlock::Detached);
     };
-    let on = format!("worktree is checked out on `{from}` instead of `{}`", session.branch);
-    if let Some(why) = elsewhere {
-        return Err(format!("{on} and {why}"));
+    if let Some(Reason::BranchCheckedOutElsewhere { path, .. }) = elsewhere {
+        return Err(SwitchBlock::CheckedOutElsewhere { path });
     }
     // A switch back that a kill interrupted leaves changes of its own; they do not count
-    // when every one of them is (`State::read` checked the contents).
+    // when every one of them is (`State::answer` checked the contents).
     let finishing = wt.switching_to.as_deref() == Some(session.branch.as_str()) && wt.switch_resumable;
     match &wt.dirt {
         Some(dirt) if dirt.is_clean_tracked() || finishing => {}
-        Some(_) => return Err(format!("{on}, with uncommitted changes")),
-        None => return Err(format!("{on}; its contents were not checked")),
+        Some(_) => return Err(SwitchBlock::Uncommitted),
+        None => return Err(SwitchBlock::Unchecked),
     }
-    let start = start_of(manifest, state, session).map_err(|why| format!("{on}: {why}"))?;
+    let start = start_of(manifest, state, session).map_err(|reason| SwitchBlock::Start {
+        reason: Box::new(reason),
+    })?;
     Ok(Repair::SwitchBranch { from, start })
 }
 
@@ -458,123 +658,214 @@ fn plan_orphan(
     if wt.is_none() && branch.is_none() {
         return None;
     }
-    let mut blocks = Vec::new();
-    let mut block = |reason: String, forceable: bool| blocks.push(Block { reason, forceable });
-    let half_made = owned.state == OwnedState::Creating;
-    // A removal that was interrupted deleted some files itself: those are not work.
-    let resuming = owned.state == OwnedState::Removing;
+    let mut reasons = Vec::new();
+    let half_made = wt.is_some_and(|wt| half_made(owned, wt));
     let mut discard = Vec::new();
+    let mut detached = None;
     if let Some(wt) = wt {
-        if let Some(reason) = wt.lock.as_deref().filter(|r| !(half_made && *r == INITIALIZING)) {
-            block(format!("worktree is locked ({})", lock_text(reason)), false);
+        if let Some(lock) = wt.lock.as_deref().filter(|_| !half_made) {
+            reasons.push(Reason::Locked { lock: lock.to_owned() });
         }
         if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
-            block("flowloom was started inside this worktree".to_owned(), false);
+            reasons.push(Reason::StartedInside);
         }
-        if let Some(dirt) = &wt.dirt {
-            for (files, what) in [
-                (&dirt.modified, "modified"),
-                (&dirt.staged, "staged"),
-                (&dirt.deleted, "deleted"),
-                (&dirt.untracked, "untracked"),
-            ] {
-                let ours = resuming && what == "deleted";
-                if !files.is_empty() && !ours {
-                    let n = files.len();
-                    block(format!("worktree has {n} {what} {}", plural(n, "file")), true);
+        if let Some(what) = &wt.submodule {
+            reasons.push(Reason::Submodule { what: what.clone() });
+        }
+        for p in &wt.processes {
+            reasons.push(Reason::Process {
+                pid: p.pid,
+                name: p.name.clone(),
+                uses: p.uses.clone(),
+            });
+        }
+        if let (Some(head), Some(n)) = (&wt.detached, wt.unreachable)
+            && n > 0
+        {
+            reasons.push(Reason::DetachedCommits { count: n });
+            detached = Some((head.clone(), n));
+        }
+        match &wt.dirt {
+            Some(dirt) => {
+                for (files, what) in [
+                    (&dirt.modified, DirtKind::Modified),
+                    (&dirt.staged, DirtKind::Staged),
+                    (&dirt.deleted, DirtKind::Deleted),
+                    (&dirt.untracked, DirtKind::Untracked),
+                ] {
+                    if !files.is_empty() {
+                        reasons.push(Reason::Dirty {
+                            what,
+                            count: files.len(),
+                        });
+                    }
                 }
+                if !dirt.session_files.is_empty() {
+                    reasons.push(Reason::SessionFiles {
+                        id: owned.id.clone(),
+                        count: dirt.session_files.len(),
+                    });
+                }
+                discard = dirt.all_paths();
             }
-            if !dirt.session_files.is_empty() {
-                let n = dirt.session_files.len();
-                block(
-                    format!("sessions/{}/ holds {n} {} (artifacts)", owned.id, plural(n, "file")),
-                    true,
-                );
-            }
-            discard = dirt.all_paths();
-            if resuming {
-                discard.retain(|p| !dirt.deleted.contains(p));
-            }
-        } else if !wt.missing {
-            let why = wt.unreadable.as_deref().unwrap_or("not checked");
-            block(format!("worktree contents could not be checked ({why})"), false);
+            None if !wt.missing => reasons.push(Reason::Unreadable {
+                why: wt.unreadable.clone().unwrap_or_else(|| "not checked".to_owned()),
+            }),
+            None => {}
         }
     }
     // The branch goes with the session only when no other worktree has it checked out,
     // and never when it is what sessions start from.
     let is_a_base = state.bases.contains_key(&owned.branch);
-    let delete_branch = branch.is_some()
-        && !is_a_base
-        && checked_out
-            .get(owned.branch.as_str())
-            .is_none_or(|p| *p == owned.path.as_path());
-    let mut archive = None;
-    if let (true, Some(b)) = (delete_branch, branch) {
+    let delete_branch = branch.filter(|_| {
+        !is_a_base
+            && checked_out
+                .get(owned.branch.as_str())
+                .is_none_or(|p| *p == owned.path.as_path())
+    });
+    let mut keep = Vec::new();
+    let mut commits = 0;
+    if let Some(b) = delete_branch {
         match b.unmerged {
             Some(0) => {}
             Some(n) => {
-                let upstream = b
-                    .upstream
-                    .as_ref()
-                    .map(|(u, _)| format!(" nor from `{u}`"))
-                    .unwrap_or_default();
-                block(
-                    format!(
-                        "branch `{}` has {n} {} reachable neither from base `{}`{upstream}",
-                        owned.branch,
-                        plural(n, "commit"),
-                        owned.base
-                    ),
-                    true,
-                );
-                archive = Some(Archive {
-                    reference: archive_ref(state, &owned.branch, &b.commit),
-                    commit: b.commit.clone(),
-                    commits: n,
+                reasons.push(Reason::Unmerged {
+                    branch: owned.branch.clone(),
+                    count: n,
+                    base: owned.base.clone(),
+                    upstream: b.upstream.as_ref().map(|(u, _)| u.clone()),
                 });
+                keep.push(b.commit.clone());
+                commits += n;
             }
-            None => block(
-                format!("branch `{}` was not checked for unmerged commits", owned.branch),
-                false,
-            ),
+            None => reasons.push(Reason::UnmergedUnchecked {
+                branch: owned.branch.clone(),
+            }),
         }
     }
-    let forced = !blocks.is_empty() && options.force && blocks.iter().all(|b| b.forceable);
-    if !blocks.is_empty() && !forced {
+    let forced = !reasons.is_empty() && options.force && reasons.iter().all(Reason::forceable);
+    if !reasons.is_empty() && !forced {
+        return Some(Action::Blocked { reasons });
+    }
+    // What a forced removal keeps: the worktree's files committed on top of its HEAD, a
+    // detached HEAD's commits, the branch's unmerged commits; all under one archive ref.
+    let head = wt.and_then(|wt| wt.head.clone());
+    if forced && !discard.is_empty() && head.is_none() {
         return Some(Action::Blocked {
-            reasons: blocks.into_iter().map(|b| b.reason).collect(),
+            reasons: vec![Reason::Unreadable {
+                why: "its HEAD does not name a commit to keep its uncommitted files on".to_owned(),
+            }],
         });
     }
+    if let Some((head, n)) = detached {
+        keep.insert(0, head);
+        commits += n;
+    }
+    let snapshot = (!discard.is_empty()).then(|| head.clone()).flatten();
+    if let Some(s) = &snapshot
+        && !keep.contains(s)
+    {
+        keep.insert(0, s.clone());
+    }
+    let archive = (forced && !keep.is_empty()).then(|| Archive {
+        reference: archive_ref(state, &owned.branch, snapshot.is_none().then(|| keep[0].as_str())),
+        keep,
+        commits,
+        snapshot,
+    });
     let worktree = match wt {
-        Some(wt) if wt.missing => WorktreeRemoval::Prune,
-        Some(_) => WorktreeRemoval::Remove,
+        Some(wt) if wt.missing => WorktreeRemoval::Prune {
+            admin_id: wt.admin_id.clone(),
+        },
+        Some(wt) => WorktreeRemoval::Remove {
+            admin_id: wt.admin_id.clone(),
+            half_made,
+        },
         None => WorktreeRemoval::None,
     };
     if !forced {
         discard.clear();
     }
-    Some(Action::Remove {
+    Some(Action::Remove(Removal {
         worktree,
-        delete_branch,
+        delete_branch: delete_branch.map(|b| b.commit.clone()),
         archive,
         discard,
-    })
+        base: owned.base.clone(),
+    }))
 }
 
 /// `refs/flowloom/archive/<branch>`, or with `-2`, `-3`… when an earlier archive of a
-/// branch of the same name holds other commits: an archive is never overwritten.
-fn archive_ref(state: &State, branch: &str, commit: &str) -> String {
-    let base = format!("{ARCHIVE_PREFIX}{branch}");
+/// branch of the same name holds something else: an archive is never overwritten.
+/// `commit`: what the archive will point at, when known (a snapshot commit is made at
+/// apply time, so it always gets a name of its own).
+fn archive_ref(state: &State, branch: &str, commit: Option<&str>) -> String {
+    let base = format!("{}{branch}", crate::names::ARCHIVE_PREFIX);
     let mut name = base.clone();
     let mut n = 1;
     while let Some(existing) = state.archives.get(&name) {
-        if existing == commit {
+        if Some(existing.as_str()) == commit {
             break;
         }
         n += 1;
         name = format!("{base}-{n}");
     }
     name
+}
+
+/// Steps outside any session: `info/exclude`, what a killed apply left, the trash of an
+/// interrupted removal, ownership entries of sessions that are gone.
+fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<Housekeeping> {
+    let mut steps: Vec<Housekeeping> = state.leftovers.iter().cloned().map(Housekeeping::Leftover).collect();
+    // Sessions that exist after this plan: declared, and owned ones that are not removed.
+    let removed: BTreeSet<&Path> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Remove(_)))
+        .map(|c| c.path.as_path())
+        .collect();
+    let mut sessions: Vec<(&str, String)> = manifest
+        .sessions
+        .values()
+        .map(|s| (s.id.as_str(), s.worktree.clone()))
+        .collect();
+    for o in &state.owned.sessions {
+        let exists = state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch);
+        if exists && !removed.contains(o.path.as_path()) {
+            let folder = o
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sessions.push((o.id.as_str(), folder));
+        }
+    }
+    let new = crate::exclude::wanted(
+        state.main_workdir.as_deref(),
+        &state.root,
+        sessions.iter().map(|(id, wt)| (*id, wt.as_str())),
+    );
+    if new != state.exclude.lines || state.exclude.legacy {
+        steps.push(Housekeeping::Excludes {
+            old: state.exclude.lines.clone(),
+            new,
+        });
+    }
+    steps.extend(
+        state
+            .trash
+            .iter()
+            .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
+    );
+    for o in &state.owned.sessions {
+        let gone = !state.worktrees.contains_key(&o.path) && !state.branches.contains_key(&o.branch);
+        if gone {
+            steps.push(Housekeeping::DropRecord {
+                session: o.id.clone(),
+                path: o.path.clone(),
+            });
+        }
+    }
+    steps
 }
 
 fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
@@ -628,21 +919,8 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
     out
 }
 
-fn lock_text(reason: &str) -> String {
-    if reason.is_empty() {
-        "no reason given".to_owned()
-    } else {
-        format!("reason: {reason}")
-    }
-}
-
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { word.to_owned() } else { format!("{word}s") }
-}
-
-/// A path for messages: relative to the manifest's folder when inside it.
-fn display(manifest: &Manifest, path: &Path) -> String {
-    manifest.relative(path)
 }
 
 #[cfg(test)]
@@ -790,6 +1068,12 @@ mod tests {
                         stray: None,
                         switching_to: None,
                         switch_resumable: false,
+                        detached: None,
+                        head: Some(COMMIT.into()),
+                        unreachable: None,
+                        submodule: None,
+                        processes: Vec::new(),
+                        unsafe_session: None,
                     },
                 );
             }
@@ -824,6 +1108,18 @@ mod tests {
             version: 1,
             sessions: next.owned.sessions.clone(),
         };
+        // Housekeeping, as apply carries it out (first).
+        for step in &plan.housekeeping {
+            match step {
+                Housekeeping::Excludes { new, .. } => {
+                    next.exclude.lines = new.clone();
+                    next.exclude.legacy = false;
+                }
+                Housekeeping::DropRecord { path, .. } => record.remove_path(path),
+                Housekeeping::EmptyTrash { path } => next.trash.retain(|t| t != path),
+                Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
+            }
+        }
         for change in &plan.changes {
             let fresh = |wanted: &Wanted| parse(&wanted.create(1, "2026-01-01T00:00:00Z"));
             match &change.action {
@@ -850,6 +1146,12 @@ mod tests {
                             stray: None,
                             switching_to: None,
                             switch_resumable: false,
+                            detached: None,
+                            head: Some(COMMIT.into()),
+                            unreachable: None,
+                            submodule: None,
+                            processes: Vec::new(),
+                            unsafe_session: None,
                         },
                     );
                     record.upsert(OwnedSession {
@@ -860,7 +1162,7 @@ mod tests {
                         state: OwnedState::Created,
                     });
                 }
-                Action::Update { repairs, wanted } => {
+                Action::Update { repairs, wanted, .. } => {
                     let wt = next.worktrees.get_mut(&change.path).expect("updates have a worktree");
                     for r in repairs {
                         match r {
@@ -882,15 +1184,13 @@ mod tests {
                         }
                     }
                 }
-                Action::Remove {
-                    worktree,
-                    delete_branch,
-                    ..
-                } => {
-                    if *worktree != WorktreeRemoval::None {
+                Action::Remove(r) => {
+                    if r.worktree != WorktreeRemoval::None {
                         next.worktrees.remove(&change.path);
                     }
-                    if *delete_branch {
+                    if let Some(expected) = &r.delete_branch
+                        && next.branches.get(&change.branch).is_some_and(|b| &b.commit == expected)
+                    {
                         next.branches.remove(&change.branch);
                     }
                     record.remove_path(&change.path);
@@ -927,7 +1227,7 @@ mod tests {
             let (m, s) = (manifest(&case), state(&case));
             let p = plan_with(&m, &s, &Options { force });
             for change in &p.changes {
-                if let Action::Remove { archive, discard, delete_branch, .. } = &change.action {
+                if let Action::Remove(Removal { archive, discard, delete_branch, .. }) = &change.action {
                     // Only owned sessions are ever removed, never locked ones; without
                     // --force never dirty or unmerged ones; with it, what would be lost is
                     // archived (commits) or listed (files).
@@ -937,11 +1237,16 @@ mod tests {
                         let dirt = wt.dirt.clone().unwrap_or_default();
                         prop_assert_eq!(discard, &dirt.all_paths());
                         prop_assert!(force || dirt.is_clean());
+                        // Uncommitted work is committed into the archive before it goes.
+                        prop_assert_eq!(archive.as_ref().and_then(|a| a.snapshot.as_ref()).is_some(), !dirt.is_clean());
                     }
-                    if let (true, Some(b)) = (*delete_branch, s.branches.get(&change.branch)) {
+                    if let (Some(_), Some(b)) = (delete_branch, s.branches.get(&change.branch)) {
                         let unmerged = b.unmerged.expect("checked");
                         prop_assert!(force || unmerged == 0);
-                        prop_assert_eq!(archive.as_ref().map(|a| a.commits), (unmerged > 0).then_some(unmerged));
+                        if unmerged > 0 {
+                            let a = archive.as_ref().expect("unmerged commits are archived");
+                            prop_assert!(a.keep.contains(&b.commit) && a.commits >= unmerged);
+                        }
                     }
                 }
             }

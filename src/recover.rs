@@ -1,200 +1,270 @@
-//! After a killed apply: the lock files it was holding when it died.
+//! After a killed apply: what it left half-done that git would otherwise trip over.
 //!
-//! A ref or index update takes `<file>.lock` and renames it into place; a `kill -9` in
-//! between leaves the `.lock`, and git (and gix) then refuse to touch that file until
-//! someone deletes it by hand. When an apply takes the apply lock over from a holder that
-//! died, it removes the lock files that holder can have left: those on refs and
-//! worktree administration files of flowloom's own sessions, no older than the dead apply's
-//! start. Lock files on what every git command shares (`config.lock`, `packed-refs.lock`)
-//! might belong to a git command running right now: those are only reported.
+//! Before apply takes a lock file that git commands also use (`packed-refs.lock`,
+//! `config.lock`, a branch's `.lock`, a worktree's `HEAD.lock`/`index.lock`), it writes an
+//! *intent* naming it, and removes the intent when done. After a kill, only lock files an
+//! intent names are flowloom's: a lock file nobody named may belong to a git command
+//! running right now and is never touched. The planner lists what it finds as housekeeping
+//! (`plan` shows it); apply removes each one only if it is still there, unchanged, after
+//! longer than git holds such a lock.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::ownership::{OwnedSession, OwnedState, Record};
+use crate::ownership::{OwnedState, Record};
 
-/// Remove the per-session lock files a killed apply left; describe each removal, and each
-/// shared lock file that is left for the user to judge, through `report`.
-///
-/// Only sessions the dead apply was working on qualify: those it was creating (the record
-/// says `creating`) and orphans it may have been removing (no longer declared). In a
-/// declared, finished session someone may be committing right now; its locks are theirs.
-pub fn leftover_locks(
-    common_dir: &Path,
-    declared_branches: &BTreeSet<&str>,
-    started: Option<jiff::Timestamp>,
-    report: &dyn Fn(String),
-) {
-    // File times come from the kernel's coarse clock (and some file systems keep whole or
-    // even two seconds), so they can read earlier than the precise start: allow for that.
-    let Some(since) = started
+/// Something a killed apply left behind.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Leftover {
+    pub path: PathBuf,
+    pub kind: LeftoverKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftoverKind {
+    /// A lock file an intent of the dead apply names.
+    LockFile,
+    /// The intent file itself.
+    Intent,
+    /// A temporary file of one of flowloom's atomic writes.
+    TempFile,
+    /// A worktree administration folder without a `gitdir` file (a registration cut short).
+    HalfRegistration,
+    /// The folder of a session being created that holds nothing but the `.git` link a
+    /// registration cut short wrote.
+    LoneLink,
+}
+
+const INTENT_PREFIX: &str = "intent-";
+
+/// When the apply that last held `flowloom.lock` started, if it ended without releasing it
+/// (killed). For `plan`, which does not take the lock: a lock held right now is a live
+/// apply's, not stale.
+pub fn stale_since(common_dir: &Path) -> Option<jiff::Timestamp> {
+    let path = common_dir.join(crate::lock::FILE_NAME);
+    let file = std::fs::File::open(&path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    match file.try_lock_shared() {
+        Ok(()) => {}
+        Err(_) => return None,
+    }
+    let mut text = String::new();
+    use std::io::Read;
+    let _ = (&file).take(4096).read_to_string(&mut text);
+    let _ = file.unlock();
+    parse_started(&text)
+}
+
+/// The `started` line of a lock holder's text.
+pub fn parse_started(text: &str) -> Option<jiff::Timestamp> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("started "))
+        .and_then(|t| t.parse().ok())
+}
+
+/// What an apply that started at `since` and was killed left behind.
+pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timestamp>) -> Vec<Leftover> {
+    let Some(since) = since
         .map(SystemTime::from)
+        // File times come from the kernel's coarse clock: allow for that.
         .and_then(|t| t.checked_sub(std::time::Duration::from_secs(2)))
     else {
-        return;
+        return Vec::new();
     };
-    let Ok(record) = Record::read(common_dir) else { return };
-    let worked_on: Vec<&OwnedSession> = record
-        .sessions
-        .iter()
-        .filter(|o| o.state != OwnedState::Created || !declared_branches.contains(o.branch.as_str()))
-        .collect();
-    let mut ours: Vec<PathBuf> = Vec::new();
-    for owned in &worked_on {
-        ours.push(common_dir.join("refs/heads").join(format!("{}.lock", owned.branch)));
-    }
-    // Archive refs are flowloom's alone: `<branch>`, `<branch>-2`, … of any branch.
-    let archives = common_dir.join("refs/flowloom/archive");
-    for owned in &record.sessions {
-        let archive = archives.join(&owned.branch);
-        ours.extend(locks_in(archive.parent(), |name| {
-            archive
-                .file_name()
-                .is_some_and(|stem| name.starts_with(&*stem.to_string_lossy()))
-        }));
-    }
-    // The administration folders (HEAD, index) of the worktrees of those sessions.
-    if let Ok(entries) = std::fs::read_dir(common_dir.join("worktrees")) {
-        for entry in entries.flatten() {
-            let admin = entry.path();
-            let Some(worktree) = std::fs::read_to_string(admin.join("gitdir"))
-                .ok()
-                .and_then(|gitdir| Path::new(gitdir.trim()).parent().map(crate::state::canonical))
-            else {
-                continue;
-            };
-            if worked_on.iter().any(|o| o.path == worktree) {
-                ours.extend(locks_in(Some(&admin), |_| true));
-            }
-        }
-    }
-    // A worktree registration killed half-way (being made or being deleted) can leave an
-    // administration folder without its `gitdir` file, or with an empty one, which git
-    // lists but cannot use.
-    let mut registered = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(common_dir.join("worktrees")) {
-        for entry in entries.flatten() {
-            let admin = entry.path();
-            let gitdir = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
-            match Path::new(gitdir.trim()).parent() {
-                Some(worktree) if !gitdir.trim().is_empty() => registered.push(crate::state::canonical(worktree)),
-                _ if admin.is_dir() && is_no_older_than(&admin, since) && std::fs::remove_dir_all(&admin).is_ok() => {
-                    report(format!(
-                        "removed {}, left half-made by the apply that was killed",
-                        admin.display()
-                    ));
-                }
-                _ => {}
-            }
-        }
-    }
-    // And the folder of a session being created, when it holds nothing but the `.git` link
-    // that registration writes first: nobody else's, since creation is planned only where
-    // the folder is absent or empty.
-    for owned in worked_on.iter().filter(|o| o.state == OwnedState::Creating) {
-        if registered.contains(&owned.path) {
+    let mut found = Vec::new();
+    let state_dir = common_dir.join(crate::names::STATE_DIR);
+    for entry in std::fs::read_dir(&state_dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(INTENT_PREFIX) {
             continue;
         }
-        let only_link =
-            std::fs::read_dir(&owned.path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));
-        if only_link
-            && is_no_older_than(&owned.path, since)
-            && std::fs::remove_file(owned.path.join(".git")).map_or(true, |()| true)
-            && std::fs::remove_dir(&owned.path).is_ok()
-        {
-            report(format!(
-                "removed {}, left half-made by the apply that was killed",
-                owned.path.display()
-            ));
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            let lock = PathBuf::from(line);
+            // Only lock files inside the repository's git directory.
+            if lock.starts_with(common_dir)
+                && lock.extension().is_some_and(|e| e == "lock")
+                && lock.symlink_metadata().is_ok_and(|m| m.is_file())
+            {
+                found.push(Leftover {
+                    path: lock,
+                    kind: LeftoverKind::LockFile,
+                });
+            }
+        }
+        found.push(Leftover {
+            path: entry.path(),
+            kind: LeftoverKind::Intent,
+        });
+    }
+    // A worktree registration killed half-way can leave an administration folder without
+    // its `gitdir` file, or with an empty one, which git lists but cannot use.
+    for entry in std::fs::read_dir(common_dir.join("worktrees"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let admin = entry.path();
+        let gitdir = std::fs::read_to_string(admin.join("gitdir")).unwrap_or_default();
+        if gitdir.trim().is_empty() && admin.is_dir() && is_no_older_than(&admin, since) {
+            found.push(Leftover {
+                path: admin,
+                kind: LeftoverKind::HalfRegistration,
+            });
+        }
+    }
+    // The folder of a session being created, when it holds nothing but the `.git` link
+    // that registration writes first and no registration points at it: nobody else's,
+    // since creation is planned only where the folder is absent or empty.
+    for owned in record.sessions.iter().filter(|o| o.state == OwnedState::Creating) {
+        let only_link = std::fs::read_dir(&owned.path)
+            .is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"))
+            && owned.path.join(".git").symlink_metadata().is_ok_and(|m| m.is_file());
+        let registered = std::fs::read_to_string(owned.path.join(".git"))
+            .ok()
+            .and_then(|t| t.trim().strip_prefix("gitdir: ").map(|g| Path::new(g).join("gitdir")))
+            .is_some_and(|g| g.is_file());
+        if only_link && !registered && is_no_older_than(&owned.path, since) {
+            found.push(Leftover {
+                path: owned.path.clone(),
+                kind: LeftoverKind::LoneLink,
+            });
         }
     }
     // flowloom's own atomic writes leave a temporary file behind when killed: next to the
     // record and `info/exclude`, and in the session folders of the sessions it worked on.
-    let is_tmp = |p: &PathBuf| {
-        p.file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with(crate::fsutil::TMP_PREFIX))
-    };
-    let mut tmp_dirs = vec![common_dir.join("flowloom"), common_dir.join("info")];
-    tmp_dirs.extend(worked_on.iter().map(|o| o.path.join("sessions").join(&o.id)));
+    let mut tmp_dirs = vec![state_dir, common_dir.join("info")];
+    tmp_dirs.extend(
+        record
+            .sessions
+            .iter()
+            .filter(|o| o.state != OwnedState::Created)
+            .map(|o| o.path.join(crate::names::session_dir(&o.id))),
+    );
     for dir in tmp_dirs {
-        ours.extend(
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|e| e.path())
-                .filter(is_tmp),
-        );
-    }
-    for path in ours {
-        if is_no_older_than(&path, since) && std::fs::remove_file(&path).is_ok() {
-            report(format!("removed {}, left by the apply that was killed", path.display()));
-        }
-    }
-    // The dead apply was inside an edit that takes a shared lock: a lock file that stays
-    // put, untouched, for two seconds is its (git holds these for milliseconds).
-    let marker = common_dir.join("flowloom").join(SHARED_EDIT);
-    if marker.exists() {
-        for shared in SHARED_LOCKS {
-            let path = common_dir.join(shared);
-            if is_abandoned(&path, std::time::Duration::from_secs(2)) && std::fs::remove_file(&path).is_ok() {
-                report(format!("removed {}, left by the apply that was killed", path.display()));
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let ours = entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(crate::fsutil::TMP_PREFIX);
+            if ours && is_no_older_than(&path, since) {
+                found.push(Leftover {
+                    path,
+                    kind: LeftoverKind::TempFile,
+                });
             }
         }
-        let _ = std::fs::remove_file(&marker);
     }
-    for shared in ["config.lock", "packed-refs.lock", "index.lock", "HEAD.lock"] {
-        let path = common_dir.join(shared);
-        if is_no_older_than(&path, since) {
-            report(format!(
-                "{} may have been left by the apply that was killed; if no git command is running, delete it",
-                path.display()
-            ));
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup();
+    found
+}
+
+/// Remove one leftover, re-checking it first: a lock file only if it stays unchanged for
+/// longer than git holds one (a git command that took it since is left alone).
+pub fn remove(leftover: &Leftover) -> Result<(), String> {
+    let path = &leftover.path;
+    match leftover.kind {
+        LeftoverKind::LockFile => {
+            if !is_abandoned(path, std::time::Duration::from_secs(2)) {
+                return Err(format!(
+                    "{} is in use (it changed, or is too recent); left alone",
+                    path.display()
+                ));
+            }
+            remove_file(path)
+        }
+        LeftoverKind::Intent | LeftoverKind::TempFile => remove_file(path),
+        LeftoverKind::LoneLink => {
+            let only_link =
+                std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));
+            if !only_link {
+                return Err(format!(
+                    "{} holds more than a `.git` link now; left alone",
+                    path.display()
+                ));
+            }
+            remove_file(&path.join(".git"))?;
+            std::fs::remove_dir(path).map_err(|e| format!("could not delete {}: {e}", path.display()))
+        }
+        LeftoverKind::HalfRegistration => {
+            let gitdir = std::fs::read_to_string(path.join("gitdir")).unwrap_or_default();
+            if !gitdir.trim().is_empty() {
+                return Err(format!("{} is a complete registration now; left alone", path.display()));
+            }
+            match std::fs::remove_dir_all(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+            }
         }
     }
 }
 
-/// Marks that apply is about to take a lock every git command shares (`config.lock`,
-/// `packed-refs.lock`); removed when done. Found after a kill, it says such a lock may be
-/// the dead apply's.
-pub struct SharedEdit {
-    marker: PathBuf,
-}
-
-const SHARED_EDIT: &str = "shared-lock-intent";
-const SHARED_LOCKS: [&str; 2] = ["config.lock", "packed-refs.lock"];
-
-impl SharedEdit {
-    pub fn begin(common_dir: &Path) -> SharedEdit {
-        let marker = common_dir.join("flowloom").join(SHARED_EDIT);
-        // Best effort: without the marker, a lock left by a kill is reported, not removed.
-        let _ = std::fs::create_dir_all(common_dir.join("flowloom")).and_then(|()| std::fs::write(&marker, b""));
-        SharedEdit { marker }
+fn remove_file(path: &Path) -> Result<(), String> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(format!("could not delete {}: {e}", path.display())),
     }
 }
 
-impl Drop for SharedEdit {
+/// Names, in the git common dir, the lock files apply is about to take; removed when
+/// dropped. Found after a kill, it says those lock files (if there) are the dead apply's.
+pub struct Intent {
+    file: Option<PathBuf>,
+}
+
+impl Intent {
+    pub fn begin(common_dir: &Path, locks: &[PathBuf]) -> Intent {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = common_dir.join(crate::names::STATE_DIR);
+        let file = dir.join(format!(
+            "{INTENT_PREFIX}{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut text = String::new();
+        for lock in locks {
+            text.push_str(&lock.to_string_lossy());
+            text.push('\n');
+        }
+        // Best effort: without the intent, a lock left by a kill is reported, not removed.
+        let written = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, text));
+        Intent {
+            file: written.is_ok().then_some(file),
+        }
+    }
+}
+
+impl Drop for Intent {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.marker);
+        if let Some(file) = &self.file {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
-/// A shared lock file the dead apply may have held: if it is still there, unchanged, after
-/// longer than any git command holds such a lock, it is the dead apply's. Waits at most
-/// `patience`.
+/// A lock file the dead apply may have held: if it is still there, unchanged, after longer
+/// than any git command holds such a lock, it is the dead apply's. Waits at most `patience`.
 fn is_abandoned(path: &Path, patience: std::time::Duration) -> bool {
     let started = std::time::Instant::now();
-    let Ok(first) = std::fs::symlink_metadata(path).and_then(|m| m.modified()) else {
+    let stamp = |p: &Path| std::fs::symlink_metadata(p).and_then(|m| Ok((m.modified()?, m.len())));
+    let Ok(first) = stamp(path) else {
         return false;
     };
     loop {
-        match std::fs::symlink_metadata(path).and_then(|m| m.modified()) {
+        match stamp(path) {
             Ok(now) if now != first => return false,
             Ok(_) => {}
             Err(_) => return false,
         }
-        let age = SystemTime::now().duration_since(first).unwrap_or_default();
+        let age = SystemTime::now().duration_since(first.0).unwrap_or_default();
         if age >= patience {
             return true;
         }
@@ -203,21 +273,6 @@ fn is_abandoned(path: &Path, patience: std::time::Duration) -> bool {
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-}
-
-fn locks_in(dir: Option<&Path>, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
-    let Some(dir) = dir else { return Vec::new() };
-    std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .is_some_and(|n| n.ends_with(".lock") && keep(&n))
-        })
-        .collect()
 }
 
 fn is_no_older_than(path: &Path, since: SystemTime) -> bool {

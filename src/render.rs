@@ -6,17 +6,30 @@ use serde::Serialize;
 
 use crate::manifest::Manifest;
 use crate::output::{Printer, Style};
-use crate::plan::{Action, Change, Plan, Repair, Start, StartFrom, WorktreeRemoval};
+use crate::plan::{Action, Change, Housekeeping, Plan, Reason, Repair, Start, StartFrom, SwitchBlock, WorktreeRemoval};
+use crate::recover::LeftoverKind;
 
 /// The human plan: one line per change, details indented below, then a summary line.
 pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
     let mut out = String::new();
-    if plan.changes.is_empty() {
+    if !plan.housekeeping.is_empty() {
+        let _ = writeln!(out, "{}", p.paint(Style::Bold, "Housekeeping:"));
+        for step in &plan.housekeeping {
+            let _ = writeln!(
+                out,
+                "  {} {}",
+                p.paint(Style::Update, "~"),
+                housekeeping_text(step, manifest)
+            );
+        }
+        out.push('\n');
+    }
+    if plan.changes.is_empty() && plan.housekeeping.is_empty() {
         out.push_str(&p.paint(Style::Bold, "No changes."));
         out.push_str(" The sessions match ");
         out.push_str(&manifest_name(manifest));
         out.push_str(".\n");
-    } else {
+    } else if !plan.changes.is_empty() {
         let rows: Vec<[String; 3]> = plan
             .changes
             .iter()
@@ -38,7 +51,7 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
                 let _ = write!(out, "  {}", p.paint(Style::Dim, &summary));
             }
             out.push('\n');
-            details(&mut out, change, p);
+            details(&mut out, change, manifest, p);
         }
         out.push('\n');
     }
@@ -75,16 +88,20 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
         }
         out.push('\n');
     }
-    if !plan.changes.is_empty() {
-        let _ = writeln!(
+    if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
+        let _ = write!(
             out,
-            "{} {} to create, {} to update, {} to remove, {} blocked.",
+            "{} {} to create, {} to update, {} to remove, {} blocked",
             p.paint(Style::Bold, "Plan:"),
             plan.count("create"),
             plan.count("update"),
             plan.count("remove"),
             plan.count("blocked"),
         );
+        if !plan.housekeeping.is_empty() {
+            let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
+        }
+        out.push_str(".\n");
     }
     out
 }
@@ -101,7 +118,7 @@ fn symbol(action: &Action) -> (&'static str, Style) {
     match action {
         Action::Create { .. } => ("+", Style::Create),
         Action::Update { .. } => ("~", Style::Update),
-        Action::Remove { .. } => ("-", Style::Remove),
+        Action::Remove(_) => ("-", Style::Remove),
         Action::Blocked { .. } => ("!", Style::Blocked),
     }
 }
@@ -134,22 +151,17 @@ fn summary_of(change: &Change) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
-        Action::Remove {
-            worktree,
-            delete_branch,
-            discard,
-            ..
-        } => {
+        Action::Remove(r) => {
             let mut parts = Vec::new();
-            match worktree {
-                WorktreeRemoval::Remove => parts.push("remove worktree"),
-                WorktreeRemoval::Prune => parts.push("prune worktree (folder already gone)"),
+            match r.worktree {
+                WorktreeRemoval::Remove { .. } => parts.push("remove worktree"),
+                WorktreeRemoval::Prune { .. } => parts.push("prune worktree (folder already gone)"),
                 WorktreeRemoval::None => {}
             }
-            if *delete_branch {
+            if r.delete_branch.is_some() {
                 parts.push("delete branch");
             }
-            if !discard.is_empty() {
+            if r.archive.is_some() || !r.discard.is_empty() {
                 parts.push("forced");
             }
             parts.join(", ")
@@ -158,26 +170,29 @@ fn summary_of(change: &Change) -> String {
     }
 }
 
-fn details(out: &mut String, change: &Change, p: &Printer) {
+fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) {
     match &change.action {
         Action::Blocked { reasons } => {
             for r in reasons {
-                let _ = writeln!(out, "      {}", p.paint(Style::Blocked, r));
+                let _ = writeln!(out, "      {}", p.paint(Style::Blocked, &reason_text(r, manifest)));
             }
         }
-        Action::Remove { archive, discard, .. } => {
-            if let Some(a) = archive {
+        Action::Remove(r) => {
+            if let Some(a) = &r.archive {
+                let what = match (&a.snapshot, a.commits) {
+                    (Some(_), 0) => "uncommitted files".to_owned(),
+                    (Some(_), n) => format!("uncommitted files and {n} {}", crate::plan::plural(n, "commit")),
+                    (None, n) => format!("{n} {}", crate::plan::plural(n, "commit")),
+                };
                 let _ = writeln!(
                     out,
-                    "      {} {} {} kept under {} (restore: git branch <name> {})",
+                    "      {} {what} kept under {} (restore: git branch <name> {})",
                     p.paint(Style::Update, "archive:"),
-                    a.commits,
-                    crate::plan::plural(a.commits, "commit"),
                     a.reference,
                     a.reference
                 );
             }
-            for f in discard {
+            for f in &r.discard {
                 let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
             }
         }
@@ -233,6 +248,9 @@ pub struct JsonPlan {
     pub format_version: u32,
     pub changes: Vec<JsonChange>,
     pub unmanaged: Vec<JsonUnmanaged>,
+    /// Steps outside any session (`info/exclude`, leftovers of a killed apply, the trash
+    /// of an interrupted removal, ownership entries dropped), carried out first.
+    pub housekeeping: Vec<JsonHousekeeping>,
     pub summary: JsonSummary,
     /// Only in a saved plan (`plan --out`): what `apply FILE` checks before it acts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -255,6 +273,9 @@ pub struct JsonChange {
     pub start: Option<JsonStart>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// The machine name of each reason, in the same order (`dirty`, `unmerged`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reason_kinds: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub repairs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -273,6 +294,8 @@ pub struct JsonArchive {
     pub reference: String,
     pub commit: String,
     pub commits: usize,
+    /// Whether the worktree's uncommitted files are committed into the archive first.
+    pub snapshot: bool,
 }
 
 #[derive(Serialize)]
@@ -288,6 +311,13 @@ pub struct JsonUnmanaged {
     pub session: String,
     pub branch: Option<String>,
     pub path: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct JsonHousekeeping {
+    pub action: &'static str,
+    pub path: String,
+    pub description: String,
 }
 
 #[derive(Serialize)]
@@ -316,6 +346,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 path: manifest.relative(&c.path),
                 start: None,
                 reasons: Vec::new(),
+                reason_kinds: Vec::new(),
                 repairs: Vec::new(),
                 delete_branch: None,
                 archive: None,
@@ -343,21 +374,20 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                         })
                         .collect();
                 }
-                Action::Remove {
-                    delete_branch,
-                    archive,
-                    discard,
-                    ..
-                } => {
-                    j.delete_branch = Some(*delete_branch);
-                    j.archive = archive.as_ref().map(|a| JsonArchive {
+                Action::Remove(r) => {
+                    j.delete_branch = Some(r.delete_branch.is_some());
+                    j.archive = r.archive.as_ref().map(|a| JsonArchive {
                         reference: a.reference.clone(),
-                        commit: a.commit.clone(),
+                        commit: a.keep.first().cloned().unwrap_or_default(),
                         commits: a.commits,
+                        snapshot: a.snapshot.is_some(),
                     });
-                    j.discard = discard.clone();
+                    j.discard = r.discard.clone();
                 }
-                Action::Blocked { reasons } => j.reasons = reasons.clone(),
+                Action::Blocked { reasons } => {
+                    j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
+                    j.reason_kinds = reasons.iter().map(reason_kind).collect();
+                }
             }
             j
         })
@@ -372,6 +402,21 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 session: u.session.clone(),
                 branch: u.branch.clone(),
                 path: u.path.as_deref().map(|p| manifest.relative(p)),
+            })
+            .collect(),
+        housekeeping: plan
+            .housekeeping
+            .iter()
+            .map(|h| JsonHousekeeping {
+                action: housekeeping_kind(h),
+                path: match h {
+                    Housekeeping::Excludes { .. } => "info/exclude".to_owned(),
+                    Housekeeping::Leftover(l) => l.path.to_string_lossy().into_owned(),
+                    Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => {
+                        manifest.relative(path)
+                    }
+                },
+                description: housekeeping_text(h, manifest),
             })
             .collect(),
         summary: JsonSummary {
@@ -398,4 +443,171 @@ pub fn to_json_string(value: &impl Serialize) -> String {
     let mut s = serde_json::to_string_pretty(value).expect("plain data serialises");
     s.push('\n');
     s
+}
+
+// ---- words ----
+
+/// A blocked reason in words.
+pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
+    let shown = |p: &std::path::Path| manifest.relative(p);
+    match reason {
+        Reason::BranchCheckedOutElsewhere { branch, path } => {
+            format!("branch `{branch}` is checked out in {}", shown(path))
+        }
+        Reason::FolderInTheWay { path } => {
+            format!("{} exists and is not a registered worktree; move it away", shown(path))
+        }
+        Reason::BaseUnresolved { base, why } => format!("base `{base}` does not resolve to a commit: {why}"),
+        Reason::BaseUnread { base } => format!("base `{base}` was not read"),
+        Reason::HalfMadeHoldsOtherFiles { files } => format!(
+            "a killed apply left this checkout half-made, and it now holds {} {} its checkout did not write ({}); \
+             move {} away, then apply again",
+            files.len(),
+            crate::plan::plural(files.len(), "file"),
+            files.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if files.len() == 1 { "it" } else { "them" }
+        ),
+        Reason::LockedWithFolderGone { lock } => {
+            format!(
+                "worktree folder is gone but the worktree is locked ({})",
+                lock_text(lock)
+            )
+        }
+        Reason::SwitchBack { from, to, path, why } => {
+            let on = match from {
+                Some(from) => format!("worktree is checked out on `{from}` instead of `{to}`"),
+                None => "worktree has a detached HEAD, whose commits only it may hold".to_owned(),
+            };
+            let why = match why {
+                SwitchBlock::Detached => String::new(),
+                SwitchBlock::CheckedOutElsewhere { path } => {
+                    format!(" and branch `{to}` is checked out in {}", shown(path))
+                }
+                SwitchBlock::Uncommitted => ", with uncommitted changes".to_owned(),
+                SwitchBlock::Unchecked => "; its contents were not checked".to_owned(),
+                SwitchBlock::Start { reason } => format!(": {}", reason_text(reason, manifest)),
+            };
+            format!("{on}{why}; switch it back by hand (git -C {} switch {to})", shown(path))
+        }
+        Reason::MetadataInvalid { id, why } => {
+            format!("sessions/{id}/metadata.json is not valid ({why}); fix or delete it")
+        }
+        Reason::UnsafeSessionFolder { why } => {
+            format!("flowloom never writes through a symlink or into a special file: {why}")
+        }
+        Reason::Locked { lock } => format!("worktree is locked ({})", lock_text(lock)),
+        Reason::StartedInside => "flowloom was started inside this worktree".to_owned(),
+        Reason::Dirty { what, count } => format!(
+            "worktree has {count} {} {}",
+            what.as_str(),
+            crate::plan::plural(*count, "file")
+        ),
+        Reason::SessionFiles { id, count } => format!(
+            "sessions/{id}/ holds {count} {} (artifacts)",
+            crate::plan::plural(*count, "file")
+        ),
+        Reason::Unreadable { why } => format!("worktree contents could not be checked ({why})"),
+        Reason::Unmerged {
+            branch,
+            count,
+            base,
+            upstream,
+        } => {
+            let upstream = upstream
+                .as_ref()
+                .map(|u| format!(" nor from `{u}`"))
+                .unwrap_or_default();
+            format!(
+                "branch `{branch}` has {count} {} reachable neither from base `{base}`{upstream}",
+                crate::plan::plural(*count, "commit")
+            )
+        }
+        Reason::UnmergedUnchecked { branch } => format!("branch `{branch}` was not checked for unmerged commits"),
+        Reason::Submodule { what } => format!(
+            "worktree holds an initialized submodule ({what}), whose repository would be deleted with it; \
+             deinitialize it first (git submodule deinit)"
+        ),
+        Reason::Process { pid, name, uses } => format!("process {pid} ({name}) is using it ({uses})"),
+        Reason::DetachedCommits { count } => format!(
+            "its HEAD is detached on {count} {} that no branch or tag reaches",
+            crate::plan::plural(*count, "commit")
+        ),
+        Reason::NewSincePlan { files } => format!(
+            "it holds {} {} the plan did not show ({})",
+            files.len(),
+            crate::plan::plural(files.len(), "file"),
+            files.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A blocked reason's machine name.
+pub fn reason_kind(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::BranchCheckedOutElsewhere { .. } => "branch_checked_out_elsewhere",
+        Reason::FolderInTheWay { .. } => "folder_in_the_way",
+        Reason::BaseUnresolved { .. } => "base_unresolved",
+        Reason::BaseUnread { .. } => "base_unread",
+        Reason::HalfMadeHoldsOtherFiles { .. } => "half_made_holds_other_files",
+        Reason::LockedWithFolderGone { .. } => "locked_with_folder_gone",
+        Reason::SwitchBack { .. } => "switch_back",
+        Reason::MetadataInvalid { .. } => "metadata_invalid",
+        Reason::UnsafeSessionFolder { .. } => "unsafe_session_folder",
+        Reason::Locked { .. } => "locked",
+        Reason::StartedInside => "started_inside",
+        Reason::Dirty { .. } => "dirty",
+        Reason::SessionFiles { .. } => "session_files",
+        Reason::Unreadable { .. } => "unreadable",
+        Reason::Unmerged { .. } => "unmerged",
+        Reason::UnmergedUnchecked { .. } => "unmerged_unchecked",
+        Reason::Submodule { .. } => "submodule",
+        Reason::Process { .. } => "process",
+        Reason::DetachedCommits { .. } => "detached_commits",
+        Reason::NewSincePlan { .. } => "new_since_plan",
+    }
+}
+
+fn lock_text(reason: &str) -> String {
+    if reason.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        format!("reason: {reason}")
+    }
+}
+
+fn housekeeping_kind(step: &Housekeeping) -> &'static str {
+    match step {
+        Housekeeping::Excludes { .. } => "excludes",
+        Housekeeping::Leftover(_) => "leftover",
+        Housekeeping::EmptyTrash { .. } => "empty_trash",
+        Housekeeping::DropRecord { .. } => "drop_record",
+    }
+}
+
+/// A housekeeping step in words.
+pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
+    match step {
+        Housekeeping::Excludes { old, new } => {
+            let added = new.iter().filter(|l| !old.contains(l)).count();
+            let removed = old.iter().filter(|l| !new.contains(l)).count();
+            format!("info/exclude: flowloom's block lists exactly the session paths ({added} added, {removed} removed)")
+        }
+        Housekeeping::Leftover(l) => {
+            let what = match l.kind {
+                LeftoverKind::LockFile => "lock file",
+                LeftoverKind::Intent => "intent note",
+                LeftoverKind::TempFile => "temporary file",
+                LeftoverKind::HalfRegistration => "half-made worktree registration",
+                LeftoverKind::LoneLink => "half-made worktree folder",
+            };
+            format!("remove the {what} {} a killed apply left", l.path.display())
+        }
+        Housekeeping::EmptyTrash { path } => format!(
+            "delete {}, a worktree an interrupted removal had checked and moved aside",
+            manifest.relative(path)
+        ),
+        Housekeeping::DropRecord { session, .. } => {
+            format!("forget `{session}` in the ownership record (its worktree and branch are gone)")
+        }
+    }
 }

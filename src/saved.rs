@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::Manifest;
-use crate::plan::Options;
+use crate::plan::Plan;
 use crate::state::State;
 
 /// What `plan --out` adds to the JSON plan (a field added, per SPEC §9).
@@ -28,11 +28,20 @@ pub struct SavedFile {
     pub changes: serde_json::Value,
 }
 
-pub fn fingerprint(manifest: &Manifest, state: &State, options: &Options) -> String {
-    // `State` holds only ordered collections, so its debug form is deterministic.
-    let text = format!("{:?}\n{}\n{:?}\n{:?}", manifest.path, manifest.source, state, options);
+/// A hash of everything a plan was computed from and of the plan itself, in serialized
+/// form: the manifest's path and bytes, the state read from the repository, and every step
+/// with every value apply will use.
+pub fn fingerprint(manifest: &Manifest, state: &State, plan: &Plan) -> String {
     let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-    hasher.update(text.as_bytes());
+    for part in [
+        manifest.path.to_string_lossy().into_owned(),
+        manifest.source.clone(),
+        serde_json::to_string(state).unwrap_or_default(),
+        serde_json::to_string(plan).unwrap_or_default(),
+    ] {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
     hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
 }
 

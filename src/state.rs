@@ -17,7 +17,7 @@ use crate::metadata::{self, MetadataFile};
 use crate::ownership::Record;
 
 /// Everything `plan()` needs to know about the repository.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct State {
     /// The worktrees root, canonical.
     pub root: PathBuf,
@@ -40,11 +40,18 @@ pub struct State {
     pub owned: Record,
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
     pub archives: BTreeMap<String, String>,
-    /// Lines `info/exclude` lacks (SPEC §5).
-    pub missing_excludes: Vec<String>,
+    /// What flowloom's part of `info/exclude` holds now (SPEC §5).
+    pub exclude: crate::exclude::Found,
+    /// The main worktree, canonical (none in a bare repository).
+    pub main_workdir: Option<PathBuf>,
+    /// Folders an interrupted removal left in `<root>/.flowloom-trash/`.
+    pub trash: Vec<PathBuf>,
+    /// What a killed apply left behind (read by the caller, which knows whether the apply
+    /// lock was taken over from a dead holder).
+    pub leftovers: Vec<crate::recover::Leftover>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Worktree {
     pub path: PathBuf,
     /// Name of its admin folder under `<common dir>/worktrees/`.
@@ -73,51 +80,24 @@ pub struct Worktree {
     /// For such a worktree: whether every change in it is one that switch makes (files of
     /// the target branch, whole or cut short by the kill), so that finishing it loses nothing.
     pub switch_resumable: bool,
+    /// The commit of a detached `HEAD`.
+    pub detached: Option<String>,
+    /// The commit `HEAD` points at (read for worktrees a removal would delete).
+    pub head: Option<String>,
+    /// For a detached `HEAD` of a worktree a removal would delete: how many commits no
+    /// branch or tag reaches.
+    pub unreachable: Option<usize>,
+    /// An initialized submodule inside (read for worktrees a removal would delete).
+    pub submodule: Option<String>,
+    /// Processes working inside (read for worktrees a removal would delete).
+    pub processes: Vec<crate::inspect::Process>,
+    /// A symlink or special file where flowloom would write the session folder.
+    pub unsafe_session: Option<String>,
 }
 
-/// Work that removing a worktree would lose: paths relative to the worktree.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dirt {
-    pub modified: Vec<String>,
-    pub staged: Vec<String>,
-    pub deleted: Vec<String>,
-    pub untracked: Vec<String>,
-    /// Files under `sessions/<id>/` other than `metadata.json` (artifacts, notes), which
-    /// `info/exclude` hides from git status.
-    pub session_files: Vec<String>,
-}
+pub use crate::inspect::Dirt;
 
-impl Dirt {
-    pub fn is_clean(&self) -> bool {
-        *self == Dirt::default()
-    }
-
-    /// No tracked changes and no untracked files (files in the session folder do not count:
-    /// a branch switch leaves them in place).
-    pub fn is_clean_tracked(&self) -> bool {
-        self.modified.is_empty() && self.staged.is_empty() && self.deleted.is_empty() && self.untracked.is_empty()
-    }
-
-    /// Every path a forced removal deletes or discards, sorted, without repeats.
-    pub fn all_paths(&self) -> Vec<String> {
-        let mut all: Vec<String> = [
-            &self.modified,
-            &self.staged,
-            &self.deleted,
-            &self.untracked,
-            &self.session_files,
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        all.sort();
-        all.dedup();
-        all
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Branch {
     pub name: String,
     pub commit: String,
@@ -126,13 +106,6 @@ pub struct Branch {
     /// Commits reachable from the branch but neither from its base nor its upstream; read
     /// only for branches a removal would delete.
     pub unmerged: Option<usize>,
-}
-
-/// Which worktrees need a dirty check and which branches a merge check: the planner's
-/// questions, asked before it runs so that it can stay pure.
-struct Needs {
-    dirt: BTreeSet<PathBuf>,
-    unmerged: BTreeMap<String, String>,
 }
 
 impl State {
@@ -145,7 +118,6 @@ impl State {
         let mut state = State {
             root: root_canonical.clone(),
             owned: Record::read(&common_dir)?,
-            missing_excludes: crate::exclude::missing(&common_dir, manifest, main_dir.as_deref()),
             ..State::default()
         };
 
@@ -177,7 +149,7 @@ impl State {
                 continue;
             }
             let lock = proxy.lock_reason().map(|r| r.to_str_lossy().into_owned());
-            let switching_to = std::fs::read_to_string(proxy.git_dir().join(SWITCH_MARKER))
+            let switching_to = std::fs::read_to_string(proxy.git_dir().join(crate::names::SWITCH_MARKER))
                 .ok()
                 .map(|t| t.trim().to_owned());
             let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
@@ -188,7 +160,13 @@ impl State {
                 None => infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref()),
             }
             .or_else(|| state.owned.by_path(&path).map(|o| o.id.clone()));
+            let unsafe_session = match (&session_id, missing) {
+                (Some(id), false) => crate::inspect::unsafe_component(&path, &crate::names::metadata_file(id))
+                    .or_else(|| crate::inspect::unsafe_component(&path, &crate::names::artifacts_dir(id))),
+                _ => None,
+            };
             let (metadata, has_artifacts) = match (&session_id, missing) {
+                _ if unsafe_session.is_some() => (MetadataFile::Missing, false),
                 (Some(id), false) => (
                     metadata::read(&path, id),
                     path.join("sessions").join(id).join("artifacts").is_dir(),
@@ -211,6 +189,16 @@ impl State {
                     stray: None,
                     switching_to,
                     switch_resumable: false,
+                    detached: if missing {
+                        None
+                    } else {
+                        crate::inspect::detached_head(proxy.git_dir())
+                    },
+                    head: None,
+                    unreachable: None,
+                    submodule: None,
+                    processes: Vec::new(),
+                    unsafe_session,
                 },
             );
         }
@@ -256,7 +244,7 @@ impl State {
             );
         }
 
-        if let Ok(archives) = refs.prefixed(crate::plan::ARCHIVE_PREFIX) {
+        if let Ok(archives) = refs.prefixed(crate::names::ARCHIVE_PREFIX) {
             for mut r in archives.flatten() {
                 if let Ok(id) = r.peel_to_id() {
                     state
@@ -286,37 +274,28 @@ impl State {
             state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
         }
 
-        // A checkout a kill interrupted is redone from scratch; make sure that deletes only
-        // what the checkout wrote (files of its branch), not what someone added since.
-        let half_made: Vec<PathBuf> = state
-            .worktrees
-            .values()
-            .filter(|wt| !wt.missing && wt.lock.as_deref() == Some(crate::plan::INITIALIZING))
-            .filter(|wt| {
-                state
-                    .owned
-                    .by_path(&wt.path)
-                    .is_some_and(|o| o.state == crate::ownership::OwnedState::Creating)
-            })
-            .map(|wt| wt.path.clone())
-            .collect();
-        for path in half_made {
-            // The record's branch: the half-made worktree's own HEAD may not be written yet.
-            let branch = state.owned.by_path(&path).map(|o| o.branch.clone());
-            let stray = stray_files(repo, &path, branch.as_deref());
-            if let Some(wt) = state.worktrees.get_mut(&path) {
+        state.trash = trash_entries(&root_canonical);
+        state.exclude = crate::exclude::read(&common_dir);
+        state.main_workdir = main_dir;
+        Ok(state)
+    }
+
+    /// Answer the planner's expensive questions (`plan::questions`): only where a decision
+    /// depends on the answer.
+    pub fn answer(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
+        for (path, branch) in &needs.stray {
+            let stray = crate::inspect::stray_files(repo, path, Some(branch));
+            if let Some(wt) = self.worktrees.get_mut(path) {
                 wt.stray = Some(stray);
             }
         }
-
-        // The expensive questions, only where the plan depends on the answer.
-        let needs = state.needs(manifest);
-        let to_check: Vec<&Worktree> = needs.dirt.iter().map(|p| &state.worktrees[p]).collect();
-        let results = read_dirt_parallel(repo, &to_check);
-        for (path, dirt) in needs.dirt.iter().zip(results) {
+        let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
+        let results = read_dirt_parallel(repo, &to_check, false);
+        let checked: Vec<PathBuf> = to_check.iter().map(|w| w.path.clone()).collect();
+        for (path, dirt) in checked.iter().zip(results) {
             // A worktree git cannot read (a half-made registration, a broken index) is not
             // an error of the whole plan: it blocks what would touch it, with the reason.
-            if let Some(wt) = state.worktrees.get_mut(path) {
+            if let Some(wt) = self.worktrees.get_mut(path) {
                 match dirt {
                     Ok(dirt) => wt.dirt = Some(dirt),
                     Err(e) => wt.unreadable = Some(e.to_string()),
@@ -324,69 +303,77 @@ impl State {
             }
         }
         // A switch a kill interrupted: can it be finished without losing anything?
-        let interrupted: Vec<PathBuf> = state
+        let interrupted: Vec<PathBuf> = self
             .worktrees
             .values()
             .filter(|wt| wt.switching_to.is_some() && wt.dirt.as_ref().is_some_and(|d| !d.is_clean_tracked()))
             .map(|wt| wt.path.clone())
             .collect();
         for path in interrupted {
-            let ours = switch_leftovers_are_ours(repo, &state.worktrees[&path]);
-            if let Some(wt) = state.worktrees.get_mut(&path) {
+            let ours = switch_leftovers_are_ours(repo, &self.worktrees[&path]);
+            if let Some(wt) = self.worktrees.get_mut(&path) {
                 wt.switch_resumable = ours;
             }
         }
-        for (branch, base) in needs.unmerged {
-            let base = state.bases.get(&base).and_then(|b| b.as_ref().ok()).cloned();
-            if let Some(b) = state.branches.get_mut(&branch) {
+        // What removing a worktree would take with it besides files.
+        for path in &needs.removal {
+            let Some(wt) = self.worktrees.get(path) else { continue };
+            let submodule =
+                crate::inspect::populated_submodule(repo, &wt.admin_id, path).unwrap_or_else(|e| Some(e.to_string()));
+            let unreachable = match &wt.detached {
+                Some(head) => Some(crate::inspect::unreachable_from_refs(repo, head)?),
+                None => None,
+            };
+            let head = wt.detached.clone().or_else(|| {
+                let branch = wt.branch.as_ref()?;
+                let mut r = repo
+                    .try_find_reference(crate::names::branch_ref(branch).as_str())
+                    .ok()??;
+                r.peel_to_id().ok().map(|id| id.to_string())
+            });
+            if let Some(wt) = self.worktrees.get_mut(path) {
+                wt.head = head;
+                wt.submodule = submodule;
+                wt.unreachable = unreachable;
+            }
+        }
+        let paths: Vec<&Path> = needs.removal.iter().map(PathBuf::as_path).collect();
+        for (path, found) in crate::inspect::processes_inside(&paths) {
+            if let Some(wt) = self.worktrees.get_mut(&path) {
+                wt.processes = found;
+            }
+        }
+        for (branch, base) in &needs.unmerged {
+            let base = self.bases.get(base).and_then(|b| b.as_ref().ok()).cloned();
+            if let Some(b) = self.branches.get_mut(branch) {
                 b.unmerged = Some(count_unmerged(repo, b, base.as_deref())?);
             }
         }
-        Ok(state)
+        Ok(())
     }
+}
 
-    /// Worktrees that would be removed or switched back need a dirty check; branches that would
-    /// be deleted need a merge check. Mirrors the decisions in `plan()`.
-    fn needs(&self, manifest: &Manifest) -> Needs {
-        let mut needs = Needs {
-            dirt: BTreeSet::new(),
-            unmerged: BTreeMap::new(),
-        };
-        let root = self.root.clone();
-        for session in manifest.sessions.values() {
-            let path = root.join(&session.worktree);
-            let removing = self
-                .owned
-                .by_path(&path)
-                .is_some_and(|o| o.state == crate::ownership::OwnedState::Removing);
-            if let Some(wt) = self.worktrees.get(&path)
-                && !wt.missing
-                && (removing || (wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str())))
-            {
-                needs.dirt.insert(path);
-            }
-        }
-        for session in manifest.sessions.values() {
-            let path = root.join(&session.worktree);
-            if let Some(wt) = self.worktrees.get(&path)
-                && !wt.missing
-                && wt.branch.as_deref() != Some(session.branch.as_str())
-            {
-                needs.dirt.insert(path);
-            }
-        }
-        for owned in crate::plan::orphans(manifest, &root, self) {
-            if let Some(wt) = self.worktrees.get(&owned.path)
-                && !wt.missing
-            {
-                needs.dirt.insert(owned.path.clone());
-            }
-            if self.branches.contains_key(&owned.branch) {
-                needs.unmerged.insert(owned.branch.clone(), owned.base.clone());
-            }
-        }
-        needs
-    }
+/// The planner's questions to the reader: which worktrees need a dirty check, a removal
+/// check (submodules, processes, detached commits) or a half-made checkout's stray files,
+/// and which branches a merge check (against which base).
+#[derive(Debug, Default)]
+pub struct Needs {
+    pub dirt: BTreeSet<PathBuf>,
+    pub removal: BTreeSet<PathBuf>,
+    pub stray: BTreeMap<PathBuf, String>,
+    pub unmerged: BTreeMap<String, String>,
+}
+
+/// Folders an interrupted removal left in the root's trash.
+fn trash_entries(root: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(crate::names::TRASH_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    found.sort();
+    found
 }
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
@@ -472,13 +459,17 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 /// Dirty checks, one per worktree, spread over the available cores: each is a full
 /// `git status` (index against tree, worktree against index, untracked files), and they
 /// are independent.
-pub(crate) fn read_dirt_parallel(repo: &gix::Repository, worktrees: &[&Worktree]) -> Vec<Result<Dirt, RepoError>> {
+pub(crate) fn read_dirt_parallel(
+    repo: &gix::Repository,
+    worktrees: &[&Worktree],
+    refresh: bool,
+) -> Vec<Result<Dirt, RepoError>> {
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
         .min(worktrees.len());
     if threads <= 1 {
-        return worktrees.iter().map(|wt| read_dirt(repo, wt)).collect();
+        return worktrees.iter().map(|wt| read_dirt(repo, wt, refresh)).collect();
     }
     let shared = repo.clone().into_sync();
     let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
@@ -490,7 +481,7 @@ pub(crate) fn read_dirt_parallel(repo: &gix::Repository, worktrees: &[&Worktree]
                     let repo = shared.to_thread_local();
                     (t..worktrees.len())
                         .step_by(threads)
-                        .map(|i| (i, read_dirt(&repo, worktrees[i])))
+                        .map(|i| (i, read_dirt(&repo, worktrees[i], refresh)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -518,81 +509,10 @@ pub(crate) fn read_dirt_parallel(repo: &gix::Repository, worktrees: &[&Worktree]
         .collect()
 }
 
-/// Count what removing this worktree would lose: `git status` in it, plus the files of its
-/// session folder (which `info/exclude` hides from git status).
-pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree) -> Result<Dirt, RepoError> {
-    use gix::status::index_worktree::iter::Summary;
-    let mut dirt = Dirt::default();
-    let proxy = repo
-        .worktree_proxy_by_id(wt.admin_id.as_bytes().as_bstr())
-        .map_err(|e| RepoError::git("find worktree", &wt.path, e))?
-        .ok_or_else(|| RepoError::message(format!("worktree {} vanished while reading", wt.path.display())))?;
-    let mut wt_repo = proxy
-        .into_repo()
-        .map_err(|e| RepoError::git("open worktree", &wt.path, e))?;
-    // Worktrees share the common dir's object database: use the one already open instead
-    // of mapping its packs again for every worktree (unmapping them cost more than the
-    // status itself, in TLB shootdowns).
-    wt_repo.objects = repo.objects.clone();
-    let mut iter = wt_repo
-        .status(gix::progress::Discard)
-        .map_err(|e| RepoError::git("read status of", &wt.path, e))?
-        .untracked_files(gix::status::UntrackedFiles::Files)
-        .into_iter(None)
-        .map_err(|e| RepoError::git("read status of", &wt.path, e))?;
-    for item in &mut iter {
-        let item = item.map_err(|e| RepoError::git("read status of", &wt.path, e))?;
-        match item {
-            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
-            gix::status::Item::IndexWorktree(item) => {
-                let path = item.rela_path().to_str_lossy().into_owned();
-                match item.summary() {
-                    Some(Summary::Removed) => dirt.deleted.push(path),
-                    Some(Summary::Added) => dirt.untracked.push(path),
-                    Some(_) => dirt.modified.push(path),
-                    None => {}
-                }
-            }
-        }
-    }
-    if let Some(mut outcome) = iter.into_outcome() {
-        refresh_index(&wt_repo, &mut outcome);
-    }
-    if let Some(id) = &wt.session_id {
-        let folder = Path::new("sessions").join(id);
-        list_files(&wt.path, &folder, true, &mut dirt.session_files);
-    }
-    Ok(dirt)
+/// The dirty check of one worktree (`inspect::dirt`).
+pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree, refresh: bool) -> Result<Dirt, RepoError> {
+    crate::inspect::dirt(repo, &wt.admin_id, &wt.path, wt.session_id.as_deref(), refresh)
 }
-
-/// Write back the file stats the status had to re-check, as `git status` does: without
-/// it, files checked out within the index's own timestamp tick stay "racily clean" and
-/// every later status hashes them again. Opportunistic: skipped (silently, as git does)
-/// unless the index on disk is still the one the status read, so a concurrent
-/// `git add` is never undone.
-fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
-    use std::io::{Read, Seek, SeekFrom};
-    if !outcome.has_changes() {
-        return;
-    }
-    let gix::worktree::IndexPersistedOrInMemory::Persisted(index) = &outcome.worktree_index else {
-        return;
-    };
-    let Some(read) = index.checksum() else { return };
-    let mut on_disk = [0u8; 20];
-    let unchanged = std::fs::File::open(repo.index_path())
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-20))?;
-            f.read_exact(&mut on_disk)
-        })
-        .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
-    if unchanged {
-        let _ = outcome.write_changes();
-    }
-}
-
-/// The file, in a worktree's administration folder, that says a branch switch is under way.
-pub const SWITCH_MARKER: &str = "flowloom-switch";
 
 /// Whether every change in a worktree whose switch to `switching_to` was interrupted is one
 /// that switch makes: a modified or new file holds the target branch's content or a prefix
@@ -602,10 +522,10 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
     let (Some(to), Some(dirt)) = (&wt.switching_to, &wt.dirt) else {
         return false;
     };
-    let Some(blobs) = tree_blobs(repo, to) else {
+    let Some(blobs) = crate::inspect::tree_blobs(repo, to) else {
         return false;
     };
-    let content_is_ours = |rel: &String| is_from_tree(repo, &blobs, &wt.path, rel);
+    let content_is_ours = |rel: &String| crate::inspect::is_from_tree(repo, &blobs, &wt.path, rel);
     if !dirt.modified.iter().chain(&dirt.untracked).all(content_is_ours) {
         return false;
     }
@@ -627,76 +547,6 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
             Some(entry) => blobs.get(rel) == Some(&entry.id),
             None => !blobs.contains_key(rel),
         })
-}
-
-/// Path → blob id of every file of `branch`'s tree.
-fn tree_blobs(repo: &gix::Repository, branch: &str) -> Option<std::collections::HashMap<String, gix::ObjectId>> {
-    let tree = repo
-        .find_reference(format!("refs/heads/{branch}").as_str())
-        .ok()?
-        .peel_to_commit()
-        .ok()?
-        .tree_id()
-        .ok()?;
-    let index = repo.index_from_tree(&tree).ok()?;
-    Some(
-        index
-            .entries()
-            .iter()
-            .map(|e| (e.path(&index).to_str_lossy().into_owned(), e.id))
-            .collect(),
-    )
-}
-
-/// Files in a half-made worktree that its checkout did not write: paths the tree of
-/// `branch` does not have, or content that is not (a prefix of, when the kill cut a write
-/// short) the tree's. Relative to the worktree, `.git` aside; unreadable means unknown,
-/// reported as one entry.
-fn stray_files(repo: &gix::Repository, worktree: &Path, branch: Option<&str>) -> Vec<String> {
-    let Some(blobs) = branch.and_then(|b| tree_blobs(repo, b)) else {
-        return vec!["(the branch's tree could not be read)".to_owned()];
-    };
-    let mut found = Vec::new();
-    list_files(worktree, Path::new(""), false, &mut found);
-    found
-        .into_iter()
-        .filter(|f| f != ".git" && !is_from_tree(repo, &blobs, worktree, f))
-        .collect()
-}
-
-/// Whether the file at `rel` holds what the tree has there, or a prefix of it.
-fn is_from_tree(
-    repo: &gix::Repository,
-    blobs: &std::collections::HashMap<String, gix::ObjectId>,
-    worktree: &Path,
-    rel: &str,
-) -> bool {
-    let Some(id) = blobs.get(rel) else { return false };
-    let file = worktree.join(rel);
-    let on_disk = match std::fs::symlink_metadata(&file) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&file)
-            .ok()
-            .map(|t| t.to_string_lossy().into_owned().into_bytes()),
-        Ok(_) => std::fs::read(&file).ok(),
-        Err(_) => None,
-    };
-    on_disk.is_some_and(|bytes| repo.find_object(*id).is_ok_and(|blob| blob.data.starts_with(&bytes)))
-}
-
-/// Files below `base/rel` (recursively) as paths relative to `base`; a top-level
-/// `metadata.json` is left out when asked.
-fn list_files(base: &Path, rel: &Path, skip_metadata: bool, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let child = rel.join(entry.file_name());
-        match entry.file_type() {
-            Ok(kind) if kind.is_dir() => list_files(base, &child, false, out),
-            _ if skip_metadata && entry.file_name() == "metadata.json" => {}
-            _ => out.push(child.to_string_lossy().into_owned()),
-        }
-    }
 }
 
 /// The canonical form of a path that exists; else the path, made absolute and lexically

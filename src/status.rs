@@ -93,11 +93,17 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             Some(Action::Update { .. }) => (SessionState::Drifted, Vec::new()),
             // Blocked with a worktree in place means it differs in a way apply will not
             // repair (another branch, bad metadata); without one, it is not made yet.
-            Some(Action::Blocked { reasons }) => match state.worktrees.get(&path) {
-                Some(wt) if !wt.missing => (SessionState::Drifted, reasons.clone()),
-                _ => (SessionState::Missing, reasons.clone()),
-            },
-            Some(Action::Remove { .. }) => (SessionState::Orphan, Vec::new()),
+            Some(Action::Blocked { reasons }) => {
+                let words = reasons
+                    .iter()
+                    .map(|r| crate::render::reason_text(r, manifest))
+                    .collect();
+                match state.worktrees.get(&path) {
+                    Some(wt) if !wt.missing => (SessionState::Drifted, words),
+                    _ => (SessionState::Missing, words),
+                }
+            }
+            Some(Action::Remove(_)) => (SessionState::Orphan, Vec::new()),
         };
         rows.push(Row {
             session: session.id.clone(),
@@ -162,7 +168,10 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
     }
     let worktrees: Vec<&Worktree> = to_check.iter().map(|(_, wt)| *wt).collect();
-    for ((i, wt), result) in to_check.iter().zip(crate::state::read_dirt_parallel(repo, &worktrees)) {
+    for ((i, wt), result) in to_check
+        .iter()
+        .zip(crate::state::read_dirt_parallel(repo, &worktrees, true))
+    {
         match result {
             Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),
             Err(e) => warn(&format!(

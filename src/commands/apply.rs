@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::io::IsTerminal;
 
 use super::{Error, compute, load, open_repo, take_lock};
-use crate::apply::Applier;
+use crate::apply::{Executor, Failure};
 use crate::cli::{ApplyArgs, Cli};
+use crate::error::RepoError;
 use crate::output::{Printer, Style};
 use crate::plan::Action;
 use crate::render;
@@ -36,20 +37,17 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
         });
     }
-    let _lock = take_lock(&common_dir, &manifest, &printer)?;
+    let lock = take_lock(&common_dir, &printer)?;
+    let stale = lock.stale().and_then(|s| s.started);
     // Read and plan under the lock: what another apply did before we got it counts.
     let options = crate::plan::Options {
         force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
     };
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, &printer)?;
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, &printer)?;
     if let Some(saved) = &saved {
-        let same_inputs = saved.saved.manifest == manifest.path
-            && saved.saved.fingerprint == crate::saved::fingerprint(&manifest, &state, &options);
-        let same_changes = serde_json::to_value(&render::json(&plan, &manifest).changes)
-            .ok()
-            .as_ref()
-            == Some(&saved.changes);
-        if !same_inputs || !same_changes {
+        let same = saved.saved.manifest == manifest.path
+            && saved.saved.fingerprint == crate::saved::fingerprint(&manifest, &state, &plan);
+        if !same {
             return Err(Error::Usage {
                 message: "the saved plan is stale: the manifest or the repository changed since it was made; nothing was applied".into(),
                 help: Some("run `flowloom plan --out FILE` again and review it".into()),
@@ -60,39 +58,68 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     if !args.json {
         printer.out(&render::text(&plan, &manifest, &printer));
     }
-    let mut applied = Vec::new();
+    let mut report = None;
     if plan.has_changes() {
         if !confirmed && !printer.confirm("Apply these changes?") {
             printer.status("Apply cancelled; nothing was changed.");
             return Ok(ExitCode::from(1));
         }
         let progress = !args.json && !printer.quiet && std::io::stderr().is_terminal();
-        let mut applier = Applier::new(&repo, &manifest, &state, progress);
-        applied = applier.apply(&plan, &state);
+        let mut executor = Executor::new(&repo, start_dir, progress)?;
+        report = Some(executor.execute(&plan));
     }
     let mut errors = Vec::new();
-    for outcome in applied {
-        let change = outcome.change;
-        match outcome.error {
-            None if !matches!(change.action, Action::Blocked { .. }) => {
-                let (verb, style) = match change.action {
-                    Action::Create { .. } => ("created", Style::Create),
-                    Action::Update { .. } => ("updated", Style::Update),
-                    _ => ("removed", Style::Remove),
-                };
-                if !args.json {
-                    printer.status(&format!(
-                        "{} {}: {}",
-                        printer.paint(style, verb),
-                        change.session,
-                        manifest.relative(&change.path)
+    let mut late_blocks = 0;
+    if let Some(report) = report {
+        for (step, why) in &report.housekeeping {
+            printer.warn(&format!("{}: {why}", render::housekeeping_text(step, &manifest)));
+        }
+        for outcome in report.changes {
+            let change = outcome.change;
+            match outcome.result {
+                Ok(()) if matches!(change.action, Action::Blocked { .. }) => {}
+                Ok(()) => {
+                    let (verb, style) = match change.action {
+                        Action::Create { .. } => ("created", Style::Create),
+                        Action::Update { .. } => ("updated", Style::Update),
+                        _ => ("removed", Style::Remove),
+                    };
+                    if !args.json {
+                        printer.status(&format!(
+                            "{} {}: {}",
+                            printer.paint(style, verb),
+                            change.session,
+                            manifest.relative(&change.path)
+                        ));
+                    }
+                }
+                Err(Failure::Blocked(reasons)) => {
+                    late_blocks += 1;
+                    let words: Vec<String> = reasons.iter().map(|r| render::reason_text(r, &manifest)).collect();
+                    if !args.json {
+                        printer.status(&format!(
+                            "{} {}: {} was not carried out; checked again, {}",
+                            printer.paint(Style::Blocked, "!"),
+                            change.session,
+                            change.action.kind(),
+                            words.join("; ")
+                        ));
+                    }
+                    errors.push((
+                        change.session.clone(),
+                        RepoError::message(format!(
+                            "{}: {} was not carried out: {}",
+                            change.session,
+                            change.action.kind(),
+                            words.join("; ")
+                        )),
                     ));
                 }
+                Err(Failure::Error(e)) => errors.push((change.session.clone(), e)),
             }
-            None => {}
-            Some(e) => errors.push((change.session.clone(), e)),
         }
     }
+    let _ = late_blocks;
     let blocked = plan.count("blocked");
     if args.json {
         let mut doc = render::json(&plan, &manifest);

@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let manifest = load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
-    let _lock = take_lock(&common_dir, &manifest, printer)?;
+    let _lock = take_lock(&common_dir, printer)?;
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = import::candidates(&manifest, &state, &plan);
@@ -110,6 +110,21 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         });
     }
     record.write(&common_dir)?;
+    // The adopted sessions' folders join flowloom's block of `info/exclude`, as apply would
+    // write it: the next plan then shows no change for them.
+    let manifest = Manifest::from_source(&manifest.path, new_source).map_err(Error::from)?;
+    let mut state = State::read(&repo, &manifest, start_dir)?;
+    state.answer(&repo, &crate::plan::questions(&manifest, &state))?;
+    let excludes = crate::plan::plan(&manifest, &state)
+        .housekeeping
+        .into_iter()
+        .find_map(|h| match h {
+            crate::plan::Housekeeping::Excludes { new, .. } => Some(new),
+            _ => None,
+        });
+    if let Some(lines) = excludes {
+        crate::exclude::write(&common_dir, &lines)?;
+    }
     let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
     printer.status(&format!(
         "{} {}: {}",

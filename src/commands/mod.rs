@@ -21,7 +21,7 @@ use crate::error::RepoError;
 use crate::lock::ApplyLock;
 use crate::manifest::{self, Manifest};
 use crate::output::Printer;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Plan, Reason};
 use crate::state::State;
 
 /// Everything a command can fail with, as one diagnostic.
@@ -162,19 +162,14 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
         })
 }
 
-/// Take the apply lock (SPEC §8); when it is taken over from an apply that was killed,
-/// clean up what that one left half-done, saying what.
-pub(crate) fn take_lock(common_dir: &Path, manifest: &Manifest, printer: &Printer) -> Result<ApplyLock, Error> {
-    let lock = ApplyLock::acquire(common_dir, |holder| {
+/// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said
+/// so; what that apply left behind is housekeeping of the next plan.
+pub(crate) fn take_lock(common_dir: &Path, printer: &Printer) -> Result<ApplyLock, Error> {
+    Ok(ApplyLock::acquire(common_dir, |holder| {
         printer.warn(&format!(
             "took over the lock of an apply that ended without releasing it ({holder})"
         ))
-    })?;
-    if let Some(stale) = lock.stale() {
-        let declared = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
-        crate::recover::leftover_locks(common_dir, &declared, stale.started, &|m| printer.warn(&m));
-    }
-    Ok(lock)
+    })?)
 }
 
 /// The manifest to use: `--manifest`, else `flowloom.toml` at the root of the main worktree.
@@ -205,12 +200,14 @@ pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) 
     Ok(Manifest::load(&path)?)
 }
 
-/// Read the repository and plan; also report a `base` that does not resolve.
+/// Read the repository and plan; also report a `base` that does not resolve. `stale`: when
+/// the apply that last held the lock started, if it was killed (its leftovers are planned).
 pub(crate) fn compute(
     repo: &gix::Repository,
     manifest: &Manifest,
     start_dir: &Path,
     options: &crate::plan::Options,
+    stale: Option<jiff::Timestamp>,
     printer: &Printer,
 ) -> Result<(State, Plan, bool), Error> {
     printer.detail(&format!(
@@ -219,7 +216,11 @@ pub(crate) fn compute(
         repo.common_dir().display()
     ));
     let started = std::time::Instant::now();
-    let state = State::read(repo, manifest, start_dir)?;
+    let mut state = State::read(repo, manifest, start_dir)?;
+    let common_dir = crate::state::canonical(repo.common_dir());
+    state.leftovers = crate::recover::leftovers(&common_dir, &state.owned, stale);
+    let needs = crate::plan::questions(manifest, &state);
+    state.answer(repo, &needs)?;
     let plan = crate::plan::plan_with(manifest, &state, options);
     printer.detail(&format!(
         "read {} worktrees and {} branches in scope, {} owned sessions, {} dirty checks; planned in {:.1?}",
@@ -237,7 +238,7 @@ pub(crate) fn compute(
         let Some(session) = manifest.sessions.get(&change.session) else {
             continue;
         };
-        if reasons.iter().any(|r| r.starts_with("base `")) {
+        if reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })) {
             bad_base = true;
             report(&BaseError {
                 session: session.id.clone(),

@@ -13,11 +13,12 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     let options = crate::plan::Options { force: args.force };
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, printer)?;
+    let stale = crate::recover::stale_since(&crate::state::canonical(repo.common_dir()));
+    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;
     if let Some(out) = &args.out {
         let mut doc = render::json(&plan, &manifest);
         doc.saved = Some(crate::saved::Saved {
-            fingerprint: crate::saved::fingerprint(&manifest, &state, &options),
+            fingerprint: crate::saved::fingerprint(&manifest, &state, &plan),
             manifest: manifest.path.clone(),
             force: args.force,
         });

@@ -26,11 +26,14 @@ fn plan_changes_nothing_on_disk() {
     let (code, out, err) = env.run(&["plan"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @"
+    Housekeeping:
+      ~ info/exclude: flowloom's block lists exactly the session paths (7 added, 0 removed)
+
       + auth-refactor  session/auth-refactor  sessions/shell-instance-auth-refactor  new branch from develop 2ddd9f3
       + docs-sweep     session/docs-sweep     sessions/shell-instance-docs-sweep     new branch from main a84cda5
       + perf           session/perf           sessions/shell-instance-perf           new branch from main a84cda5
 
-    Plan: 3 to create, 0 to update, 0 to remove, 0 blocked.
+    Plan: 3 to create, 0 to update, 0 to remove, 0 blocked, 1 housekeeping.
     ");
     assert_eq!(env.git(&["for-each-ref"]), refs_before);
     assert!(!env.path("sessions").exists());
@@ -178,9 +181,12 @@ purpose = "Speed"
     let (code, out, _) = env.run(&["plan"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(out, @r"
+    Housekeeping:
+      ~ info/exclude: flowloom's block lists exactly the session paths (0 added, 2 removed)
+
       - docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  remove worktree, delete branch
 
-    Plan: 0 to create, 0 to update, 1 to remove, 0 blocked.
+    Plan: 0 to create, 0 to update, 1 to remove, 0 blocked, 1 housekeeping.
     ");
     env.apply();
     assert_eq!(env.worktrees().len(), 2);
@@ -243,51 +249,58 @@ fn json_plan_matches_the_spec() {
     let (code, out, _) = env.run(&["plan", "--json"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(out, @r#"
-    {
-      "format_version": 1,
-      "changes": [
         {
-          "action": "create",
-          "session": "auth-refactor",
-          "branch": "session/auth-refactor",
-          "path": "sessions/shell-instance-auth-refactor",
-          "start": {
-            "from": "base",
-            "ref": "develop",
-            "commit": "2ddd9f3d31d95a4dc2392996bc00c84ce1de1c70"
-          }
-        },
-        {
-          "action": "create",
-          "session": "docs-sweep",
-          "branch": "session/docs-sweep",
-          "path": "sessions/shell-instance-docs-sweep",
-          "start": {
-            "from": "base",
-            "ref": "main",
-            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
-          }
-        },
-        {
-          "action": "create",
-          "session": "perf",
-          "branch": "session/perf",
-          "path": "sessions/shell-instance-perf",
-          "start": {
-            "from": "base",
-            "ref": "main",
-            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
+          "format_version": 1,
+          "changes": [
+            {
+              "action": "create",
+              "session": "auth-refactor",
+              "branch": "session/auth-refactor",
+              "path": "sessions/shell-instance-auth-refactor",
+              "start": {
+                "from": "base",
+                "ref": "develop",
+                "commit": "2ddd9f3d31d95a4dc2392996bc00c84ce1de1c70"
+              }
+            },
+            {
+              "action": "create",
+              "session": "docs-sweep",
+              "branch": "session/docs-sweep",
+              "path": "sessions/shell-instance-docs-sweep",
+              "start": {
+                "from": "base",
+                "ref": "main",
+                "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
+              }
+            },
+            {
+              "action": "create",
+              "session": "perf",
+              "branch": "session/perf",
+              "path": "sessions/shell-instance-perf",
+              "start": {
+                "from": "base",
+                "ref": "main",
+                "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
+              }
+            }
+          ],
+          "unmanaged": [],
+          "housekeeping": [
+            {
+              "action": "excludes",
+              "path": "info/exclude",
+              "description": "info/exclude: flowloom's block lists exactly the session paths (7 added, 0 removed)"
+            }
+          ],
+          "summary": {
+            "create": 3,
+            "update": 0,
+            "remove": 0,
+            "blocked": 0
           }
         }
-      ],
-      "unmanaged": [],
-      "summary": {
-        "create": 3,
-        "update": 0,
-        "remove": 0,
-        "blocked": 0
-      }
-    }
     "#);
 }
 
@@ -404,10 +417,12 @@ fn a_manifest_in_a_subfolder_roots_sessions_there() {
     );
     assert_eq!(env.git(&["status", "--porcelain"]), "?? config/\n");
     let exclude = std::fs::read_to_string(env.repo.join(".git/info/exclude")).expect("exclude");
+    // Exactly the paths flowloom made: never a whole folder the project may track.
     assert!(
-        exclude.contains("/config/sessions/\n") && exclude.contains("/sessions/\n"),
+        exclude.contains("/config/sessions/shell-instance-a/\n") && exclude.contains("/sessions/a/\n"),
         "{exclude}"
     );
+    assert!(!exclude.contains("/sessions/\n"), "{exclude}");
 }
 
 #[test]

@@ -1,0 +1,373 @@
+//! Questions about one worktree's contents, asked by the reader while planning and asked
+//! again by apply, under the lock, right before it deletes anything (SPEC §7): what would
+//! be lost (git status plus the files flowloom's own excludes hide), initialized
+//! submodules, processes working inside, commits only a detached `HEAD` holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use gix::bstr::ByteSlice;
+
+use crate::error::RepoError;
+
+/// Work that removing a worktree would lose: paths relative to the worktree.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Dirt {
+    pub modified: Vec<String>,
+    pub staged: Vec<String>,
+    pub deleted: Vec<String>,
+    pub untracked: Vec<String>,
+    /// Untracked files under `sessions/` other than the session's own `metadata.json`
+    /// (artifacts, notes): `info/exclude` hides session folders from git status, so they
+    /// are listed here whether or not anything ignores them.
+    pub session_files: Vec<String>,
+}
+
+impl Dirt {
+    pub fn is_clean(&self) -> bool {
+        *self == Dirt::default()
+    }
+
+    /// No tracked changes and no untracked files (files in the session folder do not count:
+    /// a branch switch leaves them in place).
+    pub fn is_clean_tracked(&self) -> bool {
+        self.modified.is_empty() && self.staged.is_empty() && self.deleted.is_empty() && self.untracked.is_empty()
+    }
+
+    /// Every path a forced removal deletes or discards, sorted, without repeats.
+    pub fn all_paths(&self) -> Vec<String> {
+        let mut all: Vec<String> = [
+            &self.modified,
+            &self.staged,
+            &self.deleted,
+            &self.untracked,
+            &self.session_files,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+}
+
+/// Open the linked worktree registered under `admin_id`, sharing `repo`'s object database.
+pub fn open_worktree(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
+    let proxy = repo
+        .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
+        .map_err(|e| RepoError::git("find worktree", path, e))?
+        .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
+    let mut wt_repo = proxy
+        .into_repo()
+        .map_err(|e| RepoError::git("open worktree", path, e))?;
+    // Worktrees share the common dir's object database: use the one already open instead
+    // of mapping its packs again for every worktree.
+    wt_repo.objects = repo.objects.clone();
+    Ok(wt_repo)
+}
+
+/// Count what removing this worktree would lose: `git status` in it, plus every untracked
+/// file under its `sessions/` folder (which flowloom's excludes hide from git status),
+/// but the session's own `metadata.json`. `for_status`: report as `git status` would (the
+/// metadata file counts when git shows it) and write refreshed stats back to the index as
+/// `git status` does; for a removal, neither (flowloom's own file is not work, and a person
+/// may need the worktree's `index.lock`).
+pub fn dirt(
+    repo: &gix::Repository,
+    admin_id: &str,
+    path: &Path,
+    session_id: Option<&str>,
+    for_status: bool,
+) -> Result<Dirt, RepoError> {
+    use gix::status::index_worktree::iter::Summary;
+    let mut dirt = Dirt::default();
+    let wt_repo = open_worktree(repo, admin_id, path)?;
+    let mut iter = wt_repo
+        .status(gix::progress::Discard)
+        .map_err(|e| RepoError::git("read status of", path, e))?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .into_iter(None)
+        .map_err(|e| RepoError::git("read status of", path, e))?;
+    for item in &mut iter {
+        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
+        match item {
+            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
+            gix::status::Item::IndexWorktree(item) => {
+                let rel = item.rela_path().to_str_lossy().into_owned();
+                match item.summary() {
+                    Some(Summary::Removed) => dirt.deleted.push(rel),
+                    Some(Summary::Added) => dirt.untracked.push(rel),
+                    Some(_) => dirt.modified.push(rel),
+                    None => {}
+                }
+            }
+        }
+    }
+    let outcome = iter.into_outcome();
+    // The session's own metadata file is flowloom's, never work (git status shows it when
+    // no exclude hides it).
+    let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
+    if !for_status {
+        dirt.untracked.retain(|f| Some(f) != own_metadata.as_ref());
+    }
+    // Everything under `sessions/` that the index does not track: git status cannot be
+    // trusted to show it, since flowloom's own excludes hide session folders.
+    let mut hidden = Vec::new();
+    list_files(path, Path::new("sessions"), &mut hidden);
+    if !hidden.is_empty() {
+        let index = wt_repo
+            .index_or_empty()
+            .map_err(|e| RepoError::git("read the index of", path, e))?;
+        let untracked: BTreeSet<&String> = dirt.untracked.iter().collect();
+        dirt.session_files = hidden
+            .into_iter()
+            .filter(|f| Some(f) != own_metadata.as_ref())
+            .filter(|f| !untracked.contains(f))
+            .filter(|f| index.entry_by_path(f.as_str().into()).is_none())
+            .collect();
+        dirt.session_files.sort();
+    }
+    if for_status && let Some(mut outcome) = outcome {
+        refresh_index(&wt_repo, &mut outcome);
+    }
+    Ok(dirt)
+}
+
+/// Write back the file stats the status had to re-check, as `git status` does: without
+/// it, files checked out within the index's own timestamp tick stay "racily clean" and
+/// every later status hashes them again. Opportunistic: skipped (silently, as git does)
+/// unless the index on disk is still the one the status read, so a concurrent
+/// `git add` is never undone.
+fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
+    use std::io::{Read, Seek, SeekFrom};
+    if !outcome.has_changes() {
+        return;
+    }
+    let gix::worktree::IndexPersistedOrInMemory::Persisted(index) = &outcome.worktree_index else {
+        return;
+    };
+    let Some(read) = index.checksum() else { return };
+    let mut on_disk = [0u8; 20];
+    let unchanged = std::fs::File::open(repo.index_path())
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-20))?;
+            f.read_exact(&mut on_disk)
+        })
+        .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
+    if unchanged {
+        let _ = outcome.write_changes();
+    }
+}
+
+/// Whether the worktree holds an initialized submodule, as `git worktree remove` judges
+/// it: a `modules/` folder in its administration folder, or a gitlink entry whose folder
+/// has a `.git`. Its repository would be deleted with the worktree.
+pub fn populated_submodule(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<Option<String>, RepoError> {
+    let wt_repo = open_worktree(repo, admin_id, path)?;
+    let modules = wt_repo.git_dir().join("modules");
+    if std::fs::read_dir(&modules).is_ok_and(|mut d| d.next().is_some()) {
+        return Ok(Some(format!("{}", modules.display())));
+    }
+    let index = wt_repo
+        .index_or_empty()
+        .map_err(|e| RepoError::git("read the index of", path, e))?;
+    for entry in index.entries() {
+        if entry.mode != gix::index::entry::Mode::COMMIT {
+            continue;
+        }
+        let rel = entry.path(&index).to_str_lossy().into_owned();
+        if path.join(&rel).join(".git").symlink_metadata().is_ok() {
+            return Ok(Some(rel));
+        }
+    }
+    Ok(None)
+}
+
+/// A process that works inside a worktree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+    /// `cwd`, or the open file's path.
+    pub uses: String,
+}
+
+/// Processes (other than this one) whose working directory or an open file lies inside
+/// one of `paths`, from `/proc`; one scan for all of them. Empty where `/proc` is absent.
+pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
+    let mut found: BTreeMap<PathBuf, Vec<Process>> = BTreeMap::new();
+    if paths.is_empty() {
+        return found;
+    }
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let dir = entry.path();
+        let mut targets: Vec<(String, PathBuf)> = Vec::new();
+        if let Ok(cwd) = std::fs::read_link(dir.join("cwd")) {
+            targets.push(("cwd".to_owned(), cwd));
+        }
+        if let Ok(fds) = std::fs::read_dir(dir.join("fd")) {
+            for fd in fds.flatten() {
+                if let Ok(target) = std::fs::read_link(fd.path()) {
+                    targets.push((target.to_string_lossy().into_owned(), target));
+                }
+            }
+        }
+        for (uses, target) in targets {
+            let Some(path) = paths.iter().find(|p| target.starts_with(p)) else {
+                continue;
+            };
+            let list = found.entry(path.to_path_buf()).or_default();
+            if list.iter().any(|p| p.pid == pid) {
+                continue;
+            }
+            let name = std::fs::read_to_string(dir.join("comm"))
+                .map(|n| n.trim().to_owned())
+                .unwrap_or_default();
+            list.push(Process { pid, name, uses });
+        }
+    }
+    found
+}
+
+/// How many commits `head` reaches that no local branch and no tag reaches: what a
+/// detached `HEAD` alone keeps alive.
+pub fn unreachable_from_refs(repo: &gix::Repository, head: &str) -> Result<usize, RepoError> {
+    let oid =
+        gix::ObjectId::from_hex(head.as_bytes()).map_err(|e| RepoError::git("parse object id", Path::new(head), e))?;
+    let refs = repo
+        .references()
+        .map_err(|e| RepoError::git("read references of", repo.common_dir(), e))?;
+    let mut tips = Vec::new();
+    for prefix in [crate::names::HEADS, "refs/tags/"] {
+        if let Ok(iter) = refs.prefixed(prefix) {
+            for mut r in iter.flatten() {
+                if let Ok(id) = r.peel_to_id() {
+                    tips.push(id.detach());
+                }
+            }
+        }
+    }
+    let walk = repo
+        .rev_walk([oid])
+        .with_hidden(tips)
+        .all()
+        .map_err(|e| RepoError::git("walk the history of", Path::new(head), e))?;
+    let mut count = 0;
+    for info in walk {
+        info.map_err(|e| RepoError::git("walk the history of", Path::new(head), e))?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The commit a detached `HEAD` file names; `None` when on a branch or unreadable.
+pub fn detached_head(admin_dir: &Path) -> Option<String> {
+    let content = std::fs::read(admin_dir.join("HEAD")).ok()?;
+    let text = content.trim().to_str().ok()?;
+    (!text.starts_with("ref:") && gix::ObjectId::from_hex(text.as_bytes()).is_ok()).then(|| text.to_owned())
+}
+
+/// Path → blob id of every file of `branch`'s tree.
+pub fn tree_blobs(repo: &gix::Repository, branch: &str) -> Option<std::collections::HashMap<String, gix::ObjectId>> {
+    let tree = repo
+        .find_reference(crate::names::branch_ref(branch).as_str())
+        .ok()?
+        .peel_to_commit()
+        .ok()?
+        .tree_id()
+        .ok()?;
+    let index = repo.index_from_tree(&tree).ok()?;
+    Some(
+        index
+            .entries()
+            .iter()
+            .map(|e| (e.path(&index).to_str_lossy().into_owned(), e.id))
+            .collect(),
+    )
+}
+
+/// Files in a half-made worktree that its checkout did not write: paths the tree of
+/// `branch` does not have, or content that is not (a prefix of, when the kill cut a write
+/// short) the tree's. Relative to the worktree, `.git` aside; unreadable means unknown,
+/// reported as one entry.
+pub fn stray_files(repo: &gix::Repository, worktree: &Path, branch: Option<&str>) -> Vec<String> {
+    let Some(blobs) = branch.and_then(|b| tree_blobs(repo, b)) else {
+        return vec!["(the branch's tree could not be read)".to_owned()];
+    };
+    let mut found = Vec::new();
+    list_files(worktree, Path::new(""), &mut found);
+    found
+        .into_iter()
+        .filter(|f| f != ".git" && !is_from_tree(repo, &blobs, worktree, f))
+        .collect()
+}
+
+/// Whether the file at `rel` holds what the tree has there, or a prefix of it.
+pub fn is_from_tree(
+    repo: &gix::Repository,
+    blobs: &std::collections::HashMap<String, gix::ObjectId>,
+    worktree: &Path,
+    rel: &str,
+) -> bool {
+    let Some(id) = blobs.get(rel) else { return false };
+    let file = worktree.join(rel);
+    let on_disk = match std::fs::symlink_metadata(&file) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&file)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned().into_bytes()),
+        Ok(m) if m.file_type().is_file() => std::fs::read(&file).ok(),
+        _ => None,
+    };
+    on_disk.is_some_and(|bytes| repo.find_object(*id).is_ok_and(|blob| blob.data.starts_with(&bytes)))
+}
+
+/// Files (and symlinks, and special files) below `base/rel`, recursively, as paths relative
+/// to `base`; symlinks to folders are listed, not followed.
+pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let child = rel.join(entry.file_name());
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => list_files(base, &child, out),
+            _ => out.push(child.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+/// The first component of `rel` below `top` that is a symlink, or exists as something
+/// else than a folder (or, for the last one, a regular file): flowloom never writes
+/// through it.
+pub fn unsafe_component(top: &Path, rel: &Path) -> Option<String> {
+    let mut at = top.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        at.push(part);
+        let last = i + 1 == parts.len();
+        match std::fs::symlink_metadata(&at) {
+            Err(_) => return None,
+            Ok(m) if m.file_type().is_symlink() => return Some(format!("{} is a symlink", shown(top, &at))),
+            Ok(m) if m.is_dir() => {}
+            Ok(m) if last && m.is_file() => {}
+            Ok(_) => return Some(format!("{} is not a folder", shown(top, &at))),
+        }
+    }
+    None
+}
+
+fn shown(top: &Path, at: &Path) -> String {
+    at.strip_prefix(top).unwrap_or(at).to_string_lossy().into_owned()
+}

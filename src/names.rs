@@ -1,0 +1,43 @@
+//! Every name flowloom gives to something on disk or in the ref namespace, in one place.
+
+use std::path::{Path, PathBuf};
+
+/// Where local branches live.
+pub const HEADS: &str = "refs/heads/";
+
+/// `refs/flowloom/archive/<branch>`: where a forced removal keeps what it would lose.
+pub const ARCHIVE_PREFIX: &str = "refs/flowloom/archive/";
+
+/// The lock reason `git worktree add` (and gix) leave while a checkout is under way.
+pub const INITIALIZING: &str = "initializing";
+
+/// In a worktree's administration folder: a branch switch to the branch named inside is
+/// under way.
+pub const SWITCH_MARKER: &str = "flowloom-switch";
+
+/// Inside the worktrees root: where a removal moves a worktree folder (one atomic rename)
+/// once it has checked that nothing in it would be lost, before deleting it.
+pub const TRASH_DIR: &str = ".flowloom-trash";
+
+/// flowloom's folder in the git common dir (ownership record, intents).
+pub const STATE_DIR: &str = "flowloom";
+
+/// The session folder inside a worktree: `sessions/<id>`.
+pub fn session_dir(id: &str) -> PathBuf {
+    Path::new("sessions").join(id)
+}
+
+/// `sessions/<id>/artifacts`, relative to the worktree.
+pub fn artifacts_dir(id: &str) -> PathBuf {
+    session_dir(id).join("artifacts")
+}
+
+/// `sessions/<id>/metadata.json`, relative to the worktree.
+pub fn metadata_file(id: &str) -> PathBuf {
+    session_dir(id).join("metadata.json")
+}
+
+/// The full name of a local branch.
+pub fn branch_ref(short: &str) -> String {
+    format!("{HEADS}{short}")
+}

@@ -229,6 +229,7 @@ impl<'a> Executor<'a> {
     /// folder that was checked before it was moved.
     fn remove(&mut self, change: &Change, removal: &Removal) -> Result<(), Failure> {
         if let WorktreeRemoval::Remove { admin_id, half_made } = &removal.worktree {
+            test_hook("FLOWLOOM_TEST_BEFORE_RECHECK", &change.session);
             self.recheck(change, admin_id, *half_made, removal)?;
         }
         if let WorktreeRemoval::Prune { .. } = &removal.worktree
@@ -872,6 +873,21 @@ fn failpoint(step: &str) {
     }
     #[cfg(not(debug_assertions))]
     let _ = step;
+}
+
+/// Debug builds only (the tests' binary): `<var>=<session>:<shell command>` runs the command
+/// at that point for that session, to prove what happens when someone acts in between
+/// (a file saved while apply waits or removes earlier sessions).
+fn test_hook(var: &str, session: &str) {
+    #[cfg(debug_assertions)]
+    if let Ok(spec) = std::env::var(var)
+        && let Some((target, command)) = spec.split_once(':')
+        && target == session
+    {
+        let _ = std::process::Command::new("sh").arg("-c").arg(command).status();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (var, session);
 }
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started

@@ -1,6 +1,7 @@
 //! One integration-test binary (one link step): every module drives the real flowloom
 //! binary on temp repositories and checks the result with the git CLI.
 
+mod adversarial;
 mod common;
 mod core;
 mod examples;

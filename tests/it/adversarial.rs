@@ -1,0 +1,265 @@
+//! Tried as an attacker would (SPEC §7, §8): work appearing while apply runs, a removal
+//! refused and retried, detached commits, git running beside apply, a killed removal, a
+//! live git command's lock. git is the oracle: refs, objects, `fsck --strict`.
+
+use crate::common::{TestEnv, run};
+
+const TWO: &str = "[sessions.keep]\n[sessions.gone]\n";
+const GONE: &str = "sessions/shell-instance-gone";
+
+fn orphan() -> TestEnv {
+    let env = TestEnv::new();
+    env.manifest(TWO);
+    env.apply();
+    env.manifest("[sessions.keep]\n");
+    env
+}
+
+#[test]
+fn a_file_saved_into_the_session_folder_while_apply_runs_blocks_the_removal() {
+    let env = orphan();
+    let late = env.path(&format!("{GONE}/sessions/gone/late-notes.md"));
+    // Written after the plan was made, right before apply would delete the worktree: the
+    // session folder is hidden from git status by flowloom's own excludes.
+    let (code, out, err) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_RECHECK",
+            format!("gone:echo mine > '{}'", late.display()),
+        )
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("the plan did not show") && err.contains("late-notes.md"),
+        "{out}\n{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&late).expect("the file is kept"), "mine\n");
+    assert!(env.branches().contains(&"session/gone".to_owned()));
+    // The next plan sees it, and blocks the removal.
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("! gone") && out.contains("1 untracked file"), "{out}");
+    env.fsck();
+}
+
+#[test]
+fn a_forced_saved_plan_deletes_nothing_it_did_not_list() {
+    let env = orphan();
+    env.write(&format!("{GONE}/README.md"), "edited\n");
+    let (code, out, _) = env.run(&["plan", "--force", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deletes: README.md"), "{out}");
+    // A new file after the plan was saved: the plan is stale.
+    env.write(&format!("{GONE}/new.txt"), "new\n");
+    let (code, _, err) = env.run(&["apply", "plan.json"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("stale"), "{err}");
+    assert!(env.path(&format!("{GONE}/new.txt")).exists());
+    // And if it appears after the plan under the lock, the just-in-time check blocks it.
+    std::fs::remove_file(env.path(&format!("{GONE}/new.txt"))).expect("rm");
+    let (code, out, err) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_RECHECK",
+            format!("gone:echo late > '{}'", env.path(&format!("{GONE}/late.txt")).display()),
+        )
+        .args(["apply", "--yes", "--force"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(env.path(&format!("{GONE}/late.txt")).exists());
+    assert_eq!(
+        std::fs::read_to_string(env.path(&format!("{GONE}/README.md"))).expect("kept"),
+        "edited\n"
+    );
+    env.fsck();
+}
+
+#[test]
+fn force_commits_uncommitted_work_into_the_archive_before_deleting() {
+    let env = orphan();
+    env.write(&format!("{GONE}/README.md"), "edited\n");
+    env.write(&format!("{GONE}/untracked.txt"), "new\n");
+    env.write(&format!("{GONE}/sessions/gone/artifacts/result.txt"), "result\n");
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!env.path(GONE).exists());
+    let archive = "refs/flowloom/archive/session/gone";
+    assert_eq!(env.git(&["show", &format!("{archive}:README.md")]), "edited\n");
+    assert_eq!(env.git(&["show", &format!("{archive}:untracked.txt")]), "new\n");
+    assert_eq!(
+        env.git(&["show", &format!("{archive}:sessions/gone/artifacts/result.txt")]),
+        "result\n"
+    );
+    // On top of the session's branch tip, so its commits are kept too.
+    let parent = env.git(&["rev-parse", &format!("{archive}^")]);
+    let main = env.git(&["rev-parse", "main"]);
+    assert_eq!(parent, main);
+    env.fsck();
+}
+
+#[test]
+fn commits_on_a_detached_head_block_and_force_archives_them() {
+    let env = orphan();
+    let wt = env.path(GONE);
+    env.git_in(&wt, &["checkout", "-q", "--detach"]);
+    env.commit_file(&wt, "detached.txt", "only here\n", "detached work");
+    let lost = env.git_in(&wt, &["rev-parse", "HEAD"]);
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("detached on 1 commit that no branch or tag reaches"),
+        "{out}"
+    );
+    assert!(wt.exists());
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!wt.exists());
+    let kept = env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]);
+    assert_eq!(
+        env.git(&["merge-base", "--is-ancestor", lost.trim(), kept.trim()]),
+        "",
+        "the detached commit is reachable from the archive"
+    );
+    env.fsck();
+}
+
+#[test]
+fn a_removal_refused_for_a_submodule_stays_refused_and_keeps_everything() {
+    let env = orphan();
+    // A second repository to use as the submodule.
+    let sub = env.tmp.path().join("sub");
+    env.git_in(env.tmp.path(), &["init", "-q", "-b", "main", "sub"]);
+    env.commit_file(&sub, "s.txt", "sub\n", "sub");
+    let wt = env.path(GONE);
+    env.git_in(
+        &wt,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            &sub.display().to_string(),
+            "sub",
+        ],
+    );
+    env.git_in(&wt, &["commit", "-q", "-m", "add submodule"]);
+    for _ in 0..3 {
+        let (code, out, _) = env.run(&["apply", "--yes", "--force"]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("initialized submodule"), "{out}");
+        assert!(wt.join("sub/s.txt").exists());
+    }
+    let modules = env.repo.join(".git/worktrees/shell-instance-gone/modules");
+    assert!(modules.exists(), "the submodule's repository is kept");
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
+    env.fsck();
+}
+
+#[test]
+fn a_kill_after_the_worktree_went_to_the_trash_converges() {
+    for step in [
+        "remove:marked",
+        "remove:trashed",
+        "remove:unregistered",
+        "remove:worktree",
+    ] {
+        let env = orphan();
+        let (code, _, _) = run(env.flowloom().env("FLOWLOOM_FAILPOINT", step).args(["apply", "--yes"]));
+        assert_ne!(code, 0, "{step}: the failpoint aborts");
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "{step}: {out}\n{err}");
+        assert!(!env.path(GONE).exists(), "{step}");
+        assert!(!env.path("sessions/.flowloom-trash").exists(), "{step}: {out}");
+        assert!(!env.branches().contains(&"session/gone".to_owned()), "{step}");
+        assert_eq!(
+            env.worktrees(),
+            vec![("sessions/shell-instance-keep".into(), "session/keep".into())],
+            "{step}"
+        );
+        let (_, out, _) = env.run(&["plan"]);
+        assert!(out.contains("No changes"), "{step}: {out}");
+        env.fsck();
+    }
+}
+
+#[test]
+fn a_declared_session_whose_removal_was_interrupted_is_never_wiped() {
+    let env = orphan();
+    env.write(&format!("{GONE}/.env"), "SECRET=1\n");
+    env.write(".gitignore", ".env\n");
+    // Killed right after the removal was recorded, before anything was deleted.
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "remove:marked")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0);
+    env.manifest(TWO);
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path(&format!("{GONE}/.env"))).expect("kept"),
+        "SECRET=1\n"
+    );
+}
+
+#[test]
+fn git_pack_refs_beside_apply_never_loses_a_ref() {
+    let env = TestEnv::new();
+    let n = 40;
+    let mut manifest = String::from("[sessions.keep]\n");
+    for i in 0..n {
+        manifest.push_str(&format!("[sessions.s{i}]\n"));
+    }
+    env.manifest(&manifest);
+    env.apply();
+    env.git(&["pack-refs", "--all"]);
+    env.manifest("[sessions.keep]\n");
+    let mut apply = env.flowloom();
+    apply.args(["apply", "--yes"]);
+    let mut child = apply
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut made = Vec::new();
+    let mut i = 0;
+    while child.try_wait().expect("wait").is_none() && i < 400 {
+        let name = format!("other-{i}");
+        env.git(&["branch", &name, "main"]);
+        made.push(name);
+        let _ = env.git_output(&env.repo, &["pack-refs", "--all"]);
+        i += 1;
+    }
+    let _ = child.wait();
+    assert!(
+        made.len() > 2,
+        "git ran beside apply: {} branches made while it ran",
+        made.len()
+    );
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let branches = env.branches();
+    for name in &made {
+        assert!(branches.contains(name), "git's branch {name} was lost");
+    }
+    assert!(!branches.iter().any(|b| b.starts_with("session/s")), "{branches:?}");
+    env.fsck();
+}
+
+#[test]
+fn a_live_git_commands_lock_is_never_taken_for_a_dead_applys() {
+    let env = orphan();
+    env.write(&format!("{GONE}/README.md"), "edited\n");
+    // A git command in the orphan holds its index lock; an apply died holding the apply
+    // lock (its holder text is still in the file).
+    let index_lock = env.repo.join(".git/worktrees/shell-instance-gone/index.lock");
+    std::fs::write(&index_lock, "").expect("lock");
+    let started = env.git(&["log", "-1", "--format=%cI"]);
+    std::fs::write(
+        env.repo.join(".git/flowloom.lock"),
+        format!("pid 999999\nhost test\nstarted {}\n", started.trim()),
+    )
+    .expect("holder");
+    let (_, out, err) = env.run(&["apply", "--yes"]);
+    assert!(index_lock.exists(), "{out}\n{err}");
+}

@@ -108,12 +108,23 @@ pub fn path(worktree: &Path, id: &str) -> PathBuf {
     worktree.join("sessions").join(id).join("metadata.json")
 }
 
+/// The largest metadata file flowloom reads; the manual process writes a few hundred bytes.
+pub const MAX_BYTES: u64 = 1024 * 1024;
+
+/// Read a session's metadata. Only a regular file of at most [`MAX_BYTES`], reached from the
+/// worktree without a symlink on the way, is read: anything else (a FIFO, a device, a
+/// symlinked `sessions/<id>/`) is `Invalid`, so that its session is blocked and the file
+/// never overwritten.
 pub fn read(worktree: &Path, id: &str) -> MetadataFile {
-    let path = path(worktree, id);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return MetadataFile::Missing,
+    let rel = Path::new("sessions").join(id).join("metadata.json");
+    let bytes = match crate::fsutil::read_regular_beneath(worktree, &rel, MAX_BYTES) {
+        Ok(Some(b)) => b,
+        Ok(None) => return MetadataFile::Missing,
         Err(e) => return MetadataFile::Invalid(e.to_string()),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => return MetadataFile::Invalid(format!("not UTF-8: {}", e.utf8_error())),
     };
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(fields)) => MetadataFile::Valid(Metadata { fields, text }),

@@ -32,6 +32,75 @@ pub struct OwnedSession {
     pub state: OwnedState,
 }
 
+/// The largest ownership record flowloom reads (tens of thousands of entries fit).
+pub const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A record entry left out because it cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    pub id: String,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ignored the ownership record's entry `{}` ({}): {}; its session is treated as unmanaged",
+            self.id,
+            self.path.display(),
+            self.reason
+        )
+    }
+}
+
+impl OwnedSession {
+    /// Normalise the path in place; why the entry cannot be trusted, if it cannot.
+    fn check(&mut self) -> Result<(), String> {
+        if !crate::manifest::is_valid_id(&self.id) {
+            return Err("its id is not a valid session id".into());
+        }
+        if let Some(problem) = crate::manifest::branch_problem(&self.branch) {
+            return Err(format!("its branch is not a valid branch name: {problem}"));
+        }
+        self.path = normalise(&self.path)?;
+        Ok(())
+    }
+}
+
+/// `path` with `.` and `..` folded lexically; it must be absolute, hold no NUL byte and be
+/// at most 4096 bytes long (`PATH_MAX`).
+pub fn normalise(path: &Path) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let bytes = path.as_os_str().as_encoded_bytes();
+    if bytes.contains(&0) {
+        return Err("its path contains a NUL byte".into());
+    }
+    if bytes.len() > 4096 {
+        return Err("its path is longer than 4096 bytes".into());
+    }
+    if !path.is_absolute() {
+        return Err("its path is not absolute".into());
+    }
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Prefix(_) | Component::RootDir => out.push(c.as_os_str()),
+            Component::CurDir => {}
+            // `/..` is `/`: `pop` at the root does nothing.
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+        }
+    }
+    if !out.is_absolute() {
+        return Err("its path is not absolute".into());
+    }
+    Ok(out)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OwnedState {
@@ -48,17 +117,47 @@ impl Record {
 
     /// Read the record; a missing one is empty. A corrupt one is an error: guessing would
     /// either forget sessions (harmless) or invent owners (dangerous), so the user decides.
+    /// Entries that cannot be trusted (see [`Record::read_checked`]) are left out.
     pub fn read(common_dir: &Path) -> Result<Record, RepoError> {
+        Record::read_checked(common_dir).map(|(record, _)| record)
+    }
+
+    /// [`Record::read`], also returning the entries it left out, each with why (worth a
+    /// warning). The file must be a regular file (not a symlink) of at most [`MAX_BYTES`].
+    /// Every entry's path is normalised (`.` and `..` folded, so that `<root>/../x` is not
+    /// taken for a path inside the root); an entry whose path is not absolute, whose id is not
+    /// a valid session id, or whose branch git could not hold, is never trusted: left out, its
+    /// session is unmanaged, so never removed.
+    pub fn read_checked(common_dir: &Path) -> Result<(Record, Vec<Dropped>), RepoError> {
         let path = Record::path(common_dir);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Record::default()),
-            Err(e) => return Err(RepoError::io("read the ownership record", &path, e)),
+        let bytes = match crate::fsutil::read_regular(&path, MAX_BYTES) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok((Record::default(), Vec::new())),
+            Err(crate::fsutil::ReadError::Io(e)) => return Err(RepoError::io("read the ownership record", &path, e)),
+            Err(e) => {
+                return Err(RepoError::CorruptRecord {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
         };
-        serde_json::from_slice(&bytes).map_err(|e| RepoError::CorruptRecord {
-            path,
+        let mut record: Record = serde_json::from_slice(&bytes).map_err(|e| RepoError::CorruptRecord {
+            path: path.clone(),
             reason: e.to_string(),
-        })
+        })?;
+        let mut dropped = Vec::new();
+        record.sessions.retain_mut(|entry| match entry.check() {
+            Ok(()) => true,
+            Err(reason) => {
+                dropped.push(Dropped {
+                    id: entry.id.clone(),
+                    path: entry.path.clone(),
+                    reason,
+                });
+                false
+            }
+        });
+        Ok((record, dropped))
     }
 
     /// Write atomically (write-then-rename) so that a killed apply leaves the old or the new
@@ -87,5 +186,69 @@ impl Record {
 
     pub fn remove_path(&mut self, path: &Path) {
         self.sessions.retain(|o| o.path != path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_lexically() {
+        assert_eq!(
+            normalise(Path::new("/r/sessions/../outside")),
+            Ok(PathBuf::from("/r/outside"))
+        );
+        assert_eq!(
+            normalise(Path::new("/r/./sessions/x/")),
+            Ok(PathBuf::from("/r/sessions/x"))
+        );
+        assert_eq!(normalise(Path::new("/../../etc")), Ok(PathBuf::from("/etc")));
+        assert!(normalise(Path::new("sessions/x")).is_err());
+        assert!(normalise(Path::new("")).is_err());
+        assert!(normalise(Path::new("/r/a\\0b")).is_ok());
+        assert!(normalise(Path::new("/r/a\u{0}b")).is_err());
+    }
+
+    #[test]
+    fn untrustworthy_entries_are_left_out() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let entry = |id: &str, branch: &str, path: &str| serde_json::json!({"id": id, "branch": branch, "path": path, "base": "main", "state": "created"});
+        let doc = serde_json::json!({"version": 1, "sessions": [
+            entry("a", "session/a", "/r/sessions/shell-instance-a"),
+            entry("b", "session/b", "/r/sessions/../outside"),
+            entry("c", "session/c", "sessions/relative"),
+            entry("../d", "session/d", "/r/sessions/d"),
+            entry("e", "bad..branch", "/r/sessions/e"),
+        ]});
+        let path = Record::path(dir.path());
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, doc.to_string()).expect("write");
+        let (record, dropped) = Record::read_checked(dir.path()).expect("read");
+        let paths: Vec<_> = record.sessions.iter().map(|s| s.path.clone()).collect();
+        assert_eq!(
+            paths,
+            [
+                PathBuf::from("/r/sessions/shell-instance-a"),
+                PathBuf::from("/r/outside")
+            ]
+        );
+        // `/r/outside` is now what it is: outside `/r/sessions`.
+        assert!(!record.sessions[1].path.starts_with("/r/sessions"));
+        let ids: Vec<_> = dropped.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["c", "../d", "e"]);
+        assert!(dropped[0].to_string().contains("not absolute"), "{}", dropped[0]);
+    }
+
+    #[test]
+    fn a_record_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = Record::path(dir.path());
+        std::fs::create_dir_all(&path).expect("a folder where the file should be");
+        assert!(matches!(Record::read(dir.path()), Err(RepoError::CorruptRecord { .. })));
+        std::fs::remove_dir(&path).expect("rmdir");
+        std::os::unix::fs::symlink("/dev/zero", &path).expect("symlink");
+        let err = Record::read(dir.path()).expect_err("a symlink is refused");
+        assert!(err.to_string().contains("symlink"), "{err}");
     }
 }

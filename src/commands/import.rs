@@ -88,8 +88,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     }
 
     // An editor may have saved the file since we read it: never overwrite that.
-    let current = std::fs::read_to_string(&manifest.path).map_err(|e| RepoError::io("read", &manifest.path, e))?;
-    if current != manifest.source {
+    let current = crate::fsutil::read_regular(&manifest.path, crate::manifest::MAX_BYTES)
+        .map_err(|e| RepoError::io("read", &manifest.path, std::io::Error::other(e)))?;
+    if current.as_deref() != Some(manifest.source.as_bytes()) {
         return Err(Error::Usage {
             message: format!("{name} changed while flowloom import ran; nothing was written"),
             help: Some("run `flowloom import` again".into()),
@@ -98,6 +99,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     // Manifest first, record second: if the record cannot be written, the sessions are
     // declared but not owned, which is harmless. The other order would briefly make them
     // owned and undeclared: orphans, which apply removes.
+    // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
+    let _critical = crate::lock::Critical::enter();
     crate::fsutil::write_atomic(&manifest.path, new_source.as_bytes())?;
     let mut record = Record::read(&common_dir)?;
     for a in &adopted {

@@ -82,13 +82,20 @@ pub fn main() -> ExitCode {
         }
     };
     let printer = Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
-    match run(&cli, &printer) {
+    // Ctrl-C releases the lock (SPEC §4), or waits for the step being written.
+    crate::lock::install_interrupt_handler();
+    let code = match run(&cli, &printer) {
         Ok(code) => code,
         Err(e) => {
             report(&e);
             ExitCode::from(1)
         }
+    };
+    // Interrupted during a write that was then finished: say so in the exit code.
+    if crate::lock::interrupted() {
+        return ExitCode::from(130);
     }
+    code
 }
 
 #[allow(clippy::print_stderr)]

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-pub use validate::{ManifestError, Problem};
+pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem};
 
 /// The file name looked for at the root of the main worktree.
 pub const FILE_NAME: &str = "flowloom.toml";

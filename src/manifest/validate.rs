@@ -12,6 +12,8 @@ use std::sync::Arc;
 
 use miette::{LabeledSpan, NamedSource};
 
+use crate::fsutil::{ReadError, read_regular};
+
 use super::schema::{self, Finding, RawManifest, RawSession, Str};
 use super::{Defaults, Manifest, Session, Template, is_valid_id};
 
@@ -99,19 +101,31 @@ impl ManifestError {
         }
     }
 
-    fn unreadable(path: &Path, error: &std::io::Error) -> Self {
+    fn unreadable(path: &Path, error: Option<&ReadError>) -> Self {
         let name = path.display().to_string();
-        let (message, help) = if error.kind() == std::io::ErrorKind::NotFound {
-            (
+        let (message, help) = match error {
+            None => (
                 format!("no manifest at {name}"),
                 "run `flowloom init` to write a starter manifest there, or point at another \
                  one with `--manifest PATH`",
-            )
-        } else {
-            (
-                format!("cannot read {name}: {error}"),
+            ),
+            Some(e @ ReadError::Symlink) => (
+                format!("refusing to read {name}: {e}"),
+                "flowloom reads the manifest only from a regular file: replace the symlink with the file it \
+                 points to, or pass that file with `--manifest PATH`",
+            ),
+            Some(e @ (ReadError::NotRegular { .. } | ReadError::Parent { .. })) => (
+                format!("refusing to read {name}: {e}"),
+                "the manifest must be a regular file",
+            ),
+            Some(e @ ReadError::TooLarge { .. }) => (
+                format!("refusing to read {name}: {e}"),
+                "a manifest is a short list of sessions; check that this is the right file",
+            ),
+            Some(e @ ReadError::Io(_)) => (
+                format!("cannot read {name}: {e}"),
                 "check that the path is a readable file",
-            )
+            ),
         };
         ManifestError {
             summary: format!("cannot read manifest {name}"),
@@ -126,10 +140,14 @@ impl ManifestError {
     }
 }
 
+/// The largest manifest flowloom reads: thousands of sessions fit in far less.
+pub const MAX_BYTES: u64 = 1024 * 1024;
+
 pub(super) fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    match std::fs::read(path) {
-        Ok(bytes) => from_bytes(path, bytes),
-        Err(e) => Err(ManifestError::unreadable(path, &e)),
+    match read_regular(path, MAX_BYTES) {
+        Ok(Some(bytes)) => from_bytes(path, bytes),
+        Ok(None) => Err(ManifestError::unreadable(path, None)),
+        Err(e) => Err(ManifestError::unreadable(path, Some(&e))),
     }
 }
 
@@ -336,6 +354,15 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String)> {
             "session worktrees cannot live in git's own folder; write e.g. `sessions`",
         );
     }
+    if parts.iter().any(|p| p.len() > MAX_NAME_BYTES) {
+        return err(
+            "a folder name longer than 255 bytes",
+            "no filesystem flowloom runs on stores such a name; write a shorter folder",
+        );
+    }
+    if root.len() > 1024 {
+        return err("longer than 1024 bytes", "write a shorter folder, e.g. `sessions`");
+    }
     if parts.is_empty() {
         return err(
             "names the manifest's folder itself",
@@ -383,9 +410,26 @@ impl Kind {
     }
 }
 
+/// The longest branch name flowloom accepts, in bytes: git stores a branch as a file under
+/// `refs/heads/`, each part of the name a file name, and the whole a path.
+pub const MAX_BRANCH_BYTES: usize = 1024;
+/// The longest file name most filesystems allow (`NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// git's rules for `refs/heads/<name>` (`git check-ref-format --branch`).
-fn branch_problem(name: &str) -> Option<String> {
+pub fn branch_problem(name: &str) -> Option<String> {
     use gix::validate::reference::name::Error as E;
+    if name.len() > MAX_BRANCH_BYTES {
+        return Some(format!(
+            "it is {} bytes long; flowloom accepts at most {MAX_BRANCH_BYTES}",
+            name.len()
+        ));
+    }
+    if name.split('/').any(|part| part.len() > MAX_NAME_BYTES) {
+        return Some(format!(
+            "a part of it is longer than {MAX_NAME_BYTES} bytes, the longest file name git can store it in"
+        ));
+    }
     // gix checks the ref; these are the extra rules git applies to branch names.
     if name.starts_with('-') {
         return Some("it starts with `-`".into());
@@ -416,6 +460,8 @@ fn branch_problem(name: &str) -> Option<String> {
 fn worktree_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         Some("it is empty")
+    } else if name.len() > MAX_NAME_BYTES {
+        Some("it is longer than 255 bytes, the longest folder name most filesystems allow")
     } else if name.contains(['/', '\\']) {
         Some("it is not a single folder name (it contains a path separator)")
     } else if name == "." || name == ".." {

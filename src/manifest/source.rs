@@ -16,7 +16,7 @@ const LONG_LINE: usize = 512;
 /// Bytes shown on each side of a label in such a window.
 const WINDOW_MARGIN: usize = 40;
 /// Labels are cut to this many bytes (the start of a long value is enough to find it).
-pub const MAX_LABEL: usize = 64;
+pub const MAX_LABEL: usize = 128;
 
 #[derive(Debug, Clone)]
 pub struct ManifestSource {
@@ -143,12 +143,12 @@ impl SourceCode for ManifestSource {
         while below < after && last + below + 1 < self.line_starts.len() && !self.is_long(last + below + 1) {
             below += 1;
         }
-        let base_line = first - above;
-        let base = if before == 0 {
-            self.line_start(first)
-        } else {
-            self.line_start(base_line)
-        };
+        let mut base_line = if before == 0 { first } else { first - above };
+        // miette reads an empty span at a line's start from the line break before it.
+        if start == end && start > 0 && start == self.line_start(base_line) {
+            base_line -= 1;
+        }
+        let base = self.line_start(base_line);
         // Up to two lines more than asked: miette reads one further when a span ends at a
         // line break.
         let stop = if below == after {
@@ -161,7 +161,7 @@ impl SourceCode for ManifestSource {
         let contents = <[u8] as SourceCode>::read_span(slice, &inner, before, after)?;
         let data = contents.data();
         let offset = contents.span().offset() + base;
-        let line_base = if before == 0 { first } else { base_line };
+        let line_base = base_line;
         Ok(Box::new(MietteSpanContents::new_named(
             name,
             data,

@@ -104,10 +104,46 @@ pub(crate) fn report(e: &dyn Diagnostic) {
     // Diagnostics go to stderr, which is what tests and logs capture: keep them free of
     // escape codes whatever the color choice for the plan on stdout.
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
-    if handler.render_report(&mut text, e).is_err() {
+    // miette's graphical report pads to a label's column with `{:width$}`, which panics
+    // past column 65,535: such a report is told without drawings.
+    let rendered = if drawable(e, 0) {
+        handler.render_report(&mut text, e)
+    } else {
+        miette::NarratableReportHandler::new().render_report(&mut text, e)
+    };
+    if rendered.is_err() {
         text = e.to_string();
     }
-    eprint!("{text}");
+    // The report quotes the manifest and the repository: escape their control characters.
+    eprint!("{}", crate::output::terminal(&text, false));
+}
+
+/// Whether every label of `e` (and of the diagnostics it relates) starts close enough to the
+/// start of its line, as miette would show it, for the graphical report.
+fn drawable(e: &dyn Diagnostic, depth: usize) -> bool {
+    // A tab is drawn 4 columns wide: 16,000 bytes stay under 65,535 columns.
+    const MAX_COLUMN: usize = 16_000;
+    if depth > 16 {
+        return false;
+    }
+    if let (Some(source), Some(labels)) = (e.source_code(), e.labels()) {
+        for label in labels {
+            let Ok(contents) = source.read_span(label.inner(), 1, 1) else {
+                continue;
+            };
+            let data = contents.data();
+            let Some(rel) = label.offset().checked_sub(contents.span().offset()) else {
+                return false;
+            };
+            let before = data.get(..rel.min(data.len())).unwrap_or_default();
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count();
+            if column > MAX_COLUMN {
+                return false;
+            }
+        }
+    }
+    let related_ok = e.related().is_none_or(|mut r| r.all(|d| drawable(d, depth + 1)));
+    related_ok && e.diagnostic_source().is_none_or(|d| drawable(d, depth + 1))
 }
 
 fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {

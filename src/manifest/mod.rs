@@ -5,12 +5,14 @@
 //! module sees raw TOML.
 
 mod schema;
+mod source;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use source::ManifestSource;
 pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem};
 
 /// The file name looked for at the root of the main worktree.

@@ -10,7 +10,9 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource};
+use miette::LabeledSpan;
+
+use super::source::ManifestSource;
 
 use crate::fsutil::{ReadError, read_regular};
 
@@ -39,7 +41,7 @@ pub struct Problem {
     pub help: Option<String>,
     // Each problem carries the file so it renders on its own too, not only as `related`.
     #[source_code]
-    source_code: Option<NamedSource<Arc<str>>>,
+    source_code: Option<ManifestSource>,
     #[label(collection)]
     labels: Vec<LabeledSpan>,
 }
@@ -64,23 +66,47 @@ fn shown(path: &Path) -> String {
         .to_string()
 }
 
+/// `text` with every `quoted` part longer than 100 characters cut in its middle: a message
+/// about a 100,000-character name names it, but need not repeat it.
+fn shorten_quoted(text: &str) -> String {
+    const KEEP: usize = 48;
+    let mut out = String::with_capacity(text.len().min(4096));
+    for (i, part) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        let chars = part.chars().count();
+        if i % 2 == 1 && chars > 2 * KEEP + 4 {
+            out.extend(part.chars().take(KEEP));
+            out.push_str(&format!("…({} characters)…", chars - 2 * KEEP));
+            out.extend(part.chars().skip(chars - KEEP));
+        } else {
+            out.push_str(part);
+        }
+    }
+    out
+}
+
 impl ManifestError {
     fn new(path: &Path, source: Arc<str>, mut findings: Vec<Finding>) -> Self {
         // File order reads best; the sort is stable, so findings at one place keep theirs.
         findings.sort_by_key(|f| f.labels.first().map_or(0, |(span, _)| span.start));
         let name = shown(path);
+        // One line index for the whole file, shared by every problem.
+        let source_code = ManifestSource::new(&name, source);
         let problems = findings
             .into_iter()
             .map(|f| Problem {
-                message: f.message,
-                help: f.help,
-                source_code: Some(NamedSource::new(&name, Arc::clone(&source))),
+                message: shorten_quoted(&f.message),
+                help: f.help.as_deref().map(shorten_quoted),
+                source_code: Some(source_code.clone()),
                 labels: f
                     .labels
                     .into_iter()
                     .enumerate()
                     .map(|(i, (span, label))| {
-                        let span = (span.start, span.end.saturating_sub(span.start));
+                        // A label need not cover a 100,000-byte value to point at it.
+                        let span = source_code.clamp(span.start, span.end.saturating_sub(span.start));
                         if i == 0 {
                             LabeledSpan::new_primary_with_span(Some(label), span)
                         } else {

@@ -219,3 +219,288 @@ fn a_missing_manifest_says_how_to_make_one() {
     assert_eq!(code, 1);
     assert!(err.contains("flowloom init"), "{err}");
 }
+
+// ---- Special files, symlinks and sizes (SPEC §8) ----
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+/// No raw control character, bidi override or escape sequence in `text`.
+fn assert_clean(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|c| {
+            (c.is_control() && *c != '\n' && *c != '\t')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "{what} holds raw {bad:?}:\n{text}");
+}
+
+#[test]
+fn a_manifest_that_is_not_a_regular_file_is_refused_at_once() {
+    let env = TestEnv::new();
+    let manifest = env.repo.join("flowloom.toml");
+    // (A symlinked manifest is resolved before it is read, so the check applies to its
+    // target: a symlink to /dev/zero is refused as a device, without reading it.)
+    let cases: [(&str, &dyn Fn()); 3] = [
+        ("FIFO", &|| mkfifo(&manifest)),
+        ("symlink to /dev/zero", &|| {
+            std::os::unix::fs::symlink("/dev/zero", &manifest).expect("symlink")
+        }),
+        ("directory", &|| std::fs::create_dir(&manifest).expect("mkdir")),
+    ];
+    for (name, make) in cases {
+        let _ = std::fs::remove_file(&manifest);
+        let _ = std::fs::remove_dir(&manifest);
+        make();
+        for args in [&["validate"][..], &["plan"][..], &["apply", "--yes"][..]] {
+            let (code, out, err) = crate::common::run_timeout(env.flowloom().args(args), 20);
+            assert_eq!(code, 1, "{name}: {args:?}\n{out}\n{err}");
+            assert!(
+                err.contains("flowloom.toml") || err.contains("/dev/zero"),
+                "{name}: {err}"
+            );
+            assert!(
+                err.contains("not a regular") || err.contains("symlink"),
+                "{name}: {err}"
+            );
+        }
+    }
+    // With --manifest, a device is refused the same way.
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["--manifest", "/dev/zero", "validate"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("character device"), "{err}");
+}
+
+#[test]
+fn special_files_in_the_repository_are_refused_not_read() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    env.apply();
+    // A FIFO as a session's metadata blocks that session; nothing hangs.
+    let metadata = env.path("sessions/shell-instance-a/sessions/a/metadata.json");
+    std::fs::remove_file(&metadata).expect("rm");
+    mkfifo(&metadata);
+    // A symlinked session folder too: the file behind it is never read nor written.
+    let folder = env.path("sessions/shell-instance-b/sessions/b");
+    std::fs::rename(&folder, env.tmp.path().join("elsewhere")).expect("mv");
+    std::os::unix::fs::symlink(env.tmp.path().join("elsewhere"), &folder).expect("symlink");
+    let before = std::fs::read(env.tmp.path().join("elsewhere/metadata.json")).expect("read");
+    let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("! a") && out.contains("FIFO"), "{out}");
+    assert!(out.contains("! b") && out.contains("symlink"), "{out}");
+    let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["apply", "--yes"]), 20);
+    assert_eq!(code, 1, "blocked sessions make apply exit 1\n{out}\n{err}");
+    assert!(env.path("sessions/shell-instance-a/sessions/a/metadata.json").exists());
+    assert_eq!(
+        std::fs::read(env.tmp.path().join("elsewhere/metadata.json")).expect("read"),
+        before
+    );
+
+    // The ownership record as a FIFO, then as a symlink: an error naming it.
+    let record = env.path(".git/flowloom/owned.json");
+    std::fs::remove_file(&record).expect("rm");
+    mkfifo(&record);
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("owned.json") && err.contains("FIFO"), "{err}");
+    std::fs::remove_file(&record).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", &record).expect("symlink");
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("owned.json") && err.contains("symlink"), "{err}");
+}
+
+#[test]
+fn a_lock_file_that_is_a_symlink_is_refused() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let target = env.tmp.path().join("target");
+    std::fs::write(&target, "keep\n").expect("write");
+    std::os::unix::fs::symlink(&target, env.path(".git/flowloom.lock")).expect("symlink");
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "--yes"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("flowloom.lock") && err.contains("symlink"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "keep\n");
+    assert!(env.worktrees().is_empty());
+    std::fs::remove_file(env.path(".git/flowloom.lock")).expect("rm");
+    mkfifo(&env.path(".git/flowloom.lock"));
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "--yes"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("FIFO"), "{err}");
+}
+
+#[test]
+fn ctrl_c_while_holding_the_lock_releases_it() {
+    use std::io::BufRead;
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    // Debug builds wait here, holding the lock, as apply does at its prompt.
+    let mut child = env
+        .flowloom()
+        .args(["apply", "--yes"])
+        .env("FLOWLOOM_TEST_PAUSE", "lock")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.contains("paused") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).expect("read") > 0, "ended before pausing");
+    }
+    let lock = env.path(".git/flowloom.lock");
+    assert!(std::fs::read_to_string(&lock).expect("read").contains("pid"));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert_eq!(
+        std::fs::read_to_string(&lock).expect("read"),
+        "",
+        "holder text left behind"
+    );
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("took over"), "{err}");
+}
+
+#[test]
+fn control_characters_from_the_manifest_never_reach_the_terminal() {
+    let env = TestEnv::new();
+    // TOML escapes put raw ESC, CR and DEL into values; bidi overrides are allowed as they are.
+    let purpose = "x\u{1b}[2K\u{1b}[1A\r\u{7f}\u{202e}evil\u{2066}";
+    env.manifest(
+        "# bidi in a comment: \u{202e}\u{2067}\n\
+         [sessions.a]\n\
+         purpose = \"x\\u001b[2K\\u001b[1A\\r\\u007f\u{202e}evil\u{2066}\"\n",
+    );
+    for args in [&["plan"][..], &["validate"][..], &["status"][..]] {
+        let (code, out, err) = env.run(args);
+        assert!(code == 0 || code == 1, "{args:?}: {code}\n{err}");
+        assert_clean(&format!("{args:?} stdout"), &out);
+        assert_clean(&format!("{args:?} stderr"), &err);
+    }
+    let (code, out, err) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_clean("plan --json", &out);
+    let _: serde_json::Value = serde_json::from_str(&out).expect("still valid JSON");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_clean("apply stdout", &out);
+    assert_clean("apply stderr", &err);
+    let metadata =
+        std::fs::read_to_string(env.path("sessions/shell-instance-a/sessions/a/metadata.json")).expect("metadata");
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).expect("json");
+    assert_eq!(metadata["purpose"], purpose, "the value itself is kept as written");
+
+    // In diagnostics: a raw escape in a comment (invalid TOML) and in a branch template.
+    env.manifest("# \u{1b}[2K\r comment\n[sessions.a]\n");
+    let (code, _, err) = env.run(&["validate"]);
+    assert_eq!(code, 1);
+    assert_clean("validate of raw controls", &err);
+    env.manifest("[defaults]\nbranch = \"s/{id}\\u001b[1A\u{202e}\"\n[sessions.a]\n");
+    let (code, _, err) = env.run(&["validate"]);
+    assert_eq!(code, 1, "{err}");
+    assert_clean("validate of an escaped branch", &err);
+    assert!(err.contains("\\u001b"), "shown escaped: {err}");
+}
+
+#[test]
+fn huge_names_and_lines_never_panic() {
+    let env = TestEnv::new();
+    let long = "x".repeat(100_000);
+    let cases = [
+        // (manifest, expected exit of validate)
+        (format!("[sessions.a]\npurpose = \"{long}\"\n"), 0),
+        (format!("[sessions.a]\nbranch = \"{long}\"\n"), 1),
+        (format!("[sessions.a]\nworktree = \"{long}\"\n"), 1),
+        (format!("[defaults]\nbranch = \"s/{{id}}/{long}\"\n[sessions.a]\n"), 1),
+        (format!("[sessions.{long}]\n"), 1),
+        // A problem at column 100,000 and past it.
+        (format!("[sessions.a]\npurpose = \"{long}\" ; purpse = 1\n"), 1),
+        (
+            format!("sessions = {{ a = {{ purpose = \"{long}\", purpse = 1 }} }}\n"),
+            1,
+        ),
+        (
+            format!("sessions = {{ a = {{ purpose = \"{long}\", base = \"nope\" }} }}\n"),
+            0,
+        ),
+    ];
+    for (i, (manifest, validate_code)) in cases.iter().enumerate() {
+        env.manifest(manifest);
+        for args in [&["validate"][..], &["plan"][..], &["status"][..]] {
+            let started = std::time::Instant::now();
+            let (code, out, err) = crate::common::run_timeout(env.flowloom().args(args), 30);
+            assert!(
+                !err.contains("panicked"),
+                "case {i} {args:?}: {}",
+                &err[..err.len().min(2000)]
+            );
+            assert!(code == 0 || code == 1, "case {i} {args:?}: exit {code}");
+            if args == ["validate"] {
+                assert_eq!(code, *validate_code, "case {i}: {}", &err[..err.len().min(2000)]);
+            }
+            assert!(out.len() + err.len() < 1_000_000, "case {i}: a megabyte of output");
+            assert!(started.elapsed().as_secs() < 20, "case {i} {args:?} too slow");
+        }
+    }
+}
+
+#[test]
+fn thousands_of_problems_are_reported_in_linear_time() {
+    let env = TestEnv::new();
+    let mut manifest = String::new();
+    for i in 0..20_000 {
+        manifest.push_str(&format!("[sessions.s{i}]\npurpse = \"x\"\n"));
+    }
+    env.manifest(&manifest);
+    let started = std::time::Instant::now();
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["validate"]), 60);
+    assert_eq!(code, 1);
+    assert!(err.contains("20000 problems"), "{}", &err[..200]);
+    // Quadratic, this took half a minute; linear, about a second in a debug build.
+    assert!(started.elapsed().as_secs() < 15, "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_record_entry_with_dot_dot_is_not_inside_the_root() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    // A branch out of scope, and a hand-edited entry that claims it from "inside" the root.
+    env.git(&["branch", "keep-me"]);
+    let record_path = env.path(".git/flowloom/owned.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).expect("read")).expect("json");
+    let root = env.repo.canonicalize().expect("canonical").join("sessions");
+    record["sessions"]
+        .as_array_mut()
+        .expect("array")
+        .push(serde_json::json!({
+            "id": "x",
+            "branch": "keep-me",
+            "path": format!("{}/../outside", root.display()),
+            "base": "main",
+            "state": "created",
+        }));
+    std::fs::write(&record_path, record.to_string()).expect("write");
+    let (code, out, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains("- x"),
+        "an entry outside the root is never an orphan:\n{out}"
+    );
+    env.apply();
+    assert!(env.branches().contains(&"keep-me".to_owned()));
+}

@@ -678,7 +678,7 @@ impl<'a> Executor<'a> {
         // a switch to this branch: a kill in the middle then leaves changes the next plan
         // can recognise as this switch's own and finish (`state::switch_leftovers_are_ours`).
         let marker = wt_repo.git_dir().join(crate::names::SWITCH_MARKER);
-        std::fs::write(&marker, format!("{}\n", change.branch)).map_err(|e| RepoError::io("write", &marker, e))?;
+        crate::fsutil::write_atomic(&marker, format!("{}\n", change.branch).as_bytes())?;
         let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
             index.entries().iter().map(|e| e.path(&index)).collect();
         for entry in old.entries() {
@@ -799,37 +799,19 @@ impl<'a> Executor<'a> {
         self.write_metadata(change, wanted, text)
     }
 
-    /// Create `rel` below `worktree`, one folder at a time, never through a symlink.
+    /// Create `rel` below `worktree`, one folder at a time, never through a symlink: what
+    /// the plan checked is checked again right before.
     fn create_dir_in_worktree(&self, worktree: &Path, rel: &Path) -> Result<(), Failure> {
-        if let Some(why) = crate::inspect::unsafe_component(worktree, rel) {
-            return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]));
-        }
-        let mut at = worktree.to_path_buf();
-        for part in rel.components() {
-            at.push(part);
-            match std::fs::create_dir(&at) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    if !std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir()) {
-                        return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder {
-                            why: format!("{} is not a folder", at.display()),
-                        }]));
-                    }
-                }
-                Err(e) => return Err(RepoError::io("create", &at, e).into()),
-            }
-        }
+        crate::fsutil::check_beneath(worktree, rel)
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
+        crate::fsutil::create_dir_beneath(worktree, rel)?;
         Ok(())
     }
 
     fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
         let rel = crate::names::metadata_file(&change.session);
-        if let Some(dir) = rel.parent() {
-            self.create_dir_in_worktree(&change.path, dir)?;
-        }
-        if let Some(why) = crate::inspect::unsafe_component(&change.path, &rel) {
-            return Err(Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]));
-        }
+        crate::fsutil::check_beneath(&change.path, &rel)
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
         let fresh;
         let text = match text {
             Some(t) => t,
@@ -838,7 +820,7 @@ impl<'a> Executor<'a> {
                 &fresh
             }
         };
-        crate::fsutil::write_atomic(&change.path.join(rel), text.as_bytes())?;
+        crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
 }

@@ -347,27 +347,3 @@ pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
         }
     }
 }
-
-/// The first component of `rel` below `top` that is a symlink, or exists as something
-/// else than a folder (or, for the last one, a regular file): flowloom never writes
-/// through it.
-pub fn unsafe_component(top: &Path, rel: &Path) -> Option<String> {
-    let mut at = top.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for (i, part) in parts.iter().enumerate() {
-        at.push(part);
-        let last = i + 1 == parts.len();
-        match std::fs::symlink_metadata(&at) {
-            Err(_) => return None,
-            Ok(m) if m.file_type().is_symlink() => return Some(format!("{} is a symlink", shown(top, &at))),
-            Ok(m) if m.is_dir() => {}
-            Ok(m) if last && m.is_file() => {}
-            Ok(_) => return Some(format!("{} is not a folder", shown(top, &at))),
-        }
-    }
-    None
-}
-
-fn shown(top: &Path, at: &Path) -> String {
-    at.strip_prefix(top).unwrap_or(at).to_string_lossy().into_owned()
-}

@@ -161,8 +161,9 @@ impl State {
             }
             .or_else(|| state.owned.by_path(&path).map(|o| o.id.clone()));
             let unsafe_session = match (&session_id, missing) {
-                (Some(id), false) => crate::inspect::unsafe_component(&path, &crate::names::metadata_file(id))
-                    .or_else(|| crate::inspect::unsafe_component(&path, &crate::names::artifacts_dir(id))),
+                (Some(id), false) => crate::fsutil::check_beneath(&path, &crate::names::metadata_file(id))
+                    .and_then(|()| crate::fsutil::check_beneath(&path, &crate::names::artifacts_dir(id)))
+                    .err(),
                 _ => None,
             };
             let (metadata, has_artifacts) = match (&session_id, missing) {

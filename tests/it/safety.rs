@@ -368,8 +368,10 @@ fn a_kill_at_any_step_of_apply_converges() {
     }
 }
 
-/// A real `kill -9` at increasing delays, wherever it lands (mid-checkout, mid-removal):
-/// the next apply converges and git finds nothing half-made.
+/// A real `kill -9`, sent the moment apply is seen mid-step (mid-checkout, mid-removal),
+/// and proven to have landed there: after the kill, the ownership record still says the
+/// session was being created or removed. The next apply converges and git finds nothing
+/// half-made.
 #[test]
 fn a_real_kill_anywhere_converges() {
     let env = TestEnv::new();
@@ -378,7 +380,20 @@ fn a_real_kill_anywhere_converges() {
     }
     env.commit("bulk");
     let three = "[sessions.a]\n[sessions.b]\n[sessions.c]\n";
-    let kill_after = |delay_ms: u64| {
+    let record = env.repo.join(".git/flowloom/owned.json");
+    let admin = env.repo.join(".git/worktrees");
+    let trash = env.path("sessions/.flowloom-trash");
+    let record_says =
+        |state: &str| std::fs::read_to_string(&record).is_ok_and(|t| t.contains(&format!("\"state\": \"{state}\"")));
+    let checking_out = || {
+        std::fs::read_dir(&admin)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path().join("locked")).is_ok_and(|r| r.trim() == "initializing"))
+    };
+    // Kill apply the moment `seen()` holds; whether it was seen while apply still ran.
+    let kill_when = |seen: &dyn Fn() -> bool| {
         let mut child = env
             .flowloom()
             .args(["apply", "--yes"])
@@ -386,9 +401,18 @@ fn a_real_kill_anywhere_converges() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        let _ = child.kill();
+        let landed = loop {
+            if seen() {
+                let _ = child.kill();
+                break true;
+            }
+            if child.try_wait().expect("wait").is_some() {
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
         let _ = child.wait();
+        landed
     };
     let converges = |what: &str, expected: usize| {
         let (code, out, err) = env.run(&["plan"]);
@@ -405,25 +429,44 @@ fn a_real_kill_anywhere_converges() {
                 "{what}: {path}"
             );
         }
+        assert!(!trash.exists(), "{what}: the trash is emptied");
         let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
         assert_eq!(code, 0, "{what}: not converged\n{out}");
         env.fsck();
     };
-    for delay_ms in [0u64, 10, 30, 80, 150] {
-        env.manifest(three);
-        kill_after(delay_ms);
-        converges(&format!("creating, killed at {delay_ms} ms"), 3);
-        // The three are clean, owned orphans once undeclared; packed, their deletion takes
-        // packed-refs.lock, which every git command shares.
-        env.git(&["pack-refs", "--all"]);
-        env.manifest("");
-        kill_after(delay_ms / 3);
-        converges(&format!("removing, killed at {} ms", delay_ms / 3), 0);
-        assert!(
-            env.branches().iter().all(|b| !b.starts_with("session/")),
-            "{:?}",
-            env.branches()
-        );
+    type Probe<'a> = (&'a str, &'a dyn Fn() -> bool, &'a str);
+    let creating: [Probe; 2] = [
+        (
+            "recorded, nothing made yet",
+            &|| record_says("creating") && !checking_out(),
+            "creating",
+        ),
+        ("mid-checkout", &checking_out, "creating"),
+    ];
+    let removing: [Probe; 2] = [
+        ("recorded as removing", &|| record_says("removing"), "removing"),
+        ("worktree in the trash", &|| trash.exists(), "removing"),
+    ];
+    for round in 0..2 {
+        for ((c_what, c_seen, c_state), (r_what, r_seen, r_state)) in creating.iter().zip(&removing) {
+            env.manifest(three);
+            let landed = kill_when(*c_seen);
+            assert!(landed, "round {round}: apply finished before it was seen {c_what}");
+            assert!(record_says(c_state), "round {round}: the kill landed {c_what}");
+            converges(&format!("creating, killed {c_what}"), 3);
+            // Packed, their deletion takes packed-refs.lock, which every git command shares.
+            env.git(&["pack-refs", "--all"]);
+            env.manifest("");
+            let landed = kill_when(*r_seen);
+            assert!(landed, "round {round}: apply finished before it was seen {r_what}");
+            assert!(record_says(r_state), "round {round}: the kill landed {r_what}");
+            converges(&format!("removing, killed {r_what}"), 0);
+            assert!(
+                env.branches().iter().all(|b| !b.starts_with("session/")),
+                "{:?}",
+                env.branches()
+            );
+        }
     }
 }
 

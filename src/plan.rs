@@ -1253,3 +1253,342 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod reason_table {
+    //! One row per blocked reason the planner gives: plain values in, the reason out, and
+    //! whether `--force` lifts it. (`NewSincePlan` is apply's, found when it checks again.)
+    use super::*;
+    use crate::inspect::Process;
+    use crate::state::{Branch, Dirt};
+
+    const COMMIT: &str = "1111111111111111111111111111111111111111";
+    const ROOT: &str = "/repo/sessions";
+
+    fn path(id: &str) -> PathBuf {
+        Path::new(ROOT).join(format!("shell-instance-{id}"))
+    }
+
+    fn worktree(id: &str) -> Worktree {
+        Worktree {
+            path: path(id),
+            admin_id: format!("shell-instance-{id}"),
+            branch: Some(format!("session/{id}")),
+            lock: None,
+            missing: false,
+            session_id: Some(id.to_owned()),
+            metadata: MetadataFile::Missing,
+            has_artifacts: true,
+            dirt: Some(Dirt::default()),
+            unreadable: None,
+            stray: None,
+            switching_to: None,
+            switch_resumable: false,
+            detached: None,
+            head: Some(COMMIT.to_owned()),
+            unreachable: None,
+            submodule: None,
+            processes: Vec::new(),
+            unsafe_session: None,
+        }
+    }
+
+    fn branch(id: &str, unmerged: Option<usize>) -> Branch {
+        Branch {
+            name: format!("session/{id}"),
+            commit: COMMIT.to_owned(),
+            upstream: None,
+            unmerged,
+        }
+    }
+
+    fn owned(id: &str, state: OwnedState) -> OwnedSession {
+        OwnedSession {
+            id: id.to_owned(),
+            branch: format!("session/{id}"),
+            path: path(id),
+            base: "main".to_owned(),
+            state,
+        }
+    }
+
+    /// `x` declared (not created yet); `o` an owned orphan with a clean worktree and a
+    /// merged branch.
+    fn start() -> (Manifest, State) {
+        let manifest =
+            Manifest::from_source(Path::new("/repo/flowloom.toml"), "[sessions.x]\n".to_owned()).expect("valid");
+        let mut state = State {
+            root: PathBuf::from(ROOT),
+            ..State::default()
+        };
+        state.bases.insert("main".into(), Ok(COMMIT.into()));
+        state.worktrees.insert(path("o"), worktree("o"));
+        state.branches.insert("session/o".into(), branch("o", Some(0)));
+        state.owned.sessions.push(owned("o", OwnedState::Created));
+        (manifest, state)
+    }
+
+    fn reasons_of(plan: &Plan, session: &str) -> Vec<Reason> {
+        plan.changes
+            .iter()
+            .filter(|c| c.session == session)
+            .flat_map(|c| match &c.action {
+                Action::Blocked { reasons } => reasons.clone(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    type Setup = fn(&mut State);
+
+    #[test]
+    fn every_reason_has_its_row() {
+        let rows: Vec<(&str, &str, Setup, Reason)> = vec![
+            (
+                "x",
+                "branch checked out elsewhere",
+                |s| {
+                    s.busy_branches.insert("session/x".into(), PathBuf::from("/elsewhere"));
+                },
+                Reason::BranchCheckedOutElsewhere {
+                    branch: "session/x".into(),
+                    path: PathBuf::from("/elsewhere"),
+                },
+            ),
+            (
+                "x",
+                "folder in the way",
+                |s| {
+                    s.occupied.insert(path("x"));
+                },
+                Reason::FolderInTheWay { path: path("x") },
+            ),
+            (
+                "x",
+                "base does not resolve",
+                |s| {
+                    s.bases.insert("main".into(), Err("not found".into()));
+                },
+                Reason::BaseUnresolved {
+                    base: "main".into(),
+                    why: "not found".into(),
+                },
+            ),
+            (
+                "x",
+                "base not read",
+                |s| {
+                    s.bases.clear();
+                },
+                Reason::BaseUnread { base: "main".into() },
+            ),
+            (
+                "x",
+                "half-made checkout holds other files",
+                |s| {
+                    let mut w = worktree("x");
+                    w.lock = Some(INITIALIZING.into());
+                    w.stray = Some(vec!["mine.txt".into()]);
+                    s.worktrees.insert(path("x"), w);
+                    s.owned.sessions.push(owned("x", OwnedState::Creating));
+                },
+                Reason::HalfMadeHoldsOtherFiles {
+                    files: vec!["mine.txt".into()],
+                },
+            ),
+            (
+                "x",
+                "locked with its folder gone",
+                |s| {
+                    let mut w = worktree("x");
+                    w.missing = true;
+                    w.lock = Some("usb".into());
+                    s.worktrees.insert(path("x"), w);
+                },
+                Reason::LockedWithFolderGone { lock: "usb".into() },
+            ),
+            (
+                "x",
+                "detached, cannot switch back",
+                |s| {
+                    let mut w = worktree("x");
+                    w.branch = None;
+                    s.worktrees.insert(path("x"), w);
+                },
+                Reason::SwitchBack {
+                    from: None,
+                    to: "session/x".into(),
+                    path: path("x"),
+                    why: SwitchBlock::Detached,
+                },
+            ),
+            (
+                "x",
+                "on another branch with changes",
+                |s| {
+                    let mut w = worktree("x");
+                    w.branch = Some("other".into());
+                    w.dirt = Some(Dirt {
+                        modified: vec!["a".into()],
+                        ..Dirt::default()
+                    });
+                    s.worktrees.insert(path("x"), w);
+                },
+                Reason::SwitchBack {
+                    from: Some("other".into()),
+                    to: "session/x".into(),
+                    path: path("x"),
+                    why: SwitchBlock::Uncommitted,
+                },
+            ),
+            (
+                "x",
+                "metadata invalid",
+                |s| {
+                    let mut w = worktree("x");
+                    w.metadata = MetadataFile::Invalid("not JSON".into());
+                    s.worktrees.insert(path("x"), w);
+                },
+                Reason::MetadataInvalid {
+                    id: "x".into(),
+                    why: "not JSON".into(),
+                },
+            ),
+            (
+                "x",
+                "session folder is a symlink",
+                |s| {
+                    let mut w = worktree("x");
+                    w.unsafe_session = Some("`sessions/x` is a symlink".into());
+                    s.worktrees.insert(path("x"), w);
+                },
+                Reason::UnsafeSessionFolder {
+                    why: "`sessions/x` is a symlink".into(),
+                },
+            ),
+            (
+                "o",
+                "locked",
+                |s| s.worktrees.get_mut(&path("o")).expect("o").lock = Some("usb".into()),
+                Reason::Locked { lock: "usb".into() },
+            ),
+            (
+                "o",
+                "started inside",
+                |s| s.current_worktree = Some(path("o")),
+                Reason::StartedInside,
+            ),
+            (
+                "o",
+                "modified files",
+                |s| {
+                    s.worktrees.get_mut(&path("o")).expect("o").dirt = Some(Dirt {
+                        modified: vec!["a".into(), "b".into()],
+                        ..Dirt::default()
+                    })
+                },
+                Reason::Dirty {
+                    what: DirtKind::Modified,
+                    count: 2,
+                },
+            ),
+            (
+                "o",
+                "session files",
+                |s| {
+                    s.worktrees.get_mut(&path("o")).expect("o").dirt = Some(Dirt {
+                        session_files: vec!["sessions/o/artifacts/r".into()],
+                        ..Dirt::default()
+                    })
+                },
+                Reason::SessionFiles {
+                    id: "o".into(),
+                    count: 1,
+                },
+            ),
+            (
+                "o",
+                "contents unreadable",
+                |s| {
+                    let w = s.worktrees.get_mut(&path("o")).expect("o");
+                    w.dirt = None;
+                    w.unreadable = Some("broken index".into());
+                },
+                Reason::Unreadable {
+                    why: "broken index".into(),
+                },
+            ),
+            (
+                "o",
+                "unmerged commits",
+                |s| {
+                    s.branches.insert("session/o".into(), branch("o", Some(2)));
+                },
+                Reason::Unmerged {
+                    branch: "session/o".into(),
+                    count: 2,
+                    base: "main".into(),
+                    upstream: None,
+                },
+            ),
+            (
+                "o",
+                "merge not checked",
+                |s| {
+                    s.branches.insert("session/o".into(), branch("o", None));
+                },
+                Reason::UnmergedUnchecked {
+                    branch: "session/o".into(),
+                },
+            ),
+            (
+                "o",
+                "initialized submodule",
+                |s| s.worktrees.get_mut(&path("o")).expect("o").submodule = Some("lib".into()),
+                Reason::Submodule { what: "lib".into() },
+            ),
+            (
+                "o",
+                "a process inside",
+                |s| {
+                    s.worktrees.get_mut(&path("o")).expect("o").processes = vec![Process {
+                        pid: 7,
+                        name: "vim".into(),
+                        uses: "cwd".into(),
+                    }]
+                },
+                Reason::Process {
+                    pid: 7,
+                    name: "vim".into(),
+                    uses: "cwd".into(),
+                },
+            ),
+            (
+                "o",
+                "detached commits",
+                |s| {
+                    let w = s.worktrees.get_mut(&path("o")).expect("o");
+                    w.branch = None;
+                    w.detached = Some(COMMIT.into());
+                    w.unreachable = Some(1);
+                },
+                Reason::DetachedCommits { count: 1 },
+            ),
+        ];
+        for (session, what, setup, reason) in rows {
+            let (manifest, mut state) = start();
+            // Without the setup, nothing blocks.
+            assert!(
+                reasons_of(&plan(&manifest, &state), session).is_empty(),
+                "{what}: blocked without cause"
+            );
+            setup(&mut state);
+            let plain = plan(&manifest, &state);
+            assert_eq!(reasons_of(&plain, session), vec![reason.clone()], "{what}");
+            // --force lifts exactly the forceable reasons.
+            let forced = plan_with(&manifest, &state, &Options { force: true });
+            let still = reasons_of(&forced, session);
+            assert_eq!(still.is_empty(), reason.forceable(), "{what}: forced plan {still:?}");
+        }
+    }
+}

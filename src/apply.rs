@@ -33,6 +33,8 @@ pub struct Outcome<'p> {
 pub enum Failure {
     /// Checked again right before acting, the repository held what the plan did not show.
     Blocked(Vec<Reason>),
+    /// Ctrl-C arrived before it started (or stopped a checkout part-way).
+    Interrupted,
     Error(RepoError),
 }
 
@@ -56,7 +58,8 @@ pub struct Executor<'a> {
     /// Where flowloom was started (a worktree it runs in is never removed).
     start_dir: PathBuf,
     record: Record,
-    interrupt: AtomicBool,
+    /// Raised by Ctrl-C while apply writes: checked between steps, and by checkouts.
+    interrupt: &'static AtomicBool,
     /// Show a progress bar (a terminal, output for people).
     progress: bool,
     bar: Option<crate::progress::Bar>,
@@ -70,7 +73,7 @@ impl<'a> Executor<'a> {
             record: Record::read(&common_dir)?,
             common_dir,
             start_dir: start_dir.to_owned(),
-            interrupt: AtomicBool::new(false),
+            interrupt: crate::lock::interrupt_flag(),
             progress,
             bar: None,
         })
@@ -79,6 +82,8 @@ impl<'a> Executor<'a> {
     /// Carry out every step it can; one failure does not stop the others (but a failure to
     /// write `info/exclude` stops everything: new sessions would show as untracked files).
     pub fn execute<'p>(&mut self, plan: &'p Plan) -> Report<'p> {
+        // Every step writes: Ctrl-C stops between steps, never inside one.
+        let _critical = crate::lock::Critical::enter();
         let mut report = Report {
             housekeeping: Vec::new(),
             changes: Vec::new(),
@@ -111,6 +116,13 @@ impl<'a> Executor<'a> {
             .count();
         self.bar = Some(crate::progress::Bar::new(self.progress && checkouts > 0, checkouts));
         for change in &plan.changes {
+            if crate::lock::interrupted() && !matches!(change.action, Action::Blocked { .. }) {
+                report.changes.push(Outcome {
+                    change,
+                    result: Err(Failure::Interrupted),
+                });
+                continue;
+            }
             let result = match &change.action {
                 Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
                 Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
@@ -629,7 +641,7 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
         let prepared = self
             .repo
-            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), &self.interrupt)
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
         // Registered and locked `initializing`, nothing checked out: where a kill during
         // checkout leaves a worktree.
@@ -639,7 +651,7 @@ impl<'a> Executor<'a> {
             None => crate::progress::Bar::new(false, 0).files(&change.session),
         };
         prepared
-            .checkout(progress, &self.interrupt)
+            .checkout(progress, self.interrupt)
             .map_err(|e| RepoError::git("check out worktree", path, e))?;
         if let Some(bar) = &self.bar {
             bar.session_done();
@@ -707,7 +719,7 @@ impl<'a> Executor<'a> {
         let files = gix::progress::Discard;
         let bytes = gix::progress::Discard;
         failpoint("switch:deleted");
-        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, &self.interrupt, options)
+        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, self.interrupt, options)
             .map_err(|e| RepoError::git("check out", path, e))?;
         failpoint("switch:checked-out");
         index

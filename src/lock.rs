@@ -236,6 +236,12 @@ pub fn set_critical(critical: bool) {
     *CRITICAL.lock().unwrap_or_else(PoisonError::into_inner) = critical;
 }
 
+/// The flag Ctrl-C raises during a critical phase, for long steps that can stop part-way
+/// (a checkout), leaving what the next apply recognises and redoes.
+pub fn interrupt_flag() -> &'static AtomicBool {
+    &INTERRUPTED
+}
+
 /// Whether Ctrl-C (or SIGTERM) arrived during a critical phase: the writer should stop at
 /// the next step boundary, leave the phase and call [`exit_if_interrupted`].
 pub fn interrupted() -> bool {

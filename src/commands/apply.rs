@@ -1,16 +1,17 @@
-//! `flowloom apply`: plan under the lock, confirm, carry out.
+//! `flowloom apply`: plan under the lock, show, confirm, carry out exactly that plan, and
+//! say what happened.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
-use std::io::IsTerminal;
-
 use super::{Error, compute, load, open_repo, take_lock};
-use crate::apply::{Executor, Failure};
+use crate::apply::{Executor, Failure, Report};
 use crate::cli::{ApplyArgs, Cli};
 use crate::error::RepoError;
+use crate::manifest::Manifest;
 use crate::output::{Printer, Style};
-use crate::plan::Action;
+use crate::plan::{Action, Plan};
 use crate::render;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> Result<ExitCode, Error> {
@@ -58,7 +59,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     if !args.json {
         printer.out(&render::text(&plan, &manifest, &printer));
     }
-    let mut report = None;
+    let mut summary = Summary::default();
     if plan.has_changes() {
         if !confirmed && !printer.confirm("Apply these changes?") {
             printer.status("Apply cancelled; nothing was changed.");
@@ -66,13 +67,62 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         }
         let progress = !args.json && !printer.quiet && std::io::stderr().is_terminal();
         let mut executor = Executor::new(&repo, start_dir, progress)?;
-        report = Some(executor.execute(&plan));
+        let report = executor.execute(&plan);
+        summary = Summary::of(report, &manifest, &printer, !args.json);
     }
-    let mut errors = Vec::new();
-    let mut late_blocks = 0;
-    if let Some(report) = report {
+    summary.blocked += plan.count("blocked");
+    if args.json {
+        let mut doc = render::json(&plan, &manifest);
+        doc.applied = Some(summary.errors.is_empty() && summary.blocked == 0);
+        doc.errors = summary
+            .errors
+            .iter()
+            .map(|(s, e)| render::JsonError {
+                session: s.clone(),
+                error: e.to_string(),
+            })
+            .collect();
+        printer.out(&render::to_json_string(&doc));
+    } else if plan.has_changes() {
+        printer.status(&summary.line(&plan, &printer));
+    }
+    if crate::lock::interrupted() {
+        // Released, exit 130: what is left is the next apply's plan.
+        crate::lock::exit_if_interrupted();
+    }
+    if !summary.errors.is_empty() {
+        return Err(Error::Apply {
+            count: summary.errors.len(),
+            errors: summary.errors.into_iter().map(|(_, e)| e).collect(),
+        });
+    }
+    Ok(if summary.blocked > 0 || bad_base {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What an apply did, counted.
+#[derive(Default)]
+struct Summary {
+    created: usize,
+    updated: usize,
+    removed: usize,
+    /// Blocked in the plan, or found blocked when apply checked again.
+    blocked: usize,
+    /// Of those, found blocked when apply checked again (also in `errors`).
+    late_blocked: usize,
+    interrupted: usize,
+    errors: Vec<(String, RepoError)>,
+}
+
+impl Summary {
+    /// Count the outcomes, printing a line for each change done or found blocked.
+    fn of(report: Report<'_>, manifest: &Manifest, printer: &Printer, lines: bool) -> Summary {
+        let mut s = Summary::default();
         for (step, why) in &report.housekeeping {
-            printer.warn(&format!("{}: {why}", render::housekeeping_text(step, &manifest)));
+            printer.warn(&format!("{}: {why}", render::housekeeping_text(step, manifest)));
         }
         for outcome in report.changes {
             let change = outcome.change;
@@ -80,11 +130,20 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
                 Ok(()) if matches!(change.action, Action::Blocked { .. }) => {}
                 Ok(()) => {
                     let (verb, style) = match change.action {
-                        Action::Create { .. } => ("created", Style::Create),
-                        Action::Update { .. } => ("updated", Style::Update),
-                        _ => ("removed", Style::Remove),
+                        Action::Create { .. } => {
+                            s.created += 1;
+                            ("created", Style::Create)
+                        }
+                        Action::Update { .. } => {
+                            s.updated += 1;
+                            ("updated", Style::Update)
+                        }
+                        _ => {
+                            s.removed += 1;
+                            ("removed", Style::Remove)
+                        }
                     };
-                    if !args.json {
+                    if lines {
                         printer.status(&format!(
                             "{} {}: {}",
                             printer.paint(style, verb),
@@ -94,61 +153,65 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
                     }
                 }
                 Err(Failure::Blocked(reasons)) => {
-                    late_blocks += 1;
-                    let words: Vec<String> = reasons.iter().map(|r| render::reason_text(r, &manifest)).collect();
-                    if !args.json {
-                        printer.status(&format!(
-                            "{} {}: {} was not carried out; checked again, {}",
-                            printer.paint(Style::Blocked, "!"),
-                            change.session,
-                            change.action.kind(),
-                            words.join("; ")
-                        ));
+                    s.blocked += 1;
+                    s.late_blocked += 1;
+                    let words: Vec<String> = reasons.iter().map(|r| render::reason_text(r, manifest)).collect();
+                    let text = format!(
+                        "{}: {} not carried out: checked again right before, {}",
+                        change.session,
+                        change.action.kind(),
+                        words.join("; ")
+                    );
+                    if lines {
+                        printer.status(&format!("{} {text}", printer.paint(Style::Blocked, "!")));
                     }
-                    errors.push((
+                    s.errors.push((change.session.clone(), RepoError::message(text)));
+                }
+                Err(Failure::Interrupted) => {
+                    s.interrupted += 1;
+                    s.errors.push((
                         change.session.clone(),
                         RepoError::message(format!(
-                            "{}: {} was not carried out: {}",
+                            "{}: {} not carried out: interrupted",
                             change.session,
-                            change.action.kind(),
-                            words.join("; ")
+                            change.action.kind()
                         )),
                     ));
                 }
-                Err(Failure::Error(e)) => errors.push((change.session.clone(), e)),
+                Err(Failure::Error(e)) => s.errors.push((change.session.clone(), e)),
             }
         }
+        s
     }
-    let _ = late_blocks;
-    let blocked = plan.count("blocked");
-    if args.json {
-        let mut doc = render::json(&plan, &manifest);
-        doc.applied = Some(errors.is_empty() && blocked == 0);
-        doc.errors = errors
-            .iter()
-            .map(|(s, e)| render::JsonError {
-                session: s.clone(),
-                error: e.to_string(),
-            })
-            .collect();
-        printer.out(&render::to_json_string(&doc));
+
+    /// `Apply complete: 2 created, 0 updated, 1 removed, 0 blocked.`, as Terraform ends.
+    fn line(&self, plan: &Plan, printer: &Printer) -> String {
+        let failed = self.errors.len() - self.late_blocked - self.interrupted;
+        let head = if self.interrupted > 0 {
+            "Apply interrupted:"
+        } else if failed > 0 {
+            "Apply incomplete:"
+        } else {
+            "Apply complete:"
+        };
+        let mut text = format!(
+            "{} {} created, {} updated, {} removed, {} blocked",
+            printer.paint(Style::Bold, head),
+            self.created,
+            self.updated,
+            self.removed,
+            self.blocked
+        );
+        if failed > 0 {
+            text.push_str(&format!(", {failed} failed"));
+        }
+        if self.interrupted > 0 {
+            text.push_str(&format!(", {} not started", self.interrupted));
+        }
+        if !plan.housekeeping.is_empty() {
+            text.push_str(&format!(", {} housekeeping", plan.housekeeping.len()));
+        }
+        text.push('.');
+        text
     }
-    if !errors.is_empty() {
-        return Err(Error::Apply {
-            count: errors.len(),
-            errors: errors.into_iter().map(|(_, e)| e).collect(),
-        });
-    }
-    if blocked > 0 && !args.json {
-        printer.status(&format!(
-            "{} {blocked} {} stayed blocked (see above).",
-            printer.paint(Style::Blocked, "!"),
-            crate::plan::plural(blocked, "session")
-        ));
-    }
-    Ok(if blocked > 0 || bad_base {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

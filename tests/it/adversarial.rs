@@ -263,3 +263,29 @@ fn a_live_git_commands_lock_is_never_taken_for_a_dead_applys() {
     let (_, out, err) = env.run(&["apply", "--yes"]);
     assert!(index_lock.exists(), "{out}\n{err}");
 }
+
+#[test]
+fn ctrl_c_while_apply_removes_stops_between_steps_and_releases_the_lock() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n[sessions.keep]\n");
+    env.apply();
+    env.manifest("[sessions.keep]\n");
+    // Ctrl-C lands while `a` is being removed: `a` is finished, `b` not started.
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_RECHECK", "a:kill -INT $PPID; sleep 0.3")
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 130, "{out}\n{err}");
+    assert!(
+        err.contains("Apply interrupted: 0 created, 0 updated, 1 removed"),
+        "{err}"
+    );
+    assert!(!env.path("sessions/shell-instance-a").exists());
+    assert!(env.path("sessions/shell-instance-b").exists());
+    // Released cleanly: the next apply takes no dead apply's lock over.
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("took over"), "{err}");
+    assert!(!env.path("sessions/shell-instance-b").exists());
+    env.fsck();
+}

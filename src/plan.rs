@@ -581,41 +581,55 @@ fn plan_declared(
         repairs.push(Repair::Metadata { old: None, new: None });
         repairs.push(Repair::Artifacts);
     } else {
-        if wt.branch.as_deref() != Some(session.branch.as_str()) {
-            match switch_back(manifest, state, session, wt, elsewhere) {
-                Ok(repair) => repairs.push(repair),
-                Err(why) => {
-                    return blocked(Reason::SwitchBack {
-                        from: wt.branch.clone(),
-                        to: session.branch.clone(),
-                        path: path.to_owned(),
-                        why,
-                    });
-                }
-            }
-        }
-        match &wt.metadata {
-            MetadataFile::Missing => repairs.push(Repair::Metadata { old: None, new: None }),
-            MetadataFile::Invalid(why) => {
-                return blocked(Reason::MetadataInvalid {
-                    id: session.id.clone(),
-                    why: why.clone(),
-                });
-            }
-            MetadataFile::Valid(found) if !wanted.matches(found) => repairs.push(Repair::Metadata {
-                old: Some(found.text.clone()),
-                new: Some(wanted.update(found)),
-            }),
-            MetadataFile::Valid(_) => {}
-        }
-        if !wt.has_artifacts {
-            repairs.push(Repair::Artifacts);
+        match repairs_in_place(manifest, state, session, wt, &wanted, elsewhere) {
+            Ok(found) => repairs = found,
+            Err(reason) => return blocked(reason),
         }
     }
     if unfinished {
         repairs.push(Repair::FinishRecord);
     }
     (!repairs.is_empty()).then_some(Action::Update { repairs, wanted, base })
+}
+
+/// Drift of a declared session whose worktree is in place: another branch checked out,
+/// metadata missing or outdated, the artifacts folder missing.
+fn repairs_in_place(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    wt: &Worktree,
+    wanted: &Wanted,
+    elsewhere: Option<Reason>,
+) -> Result<Vec<Repair>, Reason> {
+    let mut repairs = Vec::new();
+    if wt.branch.as_deref() != Some(session.branch.as_str()) {
+        let repair = switch_back(manifest, state, session, wt, elsewhere).map_err(|why| Reason::SwitchBack {
+            from: wt.branch.clone(),
+            to: session.branch.clone(),
+            path: wt.path.clone(),
+            why,
+        })?;
+        repairs.push(repair);
+    }
+    match &wt.metadata {
+        MetadataFile::Missing => repairs.push(Repair::Metadata { old: None, new: None }),
+        MetadataFile::Invalid(why) => {
+            return Err(Reason::MetadataInvalid {
+                id: session.id.clone(),
+                why: why.clone(),
+            });
+        }
+        MetadataFile::Valid(found) if !wanted.matches(found) => repairs.push(Repair::Metadata {
+            old: Some(found.text.clone()),
+            new: Some(wanted.update(found)),
+        }),
+        MetadataFile::Valid(_) => {}
+    }
+    if !wt.has_artifacts {
+        repairs.push(Repair::Artifacts);
+    }
+    Ok(repairs)
 }
 
 /// A worktree checked out on another branch goes back to its session's branch only when
@@ -658,62 +672,11 @@ fn plan_orphan(
     if wt.is_none() && branch.is_none() {
         return None;
     }
-    let mut reasons = Vec::new();
     let half_made = wt.is_some_and(|wt| half_made(owned, wt));
-    let mut discard = Vec::new();
-    let mut detached = None;
-    if let Some(wt) = wt {
-        if let Some(lock) = wt.lock.as_deref().filter(|_| !half_made) {
-            reasons.push(Reason::Locked { lock: lock.to_owned() });
-        }
-        if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
-            reasons.push(Reason::StartedInside);
-        }
-        if let Some(what) = &wt.submodule {
-            reasons.push(Reason::Submodule { what: what.clone() });
-        }
-        for p in &wt.processes {
-            reasons.push(Reason::Process {
-                pid: p.pid,
-                name: p.name.clone(),
-                uses: p.uses.clone(),
-            });
-        }
-        if let (Some(head), Some(n)) = (&wt.detached, wt.unreachable)
-            && n > 0
-        {
-            reasons.push(Reason::DetachedCommits { count: n });
-            detached = Some((head.clone(), n));
-        }
-        match &wt.dirt {
-            Some(dirt) => {
-                for (files, what) in [
-                    (&dirt.modified, DirtKind::Modified),
-                    (&dirt.staged, DirtKind::Staged),
-                    (&dirt.deleted, DirtKind::Deleted),
-                    (&dirt.untracked, DirtKind::Untracked),
-                ] {
-                    if !files.is_empty() {
-                        reasons.push(Reason::Dirty {
-                            what,
-                            count: files.len(),
-                        });
-                    }
-                }
-                if !dirt.session_files.is_empty() {
-                    reasons.push(Reason::SessionFiles {
-                        id: owned.id.clone(),
-                        count: dirt.session_files.len(),
-                    });
-                }
-                discard = dirt.all_paths();
-            }
-            None if !wt.missing => reasons.push(Reason::Unreadable {
-                why: wt.unreadable.clone().unwrap_or_else(|| "not checked".to_owned()),
-            }),
-            None => {}
-        }
-    }
+    let mut loss = match wt {
+        Some(wt) => worktree_loss(state, owned, wt, half_made),
+        None => Loss::default(),
+    };
     // The branch goes with the session only when no other worktree has it checked out,
     // and never when it is what sessions start from.
     let is_a_base = state.bases.contains_key(&owned.branch);
@@ -723,56 +686,36 @@ fn plan_orphan(
                 .get(owned.branch.as_str())
                 .is_none_or(|p| *p == owned.path.as_path())
     });
-    let mut keep = Vec::new();
-    let mut commits = 0;
     if let Some(b) = delete_branch {
         match b.unmerged {
             Some(0) => {}
             Some(n) => {
-                reasons.push(Reason::Unmerged {
+                loss.reasons.push(Reason::Unmerged {
                     branch: owned.branch.clone(),
                     count: n,
                     base: owned.base.clone(),
                     upstream: b.upstream.as_ref().map(|(u, _)| u.clone()),
                 });
-                keep.push(b.commit.clone());
-                commits += n;
+                loss.keep.push(b.commit.clone());
+                loss.commits += n;
             }
-            None => reasons.push(Reason::UnmergedUnchecked {
+            None => loss.reasons.push(Reason::UnmergedUnchecked {
                 branch: owned.branch.clone(),
             }),
         }
     }
-    let forced = !reasons.is_empty() && options.force && reasons.iter().all(Reason::forceable);
-    if !reasons.is_empty() && !forced {
-        return Some(Action::Blocked { reasons });
+    let forced = !loss.reasons.is_empty() && options.force && loss.reasons.iter().all(Reason::forceable);
+    if !loss.reasons.is_empty() && !forced {
+        return Some(Action::Blocked { reasons: loss.reasons });
     }
-    // What a forced removal keeps: the worktree's files committed on top of its HEAD, a
-    // detached HEAD's commits, the branch's unmerged commits; all under one archive ref.
-    let head = wt.and_then(|wt| wt.head.clone());
-    if forced && !discard.is_empty() && head.is_none() {
-        return Some(Action::Blocked {
-            reasons: vec![Reason::Unreadable {
-                why: "its HEAD does not name a commit to keep its uncommitted files on".to_owned(),
-            }],
-        });
-    }
-    if let Some((head, n)) = detached {
-        keep.insert(0, head);
-        commits += n;
-    }
-    let snapshot = (!discard.is_empty()).then(|| head.clone()).flatten();
-    if let Some(s) = &snapshot
-        && !keep.contains(s)
-    {
-        keep.insert(0, s.clone());
-    }
-    let archive = (forced && !keep.is_empty()).then(|| Archive {
-        reference: archive_ref(state, &owned.branch, snapshot.is_none().then(|| keep[0].as_str())),
-        keep,
-        commits,
-        snapshot,
-    });
+    let archive = if forced {
+        match archive_for(state, owned, wt.and_then(|wt| wt.head.clone()), &mut loss) {
+            Ok(archive) => archive,
+            Err(reason) => return Some(Action::Blocked { reasons: vec![reason] }),
+        }
+    } else {
+        None
+    };
     let worktree = match wt {
         Some(wt) if wt.missing => WorktreeRemoval::Prune {
             admin_id: wt.admin_id.clone(),
@@ -783,15 +726,118 @@ fn plan_orphan(
         },
         None => WorktreeRemoval::None,
     };
-    if !forced {
-        discard.clear();
-    }
     Some(Action::Remove(Removal {
         worktree,
         delete_branch: delete_branch.map(|b| b.commit.clone()),
         archive,
-        discard,
+        discard: if forced { loss.discard } else { Vec::new() },
         base: owned.base.clone(),
+    }))
+}
+
+/// What removing an orphan would lose, and why that blocks it.
+#[derive(Default)]
+struct Loss {
+    reasons: Vec<Reason>,
+    /// Files whose changes would be lost (relative to the worktree).
+    discard: Vec<String>,
+    /// Commits to keep in an archive, and how many commits only they hold.
+    keep: Vec<String>,
+    commits: usize,
+}
+
+/// What deleting an orphan's worktree would lose (SPEC §7): files, session files,
+/// detached commits; and what forbids it outright: a lock, a submodule, a process, the
+/// worktree flowloom runs in.
+fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> Loss {
+    let mut loss = Loss::default();
+    let reasons = &mut loss.reasons;
+    if let Some(lock) = wt.lock.as_deref().filter(|_| !half_made) {
+        reasons.push(Reason::Locked { lock: lock.to_owned() });
+    }
+    if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
+        reasons.push(Reason::StartedInside);
+    }
+    if let Some(what) = &wt.submodule {
+        reasons.push(Reason::Submodule { what: what.clone() });
+    }
+    for p in &wt.processes {
+        reasons.push(Reason::Process {
+            pid: p.pid,
+            name: p.name.clone(),
+            uses: p.uses.clone(),
+        });
+    }
+    if let (Some(head), Some(n)) = (&wt.detached, wt.unreachable)
+        && n > 0
+    {
+        reasons.push(Reason::DetachedCommits { count: n });
+        loss.keep.push(head.clone());
+        loss.commits += n;
+    }
+    match &wt.dirt {
+        Some(dirt) => {
+            for (files, what) in [
+                (&dirt.modified, DirtKind::Modified),
+                (&dirt.staged, DirtKind::Staged),
+                (&dirt.deleted, DirtKind::Deleted),
+                (&dirt.untracked, DirtKind::Untracked),
+            ] {
+                if !files.is_empty() {
+                    reasons.push(Reason::Dirty {
+                        what,
+                        count: files.len(),
+                    });
+                }
+            }
+            if !dirt.session_files.is_empty() {
+                reasons.push(Reason::SessionFiles {
+                    id: owned.id.clone(),
+                    count: dirt.session_files.len(),
+                });
+            }
+            loss.discard = dirt.all_paths();
+        }
+        None if !wt.missing => reasons.push(Reason::Unreadable {
+            why: wt.unreadable.clone().unwrap_or_else(|| "not checked".to_owned()),
+        }),
+        None => {}
+    }
+    loss
+}
+
+/// Where a forced removal keeps what it would lose: the worktree's files committed on top
+/// of its `HEAD`, a detached `HEAD`'s commits, the branch's unmerged commits; all under one
+/// archive ref. `None` when nothing needs keeping.
+fn archive_for(
+    state: &State,
+    owned: &OwnedSession,
+    head: Option<String>,
+    loss: &mut Loss,
+) -> Result<Option<Archive>, Reason> {
+    let snapshot = match (&head, loss.discard.is_empty()) {
+        (_, true) => None,
+        (Some(head), false) => Some(head.clone()),
+        (None, false) => {
+            return Err(Reason::Unreadable {
+                why: "its HEAD does not name a commit to keep its uncommitted files on".to_owned(),
+            });
+        }
+    };
+    if let Some(s) = &snapshot
+        && !loss.keep.contains(s)
+    {
+        loss.keep.insert(0, s.clone());
+    }
+    if loss.keep.is_empty() {
+        return Ok(None);
+    }
+    let keep = std::mem::take(&mut loss.keep);
+    Ok(Some(Archive {
+        reference: archive_ref(state, &owned.branch, snapshot.is_none().then(|| keep[0].as_str())),
+        keep,
+        commits: loss.commits,
+        snapshot,
     }))
 }
 

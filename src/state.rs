@@ -97,6 +97,60 @@ pub struct Worktree {
 
 pub use crate::inspect::Dirt;
 
+impl Worktree {
+    /// What one registration holds, cheaply: its lock, HEAD, switch marker, and the session
+    /// folder's metadata (never through a symlink or from a special file).
+    fn read(
+        proxy: &gix::worktree::Proxy<'_>,
+        path: PathBuf,
+        branch: Option<String>,
+        missing: bool,
+        session_id: Option<String>,
+    ) -> Worktree {
+        let admin_id = proxy.id().map(|id| id.to_str_lossy().into_owned()).unwrap_or_default();
+        let present_id = session_id.as_deref().filter(|_| !missing);
+        let unsafe_session = present_id.and_then(|id| {
+            crate::fsutil::check_beneath(&path, &crate::names::metadata_file(id))
+                .and_then(|()| crate::fsutil::check_beneath(&path, &crate::names::artifacts_dir(id)))
+                .err()
+        });
+        let (metadata, has_artifacts) = match present_id {
+            Some(id) if unsafe_session.is_none() => (
+                metadata::read(&path, id),
+                path.join(crate::names::artifacts_dir(id)).is_dir(),
+            ),
+            _ => (MetadataFile::Missing, false),
+        };
+        Worktree {
+            admin_id,
+            lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
+            switching_to: std::fs::read_to_string(proxy.git_dir().join(crate::names::SWITCH_MARKER))
+                .ok()
+                .map(|t| t.trim().to_owned()),
+            detached: if missing {
+                None
+            } else {
+                crate::inspect::detached_head(proxy.git_dir())
+            },
+            path,
+            branch,
+            missing,
+            session_id,
+            metadata,
+            has_artifacts,
+            dirt: None,
+            unreadable: None,
+            stray: None,
+            switch_resumable: false,
+            head: None,
+            unreachable: None,
+            submodule: None,
+            processes: Vec::new(),
+            unsafe_session,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Branch {
     pub name: String,
@@ -109,132 +163,123 @@ pub struct Branch {
 }
 
 impl State {
-    /// Read the in-scope state of the repository that holds `manifest`.
+    /// Read the in-scope state of the repository that holds `manifest`: cheap reads only
+    /// (refs, registrations, one metadata file per session); `answer` does the rest.
     pub fn read(repo: &gix::Repository, manifest: &Manifest, start_dir: &Path) -> Result<State, RepoError> {
         let common_dir = canonical(repo.common_dir());
-        let root = manifest.root_dir();
-        let root_canonical = canonical(&root);
-        let main_dir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
+        let root = canonical(&manifest.root_dir());
+        let main_workdir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
         let mut state = State {
-            root: root_canonical.clone(),
             owned: Record::read(&common_dir)?,
+            trash: trash_entries(&root),
+            exclude: crate::exclude::read(&common_dir),
+            root,
             ..State::default()
         };
-
-        // Worktrees: registrations inside the root are in scope; the others only make
-        // their branch unavailable to new sessions.
-        let declared_paths: BTreeMap<PathBuf, &crate::manifest::Session> = manifest
-            .sessions
-            .values()
-            .map(|s| (root_canonical.join(&s.worktree), s))
-            .collect();
-        if let Some(main) = &main_dir
+        if let Some(main) = &main_workdir
             && let Some(branch) = head_branch(&common_dir.join("HEAD"))
         {
             state.busy_branches.insert(branch, main.clone());
         }
+        state.main_workdir = main_workdir;
+        state.read_worktrees(repo, manifest, &common_dir)?;
+        state.read_branches(repo, manifest, &common_dir)?;
+        for session in manifest.sessions.values() {
+            let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
+            if let Some(id) = peeled(repo, &format!("refs/remotes/{remote_ref}")) {
+                state.remote_branches.insert(remote_ref, id);
+            }
+        }
+        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
+        bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
+        bases.insert(manifest.defaults.base.as_str());
+        for spec in bases {
+            state.bases.insert(spec.to_owned(), resolve(repo, spec));
+        }
+        if let Ok(cwd) = start_dir.canonicalize() {
+            state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
+        }
+        Ok(state)
+    }
+
+    /// Registrations inside the root are in scope; the others only make their branch
+    /// unavailable to new sessions. Declared paths that exist unregistered are `occupied`.
+    fn read_worktrees(
+        &mut self,
+        repo: &gix::Repository,
+        manifest: &Manifest,
+        common_dir: &Path,
+    ) -> Result<(), RepoError> {
+        let declared: BTreeMap<PathBuf, &crate::manifest::Session> = manifest
+            .sessions
+            .values()
+            .map(|s| (self.root.join(&s.worktree), s))
+            .collect();
         let proxies = repo
             .worktrees()
-            .map_err(|e| RepoError::git("list worktrees", &common_dir, e))?;
+            .map_err(|e| RepoError::git("list worktrees", common_dir, e))?;
         for proxy in proxies {
             let Ok(base) = proxy.base() else { continue };
-            let admin_id = proxy.id().map(|id| id.to_str_lossy().into_owned()).unwrap_or_default();
             let missing = !base.exists();
             let path = if missing { normalise(&base) } else { canonical(&base) };
             let branch = head_branch(&proxy.git_dir().join("HEAD"));
-            if !path.starts_with(&root_canonical) || path == root_canonical {
+            if !path.starts_with(&self.root) || path == self.root {
                 if let Some(branch) = branch {
-                    state.busy_branches.insert(branch, path);
+                    self.busy_branches.insert(branch, path);
                 }
                 continue;
             }
-            let lock = proxy.lock_reason().map(|r| r.to_str_lossy().into_owned());
-            let switching_to = std::fs::read_to_string(proxy.git_dir().join(crate::names::SWITCH_MARKER))
-                .ok()
-                .map(|t| t.trim().to_owned());
-            let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
-            let declared = declared_paths.get(&path);
-            let session_id = match declared {
+            let session_id = match declared.get(&path) {
                 Some(s) => Some(s.id.clone()),
                 None if missing => None,
-                None => infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref()),
+                None => {
+                    let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
+                    infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref())
+                }
             }
-            .or_else(|| state.owned.by_path(&path).map(|o| o.id.clone()));
-            let unsafe_session = match (&session_id, missing) {
-                (Some(id), false) => crate::fsutil::check_beneath(&path, &crate::names::metadata_file(id))
-                    .and_then(|()| crate::fsutil::check_beneath(&path, &crate::names::artifacts_dir(id)))
-                    .err(),
-                _ => None,
-            };
-            let (metadata, has_artifacts) = match (&session_id, missing) {
-                _ if unsafe_session.is_some() => (MetadataFile::Missing, false),
-                (Some(id), false) => (
-                    metadata::read(&path, id),
-                    path.join("sessions").join(id).join("artifacts").is_dir(),
-                ),
-                _ => (MetadataFile::Missing, false),
-            };
-            state.worktrees.insert(
-                path.clone(),
-                Worktree {
-                    path,
-                    admin_id,
-                    branch,
-                    lock,
-                    missing,
-                    session_id,
-                    metadata,
-                    has_artifacts,
-                    dirt: None,
-                    unreadable: None,
-                    stray: None,
-                    switching_to,
-                    switch_resumable: false,
-                    detached: if missing {
-                        None
-                    } else {
-                        crate::inspect::detached_head(proxy.git_dir())
-                    },
-                    head: None,
-                    unreachable: None,
-                    submodule: None,
-                    processes: Vec::new(),
-                    unsafe_session,
-                },
-            );
+            .or_else(|| self.owned.by_path(&path).map(|o| o.id.clone()));
+            let worktree = Worktree::read(&proxy, path, branch, missing, session_id);
+            self.worktrees.insert(worktree.path.clone(), worktree);
         }
-        for path in declared_paths.keys() {
+        for path in declared.keys() {
             // An empty folder is fine: git (and gix) check out into it.
             let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-            if !state.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
-                state.occupied.insert(path.clone());
+            if !self.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
+                self.occupied.insert(path.clone());
             }
         }
+        Ok(())
+    }
 
-        // Branches: what the default template could have produced, and every declared one.
-        let declared_branches: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
-        let owned_branches: BTreeSet<&str> = state.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
+    /// In-scope local branches (what the default template could have produced, every
+    /// declared one, every owned one) and flowloom's archive refs.
+    fn read_branches(
+        &mut self,
+        repo: &gix::Repository,
+        manifest: &Manifest,
+        common_dir: &Path,
+    ) -> Result<(), RepoError> {
+        let declared: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
+        let owned: BTreeSet<&str> = self.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
         let refs = repo
             .references()
-            .map_err(|e| RepoError::git("read references", &common_dir, e))?;
+            .map_err(|e| RepoError::git("read references", common_dir, e))?;
         let local = refs
             .local_branches()
-            .map_err(|e| RepoError::git("read local branches", &common_dir, e))?;
-        for reference in local.flatten() {
+            .map_err(|e| RepoError::git("read local branches", common_dir, e))?;
+        for mut reference in local.flatten() {
             let full = reference.name().as_bstr().to_str_lossy().into_owned();
-            let Some(name) = full.strip_prefix("refs/heads/") else {
+            let Some(name) = full.strip_prefix(crate::names::HEADS) else {
                 continue;
             };
-            let in_scope = manifest.defaults.branch.match_id(name).is_some()
-                || declared_branches.contains(name)
-                || owned_branches.contains(name);
+            let in_scope =
+                manifest.defaults.branch.match_id(name).is_some() || declared.contains(name) || owned.contains(name);
             if !in_scope {
                 continue;
             }
-            let mut reference = reference;
             let Ok(id) = reference.peel_to_id() else { continue };
             let upstream = upstream_of(repo, reference.name());
-            state.branches.insert(
+            self.branches.insert(
                 name.to_owned(),
                 Branch {
                     name: name.to_owned(),
@@ -244,41 +289,15 @@ impl State {
                 },
             );
         }
-
         if let Ok(archives) = refs.prefixed(crate::names::ARCHIVE_PREFIX) {
             for mut r in archives.flatten() {
                 if let Ok(id) = r.peel_to_id() {
-                    state
-                        .archives
+                    self.archives
                         .insert(r.name().as_bstr().to_str_lossy().into_owned(), id.to_string());
                 }
             }
         }
-
-        for session in manifest.sessions.values() {
-            let remote_ref = format!("{}/{}", manifest.defaults.remote, session.branch);
-            if let Ok(Some(mut r)) = repo.try_find_reference(format!("refs/remotes/{remote_ref}").as_str())
-                && let Ok(id) = r.peel_to_id()
-            {
-                state.remote_branches.insert(remote_ref, id.to_string());
-            }
-        }
-
-        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
-        bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
-        bases.insert(manifest.defaults.base.as_str());
-        for spec in bases {
-            state.bases.insert(spec.to_owned(), resolve(repo, spec));
-        }
-
-        if let Ok(cwd) = start_dir.canonicalize() {
-            state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
-        }
-
-        state.trash = trash_entries(&root_canonical);
-        state.exclude = crate::exclude::read(&common_dir);
-        state.main_workdir = main_dir;
-        Ok(state)
+        Ok(())
     }
 
     /// Answer the planner's expensive questions (`plan::questions`): only where a decision
@@ -413,6 +432,12 @@ fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, fold
         }
     }
     from_branch.or(from_folder).map(str::to_owned)
+}
+
+/// The object id a reference points at, peeled.
+fn peeled(repo: &gix::Repository, full: &str) -> Option<String> {
+    let mut r = repo.try_find_reference(full).ok()??;
+    r.peel_to_id().ok().map(|id| id.to_string())
 }
 
 fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {

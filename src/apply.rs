@@ -144,19 +144,26 @@ impl<'a> Executor<'a> {
             }
             Housekeeping::Leftover(leftover) => crate::recover::remove(leftover),
             Housekeeping::EmptyTrash { path } => {
-                // Only what lies in a trash folder of flowloom's (checked before it was moved).
-                let in_trash = path
-                    .parent()
-                    .and_then(Path::file_name)
-                    .is_some_and(|n| n == crate::names::TRASH_DIR);
-                if !in_trash {
-                    return Err(format!("{} is not in flowloom's trash; left alone", path.display()));
+                // Only a folder the record says flowloom moved there, checked before it was
+                // moved, in a trash folder that is a real folder (never through a symlink).
+                let ours = self
+                    .record
+                    .sessions
+                    .iter()
+                    .any(|o| o.trash.as_deref() == Some(path.as_path()));
+                if !ours || !crate::inspect::is_trash_entry(path) {
+                    return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
                 }
                 delete_tree(path).map_err(|e| e.to_string())?;
                 if let Some(trash) = path.parent() {
                     let _ = std::fs::remove_dir(trash);
                 }
-                Ok(())
+                for o in &mut self.record.sessions {
+                    if o.trash.as_deref() == Some(path.as_path()) {
+                        o.trash = None;
+                    }
+                }
+                self.save_record().map_err(|e| e.to_string())
             }
             Housekeeping::DropRecord { path, .. } => {
                 self.record.remove_path(path);
@@ -170,12 +177,23 @@ impl<'a> Executor<'a> {
     }
 
     fn mark(&mut self, change: &Change, base: &str, state: OwnedState) -> Result<(), RepoError> {
+        self.mark_with_trash(change, base, state, None)
+    }
+
+    fn mark_with_trash(
+        &mut self,
+        change: &Change,
+        base: &str,
+        state: OwnedState,
+        trash: Option<PathBuf>,
+    ) -> Result<(), RepoError> {
         self.record.upsert(OwnedSession {
             id: change.session.clone(),
             branch: change.branch.clone(),
             path: change.path.clone(),
             base: base.to_owned(),
             state,
+            trash,
         });
         self.save_record()
     }
@@ -226,6 +244,21 @@ impl<'a> Executor<'a> {
                 Repair::Artifacts => {
                     self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
+                Repair::Restore { from } => {
+                    if change.path.symlink_metadata().is_ok() {
+                        return Err(Failure::Blocked(vec![Reason::FolderInTheWay {
+                            path: change.path.clone(),
+                        }]));
+                    }
+                    if !crate::inspect::is_trash_entry(from) {
+                        return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
+                    }
+                    std::fs::rename(from, &change.path)
+                        .map_err(|e| RepoError::io("move back out of the trash", from, e))?;
+                    if let Some(dir) = from.parent() {
+                        let _ = std::fs::remove_dir(dir);
+                    }
+                }
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }
@@ -240,9 +273,10 @@ impl<'a> Executor<'a> {
     /// kill between any two leaves an orphan that the next plan judges afresh, or a trash
     /// folder that was checked before it was moved.
     fn remove(&mut self, change: &Change, removal: &Removal) -> Result<(), Failure> {
+        let mut stamps = None;
         if let WorktreeRemoval::Remove { admin_id, half_made } = &removal.worktree {
             test_hook("FLOWLOOM_TEST_BEFORE_RECHECK", &change.session);
-            self.recheck(change, admin_id, *half_made, removal)?;
+            stamps = Some(self.recheck(change, admin_id, *half_made, removal)?);
         }
         if let WorktreeRemoval::Prune { .. } = &removal.worktree
             && change.path.symlink_metadata().is_ok()
@@ -255,14 +289,23 @@ impl<'a> Executor<'a> {
             self.write_archive(change, archive, &removal.discard)?;
             failpoint("remove:archive");
         }
-        if removal.worktree != WorktreeRemoval::None {
-            self.mark(change, &removal.base, OwnedState::Removing)?;
-            failpoint("remove:marked");
-        }
-        match &removal.worktree {
-            WorktreeRemoval::Remove { admin_id, half_made } => {
-                let trash = self.move_to_trash(&change.path)?;
+        match (&removal.worktree, stamps) {
+            (WorktreeRemoval::Remove { admin_id, half_made }, Some(stamps)) => {
+                let trash = trash_target(&change.path)?;
+                test_hook("FLOWLOOM_TEST_BEFORE_TRASH", &change.session);
+                self.mark_with_trash(change, &removal.base, OwnedState::Removing, Some(trash.clone()))?;
+                failpoint("remove:marked");
+                move_into_trash(&change.path, &trash)?;
                 failpoint("remove:trashed");
+                // Moved aside, nobody writes there any more: whatever changed between the
+                // check and the move is found now, and the folder goes back.
+                let changed = stamps.changed(&crate::inspect::Stamps::read(&trash));
+                if !changed.is_empty() {
+                    std::fs::rename(&trash, &change.path)
+                        .map_err(|e| RepoError::io("move back out of the trash", &trash, e))?;
+                    self.mark(change, &removal.base, OwnedState::Created)?;
+                    return Err(Failure::Blocked(vec![Reason::NewSincePlan { files: changed }]));
+                }
                 self.unregister(admin_id, &change.path, *half_made)?;
                 failpoint("remove:unregistered");
                 delete_tree(&trash)?;
@@ -270,8 +313,12 @@ impl<'a> Executor<'a> {
                     let _ = std::fs::remove_dir(dir);
                 }
             }
-            WorktreeRemoval::Prune { admin_id } => self.unregister(admin_id, &change.path, false)?,
-            WorktreeRemoval::None => {}
+            (WorktreeRemoval::Prune { admin_id }, _) => {
+                self.mark(change, &removal.base, OwnedState::Removing)?;
+                failpoint("remove:marked");
+                self.unregister(admin_id, &change.path, false)?;
+            }
+            _ => {}
         }
         failpoint("remove:worktree");
         if let Some(expected) = &removal.delete_branch {
@@ -294,12 +341,24 @@ impl<'a> Executor<'a> {
         }
         self.record.remove_path(&change.path);
         self.save_record()?;
+        if !removal.exclude_drop.is_empty() {
+            crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
+        }
         Ok(())
     }
 
     /// SPEC §7, just in time: under the lock, right before the worktree is touched, it holds
     /// nothing the plan did not show — including what flowloom's own excludes hide.
-    fn recheck(&self, change: &Change, admin_id: &str, half_made: bool, removal: &Removal) -> Result<(), Failure> {
+    fn recheck(
+        &self,
+        change: &Change,
+        admin_id: &str,
+        half_made: bool,
+        removal: &Removal,
+    ) -> Result<crate::inspect::Stamps, Failure> {
+        // Every file as it is now, before anything is looked at: a change after this moment
+        // is found when the folder is in the trash.
+        let stamps = crate::inspect::Stamps::read(&change.path);
         let mut reasons = Vec::new();
         let proxy = self
             .repo
@@ -354,7 +413,7 @@ impl<'a> Executor<'a> {
             reasons.push(Reason::NewSincePlan { files: new });
         }
         if reasons.is_empty() {
-            Ok(())
+            Ok(stamps)
         } else {
             Err(Failure::Blocked(reasons))
         }
@@ -379,31 +438,6 @@ impl<'a> Executor<'a> {
             }
         }
         None
-    }
-
-    /// Move a checked worktree folder into `<root>/.flowloom-trash/` in one rename: from
-    /// then on nothing of it is a worktree anyone works in.
-    fn move_to_trash(&self, path: &Path) -> Result<PathBuf, RepoError> {
-        let parent = path
-            .parent()
-            .ok_or_else(|| RepoError::message(format!("{} has no parent folder", path.display())))?;
-        let trash = parent.join(crate::names::TRASH_DIR);
-        match std::fs::symlink_metadata(&trash) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(RepoError::message(format!("{} is not a folder", trash.display()))),
-            Err(_) => std::fs::create_dir(&trash).map_err(|e| RepoError::io("create", &trash, e))?,
-        }
-        let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        let mut target = trash.join(&name);
-        let mut n = 1;
-        while target.symlink_metadata().is_ok() {
-            n += 1;
-            let mut numbered = name.clone();
-            numbered.push(format!("-{n}"));
-            target = trash.join(numbered);
-        }
-        std::fs::rename(path, &target).map_err(|e| RepoError::io("move into the trash", path, e))?;
-        Ok(target)
     }
 
     /// Drop the registration `admin_id` of a worktree whose folder is gone.
@@ -835,6 +869,51 @@ impl<'a> Executor<'a> {
         crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// Where a checked worktree folder goes: `<root>/.flowloom-trash/<name>` (numbered when
+/// taken), in the same folder so that the move is one rename. The trash folder must be a
+/// real folder, never a symlink; it is made by `move_into_trash`.
+fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
+    let parent = path
+        .parent()
+        .ok_or_else(|| RepoError::message(format!("{} has no parent folder", path.display())))?;
+    let trash = parent.join(crate::names::TRASH_DIR);
+    if std::fs::symlink_metadata(&trash).is_ok_and(|m| !m.is_dir()) {
+        return Err(RepoError::message(format!(
+            "{} is not a folder (a symlink?); flowloom moves nothing there",
+            trash.display()
+        )));
+    }
+    let name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut target = trash.join(&name);
+    let mut n = 1;
+    while target.symlink_metadata().is_ok() {
+        n += 1;
+        let mut numbered = name.clone();
+        numbered.push(format!("-{n}"));
+        target = trash.join(numbered);
+    }
+    Ok(target)
+}
+
+/// Make the trash folder (a real folder: a symlink there is refused) and move `path` to
+/// `target` in it, in one rename.
+fn move_into_trash(path: &Path, target: &Path) -> Result<(), RepoError> {
+    if let Some(trash) = target.parent() {
+        match std::fs::create_dir(trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(RepoError::io("create", trash, e)),
+        }
+        if !std::fs::symlink_metadata(trash).is_ok_and(|m| m.is_dir()) {
+            return Err(RepoError::message(format!(
+                "{} is not a folder (a symlink?); flowloom moves nothing there",
+                trash.display()
+            )));
+        }
+    }
+    std::fs::rename(path, target).map_err(|e| RepoError::io("move into the trash", path, e))
 }
 
 /// Delete a folder that a check found holds nothing to keep (a trash folder, a half-made

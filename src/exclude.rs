@@ -143,6 +143,14 @@ pub fn write(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
     crate::fsutil::write_atomic(&path, out.as_bytes())
 }
 
+/// Drop `lines` from flowloom's block (the lines of a session that is gone), keeping the
+/// rest of the block and of the file.
+pub fn drop_lines(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
+    let found = read(common_dir);
+    let kept: Vec<String> = found.lines.into_iter().filter(|l| !lines.contains(l)).collect();
+    write(common_dir, &kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

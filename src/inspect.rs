@@ -347,3 +347,68 @@ pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
         }
     }
 }
+
+/// Every entry below a folder (files, symlinks, folders, special files), with what changes
+/// when anyone writes: size, modification time, inode, mode. Symlinks are not followed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Stamps(BTreeMap<String, (u64, i128, u64, u32)>);
+
+impl Stamps {
+    pub fn read(dir: &Path) -> Stamps {
+        let mut stamps = Stamps::default();
+        stamps.walk(dir, Path::new(""));
+        stamps
+    }
+
+    fn walk(&mut self, base: &Path, rel: &Path) {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let child = rel.join(entry.file_name());
+            let Ok(m) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+            self.0.insert(
+                child.to_string_lossy().into_owned(),
+                (m.len(), mtime, m.ino(), m.mode()),
+            );
+            if m.is_dir() {
+                self.walk(base, &child);
+            }
+        }
+    }
+
+    /// Paths added, removed or changed in `now`, sorted.
+    pub fn changed(&self, now: &Stamps) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(path, stamp)| now.0.get(*path) != Some(stamp))
+            .map(|(path, _)| path.clone())
+            .chain(now.0.keys().filter(|p| !self.0.contains_key(*p)).cloned())
+            .collect();
+        // A folder's time changes with its entries: report the entries, not their folders.
+        let all = out.clone();
+        out.retain(|p| {
+            !all.iter()
+                .any(|q| q.len() > p.len() && q.starts_with(p.as_str()) && q.as_bytes()[p.len()] == b'/')
+        });
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// Whether `path` is a folder inside a root's trash folder, both real folders (never a
+/// symlink): the only shape of folder flowloom deletes as trash.
+pub fn is_trash_entry(path: &Path) -> bool {
+    let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    let Some(trash) = path.parent() else { return false };
+    trash.file_name().is_some_and(|n| n == crate::names::TRASH_DIR)
+        && real_dir(trash)
+        && trash.parent().is_some_and(real_dir)
+        && real_dir(path)
+}

@@ -30,6 +30,10 @@ pub struct OwnedSession {
     /// worktree starts being deleted: a crash in between leaves a record that says the
     /// half-made (or half-deleted) parts are flowloom's own doing.
     pub state: OwnedState,
+    /// While it is removed: where its worktree folder was moved (`<root>/.flowloom-trash/…`)
+    /// once it was checked. Only folders named here are ever deleted from the trash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash: Option<PathBuf>,
 }
 
 /// The largest ownership record flowloom reads (tens of thousands of entries fit).
@@ -65,6 +69,9 @@ impl OwnedSession {
             return Err(format!("its branch is not a valid branch name: {problem}"));
         }
         self.path = normalise(&self.path)?;
+        if let Some(trash) = &self.trash {
+            self.trash = Some(normalise(trash)?);
+        }
         Ok(())
     }
 }

@@ -117,6 +117,9 @@ pub enum Repair {
     SwitchBranch { from: String, start: Start },
     /// Create `sessions/<id>/artifacts/`.
     Artifacts,
+    /// A killed removal had moved the checked worktree folder into the trash, and the
+    /// session is declared again: move it back (its registration is still there).
+    Restore { from: PathBuf },
     /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
 }
@@ -135,6 +138,9 @@ pub struct Removal {
     pub discard: Vec<String>,
     /// The base recorded in the ownership entry (kept while the removal runs).
     pub base: String,
+    /// Lines of flowloom's `info/exclude` block that only this session needs: dropped once
+    /// it is gone.
+    pub exclude_drop: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -366,6 +372,7 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
         }
     }
     changes.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
+    exclude_drops(manifest, state, &mut changes);
     let housekeeping = housekeeping(manifest, state, &changes);
     Plan {
         changes,
@@ -563,6 +570,16 @@ fn plan_declared(
     if let Some(why) = &wt.unsafe_session {
         return blocked(Reason::UnsafeSessionFolder { why: why.clone() });
     }
+    if let Some(from) = owned
+        .and_then(|o| o.trash.as_ref())
+        .filter(|t| wt.missing && state.trash.contains(t))
+    {
+        return Some(Action::Update {
+            repairs: vec![Repair::Restore { from: from.clone() }, Repair::FinishRecord],
+            wanted,
+            base,
+        });
+    }
     if wt.missing || half_made {
         if let Some(lock) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
             return blocked(Reason::LockedWithFolderGone { lock: lock.to_owned() });
@@ -732,6 +749,7 @@ fn plan_orphan(
         archive,
         discard: if forced { loss.discard } else { Vec::new() },
         base: owned.base.clone(),
+        exclude_drop: Vec::new(),
     }))
 }
 
@@ -859,16 +877,52 @@ fn archive_ref(state: &State, branch: &str, commit: Option<&str>) -> String {
     name
 }
 
+/// For each removal, the exclude lines no session that stays needs.
+fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
+    let removed: BTreeSet<PathBuf> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Remove(_)))
+        .map(|c| c.path.clone())
+        .collect();
+    let top = state.main_workdir.as_deref();
+    let mut staying: Vec<(&str, String)> = manifest
+        .sessions
+        .values()
+        .map(|s| (s.id.as_str(), s.worktree.clone()))
+        .collect();
+    for o in &state.owned.sessions {
+        if !removed.contains(&o.path) {
+            staying.push((o.id.as_str(), folder_name(&o.path)));
+        }
+    }
+    let kept: BTreeSet<String> =
+        crate::exclude::wanted(top, &state.root, staying.iter().map(|(i, w)| (*i, w.as_str())))
+            .into_iter()
+            .collect();
+    for change in changes {
+        let folder = folder_name(&change.path);
+        if let Action::Remove(r) = &mut change.action {
+            r.exclude_drop = crate::exclude::wanted(top, &state.root, [(change.session.as_str(), folder.as_str())])
+                .into_iter()
+                .filter(|l| !kept.contains(l))
+                .collect();
+        }
+    }
+}
+
+fn folder_name(path: &Path) -> String {
+    path.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Steps outside any session: `info/exclude`, what a killed apply left, the trash of an
 /// interrupted removal, ownership entries of sessions that are gone.
 fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<Housekeeping> {
     let mut steps: Vec<Housekeeping> = state.leftovers.iter().cloned().map(Housekeeping::Leftover).collect();
-    // Sessions that exist after this plan: declared, and owned ones that are not removed.
-    let removed: BTreeSet<&Path> = changes
-        .iter()
-        .filter(|c| matches!(c.action, Action::Remove(_)))
-        .map(|c| c.path.as_path())
-        .collect();
+    // Every session that exists when apply starts keeps its lines until it is gone: a
+    // removal drops its own lines once it is done (`Removal::exclude_drop`), so one blocked
+    // at the last moment stays hidden.
     let mut sessions: Vec<(&str, String)> = manifest
         .sessions
         .values()
@@ -876,13 +930,8 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         .collect();
     for o in &state.owned.sessions {
         let exists = state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch);
-        if exists && !removed.contains(o.path.as_path()) {
-            let folder = o
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            sessions.push((o.id.as_str(), folder));
+        if exists {
+            sessions.push((o.id.as_str(), folder_name(&o.path)));
         }
     }
     let new = crate::exclude::wanted(
@@ -896,10 +945,22 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             new,
         });
     }
+    // A folder in the trash goes, unless a declared session takes it back.
+    let restored: BTreeSet<&PathBuf> = changes
+        .iter()
+        .filter_map(|c| match &c.action {
+            Action::Update { repairs, .. } => repairs.iter().find_map(|r| match r {
+                Repair::Restore { from } => Some(from),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .collect();
     steps.extend(
         state
             .trash
             .iter()
+            .filter(|t| !restored.contains(t))
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
     for o in &state.owned.sessions {
@@ -1141,6 +1202,7 @@ mod tests {
                     path,
                     base: "main".into(),
                     state: owned,
+                    trash: None,
                 });
             }
         }
@@ -1206,6 +1268,7 @@ mod tests {
                         path: change.path.clone(),
                         base: base.clone(),
                         state: OwnedState::Created,
+                        trash: None,
                     });
                 }
                 Action::Update { repairs, wanted, .. } => {
@@ -1222,6 +1285,10 @@ mod tests {
                             Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
                             Repair::SwitchBranch { .. } => wt.branch = Some(change.branch.clone()),
                             Repair::Artifacts => wt.has_artifacts = true,
+                            Repair::Restore { from } => {
+                                wt.missing = false;
+                                next.trash.retain(|t| t != from);
+                            }
                             Repair::FinishRecord => {
                                 if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
                                     o.state = OwnedState::Created;
@@ -1240,6 +1307,7 @@ mod tests {
                         next.branches.remove(&change.branch);
                     }
                     record.remove_path(&change.path);
+                    next.exclude.lines.retain(|l| !r.exclude_drop.contains(l));
                 }
                 Action::Blocked { .. } => {}
             }
@@ -1355,6 +1423,7 @@ mod reason_table {
             path: path(id),
             base: "main".to_owned(),
             state,
+            trash: None,
         }
     }
 

@@ -147,6 +147,9 @@ fn summary_of(change: &Change) -> String {
                     _ => format!("switch back from {from} ({})", start_text(start)),
                 },
                 Repair::Artifacts => "create artifacts folder".to_owned(),
+                Repair::Restore { .. } => {
+                    "move its worktree back from the trash (a removal was interrupted)".to_owned()
+                }
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
             })
             .collect::<Vec<_>>()
@@ -368,6 +371,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                                 Repair::Metadata { .. } => "metadata",
                                 Repair::SwitchBranch { .. } => "switch",
                                 Repair::Artifacts => "artifacts",
+                                Repair::Restore { .. } => "restore",
                                 Repair::FinishRecord => "record",
                             }
                             .to_owned()

@@ -44,7 +44,8 @@ pub struct State {
     pub exclude: crate::exclude::Found,
     /// The main worktree, canonical (none in a bare repository).
     pub main_workdir: Option<PathBuf>,
-    /// Folders an interrupted removal left in `<root>/.flowloom-trash/`.
+    /// Folders an interrupted removal moved into `<root>/.flowloom-trash/` (as the record
+    /// says) that are still there.
     pub trash: Vec<PathBuf>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
@@ -171,7 +172,6 @@ impl State {
         let main_workdir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
         let mut state = State {
             owned: Record::read(&common_dir)?,
-            trash: trash_entries(&root),
             exclude: crate::exclude::read(&common_dir),
             root,
             ..State::default()
@@ -182,6 +182,14 @@ impl State {
             state.busy_branches.insert(branch, main.clone());
         }
         state.main_workdir = main_workdir;
+        // Only folders flowloom recorded moving into the trash, still real folders there.
+        state.trash = state
+            .owned
+            .sessions
+            .iter()
+            .filter_map(|o| o.trash.clone())
+            .filter(|t| crate::inspect::is_trash_entry(t))
+            .collect();
         state.read_worktrees(repo, manifest, &common_dir)?;
         state.read_branches(repo, manifest, &common_dir)?;
         for session in manifest.sessions.values() {
@@ -382,18 +390,6 @@ pub struct Needs {
     pub removal: BTreeSet<PathBuf>,
     pub stray: BTreeMap<PathBuf, String>,
     pub unmerged: BTreeMap<String, String>,
-}
-
-/// Folders an interrupted removal left in the root's trash.
-fn trash_entries(root: &Path) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join(crate::names::TRASH_DIR))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    found.sort();
-    found
 }
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.

@@ -110,6 +110,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             path: a.path.clone(),
             base: manifest.defaults.base.clone(),
             state: OwnedState::Created,
+            trash: None,
         });
     }
     record.write(&common_dir)?;

@@ -35,10 +35,13 @@ fn a_file_saved_into_the_session_folder_while_apply_runs_blocks_the_removal() {
     );
     assert_eq!(std::fs::read_to_string(&late).expect("the file is kept"), "mine\n");
     assert!(env.branches().contains(&"session/gone".to_owned()));
-    // The next plan sees it, and blocks the removal.
+    // The next plan sees it, and blocks the removal for that reason.
     let (code, out, _) = env.run(&["plan"]);
     assert_eq!(code, 0);
-    assert!(out.contains("! gone") && out.contains("1 untracked file"), "{out}");
+    assert!(
+        out.contains("! gone") && out.contains("sessions/gone/ holds 1 file"),
+        "{out}"
+    );
     env.fsck();
 }
 
@@ -184,22 +187,78 @@ fn a_kill_after_the_worktree_went_to_the_trash_converges() {
 
 #[test]
 fn a_declared_session_whose_removal_was_interrupted_is_never_wiped() {
+    // Killed right after the removal was recorded, or once the checked worktree was in the
+    // trash: declared again, the session gets its own folder back, ignored files and all.
+    for step in ["remove:marked", "remove:trashed"] {
+        let env = orphan();
+        env.write(".gitignore", ".env\n");
+        env.write(&format!("{GONE}/.env"), "SECRET=1\n");
+        let (code, _, _) = run(env.flowloom().env("FLOWLOOM_FAILPOINT", step).args(["apply", "--yes"]));
+        assert_ne!(code, 0);
+        env.manifest(TWO);
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "{step}: {out}\n{err}");
+        assert_eq!(
+            std::fs::read_to_string(env.path(&format!("{GONE}/.env"))).expect("kept"),
+            "SECRET=1\n",
+            "{step}: {out}"
+        );
+        // (.env is not ignored on that branch: only flowloom's lines hide anything.)
+        assert_eq!(
+            env.git_in(&env.path(GONE), &["status", "--porcelain"]),
+            "?? .env\n",
+            "{step}"
+        );
+        let (_, out, _) = env.run(&["plan"]);
+        assert!(out.contains("No changes"), "{step}: {out}");
+        env.fsck();
+    }
+}
+
+#[test]
+fn a_file_saved_between_the_check_and_the_move_sends_the_worktree_back() {
     let env = orphan();
-    env.write(&format!("{GONE}/.env"), "SECRET=1\n");
-    env.write(".gitignore", ".env\n");
-    // Killed right after the removal was recorded, before anything was deleted.
-    let (code, _, _) = run(env
+    let late = env.path(&format!("{GONE}/late.txt"));
+    let (code, out, err) = run(env
         .flowloom()
-        .env("FLOWLOOM_FAILPOINT", "remove:marked")
+        .env(
+            "FLOWLOOM_TEST_BEFORE_TRASH",
+            format!("gone:echo late > '{}'", late.display()),
+        )
         .args(["apply", "--yes"]));
-    assert_ne!(code, 0);
-    env.manifest(TWO);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("late.txt"), "{err}");
+    assert_eq!(std::fs::read_to_string(&late).expect("kept"), "late\n");
+    assert_eq!(env.git_in(&env.path(GONE), &["status", "--porcelain"]), "?? late.txt\n");
+    assert!(env.branches().contains(&"session/gone".to_owned()));
+    env.fsck();
+}
+
+#[test]
+fn a_symlinked_trash_folder_is_never_followed() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    // A committed `sessions/.flowloom-trash` symlink to a folder outside the repository.
+    let victim = env.tmp.path().join("victim");
+    std::fs::create_dir_all(victim.join("precious")).expect("mkdir");
+    std::fs::write(victim.join("precious/data"), "keep\n").expect("write");
+    std::os::unix::fs::symlink(&victim, env.path("sessions/.flowloom-trash")).expect("symlink");
+    env.manifest("");
     let (code, out, err) = env.run(&["apply", "--yes"]);
-    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains(".flowloom-trash"), "{err}");
     assert_eq!(
-        std::fs::read_to_string(env.path(&format!("{GONE}/.env"))).expect("kept"),
-        "SECRET=1\n"
+        std::fs::read_to_string(victim.join("precious/data")).expect("kept"),
+        "keep\n"
     );
+    assert!(
+        env.path("sessions/shell-instance-a").exists(),
+        "nothing was moved through the link"
+    );
+    // A record naming a trash folder cannot point anywhere else either.
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(!out.contains("victim"), "{out}");
 }
 
 #[test]

@@ -181,12 +181,9 @@ purpose = "Speed"
     let (code, out, _) = env.run(&["plan"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(out, @r"
-    Housekeeping:
-      ~ info/exclude: flowloom's block lists exactly the session paths (0 added, 2 removed)
-
       - docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  remove worktree, delete branch
 
-    Plan: 0 to create, 0 to update, 1 to remove, 0 blocked, 1 housekeeping.
+    Plan: 0 to create, 0 to update, 1 to remove, 0 blocked.
     ");
     env.apply();
     assert_eq!(env.worktrees().len(), 2);

@@ -7,14 +7,22 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::RepoError;
+use crate::fsutil::ReadError;
 
 const BEGIN: &str = "# flowloom: begin (paths flowloom makes; this block is rewritten by flowloom apply)";
 const END: &str = "# flowloom: end";
 /// The comment of the first version, which listed whole folders (`/sessions/`).
 const LEGACY: &str = "# flowloom: session worktrees and session folders";
 
+/// Where the file lies, below the git common dir.
+const REL: &str = "info/exclude";
+
+/// The largest `info/exclude` flowloom reads (and so rewrites): its block for tens of
+/// thousands of sessions fits many times over.
+pub const MAX_BYTES: u64 = 4 * 1024 * 1024;
+
 fn file(common_dir: &Path) -> PathBuf {
-    common_dir.join("info").join("exclude")
+    common_dir.join(REL)
 }
 
 /// flowloom's lines as found in `info/exclude`.
@@ -24,12 +32,85 @@ pub struct Found {
     pub lines: Vec<String>,
     /// Whether the first version's block (whole folders) is still there.
     pub legacy: bool,
+    /// Why the file was not read (a symlink, a special file, too large, not UTF-8): an
+    /// error of the plan, which would have to rewrite it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<Unreadable>,
+}
+
+/// An `info/exclude` flowloom refuses to read, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unreadable {
+    pub message: String,
+    pub help: String,
+}
+
+/// The file's text; `""` when there is none. Only a regular file of at most [`MAX_BYTES`]
+/// is read, and no symlink is followed (neither `info` nor `exclude`): flowloom rewrites
+/// this file, and never writes through a symlink (SPEC §8).
+fn read_text(common_dir: &Path) -> Result<String, Unreadable> {
+    let path = file(common_dir);
+    let refused = |why: String, help: &str| Unreadable {
+        message: format!("refusing to read {}: {why}", path.display()),
+        help: help.to_owned(),
+    };
+    let bytes = match crate::fsutil::read_regular_beneath(common_dir, Path::new(REL), MAX_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(String::new()),
+        Err(e @ (ReadError::Symlink | ReadError::Parent { .. })) => {
+            return Err(refused(
+                e.to_string(),
+                "flowloom keeps a block of this file up to date and never writes through a symlink: replace \
+                 the symlink with a regular file holding the same lines, then run flowloom again",
+            ));
+        }
+        Err(e @ ReadError::NotRegular { .. }) => {
+            return Err(refused(
+                e.to_string(),
+                "git reads ignore patterns from it, and flowloom keeps a block of it: make it a regular file \
+                 (or remove it), then run flowloom again",
+            ));
+        }
+        Err(e @ ReadError::TooLarge { .. }) => {
+            return Err(refused(
+                e.to_string(),
+                "an exclude file is a short list of patterns; check what wrote so much into it",
+            ));
+        }
+        Err(ReadError::Io(e)) => {
+            return Err(Unreadable {
+                message: format!("cannot read {}: {e}", path.display()),
+                help: "check the permissions of the git directory".to_owned(),
+            });
+        }
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        refused(
+            format!(
+                "it is not valid UTF-8 (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "flowloom rewrites this file and keeps every other line of it as it is, which it can only do for \
+             UTF-8 text: save it as UTF-8",
+        )
+    })
 }
 
 pub fn read(common_dir: &Path) -> Found {
-    let text = std::fs::read_to_string(file(common_dir)).unwrap_or_default();
-    let (_, ours, legacy) = split(&text);
-    Found { lines: ours, legacy }
+    match read_text(common_dir) {
+        Ok(text) => {
+            let (_, ours, legacy) = split(&text);
+            Found {
+                lines: ours,
+                legacy,
+                unreadable: None,
+            }
+        }
+        Err(why) => Found {
+            unreadable: Some(why),
+            ..Found::default()
+        },
+    }
 }
 
 /// The file's lines that are not flowloom's, flowloom's block, and whether a legacy block
@@ -118,12 +199,7 @@ fn escape(component: &str) -> String {
 /// Replace flowloom's block with `lines` (dropping the first version's block), keeping
 /// everything else in the file as it is.
 pub fn write(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
-    let path = file(common_dir);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(RepoError::io("read", &path, e)),
-    };
+    let text = read_text(common_dir).map_err(|why| RepoError::message(format!("{}; {}", why.message, why.help)))?;
     let (others, _, _) = split(&text);
     let mut out = String::new();
     for line in others {
@@ -140,7 +216,8 @@ pub fn write(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
         out.push_str(END);
         out.push('\n');
     }
-    crate::fsutil::write_atomic(&path, out.as_bytes())
+    // Atomic, and refused when `exclude` or `info` is a symlink or a special file.
+    crate::fsutil::write_beneath(common_dir, Path::new(REL), out.as_bytes())
 }
 
 /// Drop `lines` from flowloom's block (the lines of a session that is gone), keeping the

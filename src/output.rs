@@ -152,6 +152,27 @@ pub fn terminal(text: &str, color: bool) -> String {
     out
 }
 
+/// Whether `TERM` says the terminal understands no escape codes (`dumb`, as Emacs's shell
+/// and some CI consoles set it).
+pub fn dumb_terminal(term: Option<&std::ffi::OsStr>) -> bool {
+    term.is_some_and(|t| t == "dumb")
+}
+
+/// Whether to color: `always` and `never` as said; `auto` only on a terminal that is not
+/// dumb, and not when `NO_COLOR` is set (to anything but the empty string).
+fn wants_color(
+    choice: ColorChoice,
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+    is_terminal: bool,
+) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => no_color.is_none_or(|v| v.is_empty()) && !dumb_terminal(term) && is_terminal,
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct Printer {
     pub color: bool,
@@ -161,13 +182,12 @@ pub struct Printer {
 
 impl Printer {
     pub fn new(choice: ColorChoice, quiet: bool, verbose: bool) -> Self {
-        let color = match choice {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
-            }
-        };
+        let color = wants_color(
+            choice,
+            std::env::var_os("NO_COLOR").as_deref(),
+            std::env::var_os("TERM").as_deref(),
+            std::io::stdout().is_terminal(),
+        );
         Printer { color, quiet, verbose }
     }
 
@@ -274,6 +294,28 @@ mod tests {
         // Painted text with a marker inside stays one color, its marker escaped.
         let shown = terminal(&p.paint(Style::Bold, &format!("a{END}b")), true);
         assert_eq!(shown, "\x1b[1ma\\uf8f1b\x1b[0m");
+    }
+
+    #[test]
+    fn auto_colors_only_a_terminal_that_is_not_dumb() {
+        use std::ffi::OsStr;
+        let xterm = Some(OsStr::new("xterm-256color"));
+        let dumb = Some(OsStr::new("dumb"));
+        assert!(wants_color(ColorChoice::Auto, None, xterm, true));
+        assert!(wants_color(ColorChoice::Auto, None, None, true));
+        assert!(!wants_color(ColorChoice::Auto, None, dumb, true), "TERM=dumb");
+        assert!(!wants_color(ColorChoice::Auto, None, xterm, false), "a pipe");
+        assert!(!wants_color(ColorChoice::Auto, Some(OsStr::new("1")), xterm, true));
+        assert!(wants_color(ColorChoice::Auto, Some(OsStr::new("")), xterm, true));
+        assert!(wants_color(ColorChoice::Always, None, dumb, false));
+        assert!(!wants_color(ColorChoice::Never, None, xterm, true));
+        // With no color, nothing but the text reaches the terminal.
+        let p = Printer {
+            color: wants_color(ColorChoice::Auto, None, dumb, true),
+            quiet: false,
+            verbose: false,
+        };
+        assert_eq!(terminal(&p.paint(Style::Create, "+ a"), p.color), "+ a");
     }
 
     #[test]

@@ -229,19 +229,47 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
     }
 }
 
-/// The width of each column of an aligned table, in characters.
+/// Columns are aligned up to this many characters; a longer cell (a branch name or a path
+/// from the repository can be any length) sticks out instead of widening every row, so the
+/// table stays linear in the size of what it shows.
+pub(crate) const MAX_COLUMN: usize = 256;
+
+/// The width of each column of an aligned table, in characters as shown (escaped, see
+/// [`pad`]), at most [`MAX_COLUMN`].
 pub(crate) fn column_widths<'a, const N: usize>(rows: impl IntoIterator<Item = &'a [String; N]>) -> [usize; N] {
     let mut widths = [0; N];
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(shown_width(cell).min(MAX_COLUMN));
         }
     }
     widths
 }
 
-fn pad(text: &str, width: usize) -> String {
-    format!("{text:<width$}")
+fn shown_width(text: &str) -> usize {
+    crate::output::escape(text).chars().count()
+}
+
+/// `text` escaped as the terminal will show it (so that the width counted is the width
+/// shown), then spaces up to `width` characters. By hand: `format!("{text:<width$}")`
+/// panics when `width` is past 65,535.
+pub(crate) fn pad(text: &str, width: usize) -> String {
+    let text = crate::output::escape(text);
+    let fill = width.saturating_sub(text.chars().count());
+    let mut out = String::with_capacity(text.len() + fill);
+    out.push_str(&text);
+    out.extend(std::iter::repeat_n(' ', fill));
+    out
+}
+
+/// Like [`pad`], with the spaces first (numbers align right).
+pub(crate) fn pad_left(text: &str, width: usize) -> String {
+    let text = crate::output::escape(text);
+    let fill = width.saturating_sub(text.chars().count());
+    let mut out = String::with_capacity(text.len() + fill);
+    out.extend(std::iter::repeat_n(' ', fill));
+    out.push_str(&text);
+    out
 }
 
 // ---- JSON (SPEC §9) ----
@@ -613,5 +641,26 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
         Housekeeping::DropRecord { session, .. } => {
             format!("forget `{session}` in the ownership record (its worktree and branch are gone)")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_never_panics_and_counts_what_is_shown() {
+        assert_eq!(pad("ab", 4), "ab  ");
+        assert_eq!(pad_left("7", 3), "  7");
+        assert_eq!(pad("abcdef", 2), "abcdef");
+        assert_eq!(pad("é", 2), "é ");
+        // Past 65,535, `format!("{:<w$}")` panics.
+        let long = "x".repeat(70_000);
+        assert_eq!(pad(&long, 70_001).len(), 70_001);
+        assert_eq!(pad_left("", 70_000).len(), 70_000);
+        // Widths are those of the escaped text, and capped.
+        assert_eq!(pad("a\u{1b}", 8), "a\\u001b ");
+        let rows = [["a\u{1b}".to_owned(), long.clone()], ["b".to_owned(), "c".to_owned()]];
+        assert_eq!(column_widths(&rows), [7, MAX_COLUMN]);
     }
 }

@@ -45,7 +45,17 @@ pub fn fingerprint(manifest: &Manifest, state: &State, plan: &Plan) -> String {
     hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
 }
 
+/// The largest saved plan `apply FILE` reads: a plan of tens of thousands of sessions fits.
+pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Read a saved plan: a regular file (not a symlink, FIFO or device) of at most
+/// [`MAX_BYTES`].
 pub fn read(path: &Path) -> Result<SavedFile, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{} is not a saved flowloom plan: {e}", path.display()))
+    let bytes = match crate::fsutil::read_regular(path, MAX_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(format!("cannot read {}: there is no such file", path.display())),
+        Err(e @ crate::fsutil::ReadError::Io(_)) => return Err(format!("cannot read {}: {e}", path.display())),
+        Err(e) => return Err(format!("refusing to read {}: {e}", path.display())),
+    };
+    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a saved flowloom plan: {e}", path.display()))
 }

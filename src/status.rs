@@ -258,9 +258,9 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer) -> String {
             let w = widths[i];
             // Numbers align right, words left; the last column carries no padding.
             let padded = if i >= 4 {
-                format!("{cell:>w$}")
+                crate::render::pad_left(cell, w)
             } else {
-                format!("{cell:<w$}")
+                crate::render::pad(cell, w)
             };
             let painted = match (i, state) {
                 _ if bold => p.paint(Style::Bold, &padded),

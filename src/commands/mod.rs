@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
-use miette::{Diagnostic, NamedSource, SourceSpan};
+use miette::{Diagnostic, SourceSpan};
 
 use crate::cli::{Cli, Command};
 use crate::error::RepoError;
@@ -43,6 +43,14 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+    /// A file flowloom would have to rewrite (`info/exclude`) that it refuses to read.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::unreadable))]
+    Unreadable {
+        message: String,
+        #[help]
+        help: String,
+    },
     #[error("{count} {} could not be applied", crate::plan::plural(*count, "change"))]
     #[diagnostic(code(flowloom::apply))]
     Apply {
@@ -59,8 +67,10 @@ pub enum Error {
 pub struct BaseError {
     session: String,
     base: String,
+    /// The manifest, read through the line index that its own diagnostics use: labels on
+    /// a long line are windowed, and every session's error shares one index.
     #[source_code]
-    src: NamedSource<String>,
+    src: manifest::ManifestSource,
     #[label("not found in the repository")]
     span: Option<SourceSpan>,
     #[help]
@@ -231,11 +241,25 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
         }
         (None, None) => start_dir.join(manifest::FILE_NAME),
     };
-    // Canonical, so that every path derived from it compares with what git records.
-    Ok(match path.canonicalize() {
-        Ok(p) => p,
-        Err(_) => crate::state::canonical(&path),
-    })
+    Ok(canonical_folder(&path))
+}
+
+/// `path` with its folder made canonical (so that every path derived from it compares with
+/// what git records) and its file name kept as it is: a manifest that is a symlink stays one,
+/// and the reader refuses it instead of reading what it points to (SPEC §8).
+fn canonical_folder(path: &Path) -> PathBuf {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            crate::state::canonical(parent).join(name)
+        }
+        // `/`, or a path ending in `..`: no file name to keep.
+        _ => crate::state::canonical(path),
+    }
 }
 
 pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<Manifest, Error> {
@@ -260,6 +284,14 @@ pub(crate) fn compute(
     ));
     let started = std::time::Instant::now();
     let mut state = State::read(repo, manifest, start_dir)?;
+    // A plan keeps flowloom's block of `info/exclude` up to date: one it may not read (a
+    // symlink, a special file) it could not rewrite either, so there is no plan.
+    if let Some(why) = state.exclude.unreadable.take() {
+        return Err(Error::Unreadable {
+            message: why.message,
+            help: why.help,
+        });
+    }
     let common_dir = crate::state::canonical(repo.common_dir());
     state.leftovers = crate::recover::leftovers(&common_dir, &state.owned, stale);
     let needs = crate::plan::questions(manifest, &state);
@@ -274,6 +306,8 @@ pub(crate) fn compute(
         started.elapsed()
     ));
     let mut bad_base = false;
+    // Made on the first error, then shared (one line index for the whole file).
+    let mut source: Option<manifest::ManifestSource> = None;
     for change in &plan.changes {
         let Action::Blocked { reasons } = &change.action else {
             continue;
@@ -283,11 +317,24 @@ pub(crate) fn compute(
         };
         if reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })) {
             bad_base = true;
+            let src = source
+                .get_or_insert_with(|| {
+                    manifest::ManifestSource::new(
+                        &manifest.relative(&manifest.path),
+                        std::sync::Arc::from(manifest.source.as_str()),
+                    )
+                })
+                .clone();
+            // A label need not cover a 100,000-byte value to point at it.
+            let span = session
+                .base_span
+                .as_ref()
+                .map(|r| SourceSpan::from(src.clamp(r.start, r.end.saturating_sub(r.start))));
             report(&BaseError {
                 session: session.id.clone(),
-                base: session.base.clone(),
-                src: NamedSource::new(manifest.relative(&manifest.path), manifest.source.clone()),
-                span: session.base_span.clone().map(SourceSpan::from),
+                base: manifest::shorten(&session.base),
+                src,
+                span,
                 help: match session.base_span {
                     Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
                     // Nothing in the file to point at: the default applies.

@@ -13,7 +13,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use source::ManifestSource;
-pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem};
+pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem, shorten};
 
 /// The file name looked for at the root of the main worktree.
 pub const FILE_NAME: &str = "flowloom.toml";

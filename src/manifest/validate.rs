@@ -69,22 +69,34 @@ fn shown(path: &Path) -> String {
 /// `text` with every `quoted` part longer than 100 characters cut in its middle: a message
 /// about a 100,000-character name names it, but need not repeat it.
 fn shorten_quoted(text: &str) -> String {
-    const KEEP: usize = 48;
     let mut out = String::with_capacity(text.len().min(4096));
     for (i, part) in text.split('`').enumerate() {
         if i > 0 {
             out.push('`');
         }
-        let chars = part.chars().count();
-        if i % 2 == 1 && chars > 2 * KEEP + 4 {
-            out.extend(part.chars().take(KEEP));
-            out.push_str(&format!("…({} characters)…", chars - 2 * KEEP));
-            out.extend(part.chars().skip(chars - KEEP));
+        if i % 2 == 1 {
+            out.push_str(&shorten(part));
         } else {
             out.push_str(part);
         }
     }
     out
+}
+
+/// A name or value to quote in a message, cut in its middle when longer than 100
+/// characters.
+pub fn shorten(part: &str) -> String {
+    const KEEP: usize = 48;
+    let chars = part.chars().count();
+    if chars > 2 * KEEP + 4 {
+        let mut out = String::with_capacity(4 * (2 * KEEP) + 32);
+        out.extend(part.chars().take(KEEP));
+        out.push_str(&format!("…({} characters)…", chars - 2 * KEEP));
+        out.extend(part.chars().skip(chars - KEEP));
+        out
+    } else {
+        part.to_owned()
+    }
 }
 
 impl ManifestError {

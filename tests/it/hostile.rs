@@ -243,8 +243,8 @@ fn assert_clean(what: &str, text: &str) {
 fn a_manifest_that_is_not_a_regular_file_is_refused_at_once() {
     let env = TestEnv::new();
     let manifest = env.repo.join("flowloom.toml");
-    // (A symlinked manifest is resolved before it is read, so the check applies to its
-    // target: a symlink to /dev/zero is refused as a device, without reading it.)
+    // (A symlinked manifest is refused as a symlink, whatever it points to: /dev/zero is
+    // never opened.)
     let cases: [(&str, &dyn Fn()); 3] = [
         ("FIFO", &|| mkfifo(&manifest)),
         ("symlink to /dev/zero", &|| {
@@ -503,4 +503,241 @@ fn a_record_entry_with_dot_dot_is_not_inside_the_root() {
     );
     env.apply();
     assert!(env.branches().contains(&"keep-me".to_owned()));
+}
+
+// ---- Symlinks, special files and sizes beyond the manifest's contents ----
+
+/// Runs every command that reads the manifest; each must refuse it, naming `name`.
+fn assert_manifest_refused(env: &TestEnv, extra: &[&str], name: &str, what: &str) {
+    let before = snapshot(env);
+    for args in [
+        &["validate"][..],
+        &["plan"][..],
+        &["plan", "--json"][..],
+        &["status"][..],
+        &["apply", "--yes"][..],
+        &["import", "--yes"][..],
+    ] {
+        let args: Vec<&str> = extra.iter().chain(args).copied().collect();
+        let (code, out, err) = crate::common::run_timeout(env.flowloom().args(&args), 20);
+        assert_eq!(code, 1, "{what}: {args:?}\n{out}\n{err}");
+        assert!(out.is_empty(), "{what}: {args:?} printed\n{out}");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        // What, where, and how to fix it.
+        assert!(
+            err.contains(name) && err.contains("is a symlink"),
+            "{what}: {args:?}\n{err}"
+        );
+        assert!(err.contains("replace the symlink"), "{what}: {args:?}\n{err}");
+    }
+    assert!(snapshot(env) == before, "{what}: something was written");
+}
+
+#[test]
+fn a_symlinked_manifest_is_refused_not_followed() {
+    let env = TestEnv::new();
+    // A valid manifest behind the link: following it would plan (and make) a session.
+    env.write("real.toml", "[sessions.a]\n");
+    std::os::unix::fs::symlink("real.toml", env.path("flowloom.toml")).expect("symlink");
+    assert_manifest_refused(&env, &[], "flowloom.toml", "relative symlink");
+    // To an absolute path outside the repository, too.
+    let outside = env.tmp.path().join("outside.toml");
+    std::fs::write(&outside, "[sessions.a]\n").expect("write");
+    std::fs::remove_file(env.path("flowloom.toml")).expect("rm");
+    std::os::unix::fs::symlink(&outside, env.path("flowloom.toml")).expect("symlink");
+    assert_manifest_refused(&env, &[], "flowloom.toml", "absolute symlink");
+    // Passed with --manifest, relative or absolute.
+    std::os::unix::fs::symlink("real.toml", env.path("link.toml")).expect("symlink");
+    assert_manifest_refused(&env, &["--manifest", "link.toml"], "link.toml", "--manifest");
+    let absolute = env.path("link.toml").display().to_string();
+    assert_manifest_refused(&env, &["--manifest", &absolute], "link.toml", "--manifest absolute");
+    // A symlinked folder on the way is fine (the path is resolved up to the file).
+    std::os::unix::fs::symlink(&env.repo, env.tmp.path().join("repo-link")).expect("symlink");
+    let via_link = env.tmp.path().join("repo-link/real.toml").display().to_string();
+    let (code, _, err) = env.run(&["--manifest", &via_link, "validate"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = env.run(&["--manifest", "real.toml", "validate"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn a_cell_past_65535_characters_never_panics() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    // A worktree made by hand in the root, whose HEAD names a 70,000-character branch: the
+    // branch column of `plan` (unmanaged) and `status` is that wide.
+    env.git(&["worktree", "add", "-q", "sessions/hand", "-b", "hand"]);
+    let head = env.path(".git/worktrees/hand/HEAD");
+    std::fs::write(&head, format!("ref: refs/heads/{}\n", "x".repeat(70_000))).expect("write");
+    for args in [
+        &["plan"][..],
+        &["plan", "--json"][..],
+        &["status"][..],
+        &["status", "--json"][..],
+    ] {
+        let (code, out, err) = crate::common::run_timeout(env.flowloom().args(args), 30);
+        assert!(
+            code == 0 || code == 1,
+            "{args:?}: exit {code}\n{}",
+            &err[..err.len().min(2000)]
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {}", &err[..err.len().min(2000)]);
+        assert!(out.contains("hand"), "{args:?}: the row is shown");
+        // A long cell sticks out; it does not widen every other row.
+        if !args.contains(&"--json") {
+            let short = out.lines().filter(|l| l.len() < 1000).count();
+            assert!(short >= 2, "{args:?}: other rows stay narrow");
+        }
+    }
+}
+
+#[test]
+fn a_base_diagnostic_is_windowed_and_linear() {
+    let env = TestEnv::new();
+    // A 100,000-byte base on a long line: the label is windowed, the message shortened.
+    let long = "n".repeat(100_000);
+    env.manifest(&format!("[sessions.a]\nbase = \"{long}\" # after\n"));
+    let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 30);
+    assert_eq!(code, 1, "{}", &err[..err.len().min(2000)]);
+    assert!(!err.contains("panicked"));
+    assert!(
+        err.contains("flowloom.toml") && err.contains("not found in the repository"),
+        "{err}"
+    );
+    assert!(err.len() < 5_000, "the error repeats the value: {} bytes", err.len());
+    assert!(out.contains("! a"), "{}", &out[..out.len().min(2000)]);
+
+    // Thousands of sessions with a base that does not resolve: one line index for all.
+    let mut manifest = String::new();
+    for i in 0..3_000 {
+        manifest.push_str(&format!("[sessions.s{i}]\nbase = \"nope-{i}\"\n"));
+    }
+    env.manifest(&manifest);
+    let started = std::time::Instant::now();
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 120);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("does not resolve to a commit").count(), 3_000);
+    assert!(err.contains("nope-2999"), "{}", &err[err.len().saturating_sub(2000)..]);
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_symlinked_or_special_info_exclude_is_an_error_of_the_plan() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let exclude = env.path(".git/info/exclude");
+    let target = env.tmp.path().join("exclude-target");
+    std::fs::write(&target, "# mine\n").expect("write");
+    let _ = std::fs::remove_file(&exclude);
+    std::os::unix::fs::symlink(&target, &exclude).expect("symlink");
+    let before = snapshot(&env);
+    for args in [&["plan"][..], &["plan", "--json"][..], &["apply", "--yes"][..]] {
+        let (code, out, err) = crate::common::run_timeout(env.flowloom().args(args), 20);
+        assert_eq!(code, 1, "{args:?}\n{out}\n{err}");
+        assert!(
+            err.contains("info/exclude") && err.contains("symlink"),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("help:"), "{args:?}: says how to fix it\n{err}");
+    }
+    // Nothing but the apply lock, which apply takes before it reads.
+    let mut after = snapshot(&env);
+    after.2.remove("repo/.git/flowloom.lock");
+    assert!(after == before, "something was written");
+    assert!(env.worktrees().is_empty());
+    // `import` rewrites the file too: refused, the link's target untouched.
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["import", "--yes"]), 20);
+    assert!(code == 0 || code == 1, "{err}");
+    assert_eq!(std::fs::read_to_string(&target).expect("read"), "# mine\n");
+
+    // A FIFO: refused at once, never opened.
+    std::fs::remove_file(&exclude).expect("rm");
+    mkfifo(&exclude);
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("info/exclude") && err.contains("FIFO"), "{err}");
+
+    // A symlinked `info` folder: nothing written through it either.
+    std::fs::remove_file(&exclude).expect("rm");
+    let info = env.path(".git/info");
+    let elsewhere = env.tmp.path().join("info-elsewhere");
+    std::fs::rename(&info, &elsewhere).expect("mv");
+    std::os::unix::fs::symlink(&elsewhere, &info).expect("symlink");
+    std::fs::write(elsewhere.join("exclude"), "# mine\n").expect("write");
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "--yes"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("info") && err.contains("symlink"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(elsewhere.join("exclude")).expect("read"),
+        "# mine\n"
+    );
+
+    // Back to a regular file: planned and applied as usual.
+    std::fs::remove_file(&info).expect("rm");
+    std::fs::rename(&elsewhere, &info).expect("mv");
+    env.apply();
+    let text = std::fs::read_to_string(&exclude).expect("read");
+    assert!(text.starts_with("# mine\n") && text.contains("/sessions/a/"), "{text}");
+}
+
+#[test]
+fn a_saved_plan_is_read_only_from_a_regular_file() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let (code, _, err) = env.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    std::os::unix::fs::symlink("plan.json", env.path("link.json")).expect("symlink");
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "link.json"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("link.json") && err.contains("symlink"), "{err}");
+    mkfifo(&env.path("fifo.json"));
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "fifo.json"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fifo.json") && err.contains("FIFO"), "{err}");
+    let (code, _, err) = crate::common::run_timeout(env.flowloom().args(["apply", "/dev/zero"]), 20);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("character device"), "{err}");
+    assert!(env.worktrees().is_empty());
+    let (code, out, err) = env.run(&["apply", "plan.json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.worktrees().len(), 1);
+}
+
+#[test]
+fn control_characters_from_the_repository_never_reach_the_terminal() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    // A worktree made by hand, in a folder whose name holds ESC, CR and a bidi override.
+    let evil = "evil\u{1b}[2K\r\u{202e}x";
+    env.git(&["worktree", "add", "-q", &format!("sessions/{evil}"), "-b", "evil"]);
+    // A folder an interrupted removal left in the trash (a housekeeping step of the plan).
+    std::fs::create_dir_all(env.path(&format!("sessions/.flowloom-trash/{evil}"))).expect("mkdir");
+    for args in [
+        &["plan"][..],
+        &["status"][..],
+        &["plan", "--json"][..],
+        &["status", "--json"][..],
+    ] {
+        let (code, out, err) = env.run(args);
+        assert!(code == 0 || code == 1, "{args:?}: {code}\n{err}");
+        assert_clean(&format!("{args:?} stdout"), &out);
+        assert_clean(&format!("{args:?} stderr"), &err);
+        if !args.contains(&"--json") {
+            assert!(
+                out.contains("evil\\u001b[2K\\u000d\\u202ex"),
+                "{args:?}: shown escaped\n{out}"
+            );
+        }
+        if args == ["plan"] {
+            let housekeeping = out.split("Housekeeping:").nth(1).expect("a housekeeping section");
+            assert!(
+                housekeeping.contains(".flowloom-trash/evil\\u001b"),
+                "the trash folder, escaped:\n{out}"
+            );
+        }
+        if args.contains(&"--json") {
+            let _: serde_json::Value = serde_json::from_str(&out).expect("still valid JSON");
+        }
+    }
 }

@@ -322,6 +322,10 @@ impl<'a> Executor<'a> {
         }
         failpoint("remove:worktree");
         if let Some(expected) = &removal.delete_branch {
+            let archived = removal.archive.as_ref().is_some_and(|a| a.keep.contains(expected));
+            if !archived {
+                self.recheck_merged(change, expected, &removal.base)?;
+            }
             if let Some(other) = self.checked_out_at(&change.branch) {
                 return Err(Failure::Blocked(vec![Reason::BranchCheckedOutElsewhere {
                     branch: change.branch.clone(),
@@ -406,7 +410,14 @@ impl<'a> Executor<'a> {
                 reasons.push(Reason::DetachedCommits { count: n });
             }
         }
-        let dirt = crate::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), false)?;
+        if let Some(why) = crate::inspect::backlink_problem(&change.path, &admin) {
+            reasons.push(Reason::ForeignGit { why });
+        }
+        let hidden = crate::exclude::line_paths(&crate::exclude::read(&self.common_dir).lines);
+        let dirt = crate::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
+        for path in crate::inspect::nested_repositories(&change.path, &dirt) {
+            reasons.push(Reason::NestedRepository { path });
+        }
         let allowed: BTreeSet<&String> = removal.discard.iter().collect();
         let new: Vec<String> = dirt.all_paths().into_iter().filter(|p| !allowed.contains(p)).collect();
         if !new.is_empty() {
@@ -419,11 +430,45 @@ impl<'a> Executor<'a> {
         }
     }
 
+    /// `git branch -d` semantics at the moment of deletion: the plan found the branch's
+    /// commits in its base or upstream; if those moved since (a fetch pruned the upstream,
+    /// the base was reset), the branch stays.
+    fn recheck_merged(&self, change: &Change, tip: &str, base: &str) -> Result<(), Failure> {
+        let tip_id = gix::ObjectId::from_hex(tip.as_bytes())
+            .map_err(|e| RepoError::git("parse object id", Path::new(tip), e))?;
+        let mut hidden = Vec::new();
+        if let Ok(id) = self.repo.rev_parse_single(format!("{base}^{{commit}}").as_str()) {
+            hidden.push(id.detach());
+        }
+        let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
+            .try_into()
+            .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
+        if let Some(Ok(tracking)) = self
+            .repo
+            .branch_remote_tracking_ref_name(full.as_ref(), gix::remote::Direction::Fetch)
+            && let Ok(Some(mut r)) = self.repo.try_find_reference(tracking.as_ref())
+            && let Ok(id) = r.peel_to_id()
+        {
+            hidden.push(id.detach());
+        }
+        let count = crate::inspect::unmerged(self.repo, &change.branch, tip_id, hidden)?;
+        if count > 0 {
+            return Err(Failure::Blocked(vec![Reason::Unmerged {
+                branch: change.branch.clone(),
+                count,
+                base: base.to_owned(),
+                upstream: None,
+            }]));
+        }
+        Ok(())
+    }
+
     /// Where another worktree (or the main one) has `branch` checked out now, if anywhere.
     fn checked_out_at(&self, branch: &str) -> Option<PathBuf> {
         let full = crate::names::branch_ref(branch);
         let points_here = |head: &Path| {
-            std::fs::read_to_string(head).is_ok_and(|t| t.trim().strip_prefix("ref: ") == Some(full.as_str()))
+            crate::inspect::read_small(head)
+                .is_some_and(|t| String::from_utf8_lossy(&t).trim().strip_prefix("ref: ") == Some(full.as_str()))
         };
         if points_here(&self.common_dir.join("HEAD")) {
             return Some(self.common_dir.clone());
@@ -536,6 +581,15 @@ impl<'a> Executor<'a> {
         let mut editor = self.repo.edit_tree(tree).map_err(git("edit a tree for"))?;
         for rel in files {
             let file = change.path.join(rel);
+            // Through a folder that became a symlink, the file is not the worktree's: it is
+            // gone from the worktree (the symlink itself is listed on its own).
+            let through_link = Path::new(rel)
+                .parent()
+                .is_some_and(|parent| crate::fsutil::check_beneath(&change.path, parent).is_err());
+            if through_link {
+                editor.remove(rel.as_str()).map_err(git("edit a tree for"))?;
+                continue;
+            }
             match std::fs::symlink_metadata(&file) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     editor.remove(rel.as_str()).map_err(git("edit a tree for"))?;

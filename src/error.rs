@@ -48,6 +48,15 @@ pub enum RepoError {
     )]
     CorruptRecord { path: PathBuf, reason: String },
 
+    #[error("the worktrees root {} cannot be used: {why}", path.display())]
+    #[diagnostic(
+        code(flowloom::root),
+        help(
+            "flowloom never writes through a symlink or inside a git directory: set `root` in [defaults] to a real folder outside .git, or replace the symlink with a folder"
+        )
+    )]
+    UnsafeRoot { path: PathBuf, why: String },
+
     #[error("{0}")]
     #[diagnostic(code(flowloom::repo))]
     Message(String),

@@ -220,6 +220,25 @@ pub fn write(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
     crate::fsutil::write_beneath(common_dir, Path::new(REL), out.as_bytes())
 }
 
+/// The folders (relative to a worktree) that flowloom's `lines` hide.
+pub fn line_paths(lines: &[String]) -> Vec<PathBuf> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix('/')?.strip_suffix('/'))
+        .map(|l| {
+            let mut out = String::with_capacity(l.len());
+            let mut chars = l.chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => out.extend(chars.next()),
+                    c => out.push(c),
+                }
+            }
+            PathBuf::from(out)
+        })
+        .collect()
+}
+
 /// Drop `lines` from flowloom's block (the lines of a session that is gone), keeping the
 /// rest of the block and of the file.
 pub fn drop_lines(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
@@ -239,6 +258,19 @@ mod tests {
         assert_eq!(others, ["# mine", "*.log", "after"]);
         assert_eq!(ours, ["/sessions/a/"]);
         assert!(legacy);
+    }
+
+    #[test]
+    fn line_paths_undo_the_escaping() {
+        let lines = wanted(Some(Path::new("/r")), Path::new("/r/wt"), [("b", "odd*[name] ")]);
+        assert_eq!(
+            line_paths(&lines),
+            [
+                PathBuf::from("sessions/b"),
+                PathBuf::from("wt/.flowloom-trash"),
+                PathBuf::from("wt/odd*[name] "),
+            ]
+        );
     }
 
     #[test]

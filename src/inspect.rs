@@ -10,6 +10,41 @@ use gix::bstr::ByteSlice;
 
 use crate::error::RepoError;
 
+/// A small file git keeps (`HEAD`, `gitdir`, a `.git` link, a marker): read only when it
+/// is a regular file, and at most 64 KiB of it, so a FIFO or a device there never hangs
+/// or floods a read.
+pub fn read_small(path: &Path) -> Option<Vec<u8>> {
+    crate::fsutil::read_regular(path, 64 * 1024).ok().flatten()
+}
+
+/// Why a worktree's administration folder cannot be read safely, if it cannot: one of the
+/// files git keeps there is a symlink or not a regular file (a FIFO would hang every read).
+pub fn admin_problem(admin_dir: &Path) -> Option<String> {
+    for name in [
+        "HEAD",
+        "gitdir",
+        "commondir",
+        "index",
+        "locked",
+        crate::names::SWITCH_MARKER,
+    ] {
+        let file = admin_dir.join(name);
+        match std::fs::symlink_metadata(&file) {
+            Ok(m) if m.is_file() => {}
+            Ok(m) => {
+                let kind = if m.file_type().is_symlink() {
+                    "a symlink"
+                } else {
+                    "not a regular file"
+                };
+                return Some(format!("{} is {kind}", file.display()));
+            }
+            Err(_) => {}
+        }
+    }
+    None
+}
+
 /// Work that removing a worktree would lose: paths relative to the worktree.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Dirt {
@@ -79,6 +114,7 @@ pub fn dirt(
     admin_id: &str,
     path: &Path,
     session_id: Option<&str>,
+    hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
     use gix::status::index_worktree::iter::Summary;
@@ -112,10 +148,20 @@ pub fn dirt(
     if !for_status {
         dirt.untracked.retain(|f| Some(f) != own_metadata.as_ref());
     }
-    // Everything under `sessions/` that the index does not track: git status cannot be
-    // trusted to show it, since flowloom's own excludes hide session folders.
+    // Everything under `sessions/` and under every folder flowloom's excludes name that
+    // the index does not track: git status cannot be trusted to show it, since flowloom's
+    // own excludes hide those folders in every worktree.
     let mut hidden = Vec::new();
-    list_files(path, Path::new("sessions"), &mut hidden);
+    let mut roots: Vec<&Path> = vec![Path::new("sessions")];
+    roots.extend(
+        hidden_roots
+            .iter()
+            .map(PathBuf::as_path)
+            .filter(|r| !r.starts_with("sessions")),
+    );
+    for root in roots {
+        list_files(path, root, &mut hidden);
+    }
     if !hidden.is_empty() {
         let index = wt_repo
             .index_or_empty()
@@ -128,6 +174,7 @@ pub fn dirt(
             .filter(|f| index.entry_by_path(f.as_str().into()).is_none())
             .collect();
         dirt.session_files.sort();
+        dirt.session_files.dedup();
     }
     if for_status && let Some(mut outcome) = outcome {
         refresh_index(&wt_repo, &mut outcome);
@@ -274,7 +321,7 @@ pub fn unreachable_from_refs(repo: &gix::Repository, head: &str) -> Result<usize
 
 /// The commit a detached `HEAD` file names; `None` when on a branch or unreadable.
 pub fn detached_head(admin_dir: &Path) -> Option<String> {
-    let content = std::fs::read(admin_dir.join("HEAD")).ok()?;
+    let content = read_small(&admin_dir.join("HEAD"))?;
     let text = content.trim().to_str().ok()?;
     (!text.starts_with("ref:") && gix::ObjectId::from_hex(text.as_bytes()).is_ok()).then(|| text.to_owned())
 }
@@ -411,4 +458,65 @@ pub fn is_trash_entry(path: &Path) -> bool {
         && real_dir(trash)
         && trash.parent().is_some_and(real_dir)
         && real_dir(path)
+}
+
+/// Why the worktree's `.git` does not lead back to its registration `admin_dir`, if it does
+/// not (`git worktree remove` refuses such a worktree: its `.git` may be a repository of
+/// its own).
+pub fn backlink_problem(worktree: &Path, admin_dir: &Path) -> Option<String> {
+    let dot_git = worktree.join(".git");
+    let Ok(meta) = std::fs::symlink_metadata(&dot_git) else {
+        return Some("it has no `.git` file".to_owned());
+    };
+    if !meta.is_file() {
+        return Some(if meta.is_dir() {
+            "its `.git` is a repository of its own, not a link to its registration".to_owned()
+        } else {
+            "its `.git` is not a regular file".to_owned()
+        });
+    }
+    let text = read_small(&dot_git).unwrap_or_default();
+    let target = text
+        .strip_prefix(b"gitdir: ")
+        .and_then(|t| gix::path::from_bstr(t.trim().as_bstr()).ok().map(|p| p.into_owned()));
+    let points_back = target.is_some_and(|t| {
+        let t = if t.is_absolute() { t } else { worktree.join(t) };
+        crate::state::canonical(&t) == crate::state::canonical(admin_dir)
+    });
+    (!points_back).then(|| "its `.git` file points elsewhere than its registration".to_owned())
+}
+
+/// Untracked entries of `dirt` that are repositories of their own (a folder with a `.git`):
+/// their history would be lost with the worktree, and no snapshot can keep it.
+pub fn nested_repositories(worktree: &Path, dirt: &Dirt) -> Vec<String> {
+    dirt.untracked
+        .iter()
+        .chain(&dirt.session_files)
+        .filter(|rel| {
+            let rel = rel.trim_end_matches('/');
+            worktree.join(rel).join(".git").symlink_metadata().is_ok()
+        })
+        .cloned()
+        .collect()
+}
+
+/// How many commits `tip` reaches that none of `hidden` reaches (`git branch -d` semantics:
+/// zero means merged).
+pub fn unmerged(
+    repo: &gix::Repository,
+    name: &str,
+    tip: gix::ObjectId,
+    hidden: Vec<gix::ObjectId>,
+) -> Result<usize, RepoError> {
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden(hidden)
+        .all()
+        .map_err(|e| RepoError::git("walk the history of", Path::new(name), e))?;
+    let mut count = 0;
+    for info in walk {
+        info.map_err(|e| RepoError::git("walk the history of", Path::new(name), e))?;
+        count += 1;
+    }
+    Ok(count)
 }

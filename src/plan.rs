@@ -247,6 +247,14 @@ pub enum Reason {
     NewSincePlan {
         files: Vec<String>,
     },
+    /// The worktree's `.git` does not lead back to its registration.
+    ForeignGit {
+        why: String,
+    },
+    /// An untracked repository of its own inside the worktree, whose history nothing keeps.
+    NestedRepository {
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -779,6 +787,12 @@ fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: 
     if let Some(what) = &wt.submodule {
         reasons.push(Reason::Submodule { what: what.clone() });
     }
+    if let Some(why) = &wt.foreign_git {
+        reasons.push(Reason::ForeignGit { why: why.clone() });
+    }
+    for path in &wt.nested {
+        reasons.push(Reason::NestedRepository { path: path.clone() });
+    }
     for p in &wt.processes {
         reasons.push(Reason::Process {
             pid: p.pid,
@@ -1179,6 +1193,8 @@ mod tests {
                         head: Some(COMMIT.into()),
                         unreachable: None,
                         submodule: None,
+                        foreign_git: None,
+                        nested: Vec::new(),
                         processes: Vec::new(),
                         unsafe_session: None,
                     },
@@ -1258,6 +1274,8 @@ mod tests {
                             head: Some(COMMIT.into()),
                             unreachable: None,
                             submodule: None,
+                            foreign_git: None,
+                            nested: Vec::new(),
                             processes: Vec::new(),
                             unsafe_session: None,
                         },
@@ -1402,6 +1420,8 @@ mod reason_table {
             head: Some(COMMIT.to_owned()),
             unreachable: None,
             submodule: None,
+            foreign_git: None,
+            nested: Vec::new(),
             processes: Vec::new(),
             unsafe_session: None,
         }
@@ -1661,6 +1681,23 @@ mod reason_table {
                 "initialized submodule",
                 |s| s.worktrees.get_mut(&path("o")).expect("o").submodule = Some("lib".into()),
                 Reason::Submodule { what: "lib".into() },
+            ),
+            (
+                "o",
+                "a .git that is not its registration's",
+                |s| s.worktrees.get_mut(&path("o")).expect("o").foreign_git = Some("points elsewhere".into()),
+                Reason::ForeignGit {
+                    why: "points elsewhere".into(),
+                },
+            ),
+            (
+                "o",
+                "a nested repository",
+                |s| {
+                    let w = s.worktrees.get_mut(&path("o")).expect("o");
+                    w.nested = vec!["tool".into()];
+                },
+                Reason::NestedRepository { path: "tool".into() },
             ),
             (
                 "o",

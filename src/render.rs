@@ -564,6 +564,12 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
             "its HEAD is detached on {count} {} that no branch or tag reaches",
             crate::plan::plural(*count, "commit")
         ),
+        Reason::ForeignGit { why } => {
+            format!("{why}; flowloom removes only what git would (git worktree remove refuses it too)")
+        }
+        Reason::NestedRepository { path } => {
+            format!("it holds a repository of its own ({path}), whose history would be lost; move it out first")
+        }
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
@@ -596,6 +602,8 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::Process { .. } => "process",
         Reason::DetachedCommits { .. } => "detached_commits",
         Reason::NewSincePlan { .. } => "new_since_plan",
+        Reason::ForeignGit { .. } => "foreign_git",
+        Reason::NestedRepository { .. } => "nested_repository",
     }
 }
 

@@ -90,6 +90,10 @@ pub struct Worktree {
     pub unreachable: Option<usize>,
     /// An initialized submodule inside (read for worktrees a removal would delete).
     pub submodule: Option<String>,
+    /// Why its `.git` does not lead back to its registration (read likewise).
+    pub foreign_git: Option<String>,
+    /// Untracked repositories of their own inside (read likewise).
+    pub nested: Vec<String>,
     /// Processes working inside (read for worktrees a removal would delete).
     pub processes: Vec<crate::inspect::Process>,
     /// A symlink or special file where flowloom would write the session folder.
@@ -125,9 +129,8 @@ impl Worktree {
         Worktree {
             admin_id,
             lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
-            switching_to: std::fs::read_to_string(proxy.git_dir().join(crate::names::SWITCH_MARKER))
-                .ok()
-                .map(|t| t.trim().to_owned()),
+            switching_to: crate::inspect::read_small(&proxy.git_dir().join(crate::names::SWITCH_MARKER))
+                .map(|t| String::from_utf8_lossy(&t).trim().to_owned()),
             detached: if missing {
                 None
             } else {
@@ -146,6 +149,8 @@ impl Worktree {
             head: None,
             unreachable: None,
             submodule: None,
+            foreign_git: None,
+            nested: Vec::new(),
             processes: Vec::new(),
             unsafe_session,
         }
@@ -169,6 +174,7 @@ impl State {
     pub fn read(repo: &gix::Repository, manifest: &Manifest, start_dir: &Path) -> Result<State, RepoError> {
         let common_dir = canonical(repo.common_dir());
         let root = canonical(&manifest.root_dir());
+        check_root(manifest, &root, &[common_dir.clone(), canonical(repo.git_dir())])?;
         let main_workdir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
         let mut state = State {
             owned: Record::read(&common_dir)?,
@@ -227,6 +233,12 @@ impl State {
             .worktrees()
             .map_err(|e| RepoError::git("list worktrees", common_dir, e))?;
         for proxy in proxies {
+            if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
+                return Err(RepoError::message(format!(
+                    "a worktree registration cannot be read safely: {problem}; git cannot use it either. \
+                     Fix or delete that file, or remove the registration (git worktree prune), then run flowloom again"
+                )));
+            }
             let Ok(base) = proxy.base() else { continue };
             let missing = !base.exists();
             let path = if missing { normalise(&base) } else { canonical(&base) };
@@ -318,7 +330,8 @@ impl State {
             }
         }
         let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
-        let results = read_dirt_parallel(repo, &to_check, false);
+        let hidden = crate::exclude::line_paths(&self.exclude.lines);
+        let results = read_dirt_parallel(repo, &to_check, &hidden, false);
         let checked: Vec<PathBuf> = to_check.iter().map(|w| w.path.clone()).collect();
         for (path, dirt) in checked.iter().zip(results) {
             // A worktree git cannot read (a half-made registration, a broken index) is not
@@ -359,8 +372,17 @@ impl State {
                     .ok()??;
                 r.peel_to_id().ok().map(|id| id.to_string())
             });
+            let foreign_git =
+                crate::inspect::backlink_problem(path, &repo.common_dir().join("worktrees").join(&wt.admin_id));
+            let nested = wt
+                .dirt
+                .as_ref()
+                .map(|d| crate::inspect::nested_repositories(path, d))
+                .unwrap_or_default();
             if let Some(wt) = self.worktrees.get_mut(path) {
                 wt.head = head;
+                wt.foreign_git = foreign_git;
+                wt.nested = nested;
                 wt.submodule = submodule;
                 wt.unreachable = unreachable;
             }
@@ -392,9 +414,46 @@ pub struct Needs {
     pub unmerged: BTreeMap<String, String>,
 }
 
+/// SPEC §2, §8: the root is checked on the real path. No folder on the way from the
+/// manifest's folder to it may be a symlink, and it may not lie inside a git directory.
+fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<(), RepoError> {
+    use std::path::Component;
+    let unsafe_root = |why: String| RepoError::UnsafeRoot {
+        path: manifest.root_dir(),
+        why,
+    };
+    let mut at = manifest.dir.clone();
+    for part in manifest.defaults.root.components() {
+        match part {
+            Component::ParentDir => {
+                at.pop();
+            }
+            Component::Normal(name) => {
+                at.push(name);
+                match std::fs::symlink_metadata(&at) {
+                    Ok(m) if m.file_type().is_symlink() => {
+                        return Err(unsafe_root(format!("{} is a symlink", at.display())));
+                    }
+                    Ok(m) if !m.is_dir() => return Err(unsafe_root(format!("{} is not a folder", at.display()))),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(git) = git_dirs.iter().find(|g| root.starts_with(g)) {
+        return Err(unsafe_root(format!(
+            "it lies inside the git directory {}",
+            git.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
 fn head_branch(head_file: &Path) -> Option<String> {
-    let content = std::fs::read(head_file).ok()?;
+    let content = crate::inspect::read_small(head_file)?;
     let target = content.trim().strip_prefix(b"ref: ")?;
     let name = target.strip_prefix(b"refs/heads/")?;
     Some(name.to_str().ok()?.to_owned())
@@ -465,17 +524,7 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
         .into_iter()
         .chain(branch.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
         .collect();
-    let walk = repo
-        .rev_walk([tip])
-        .with_hidden(hidden)
-        .all()
-        .map_err(|e| RepoError::git("walk the history of", Path::new(&branch.name), e))?;
-    let mut count = 0;
-    for info in walk {
-        info.map_err(|e| RepoError::git("walk the history of", Path::new(&branch.name), e))?;
-        count += 1;
-    }
-    Ok(count)
+    crate::inspect::unmerged(repo, &branch.name, tip, hidden)
 }
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full
@@ -484,6 +533,7 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 pub(crate) fn read_dirt_parallel(
     repo: &gix::Repository,
     worktrees: &[&Worktree],
+    hidden_roots: &[PathBuf],
     refresh: bool,
 ) -> Vec<Result<Dirt, RepoError>> {
     let threads = std::thread::available_parallelism()
@@ -491,7 +541,10 @@ pub(crate) fn read_dirt_parallel(
         .unwrap_or(1)
         .min(worktrees.len());
     if threads <= 1 {
-        return worktrees.iter().map(|wt| read_dirt(repo, wt, refresh)).collect();
+        return worktrees
+            .iter()
+            .map(|wt| read_dirt(repo, wt, hidden_roots, refresh))
+            .collect();
     }
     let shared = repo.clone().into_sync();
     let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
@@ -503,7 +556,7 @@ pub(crate) fn read_dirt_parallel(
                     let repo = shared.to_thread_local();
                     (t..worktrees.len())
                         .step_by(threads)
-                        .map(|i| (i, read_dirt(&repo, worktrees[i], refresh)))
+                        .map(|i| (i, read_dirt(&repo, worktrees[i], hidden_roots, refresh)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -532,8 +585,20 @@ pub(crate) fn read_dirt_parallel(
 }
 
 /// The dirty check of one worktree (`inspect::dirt`).
-pub(crate) fn read_dirt(repo: &gix::Repository, wt: &Worktree, refresh: bool) -> Result<Dirt, RepoError> {
-    crate::inspect::dirt(repo, &wt.admin_id, &wt.path, wt.session_id.as_deref(), refresh)
+pub(crate) fn read_dirt(
+    repo: &gix::Repository,
+    wt: &Worktree,
+    hidden_roots: &[PathBuf],
+    refresh: bool,
+) -> Result<Dirt, RepoError> {
+    crate::inspect::dirt(
+        repo,
+        &wt.admin_id,
+        &wt.path,
+        wt.session_id.as_deref(),
+        hidden_roots,
+        refresh,
+    )
 }
 
 /// Whether every change in a worktree whose switch to `switching_to` was interrupted is one

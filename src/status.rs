@@ -170,7 +170,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
     let worktrees: Vec<&Worktree> = to_check.iter().map(|(_, wt)| *wt).collect();
     for ((i, wt), result) in to_check
         .iter()
-        .zip(crate::state::read_dirt_parallel(repo, &worktrees, true))
+        .zip(crate::state::read_dirt_parallel(repo, &worktrees, &[], true))
     {
         match result {
             Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),

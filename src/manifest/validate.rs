@@ -508,6 +508,8 @@ fn worktree_problem(name: &str) -> Option<&'static str> {
         Some("it contains a NUL byte")
     } else if name.eq_ignore_ascii_case(".git") {
         Some("`.git` is git's own folder name")
+    } else if name.to_ascii_lowercase().starts_with(".flowloom") {
+        Some("names starting with `.flowloom` are flowloom's own (its trash folder, its temporary files)")
     } else {
         None
     }
@@ -1094,7 +1096,17 @@ worktree = "auth"
 
     #[test]
     fn expanded_worktree_is_one_path_component() {
-        for bad in ["a/b", "a\\\\b", ".", "..", "", ".git", ".GIT"] {
+        for bad in [
+            "a/b",
+            "a\\\\b",
+            ".",
+            "..",
+            "",
+            ".git",
+            ".GIT",
+            ".flowloom-trash",
+            ".FlowLoom-x",
+        ] {
             let source = format!("[sessions.s]\nworktree = \"{bad}\"\n");
             assert_eq!(messages(&source).len(), 1, "{bad:?} should be refused");
         }

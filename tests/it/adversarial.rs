@@ -348,3 +348,153 @@ fn ctrl_c_while_apply_removes_stops_between_steps_and_releases_the_lock() {
     assert!(!env.path("sessions/shell-instance-b").exists());
     env.fsck();
 }
+
+#[test]
+fn a_worktree_whose_git_file_became_a_repository_is_never_removed() {
+    let env = orphan();
+    let wt = env.path(GONE);
+    std::fs::remove_file(wt.join(".git")).expect("rm .git");
+    env.git_in(&wt, &["init", "-q", "-b", "own"]);
+    env.commit_file(&wt, "own.txt", "own history\n", "own");
+    for args in [&["apply", "--yes"][..], &["apply", "--yes", "--force"][..]] {
+        let (code, out, _) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {out}");
+        assert!(out.contains("repository of its own"), "{args:?}: {out}");
+    }
+    assert_eq!(env.git_in(&wt, &["log", "--format=%s"]), "own\n");
+}
+
+#[test]
+fn force_never_deletes_an_untracked_nested_repository() {
+    let env = orphan();
+    let tool = env.path(&format!("{GONE}/tool"));
+    std::fs::create_dir_all(&tool).expect("mkdir");
+    env.git_in(&tool, &["init", "-q", "-b", "main"]);
+    env.commit_file(&tool, "t.txt", "tool\n", "tool history");
+    let (code, out, _) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("repository of its own (tool"), "{out}");
+    assert_eq!(env.git_in(&tool, &["log", "--format=%s"]), "tool history\n");
+}
+
+#[test]
+fn a_branch_merged_only_through_an_upstream_that_vanished_is_kept() {
+    // A clone whose session branch exists on the remote: merged through its upstream.
+    let env = TestEnv::new();
+    env.manifest("[sessions.keep]\n[sessions.gone]\n");
+    env.apply();
+    let wt = env.path(GONE);
+    env.commit_file(&wt, "feature.txt", "feature\n", "feature");
+    let tip = env.git(&["rev-parse", "session/gone"]);
+    // The upstream holds the commit (as after a push), then the plan is made...
+    env.git(&["remote", "add", "origin", &env.repo.display().to_string()]);
+    env.git(&["update-ref", "refs/remotes/origin/session/gone", tip.trim()]);
+    env.git(&["config", "branch.session/gone.remote", "origin"]);
+    env.git(&["config", "branch.session/gone.merge", "refs/heads/session/gone"]);
+    env.manifest("[sessions.keep]\n");
+    // ... and the remote branch is pruned before apply deletes the branch.
+    let (code, out, err) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_RECHECK",
+            format!(
+                "gone:git -C '{}' update-ref -d refs/remotes/origin/session/gone",
+                env.repo.display()
+            ),
+        )
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("reachable neither"), "{err}");
+    assert_eq!(
+        env.git(&["rev-parse", "session/gone"]),
+        tip,
+        "the branch and its commit are kept"
+    );
+    env.fsck();
+}
+
+#[test]
+fn files_hidden_by_flowlooms_own_excludes_in_another_root_are_never_lost() {
+    let env = TestEnv::new();
+    env.manifest("[defaults]\nroot = \"wt\"\n[sessions.a]\n[sessions.b]\n");
+    env.apply();
+    // In session b, paths that flowloom's exclude lines (for the root `wt`) hide.
+    env.write("wt/shell-instance-b/wt/shell-instance-a/todo.md", "mine\n");
+    let b = env.path("wt/shell-instance-b");
+    assert_eq!(
+        env.git_in(&b, &["status", "--porcelain"]),
+        "",
+        "git status does not show it"
+    );
+    env.manifest("[defaults]\nroot = \"wt\"\n[sessions.a]\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("! b"), "{out}");
+    assert!(env.path("wt/shell-instance-b/wt/shell-instance-a/todo.md").exists());
+}
+
+#[test]
+fn a_symlinked_root_is_refused_before_anything_is_written() {
+    let env = TestEnv::new();
+    let elsewhere = env.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, env.path("sessions")).expect("symlink");
+    env.manifest("[sessions.a]\n");
+    for args in [&["plan"][..], &["apply", "--yes"][..]] {
+        let (code, _, err) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains("is a symlink"), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(&elsewhere).expect("dir").count(), 0);
+    assert!(env.worktrees().is_empty());
+    // A root that resolves into the git directory, likewise.
+    std::fs::remove_file(env.path("sessions")).expect("rm");
+    std::os::unix::fs::symlink(env.repo.join(".git"), env.path("sessions")).expect("symlink");
+    let (code, _, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(env.worktrees().is_empty());
+}
+
+#[test]
+fn the_force_snapshot_never_reads_through_a_symlinked_folder() {
+    let env = orphan();
+    let outside = env.tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("mkdir");
+    std::fs::write(outside.join("lib.rs"), "SECRET\n").expect("write");
+    let src = env.path(&format!("{GONE}/src"));
+    std::fs::remove_dir_all(&src).expect("rm");
+    std::os::unix::fs::symlink(&outside, &src).expect("symlink");
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let archive = "refs/flowloom/archive/session/gone";
+    let tree = env.git(&["ls-tree", "-r", archive]);
+    assert!(!tree.contains("src/lib.rs"), "{tree}");
+    assert!(tree.contains("120000"), "the symlink itself is kept: {tree}");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("lib.rs")).expect("kept"),
+        "SECRET\n"
+    );
+    env.fsck();
+}
+
+#[test]
+fn a_fifo_where_git_keeps_a_worktrees_head_never_hangs_plan() {
+    let env = orphan();
+    let head = env.repo.join(".git/worktrees/shell-instance-gone/HEAD");
+    std::fs::remove_file(&head).expect("rm");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&head)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let marker = env.repo.join(".git/worktrees/shell-instance-keep/flowloom-switch");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&marker)
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+}

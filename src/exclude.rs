@@ -173,7 +173,7 @@ pub fn wanted<'a>(
         if let Some(r) = &root_rel {
             lines.push(format!("/{r}/{}/", escape(worktree)));
         }
-        lines.push(format!("/sessions/{}/", escape(id)));
+        lines.push(format!("/{}/{}/", crate::names::SESSIONS, escape(id)));
     }
     lines.sort();
     lines.dedup();

@@ -152,12 +152,12 @@ pub fn dirt(
     // the index does not track: git status cannot be trusted to show it, since flowloom's
     // own excludes hide those folders in every worktree.
     let mut hidden = Vec::new();
-    let mut roots: Vec<&Path> = vec![Path::new("sessions")];
+    let mut roots: Vec<&Path> = vec![Path::new(crate::names::SESSIONS)];
     roots.extend(
         hidden_roots
             .iter()
             .map(PathBuf::as_path)
-            .filter(|r| !r.starts_with("sessions")),
+            .filter(|r| !r.starts_with(crate::names::SESSIONS)),
     );
     for root in roots {
         list_files(path, root, &mut hidden);

@@ -105,7 +105,7 @@ fn render(fields: &Map<String, Value>) -> String {
 }
 
 pub fn path(worktree: &Path, id: &str) -> PathBuf {
-    worktree.join("sessions").join(id).join("metadata.json")
+    worktree.join(crate::names::metadata_file(id))
 }
 
 /// The largest metadata file flowloom reads; the manual process writes a few hundred bytes.
@@ -116,7 +116,7 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 /// symlinked `sessions/<id>/`) is `Invalid`, so that its session is blocked and the file
 /// never overwritten.
 pub fn read(worktree: &Path, id: &str) -> MetadataFile {
-    let rel = Path::new("sessions").join(id).join("metadata.json");
+    let rel = crate::names::metadata_file(id);
     let bytes = match crate::fsutil::read_regular_beneath(worktree, &rel, MAX_BYTES) {
         Ok(Some(b)) => b,
         Ok(None) => return MetadataFile::Missing,

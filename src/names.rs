@@ -22,9 +22,12 @@ pub const TRASH_DIR: &str = ".flowloom-trash";
 /// flowloom's folder in the git common dir (ownership record, intents).
 pub const STATE_DIR: &str = "flowloom";
 
+/// The folder, inside each worktree, that holds the session folders.
+pub const SESSIONS: &str = "sessions";
+
 /// The session folder inside a worktree: `sessions/<id>`.
 pub fn session_dir(id: &str) -> PathBuf {
-    Path::new("sessions").join(id)
+    Path::new(SESSIONS).join(id)
 }
 
 /// `sessions/<id>/artifacts`, relative to the worktree.

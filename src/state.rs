@@ -455,7 +455,7 @@ fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<
 fn head_branch(head_file: &Path) -> Option<String> {
     let content = crate::inspect::read_small(head_file)?;
     let target = content.trim().strip_prefix(b"ref: ")?;
-    let name = target.strip_prefix(b"refs/heads/")?;
+    let name = target.strip_prefix(crate::names::HEADS.as_bytes())?;
     Some(name.to_str().ok()?.to_owned())
 }
 
@@ -473,7 +473,7 @@ fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, fold
     }
     // The manual process names the session folder after the session, not the worktree:
     // look for the one folder under `sessions/` that holds a metadata file.
-    if let Ok(entries) = std::fs::read_dir(path.join("sessions")) {
+    if let Ok(entries) = std::fs::read_dir(path.join(crate::names::SESSIONS)) {
         let found: Vec<(String, metadata::Metadata)> = entries
             .flatten()
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))

@@ -205,7 +205,7 @@ fn oid(hex: &str) -> Option<gix::ObjectId> {
 
 fn branch_tip(repo: &gix::Repository, branch: &str) -> Option<gix::ObjectId> {
     let mut reference = repo
-        .try_find_reference(format!("refs/heads/{branch}").as_str())
+        .try_find_reference(crate::names::branch_ref(branch).as_str())
         .ok()??;
     reference.peel_to_id().ok().map(gix::Id::detach)
 }

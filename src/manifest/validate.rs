@@ -478,7 +478,7 @@ pub fn branch_problem(name: &str) -> Option<String> {
     if name == "HEAD" || name == "@" {
         return Some(format!("`{name}` is reserved"));
     }
-    let full = format!("refs/heads/{name}");
+    let full = crate::names::branch_ref(name);
     let error = gix::validate::reference::branch_name(full.as_bytes().into()).err()?;
     Some(match error {
         E::InvalidByte { byte } => format!("it contains {byte:?}"),

@@ -126,7 +126,8 @@ impl<'a> Executor<'a> {
             let result = match &change.action {
                 Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
                 Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
-                Action::Remove(removal) => self.remove(change, removal),
+                Action::Remove(removal) => self.remove(change, removal, false),
+                Action::Retain { removal, .. } => self.remove(change, removal, true),
                 Action::Blocked { .. } => Ok(()),
             };
             report.changes.push(Outcome { change, result });
@@ -272,7 +273,8 @@ impl<'a> Executor<'a> {
     /// trash, drop its registration, delete the trash, delete the branch, drop the entry. A
     /// kill between any two leaves an orphan that the next plan judges afresh, or a trash
     /// folder that was checked before it was moved.
-    fn remove(&mut self, change: &Change, removal: &Removal) -> Result<(), Failure> {
+    /// `retain`: the branch and the ownership entry stay (a retained branch, SPEC §7).
+    fn remove(&mut self, change: &Change, removal: &Removal, retain: bool) -> Result<(), Failure> {
         let mut stamps = None;
         if let WorktreeRemoval::Remove { admin_id, half_made } = &removal.worktree {
             test_hook("FLOWLOOM_TEST_BEFORE_RECHECK", &change.session);
@@ -343,8 +345,12 @@ impl<'a> Executor<'a> {
             self.drop_branch_config(&change.branch)?;
             failpoint("remove:branch");
         }
-        self.record.remove_path(&change.path);
-        self.save_record()?;
+        if retain {
+            self.mark(change, &removal.base, OwnedState::Created)?;
+        } else {
+            self.record.remove_path(&change.path);
+            self.save_record()?;
+        }
         if !removal.exclude_drop.is_empty() {
             crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
         }
@@ -451,8 +457,8 @@ impl<'a> Executor<'a> {
         {
             hidden.push(id.detach());
         }
-        let count = crate::inspect::unmerged(self.repo, &change.branch, tip_id, hidden)?;
-        if count > 0 {
+        let count = crate::inspect::unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
+        if count > 0 && crate::inspect::integration(self.repo, tip_id, &hidden).is_none() {
             return Err(Failure::Blocked(vec![Reason::Unmerged {
                 branch: change.branch.clone(),
                 count,

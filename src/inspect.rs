@@ -520,3 +520,145 @@ pub fn unmerged(
     }
     Ok(count)
 }
+
+/// How a branch's changes are already in a target (its base or upstream), SPEC §7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Integration {
+    /// Its tip is an ancestor of the target.
+    Ancestor,
+    /// Its tip's tree is the target's tree.
+    SameTree,
+    /// Merging it would add nothing: every path it changed since the merge base already
+    /// holds, in the target, what the branch has there (a squash or rebase merge, then
+    /// changes elsewhere).
+    NothingToAdd,
+    /// Each of its commits, or their squash, appears in the target by patch id (the same
+    /// change of the same files), even where the target changed those files since.
+    PatchId,
+}
+
+/// The most commits of a target that are read for patch ids.
+const PATCH_ID_WINDOW: usize = 2000;
+
+/// Whether `tip`'s changes are in one of `targets` already, and how.
+pub fn integration(repo: &gix::Repository, tip: gix::ObjectId, targets: &[gix::ObjectId]) -> Option<Integration> {
+    let mut best = None;
+    for &target in targets {
+        let found = integration_into(repo, tip, target);
+        if found.is_some() {
+            best = found;
+            break;
+        }
+    }
+    best
+}
+
+fn integration_into(repo: &gix::Repository, tip: gix::ObjectId, target: gix::ObjectId) -> Option<Integration> {
+    let base = repo.merge_base(tip, target).ok().flatten()?.detach();
+    if base == tip {
+        return Some(Integration::Ancestor);
+    }
+    let tree_of = |id: gix::ObjectId| repo.find_commit(id).ok()?.tree().ok();
+    let (tip_tree, target_tree, base_tree) = (tree_of(tip)?, tree_of(target)?, tree_of(base)?);
+    if tip_tree.id == target_tree.id {
+        return Some(Integration::SameTree);
+    }
+    let branch_changes = changes(repo, &base_tree, &tip_tree)?;
+    let holds = |path: &gix::bstr::BString, new: &Option<gix::ObjectId>| -> Option<bool> {
+        let path = gix::path::from_bstr(path.as_bstr()).ok()?;
+        let entry = target_tree.lookup_entry_by_path(path.as_ref()).ok()?;
+        Some(entry.map(|e| e.object_id()) == *new)
+    };
+    let all_there = branch_changes
+        .iter()
+        .all(|(path, _, new)| holds(path, new).unwrap_or(false));
+    if all_there {
+        return Some(Integration::NothingToAdd);
+    }
+    // Patch ids: the change sets of the target's commits since the merge base.
+    let mut target_ids = std::collections::HashSet::new();
+    let walk = repo.rev_walk([target]).with_hidden([base]).all().ok()?;
+    for info in walk.take(PATCH_ID_WINDOW) {
+        let info = info.ok()?;
+        if let Some(id) = commit_patch_id(repo, info.id) {
+            target_ids.insert(id);
+        }
+    }
+    if target_ids.contains(&patch_id(&branch_changes)) {
+        return Some(Integration::PatchId); // The squash of the branch.
+    }
+    let walk = repo.rev_walk([tip]).with_hidden([target]).all().ok()?;
+    let mut any = false;
+    for info in walk {
+        let info = info.ok()?;
+        any = true;
+        let id = commit_patch_id(repo, info.id)?;
+        if !target_ids.contains(&id) {
+            return None;
+        }
+    }
+    any.then_some(Integration::PatchId)
+}
+
+type ChangeSet = Vec<(gix::bstr::BString, Option<gix::ObjectId>, Option<gix::ObjectId>)>;
+
+/// Every path that differs between two trees: (path, old object, new object), sorted.
+fn changes(repo: &gix::Repository, old: &gix::Tree<'_>, new: &gix::Tree<'_>) -> Option<ChangeSet> {
+    use gix::object::tree::diff::ChangeDetached as C;
+    let list = repo
+        .diff_tree_to_tree(old, new, gix::diff::Options::default().with_rewrites(None))
+        .ok()?;
+    let mut out: ChangeSet = list
+        .into_iter()
+        .filter(|c| !c.entry_mode().is_tree())
+        .map(|c| match c {
+            C::Addition { location, id, .. } => (location, None, Some(id)),
+            C::Deletion { location, id, .. } => (location, Some(id), None),
+            C::Modification {
+                location,
+                previous_id,
+                id,
+                ..
+            } => (location, Some(previous_id), Some(id)),
+            C::Rewrite {
+                location,
+                source_id,
+                id,
+                ..
+            } => (location, Some(source_id), Some(id)),
+        })
+        .collect();
+    out.sort();
+    Some(out)
+}
+
+/// A patch id at the level of files: a hash of which paths change from which content to
+/// which. Two commits that make the same change to the same files share it.
+fn patch_id(changes: &ChangeSet) -> gix::ObjectId {
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    for (path, old, new) in changes {
+        hasher.update(path);
+        hasher.update(b"\0");
+        for id in [old, new] {
+            match id {
+                Some(id) => hasher.update(id.as_bytes()),
+                None => hasher.update(b"-"),
+            }
+        }
+        hasher.update(b"\n");
+    }
+    hasher
+        .try_finalize()
+        .unwrap_or_else(|_| gix::ObjectId::null(gix::hash::Kind::Sha1))
+}
+
+fn commit_patch_id(repo: &gix::Repository, id: gix::ObjectId) -> Option<gix::ObjectId> {
+    let commit = repo.find_commit(id).ok()?;
+    let tree = commit.tree().ok()?;
+    let parent_tree = match commit.parent_ids().next() {
+        Some(parent) => repo.find_commit(parent.detach()).ok()?.tree().ok()?,
+        None => repo.empty_tree(),
+    };
+    Some(patch_id(&changes(repo, &parent_tree, &tree)?))
+}

@@ -57,17 +57,34 @@ pub enum Action {
     },
     /// An orphan's removal.
     Remove(Removal),
+    /// An orphan whose worktree can go but whose branch is not integrated: the worktree
+    /// goes (when there is one), the branch and its ownership entry stay until the branch
+    /// is integrated or removed with `--force` (SPEC §7, retained).
+    Retain {
+        removal: Removal,
+        reasons: Vec<Reason>,
+    },
     Blocked {
         reasons: Vec<Reason>,
     },
 }
 
 impl Action {
+    /// Whether carrying it out touches the repository.
+    pub fn changes_anything(&self) -> bool {
+        match self {
+            Action::Blocked { .. } => false,
+            Action::Retain { removal, .. } => removal.worktree != WorktreeRemoval::None,
+            _ => true,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Action::Create { .. } => "create",
             Action::Update { .. } => "update",
             Action::Remove(_) => "remove",
+            Action::Retain { .. } => "retained",
             Action::Blocked { .. } => "blocked",
         }
     }
@@ -131,6 +148,9 @@ pub struct Removal {
     pub worktree: WorktreeRemoval,
     /// The branch is deleted only if it still points at this commit.
     pub delete_branch: Option<String>,
+    /// How the branch's commits are already in its base or upstream, when they are not
+    /// reachable from it (a squash or rebase merge).
+    pub integrated: Option<crate::inspect::Integration>,
     /// Forced: where what would be lost is kept first.
     pub archive: Option<Archive>,
     /// Forced: the files (relative to the worktree) whose changes the removal may lose;
@@ -335,9 +355,10 @@ impl Plan {
         self.changes.iter().filter(|c| c.action.kind() == kind).count()
     }
 
-    /// Whether applying would change anything (blocked entries change nothing).
+    /// Whether applying would change anything (blocked entries, and retained branches
+    /// without a worktree, change nothing).
     pub fn has_changes(&self) -> bool {
-        !self.housekeeping.is_empty() || self.changes.iter().any(|c| !matches!(c.action, Action::Blocked { .. }))
+        !self.housekeeping.is_empty() || self.changes.iter().any(|c| c.action.changes_anything())
     }
 
     /// Whether any session's base did not resolve.
@@ -711,9 +732,11 @@ fn plan_orphan(
                 .get(owned.branch.as_str())
                 .is_none_or(|p| *p == owned.path.as_path())
     });
+    let mut integrated = None;
     if let Some(b) = delete_branch {
         match b.unmerged {
             Some(0) => {}
+            Some(_) if b.integrated.is_some() => integrated = b.integrated,
             Some(n) => {
                 loss.reasons.push(Reason::Unmerged {
                     branch: owned.branch.clone(),
@@ -729,7 +752,33 @@ fn plan_orphan(
             }),
         }
     }
+    let worktree = match wt {
+        Some(wt) if wt.missing => WorktreeRemoval::Prune {
+            admin_id: wt.admin_id.clone(),
+        },
+        Some(wt) => WorktreeRemoval::Remove {
+            admin_id: wt.admin_id.clone(),
+            half_made,
+        },
+        None => WorktreeRemoval::None,
+    };
     let forced = !loss.reasons.is_empty() && options.force && loss.reasons.iter().all(Reason::forceable);
+    // Only the branch holds unmerged work: the worktree can go, the branch stays.
+    let only_branch = !loss.reasons.is_empty() && loss.reasons.iter().all(|r| matches!(r, Reason::Unmerged { .. }));
+    if only_branch && !forced {
+        return Some(Action::Retain {
+            removal: Removal {
+                worktree,
+                delete_branch: None,
+                integrated: None,
+                archive: None,
+                discard: Vec::new(),
+                base: owned.base.clone(),
+                exclude_drop: Vec::new(),
+            },
+            reasons: loss.reasons,
+        });
+    }
     if !loss.reasons.is_empty() && !forced {
         return Some(Action::Blocked { reasons: loss.reasons });
     }
@@ -741,19 +790,10 @@ fn plan_orphan(
     } else {
         None
     };
-    let worktree = match wt {
-        Some(wt) if wt.missing => WorktreeRemoval::Prune {
-            admin_id: wt.admin_id.clone(),
-        },
-        Some(wt) => WorktreeRemoval::Remove {
-            admin_id: wt.admin_id.clone(),
-            half_made,
-        },
-        None => WorktreeRemoval::None,
-    };
     Some(Action::Remove(Removal {
         worktree,
         delete_branch: delete_branch.map(|b| b.commit.clone()),
+        integrated,
         archive,
         discard: if forced { loss.discard } else { Vec::new() },
         base: owned.base.clone(),
@@ -895,7 +935,7 @@ fn archive_ref(state: &State, branch: &str, commit: Option<&str>) -> String {
 fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
     let removed: BTreeSet<PathBuf> = changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Remove(_)))
+        .filter(|c| matches!(c.action, Action::Remove(_) | Action::Retain { .. }))
         .map(|c| c.path.clone())
         .collect();
     let top = state.main_workdir.as_deref();
@@ -905,7 +945,7 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
         .map(|s| (s.id.as_str(), s.worktree.clone()))
         .collect();
     for o in &state.owned.sessions {
-        if !removed.contains(&o.path) {
+        if !removed.contains(&o.path) && state.worktrees.contains_key(&o.path) {
             staying.push((o.id.as_str(), folder_name(&o.path)));
         }
     }
@@ -915,7 +955,7 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
             .collect();
     for change in changes {
         let folder = folder_name(&change.path);
-        if let Action::Remove(r) = &mut change.action {
+        if let Action::Remove(r) | Action::Retain { removal: r, .. } = &mut change.action {
             r.exclude_drop = crate::exclude::wanted(top, &state.root, [(change.session.as_str(), folder.as_str())])
                 .into_iter()
                 .filter(|l| !kept.contains(l))
@@ -943,7 +983,8 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         .map(|s| (s.id.as_str(), s.worktree.clone()))
         .collect();
     for o in &state.owned.sessions {
-        let exists = state.worktrees.contains_key(&o.path) || state.branches.contains_key(&o.branch);
+        // A session's lines stay while its worktree does (a retained branch has none).
+        let exists = state.worktrees.contains_key(&o.path);
         if exists {
             sessions.push((o.id.as_str(), folder_name(&o.path)));
         }
@@ -1208,6 +1249,7 @@ mod tests {
                         commit: COMMIT.into(),
                         upstream: None,
                         unmerged: Some(s.unmerged),
+                        integrated: None,
                     },
                 );
             }
@@ -1253,6 +1295,7 @@ mod tests {
                         commit: COMMIT.into(),
                         upstream: None,
                         unmerged: Some(0),
+                        integrated: None,
                     });
                     next.worktrees.insert(
                         change.path.clone(),
@@ -1314,6 +1357,12 @@ mod tests {
                             }
                         }
                     }
+                }
+                Action::Retain { removal, .. } => {
+                    if removal.worktree != WorktreeRemoval::None {
+                        next.worktrees.remove(&change.path);
+                    }
+                    next.exclude.lines.retain(|l| !removal.exclude_drop.contains(l));
                 }
                 Action::Remove(r) => {
                     if r.worktree != WorktreeRemoval::None {
@@ -1433,6 +1482,7 @@ mod reason_table {
             commit: COMMIT.to_owned(),
             upstream: None,
             unmerged,
+            integrated: None,
         }
     }
 
@@ -1468,10 +1518,45 @@ mod reason_table {
             .iter()
             .filter(|c| c.session == session)
             .flat_map(|c| match &c.action {
-                Action::Blocked { reasons } => reasons.clone(),
+                Action::Blocked { reasons } | Action::Retain { reasons, .. } => reasons.clone(),
                 _ => Vec::new(),
             })
             .collect()
+    }
+
+    #[test]
+    fn an_unmerged_branch_is_retained_and_an_integrated_one_goes() {
+        let (manifest, mut state) = start();
+        state.branches.insert("session/o".into(), branch("o", Some(2)));
+        let action = |plan: &Plan| {
+            plan.changes
+                .iter()
+                .find(|c| c.session == "o")
+                .map(|c| c.action.clone())
+                .expect("o is planned")
+        };
+        // The worktree can go: it goes, the branch stays.
+        match action(&plan(&manifest, &state)) {
+            Action::Retain { removal, .. } => {
+                assert!(matches!(removal.worktree, WorktreeRemoval::Remove { .. }));
+                assert_eq!(removal.delete_branch, None);
+            }
+            other => panic!("expected retained, got {other:?}"),
+        }
+        // Once only the branch is left, it is listed, and nothing is to do.
+        state.worktrees.clear();
+        let p = plan(&manifest, &state);
+        assert!(matches!(action(&p), Action::Retain { .. }));
+        assert!(!action(&p).changes_anything());
+        // Integrated (a squash merge): the branch goes without --force.
+        state.branches.get_mut("session/o").expect("o").integrated = Some(crate::inspect::Integration::PatchId);
+        match action(&plan(&manifest, &state)) {
+            Action::Remove(r) => {
+                assert_eq!(r.delete_branch.as_deref(), Some(COMMIT));
+                assert_eq!(r.integrated, Some(crate::inspect::Integration::PatchId));
+            }
+            other => panic!("expected remove, got {other:?}"),
+        }
     }
 
     type Setup = fn(&mut State);

@@ -98,6 +98,10 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
             plan.count("remove"),
             plan.count("blocked"),
         );
+        let retained = plan.count("retained");
+        if retained > 0 {
+            let _ = write!(out, ", {retained} retained");
+        }
         if !plan.housekeeping.is_empty() {
             let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
         }
@@ -119,6 +123,8 @@ fn symbol(action: &Action) -> (&'static str, Style) {
         Action::Create { .. } => ("+", Style::Create),
         Action::Update { .. } => ("~", Style::Update),
         Action::Remove(_) => ("-", Style::Remove),
+        Action::Retain { removal, .. } if removal.worktree != WorktreeRemoval::None => ("-", Style::Remove),
+        Action::Retain { .. } => ("=", Style::Dim),
         Action::Blocked { .. } => ("!", Style::Blocked),
     }
 }
@@ -154,6 +160,11 @@ fn summary_of(change: &Change) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
+        Action::Retain { removal, .. } => match removal.worktree {
+            WorktreeRemoval::Remove { .. } => "remove worktree, keep branch (not integrated)".to_owned(),
+            WorktreeRemoval::Prune { .. } => "prune worktree, keep branch (not integrated)".to_owned(),
+            WorktreeRemoval::None => "retained: branch kept until integrated (or --force)".to_owned(),
+        },
         Action::Remove(r) => {
             let mut parts = Vec::new();
             match r.worktree {
@@ -162,7 +173,12 @@ fn summary_of(change: &Change) -> String {
                 WorktreeRemoval::None => {}
             }
             if r.delete_branch.is_some() {
-                parts.push("delete branch");
+                parts.push(match r.integrated {
+                    Some(crate::inspect::Integration::SameTree) => "delete branch (same tree as its base)",
+                    Some(crate::inspect::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
+                    Some(crate::inspect::Integration::PatchId) => "delete branch (merged by squash or rebase)",
+                    _ => "delete branch",
+                });
             }
             if r.archive.is_some() || !r.discard.is_empty() {
                 parts.push("forced");
@@ -178,6 +194,11 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
         Action::Blocked { reasons } => {
             for r in reasons {
                 let _ = writeln!(out, "      {}", p.paint(Style::Blocked, &reason_text(r, manifest)));
+            }
+        }
+        Action::Retain { reasons, .. } => {
+            for r in reasons {
+                let _ = writeln!(out, "      {}", p.paint(Style::Dim, &reason_text(r, manifest)));
             }
         }
         Action::Remove(r) => {
@@ -311,6 +332,13 @@ pub struct JsonChange {
     pub repairs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_branch: Option<bool>,
+    /// `retained` changes: whether the worktree goes now (the branch stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<bool>,
+    /// `remove` changes: how a branch with commits its base does not reach is integrated
+    /// anyway (`same_tree`, `nothing_to_add`, `patch_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrated: Option<crate::inspect::Integration>,
     /// Forced removals: where the commits that would become unreachable are kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<JsonArchive>,
@@ -357,6 +385,8 @@ pub struct JsonSummary {
     pub update: usize,
     pub remove: usize,
     pub blocked: usize,
+    /// Orphans whose branch is kept because it is not integrated.
+    pub retained: usize,
 }
 
 #[derive(Serialize)]
@@ -380,6 +410,8 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 reason_kinds: Vec::new(),
                 repairs: Vec::new(),
                 delete_branch: None,
+                worktree: None,
+                integrated: None,
                 archive: None,
                 discard: Vec::new(),
             };
@@ -406,8 +438,15 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                         })
                         .collect();
                 }
+                Action::Retain { removal, reasons } => {
+                    j.delete_branch = Some(false);
+                    j.worktree = Some(removal.worktree != WorktreeRemoval::None);
+                    j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
+                    j.reason_kinds = reasons.iter().map(reason_kind).collect();
+                }
                 Action::Remove(r) => {
                     j.delete_branch = Some(r.delete_branch.is_some());
+                    j.integrated = r.integrated;
                     j.archive = r.archive.as_ref().map(|a| JsonArchive {
                         reference: a.reference.clone(),
                         commit: a.keep.first().cloned().unwrap_or_default(),
@@ -456,6 +495,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
             update: plan.count("update"),
             remove: plan.count("remove"),
             blocked: plan.count("blocked"),
+            retained: plan.count("retained"),
         },
         saved: None,
         applied: None,

@@ -166,6 +166,9 @@ pub struct Branch {
     /// Commits reachable from the branch but neither from its base nor its upstream; read
     /// only for branches a removal would delete.
     pub unmerged: Option<usize>,
+    /// For such a branch with unmerged commits: how its changes are in its base or
+    /// upstream anyway (squash, rebase, cherry-pick), if they are.
+    pub integrated: Option<crate::inspect::Integration>,
 }
 
 impl State {
@@ -306,6 +309,7 @@ impl State {
                     commit: id.to_string(),
                     upstream,
                     unmerged: None,
+                    integrated: None,
                 },
             );
         }
@@ -396,7 +400,18 @@ impl State {
         for (branch, base) in &needs.unmerged {
             let base = self.bases.get(base).and_then(|b| b.as_ref().ok()).cloned();
             if let Some(b) = self.branches.get_mut(branch) {
-                b.unmerged = Some(count_unmerged(repo, b, base.as_deref())?);
+                let unmerged = count_unmerged(repo, b, base.as_deref())?;
+                b.unmerged = Some(unmerged);
+                if unmerged > 0 {
+                    let oid = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).ok();
+                    let targets: Vec<gix::ObjectId> = base
+                        .as_deref()
+                        .and_then(oid)
+                        .into_iter()
+                        .chain(b.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
+                        .collect();
+                    b.integrated = oid(&b.commit).and_then(|tip| crate::inspect::integration(repo, tip, &targets));
+                }
             }
         }
         Ok(())

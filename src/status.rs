@@ -84,9 +84,15 @@ pub struct Row {
 /// through `warn`; they do not stop the others.
 pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &Plan, warn: &dyn Fn(&str)) -> Vec<Row> {
     let mut rows = Vec::new();
+    // One look-up per session, not a search of the plan: linear in sessions.
+    let by_key: std::collections::HashMap<(&str, &Path), &crate::plan::Change> = plan
+        .changes
+        .iter()
+        .map(|c| ((c.session.as_str(), c.path.as_path()), c))
+        .collect();
     for session in manifest.sessions.values() {
         let path = state.root.join(&session.worktree);
-        let change = plan.changes.iter().find(|c| c.session == session.id && c.path == path);
+        let change = by_key.get(&(session.id.as_str(), path.as_path())).copied();
         let (kind, reasons) = match change.map(|c| &c.action) {
             None => (SessionState::Ok, Vec::new()),
             Some(Action::Create { .. }) => (SessionState::Missing, Vec::new()),
@@ -103,7 +109,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
                     _ => (SessionState::Missing, words),
                 }
             }
-            Some(Action::Remove(_)) => (SessionState::Orphan, Vec::new()),
+            Some(Action::Remove(_) | Action::Retain { .. }) => (SessionState::Orphan, Vec::new()),
         };
         rows.push(Row {
             session: session.id.clone(),

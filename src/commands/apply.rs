@@ -109,6 +109,8 @@ struct Summary {
     created: usize,
     updated: usize,
     removed: usize,
+    /// Worktrees removed whose branch was kept (not integrated).
+    retained: usize,
     /// Blocked in the plan, or found blocked when apply checked again.
     blocked: usize,
     /// Of those, found blocked when apply checked again (also in `errors`).
@@ -127,7 +129,7 @@ impl Summary {
         for outcome in report.changes {
             let change = outcome.change;
             match outcome.result {
-                Ok(()) if matches!(change.action, Action::Blocked { .. }) => {}
+                Ok(()) if !change.action.changes_anything() => {}
                 Ok(()) => {
                     let (verb, style) = match change.action {
                         Action::Create { .. } => {
@@ -137,6 +139,10 @@ impl Summary {
                         Action::Update { .. } => {
                             s.updated += 1;
                             ("updated", Style::Update)
+                        }
+                        Action::Retain { .. } => {
+                            s.retained += 1;
+                            ("removed the worktree, kept the branch of", Style::Remove)
                         }
                         _ => {
                             s.removed += 1;
@@ -195,11 +201,12 @@ impl Summary {
             "Apply complete:"
         };
         let mut text = format!(
-            "{} {} created, {} updated, {} removed, {} blocked",
+            "{} {} created, {} updated, {} removed, {} retained, {} blocked",
             printer.paint(Style::Bold, head),
             self.created,
             self.updated,
             self.removed,
+            self.retained,
             self.blocked
         );
         if failed > 0 {

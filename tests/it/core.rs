@@ -193,7 +193,7 @@ purpose = "Speed"
 }
 
 #[test]
-fn dirty_or_unmerged_orphans_are_blocked_and_kept() {
+fn dirty_orphans_are_blocked_and_unmerged_ones_keep_their_branch() {
     let env = three();
     env.apply();
     env.write("sessions/shell-instance-docs-sweep/README.md", "changed\n");
@@ -204,16 +204,23 @@ fn dirty_or_unmerged_orphans_are_blocked_and_kept() {
     let (code, out, _) = env.run(&["apply", "--yes"]);
     assert_eq!(code, 1, "blocked removals make apply exit 1");
     insta::assert_snapshot!(out, @r"
-      ! docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  blocked
-          worktree has 1 modified file
-          worktree has 1 untracked file
-      ! perf        session/perf        sessions/shell-instance-perf        blocked
-          branch `session/perf` has 1 commit reachable neither from base `main`
+          ! docs-sweep  session/docs-sweep  sessions/shell-instance-docs-sweep  blocked
+              worktree has 1 modified file
+              worktree has 1 untracked file
+          - perf        session/perf        sessions/shell-instance-perf        remove worktree, keep branch (not integrated)
+              branch `session/perf` has 1 commit reachable neither from base `main`
 
-    Plan: 0 to create, 0 to update, 0 to remove, 2 blocked.
+        Plan: 0 to create, 0 to update, 0 to remove, 1 blocked, 1 retained.
     ");
-    assert_eq!(env.worktrees().len(), 3);
-    assert_eq!(env.git_in(&perf, &["log", "-1", "--format=%s"]), "x\n");
+    // The dirty worktree stays; the clean one goes, its unmerged branch stays (retained).
+    assert_eq!(env.worktrees().len(), 2);
+    assert!(!perf.exists());
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "session/perf"]), "x\n");
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(
+        out.contains("= perf") && out.contains("retained"),
+        "listed until integrated:\n{out}"
+    );
 }
 
 #[test]
@@ -246,59 +253,60 @@ fn json_plan_matches_the_spec() {
     let (code, out, _) = env.run(&["plan", "--json"]);
     assert_eq!(code, 0);
     insta::assert_snapshot!(out, @r#"
+    {
+      "format_version": 1,
+      "changes": [
         {
-          "format_version": 1,
-          "changes": [
-            {
-              "action": "create",
-              "session": "auth-refactor",
-              "branch": "session/auth-refactor",
-              "path": "sessions/shell-instance-auth-refactor",
-              "start": {
-                "from": "base",
-                "ref": "develop",
-                "commit": "2ddd9f3d31d95a4dc2392996bc00c84ce1de1c70"
-              }
-            },
-            {
-              "action": "create",
-              "session": "docs-sweep",
-              "branch": "session/docs-sweep",
-              "path": "sessions/shell-instance-docs-sweep",
-              "start": {
-                "from": "base",
-                "ref": "main",
-                "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
-              }
-            },
-            {
-              "action": "create",
-              "session": "perf",
-              "branch": "session/perf",
-              "path": "sessions/shell-instance-perf",
-              "start": {
-                "from": "base",
-                "ref": "main",
-                "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
-              }
-            }
-          ],
-          "unmanaged": [],
-          "housekeeping": [
-            {
-              "action": "excludes",
-              "path": "info/exclude",
-              "description": "info/exclude: flowloom's block lists exactly the session paths (7 added, 0 removed)"
-            }
-          ],
-          "summary": {
-            "create": 3,
-            "update": 0,
-            "remove": 0,
-            "blocked": 0
+          "action": "create",
+          "session": "auth-refactor",
+          "branch": "session/auth-refactor",
+          "path": "sessions/shell-instance-auth-refactor",
+          "start": {
+            "from": "base",
+            "ref": "develop",
+            "commit": "2ddd9f3d31d95a4dc2392996bc00c84ce1de1c70"
+          }
+        },
+        {
+          "action": "create",
+          "session": "docs-sweep",
+          "branch": "session/docs-sweep",
+          "path": "sessions/shell-instance-docs-sweep",
+          "start": {
+            "from": "base",
+            "ref": "main",
+            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
+          }
+        },
+        {
+          "action": "create",
+          "session": "perf",
+          "branch": "session/perf",
+          "path": "sessions/shell-instance-perf",
+          "start": {
+            "from": "base",
+            "ref": "main",
+            "commit": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd"
           }
         }
-    "#);
+      ],
+      "unmanaged": [],
+      "housekeeping": [
+        {
+          "action": "excludes",
+          "path": "info/exclude",
+          "description": "info/exclude: flowloom's block lists exactly the session paths (7 added, 0 removed)"
+        }
+      ],
+      "summary": {
+        "create": 3,
+        "update": 0,
+        "remove": 0,
+        "blocked": 0,
+        "retained": 0
+      }
+    }
+"#);
 }
 
 #[test]

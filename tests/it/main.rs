@@ -5,6 +5,7 @@ mod adversarial;
 mod common;
 mod core;
 mod examples;
+mod finished;
 mod hostile;
 mod safety;
 mod team;

@@ -86,16 +86,22 @@ fn artifacts_block() {
 }
 
 #[test]
-fn unmerged_commits_block_and_force_archives_them() {
+fn unmerged_commits_keep_the_branch_and_force_archives_them() {
     let env = orphan();
     let wt = env.path(GONE);
     env.commit_file(&wt, "work.txt", "precious\n", "precious work");
     let tip = env.git(&["rev-parse", "session/gone"]);
-    let out = blocked_then_forced(
-        &env,
-        "branch `session/gone` has 1 commit reachable neither from base `main`",
-    );
+    // A plain apply removes the clean worktree and keeps the unmerged branch (retained).
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("keep branch (not integrated)"), "{out}");
+    assert!(!wt.exists());
+    assert_eq!(env.git(&["rev-parse", "session/gone"]), tip);
+    // --force archives the commit, then deletes the branch.
+    let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("refs/flowloom/archive/session/gone"), "{out}");
+    assert!(!env.branches().contains(&"session/gone".to_owned()));
     // The archive keeps the commit through gc, and git can restore the branch from it.
     env.git(&["gc", "--prune=now", "--quiet"]);
     assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]), tip);

@@ -1,0 +1,975 @@
+//! Differential tests (issue: "Real repositories: what flowloom checks out is what `git
+//! worktree add` checks out"). Each row of [`CASES`] sets up one repository; the folder that
+//! holds it is copied before anything runs. `git worktree add -b session/x
+//! sessions/shell-instance-x <base>` runs in one copy and `flowloom apply --yes` (a manifest
+//! declaring session `x`) in the other, and git, the oracle, compares what each made:
+//!
+//! - every file of the new worktree byte for byte, with its mode, and every symlink target
+//!   (`sessions/x/`, which only flowloom makes, left out);
+//! - the index: `git ls-files --stage`, `git ls-files --debug` without the fields that
+//!   legitimately differ (ctime, mtime, dev, inode), and the index format version;
+//! - `git status --porcelain=v2 --branch` in the new worktree;
+//! - the worktree's administration folder: `HEAD`, `commondir`, `gitdir` and any other file
+//!   in it (such as a copied `config.worktree` or `info/sparse-checkout`), except the
+//!   index (compared above) and what `git worktree add` leaves as a by-product of the
+//!   `git reset --hard` it runs inside (`ORIG_HEAD`, the second reflog entry under `logs/`);
+//! - the branch tip, its `branch.*` configuration, and `git worktree list --porcelain`.
+//!
+//! Both sides run at the same absolute path: git runs in the set-up folder, its result is
+//! recorded and moved aside, and the untouched copy is moved into its place for flowloom. So
+//! the absolute paths git and flowloom write (`gitdir`, the worktree's `.git` file, remote and
+//! alternates paths) are compared as they are; the temp folder is shown as `<side>`.
+//!
+//! A row that differs today is marked `known`, with why. The test asserts that it still
+//! differs (a fix makes the test fail: promote the row by removing `known`) and that
+//! flowloom never crashes on it (exit 1 with a message, never a panic's 101). Every
+//! difference is printed as the path, git's value and flowloom's value; run
+//! `cargo test --test it differential -- --nocapture` to see those of the known rows too.
+//! A new case is one new row.
+
+#![allow(clippy::print_stdout)] // the harness prints the differences it finds, as the issue asks
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::common::TestEnv;
+
+const SESSION: &str = "x";
+const BRANCH: &str = "session/x";
+const WORKTREE: &str = "sessions/shell-instance-x";
+/// One session, every key defaulted (base `main`).
+const ONE_SESSION: &str = "[sessions.x]\n";
+
+/// One row of the table.
+struct Case {
+    name: &'static str,
+    /// Builds the repository `<side>/repo` (its main worktree) and anything beside it in
+    /// `<side>`, with the hermetic git of [`TestEnv`] (`env.repo` is `<side>/repo`).
+    setup: fn(&TestEnv),
+    /// The manifest written to `<side>/repo/flowloom.toml` (left untracked).
+    manifest: &'static str,
+    /// The start point given to `git worktree add`.
+    base: &'static str,
+    /// Environment variables for both `git worktree add` and `flowloom apply`; `{side}` in a
+    /// value is replaced by the absolute side folder. The observations run without them, as
+    /// a user who `cd`s into the new worktree would.
+    env: &'static [(&'static str, &'static str)],
+    /// The oldest git (major, minor) that can set this row up; older gits skip it with a note.
+    min_git: Option<(u32, u32)>,
+    /// Why this row differs today; `None` for rows that must match.
+    known: Option<&'static str>,
+}
+
+const ROW: Case = Case {
+    name: "",
+    setup: plain,
+    manifest: ONE_SESSION,
+    base: "main",
+    env: &[],
+    min_git: None,
+    known: None,
+};
+
+const CASES: &[Case] = &[
+    Case {
+        name: "plain repository",
+        ..ROW
+    },
+    Case {
+        name: "executable file",
+        setup: executable,
+        ..ROW
+    },
+    Case {
+        name: "core.fileMode=false with an executable file",
+        setup: file_mode_false,
+        known: Some("git still checks a 100755 entry out executable; flowloom writes it 0644"),
+        ..ROW
+    },
+    Case {
+        name: "symlinks (file, folder, dangling)",
+        setup: symlinks,
+        ..ROW
+    },
+    Case {
+        name: "core.symlinks=false",
+        setup: symlinks_false,
+        ..ROW
+    },
+    Case {
+        name: "core.autocrlf=true",
+        setup: autocrlf,
+        ..ROW
+    },
+    Case {
+        name: "eol attributes (text eol=crlf, eol=lf, binary)",
+        setup: eol_attributes,
+        ..ROW
+    },
+    Case {
+        name: "text=auto with core.eol=crlf",
+        setup: text_auto_core_eol,
+        ..ROW
+    },
+    Case {
+        name: "info/attributes eol=crlf",
+        setup: info_attributes,
+        ..ROW
+    },
+    Case {
+        name: "clean/smudge filter (tr)",
+        setup: smudge_filter,
+        ..ROW
+    },
+    Case {
+        name: "long-running process filter",
+        setup: process_filter,
+        ..ROW
+    },
+    Case {
+        name: "working-tree-encoding=ISO-8859-1",
+        setup: latin1_encoding,
+        ..ROW
+    },
+    Case {
+        name: "working-tree-encoding=UTF-16LE",
+        setup: utf16_encoding,
+        known: Some("the file is written as its UTF-8 blob, not re-encoded to UTF-16LE"),
+        ..ROW
+    },
+    Case {
+        name: "ident attribute",
+        setup: ident,
+        known: Some("`$Id$` becomes `$Id: <blob id>$`, without the space git writes before the closing `$`"),
+        ..ROW
+    },
+    Case {
+        name: "post-checkout hook",
+        setup: post_checkout_hook,
+        known: Some("flowloom runs no hooks; git runs post-checkout in the new worktree"),
+        ..ROW
+    },
+    Case {
+        name: "core.hooksPath with a post-checkout hook",
+        setup: hooks_path,
+        known: Some("flowloom runs no hooks; git runs the hook core.hooksPath names"),
+        ..ROW
+    },
+    Case {
+        name: "core.hooksPath elsewhere hides .git/hooks/post-checkout",
+        setup: hooks_path_elsewhere,
+        ..ROW
+    },
+    Case {
+        name: "sparse checkout (cone mode)",
+        setup: sparse_cone,
+        ..ROW
+    },
+    Case {
+        name: "extensions.worktreeConfig with core.autocrlf in config.worktree",
+        setup: worktree_config,
+        ..ROW
+    },
+    Case {
+        name: "index.version=4",
+        setup: index_v4,
+        known: Some("the index is written in format 2 whatever index.version asks"),
+        ..ROW
+    },
+    Case {
+        name: "odd and non-UTF-8 file names",
+        setup: odd_names,
+        ..ROW
+    },
+    Case {
+        name: "submodule (left uninitialized)",
+        setup: submodule,
+        ..ROW
+    },
+    Case {
+        name: "clone --shared (alternates)",
+        setup: shared_clone,
+        ..ROW
+    },
+    Case {
+        name: "--separate-git-dir",
+        setup: separate_git_dir,
+        ..ROW
+    },
+    Case {
+        name: "shallow clone (--depth 1)",
+        setup: shallow_clone,
+        ..ROW
+    },
+    Case {
+        name: "--object-format=sha256",
+        setup: sha256,
+        known: Some("flowloom's gix is built without sha256: the repository cannot be opened"),
+        ..ROW
+    },
+    Case {
+        name: "--ref-format=reftable",
+        setup: reftable,
+        min_git: Some((2, 45)),
+        known: Some("gix reads no reftable: base `main` does not resolve, the session is blocked"),
+        ..ROW
+    },
+    Case {
+        name: "GIT_DIR and GIT_WORK_TREE in the environment",
+        setup: git_dir_env,
+        env: &[("GIT_DIR", "{side}/store.git"), ("GIT_WORK_TREE", "{side}/repo")],
+        known: Some("GIT_DIR/GIT_WORK_TREE are not honoured (SPEC §8): no repository is found"),
+        ..ROW
+    },
+    Case {
+        name: "GIT_CONFIG_COUNT sets core.autocrlf=true",
+        setup: plain,
+        env: &[
+            ("GIT_CONFIG_COUNT", "1"),
+            ("GIT_CONFIG_KEY_0", "core.autocrlf"),
+            ("GIT_CONFIG_VALUE_0", "true"),
+        ],
+        ..ROW
+    },
+    Case {
+        name: "global config (GIT_CONFIG_GLOBAL) core.autocrlf=true",
+        setup: global_autocrlf,
+        ..ROW
+    },
+    Case {
+        name: "default branch master, manifest base omitted",
+        setup: master,
+        base: "master",
+        known: Some("the default base falls back to `main` only, not to `master` (SPEC §2)"),
+        ..ROW
+    },
+];
+
+#[test]
+fn differential_git_worktree_add_is_the_oracle() {
+    let git_version = git_version();
+    let mut failures = Vec::new();
+    for case in CASES {
+        if let Some((major, minor)) = case.min_git
+            && git_version < (major, minor)
+        {
+            println!(
+                "skipped `{}`: needs git {major}.{minor}, this is {}.{}",
+                case.name, git_version.0, git_version.1
+            );
+            continue;
+        }
+        let outcome = run_case(case);
+        let report = outcome.report();
+        println!("{report}");
+        if let Some(problem) = outcome.problem(case) {
+            failures.push(format!("{problem}\n{report}"));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+/// What one row gave: flowloom's exit and output, and every difference from git's result.
+struct Outcome {
+    name: &'static str,
+    known: Option<&'static str>,
+    code: i32,
+    stderr: String,
+    differences: Vec<Difference>,
+}
+
+struct Difference {
+    what: String,
+    git: Option<String>,
+    flowloom: Option<String>,
+}
+
+impl Outcome {
+    /// Why this row fails the test, if it does.
+    fn problem(&self, case: &Case) -> Option<String> {
+        let name = case.name;
+        if self.code != 0 && self.code != 1 {
+            return Some(format!("`{name}`: flowloom crashed (exit code {})", self.code));
+        }
+        if self.code == 1 && self.stderr.trim().is_empty() {
+            return Some(format!("`{name}`: flowloom exited 1 without saying why"));
+        }
+        match case.known {
+            None if self.code != 0 || !self.differences.is_empty() => Some(format!(
+                "`{name}`: flowloom's session differs from git's (or mark the row known, with why)"
+            )),
+            Some(why) if self.code == 0 && self.differences.is_empty() => Some(format!(
+                "`{name}`: now matches git; promote the row (remove `known: {why:?}`)"
+            )),
+            _ => None,
+        }
+    }
+
+    fn report(&self) -> String {
+        let mut text = format!("row `{}`", self.name);
+        if let Some(why) = self.known {
+            text.push_str(&format!(" (known: {why})"));
+        }
+        if self.differences.is_empty() {
+            text.push_str(": matches git");
+            return text;
+        }
+        text.push_str(&format!(": {} difference(s)", self.differences.len()));
+        for d in &self.differences {
+            let show = |v: &Option<String>| v.as_deref().map_or("(absent)".to_owned(), clip);
+            text.push_str(&format!(
+                "\n  {}\n    git:      {}\n    flowloom: {}",
+                d.what,
+                show(&d.git),
+                show(&d.flowloom)
+            ));
+        }
+        text
+    }
+}
+
+fn clip(value: &str) -> String {
+    const MAX: usize = 400;
+    match value.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}… ({} bytes)", &value[..at], value.len()),
+        None => value.to_owned(),
+    }
+}
+
+fn run_case(case: &Case) -> Outcome {
+    let mut env = TestEnv::empty();
+    let side = env.tmp.path().join("side");
+    std::fs::create_dir(&side).expect("side folder");
+    env.repo = side.join("repo");
+    (case.setup)(&env);
+    env.manifest(case.manifest);
+    let vars: Vec<(&str, String)> = case
+        .env
+        .iter()
+        .map(|(k, v)| (*k, v.replace("{side}", &side.display().to_string())))
+        .collect();
+
+    // Copy the whole side folder before either runs.
+    let pristine = env.tmp.path().join("pristine");
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(&side)
+        .arg(&pristine)
+        .output()
+        .expect("cp");
+    assert!(out.status.success(), "cp -a: {}", String::from_utf8_lossy(&out.stderr));
+
+    // git, in the set-up folder.
+    let worktree = env.repo.join(WORKTREE);
+    let out = git(&env, &env.repo)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["worktree", "add", "-q", "-b", BRANCH])
+        .arg(&worktree)
+        .arg(case.base)
+        .output()
+        .expect("git worktree add");
+    assert!(
+        out.status.success(),
+        "`{}`: git worktree add failed (the set-up is wrong): {}",
+        case.name,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let by_git = observe(&env, &side);
+
+    // flowloom, in the copy moved to the same path.
+    std::fs::rename(&side, env.tmp.path().join("done-by-git")).expect("move git's result aside");
+    std::fs::rename(&pristine, &side).expect("move the copy in");
+    let out = env
+        .flowloom_in(&env.repo)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["apply", "--yes"])
+        .output()
+        .expect("run flowloom");
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let by_flowloom = observe(&env, &side);
+
+    let mut differences = Vec::new();
+    if code != 0 {
+        let said = normalize(BTreeMap::from([(String::new(), stderr.trim().to_owned())]), &side);
+        differences.push(Difference {
+            what: "exit code (git worktree add, flowloom apply)".into(),
+            git: Some("0".into()),
+            flowloom: Some(format!("{code}: {}", said[""].replace('\n', "\n              "))),
+        });
+    }
+    if by_flowloom.contains_key("worktree") {
+        // Nothing to compare entry by entry.
+        differences.push(Difference {
+            what: "worktree".into(),
+            git: Some(format!("made ({} things compared)", by_git.len())),
+            flowloom: Some("(missing)".into()),
+        });
+        return Outcome {
+            name: case.name,
+            known: case.known,
+            code,
+            stderr,
+            differences,
+        };
+    }
+    for key in by_git
+        .keys()
+        .chain(by_flowloom.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        let (g, f) = (by_git.get(key), by_flowloom.get(key));
+        if g != f {
+            differences.push(Difference {
+                what: key.clone(),
+                git: g.cloned(),
+                flowloom: f.cloned(),
+            });
+        }
+    }
+    Outcome {
+        name: case.name,
+        known: case.known,
+        code,
+        stderr,
+        differences,
+    }
+}
+
+/// Everything compared about the session worktree, as `what → value`; absolute paths under
+/// `side` shown as `<side>`.
+fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
+    let worktree = env.repo.join(WORKTREE);
+    let mut seen = BTreeMap::new();
+    if !worktree.is_dir() {
+        seen.insert("worktree".into(), "(missing)".into());
+        return normalize(seen, side);
+    }
+    let mut files = BTreeMap::new();
+    walk(&worktree, Path::new(""), &mut files);
+    // `sessions/` itself is only flowloom's when nothing tracked lies in it.
+    if !files.keys().any(|k| k.starts_with("sessions/")) {
+        files.remove("sessions");
+    }
+    seen.extend(files.into_iter().map(|(k, v)| (format!("file {k}"), v)));
+
+    // The index, before anything (git status) refreshes it.
+    // `-t` tags each entry: `H` cached, `S` skip-worktree (sparse checkout).
+    for line in git_text(env, &worktree, &["ls-files", "--stage", "-t"]).lines() {
+        let (entry, path) = line.split_once('\t').unwrap_or((line, ""));
+        seen.insert(format!("index entry {path}"), entry.to_owned());
+    }
+    let gitlinks: Vec<String> = seen
+        .iter()
+        .filter(|(k, v)| k.starts_with("index entry ") && v.contains(" 160000 "))
+        .map(|(k, _)| k["index entry ".len()..].to_owned())
+        .collect();
+    let debug = git_text(env, &worktree, &["ls-files", "--debug"]);
+    let mut path = String::new();
+    for line in debug.lines() {
+        if !line.starts_with(' ') {
+            path = line.to_owned();
+            continue;
+        }
+        // ctime, mtime, dev and inode are the file system's; uid, gid, size and flags are
+        // not. A gitlink's size is its folder's, which git ignores too ("We ignore most of
+        // the st_xxx fields for gitlinks", read-cache.c).
+        let gitlink = gitlinks.contains(&path);
+        let kept: Vec<&str> = line
+            .trim()
+            .split('\t')
+            .filter(|f| !["ctime:", "mtime:", "dev:", "ino:"].iter().any(|p| f.starts_with(p)))
+            .filter(|f| !(gitlink && f.starts_with("size:")))
+            .collect();
+        if !kept.is_empty() {
+            let value = seen.entry(format!("index stat {path}")).or_insert_with(String::new);
+            if !value.is_empty() {
+                value.push_str("  ");
+            }
+            value.push_str(&kept.join("  "));
+        }
+    }
+
+    let admin = PathBuf::from(git_text(env, &worktree, &["rev-parse", "--absolute-git-dir"]).trim());
+    let index = std::fs::read(admin.join("index")).unwrap_or_default();
+    let version = index
+        .get(4..8)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]).to_string());
+    seen.insert("index format version".into(), version.unwrap_or("(no index)".into()));
+    seen.insert(
+        "admin folder name".into(),
+        admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
+    );
+    let mut admin_files = BTreeMap::new();
+    walk(&admin, Path::new(""), &mut admin_files);
+    for (k, v) in admin_files {
+        // The index is compared entry by entry above; ORIG_HEAD and the reflog come from
+        // the `git reset --hard` that `git worktree add` runs inside, not from the contract.
+        // Folders are not compared: git 2.4x makes an empty `refs/` that no reader needs.
+        if k == "index" || k == "ORIG_HEAD" || k.starts_with("logs/") || v.starts_with("folder ") {
+            continue;
+        }
+        seen.insert(format!("admin {k}"), v);
+    }
+
+    for line in git_text(env, &worktree, &["status", "--porcelain=v2", "--branch"]).lines() {
+        seen.insert(format!("status {}", status_key(line)), line.to_owned());
+    }
+    let tip = git_text(env, &worktree, &["rev-parse", BRANCH]);
+    seen.insert("branch tip".into(), tip.trim().to_owned());
+    seen.insert(
+        "branch config".into(),
+        git_text(env, &worktree, &["config", "--get-regexp", r"^branch\.session/x\."]),
+    );
+    let canonical = worktree.canonicalize().unwrap_or(worktree.clone());
+    let list = git_text(env, &worktree, &["worktree", "list", "--porcelain"]);
+    let mine = format!("worktree {}", canonical.display());
+    let entry = list
+        .split("\n\n")
+        .find(|block| block.lines().next() == Some(mine.as_str()))
+        .unwrap_or("(not listed)");
+    seen.insert("git worktree list".into(), entry.trim().replace('\n', "; "));
+    normalize(seen, side)
+}
+
+/// A porcelain v2 line's key: the header's name, or the entry's path.
+fn status_key(line: &str) -> String {
+    let fields = match line.chars().next() {
+        Some('#') => return line.splitn(3, ' ').take(2).collect::<Vec<_>>().join(" "),
+        Some('1') => 9,
+        Some('2') => 10,
+        Some('u') => 11,
+        _ => 2,
+    };
+    line.splitn(fields, ' ').last().unwrap_or(line).to_owned()
+}
+
+fn normalize(seen: BTreeMap<String, String>, side: &Path) -> BTreeMap<String, String> {
+    let mut forms = vec![side.display().to_string()];
+    if let Ok(real) = side.canonicalize() {
+        forms.push(real.display().to_string());
+    }
+    seen.into_iter()
+        .map(|(k, mut v)| {
+            for form in &forms {
+                v = v.replace(form.as_str(), "<side>");
+            }
+            (k, v)
+        })
+        .collect()
+}
+
+/// Every entry below `root/rel`: type, mode and bytes (escaped), or a symlink's target.
+fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
+    let Ok(dir) = std::fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    let mut names: Vec<_> = dir.filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+    names.sort();
+    for name in names {
+        let rel = rel.join(&name);
+        if rel == Path::new("sessions").join(SESSION) {
+            continue;
+        }
+        let path = root.join(&rel);
+        let key = esc(rel.as_os_str().as_bytes());
+        let meta = std::fs::symlink_metadata(&path).expect("stat");
+        let mode = meta.permissions().mode() & 0o7777;
+        let value = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).expect("readlink");
+            format!("symlink -> {}", esc(target.as_os_str().as_bytes()))
+        } else if meta.is_dir() {
+            walk(root, &rel, out);
+            format!("folder {mode:04o}")
+        } else if meta.is_file() {
+            let bytes = std::fs::read(&path).expect("read");
+            format!("file {mode:04o} \"{}\"", esc(&bytes))
+        } else {
+            format!("special file {:?}", meta.file_type())
+        };
+        out.insert(key, value);
+    }
+}
+
+fn esc(bytes: &[u8]) -> String {
+    bytes.escape_ascii().to_string()
+}
+
+/// git with the hermetic environment of [`TestEnv`] (copied from its flowloom command, so
+/// the two never drift apart), started in `dir`.
+fn git(env: &TestEnv, dir: &Path) -> Command {
+    let template = env.flowloom_in(dir);
+    let mut cmd = Command::new("git");
+    cmd.env_clear().current_dir(dir);
+    for (key, value) in template.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd
+}
+
+/// git's stdout, or what went wrong as the value (a broken worktree is a difference to
+/// show, not a reason to stop).
+fn git_text(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
+    let out: Output = git(env, dir).args(args).output().expect("run git");
+    if out.status.success() || (out.stdout.is_empty() && out.status.code() == Some(1)) {
+        // `git config --get-regexp` exits 1 when nothing matches.
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    } else {
+        format!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    }
+}
+
+fn git_version() -> (u32, u32) {
+    let out = Command::new("git").arg("--version").output().expect("git --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut numbers = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap_or("0.0")
+        .split('.')
+        .map(|n| n.parse().unwrap_or(0));
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0))
+}
+
+// ---- set-ups ---------------------------------------------------------------------------
+
+fn side(env: &TestEnv) -> PathBuf {
+    env.repo.parent().expect("side folder").to_path_buf()
+}
+
+/// `git init` of `<side>/<name>` on `branch`, with `extra` options.
+fn init(env: &TestEnv, name: &str, branch: &str, extra: &[&str]) {
+    let mut args = vec!["init", "-q", "-b", branch];
+    args.extend_from_slice(extra);
+    args.push(name);
+    env.git_in(&side(env), &args);
+}
+
+/// The files every row starts from.
+fn seed(env: &TestEnv) {
+    env.write("README.md", "hello\n");
+    env.write("src/lib.rs", "pub fn f() {}\n");
+}
+
+fn write_bytes(env: &TestEnv, rel: &[u8], bytes: &[u8]) {
+    let path = env.repo.join(OsStr::from_bytes(rel));
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, bytes).expect("write");
+}
+
+fn chmod(env: &TestEnv, rel: &str, mode: u32) {
+    std::fs::set_permissions(env.path(rel), std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+fn config(env: &TestEnv, key: &str, value: &str) {
+    env.git(&["config", key, value]);
+}
+
+fn plain(env: &TestEnv) {
+    init(env, "repo", "main", &[]);
+    seed(env);
+    env.commit("initial");
+}
+
+fn executable(env: &TestEnv) {
+    plain(env);
+    env.write("bin/run.sh", "#!/bin/sh\necho run\n");
+    chmod(env, "bin/run.sh", 0o755);
+    env.commit("tools");
+}
+
+fn file_mode_false(env: &TestEnv) {
+    executable(env);
+    config(env, "core.fileMode", "false");
+}
+
+fn symlinks(env: &TestEnv) {
+    plain(env);
+    std::os::unix::fs::symlink("README.md", env.path("link")).expect("symlink");
+    std::os::unix::fs::symlink("src", env.path("src-link")).expect("symlink");
+    std::os::unix::fs::symlink("../nowhere", env.path("src/dangling")).expect("symlink");
+    env.commit("links");
+}
+
+fn symlinks_false(env: &TestEnv) {
+    symlinks(env);
+    config(env, "core.symlinks", "false");
+}
+
+/// Text with LF, text with CRLF, and a binary file with both, for the eol rows.
+fn eol_files(env: &TestEnv) {
+    env.write("notes.txt", "one\ntwo\n");
+    env.write("mixed.txt", "dos\r\nunix\n");
+    write_bytes(env, b"blob.bin", b"\0bin\r\nary\n");
+}
+
+fn autocrlf(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    config(env, "core.autocrlf", "true");
+}
+
+fn eol_attributes(env: &TestEnv) {
+    plain(env);
+    env.write(
+        ".gitattributes",
+        "* text=auto\n*.crlf text eol=crlf\n*.lf text eol=lf\n*.bin binary\n",
+    );
+    eol_files(env);
+    env.write("a.crlf", "one\ntwo\n");
+    env.write("b.lf", "one\r\ntwo\r\n");
+    env.commit("eol");
+}
+
+fn text_auto_core_eol(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "* text=auto\n");
+    eol_files(env);
+    env.commit("eol");
+    config(env, "core.eol", "crlf");
+}
+
+fn info_attributes(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    env.write(".git/info/attributes", "*.txt text eol=crlf\n");
+}
+
+fn smudge_filter(env: &TestEnv) {
+    plain(env);
+    config(env, "filter.upper.clean", "tr A-Z a-z");
+    config(env, "filter.upper.smudge", "tr a-z A-Z");
+    env.write(".gitattributes", "*.up filter=upper\n");
+    env.write("shout.up", "Hello World\n");
+    env.commit("filter");
+}
+
+/// A long-running filter (git's `filter.<driver>.process` protocol, pkt-lines): smudge
+/// upper-cases, clean lower-cases.
+const PROCESS_FILTER: &str = r#"
+use strict; use warnings;
+binmode STDIN; binmode STDOUT; $| = 1;
+sub rd { my $n = read(STDIN, my $len, 4); return undef unless $n;
+  return '' if $len eq '0000'; my $size = hex($len) - 4; my $buf = '';
+  while (length($buf) < $size) { read(STDIN, $buf, $size - length($buf), length($buf)) or die "short"; }
+  return $buf; }
+sub txt { my $l = rd(); $l =~ s/\n\z// if defined $l; return $l; }
+sub wr { my $d = shift; printf STDOUT "%04x", length($d) + 4; print STDOUT $d; }
+sub fl { print STDOUT "0000"; }
+txt() eq "git-filter-client" or die "client"; txt() eq "version=2" or die "version";
+defined(rd()) or die "flush";
+wr("git-filter-server\n"); wr("version=2\n"); fl();
+while (1) { my $l = rd(); last if !defined($l) || $l eq ''; }
+wr("capability=clean\n"); wr("capability=smudge\n"); fl();
+while (defined(my $cmd = txt())) {
+  while (1) { my $l = rd(); die "eof" unless defined $l; last if $l eq ''; }
+  my $data = '';
+  while (1) { my $p = rd(); die "eof" unless defined $p; last if $p eq ''; $data .= $p; }
+  $data = $cmd eq "command=smudge" ? uc($data) : lc($data);
+  wr("status=success\n"); fl();
+  for (my $i = 0; $i < length($data); $i += 65516) { wr(substr($data, $i, 65516)); }
+  fl(); fl();
+}
+"#;
+
+fn process_filter(env: &TestEnv) {
+    plain(env);
+    let script = side(env).join("upper-filter.pl");
+    std::fs::write(&script, PROCESS_FILTER).expect("filter script");
+    config(env, "filter.upper.process", &format!("perl '{}'", script.display()));
+    config(env, "filter.upper.required", "true");
+    env.write(".gitattributes", "*.up filter=upper\n");
+    env.write("shout.up", "Hello World\n");
+    env.write("deep/more.up", "Second File\n");
+    env.commit("filter");
+}
+
+fn latin1_encoding(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "*.latin text working-tree-encoding=ISO-8859-1\n");
+    write_bytes(env, b"cafe.latin", b"caf\xe9\nna\xefve\n");
+    env.commit("latin-1");
+}
+
+fn utf16_encoding(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "*.u16 text working-tree-encoding=UTF-16LE\n");
+    let bytes: Vec<u8> = "h\u{e9}llo\nworld\n"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    write_bytes(env, b"wide.u16", &bytes);
+    env.commit("utf-16");
+}
+
+fn ident(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "*.c ident\n");
+    env.write("main.c", "/* $Id$ */\nint main(void) { return 0; }\n");
+    env.commit("ident");
+}
+
+const MARKER_HOOK: &str = "#!/bin/sh\necho \"$@\" > post-checkout-ran\n";
+
+fn post_checkout_hook(env: &TestEnv) {
+    plain(env);
+    env.write(".git/hooks/post-checkout", MARKER_HOOK);
+    chmod(env, ".git/hooks/post-checkout", 0o755);
+}
+
+fn hooks_path(env: &TestEnv) {
+    plain(env);
+    // A tracked hooks folder (relative paths are taken from the worktree the hook runs in).
+    env.write(".githooks/post-checkout", MARKER_HOOK);
+    chmod(env, ".githooks/post-checkout", 0o755);
+    env.commit("hooks");
+    config(env, "core.hooksPath", ".githooks");
+}
+
+fn hooks_path_elsewhere(env: &TestEnv) {
+    post_checkout_hook(env);
+    config(env, "core.hooksPath", "no-hooks-here");
+}
+
+fn sparse_cone(env: &TestEnv) {
+    plain(env);
+    env.write("docs/guide.md", "guide\n");
+    env.write("docs/deep/more.md", "more\n");
+    env.write("src/deep/mod.rs", "mod m;\n");
+    env.commit("more folders");
+    env.git(&["sparse-checkout", "set", "--cone", "src"]);
+}
+
+fn worktree_config(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--worktree", "core.autocrlf", "true"]);
+}
+
+fn index_v4(env: &TestEnv) {
+    plain(env);
+    config(env, "index.version", "4");
+}
+
+fn odd_names(env: &TestEnv) {
+    plain(env);
+    let names: &[&[u8]] = &[
+        b"with space.txt",
+        b"tab\there.txt",
+        b"new\nline.txt",
+        b"quote\"d.txt",
+        b"back\\slash.txt",
+        b"-leading-dash.txt",
+        b"star*.txt",
+        "\u{fc}n\u{ef}c\u{f6}d\u{e9}/\u{e9}t\u{e9}.txt".as_bytes(),
+        b"latin1-\xe9t\xe9.txt",
+        b"bad-utf8-\xff\xfe.txt",
+    ];
+    for name in names {
+        write_bytes(env, name, b"odd\n");
+    }
+    env.commit("odd names");
+}
+
+fn submodule(env: &TestEnv) {
+    init(env, "library", "main", &[]);
+    let library = side(env).join("library");
+    std::fs::write(library.join("lib.txt"), "library\n").expect("write");
+    env.git_in(&library, &["add", "-A"]);
+    env.git_in(&library, &["commit", "-q", "-m", "library"]);
+    plain(env);
+    let url = library.display().to_string();
+    env.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        &url,
+        "vendor/library",
+    ]);
+    env.commit("submodule");
+}
+
+/// Moves `<side>/repo` to `<side>/origin`, to clone it back as `repo`.
+fn as_origin(env: &TestEnv) -> PathBuf {
+    let origin = side(env).join("origin");
+    std::fs::rename(&env.repo, &origin).expect("rename");
+    origin
+}
+
+fn shared_clone(env: &TestEnv) {
+    plain(env);
+    as_origin(env);
+    env.git_in(&side(env), &["clone", "-q", "--shared", "origin", "repo"]);
+}
+
+fn separate_git_dir(env: &TestEnv) {
+    let store = side(env).join("repo.git");
+    init(
+        env,
+        "repo",
+        "main",
+        &["--separate-git-dir", &store.display().to_string()],
+    );
+    seed(env);
+    env.commit("initial");
+}
+
+fn shallow_clone(env: &TestEnv) {
+    plain(env);
+    env.write("CHANGELOG.md", "two\n");
+    env.commit("second");
+    env.write("CHANGELOG.md", "three\n");
+    env.commit("third");
+    let origin = as_origin(env);
+    let url = format!("file://{}", origin.display());
+    env.git_in(&side(env), &["clone", "-q", "--depth", "1", &url, "repo"]);
+}
+
+fn sha256(env: &TestEnv) {
+    init(env, "repo", "main", &["--object-format=sha256"]);
+    seed(env);
+    env.commit("initial");
+}
+
+fn reftable(env: &TestEnv) {
+    init(env, "repo", "main", &["--ref-format=reftable"]);
+    seed(env);
+    env.commit("initial");
+}
+
+/// The main worktree `repo/` has no `.git`: its repository is `<side>/store.git`, found
+/// only through the environment.
+fn git_dir_env(env: &TestEnv) {
+    plain(env);
+    std::fs::rename(env.repo.join(".git"), side(env).join("store.git")).expect("rename");
+}
+
+fn master(env: &TestEnv) {
+    init(env, "repo", "master", &[]);
+    seed(env);
+    env.commit("initial");
+}
+
+/// Written last: the set-up's own commits are made without it.
+fn global_autocrlf(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    std::fs::write(env.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").expect("global config");
+}

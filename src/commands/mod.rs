@@ -200,19 +200,67 @@ const CONFIG_OVERRIDES: [&str; 3] = [
 ];
 
 pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
+    // As git: GIT_DIR and GIT_WORK_TREE are honoured, and a repository another user owns is
+    // refused unless `safe.directory` says otherwise (gix would open it with reduced trust,
+    // silently skipping its own filter configuration).
     let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
-    trust.full = trust.full.config_overrides(CONFIG_OVERRIDES);
-    trust.reduced = trust.reduced.config_overrides(CONFIG_OVERRIDES);
-    gix::ThreadSafeRepository::discover_opts(start_dir, Default::default(), trust)
-        .map(gix::Repository::from)
-        .map_err(|e| Error::Usage {
-            message: format!(
-                "{} is not inside a git repository: {}",
-                start_dir.display(),
-                crate::error::chain(&e)
+    trust.full = trust.full.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
+    trust.reduced = trust.reduced.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
+    let repo =
+        gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start_dir, Default::default(), trust)
+            .map(gix::Repository::from)
+            .map_err(|e| open_error(start_dir, &crate::error::chain(&e)))?;
+    refuse_unsupported(&repo)?;
+    Ok(repo)
+}
+
+/// Why a repository could not be opened, in the words a git user expects.
+fn open_error(start_dir: &Path, chain: &str) -> Error {
+    if chain.contains("considered unsafe") {
+        return Error::Usage {
+            message: format!("detected dubious ownership in the repository at {}: {chain}", start_dir.display()),
+            help: Some(
+                "git refuses it too. If you trust it, run `git config --global --add safe.directory <path>` as git suggests"
+                    .into(),
             ),
-            help: Some("run flowloom inside the repository, or point -C at it".into()),
-        })
+        };
+    }
+    if chain.contains("bject format") || chain.contains("objectFormat") {
+        return Error::Usage {
+            message: format!(
+                "the repository at {} uses SHA-256 object names, which this build of flowloom cannot read: {chain}",
+                start_dir.display()
+            ),
+            help: Some("use git itself for this repository (`git worktree add`), or a SHA-1 repository".into()),
+        };
+    }
+    Error::Usage {
+        message: format!("{} is not inside a git repository: {chain}", start_dir.display()),
+        help: Some(
+            "run flowloom inside the repository, or point -C at it (GIT_DIR and GIT_WORK_TREE are honoured)".into(),
+        ),
+    }
+}
+
+/// Repository formats gix cannot handle: refused before anything is read or written.
+fn refuse_unsupported(repo: &gix::Repository) -> Result<(), Error> {
+    let config = repo.config_snapshot();
+    if config
+        .string("extensions.refStorage")
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"reftable"))
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "the repository at {} stores its refs in the reftable format (extensions.refStorage = reftable), which gitoxide cannot read or write yet",
+                repo.common_dir().display()
+            ),
+            help: Some(
+                "flowloom changes nothing here. To use it, convert the refs with `git refs migrate --ref-format=files`"
+                    .into(),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said

@@ -128,6 +128,7 @@ impl<'a> Executor<'a> {
                 Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
                 Action::Remove(removal) => self.remove(change, removal, false),
                 Action::Retain { removal, .. } => self.remove(change, removal, true),
+                Action::Restore { from, base } => self.restore(change, from, base),
                 Action::Blocked { .. } => Ok(()),
             };
             report.changes.push(Outcome { change, result });
@@ -140,19 +141,25 @@ impl<'a> Executor<'a> {
 
     fn housekeep(&mut self, step: &Housekeeping) -> Result<(), String> {
         match step {
-            Housekeeping::Excludes { new, .. } => {
-                crate::exclude::write(&self.common_dir, new).map_err(|e| e.to_string())
+            Housekeeping::Excludes { new, legacy, .. } => {
+                crate::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
             }
             Housekeeping::Leftover(leftover) => crate::recover::remove(leftover),
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
                 // moved, in a trash folder that is a real folder (never through a symlink).
-                let ours = self
-                    .record
-                    .sessions
-                    .iter()
-                    .any(|o| o.trash.as_deref() == Some(path.as_path()));
-                if !ours || !crate::inspect::is_trash_entry(path) {
+                // It is exactly what the check before the move saw (the recorded digest),
+                // lies beside its session's path, and no registration points there any more.
+                let owner = self.record.sessions.iter().find(|o| {
+                    o.trash.as_deref() == Some(path.as_path())
+                        && o.trash_digest.as_deref() == Some(crate::inspect::Stamps::read(path).digest().as_str())
+                });
+                let registered = match owner {
+                    Some(o) => self.proxy(&o.path).map_err(|e| e.to_string())?.is_some(),
+                    None => false,
+                };
+                let ours = owner.is_some_and(|o| crate::inspect::is_trash_of(path, &o.path));
+                if !ours || registered {
                     return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
                 }
                 delete_tree(path).map_err(|e| e.to_string())?;
@@ -162,6 +169,7 @@ impl<'a> Executor<'a> {
                 for o in &mut self.record.sessions {
                     if o.trash.as_deref() == Some(path.as_path()) {
                         o.trash = None;
+                        o.trash_digest = None;
                     }
                 }
                 self.save_record().map_err(|e| e.to_string())
@@ -178,7 +186,7 @@ impl<'a> Executor<'a> {
     }
 
     fn mark(&mut self, change: &Change, base: &str, state: OwnedState) -> Result<(), RepoError> {
-        self.mark_with_trash(change, base, state, None)
+        self.mark_with_trash(change, base, state, None, None)
     }
 
     fn mark_with_trash(
@@ -187,6 +195,7 @@ impl<'a> Executor<'a> {
         base: &str,
         state: OwnedState,
         trash: Option<PathBuf>,
+        trash_digest: Option<String>,
     ) -> Result<(), RepoError> {
         self.record.upsert(OwnedSession {
             id: change.session.clone(),
@@ -195,6 +204,7 @@ impl<'a> Executor<'a> {
             base: base.to_owned(),
             state,
             trash,
+            trash_digest,
         });
         self.save_record()
     }
@@ -245,21 +255,7 @@ impl<'a> Executor<'a> {
                 Repair::Artifacts => {
                     self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
-                Repair::Restore { from } => {
-                    if change.path.symlink_metadata().is_ok() {
-                        return Err(Failure::Blocked(vec![Reason::FolderInTheWay {
-                            path: change.path.clone(),
-                        }]));
-                    }
-                    if !crate::inspect::is_trash_entry(from) {
-                        return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
-                    }
-                    std::fs::rename(from, &change.path)
-                        .map_err(|e| RepoError::io("move back out of the trash", from, e))?;
-                    if let Some(dir) = from.parent() {
-                        let _ = std::fs::remove_dir(dir);
-                    }
-                }
+                Repair::Restore { from } => self.restore(change, from, base)?,
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }
@@ -293,28 +289,16 @@ impl<'a> Executor<'a> {
         }
         match (&removal.worktree, stamps) {
             (WorktreeRemoval::Remove { admin_id, half_made }, Some(stamps)) => {
-                let trash = trash_target(&change.path)?;
-                test_hook("FLOWLOOM_TEST_BEFORE_TRASH", &change.session);
-                self.mark_with_trash(change, &removal.base, OwnedState::Removing, Some(trash.clone()))?;
-                failpoint("remove:marked");
-                move_into_trash(&change.path, &trash)?;
-                failpoint("remove:trashed");
-                // Moved aside, nobody writes there any more: whatever changed between the
-                // check and the move is found now, and the folder goes back.
-                let changed = stamps.changed(&crate::inspect::Stamps::read(&trash));
-                if !changed.is_empty() {
-                    std::fs::rename(&trash, &change.path)
-                        .map_err(|e| RepoError::io("move back out of the trash", &trash, e))?;
-                    self.mark(change, &removal.base, OwnedState::Created)?;
-                    return Err(Failure::Blocked(vec![Reason::NewSincePlan { files: changed }]));
-                }
-                self.unregister(admin_id, &change.path, *half_made)?;
-                failpoint("remove:unregistered");
-                delete_tree(&trash)?;
-                if let Some(dir) = trash.parent() {
-                    let _ = std::fs::remove_dir(dir);
-                }
+                self.trash_worktree(change, removal, admin_id, *half_made, &stamps)?;
             }
+            (
+                WorktreeRemoval::Trashed {
+                    admin_id,
+                    trash,
+                    half_made,
+                },
+                _,
+            ) => self.finish_in_trash(change, removal, admin_id, trash, *half_made, None)?,
             (WorktreeRemoval::Prune { admin_id }, _) => {
                 self.mark(change, &removal.base, OwnedState::Removing)?;
                 failpoint("remove:marked");
@@ -355,6 +339,114 @@ impl<'a> Executor<'a> {
             crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
         }
         Ok(())
+    }
+
+    /// Move a worktree an interrupted removal left in the trash back where it was.
+    fn restore(&mut self, change: &Change, from: &Path, base: &str) -> Result<(), Failure> {
+        if change.path.symlink_metadata().is_ok() {
+            return Err(Failure::Blocked(vec![Reason::FolderInTheWay {
+                path: change.path.clone(),
+            }]));
+        }
+        if !crate::inspect::is_trash_of(from, &change.path) {
+            return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
+        }
+        std::fs::rename(from, &change.path).map_err(|e| RepoError::io("move back out of the trash", from, e))?;
+        if let Some(dir) = from.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        self.mark(change, base, OwnedState::Created)?;
+        Ok(())
+    }
+
+    /// Move a checked worktree into the trash (recording where, and a digest of what the
+    /// check saw), then finish its removal there.
+    fn trash_worktree(
+        &mut self,
+        change: &Change,
+        removal: &Removal,
+        admin_id: &str,
+        half_made: bool,
+        stamps: &crate::inspect::Stamps,
+    ) -> Result<(), Failure> {
+        let trash = trash_target(&change.path)?;
+        test_hook("FLOWLOOM_TEST_BEFORE_TRASH", &change.session);
+        let digest = Some(stamps.digest());
+        self.mark_with_trash(change, &removal.base, OwnedState::Removing, Some(trash.clone()), digest)?;
+        failpoint("remove:marked");
+        move_into_trash(&change.path, &trash)?;
+        failpoint("remove:trashed");
+        self.finish_in_trash(change, removal, admin_id, &trash, half_made, Some(stamps))
+    }
+
+    /// A worktree in the trash: check it there once more (nobody works in it any more):
+    /// files changed since the check (against `before`, else the recorded digest), a process
+    /// inside, a lock. Then drop its registration and delete it. Anything found, or any
+    /// failure before the registration is gone, moves it back.
+    fn finish_in_trash(
+        &mut self,
+        change: &Change,
+        removal: &Removal,
+        admin_id: &str,
+        trash: &Path,
+        half_made: bool,
+        before: Option<&crate::inspect::Stamps>,
+    ) -> Result<(), Failure> {
+        if !crate::inspect::is_trash_of(trash, &change.path) {
+            return Err(RepoError::message(format!("{} is not this worktree's trash", trash.display())).into());
+        }
+        let mut reasons = Vec::new();
+        let now = crate::inspect::Stamps::read(trash);
+        let changed = match before {
+            Some(before) => before.changed(&now),
+            None => {
+                let recorded = self.record.by_path(&change.path).and_then(|o| o.trash_digest.clone());
+                if recorded.as_deref() == Some(now.digest().as_str()) {
+                    Vec::new()
+                } else {
+                    vec!["(files changed in the trash since they were checked)".to_owned()]
+                }
+            }
+        };
+        if !changed.is_empty() {
+            reasons.push(Reason::NewSincePlan { files: changed });
+        }
+        for (_, found) in crate::inspect::processes_inside(&[trash]) {
+            reasons.extend(found.into_iter().map(|p| Reason::Process {
+                pid: p.pid,
+                name: p.name,
+                uses: p.uses,
+            }));
+        }
+        let lock = crate::inspect::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
+            .map(|r| String::from_utf8_lossy(&r).trim().to_owned());
+        if let Some(lock) = lock.filter(|l| !(half_made && l == crate::names::INITIALIZING)) {
+            reasons.push(Reason::Locked { lock });
+        }
+        if !reasons.is_empty() {
+            self.move_back(change, removal, trash)?;
+            return Err(Failure::Blocked(reasons));
+        }
+        failpoint("remove:checked");
+        if let Err(e) = self.unregister(admin_id, &change.path, half_made) {
+            self.move_back(change, removal, trash)?;
+            return Err(e.into());
+        }
+        failpoint("remove:unregistered");
+        delete_tree(trash)?;
+        if let Some(dir) = trash.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
+    /// Undo a move into the trash: the worktree is back where it was, recorded as created.
+    fn move_back(&mut self, change: &Change, removal: &Removal, trash: &Path) -> Result<(), RepoError> {
+        std::fs::rename(trash, &change.path).map_err(|e| RepoError::io("move back out of the trash", trash, e))?;
+        if let Some(dir) = trash.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        self.mark(change, &removal.base, OwnedState::Created)
     }
 
     /// SPEC §7, just in time: under the lock, right before the worktree is touched, it holds
@@ -563,6 +655,15 @@ impl<'a> Executor<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("write archive", Path::new(&archive.reference), e))?;
+        // Objects written a moment ago were reachable from no ref until now: a `git gc
+        // --prune=now` running beside apply may have deleted them. Nothing is removed
+        // unless the archive is whole.
+        if let Some(missing) = crate::inspect::missing_objects(self.repo, target) {
+            return Err(RepoError::message(format!(
+                "the archive {} lacks {missing} (was git gc --prune=now running?); nothing was removed — apply again",
+                archive.reference
+            )));
+        }
         Ok(())
     }
 
@@ -1025,7 +1126,7 @@ fn test_hook(var: &str, session: &str) {
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started
 /// creation also passes `create:branch-ref` (between the branch and its upstream).
-pub const FAILPOINTS: [&str; 11] = [
+pub const FAILPOINTS: [&str; 12] = [
     "create:record",
     "create:branch",
     "create:registered",
@@ -1034,6 +1135,7 @@ pub const FAILPOINTS: [&str; 11] = [
     "remove:archive",
     "remove:marked",
     "remove:trashed",
+    "remove:checked",
     "remove:unregistered",
     "remove:worktree",
     "remove:branch",

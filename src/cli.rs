@@ -40,6 +40,39 @@ pub struct GlobalArgs {
     /// Print more detail about what is read and done.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+
+    /// How long to wait for the lock another flowloom holds (e.g. `30s`, `2m`, `0`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, global = true)]
+    pub lock_timeout: std::time::Duration,
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write e.g. `30s`, `2m` or `500ms`"))?;
+    let millis = match unit {
+        "ms" => Some(n),
+        "" | "s" => n.checked_mul(1000),
+        "m" => n.checked_mul(60_000),
+        "h" => n.checked_mul(3_600_000),
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    }
+    .ok_or_else(|| format!("`{text}` is too long a duration"))?;
+    Ok(std::time::Duration::from_millis(millis))
+}
+
+/// A duration as the user would write it.
+pub fn show_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if !ms.is_multiple_of(1000) {
+        format!("{ms}ms")
+    } else {
+        format!("{}s", ms / 1000)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

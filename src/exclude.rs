@@ -32,6 +32,9 @@ pub struct Found {
     pub lines: Vec<String>,
     /// Whether the first version's block (whole folders) is still there.
     pub legacy: bool,
+    /// The folder lines right after the first version's comment (it wrote at most two):
+    /// what that block may hide.
+    pub legacy_lines: Vec<String>,
     /// Why the file was not read (a symlink, a special file, too large, not UTF-8): an
     /// error of the plan, which would have to rewrite it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -99,10 +102,19 @@ fn read_text(common_dir: &Path) -> Result<String, Unreadable> {
 pub fn read(common_dir: &Path) -> Found {
     match read_text(common_dir) {
         Ok(text) => {
-            let (_, ours, legacy) = split(&text);
+            let (_, ours, legacy) = split(&text, &[]);
+            let legacy_lines = text
+                .lines()
+                .skip_while(|l| *l != LEGACY)
+                .skip(1)
+                .take(2)
+                .take_while(|l| l.starts_with('/') && l.ends_with('/'))
+                .map(str::to_owned)
+                .collect();
             Found {
                 lines: ours,
                 legacy,
+                legacy_lines,
                 unreadable: None,
             }
         }
@@ -114,8 +126,9 @@ pub fn read(common_dir: &Path) -> Found {
 }
 
 /// The file's lines that are not flowloom's, flowloom's block, and whether a legacy block
-/// was there.
-fn split(text: &str) -> (Vec<&str>, Vec<String>, bool) {
+/// was there. `legacy_lines`: the lines the first version wrote below its comment, dropped
+/// with it; any other line is someone's and stays.
+fn split<'t>(text: &'t str, legacy_lines: &[String]) -> (Vec<&'t str>, Vec<String>, bool) {
     let mut others = Vec::new();
     let mut ours = Vec::new();
     let mut legacy = false;
@@ -131,7 +144,7 @@ fn split(text: &str) -> (Vec<&str>, Vec<String>, bool) {
             continue;
         }
         if in_legacy {
-            if line.starts_with('/') {
+            if legacy_lines.iter().any(|l| l == line) {
                 continue;
             }
             in_legacy = false;
@@ -196,11 +209,25 @@ fn escape(component: &str) -> String {
     out
 }
 
-/// Replace flowloom's block with `lines` (dropping the first version's block), keeping
-/// everything else in the file as it is.
-pub fn write(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
+/// The lines the first version wrote (`/<root>/`, `/sessions/`), as it wrote them.
+pub fn legacy_lines(top: Option<&Path>, root: &Path) -> Vec<String> {
+    let mut lines = vec![format!("/{}/", crate::names::SESSIONS)];
+    if let Some(rel) = top.and_then(|top| root.strip_prefix(top).ok()) {
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        lines.push(format!("/{}/", rel.join("/")));
+    }
+    lines.dedup();
+    lines
+}
+
+/// Replace flowloom's block with `lines`, and drop the first version's comment with the
+/// `legacy` lines below it, keeping everything else in the file as it is.
+pub fn write(common_dir: &Path, lines: &[String], legacy: &[String]) -> Result<(), RepoError> {
     let text = read_text(common_dir).map_err(|why| RepoError::message(format!("{}; {}", why.message, why.help)))?;
-    let (others, _, _) = split(&text);
+    let (others, _, _) = split(&text, legacy);
     let mut out = String::new();
     for line in others {
         out.push_str(line);
@@ -244,7 +271,7 @@ pub fn line_paths(lines: &[String]) -> Vec<PathBuf> {
 pub fn drop_lines(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
     let found = read(common_dir);
     let kept: Vec<String> = found.lines.into_iter().filter(|l| !lines.contains(l)).collect();
-    write(common_dir, &kept)
+    write(common_dir, &kept, &[])
 }
 
 #[cfg(test)]
@@ -254,8 +281,12 @@ mod tests {
     #[test]
     fn the_block_is_replaced_and_the_rest_kept() {
         let text = format!("# mine\n*.log\n{LEGACY}\n/sessions/\n/x/\n{BEGIN}\n/sessions/a/\n{END}\nafter\n");
-        let (others, ours, legacy) = split(&text);
+        let (others, ours, legacy) = split(&text, &["/sessions/".to_owned(), "/x/".to_owned()]);
         assert_eq!(others, ["# mine", "*.log", "after"]);
+        // A line of someone's right after the first version's block stays.
+        let text = format!("{LEGACY}\n/sessions/\n/build/\n/.env.local\n");
+        let (others, _, _) = split(&text, &["/sessions/".to_owned()]);
+        assert_eq!(others, ["/build/", "/.env.local"]);
         assert_eq!(ours, ["/sessions/a/"]);
         assert!(legacy);
     }

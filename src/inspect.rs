@@ -428,6 +428,20 @@ impl Stamps {
         }
     }
 
+    /// A digest of every stamp, to record and compare later.
+    pub fn digest(&self) -> String {
+        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+        for (path, (len, mtime, ino, mode)) in &self.0 {
+            hasher.update(path.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(&len.to_le_bytes());
+            hasher.update(&mtime.to_le_bytes());
+            hasher.update(&ino.to_le_bytes());
+            hasher.update(&mode.to_le_bytes());
+        }
+        hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
+    }
+
     /// Paths added, removed or changed in `now`, sorted.
     pub fn changed(&self, now: &Stamps) -> Vec<String> {
         let mut out: Vec<String> = self
@@ -449,15 +463,55 @@ impl Stamps {
     }
 }
 
-/// Whether `path` is a folder inside a root's trash folder, both real folders (never a
-/// symlink): the only shape of folder flowloom deletes as trash.
-pub fn is_trash_entry(path: &Path) -> bool {
+/// Whether `path` is where a removal of the worktree at `worktree` moves it: a real folder
+/// (never a symlink) named after the worktree (`<name>` or `<name>-N`), in a real
+/// `.flowloom-trash` folder beside it. The only shape of folder flowloom deletes as trash.
+pub fn is_trash_of(path: &Path, worktree: &Path) -> bool {
     let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
-    let Some(trash) = path.parent() else { return false };
-    trash.file_name().is_some_and(|n| n == crate::names::TRASH_DIR)
-        && real_dir(trash)
-        && trash.parent().is_some_and(real_dir)
-        && real_dir(path)
+    let (Some(trash), Some(root), Some(name), Some(folder)) =
+        (path.parent(), worktree.parent(), path.file_name(), worktree.file_name())
+    else {
+        return false;
+    };
+    let (name, folder) = (name.to_string_lossy(), folder.to_string_lossy());
+    let named_after = name == folder
+        || name
+            .strip_prefix(folder.as_ref())
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    trash == root.join(crate::names::TRASH_DIR) && named_after && real_dir(trash) && real_dir(root) && real_dir(path)
+}
+
+/// Whether the objects an archive ref needs are all in the object database: the commit and
+/// every tree and blob of its tree (a `git gc --prune=now` running beside apply can delete
+/// objects no ref reached yet). What is missing, if anything.
+pub fn missing_objects(repo: &gix::Repository, commit: gix::ObjectId) -> Option<String> {
+    let Ok(commit) = repo.find_commit(commit) else {
+        return Some(format!("commit {commit}"));
+    };
+    let Ok(tree) = commit.tree_id() else {
+        return Some(format!("the tree of {}", commit.id));
+    };
+    let mut pending = vec![tree.detach()];
+    while let Some(id) = pending.pop() {
+        let Ok(tree) = repo.find_tree(id) else {
+            return Some(format!("tree {id}"));
+        };
+        for entry in tree.iter() {
+            let Ok(entry) = entry else {
+                return Some(format!("an entry of tree {id}"));
+            };
+            let oid = entry.oid().to_owned();
+            if entry.mode().is_tree() {
+                pending.push(oid);
+            } else if entry.mode().is_commit() {
+                // A submodule's commit lives in another repository.
+            } else if !repo.has_object(oid) {
+                return Some(format!("blob {oid}"));
+            }
+        }
+    }
+    None
 }
 
 /// Why the worktree's `.git` does not lead back to its registration `admin_dir`, if it does

@@ -17,7 +17,9 @@ pub enum LockError {
     #[error("another flowloom apply holds {}: {holder}", path.display())]
     #[diagnostic(
         code(flowloom::locked),
-        help("wait for it to finish; the lock is released the moment that process ends, even if it is killed")
+        help(
+            "wait for it to finish (the lock is released the moment that process ends, even if it is killed), or wait longer with --lock-timeout"
+        )
     )]
     Held { path: PathBuf, holder: String },
 
@@ -62,9 +64,15 @@ const MAX_HOLDER: u64 = 4096;
 pub const FILE_NAME: &str = "flowloom.lock";
 
 impl ApplyLock {
-    /// Take the lock or fail at once. `stale` receives the description of a holder that
-    /// died without releasing its record (the OS lock itself was already free).
-    pub fn acquire(common_dir: &Path, stale: impl FnOnce(&str)) -> Result<ApplyLock, LockError> {
+    /// Take the lock, waiting up to `timeout` while another flowloom holds it (`waiting`
+    /// hears once who that is). `stale` receives the description of a holder that died
+    /// without releasing its record (the OS lock itself was already free).
+    pub fn acquire(
+        common_dir: &Path,
+        timeout: std::time::Duration,
+        waiting: impl FnOnce(&str),
+        stale: impl FnOnce(&str),
+    ) -> Result<ApplyLock, LockError> {
         let path = common_dir.join(FILE_NAME);
         let io = |source| LockError::Io {
             path: path.clone(),
@@ -96,15 +104,31 @@ impl ApplyLock {
         if !meta.file_type().is_file() {
             return Err(not_regular(kind(&meta)));
         }
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    path: path.clone(),
-                    holder: describe(&read_holder(&mut file)),
-                });
+        let started = std::time::Instant::now();
+        let mut waiting = Some(waiting);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    // The holder writes its name right after it takes the lock: give it a
+                    // moment before saying "holder unknown".
+                    let holder = read_holder(&mut file);
+                    let elapsed = started.elapsed();
+                    if elapsed >= timeout {
+                        return Err(LockError::Held {
+                            path: path.clone(),
+                            holder: describe(&holder),
+                        });
+                    }
+                    if (!holder.trim().is_empty() || elapsed.as_millis() > 500)
+                        && let Some(say) = waiting.take()
+                    {
+                        say(&describe(&holder));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50).min(timeout - elapsed));
+                }
+                Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
         let previous = read_holder(&mut file);
         let stale_holder = (!previous.trim().is_empty()).then(|| Stale {

@@ -34,6 +34,11 @@ pub struct OwnedSession {
     /// once it was checked. Only folders named here are ever deleted from the trash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trash: Option<PathBuf>,
+    /// A digest of every file's size, time, inode and mode as the check before the move saw
+    /// them: a folder in the trash that still matches it is exactly what was checked, and
+    /// may be deleted; one that does not is moved back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trash_digest: Option<String>,
 }
 
 /// The largest ownership record flowloom reads (tens of thousands of entries fit).

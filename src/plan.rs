@@ -64,6 +64,13 @@ pub enum Action {
         removal: Removal,
         reasons: Vec<Reason>,
     },
+    /// An orphan whose removal was interrupted between moving its worktree into the trash
+    /// and dropping its registration: the folder goes back, and the next plan judges it
+    /// afresh, with every check.
+    Restore {
+        from: PathBuf,
+        base: String,
+    },
     Blocked {
         reasons: Vec<Reason>,
     },
@@ -85,6 +92,7 @@ impl Action {
             Action::Update { .. } => "update",
             Action::Remove(_) => "remove",
             Action::Retain { .. } => "retained",
+            Action::Restore { .. } => "update",
             Action::Blocked { .. } => "blocked",
         }
     }
@@ -172,6 +180,13 @@ pub enum WorktreeRemoval {
     Remove { admin_id: String, half_made: bool },
     /// The folder was deleted by hand: drop the registration only.
     Prune { admin_id: String },
+    /// An interrupted removal had checked the worktree and moved it into `trash`, where it
+    /// still is exactly as checked: check that once more, drop the registration, delete it.
+    Trashed {
+        admin_id: String,
+        trash: PathBuf,
+        half_made: bool,
+    },
     /// Nothing registered at the path any more.
     None,
 }
@@ -325,8 +340,13 @@ impl Reason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Housekeeping {
-    /// Rewrite flowloom's block of `info/exclude` to exactly these lines.
-    Excludes { old: Vec<String>, new: Vec<String> },
+    /// Rewrite flowloom's block of `info/exclude` to exactly these lines (dropping the
+    /// first version's `legacy` lines, when its block is there).
+    Excludes {
+        old: Vec<String>,
+        new: Vec<String>,
+        legacy: Vec<String>,
+    },
     /// Remove what a killed apply left (re-checked by apply).
     Leftover(Leftover),
     /// Delete a folder an interrupted removal had moved into the trash (it was checked
@@ -715,6 +735,15 @@ fn plan_orphan(
 ) -> Option<Action> {
     let wt: Option<&Worktree> = state.worktrees.get(&owned.path);
     let branch = state.branches.get(&owned.branch);
+    // Its worktree is in the trash: changed since it was checked, it goes back (and the next
+    // plan judges it afresh); exactly as checked, its removal is finished below.
+    let trashed = owned.trash.as_ref().filter(|t| state.trash.contains(t));
+    if let Some(from) = trashed.filter(|t| !state.trash_intact.contains(*t)) {
+        return Some(Action::Restore {
+            from: from.clone(),
+            base: owned.base.clone(),
+        });
+    }
     if wt.is_none() && branch.is_none() {
         return None;
     }
@@ -753,6 +782,11 @@ fn plan_orphan(
         }
     }
     let worktree = match wt {
+        Some(wt) if wt.missing && trashed.is_some() => WorktreeRemoval::Trashed {
+            admin_id: wt.admin_id.clone(),
+            trash: trashed.cloned().unwrap_or_default(),
+            half_made: wt.lock.as_deref() == Some(INITIALIZING),
+        },
         Some(wt) if wt.missing => WorktreeRemoval::Prune {
             admin_id: wt.admin_id.clone(),
         },
@@ -998,6 +1032,11 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         steps.push(Housekeeping::Excludes {
             old: state.exclude.lines.clone(),
             new,
+            legacy: if state.exclude.legacy {
+                crate::exclude::legacy_lines(state.main_workdir.as_deref(), &state.root)
+            } else {
+                Vec::new()
+            },
         });
     }
     // A folder in the trash goes, unless a declared session takes it back.
@@ -1011,11 +1050,15 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             _ => None,
         })
         .collect();
+    // Only a folder compared after its move, whose registration is gone, is deleted.
     steps.extend(
         state
-            .trash
+            .owned
+            .sessions
             .iter()
-            .filter(|t| !restored.contains(t))
+            .filter(|o| !state.worktrees.contains_key(&o.path))
+            .filter_map(|o| o.trash.as_ref())
+            .filter(|t| state.trash_intact.contains(*t) && !restored.contains(t))
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
     for o in &state.owned.sessions {
@@ -1261,6 +1304,7 @@ mod tests {
                     base: "main".into(),
                     state: owned,
                     trash: None,
+                    trash_digest: None,
                 });
             }
         }
@@ -1330,6 +1374,7 @@ mod tests {
                         base: base.clone(),
                         state: OwnedState::Created,
                         trash: None,
+                        trash_digest: None,
                     });
                 }
                 Action::Update { repairs, wanted, .. } => {
@@ -1375,6 +1420,13 @@ mod tests {
                     }
                     record.remove_path(&change.path);
                     next.exclude.lines.retain(|l| !r.exclude_drop.contains(l));
+                }
+                Action::Restore { from, .. } => {
+                    next.trash.retain(|t| t != from);
+                    if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
+                        o.trash = None;
+                        o.state = OwnedState::Created;
+                    }
                 }
                 Action::Blocked { .. } => {}
             }
@@ -1494,6 +1546,7 @@ mod reason_table {
             base: "main".to_owned(),
             state,
             trash: None,
+            trash_digest: None,
         }
     }
 

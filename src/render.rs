@@ -125,6 +125,7 @@ fn symbol(action: &Action) -> (&'static str, Style) {
         Action::Remove(_) => ("-", Style::Remove),
         Action::Retain { removal, .. } if removal.worktree != WorktreeRemoval::None => ("-", Style::Remove),
         Action::Retain { .. } => ("=", Style::Dim),
+        Action::Restore { .. } => ("~", Style::Update),
         Action::Blocked { .. } => ("!", Style::Blocked),
     }
 }
@@ -160,9 +161,14 @@ fn summary_of(change: &Change) -> String {
             })
             .collect::<Vec<_>>()
             .join(", "),
+        Action::Restore { .. } => "move its worktree back from the trash (its removal was interrupted)".to_owned(),
         Action::Retain { removal, .. } => match removal.worktree {
             WorktreeRemoval::Remove { .. } => "remove worktree, keep branch (not integrated)".to_owned(),
             WorktreeRemoval::Prune { .. } => "prune worktree, keep branch (not integrated)".to_owned(),
+            WorktreeRemoval::Trashed { .. } => {
+                "finish removing the worktree an interrupted apply moved to the trash, keep branch (not integrated)"
+                    .to_owned()
+            }
             WorktreeRemoval::None => "retained: branch kept until integrated (or --force)".to_owned(),
         },
         Action::Remove(r) => {
@@ -170,6 +176,9 @@ fn summary_of(change: &Change) -> String {
             match r.worktree {
                 WorktreeRemoval::Remove { .. } => parts.push("remove worktree"),
                 WorktreeRemoval::Prune { .. } => parts.push("prune worktree (folder already gone)"),
+                WorktreeRemoval::Trashed { .. } => {
+                    parts.push("finish removing the worktree (an interrupted apply moved it to the trash)")
+                }
                 WorktreeRemoval::None => {}
             }
             if r.delete_branch.is_some() {
@@ -438,6 +447,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                         })
                         .collect();
                 }
+                Action::Restore { .. } => j.repairs = vec!["restore".to_owned()],
                 Action::Retain { removal, reasons } => {
                     j.delete_branch = Some(false);
                     j.worktree = Some(removal.worktree != WorktreeRemoval::None);
@@ -667,7 +677,7 @@ fn housekeeping_kind(step: &Housekeeping) -> &'static str {
 /// A housekeeping step in words.
 pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
     match step {
-        Housekeeping::Excludes { old, new } => {
+        Housekeeping::Excludes { old, new, .. } => {
             let added = new.iter().filter(|l| !old.contains(l)).count();
             let removed = old.iter().filter(|l| !new.contains(l)).count();
             format!("info/exclude: flowloom's block lists exactly the session paths ({added} added, {removed} removed)")

@@ -47,6 +47,9 @@ pub struct State {
     /// Folders an interrupted removal moved into `<root>/.flowloom-trash/` (as the record
     /// says) that are still there.
     pub trash: Vec<PathBuf>,
+    /// Those of them that are exactly what the check before the move saw (their stamps
+    /// match the digest the record holds).
+    pub trash_intact: BTreeSet<PathBuf>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::recover::Leftover>,
@@ -191,13 +194,23 @@ impl State {
             state.busy_branches.insert(branch, main.clone());
         }
         state.main_workdir = main_workdir;
-        // Only folders flowloom recorded moving into the trash, still real folders there.
+        // Only folders flowloom recorded moving into the trash, beside their session's path
+        // in the root, still real folders there.
         state.trash = state
             .owned
             .sessions
             .iter()
-            .filter_map(|o| o.trash.clone())
-            .filter(|t| crate::inspect::is_trash_entry(t))
+            .filter(|o| o.path.parent() == Some(state.root.as_path()))
+            .filter_map(|o| o.trash.as_ref().filter(|t| crate::inspect::is_trash_of(t, &o.path)))
+            .cloned()
+            .collect();
+        state.trash_intact = state
+            .owned
+            .sessions
+            .iter()
+            .filter_map(|o| Some((o.trash.as_ref()?, o.trash_digest.as_ref()?)))
+            .filter(|(t, digest)| state.trash.contains(t) && crate::inspect::Stamps::read(t).digest() == **digest)
+            .map(|(t, _)| t.clone())
             .collect();
         state.read_worktrees(repo, manifest, &common_dir)?;
         state.read_branches(repo, manifest, &common_dir)?;
@@ -334,7 +347,9 @@ impl State {
             }
         }
         let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
-        let hidden = crate::exclude::line_paths(&self.exclude.lines);
+        let mut lines = self.exclude.lines.clone();
+        lines.extend(self.exclude.legacy_lines.iter().cloned());
+        let hidden = crate::exclude::line_paths(&lines);
         let results = read_dirt_parallel(repo, &to_check, &hidden, false);
         let checked: Vec<PathBuf> = to_check.iter().map(|w| w.path.clone()).collect();
         for (path, dirt) in checked.iter().zip(results) {

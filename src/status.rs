@@ -109,7 +109,9 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
                     _ => (SessionState::Missing, words),
                 }
             }
-            Some(Action::Remove(_) | Action::Retain { .. }) => (SessionState::Orphan, Vec::new()),
+            Some(Action::Remove(_) | Action::Retain { .. } | Action::Restore { .. }) => {
+                (SessionState::Orphan, Vec::new())
+            }
         };
         rows.push(Row {
             session: session.id.clone(),

@@ -38,7 +38,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
         });
     }
-    let lock = take_lock(&common_dir, &printer)?;
+    let lock = take_lock(&common_dir, cli.global.lock_timeout, &printer)?;
     let stale = lock.stale().and_then(|s| s.started);
     // Read and plan under the lock: what another apply did before we got it counts.
     let options = crate::plan::Options {

@@ -19,7 +19,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let manifest = load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
-    let _lock = take_lock(&common_dir, printer)?;
+    let _lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = import::candidates(&manifest, &state, &plan);
@@ -111,6 +111,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             base: manifest.defaults.base.clone(),
             state: OwnedState::Created,
             trash: None,
+            trash_digest: None,
         });
     }
     record.write(&common_dir)?;
@@ -123,11 +124,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         .housekeeping
         .into_iter()
         .find_map(|h| match h {
-            crate::plan::Housekeeping::Excludes { new, .. } => Some(new),
+            crate::plan::Housekeeping::Excludes { new, legacy, .. } => Some((new, legacy)),
             _ => None,
         });
-    if let Some(lines) = excludes {
-        crate::exclude::write(&common_dir, &lines)?;
+    if let Some((lines, legacy)) = excludes {
+        crate::exclude::write(&common_dir, &lines, &legacy)?;
     }
     let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
     printer.status(&format!(

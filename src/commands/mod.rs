@@ -265,8 +265,18 @@ fn refuse_unsupported(repo: &gix::Repository) -> Result<(), Error> {
 
 /// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said
 /// so; what that apply left behind is housekeeping of the next plan.
-pub(crate) fn take_lock(common_dir: &Path, printer: &Printer) -> Result<ApplyLock, Error> {
-    Ok(ApplyLock::acquire(common_dir, |holder| {
+pub(crate) fn take_lock(
+    common_dir: &Path,
+    timeout: std::time::Duration,
+    printer: &Printer,
+) -> Result<ApplyLock, Error> {
+    let waiting = |holder: &str| {
+        printer.status(&format!(
+            "waiting up to {} for the lock another flowloom holds ({holder})",
+            crate::cli::show_duration(timeout)
+        ))
+    };
+    Ok(ApplyLock::acquire(common_dir, timeout, waiting, |holder| {
         printer.warn(&format!(
             "took over the lock of an apply that ended without releasing it ({holder})"
         ))

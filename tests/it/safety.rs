@@ -246,7 +246,7 @@ fn corrupt_metadata_blocks_its_session() {
 // ---- the apply lock ----
 
 #[test]
-fn a_held_lock_makes_a_second_apply_fail_at_once_naming_the_holder() {
+fn a_held_lock_makes_a_second_apply_wait_naming_the_holder_then_give_up() {
     let env = TestEnv::new();
     env.manifest("[sessions.a]\n");
     let path = env.repo.join(".git/flowloom.lock");
@@ -255,14 +255,27 @@ fn a_held_lock_makes_a_second_apply_fail_at_once_naming_the_holder() {
     file.write_all(b"pid 4242\nhost build-box\nstarted 2026-01-01T00:00:00Z\n")
         .expect("write");
     file.try_lock().expect("lock");
-    let (code, _, err) = env.run(&["apply", "--yes"]);
+    let started = std::time::Instant::now();
+    let (code, _, err) = env.run(&["apply", "--yes", "--lock-timeout", "1s"]);
     assert_eq!(code, 1);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "it waited");
+    assert!(
+        err.contains("waiting up to 1s for the lock another flowloom holds (pid 4242"),
+        "{err}"
+    );
     let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(flat.contains("another flowloom apply holds"), "{err}");
     assert!(flat.contains("pid 4242, host build-box"), "{err}");
     assert!(env.worktrees().is_empty());
-    drop(file);
-    env.apply();
+    // Released while the second one waits: it goes ahead.
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(file);
+    });
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    holder.join().expect("holder");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.worktrees().len(), 1);
 }
 
 #[test]

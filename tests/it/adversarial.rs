@@ -498,3 +498,92 @@ fn a_fifo_where_git_keeps_a_worktrees_head_never_hangs_plan() {
     let (code, out, err) = crate::common::run_timeout(env.flowloom().args(["plan"]), 20);
     assert!(code == 0 || code == 1, "{out}\n{err}");
 }
+
+#[test]
+fn a_file_saved_right_before_a_kill_after_the_move_is_never_deleted_from_the_trash() {
+    let env = orphan();
+    let notes = env.path(&format!("{GONE}/sessions/gone/artifacts/notes.md"));
+    let (code, _, _) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_TRASH",
+            format!("gone:echo notes > '{}'", notes.display()),
+        )
+        .env("FLOWLOOM_FAILPOINT", "remove:trashed")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0);
+    // The folder in the trash no longer matches what was checked: it goes back.
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(out.contains("move its worktree back from the trash"), "{out}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&notes).expect("kept"), "notes\n");
+    // And then it is judged afresh: blocked by the file.
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("sessions/gone/ holds 1 file"), "{out}");
+    assert_eq!(std::fs::read_to_string(&notes).expect("kept"), "notes\n");
+    env.fsck();
+}
+
+#[test]
+fn a_process_or_a_lock_arriving_between_the_check_and_the_move_sends_the_worktree_back() {
+    let env = orphan();
+    let readme = env.path(&format!("{GONE}/README.md"));
+    // A process opens a file of the worktree for writing after the check.
+    let (code, out, err) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_TRASH",
+            format!(
+                "gone:(exec 3>>'{}'; sleep 1) >/dev/null 2>&1 & sleep 0.3",
+                readme.display()
+            ),
+        )
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("is using it"), "{err}");
+    assert!(readme.exists(), "moved back");
+    // The process is gone.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // A lock taken after the check.
+    let (code, out, err) = run(env
+        .flowloom()
+        .env(
+            "FLOWLOOM_TEST_BEFORE_TRASH",
+            format!(
+                "gone:git -C '{}' worktree lock --reason usb '{}'",
+                env.repo.display(),
+                env.path(GONE).display()
+            ),
+        )
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("locked"), "{out}\n{err}");
+    assert!(readme.exists(), "moved back");
+    let (code, out, _) = env.run(&["apply", "--yes", "--force"]);
+    assert_eq!(code, 1, "a locked worktree is never removed: {out}");
+    assert!(readme.exists());
+    env.fsck();
+}
+
+#[test]
+fn a_record_naming_a_trash_folder_elsewhere_deletes_nothing() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    env.apply();
+    let elsewhere = env.tmp.path().join("elsewhere/.flowloom-trash/precious");
+    std::fs::create_dir_all(&elsewhere).expect("mkdir");
+    let mine = env.path("sessions/shell-instance-b/.flowloom-trash/shell-instance-a");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    let record_path = env.repo.join(".git/flowloom/owned.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&record_path).expect("record")).expect("json");
+    record["sessions"][0]["trash"] = serde_json::Value::String(elsewhere.display().to_string());
+    record["sessions"][1]["trash"] = serde_json::Value::String(mine.display().to_string());
+    std::fs::write(&record_path, record.to_string()).expect("write record");
+    env.manifest("");
+    let _ = env.run(&["apply", "--yes"]);
+    assert!(elsewhere.exists(), "outside the root");
+    assert!(!env.path("sessions/shell-instance-a").exists() || mine.exists());
+}

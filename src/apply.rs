@@ -124,7 +124,12 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let result = match &change.action {
-                Action::Create { start, wanted, base } => self.create(change, start, wanted, base),
+                Action::Create {
+                    start,
+                    wanted,
+                    base,
+                    post_checkout,
+                } => self.create(change, start, wanted, base, post_checkout.as_ref()),
                 Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
                 Action::Remove(removal) => self.remove(change, removal, false),
                 Action::Retain { removal, .. } => self.remove(change, removal, true),
@@ -209,24 +214,45 @@ impl<'a> Executor<'a> {
         self.save_record()
     }
 
-    fn create(&mut self, change: &Change, start: &Start, wanted: &Wanted, base: &str) -> Result<(), Failure> {
+    fn create(
+        &mut self,
+        change: &Change,
+        start: &Start,
+        wanted: &Wanted,
+        base: &str,
+        post_checkout: Option<&crate::hooks::HooksDir>,
+    ) -> Result<(), Failure> {
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
         self.ensure_branch(&change.branch, start)?;
         failpoint("create:branch");
-        self.add_worktree(change)?;
+        let head = self.add_worktree(change)?;
         failpoint("create:checkout");
+        // As `git worktree add`: the hook runs right after the checkout; its failure is
+        // reported once the session is complete.
+        let hook = post_checkout.map(|dir| {
+            let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
+            crate::hooks::post_checkout(dir, &change.path, &null, &head)
+        });
         self.write_session_folder(change, wanted, None)?;
         failpoint("create:metadata");
         self.mark(change, base, OwnedState::Created)?;
+        if let Some(Err(why)) = hook {
+            return Err(RepoError::message(why).into());
+        }
         Ok(())
     }
 
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
         let mut recreated = false;
+        let mut hook_failure = None;
         for repair in repairs {
             match repair {
-                Repair::Worktree { start, reset } => {
+                Repair::Worktree {
+                    start,
+                    reset,
+                    post_checkout,
+                } => {
                     if *reset {
                         // Checked again under the lock: the half-made checkout still holds
                         // nothing but its branch's files.
@@ -244,7 +270,11 @@ impl<'a> Executor<'a> {
                     self.mark(change, base, OwnedState::Creating)?;
                     self.drop_registration(&change.path, *reset)?;
                     self.ensure_branch(&change.branch, start)?;
-                    self.add_worktree(change)?;
+                    let head = self.add_worktree(change)?;
+                    if let Some(dir) = post_checkout {
+                        let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
+                        hook_failure = crate::hooks::post_checkout(dir, &change.path, &null, &head).err();
+                    }
                     recreated = true;
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
@@ -261,6 +291,9 @@ impl<'a> Executor<'a> {
         }
         if recreated {
             self.mark(change, base, OwnedState::Created)?;
+        }
+        if let Some(why) = hook_failure {
+            return Err(RepoError::message(why).into());
         }
         Ok(())
     }
@@ -826,7 +859,8 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    fn add_worktree(&self, change: &Change) -> Result<(), RepoError> {
+    /// Register and check out the worktree; the commit checked out.
+    fn add_worktree(&self, change: &Change) -> Result<String, RepoError> {
         let path = &change.path;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
@@ -845,13 +879,18 @@ impl<'a> Executor<'a> {
             Some(bar) => bar.files(&change.session),
             None => crate::progress::Bar::new(false, 0).files(&change.session),
         };
-        prepared
+        let (wt_repo, _) = prepared
             .checkout(progress, self.interrupt)
             .map_err(|e| RepoError::git("check out worktree", path, e))?;
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
-        Ok(())
+        executables_as_git_writes_them(&wt_repo, path)?;
+        let head = wt_repo
+            .head_id()
+            .map(|id| id.to_string())
+            .map_err(|e| RepoError::git("read the HEAD of", path, e))?;
+        Ok(head)
     }
 
     /// Check out the session's branch in a clean worktree that is on `from`, as
@@ -1056,6 +1095,42 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
         target = trash.join(numbered);
     }
     Ok(target)
+}
+
+/// With `core.fileMode=false`, gix writes executable entries without `x`; git still checks
+/// them out executable (the setting only says not to trust the file system's bit). Add `x`
+/// where `r` is set, which is what git's `0777 & ~umask` gives.
+fn executables_as_git_writes_them(wt_repo: &gix::Repository, worktree: &Path) -> Result<(), RepoError> {
+    use gix::bstr::ByteSlice;
+    use std::os::unix::fs::PermissionsExt;
+    if wt_repo.config_snapshot().boolean("core.fileMode") != Some(false) {
+        return Ok(());
+    }
+    let index = wt_repo
+        .open_index()
+        .map_err(|e| RepoError::git("read the index of", worktree, e))?;
+    for entry in index.entries() {
+        if entry.mode != gix::index::entry::Mode::FILE_EXECUTABLE {
+            continue;
+        }
+        let Ok(rel) = gix::path::from_bstr(entry.path(&index).as_bstr()) else {
+            continue;
+        };
+        let file = worktree.join(rel);
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        let wanted = mode | ((mode & 0o444) >> 2);
+        if wanted != mode {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(wanted))
+                .map_err(|e| RepoError::io("make executable", &file, e))?;
+        }
+    }
+    Ok(())
 }
 
 /// Make the trash folder (a real folder: a symlink there is refused) and move `path` to

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod exclude;
 pub mod fsutil;
+pub mod hooks;
 pub mod import;
 pub mod inspect;
 pub mod lock;

@@ -48,6 +48,8 @@ pub enum Action {
         start: Start,
         wanted: Wanted,
         base: String,
+        /// The repository's `post-checkout` hook, run in the new worktree as git runs it.
+        post_checkout: Option<crate::hooks::HooksDir>,
     },
     /// Repairs of a declared session, in the order apply carries them out.
     Update {
@@ -133,7 +135,11 @@ pub enum Repair {
     /// The worktree is gone (folder deleted by hand) or half-made by a killed apply: drop
     /// the registration and add it again. `reset`: the half-made checkout is deleted first,
     /// after apply checks again that every file in it is its branch's.
-    Worktree { start: Start, reset: bool },
+    Worktree {
+        start: Start,
+        reset: bool,
+        post_checkout: Option<crate::hooks::HooksDir>,
+    },
     /// Write `metadata.json`: `old` is the text found (None when missing), `new` the text
     /// to write (None: a new file, made at apply time with `startTime` and `shellPid`).
     Metadata { old: Option<String>, new: Option<String> },
@@ -567,6 +573,11 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
     }
 }
 
+/// The hooks folder, when a `post-checkout` hook there may run.
+fn post_checkout(state: &State) -> Option<crate::hooks::HooksDir> {
+    state.hooks.clone().filter(|h| h.may_run("post-checkout"))
+}
+
 fn blocked(reason: Reason) -> Option<Action> {
     Some(Action::Blocked { reasons: vec![reason] })
 }
@@ -599,6 +610,7 @@ fn plan_declared(
                 start,
                 wanted,
                 base: session.base.clone(),
+                post_checkout: post_checkout(state),
             },
             Ok(_) => Action::Blocked { reasons },
             Err(why) => {
@@ -643,6 +655,7 @@ fn plan_declared(
         repairs.push(Repair::Worktree {
             start,
             reset: half_made,
+            post_checkout: post_checkout(state),
         });
         repairs.push(Repair::Metadata { old: None, new: None });
         repairs.push(Repair::Artifacts);

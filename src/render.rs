@@ -210,6 +210,17 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
                 let _ = writeln!(out, "      {}", p.paint(Style::Dim, &reason_text(r, manifest)));
             }
         }
+        Action::Create {
+            post_checkout: Some(hooks),
+            ..
+        } => {
+            let _ = writeln!(
+                out,
+                "      {} {}",
+                p.paint(Style::Dim, "runs hook:"),
+                hooks.describe("post-checkout")
+            );
+        }
         Action::Remove(r) => {
             if let Some(a) = &r.archive {
                 let what = match (&a.snapshot, a.commits) {

@@ -50,6 +50,8 @@ pub struct State {
     /// Those of them that are exactly what the check before the move saw (their stamps
     /// match the digest the record holds).
     pub trash_intact: BTreeSet<PathBuf>,
+    /// Where the repository's hooks are (for `post-checkout` in new worktrees).
+    pub hooks: Option<crate::hooks::HooksDir>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::recover::Leftover>,
@@ -194,6 +196,7 @@ impl State {
             state.busy_branches.insert(branch, main.clone());
         }
         state.main_workdir = main_workdir;
+        state.hooks = Some(crate::hooks::hooks_dir(repo));
         // Only folders flowloom recorded moving into the trash, beside their session's path
         // in the root, still real folders there.
         state.trash = state

@@ -443,3 +443,28 @@ fn color_only_when_asked_or_on_a_terminal_and_never_in_json() {
     assert!(out.contains("+ perf"), "the plan is what was asked for: {out}");
     assert!(err.is_empty(), "-q keeps progress and summaries quiet: {err}");
 }
+
+#[test]
+fn a_failing_post_checkout_hook_leaves_the_session_made_and_says_so() {
+    let env = TestEnv::new();
+    let hook = env.repo.join(".git/hooks/post-checkout");
+    std::fs::create_dir_all(hook.parent().expect("hooks")).expect("mkdir");
+    std::fs::write(&hook, "#!/bin/sh\necho \"hook: $1 $3\"; exit 3\n").expect("hook");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    env.manifest("[sessions.a]\n");
+    let (_, out, _) = env.run(&["plan"]);
+    assert!(out.contains("runs hook:") && out.contains("post-checkout"), "{out}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("hook: 0000000000000000000000000000000000000000 1"),
+        "{err}"
+    );
+    assert!(err.contains("post-checkout hook") && err.contains("failed"), "{err}");
+    assert_eq!(env.worktrees().len(), 1, "the session was made");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "nothing left to do: {out}");
+}

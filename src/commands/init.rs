@@ -46,7 +46,20 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     };
     let path = manifest_path(cli, start_dir, repo.as_ref())?;
     let shown = path.display().to_string();
-    match crate::fsutil::write_new_atomic(&path, STARTER.as_bytes()) {
+    // The base it detected is written out (SPEC §2), so the team shares it.
+    let base = repo.as_ref().map(|r| super::default_base(r, "origin"));
+    let text = match &base {
+        Some(base) => STARTER.replacen(
+            "# base     = \"main\"                  # where new session branches start: any revspec",
+            &format!(
+                "base     = {}   # where new session branches start: any revspec",
+                toml_string(base)
+            ),
+            1,
+        ),
+        None => STARTER.to_owned(),
+    };
+    match crate::fsutil::write_new_atomic(&path, text.as_bytes()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             return Err(Error::Usage {
@@ -60,15 +73,21 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
         Err(e) => return Err(RepoError::io("write", &path, e).into()),
     }
     printer.status(&format!("wrote {shown}"));
-    // The starter leaves `base` at `main`; say so where that would not resolve.
+    // Say so where the base would not resolve (a repository without commits).
+    let base = base.unwrap_or_else(|| "main".to_owned());
     if let Some(repo) = &repo
-        && repo.rev_parse_single("main^{commit}").is_err()
+        && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
     {
         printer.warn(&format!(
-            "`main` does not name a commit here: set `base` under [defaults] in {shown} before declaring sessions"
+            "`{base}` does not name a commit here: set `base` under [defaults] in {shown} before declaring sessions"
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    toml_edit::Value::from(text).to_string().trim().to_owned()
 }
 
 #[cfg(test)]

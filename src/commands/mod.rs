@@ -322,7 +322,42 @@ fn canonical_folder(path: &Path) -> PathBuf {
 
 pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<Manifest, Error> {
     let path = manifest_path(cli, start_dir, repo)?;
-    Ok(Manifest::load(&path)?)
+    let mut manifest = Manifest::load(&path)?;
+    if let Some(repo) = repo {
+        manifest.use_default_base(&default_base(repo, &manifest.defaults.remote));
+    }
+    Ok(manifest)
+}
+
+/// SPEC §2: the remote's default branch (what `refs/remotes/<remote>/HEAD` points at: the
+/// local branch of that name when it exists, else the remote-tracking branch), else `main`,
+/// else `master`, else `main` (which then does not resolve, and the plan says so).
+pub(crate) fn default_base(repo: &gix::Repository, remote: &str) -> String {
+    let exists = |full: &str| repo.try_find_reference(full).ok().flatten().is_some();
+    let remote_head = repo
+        .try_find_reference(format!("refs/remotes/{remote}/HEAD").as_str())
+        .ok()
+        .flatten()
+        .and_then(|r| match r.target() {
+            gix::refs::TargetRef::Symbolic(name) => Some(name.as_bstr().to_string()),
+            gix::refs::TargetRef::Object(_) => None,
+        });
+    if let Some(target) = remote_head
+        && let Some(name) = target.strip_prefix(&format!("refs/remotes/{remote}/"))
+    {
+        if exists(&crate::names::branch_ref(name)) {
+            return name.to_owned();
+        }
+        if exists(&target) {
+            return format!("{remote}/{name}");
+        }
+    }
+    for candidate in ["main", "master"] {
+        if exists(&crate::names::branch_ref(candidate)) {
+            return candidate.to_owned();
+        }
+    }
+    "main".to_owned()
 }
 
 /// Read the repository and plan; also report a `base` that does not resolve. `stale`: when

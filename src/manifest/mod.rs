@@ -36,6 +36,9 @@ pub struct Manifest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Defaults {
     pub base: String,
+    /// Whether `[defaults] base` is written in the file; when it is not, the default base
+    /// is the repository's (`Manifest::use_default_base`, SPEC §2).
+    pub base_given: bool,
     /// Relative to [`Manifest::dir`], normalised (no `.` components, no trailing slash).
     pub root: PathBuf,
     pub branch: Template,
@@ -136,9 +139,26 @@ impl Manifest {
         self.root_dir().join(&session.worktree)
     }
 
+    /// SPEC §2: when the file names no `[defaults] base`, sessions without a `base` of their
+    /// own start at the repository's default branch, `base`.
+    pub fn use_default_base(&mut self, base: &str) {
+        if self.defaults.base_given {
+            return;
+        }
+        self.defaults.base = base.to_owned();
+        for session in self.sessions.values_mut() {
+            if session.base_span.is_none() {
+                session.base = base.to_owned();
+            }
+        }
+    }
+
     /// A path inside the manifest's folder, relative to it, with `/` separators (for output).
     pub fn relative(&self, path: &Path) -> String {
-        let rel = path.strip_prefix(&self.dir).unwrap_or(path);
+        let Ok(rel) = path.strip_prefix(&self.dir) else {
+            // Outside the manifest's folder: shown as it is, not as `//abs/path`.
+            return path.display().to_string();
+        };
         rel.components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()

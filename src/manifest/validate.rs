@@ -298,6 +298,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
 
     let defaults = Defaults {
         base: base.to_owned(),
+        base_given: d.base.is_some(),
         root,
         branch: branch.template,
         worktree: worktree.template,
@@ -860,6 +861,7 @@ worktree = "auth"
             m.defaults,
             Defaults {
                 base: "main".into(),
+                base_given: true,
                 root: "sessions".into(),
                 branch: Template::new("session/{id}"),
                 worktree: Template::new("shell-instance-{id}"),

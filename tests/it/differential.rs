@@ -240,7 +240,6 @@ const CASES: &[Case] = &[
         name: "default branch master, manifest base omitted",
         setup: master,
         base: "master",
-        known: Some("the default base falls back to `main` only, not to `master` (SPEC §2)"),
         ..ROW
     },
 ];

@@ -462,3 +462,25 @@ fn import_writes_only_the_keys_the_templates_do_not_give() {
     Plan: 0 to create, 2 to update, 0 to remove, 0 blocked.
     "#);
 }
+
+#[test]
+fn the_default_base_is_the_remotes_default_branch_and_init_writes_it() {
+    // A clone of a repository whose default branch is `trunk`.
+    let origin = TestEnv::new();
+    origin.git(&["branch", "-m", "main", "trunk"]);
+    let env = TestEnv::empty();
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", &origin.repo.display().to_string(), "clone"],
+    );
+    let clone = env.tmp.path().join("clone");
+    let (code, _, err) = run(env.flowloom_in(&clone).args(["init"]));
+    assert_eq!(code, 0, "{err}");
+    let manifest = std::fs::read_to_string(clone.join("flowloom.toml")).expect("manifest");
+    assert!(manifest.contains("\nbase     = \"trunk\""), "{manifest}");
+    // Without `base` in the file, sessions start at the remote's default branch too.
+    std::fs::write(clone.join("flowloom.toml"), "[sessions.a]\n").expect("write");
+    let (code, out, err) = run(env.flowloom_in(&clone).args(["plan"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("new branch from trunk"), "{out}");
+}

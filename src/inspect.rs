@@ -716,3 +716,80 @@ fn commit_patch_id(repo: &gix::Repository, id: gix::ObjectId) -> Option<gix::Obj
     };
     Some(patch_id(&changes(repo, &parent_tree, &tree)?))
 }
+
+/// Why checking out `commit` would go wrong before anything is written, if it would: blobs
+/// missing from the object database (a partial clone not fetched yet), or a
+/// `working-tree-encoding` gix cannot write (UTF-16/UTF-32: gix writes such files as their
+/// UTF-8 blob, which git then shows modified).
+pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> {
+    let id = gix::ObjectId::from_hex(commit.as_bytes()).ok()?;
+    let tree = repo.find_commit(id).ok()?.tree_id().ok()?;
+    let index = repo.index_from_tree(&tree).ok()?;
+    let mut missing = 0usize;
+    let mut first_missing = None;
+    let mut attributes = Vec::new();
+    for entry in index.entries() {
+        if entry.mode == gix::index::entry::Mode::COMMIT {
+            continue;
+        }
+        let path = entry.path(&index);
+        if !repo.has_object(entry.id) {
+            missing += 1;
+            first_missing.get_or_insert_with(|| path.to_str_lossy().into_owned());
+            continue;
+        }
+        if path == ".gitattributes" || path.ends_with(b"/.gitattributes") {
+            attributes.push(entry.id);
+        }
+    }
+    if missing > 0 {
+        // A partial clone: `extensions.partialClone` (older git) or a promisor remote.
+        let config = repo.config_snapshot();
+        let partial = config
+            .string("extensions.partialClone")
+            .map(|r| r.to_string())
+            .or_else(|| {
+                repo.remote_names()
+                    .into_iter()
+                    .find(|name| config.boolean(format!("remote.{name}.promisor").as_str()) == Some(true))
+                    .map(|name| name.to_string())
+            });
+        return Some(match partial {
+            Some(remote) => format!(
+                "{missing} file(s) of {commit} (e.g. {}) are not fetched yet in this partial clone; fetch them first: \
+                 git fetch {remote} {commit}, or git checkout the commit once",
+                first_missing.unwrap_or_default()
+            ),
+            None => format!(
+                "{missing} file(s) of {commit} (e.g. {}) are missing from the object database; run git fsck",
+                first_missing.unwrap_or_default()
+            ),
+        });
+    }
+    let mut texts: Vec<Vec<u8>> = attributes
+        .into_iter()
+        .filter_map(|id| repo.find_object(id).ok().map(|o| o.data.clone()))
+        .collect();
+    if let Some(info) = read_small(&repo.common_dir().join("info").join("attributes")) {
+        texts.push(info);
+    }
+    for text in texts {
+        for word in text.split(|b| b.is_ascii_whitespace()) {
+            let Some(value) = word.strip_prefix(b"working-tree-encoding=") else {
+                continue;
+            };
+            let upper = value.to_ascii_uppercase();
+            if [&b"UTF-16"[..], b"UTF-32", b"UCS-2", b"UCS-4", b"UTF16", b"UTF32"]
+                .iter()
+                .any(|p| upper.starts_with(p))
+            {
+                return Some(format!(
+                    "its attributes ask for working-tree-encoding={}, which gitoxide cannot write yet (it would \
+                     check the UTF-8 blob out unconverted); make this session with `git worktree add`",
+                    value.to_str_lossy()
+                ));
+            }
+        }
+    }
+    None
+}

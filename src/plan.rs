@@ -296,6 +296,10 @@ pub enum Reason {
     NestedRepository {
         path: String,
     },
+    /// The checkout could not be written as git would write it.
+    CannotCheckOut {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -461,6 +465,10 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
     let root = &state.root;
     for session in manifest.sessions.values() {
         let path = root.join(&session.worktree);
+        let checks_out = state.worktrees.get(&path).is_none_or(|wt| wt.missing);
+        if checks_out && let Ok(start) = start_of(manifest, state, session) {
+            needs.checkout.insert(start.commit);
+        }
         let Some(wt) = state.worktrees.get(&path) else { continue };
         if !wt.missing && wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str()) {
             needs.dirt.insert(path.clone());
@@ -606,6 +614,11 @@ fn plan_declared(
             reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
         }
         return Some(match start_of(manifest, state, session) {
+            Ok(start) if state.checkout_problems.contains_key(&start.commit) => Action::Blocked {
+                reasons: vec![Reason::CannotCheckOut {
+                    why: state.checkout_problems[&start.commit].clone(),
+                }],
+            },
             Ok(start) if reasons.is_empty() => Action::Create {
                 start,
                 wanted,
@@ -652,6 +665,9 @@ fn plan_declared(
             Ok(start) => start,
             Err(why) => return blocked(why),
         };
+        if let Some(why) = state.checkout_problems.get(&start.commit) {
+            return blocked(Reason::CannotCheckOut { why: why.clone() });
+        }
         repairs.push(Repair::Worktree {
             start,
             reset: half_made,
@@ -986,16 +1002,11 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
         .map(|c| c.path.clone())
         .collect();
     let top = state.main_workdir.as_deref();
-    let mut staying: Vec<(&str, String)> = manifest
-        .sessions
-        .values()
-        .map(|s| (s.id.as_str(), s.worktree.clone()))
+    let staying: Vec<(&str, String)> = hidden_sessions(manifest, state, changes)
+        .into_iter()
+        .filter(|(_, _, path)| !removed.contains(path))
+        .map(|(id, folder, _)| (id, folder))
         .collect();
-    for o in &state.owned.sessions {
-        if !removed.contains(&o.path) && state.worktrees.contains_key(&o.path) {
-            staying.push((o.id.as_str(), folder_name(&o.path)));
-        }
-    }
     let kept: BTreeSet<String> =
         crate::exclude::wanted(top, &state.root, staying.iter().map(|(i, w)| (*i, w.as_str())))
             .into_iter()
@@ -1011,6 +1022,34 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
     }
 }
 
+/// The sessions whose paths flowloom's excludes hide while apply runs: those with a
+/// worktree, or about to get one (a blocked creation hides nothing): (id, folder, path).
+fn hidden_sessions<'a>(
+    manifest: &'a Manifest,
+    state: &'a State,
+    changes: &[Change],
+) -> Vec<(&'a str, String, PathBuf)> {
+    let creating: BTreeSet<&Path> = changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create { .. }))
+        .map(|c| c.path.as_path())
+        .collect();
+    let mut sessions = Vec::new();
+    for s in manifest.sessions.values() {
+        let path = state.root.join(&s.worktree);
+        if state.worktrees.contains_key(&path) || creating.contains(path.as_path()) {
+            sessions.push((s.id.as_str(), s.worktree.clone(), path));
+        }
+    }
+    for o in &state.owned.sessions {
+        // A session's lines stay while its worktree does (a retained branch has none).
+        if state.worktrees.contains_key(&o.path) {
+            sessions.push((o.id.as_str(), folder_name(&o.path), o.path.clone()));
+        }
+    }
+    sessions
+}
+
 fn folder_name(path: &Path) -> String {
     path.file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -1024,18 +1063,10 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
     // Every session that exists when apply starts keeps its lines until it is gone: a
     // removal drops its own lines once it is done (`Removal::exclude_drop`), so one blocked
     // at the last moment stays hidden.
-    let mut sessions: Vec<(&str, String)> = manifest
-        .sessions
-        .values()
-        .map(|s| (s.id.as_str(), s.worktree.clone()))
+    let sessions: Vec<(&str, String)> = hidden_sessions(manifest, state, changes)
+        .into_iter()
+        .map(|(id, folder, _)| (id, folder))
         .collect();
-    for o in &state.owned.sessions {
-        // A session's lines stay while its worktree does (a retained branch has none).
-        let exists = state.worktrees.contains_key(&o.path);
-        if exists {
-            sessions.push((o.id.as_str(), folder_name(&o.path)));
-        }
-    }
     let new = crate::exclude::wanted(
         state.main_workdir.as_deref(),
         &state.root,
@@ -1659,6 +1690,14 @@ mod reason_table {
                     base: "main".into(),
                     why: "not found".into(),
                 },
+            ),
+            (
+                "x",
+                "a checkout git would write otherwise",
+                |s| {
+                    s.checkout_problems.insert(COMMIT.into(), "UTF-16".into());
+                },
+                Reason::CannotCheckOut { why: "UTF-16".into() },
             ),
             (
                 "x",

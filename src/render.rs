@@ -631,6 +631,7 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
         Reason::NestedRepository { path } => {
             format!("it holds a repository of its own ({path}), whose history would be lost; move it out first")
         }
+        Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
@@ -663,6 +664,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::Process { .. } => "process",
         Reason::DetachedCommits { .. } => "detached_commits",
         Reason::NewSincePlan { .. } => "new_since_plan",
+        Reason::CannotCheckOut { .. } => "cannot_check_out",
         Reason::ForeignGit { .. } => "foreign_git",
         Reason::NestedRepository { .. } => "nested_repository",
     }

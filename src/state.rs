@@ -52,6 +52,9 @@ pub struct State {
     pub trash_intact: BTreeSet<PathBuf>,
     /// Where the repository's hooks are (for `post-checkout` in new worktrees).
     pub hooks: Option<crate::hooks::HooksDir>,
+    /// Commit → why checking it out would go wrong (answered for the commits a creation
+    /// or a recreated worktree would check out).
+    pub checkout_problems: BTreeMap<String, String>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::recover::Leftover>,
@@ -415,6 +418,11 @@ impl State {
                 wt.processes = found;
             }
         }
+        for commit in &needs.checkout {
+            if let Some(why) = crate::inspect::checkout_problem(repo, commit) {
+                self.checkout_problems.insert(commit.clone(), why);
+            }
+        }
         for (branch, base) in &needs.unmerged {
             let base = self.bases.get(base).and_then(|b| b.as_ref().ok()).cloned();
             if let Some(b) = self.branches.get_mut(branch) {
@@ -445,6 +453,8 @@ pub struct Needs {
     pub removal: BTreeSet<PathBuf>,
     pub stray: BTreeMap<PathBuf, String>,
     pub unmerged: BTreeMap<String, String>,
+    /// Commits a checkout would write: can they be written as git would?
+    pub checkout: BTreeSet<String>,
 }
 
 /// SPEC §2, §8: the root is checked on the real path. No folder on the way from the

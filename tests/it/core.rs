@@ -468,3 +468,21 @@ fn a_failing_post_checkout_hook_leaves_the_session_made_and_says_so() {
     let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "nothing left to do: {out}");
 }
+
+#[test]
+fn a_partial_clone_missing_the_bases_files_is_refused_before_anything_is_written() {
+    let origin = TestEnv::new();
+    origin.git(&["config", "uploadpack.allowFilter", "true"]);
+    let env = TestEnv::empty();
+    let url = format!("file://{}", origin.repo.display());
+    env.git_in(
+        env.tmp.path(),
+        &["clone", "-q", "--filter=blob:none", "--no-checkout", &url, "repo"],
+    );
+    env.write("flowloom.toml", "[sessions.a]\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not fetched yet in this partial clone"), "{out}");
+    assert!(env.worktrees().is_empty());
+    assert!(!env.branches().contains(&"session/a".to_owned()));
+}

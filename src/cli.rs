@@ -109,6 +109,63 @@ pub enum Command {
     Import(ImportArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
+    /// Declare a session in the manifest (comments kept) and make it at once; prints its
+    /// worktree path, for `cd "$(flowloom new ID)"`.
+    New(NewArgs),
+    /// Drop a session from the manifest and remove it, with every check `apply` makes.
+    Rm(RmArgs),
+    /// Run a command in a session's worktree, with the session's environment; exits with
+    /// the command's code.
+    Run(RunArgs),
+    /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
+    ShellInit(ShellInitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The session id.
+    pub id: String,
+    /// What the session is for (written as `purpose`).
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: Option<String>,
+    /// Where its branch starts: any revspec (written as `base`).
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// The session id.
+    pub id: String,
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
+    /// As `apply --force`: archive, then remove despite uncommitted work.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The session id.
+    pub id: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellInitArgs {
+    /// The shell to print the function for.
+    #[arg(value_enum)]
+    pub shell: InitShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +212,10 @@ pub struct PlanArgs {
     /// Also save the plan to FILE, for `flowloom apply FILE` to carry out exactly.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    /// Plan only this session (repeatable), as Terraform's `-target`.
+    #[arg(long, value_name = "ID")]
+    pub target: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -178,4 +239,8 @@ pub struct ApplyArgs {
     /// lock or removes the worktree flowloom runs in.
     #[arg(long)]
     pub force: bool,
+
+    /// Apply only this session (repeatable), as Terraform's `-target`.
+    #[arg(long, value_name = "ID", conflicts_with = "plan_file")]
+    pub target: Vec<String>,
 }

@@ -209,6 +209,20 @@ pub fn edit(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
     Ok(doc.to_string())
 }
 
+/// `source` without the `[sessions.<id>]` table (and its comments), everything else
+/// unchanged; `None` when it declares no such session.
+pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, String> {
+    let mut doc: DocumentMut = source
+        .parse()
+        .map_err(|e: toml_edit::TomlError| format!("the manifest is not valid TOML: {}", e.message()))?;
+    let removed = match doc.get_mut("sessions") {
+        Some(Item::Table(sessions)) => sessions.remove(id).is_some(),
+        Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => sessions.remove(id).is_some(),
+        _ => false,
+    };
+    Ok(removed.then(|| doc.to_string()))
+}
+
 fn max_position(table: &Table) -> isize {
     let mut max = table.position().unwrap_or(0);
     for (_, item) in table.iter() {

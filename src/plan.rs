@@ -367,10 +367,18 @@ pub enum Housekeeping {
 }
 
 /// How to plan.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Options {
     /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
     pub force: bool,
+    /// `--target`: plan only these sessions (as Terraform's `-target`); empty plans all.
+    pub targets: BTreeSet<String>,
+}
+
+impl Options {
+    fn targets(&self, session: &str) -> bool {
+        self.targets.is_empty() || self.targets.contains(session)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -430,9 +438,20 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
             });
         }
     }
+    changes.retain(|c| options.targets(&c.session));
     changes.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
     exclude_drops(manifest, state, &mut changes);
-    let housekeeping = housekeeping(manifest, state, &changes);
+    let mut housekeeping = housekeeping(manifest, state, &changes);
+    // With targets, only their own housekeeping (and what every run needs).
+    housekeeping.retain(|step| match step {
+        Housekeeping::DropRecord { session, .. } => options.targets(session),
+        Housekeeping::EmptyTrash { path } => state
+            .owned
+            .sessions
+            .iter()
+            .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id)),
+        Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) => true,
+    });
     Plan {
         changes,
         unmanaged: unmanaged(manifest, state),
@@ -1489,7 +1508,7 @@ mod tests {
         #[test]
         fn applying_a_plan_converges(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let options = Options { force };
+            let options = Options { force, ..Options::default() };
             let first = plan_with(&m, &s, &options);
             let after = carry_out(&first, &s);
             let second = plan_with(&m, &after, &options);
@@ -1502,7 +1521,7 @@ mod tests {
         #[test]
         fn blocked_sessions_keep_their_work(case in case(), force in any::<bool>()) {
             let (m, s) = (manifest(&case), state(&case));
-            let p = plan_with(&m, &s, &Options { force });
+            let p = plan_with(&m, &s, &Options { force, ..Options::default() });
             for change in &p.changes {
                 if let Action::Remove(Removal { archive, discard, delete_branch, .. }) = &change.action {
                     // Only owned sessions are ever removed, never locked ones; without
@@ -1928,7 +1947,14 @@ mod reason_table {
             let plain = plan(&manifest, &state);
             assert_eq!(reasons_of(&plain, session), vec![reason.clone()], "{what}");
             // --force lifts exactly the forceable reasons.
-            let forced = plan_with(&manifest, &state, &Options { force: true });
+            let forced = plan_with(
+                &manifest,
+                &state,
+                &Options {
+                    force: true,
+                    ..Options::default()
+                },
+            );
             let still = reasons_of(&forced, session);
             assert_eq!(still.is_empty(), reason.forceable(), "{what}: forced plan {still:?}");
         }

@@ -19,6 +19,9 @@ pub struct Saved {
     /// The manifest it was made from, absolute.
     pub manifest: PathBuf,
     pub force: bool,
+    /// `--target`: the sessions the plan was limited to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<String>,
 }
 
 /// The parts of a saved plan file that `apply FILE` reads back.

@@ -18,7 +18,6 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     let printer = if args.json { printer.plain() } else { *printer };
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let common_dir = crate::state::canonical(repo.common_dir());
     let saved = match &args.plan_file {
         Some(file) => Some(
             crate::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
@@ -29,78 +28,143 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
-    let confirmed = args.yes || saved.is_some();
-    // Refuse before taking the lock or reading anything: a script without --yes must not
-    // hang, and must not change anything.
-    if !confirmed && !std::io::stdin().is_terminal() {
-        return Err(Error::Usage {
-            message: "refusing to apply without confirmation: standard input is not a terminal".into(),
-            help: Some("review `flowloom plan`, then run `flowloom apply --yes`".into()),
-        });
-    }
-    let lock = take_lock(&common_dir, cli.global.lock_timeout, &printer)?;
-    let stale = lock.stale().and_then(|s| s.started);
-    // Read and plan under the lock: what another apply did before we got it counts.
+    let confirm = if args.yes || saved.is_some() {
+        Confirm::Given
+    } else {
+        Confirm::Ask
+    };
+    refuse_without_terminal(
+        confirm,
+        "apply",
+        "review `flowloom plan`, then run `flowloom apply --yes`",
+    )?;
     let options = crate::plan::Options {
         force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
+        targets: match &saved {
+            Some(s) => s.saved.targets.iter().cloned().collect(),
+            None => args.target.iter().cloned().collect(),
+        },
     };
-    let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, &printer)?;
-    if let Some(saved) = &saved {
-        let same = saved.saved.manifest == manifest.path
-            && saved.saved.fingerprint == crate::saved::fingerprint(&manifest, &state, &plan);
-        if !same {
-            return Err(Error::Usage {
-                message: "the saved plan is stale: the manifest or the repository changed since it was made; nothing was applied".into(),
-                help: Some("run `flowloom plan --out FILE` again and review it".into()),
-            });
-        }
-    }
+    let lock = take_lock(
+        &crate::state::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        &printer,
+    )?;
+    let run = Run {
+        repo: &repo,
+        start_dir,
+        printer: &printer,
+        json: args.json,
+        stale: lock.stale().and_then(|s| s.started),
+        plan_on_stderr: false,
+    };
+    run.carry_out(&manifest, &options, confirm, saved.as_ref(), &mut || Ok(()))
+}
 
-    if !args.json {
-        printer.out(&render::text(&plan, &manifest, &printer));
+/// Whether the user already said yes (`--yes`, a saved plan, `flowloom new`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Confirm {
+    Given,
+    Ask,
+}
+
+/// Refuse before taking the lock or reading anything: a script without `--yes` must not
+/// hang, and must not change anything.
+pub(super) fn refuse_without_terminal(confirm: Confirm, what: &str, help: &str) -> Result<(), Error> {
+    if confirm == Confirm::Ask && !std::io::stdin().is_terminal() {
+        return Err(Error::Usage {
+            message: format!("refusing to {what} without confirmation: standard input is not a terminal"),
+            help: Some(help.into()),
+        });
     }
-    let mut summary = Summary::default();
-    if plan.has_changes() {
-        if !confirmed && !printer.confirm("Apply these changes?") {
+    Ok(())
+}
+
+/// One apply, under the lock already taken: plan, show, confirm, carry out, say what happened.
+pub(super) struct Run<'a> {
+    pub repo: &'a gix::Repository,
+    pub start_dir: &'a Path,
+    pub printer: &'a Printer,
+    pub json: bool,
+    /// When the apply the lock was taken over from started, if it was killed.
+    pub stale: Option<jiff::Timestamp>,
+    /// Print the plan on standard error (`flowloom new` prints only the path on stdout).
+    pub plan_on_stderr: bool,
+}
+
+impl Run<'_> {
+    /// `before`: what to do once the user agreed, before anything of the plan is done (a
+    /// manifest edit of `flowloom rm`); it runs even when the plan has nothing to do.
+    pub fn carry_out(
+        &self,
+        manifest: &Manifest,
+        options: &crate::plan::Options,
+        confirm: Confirm,
+        saved: Option<&crate::saved::SavedFile>,
+        before: &mut dyn FnMut() -> Result<(), Error>,
+    ) -> Result<ExitCode, Error> {
+        let printer = self.printer;
+        // Read and plan under the lock: what another apply did before we got it counts.
+        let (state, plan, bad_base) = compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
+        if let Some(saved) = saved {
+            let same = saved.saved.manifest == manifest.path
+                && saved.saved.fingerprint == crate::saved::fingerprint(manifest, &state, &plan);
+            if !same {
+                return Err(Error::Usage {
+                    message: "the saved plan is stale: the manifest or the repository changed since it was made; nothing was applied".into(),
+                    help: Some("run `flowloom plan --out FILE` again and review it".into()),
+                });
+            }
+        }
+        if self.plan_on_stderr {
+            printer.status(render::text(&plan, manifest, printer).trim_end());
+        } else if !self.json {
+            printer.out(&render::text(&plan, manifest, printer));
+        }
+        if plan.has_changes() && confirm == Confirm::Ask && !printer.confirm("Apply these changes?") {
             printer.status("Apply cancelled; nothing was changed.");
             return Ok(ExitCode::from(1));
         }
-        let progress = !args.json && !printer.quiet && std::io::stderr().is_terminal();
-        let mut executor = Executor::new(&repo, start_dir, progress)?;
-        let report = executor.execute(&plan);
-        summary = Summary::of(report, &manifest, &printer, !args.json);
+        before()?;
+        let mut summary = Summary::default();
+        if plan.has_changes() {
+            let progress = !self.json && !printer.quiet && std::io::stderr().is_terminal();
+            let mut executor = Executor::new(self.repo, self.start_dir, progress)?;
+            let report = executor.execute(&plan);
+            summary = Summary::of(report, manifest, printer, !self.json);
+        }
+        summary.blocked += plan.count("blocked");
+        if self.json {
+            let mut doc = render::json(&plan, manifest);
+            doc.applied = Some(summary.errors.is_empty() && summary.blocked == 0);
+            doc.errors = summary
+                .errors
+                .iter()
+                .map(|(s, e)| render::JsonError {
+                    session: s.clone(),
+                    error: e.to_string(),
+                })
+                .collect();
+            printer.out(&render::to_json_string(&doc));
+        } else if plan.has_changes() {
+            printer.status(&summary.line(&plan, printer));
+        }
+        if crate::lock::interrupted() {
+            // Released, exit 130: what is left is the next apply's plan.
+            crate::lock::exit_if_interrupted();
+        }
+        if !summary.errors.is_empty() {
+            return Err(Error::Apply {
+                count: summary.errors.len(),
+                errors: summary.errors.into_iter().map(|(_, e)| e).collect(),
+            });
+        }
+        Ok(if summary.blocked > 0 || bad_base {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     }
-    summary.blocked += plan.count("blocked");
-    if args.json {
-        let mut doc = render::json(&plan, &manifest);
-        doc.applied = Some(summary.errors.is_empty() && summary.blocked == 0);
-        doc.errors = summary
-            .errors
-            .iter()
-            .map(|(s, e)| render::JsonError {
-                session: s.clone(),
-                error: e.to_string(),
-            })
-            .collect();
-        printer.out(&render::to_json_string(&doc));
-    } else if plan.has_changes() {
-        printer.status(&summary.line(&plan, &printer));
-    }
-    if crate::lock::interrupted() {
-        // Released, exit 130: what is left is the next apply's plan.
-        crate::lock::exit_if_interrupted();
-    }
-    if !summary.errors.is_empty() {
-        return Err(Error::Apply {
-            count: summary.errors.len(),
-            errors: summary.errors.into_iter().map(|(_, e)| e).collect(),
-        });
-    }
-    Ok(if summary.blocked > 0 || bad_base {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }
 
 /// What an apply did, counted.

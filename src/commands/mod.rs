@@ -5,8 +5,12 @@ mod apply;
 mod completions;
 mod import;
 mod init;
+mod new;
 mod path;
 mod plan;
+mod rm;
+mod run;
+mod shell_init;
 mod status;
 mod validate;
 
@@ -167,6 +171,10 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Init => init::run(cli, &start_dir, printer),
         Command::Import(args) => import::run(cli, &start_dir, args, printer),
         Command::Completions(args) => Ok(completions::run(args, printer)),
+        Command::New(args) => new::run(cli, &start_dir, args, printer),
+        Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
+        Command::Run(args) => run::run(cli, &start_dir, args, printer),
+        Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
     }
 }
 

@@ -12,7 +12,10 @@ use crate::render;
 pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let options = crate::plan::Options { force: args.force };
+    let options = crate::plan::Options {
+        force: args.force,
+        targets: args.target.iter().cloned().collect(),
+    };
     let stale = crate::recover::stale_since(&crate::state::canonical(repo.common_dir()));
     let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;
     if let Some(out) = &args.out {
@@ -21,6 +24,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
             fingerprint: crate::saved::fingerprint(&manifest, &state, &plan),
             manifest: manifest.path.clone(),
             force: args.force,
+            targets: args.target.clone(),
         });
         let path = start_dir.join(out);
         crate::fsutil::write_atomic(&path, render::to_json_string(&doc).as_bytes())?;

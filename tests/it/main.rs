@@ -2,6 +2,7 @@
 //! binary on temp repositories and checks the result with the git CLI.
 
 mod adversarial;
+mod agents;
 mod common;
 mod core;
 mod differential;

@@ -1,0 +1,74 @@
+//! `flowloom rm ID`: drop the session from the manifest and carry out that removal alone,
+//! asking as `apply` does, with every check of SPEC §7. Nothing is written before the user
+//! agrees; then the manifest first, then the removal.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::apply::{Confirm, Run, refuse_without_terminal};
+use super::{Error, load, open_repo, take_lock};
+use crate::cli::{Cli, RmArgs};
+use crate::manifest::Manifest;
+use crate::output::Printer;
+
+pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
+    refuse_without_terminal(
+        confirm,
+        "remove a session",
+        "review `flowloom plan`, then run `flowloom rm --yes ID`",
+    )?;
+    let repo = open_repo(start_dir)?;
+    let lock = take_lock(
+        &crate::state::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        printer,
+    )?;
+    let current = load(cli, start_dir, Some(&repo))?;
+    let owned = crate::ownership::Record::read(&crate::state::canonical(repo.common_dir()))?
+        .sessions
+        .iter()
+        .any(|o| o.id == args.id);
+    let edited = crate::import::remove_session(&current.source, &args.id).map_err(|why| Error::Usage {
+        message: format!("cannot edit {}: {why}", current.relative(&current.path)),
+        help: Some("run `flowloom validate` and fix what it reports".into()),
+    })?;
+    if edited.is_none() && !owned {
+        return Err(Error::Usage {
+            message: format!(
+                "no session `{}` in {}",
+                crate::output::escape(&args.id),
+                current.relative(&current.path)
+            ),
+            help: Some("`flowloom status` lists the sessions".into()),
+        });
+    }
+    let mut manifest = match &edited {
+        Some(text) => Manifest::from_source(&current.path, text.clone())?,
+        None => current.clone(),
+    };
+    if !manifest.defaults.base_given {
+        manifest.use_default_base(&current.defaults.base);
+    }
+    let run = Run {
+        repo: &repo,
+        start_dir,
+        printer,
+        json: false,
+        stale: lock.stale().and_then(|s| s.started),
+        plan_on_stderr: false,
+    };
+    let options = crate::plan::Options {
+        force: args.force,
+        targets: [args.id.clone()].into(),
+    };
+    let path = manifest.path.clone();
+    let source = manifest.source.clone();
+    let mut write = || -> Result<(), Error> {
+        if edited.is_some() {
+            crate::fsutil::write_atomic(&path, source.as_bytes())?;
+        }
+        Ok(())
+    };
+    run.carry_out(&manifest, &options, confirm, None, &mut write)
+}

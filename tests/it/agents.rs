@@ -1,0 +1,135 @@
+//! One command per agent (SPEC §4, §10): `new` declares and makes a session, `run` works
+//! in it with the session's environment, `rm` removes it with every check, `shell-init`
+//! makes `flowloom cd` work; many agents at once all succeed.
+
+use crate::common::{TestEnv, run};
+
+#[test]
+fn an_agent_workflow_new_run_rm() {
+    let env = TestEnv::new();
+    env.manifest("# our sessions\n[sessions.keep] # kept\n");
+    // new: declared (comments kept), made, and its path printed alone on stdout.
+    let (code, out, err) = env.run(&["new", "fix-login", "--purpose", "Fix the login bug"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let path = std::path::PathBuf::from(out.trim());
+    assert!(path.ends_with("sessions/shell-instance-fix-login"), "{out}");
+    assert!(path.is_dir());
+    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(
+        manifest.starts_with("# our sessions\n[sessions.keep] # kept\n"),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains("[sessions.fix-login]\npurpose = \"Fix the login bug\""),
+        "{manifest}"
+    );
+    assert_eq!(
+        env.git_in(&path, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        "session/fix-login\n"
+    );
+    // Only that session was applied: `keep` is still to be made.
+    assert!(!env.path("sessions/shell-instance-keep").exists());
+    // run: in the worktree, with the session's environment, its exit code passed on.
+    let (code, out, _) = env.run(&[
+        "run",
+        "fix-login",
+        "--",
+        "sh",
+        "-c",
+        "echo $FLOWLOOM_SESSION $FLOWLOOM_BRANCH; pwd; echo work > agent.txt; exit 7",
+    ]);
+    assert_eq!(code, 7);
+    assert_eq!(
+        out,
+        format!("fix-login session/fix-login\n{}\n", path.display()),
+        "the command ran in the worktree"
+    );
+    // rm: the work blocks it...
+    let (code, out, err) = env.run(&["rm", "fix-login", "--yes"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("untracked file"), "{out}");
+    assert!(path.join("agent.txt").exists());
+    // ... until it is committed and merged, then it goes.
+    env.git_in(&path, &["add", "agent.txt"]);
+    env.git_in(&path, &["commit", "-q", "-m", "agent work"]);
+    env.git(&["merge", "-q", "session/fix-login"]);
+    let (code, out, err) = env.run(&["rm", "fix-login", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!path.exists());
+    assert!(!env.branches().contains(&"session/fix-login".to_owned()));
+    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(!manifest.contains("fix-login"), "{manifest}");
+    assert!(manifest.contains("# our sessions"), "{manifest}");
+    env.fsck();
+}
+
+#[test]
+fn eight_agents_running_new_at_once_all_succeed() {
+    let env = TestEnv::new();
+    env.manifest("");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            env.flowloom()
+                .args(["new", &format!("agent-{i}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    for i in 0..8 {
+        assert!(manifest.contains(&format!("[sessions.agent-{i}]")), "{manifest}");
+    }
+    assert_eq!(env.worktrees().len(), 8);
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    env.fsck();
+}
+
+#[test]
+fn shell_init_makes_flowloom_cd_change_directory_in_bash() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let (_, script, _) = env.run(&["shell-init", "bash"]);
+    let bin = assert_cmd::cargo::cargo_bin("flowloom");
+    let dir = bin.parent().expect("bin dir").display().to_string();
+    let (code, out, err) = run(std::process::Command::new("bash")
+        .current_dir(&env.repo)
+        .env("PATH", format!("{dir}:{}", std::env::var("PATH").unwrap_or_default()))
+        .env("HOME", env.home())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .args(["-c", &format!("{script}\nflowloom cd a && pwd")]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        out.trim(),
+        env.path("sessions/shell-instance-a")
+            .canonicalize()
+            .expect("path")
+            .display()
+            .to_string()
+    );
+    for shell in ["zsh", "fish"] {
+        let (code, out, _) = env.run(&["shell-init", shell]);
+        assert_eq!(code, 0);
+        assert!(out.contains("flowloom path"), "{out}");
+    }
+}
+
+#[test]
+fn target_plans_and_applies_only_the_named_sessions() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    let (code, out, _) = env.run(&["plan", "--target", "a"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("+ a") && !out.contains("+ b"), "{out}");
+    let (code, out, err) = env.run(&["apply", "--yes", "--target", "b"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(env.path("sessions/shell-instance-b").exists());
+    assert!(!env.path("sessions/shell-instance-a").exists());
+}

@@ -4,6 +4,7 @@
 mod adversarial;
 mod common;
 mod core;
+mod dashboard;
 mod differential;
 mod examples;
 mod finished;

@@ -545,7 +545,7 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
             .map(|(_, w)| w + 2)
             .sum();
         // What is left of the terminal, but never so little that a subject says nothing.
-        let room = columns().map_or(MAX_SUBJECT, |c| c.saturating_sub(others).clamp(16, MAX_SUBJECT));
+        let room = columns().map_or(MAX_SUBJECT, |c| c.saturating_sub(others).clamp(12, MAX_SUBJECT));
         for row in &mut cells {
             row[at] = truncated(&row[at], room);
         }

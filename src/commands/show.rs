@@ -11,7 +11,11 @@ use crate::render;
 
 pub fn run(start_dir: &Path, args: &ShowArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let path = start_dir.join(&args.file);
-    let not_a_plan = |message: String| Error::Usage { message, help: None };
+    // Named as the user wrote it: the message stays one line.
+    let not_a_plan = |message: String| Error::Usage {
+        message: message.replace(&path.display().to_string(), &args.file.display().to_string()),
+        help: None,
+    };
     // The checks `apply FILE` makes (a regular file, bounded, with a fingerprint), then the
     // whole document, read once more for what is shown.
     let saved = crate::saved::read(&path).map_err(not_a_plan)?;

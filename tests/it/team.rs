@@ -25,12 +25,10 @@ fn init_writes_a_manifest_that_validates_and_refuses_to_overwrite() {
     let (code, _, err) = run(env.flowloom_in(&env.path("src")).arg("init"));
     assert_eq!(code, 1);
     insta::assert_snapshot!(mask(&env, &err), @"
-    flowloom::usage
-
-      × [TMP]/repo/flowloom.toml already exists; flowloom init never overwrites a
-      │ manifest
-      help: edit it and check it with `flowloom validate`, or move it away and run `flowloom init`
-            again
+    × [TMP]/repo/flowloom.toml already exists; flowloom init never overwrites a
+    │ manifest
+    help: edit it and check it with `flowloom validate`, or move it away and run `flowloom init`
+          again
     ");
     assert_eq!(
         std::fs::read_to_string(env.path("flowloom.toml")).expect("kept"),
@@ -95,10 +93,8 @@ fn path_of_an_unknown_session_lists_the_known_ones() {
     assert_eq!(code, 1);
     assert_eq!(out, "");
     insta::assert_snapshot!(err, @"
-    flowloom::usage
-
-      × no session `nope` in flowloom.toml or the repository
-      help: known sessions: 4242-spike, docs, perf
+    × no session `nope` in flowloom.toml or the repository
+    help: known sessions: 4242-spike, docs, perf
     ");
     // An unmanaged session is in scope: its path is known too.
     let (code, out, _) = env.run(&["path", "4242-spike"]);

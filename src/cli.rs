@@ -90,13 +90,19 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check the manifest alone (the repository is only looked at to find it; nothing is written).
     Validate,
-    /// One row per in-scope session: state, and commits ahead of and behind its base.
+    /// One row per in-scope session: state, commits ahead of and behind its base and
+    /// upstream, and its last commit.
     ///
     /// The state is the first that applies of: `missing` (declared, not created yet),
     /// `drifted` (declared, differs from the manifest), `orphan` (created by flowloom, no
-    /// longer declared), `unmanaged` (made by hand; see `flowloom import`), `locked`
-    /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `ok`.
+    /// longer declared), `retained` (an orphan whose worktree is gone and whose branch is
+    /// kept: its work is in no base yet), `integrated` (its commits are in its base or
+    /// upstream already), `unmanaged` (made by hand; see `flowloom import`), `locked`
+    /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `unchecked`
+    /// (its contents could not be read), `ok`.
     Status(StatusArgs),
+    /// Print a plan saved with `plan --out FILE`, as `plan` shows it; reads only the file.
+    Show(ShowArgs),
     /// Print the absolute worktree path of a session, for `cd "$(flowloom path ID)"`.
     Path(PathArgs),
     /// Write a commented starter flowloom.toml (never overwrites an existing file).
@@ -171,6 +177,17 @@ pub enum InitShell {
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Print one JSON document (format_version 1) with a `sessions` array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The saved plan.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Print the saved JSON document instead.
     #[arg(long)]
     pub json: bool,
 }

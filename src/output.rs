@@ -236,7 +236,12 @@ impl Printer {
         }
     }
 
+    /// Something the user may want to act on that is not an error; not with `--quiet`,
+    /// which prints only errors and what was asked for.
     pub fn warn(&self, text: &str) {
+        if self.quiet {
+            return;
+        }
         eprintln!(
             "{}",
             self.render(&format!("{} {text}", self.paint(Style::Warn, "warning:")))

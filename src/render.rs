@@ -538,6 +538,256 @@ pub fn to_json_string(value: &impl Serialize) -> String {
     s
 }
 
+// ---- Saved plans, shown again (`flowloom show FILE`) ----
+//
+// A saved plan is the JSON document above; `show` prints it in the plan's text form from
+// that document alone, without the repository. The document holds every step and value
+// apply uses, but not everything the live plan prints: a metadata update is shown without
+// its diff, and a worktree removal without whether its folder is already gone.
+
+/// The parts of a saved plan's JSON that are shown.
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownPlan {
+    #[serde(default)]
+    pub changes: Vec<ShownChange>,
+    #[serde(default)]
+    pub unmanaged: Vec<ShownUnmanaged>,
+    #[serde(default)]
+    pub housekeeping: Vec<ShownHousekeeping>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownChange {
+    pub action: String,
+    pub session: String,
+    pub branch: String,
+    pub path: String,
+    pub start: Option<ShownStart>,
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    #[serde(default)]
+    pub repairs: Vec<String>,
+    pub delete_branch: Option<bool>,
+    pub worktree: Option<bool>,
+    pub integrated: Option<String>,
+    pub archive: Option<ShownArchive>,
+    #[serde(default)]
+    pub discard: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownStart {
+    pub from: String,
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commit: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownArchive {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commits: usize,
+    #[serde(default)]
+    pub snapshot: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownUnmanaged {
+    pub session: String,
+    pub branch: Option<String>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShownHousekeeping {
+    pub description: String,
+}
+
+fn shown_start_text(start: &ShownStart) -> String {
+    let from = match start.from.as_str() {
+        "local" => StartFrom::Local,
+        "remote" => StartFrom::Remote,
+        _ => StartFrom::Base,
+    };
+    start_text(&Start {
+        from,
+        reference: start.reference.clone(),
+        commit: start.commit.clone(),
+        remote: None,
+    })
+}
+
+fn shown_summary(c: &ShownChange) -> String {
+    match c.action.as_str() {
+        "create" => c.start.as_ref().map(shown_start_text).unwrap_or_default(),
+        "update" => c
+            .repairs
+            .iter()
+            .map(|r| match r.as_str() {
+                "worktree" => match &c.start {
+                    Some(start) => format!("recreate worktree ({})", shown_start_text(start)),
+                    None => "recreate worktree".to_owned(),
+                },
+                "metadata" => "update metadata".to_owned(),
+                "switch" => match &c.start {
+                    Some(start) => format!("switch back ({})", shown_start_text(start)),
+                    None => "switch back".to_owned(),
+                },
+                "artifacts" => "create artifacts folder".to_owned(),
+                "restore" => "move its worktree back from the trash (its removal was interrupted)".to_owned(),
+                "record" => "finish interrupted creation".to_owned(),
+                other => other.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        "retained" if c.worktree == Some(true) => "remove worktree, keep branch (not integrated)".to_owned(),
+        "retained" => "retained: branch kept until integrated (or --force)".to_owned(),
+        "remove" => {
+            // The document does not say whether there is a worktree left to remove.
+            let mut parts = vec!["remove"];
+            if c.delete_branch == Some(true) {
+                parts.push(match c.integrated.as_deref() {
+                    Some("same_tree") => "delete branch (same tree as its base)",
+                    Some("nothing_to_add") => "delete branch (its changes are in its base)",
+                    Some("patch_id") => "delete branch (merged by squash or rebase)",
+                    _ => "delete branch",
+                });
+            }
+            if c.archive.is_some() || !c.discard.is_empty() {
+                parts.push("forced");
+            }
+            parts.join(", ")
+        }
+        "blocked" => "blocked".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// A saved plan in the text form `plan` prints. `manifest_name`: the manifest's file name,
+/// for "No changes".
+pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String {
+    let mut out = String::new();
+    if !plan.housekeeping.is_empty() {
+        let _ = writeln!(out, "{}", p.paint(Style::Bold, "Housekeeping:"));
+        for step in &plan.housekeeping {
+            let _ = writeln!(out, "  {} {}", p.paint(Style::Update, "~"), step.description);
+        }
+        out.push('\n');
+    }
+    if plan.changes.is_empty() && plan.housekeeping.is_empty() {
+        out.push_str(&p.paint(Style::Bold, "No changes."));
+        let _ = writeln!(out, " The sessions match {manifest_name}.");
+    } else if !plan.changes.is_empty() {
+        let rows: Vec<[String; 3]> = plan
+            .changes
+            .iter()
+            .map(|c| [c.session.clone(), c.branch.clone(), c.path.clone()])
+            .collect();
+        let widths = column_widths(&rows);
+        for (change, row) in plan.changes.iter().zip(&rows) {
+            let (symbol, style) = match change.action.as_str() {
+                "create" => ("+", Style::Create),
+                "update" => ("~", Style::Update),
+                "remove" => ("-", Style::Remove),
+                "retained" if change.worktree == Some(true) => ("-", Style::Remove),
+                "retained" => ("=", Style::Dim),
+                _ => ("!", Style::Blocked),
+            };
+            let _ = write!(
+                out,
+                "  {} {}  {}  {}",
+                p.paint(style, symbol),
+                p.paint(Style::Bold, &pad(&row[0], widths[0])),
+                pad(&row[1], widths[1]),
+                pad(&row[2], widths[2]),
+            );
+            let summary = shown_summary(change);
+            if !summary.is_empty() {
+                let _ = write!(out, "  {}", p.paint(Style::Dim, &summary));
+            }
+            out.push('\n');
+            let reason_style = if change.action == "blocked" {
+                Style::Blocked
+            } else {
+                Style::Dim
+            };
+            for r in &change.reasons {
+                let _ = writeln!(out, "      {}", p.paint(reason_style, r));
+            }
+            if let Some(a) = &change.archive {
+                let what = match (a.snapshot, a.commits) {
+                    (true, 0) => "uncommitted files".to_owned(),
+                    (true, n) => format!("uncommitted files and {n} {}", crate::plan::plural(n, "commit")),
+                    (false, n) => format!("{n} {}", crate::plan::plural(n, "commit")),
+                };
+                let _ = writeln!(
+                    out,
+                    "      {} {what} kept under {} (restore: git branch <name> {})",
+                    p.paint(Style::Update, "archive:"),
+                    a.reference,
+                    a.reference
+                );
+            }
+            for f in &change.discard {
+                let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
+            }
+        }
+        out.push('\n');
+    }
+    if !plan.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):",
+            p.paint(Style::Bold, "Unmanaged sessions")
+        );
+        let rows: Vec<[String; 3]> = plan
+            .unmanaged
+            .iter()
+            .map(|u| {
+                [
+                    u.session.clone(),
+                    u.branch.clone().unwrap_or_else(|| "(detached)".into()),
+                    u.path.clone().unwrap_or_else(|| "(no worktree)".into()),
+                ]
+            })
+            .collect();
+        let widths = column_widths(&rows);
+        for row in &rows {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}  {}",
+                p.paint(Style::Dim, "?"),
+                pad(&row[0], widths[0]),
+                pad(&row[1], widths[1]),
+                row[2]
+            );
+        }
+        out.push('\n');
+    }
+    if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
+        let count = |kind: &str| plan.changes.iter().filter(|c| c.action == kind).count();
+        let _ = write!(
+            out,
+            "{} {} to create, {} to update, {} to remove, {} blocked",
+            p.paint(Style::Bold, "Plan:"),
+            count("create"),
+            count("update"),
+            count("remove"),
+            count("blocked"),
+        );
+        let retained = count("retained");
+        if retained > 0 {
+            let _ = write!(out, ", {retained} retained");
+        }
+        if !plan.housekeeping.is_empty() {
+            let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
+        }
+        out.push_str(".\n");
+    }
+    out
+}
+
 // ---- words ----
 
 /// A blocked reason in words.

@@ -1,11 +1,14 @@
-//! `flowloom status`: one row per in-scope session, classified by the planner and completed
-//! with what only status asks: is each worktree dirty, and how far is each branch from its
-//! base.
+//! `flowloom status`: the dashboard. One row per in-scope session, classified by the planner
+//! and completed with what only status asks: is each worktree dirty, how far is each branch
+//! from its base and its upstream, is its work integrated already, and what was its last
+//! commit.
 //!
 //! The classification is the plan's (a declared session with a create change is missing,
-//! with an update drifted), so `status` and `plan` can never disagree. Dirty checks read
-//! every existing worktree, so they run in parallel.
+//! with an update drifted, an undeclared one the plan retains is retained), so `status` and
+//! `plan` can never disagree. Dirty checks read every existing worktree, so they run in
+//! parallel; everything else is one ref or commit read and a few history walks per row.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +17,7 @@ use serde::Serialize;
 use crate::error::RepoError;
 use crate::manifest::Manifest;
 use crate::output::{Printer, Style};
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Change, Plan, WorktreeRemoval};
 use crate::state::{Dirt, State, Worktree};
 
 /// One word for a session; when several apply, the first in this order wins.
@@ -27,12 +30,21 @@ pub enum SessionState {
     Drifted,
     /// Created by flowloom, no longer declared: `apply` removes it when nothing is lost.
     Orphan,
+    /// Created by flowloom, no longer declared, its worktree gone: its branch is kept because
+    /// its work is in no base yet (SPEC §7).
+    Retained,
+    /// Its branch has commits of its own, and they are in its base or upstream already (by
+    /// ancestry, same tree or patch id): the work is done, the session can go.
+    Integrated,
     /// In scope, neither declared nor owned: left alone; `flowloom import` adopts it.
     Unmanaged,
     /// Matches the manifest; the worktree is locked (`git worktree lock`).
     Locked,
     /// Matches the manifest; the worktree has uncommitted or untracked files.
     Dirty,
+    /// Matches the manifest as far as refs tell, but its worktree's contents could not be
+    /// read: never reported `ok` unseen.
+    Unchecked,
     Ok,
 }
 
@@ -42,9 +54,12 @@ impl SessionState {
             SessionState::Missing => "missing",
             SessionState::Drifted => "drifted",
             SessionState::Orphan => "orphan",
+            SessionState::Retained => "retained",
+            SessionState::Integrated => "integrated",
             SessionState::Unmanaged => "unmanaged",
             SessionState::Locked => "locked",
             SessionState::Dirty => "dirty",
+            SessionState::Unchecked => "unchecked",
             SessionState::Ok => "ok",
         }
     }
@@ -54,15 +69,37 @@ impl SessionState {
             SessionState::Ok => Style::Create,
             SessionState::Missing | SessionState::Drifted => Style::Update,
             SessionState::Orphan => Style::Remove,
-            SessionState::Unmanaged => Style::Dim,
-            SessionState::Locked | SessionState::Dirty => Style::Warn,
+            SessionState::Retained | SessionState::Unmanaged => Style::Dim,
+            SessionState::Integrated => Style::Bold,
+            SessionState::Locked | SessionState::Dirty | SessionState::Unchecked => Style::Warn,
         }
     }
+}
+
+/// The remote-tracking branch a session's branch follows, and how far apart they are
+/// (`None` when the remote-tracking branch is gone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub reference: String,
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+}
+
+/// The commit a session's branch points at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastCommit {
+    pub id: String,
+    /// As `git log --format=%s` shows it: the first paragraph, on one line.
+    pub subject: String,
+    /// Committer time, seconds since the epoch.
+    pub time: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub session: String,
+    /// The manifest's, else the metadata file's.
+    pub purpose: Option<String>,
     pub branch: Option<String>,
     /// Absolute worktree path: the wanted one for declared sessions, the found one else.
     pub path: Option<PathBuf>,
@@ -73,6 +110,8 @@ pub struct Row {
     /// branch or the base does not exist.
     pub ahead: Option<usize>,
     pub behind: Option<usize>,
+    pub upstream: Option<Upstream>,
+    pub last_commit: Option<LastCommit>,
     /// `None` when there is no worktree to check (or the check failed).
     pub dirty: Option<bool>,
     pub locked: bool,
@@ -80,12 +119,35 @@ pub struct Row {
     pub reasons: Vec<String>,
 }
 
+impl Row {
+    fn new(session: String, branch: Option<String>, path: Option<PathBuf>, state: SessionState, base: String) -> Row {
+        Row {
+            session,
+            purpose: None,
+            branch,
+            path,
+            state,
+            base,
+            ahead: None,
+            behind: None,
+            upstream: None,
+            last_commit: None,
+            dirty: None,
+            locked: false,
+            reasons: Vec::new(),
+        }
+    }
+}
+
 /// The rows, sorted by session id then path. Warnings (a dirty check that failed) go
 /// through `warn`; they do not stop the others.
+///
+/// `plan` should be made from a state whose merge questions are answered (see
+/// `commands::status`): that is what tells a retained branch from one apply deletes.
 pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &Plan, warn: &dyn Fn(&str)) -> Vec<Row> {
     let mut rows = Vec::new();
     // One look-up per session, not a search of the plan: linear in sessions.
-    let by_key: std::collections::HashMap<(&str, &Path), &crate::plan::Change> = plan
+    let by_key: HashMap<(&str, &Path), &Change> = plan
         .changes
         .iter()
         .map(|c| ((c.session.as_str(), c.path.as_path()), c))
@@ -113,55 +175,71 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
                 (SessionState::Orphan, Vec::new())
             }
         };
-        rows.push(Row {
-            session: session.id.clone(),
-            branch: Some(session.branch.clone()),
-            path: Some(path),
-            state: kind,
-            base: session.base.clone(),
-            ahead: None,
-            behind: None,
-            dirty: None,
-            locked: false,
-            reasons,
-        });
+        let mut row = Row::new(
+            session.id.clone(),
+            Some(session.branch.clone()),
+            Some(path),
+            kind,
+            session.base.clone(),
+        );
+        row.purpose = Some(session.purpose.clone());
+        row.reasons = reasons;
+        rows.push(row);
     }
     for owned in crate::plan::orphans(manifest, &state.root, state) {
-        let has_worktree = state.worktrees.contains_key(&owned.path);
-        if !has_worktree && !state.branches.contains_key(&owned.branch) {
+        let wt = state.worktrees.get(&owned.path);
+        if wt.is_none() && !state.branches.contains_key(&owned.branch) {
             continue; // Gone entirely: nothing in the repository to report.
         }
-        rows.push(Row {
-            session: owned.id.clone(),
-            branch: Some(owned.branch.clone()),
-            path: has_worktree.then(|| owned.path.clone()),
-            state: SessionState::Orphan,
-            base: owned.base.clone(),
-            ahead: None,
-            behind: None,
-            dirty: None,
-            locked: false,
-            reasons: Vec::new(),
-        });
+        let change = by_key.get(&(owned.id.as_str(), owned.path.as_path())).copied();
+        // Retained: the plan keeps the branch, and there is no worktree left to remove
+        // (or only a registration whose folder is gone).
+        let kind = match change.map(|c| &c.action) {
+            Some(Action::Retain { removal, .. })
+                if matches!(removal.worktree, WorktreeRemoval::None | WorktreeRemoval::Prune { .. }) =>
+            {
+                SessionState::Retained
+            }
+            _ => SessionState::Orphan,
+        };
+        let reasons = match change.map(|c| &c.action) {
+            Some(Action::Retain { reasons, .. }) => reasons
+                .iter()
+                .map(|r| crate::render::reason_text(r, manifest))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut row = Row::new(
+            owned.id.clone(),
+            Some(owned.branch.clone()),
+            wt.filter(|wt| !wt.missing).map(|_| owned.path.clone()),
+            kind,
+            owned.base.clone(),
+        );
+        row.purpose = wt.and_then(metadata_purpose);
+        row.reasons = reasons;
+        rows.push(row);
     }
     for u in &plan.unmanaged {
-        rows.push(Row {
-            session: u.session.clone(),
-            branch: u.branch.clone(),
-            path: u.path.clone(),
-            state: SessionState::Unmanaged,
-            base: manifest.defaults.base.clone(),
-            ahead: None,
-            behind: None,
-            dirty: None,
-            locked: false,
-            reasons: Vec::new(),
-        });
+        let mut row = Row::new(
+            u.session.clone(),
+            u.branch.clone(),
+            u.path.clone(),
+            SessionState::Unmanaged,
+            manifest.defaults.base.clone(),
+        );
+        row.purpose = u
+            .path
+            .as_ref()
+            .and_then(|p| state.worktrees.get(p))
+            .and_then(metadata_purpose);
+        rows.push(row);
     }
     rows.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
 
     // Dirty checks: the planner's answer where it already read one, else read now.
     let mut to_check: Vec<(usize, &Worktree)> = Vec::new();
+    let mut unreadable: Vec<usize> = Vec::new();
     for (i, row) in rows.iter_mut().enumerate() {
         let Some(wt) = row.path.as_ref().and_then(|p| state.worktrees.get(p)) else {
             continue;
@@ -172,6 +250,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         row.locked = wt.lock.is_some();
         match &wt.dirt {
             Some(dirt) => row.dirty = Some(!Dirt::is_clean_tracked(dirt)),
+            None if wt.unreadable.is_some() => unreadable.push(i),
             None => to_check.push((i, wt)),
         }
     }
@@ -182,29 +261,135 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
     {
         match result {
             Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),
-            Err(e) => warn(&format!(
-                "could not check {} for uncommitted work: {e}",
-                manifest.relative(&wt.path)
-            )),
+            Err(e) => {
+                unreadable.push(*i);
+                warn(&format!(
+                    "could not check {} for uncommitted work: {e}",
+                    manifest.relative(&wt.path)
+                ));
+            }
         }
+    }
+    for i in unreadable {
+        rows[i].state = rows[i].state.min(SessionState::Unchecked);
     }
 
     for row in &mut rows {
-        if row.state == SessionState::Ok {
+        if row.state == SessionState::Ok || row.state == SessionState::Unchecked {
             if row.locked {
                 row.state = SessionState::Locked;
             } else if row.dirty == Some(true) {
                 row.state = SessionState::Dirty;
             }
         }
-        let base = state.bases.get(&row.base).and_then(|b| b.as_ref().ok());
-        let tip = row.branch.as_deref().and_then(|b| branch_tip(repo, b));
-        if let (Some(base), Some(tip)) = (base.and_then(|b| oid(b)), tip) {
+        let base = state
+            .bases
+            .get(&row.base)
+            .and_then(|b| b.as_ref().ok())
+            .and_then(|b| oid(b));
+        let known = row.branch.as_deref().and_then(|b| state.branches.get(b));
+        let tip = match known {
+            Some(b) => oid(&b.commit),
+            None => row.branch.as_deref().and_then(|b| branch_tip(repo, b)),
+        };
+        let Some(tip) = tip else { continue };
+        row.last_commit = last_commit(repo, tip);
+        if let Some(base) = base {
             row.ahead = count_between(repo, tip, base).ok();
             row.behind = count_between(repo, base, tip).ok();
         }
+        let upstream = known.and_then(|b| b.upstream.as_ref());
+        let upstream_tip = upstream.and_then(|(_, c)| c.as_deref()).and_then(oid);
+        row.upstream = upstream.map(|(reference, _)| {
+            let (ahead, behind) = match upstream_tip {
+                Some(up) => (count_between(repo, tip, up).ok(), count_between(repo, up, tip).ok()),
+                None => (None, None),
+            };
+            Upstream {
+                reference: reference.clone(),
+                ahead,
+                behind,
+            }
+        });
+        // Integrated outranks only what comes after it, and only a branch with commits of
+        // its own has work to integrate (a fresh session's tip is its base's ancestor).
+        if row.state > SessionState::Integrated && row.ahead.is_some_and(|n| n > 0) {
+            let mut targets = Vec::new();
+            // With the base not moved since, nothing of the branch can be in it.
+            if row.behind.is_some_and(|n| n > 0)
+                && let Some(base) = base
+            {
+                targets.push(base);
+            }
+            let up_ahead = row.upstream.as_ref().and_then(|u| u.ahead);
+            let up_behind = row.upstream.as_ref().and_then(|u| u.behind);
+            let integrated = if up_ahead == Some(0) {
+                true // Its tip is in the upstream: integrated by ancestry, no search needed.
+            } else {
+                if up_behind.is_some_and(|n| n > 0)
+                    && let Some(up) = upstream_tip
+                {
+                    targets.push(up);
+                }
+                !targets.is_empty() && crate::inspect::integration(repo, tip, &targets).is_some()
+            };
+            if integrated {
+                row.state = SessionState::Integrated;
+            }
+        }
     }
     rows
+}
+
+/// A found worktree's purpose, from its metadata file.
+fn metadata_purpose(wt: &Worktree) -> Option<String> {
+    match &wt.metadata {
+        crate::metadata::MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn last_commit(repo: &gix::Repository, tip: gix::ObjectId) -> Option<LastCommit> {
+    let commit = repo.find_commit(tip).ok()?;
+    let subject = commit.message().map(|m| m.summary().to_string()).unwrap_or_default();
+    let time = commit.time().map(|t| t.seconds).unwrap_or_default();
+    Some(LastCommit {
+        id: tip.to_string(),
+        subject,
+        time,
+    })
+}
+
+/// The time ages are measured from, in seconds since the epoch. Debug builds (the test
+/// suite's binary) read `FLOWLOOM_NOW` (RFC 3339, e.g. `2026-01-01T03:00:00Z`): the tests
+/// fix commit dates with `GIT_COMMITTER_DATE`, and with "now" fixed too, ages in snapshots
+/// stay the same from run to run. Release builds never read it.
+pub fn now() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var("FLOWLOOM_NOW")
+        .ok()
+        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+    {
+        return t.as_second();
+    }
+    jiff::Timestamp::now().as_second()
+}
+
+/// An age as a person glances at it: `45s`, `12m`, `3h`, `2d`, `5w`, `4mo`, `2y`.
+pub fn age_text(seconds: i64) -> String {
+    const MINUTE: i64 = 60;
+    const HOUR: i64 = 60 * MINUTE;
+    const DAY: i64 = 24 * HOUR;
+    let s = seconds.max(0);
+    match s {
+        _ if s < MINUTE => format!("{s}s"),
+        _ if s < HOUR => format!("{}m", s / MINUTE),
+        _ if s < DAY => format!("{}h", s / HOUR),
+        _ if s < 14 * DAY => format!("{}d", s / DAY),
+        _ if s < 60 * DAY => format!("{}w", s / (7 * DAY)),
+        _ if s < 365 * DAY => format!("{}mo", s / (30 * DAY)),
+        _ => format!("{}y", s / (365 * DAY)),
+    }
 }
 
 fn oid(hex: &str) -> Option<gix::ObjectId> {
@@ -233,50 +418,160 @@ fn count_between(repo: &gix::Repository, tip: gix::ObjectId, hidden: gix::Object
     Ok(count)
 }
 
-/// The table for people: a header, then one aligned row per session.
-pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer) -> String {
+/// The longest commit subject shown; narrower when `COLUMNS` says the terminal is.
+const MAX_SUBJECT: usize = 50;
+/// The longest purpose shown.
+const MAX_PURPOSE: usize = 32;
+
+/// `text` as the terminal will show it (escaped), cut to `max` characters with an ellipsis.
+fn truncated(text: &str, max: usize) -> String {
+    let shown = crate::output::escape(text);
+    if shown.chars().count() <= max {
+        return shown.into_owned();
+    }
+    let mut out: String = shown.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The terminal's width when the shell exports it (`COLUMNS`); unknown otherwise, and
+/// flowloom reads no terminal size itself (that takes an ioctl, which this crate forbids).
+fn columns() -> Option<usize> {
+    std::env::var("COLUMNS").ok()?.trim().parse().ok().filter(|n| *n > 0)
+}
+
+/// `+1 -2` against a base or upstream; `-` when either side is unknown.
+fn divergence(ahead: Option<usize>, behind: Option<usize>) -> String {
+    match (ahead, behind) {
+        (Some(a), Some(b)) => format!("+{a} -{b}"),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The table for people: a header, then one aligned row per session. The purpose and
+/// upstream columns appear only when some row has something to put there.
+pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String {
     if rows.is_empty() {
         return format!(
             "No sessions. Declare some in {} and run `flowloom apply`.\n",
             manifest.relative(&manifest.path)
         );
     }
-    let header = ["SESSION", "BRANCH", "PATH", "STATE", "AHEAD", "BEHIND"].map(str::to_owned);
-    let cells: Vec<[String; 6]> = rows
+    // A purpose that only repeats the id (the manifest's default) says nothing.
+    let show_purpose = rows
         .iter()
-        .map(|r| {
-            [
-                r.session.clone(),
-                r.branch.clone().unwrap_or_else(|| "(detached)".into()),
-                r.path
-                    .as_deref()
-                    .map(|p| manifest.relative(p))
-                    .unwrap_or_else(|| "(no worktree)".into()),
-                r.state.as_str().to_owned(),
-                count_text(r.ahead),
-                count_text(r.behind),
-            ]
-        })
+        .any(|r| r.purpose.as_deref().is_some_and(|p| !p.is_empty() && p != r.session));
+    let show_upstream = rows.iter().any(|r| r.upstream.is_some());
+    #[derive(Clone, Copy, PartialEq)]
+    enum Col {
+        Session,
+        Purpose,
+        Branch,
+        State,
+        Base,
+        Upstream,
+        Age,
+        Subject,
+        Path,
+    }
+    let cols: Vec<(Col, &str)> = [
+        (Col::Session, "SESSION"),
+        (Col::Purpose, "PURPOSE"),
+        (Col::Branch, "BRANCH"),
+        (Col::State, "STATE"),
+        (Col::Base, "BASE"),
+        (Col::Upstream, "UPSTREAM"),
+        (Col::Age, "AGE"),
+        (Col::Subject, "LAST COMMIT"),
+        (Col::Path, "PATH"),
+    ]
+    .into_iter()
+    .filter(|(c, _)| (*c != Col::Purpose || show_purpose) && (*c != Col::Upstream || show_upstream))
+    .collect();
+    let cell = |r: &Row, c: Col| -> String {
+        match c {
+            Col::Session => r.session.clone(),
+            Col::Purpose => match r.purpose.as_deref() {
+                Some(p) if p != r.session => truncated(p, MAX_PURPOSE),
+                _ => String::new(),
+            },
+            Col::Branch => r.branch.clone().unwrap_or_else(|| "(detached)".into()),
+            Col::State => r.state.as_str().to_owned(),
+            Col::Base => divergence(r.ahead, r.behind),
+            Col::Upstream => match &r.upstream {
+                Some(u) if u.ahead.is_none() => format!("{} gone", u.reference),
+                Some(u) => format!("{} {}", u.reference, divergence(u.ahead, u.behind)),
+                None => String::new(),
+            },
+            Col::Age => r
+                .last_commit
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |c| age_text(now - c.time)),
+            // Escaped and cut below, once the room for it is known.
+            Col::Subject => r.last_commit.as_ref().map(|c| c.subject.clone()).unwrap_or_default(),
+            Col::Path => r
+                .path
+                .as_deref()
+                .map(|p| manifest.relative(p))
+                .unwrap_or_else(|| "(no worktree)".into()),
+        }
+    };
+    let mut cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|(c, _)| cell(r, *c)).collect())
         .collect();
-    let widths = crate::render::column_widths(std::iter::once(&header).chain(&cells));
+    let header: Vec<String> = cols.iter().map(|(_, h)| (*h).to_owned()).collect();
+    let subject_at = cols.iter().position(|(c, _)| *c == Col::Subject);
+    let widths_of = |cells: &[Vec<String>]| -> Vec<usize> {
+        let mut widths = vec![0; header.len()];
+        for row in std::iter::once(&header).chain(cells) {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(
+                    crate::output::escape(cell)
+                        .chars()
+                        .count()
+                        .min(crate::render::MAX_COLUMN),
+                );
+            }
+        }
+        widths
+    };
+    if let Some(at) = subject_at {
+        let widths = widths_of(&cells);
+        let others: usize = widths
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, w)| w + 2)
+            .sum();
+        // What is left of the terminal, but never so little that a subject says nothing.
+        let room = columns().map_or(MAX_SUBJECT, |c| c.saturating_sub(others).clamp(12, MAX_SUBJECT));
+        for row in &mut cells {
+            row[at] = truncated(&row[at], room);
+        }
+    }
+    let widths = widths_of(&cells);
+    let numeric = |c: Col| c == Col::Age;
     let mut out = String::new();
-    let line = |out: &mut String, row: &[String; 6], state: Option<Style>, bold: bool| {
+    let line = |out: &mut String, row: &[String], state: Option<Style>, bold: bool| {
         let mut parts = Vec::new();
-        for (i, cell) in row.iter().enumerate() {
+        for (i, text) in row.iter().enumerate() {
+            let (col, _) = cols[i];
             let w = widths[i];
-            // Numbers align right, words left; the last column carries no padding.
-            let padded = if i >= 4 {
-                crate::render::pad_left(cell, w)
+            let padded = if numeric(col) && !bold {
+                crate::render::pad_left(text, w)
             } else {
-                crate::render::pad(cell, w)
+                crate::render::pad(text, w)
             };
-            let painted = match (i, state) {
+            let painted = match (col, state) {
                 _ if bold => p.paint(Style::Bold, &padded),
-                (3, Some(style)) => p.paint(style, &padded),
+                (Col::State, Some(style)) => p.paint(style, &padded),
+                (Col::Subject | Col::Age | Col::Purpose, Some(_)) => p.paint(Style::Dim, &padded),
                 _ => padded,
             };
             parts.push(painted);
         }
+        // The last column carries no padding.
         let _ = writeln!(out, "{}", parts.join("  ").trim_end());
     };
     line(&mut out, &header, None, true);
@@ -284,10 +579,6 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer) -> String {
         line(&mut out, row, Some(r.state.style()), false);
     }
     out
-}
-
-fn count_text(n: Option<usize>) -> String {
-    n.map_or_else(|| "-".to_owned(), |n| n.to_string())
 }
 
 #[derive(Serialize)]
@@ -299,6 +590,7 @@ pub struct JsonStatus {
 #[derive(Serialize)]
 pub struct JsonRow {
     pub session: String,
+    pub purpose: Option<String>,
     pub branch: Option<String>,
     /// Relative to the manifest's folder.
     pub path: Option<String>,
@@ -306,29 +598,105 @@ pub struct JsonRow {
     pub base: String,
     pub ahead: Option<usize>,
     pub behind: Option<usize>,
+    /// The remote-tracking branch, when the branch has one.
+    pub upstream: Option<JsonUpstream>,
+    pub last_commit: Option<JsonCommit>,
+    /// Seconds since the last commit.
+    pub age_seconds: Option<i64>,
     pub dirty: Option<bool>,
     pub locked: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
 }
 
-pub fn json(rows: &[Row], manifest: &Manifest) -> JsonStatus {
+#[derive(Serialize)]
+pub struct JsonUpstream {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub ahead: Option<usize>,
+    pub behind: Option<usize>,
+}
+
+#[derive(Serialize)]
+pub struct JsonCommit {
+    pub id: String,
+    pub subject: String,
+    /// RFC 3339, UTC.
+    pub time: String,
+}
+
+pub fn json(rows: &[Row], manifest: &Manifest, now: i64) -> JsonStatus {
     JsonStatus {
         format_version: 1,
         sessions: rows
             .iter()
             .map(|r| JsonRow {
                 session: r.session.clone(),
+                purpose: r.purpose.clone(),
                 branch: r.branch.clone(),
                 path: r.path.as_deref().map(|p| manifest.relative(p)),
                 state: r.state,
                 base: r.base.clone(),
                 ahead: r.ahead,
                 behind: r.behind,
+                upstream: r.upstream.as_ref().map(|u| JsonUpstream {
+                    reference: u.reference.clone(),
+                    ahead: u.ahead,
+                    behind: u.behind,
+                }),
+                last_commit: r.last_commit.as_ref().map(|c| JsonCommit {
+                    id: c.id.clone(),
+                    subject: c.subject.clone(),
+                    time: jiff::Timestamp::from_second(c.time)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                }),
+                age_seconds: r.last_commit.as_ref().map(|c| now - c.time),
                 dirty: r.dirty,
                 locked: r.locked,
                 reasons: r.reasons.clone(),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_at_a_glance() {
+        for (seconds, shown) in [
+            (-5, "0s"),
+            (0, "0s"),
+            (59, "59s"),
+            (60, "1m"),
+            (3 * 3600 + 59, "3h"),
+            (2 * 86_400, "2d"),
+            (20 * 86_400, "2w"),
+            (100 * 86_400, "3mo"),
+            (800 * 86_400, "2y"),
+        ] {
+            assert_eq!(age_text(seconds), shown, "{seconds}");
+        }
+    }
+
+    #[test]
+    fn subjects_are_escaped_then_cut() {
+        assert_eq!(truncated("short", 10), "short");
+        assert_eq!(truncated("abcdefghij", 5), "abcd…");
+        // The escape counts as shown, and is never cut into a fake one.
+        assert_eq!(truncated("a\u{1b}[2K", 20), "a\\u001b[2K");
+        assert_eq!(truncated("a\u{1b}bcdef", 4), "a\\u…");
+        assert_eq!(truncated("ééé", 2), "é…");
+    }
+
+    #[test]
+    fn states_rank_in_the_documented_order() {
+        use SessionState::*;
+        let order = [
+            Missing, Drifted, Orphan, Retained, Integrated, Unmanaged, Locked, Dirty, Unchecked, Ok,
+        ];
+        assert!(order.windows(2).all(|w| w[0] < w[1]));
     }
 }

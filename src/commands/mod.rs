@@ -11,6 +11,7 @@ mod plan;
 mod rm;
 mod run;
 mod shell_init;
+mod show;
 mod status;
 mod validate;
 
@@ -85,14 +86,14 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
             // Help and version are successes; usage errors are errors (1), not "changes
             // pending" (2, which clap would use).
-            return if e.use_stderr() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            };
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            usage_error(&e);
+            return ExitCode::from(1);
         }
     };
     let printer = Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
@@ -112,24 +113,134 @@ pub fn main() -> ExitCode {
     code
 }
 
+/// A usage error as one line and a hint: what is wrong, then clap's own tip when it has one
+/// (`a similar subcommand exists: 'plan'`), else where the usage is described. clap's usage
+/// block and "For more information" footer are a wall of text for a typo. A command run
+/// without its subcommand or arguments still gets the full help it asked for, in effect.
+#[allow(clippy::print_stderr)]
+fn usage_error(e: &clap::Error) {
+    use clap::error::ErrorKind;
+    let text = e.render().to_string();
+    if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+        eprint!("{}", crate::output::terminal(&text, false));
+        return;
+    }
+    let (first, hint) = usage_lines(&text);
+    eprintln!("{}", crate::output::terminal(&first, false));
+    eprintln!("{}", crate::output::terminal(&hint, false));
+}
+
+/// The error line and the hint line of clap's rendered error.
+fn usage_lines(text: &str) -> (String, String) {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
+    let mut first = lines.next().unwrap_or("error: invalid usage").to_owned();
+    // `the following required arguments were not provided:` lists them on the next lines.
+    if first.ends_with(':') {
+        while let Some(item) = lines.next_if(|l| !l.starts_with("Usage:") && !l.starts_with("tip:")) {
+            first.push(' ');
+            first.push_str(item);
+        }
+    }
+    let rest: Vec<&str> = lines.collect();
+    if let Some(tip) = rest.iter().find_map(|l| l.strip_prefix("tip:")) {
+        return (first, format!("hint:{tip}"));
+    }
+    // `Usage: flowloom status [OPTIONS]` names the command whose help to read.
+    let command = rest
+        .iter()
+        .find_map(|l| l.strip_prefix("Usage:"))
+        .map(|u| {
+            u.split_whitespace()
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "flowloom".to_owned());
+    (first, format!("hint: see `{command} --help`"))
+}
+
+/// Print an error for people: the message, the labelled manifest span where there is one,
+/// and the help; each related error (a manifest's problems, the changes that failed) as a
+/// report of its own below. Without miette's code header (`flowloom::usage`: flowloom's
+/// internals, not the user's) or its `Error:` prefix on related errors.
 #[allow(clippy::print_stderr)]
 pub(crate) fn report(e: &dyn Diagnostic) {
     let mut text = String::new();
+    render_report(&mut text, e, 0);
+    // The report quotes the manifest and the repository: escape their control characters.
+    eprint!("{}", crate::output::terminal(&text, false));
+}
+
+fn render_report(text: &mut String, e: &dyn Diagnostic, depth: usize) {
+    use std::fmt::Write as _;
     // Diagnostics go to stderr, which is what tests and logs capture: keep them free of
     // escape codes whatever the color choice for the plan on stdout.
     let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor()).with_width(100);
+    let shown = Plain(e);
+    let mut one = String::new();
     // miette's graphical report pads to a label's column with `{:width$}`, which panics
     // past column 65,535: such a report is told without drawings.
     let rendered = if drawable(e, 0) {
-        handler.render_report(&mut text, e)
+        handler.render_report(&mut one, &shown)
     } else {
-        miette::NarratableReportHandler::new().render_report(&mut text, e)
+        miette::NarratableReportHandler::new().render_report(&mut one, &shown)
     };
     if rendered.is_err() {
-        text = e.to_string();
+        one = format!("  × {e}\n");
     }
-    // The report quotes the manifest and the repository: escape their control characters.
-    eprint!("{}", crate::output::terminal(&text, false));
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    let _ = writeln!(text, "{}", one.trim_end());
+    // Related diagnostics hold no cycles in flowloom, but a bound costs nothing.
+    if depth < 16
+        && let Some(related) = e.related()
+    {
+        for r in related {
+            render_report(text, r, depth + 1);
+        }
+    }
+}
+
+/// A diagnostic as shown: everything but its code and its related diagnostics (shown
+/// apart, see [`report`]).
+struct Plain<'a>(&'a dyn Diagnostic);
+
+impl std::fmt::Debug for Plain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.0, f)
+    }
+}
+
+impl std::fmt::Display for Plain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.0, f)
+    }
+}
+
+impl std::error::Error for Plain<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl Diagnostic for Plain<'_> {
+    fn severity(&self) -> Option<miette::Severity> {
+        self.0.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
+        self.0.diagnostic_source()
+    }
 }
 
 /// Whether every label of `e` (and of the diagnostics it relates) starts close enough to the
@@ -167,6 +278,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Plan(args) => plan::run(cli, &start_dir, args, printer),
         Command::Apply(args) => apply::run(cli, &start_dir, args, printer),
         Command::Status(args) => status::run(cli, &start_dir, args, printer),
+        Command::Show(args) => show::run(&start_dir, args, printer),
         Command::Path(args) => path::run(cli, &start_dir, args, printer),
         Command::Init => init::run(cli, &start_dir, printer),
         Command::Import(args) => import::run(cli, &start_dir, args, printer),
@@ -449,4 +561,33 @@ pub(crate) fn compute(
         }
     }
     Ok((state, plan, bad_base))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_are_one_line_and_a_hint() {
+        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom status [OPTIONS]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            super::usage_lines(clap_text),
+            (
+                "error: unexpected argument '--bogus' found".to_owned(),
+                "hint: see `flowloom status --help`".to_owned()
+            )
+        );
+        let clap_text = "error: unrecognized subcommand 'plna'\n\n  tip: a similar subcommand exists: 'plan'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
+        assert_eq!(
+            super::usage_lines(clap_text).1,
+            "hint: a similar subcommand exists: 'plan'"
+        );
+        let clap_text =
+            "error: the following required arguments were not provided:\n  <ID>\n\nUsage: flowloom path <ID>\n";
+        assert_eq!(
+            super::usage_lines(clap_text),
+            (
+                "error: the following required arguments were not provided: <ID>".to_owned(),
+                "hint: see `flowloom path --help`".to_owned()
+            )
+        );
+    }
 }

@@ -128,16 +128,14 @@ fn a_base_that_does_not_resolve_points_at_the_value() {
     assert!(out.contains("+ ok"), "{out}");
     assert!(out.contains("! bad"), "{out}");
     insta::assert_snapshot!(err, @r#"
-    flowloom::base
-
-      × session `bad`: base `no-such-branch` does not resolve to a commit
-       ╭─[flowloom.toml:4:8]
-     3 │ [sessions.bad]
-     4 │ base = "no-such-branch"
-       ·        ────────┬───────
-       ·                ╰── not found in the repository
-       ╰────
-      help: name a branch, tag or commit that exists in this repository, or fetch it first
+     × session `bad`: base `no-such-branch` does not resolve to a commit
+      ╭─[flowloom.toml:4:8]
+    3 │ [sessions.bad]
+    4 │ base = "no-such-branch"
+      ·        ────────┬───────
+      ·                ╰── not found in the repository
+      ╰────
+     help: name a branch, tag or commit that exists in this repository, or fetch it first
     "#);
     // apply carries out the rest and exits 1.
     let (code, _, _) = env.run(&["apply", "--yes"]);
@@ -155,40 +153,37 @@ fn several_problems_are_reported_together() {
     let (code, _, err) = env.run(&["validate"]);
     assert_eq!(code, 1);
     insta::assert_snapshot!(err, @r#"
-      × flowloom.toml has 3 problems
+     × flowloom.toml has 3 problems
 
-    Error: 
-      × unknown key `purpse` in [sessions.a]
-       ╭─[flowloom.toml:2:1]
-     1 │ [sessions.a]
-     2 │ purpse = "x"
-       · ───┬──
-       ·    ╰── unknown key
-     3 │ [sessions."b/c"]
-       ╰────
-      help: did you mean `purpose`?
+     × unknown key `purpse` in [sessions.a]
+      ╭─[flowloom.toml:2:1]
+    1 │ [sessions.a]
+    2 │ purpse = "x"
+      · ───┬──
+      ·    ╰── unknown key
+    3 │ [sessions."b/c"]
+      ╰────
+     help: did you mean `purpose`?
 
-    Error: 
-      × invalid session id `b/c`
-       ╭─[flowloom.toml:3:11]
-     2 │ purpse = "x"
-     3 │ [sessions."b/c"]
-       ·           ──┬──
-       ·             ╰── contains '/'
-     4 │ [defaults]
-       ╰────
-      help: an id starts with a letter or digit, continues with letters, digits, `.`, `_` or `-`, has
-            at most 64 characters and does not end in `.lock`
+     × invalid session id `b/c`
+      ╭─[flowloom.toml:3:11]
+    2 │ purpse = "x"
+    3 │ [sessions."b/c"]
+      ·           ──┬──
+      ·             ╰── contains '/'
+    4 │ [defaults]
+      ╰────
+     help: an id starts with a letter or digit, continues with letters, digits, `.`, `_` or `-`, has
+           at most 64 characters and does not end in `.lock`
 
-    Error: 
-      × invalid `root` "/abs"
-       ╭─[flowloom.toml:5:8]
-     4 │ [defaults]
-     5 │ root = "/abs"
-       ·        ───┬──
-       ·           ╰── an absolute path
-       ╰────
-      help: write a folder relative to the manifest's folder, e.g. `sessions`
+     × invalid `root` "/abs"
+      ╭─[flowloom.toml:5:8]
+    4 │ [defaults]
+    5 │ root = "/abs"
+      ·        ───┬──
+      ·           ╰── an absolute path
+      ╰────
+     help: write a folder relative to the manifest's folder, e.g. `sessions`
     "#);
 }
 

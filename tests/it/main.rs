@@ -5,6 +5,7 @@ mod adversarial;
 mod agents;
 mod common;
 mod core;
+mod dashboard;
 mod differential;
 mod examples;
 mod finished;

@@ -25,12 +25,10 @@ fn init_writes_a_manifest_that_validates_and_refuses_to_overwrite() {
     let (code, _, err) = run(env.flowloom_in(&env.path("src")).arg("init"));
     assert_eq!(code, 1);
     insta::assert_snapshot!(mask(&env, &err), @"
-    flowloom::usage
-
-      × [TMP]/repo/flowloom.toml already exists; flowloom init never overwrites a
-      │ manifest
-      help: edit it and check it with `flowloom validate`, or move it away and run `flowloom init`
-            again
+    × [TMP]/repo/flowloom.toml already exists; flowloom init never overwrites a
+    │ manifest
+    help: edit it and check it with `flowloom validate`, or move it away and run `flowloom init`
+          again
     ");
     assert_eq!(
         std::fs::read_to_string(env.path("flowloom.toml")).expect("kept"),
@@ -95,10 +93,8 @@ fn path_of_an_unknown_session_lists_the_known_ones() {
     assert_eq!(code, 1);
     assert_eq!(out, "");
     insta::assert_snapshot!(err, @"
-    flowloom::usage
-
-      × no session `nope` in flowloom.toml or the repository
-      help: known sessions: 4242-spike, docs, perf
+    × no session `nope` in flowloom.toml or the repository
+    help: known sessions: 4242-spike, docs, perf
     ");
     // An unmanaged session is in scope: its path is known too.
     let (code, out, _) = env.run(&["path", "4242-spike"]);
@@ -155,6 +151,15 @@ fn manual_session(env: &TestEnv, shell_pid: u32, purpose: &str) -> std::path::Pa
     wt
 }
 
+/// The commits the tests make are dated 2026-01-01T00:00:00Z (GIT_COMMITTER_DATE); "now"
+/// three hours later keeps every age in a snapshot the same from run to run.
+const NOW: &str = "2026-01-01T03:00:00Z";
+
+/// Run flowloom with "now" fixed at [`NOW`].
+fn status(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    run(env.flowloom().env("FLOWLOOM_NOW", NOW).args(args))
+}
+
 #[test]
 fn status_shows_every_state_and_counts_like_git() {
     let env = TestEnv::new();
@@ -185,23 +190,23 @@ fn status_shows_every_state_and_counts_like_git() {
     );
 
     let before = env.git(&["for-each-ref"]);
-    let (code, out, err) = env.run(&["status"]);
+    let (code, out, err) = status(&env, &["status"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err, "");
     insta::assert_snapshot!(out, @"
-    SESSION     BRANCH              PATH                           STATE      AHEAD  BEHIND
-    4242-spike  session/4242-spike  sessions/shell-instance-4242   unmanaged      0       1
-    auth        session/auth        sessions/shell-instance-auth   locked         0       0
-    docs        session/docs        sessions/shell-instance-docs   ok             1       1
-    gone        session/gone        sessions/shell-instance-gone   orphan         0       1
-    later       session/later       sessions/shell-instance-later  missing        -       -
-    meta        session/meta        sessions/shell-instance-meta   drifted        0       1
-    perf        session/perf        sessions/shell-instance-perf   dirty          0       1
+    SESSION     PURPOSE  BRANCH              STATE      BASE   AGE  LAST COMMIT   PATH
+    4242-spike  spike    session/4242-spike  unmanaged  +0 -1   3h  tools         sessions/shell-instance-4242
+    auth                 session/auth        locked     +0 -0   3h  develop work  sessions/shell-instance-auth
+    docs                 session/docs        ok         +1 -1   3h  docs work     sessions/shell-instance-docs
+    gone                 session/gone        orphan     +0 -1   3h  tools         sessions/shell-instance-gone
+    later                session/later       missing    -        -                sessions/shell-instance-later
+    meta                 session/meta        drifted    +0 -1   3h  tools         sessions/shell-instance-meta
+    perf                 session/perf        dirty      +0 -1   3h  tools         sessions/shell-instance-perf
     ");
     assert_eq!(env.git(&["for-each-ref"]), before, "status changes nothing");
 
     // --json: the same rows, and the counts are git's.
-    let (code, out, err) = env.run(&["status", "--json"]);
+    let (code, out, err) = status(&env, &["status", "--json"]);
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(json["format_version"], 1);
@@ -222,6 +227,20 @@ fn status_shows_every_state_and_counts_like_git() {
             };
             assert_eq!(s["ahead"].as_u64(), Some(count(format!("{base}..{branch}"))), "{s}");
             assert_eq!(s["behind"].as_u64(), Some(count(format!("{branch}..{base}"))), "{s}");
+            let last = &s["last_commit"];
+            assert_eq!(
+                last["subject"].as_str(),
+                Some(env.git(&["log", "-1", "--format=%s", branch]).trim_end()),
+                "{s}"
+            );
+            assert_eq!(
+                last["id"].as_str(),
+                Some(env.git(&["rev-parse", branch]).trim_end()),
+                "{s}"
+            );
+            assert_eq!(last["time"], "2026-01-01T00:00:00Z", "{s}");
+            assert_eq!(s["age_seconds"], 3 * 3600, "{s}");
+            assert!(s["upstream"].is_null(), "no remote: {s}");
         } else {
             assert!(s["ahead"].is_null() && s["behind"].is_null(), "{s}");
         }
@@ -231,7 +250,7 @@ fn status_shows_every_state_and_counts_like_git() {
         };
         assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
     }
-    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","base":"main","ahead":1,"behind":1,"dirty":false,"locked":false}"#);
+    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"locked":false}"#);
 }
 
 #[test]

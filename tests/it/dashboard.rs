@@ -1,0 +1,283 @@
+//! `status` as a dashboard, `show FILE`, and errors people read at a glance; git is the
+//! oracle for every count and subject.
+
+use crate::common::{TestEnv, run};
+
+/// The tests' commits are dated 2026-01-01T00:00:00Z; "now" is fixed two days later, so
+/// ages in snapshots do not move.
+const NOW: &str = "2026-01-03T00:00:00Z";
+
+fn status(env: &TestEnv, args: &[&str]) -> (i32, String, String) {
+    run(env.flowloom().env("FLOWLOOM_NOW", NOW).args(args))
+}
+
+/// Four sessions: `done` squash-merged into main, `wip` with work of its own, `pushed`
+/// one commit ahead of its upstream, and `kept` undeclared with unmerged work (retained).
+fn dashboard() -> TestEnv {
+    let env = TestEnv::new();
+    env.manifest(
+        "[sessions.done]\npurpose = \"Ship the parser\"\n[sessions.kept]\n[sessions.pushed]\n[sessions.wip]\n",
+    );
+    env.apply();
+    let wt = |id: &str| env.path(&format!("sessions/shell-instance-{id}"));
+    env.commit_file(&wt("done"), "parser.rs", "parse\n", "Parser, done");
+    env.git(&["merge", "--squash", "-q", "session/done"]);
+    env.git(&["commit", "-q", "-m", "squash of done"]);
+    env.commit_file(
+        &wt("wip"),
+        "wip.txt",
+        "wip\n",
+        "a subject long enough that the table must cut it short before the path",
+    );
+    env.git_in(env.tmp.path(), &["init", "-q", "--bare", "origin.git"]);
+    let origin = env.tmp.path().join("origin.git");
+    env.git(&["remote", "add", "origin", &origin.display().to_string()]);
+    env.commit_file(&wt("pushed"), "p.txt", "one\n", "pushed work");
+    env.git_in(&wt("pushed"), &["push", "-q", "-u", "origin", "session/pushed"]);
+    env.commit_file(&wt("pushed"), "p.txt", "two\n", "local work");
+    env.commit_file(&wt("kept"), "k.txt", "k\n", "work only kept has");
+    env.manifest("[sessions.done]\npurpose = \"Ship the parser\"\n[sessions.pushed]\n[sessions.wip]\n");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!wt("kept").exists() && env.branches().contains(&"session/kept".to_owned()));
+    env
+}
+
+#[test]
+fn status_is_a_dashboard_git_agrees_with() {
+    let env = dashboard();
+    let (code, out, err) = status(&env, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err, "");
+    insta::assert_snapshot!(out, @"
+    SESSION  PURPOSE          BRANCH          STATE       BASE   UPSTREAM                     AGE  LAST COMMIT                                         PATH
+    done     Ship the parser  session/done    integrated  +1 -1                                2d  Parser, done                                        sessions/shell-instance-done
+    kept                      session/kept    retained    +1 -1                                2d  work only kept has                                  (no worktree)
+    pushed                    session/pushed  ok          +2 -1  origin/session/pushed +1 -0   2d  local work                                          sessions/shell-instance-pushed
+    wip                       session/wip     ok          +1 -1                                2d  a subject long enough that the table must cut it …  sessions/shell-instance-wip
+    ");
+
+    let (code, out, err) = status(&env, &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let sessions = json["sessions"].as_array().expect("sessions");
+    let states: Vec<(&str, &str)> = sessions
+        .iter()
+        .map(|s| (s["session"].as_str().expect("id"), s["state"].as_str().expect("state")))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("done", "integrated"),
+            ("kept", "retained"),
+            ("pushed", "ok"),
+            ("wip", "ok")
+        ]
+    );
+    let count = |range: String| {
+        env.git(&["rev-list", "--count", &range])
+            .trim()
+            .parse::<u64>()
+            .expect("n")
+    };
+    for s in sessions {
+        let branch = s["branch"].as_str().expect("branch");
+        let base = s["base"].as_str().expect("base");
+        assert_eq!(s["ahead"].as_u64(), Some(count(format!("{base}..{branch}"))), "{s}");
+        assert_eq!(s["behind"].as_u64(), Some(count(format!("{branch}..{base}"))), "{s}");
+        assert_eq!(
+            s["last_commit"]["subject"].as_str(),
+            Some(env.git(&["log", "-1", "--format=%s", branch]).trim_end()),
+            "{s}"
+        );
+        assert_eq!(
+            s["last_commit"]["time"].as_str(),
+            Some(
+                env.git(&[
+                    "log",
+                    "-1",
+                    "--format=%cd",
+                    "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+                    branch
+                ])
+                .trim_end()
+            ),
+            "{s}"
+        );
+        assert_eq!(s["age_seconds"], 2 * 86_400, "{s}");
+        match s["session"].as_str() {
+            Some("pushed") => {
+                let up = &s["upstream"];
+                let reference = env.git(&["rev-parse", "--abbrev-ref", "session/pushed@{upstream}"]);
+                assert_eq!(up["ref"].as_str(), Some(reference.trim_end()), "{s}");
+                assert_eq!(
+                    up["ahead"].as_u64(),
+                    Some(count("session/pushed@{upstream}..session/pushed".into()))
+                );
+                assert_eq!(
+                    up["behind"].as_u64(),
+                    Some(count("session/pushed..session/pushed@{upstream}".into()))
+                );
+            }
+            _ => assert!(s["upstream"].is_null(), "{s}"),
+        }
+    }
+    assert_eq!(sessions[0]["purpose"], "Ship the parser");
+    assert!(sessions[1]["path"].is_null(), "a retained session has no worktree");
+    assert!(
+        sessions[1]["reasons"][0]
+            .as_str()
+            .is_some_and(|r| r.contains("reachable neither")),
+        "{}",
+        sessions[1]
+    );
+}
+
+#[test]
+fn status_cuts_long_subjects_to_the_terminal_and_escapes_them() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let wt = env.path("sessions/shell-instance-a");
+    env.commit_file(
+        &wt,
+        "a.txt",
+        "a\n",
+        "evil \u{1b}[2J subject \u{202e} that goes on and on and on and on and on",
+    );
+    let (_, out, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_NOW", NOW)
+        .env("COLUMNS", "80")
+        .arg("status"));
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out:?}");
+    assert!(
+        out.lines().all(|l| l.chars().count() <= 80),
+        "fits in 80 columns:\n{out}"
+    );
+    insta::assert_snapshot!(out, @r#"
+    SESSION  BRANCH     STATE  BASE   AGE  LAST COMMIT     PATH
+    a        session/a  ok     +1 -0   2d  evil \u001b[2…  sessions/shell-instance-a
+    "#);
+}
+
+#[test]
+fn status_never_calls_unreadable_contents_ok() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    // An index git cannot read either.
+    let index = env.path(".git/worktrees/shell-instance-a/index");
+    std::fs::write(&index, "not an index").expect("write");
+    let (code, out, err) = status(&env, &["status"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("a ") && l.contains(" unchecked ")),
+        "{out}"
+    );
+    assert!(err.contains("could not check"), "{err}");
+    let (_, _, err) = status(&env, &["-q", "status"]);
+    assert_eq!(err, "", "-q prints only errors and what was asked for");
+}
+
+#[test]
+fn show_prints_a_saved_plan_as_plan_does_without_the_repository() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\nbase = \"develop\"\n");
+    let (code, planned, err) = env.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(code, 0, "{err}");
+    // From outside the repository: show reads the file and nothing else.
+    let saved = env.path("plan.json");
+    let outside = env.tmp.path().join("home");
+    let (code, shown, err) = run(env.flowloom_in(&outside).args(["show", &saved.display().to_string()]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(shown, planned);
+    let (code, json, _) = run(env
+        .flowloom_in(&outside)
+        .args(["show", "--json", &saved.display().to_string()]));
+    assert_eq!(code, 0);
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("read")).expect("json");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&json).expect("json"), on_disk);
+
+    // Converged: the saved plan says so, as plan does.
+    env.apply();
+    let (_, planned, _) = env.run(&["plan", "--out", "plan.json"]);
+    let (_, shown, _) = env.run(&["show", "plan.json"]);
+    assert_eq!(shown, planned);
+}
+
+#[test]
+fn show_refuses_what_is_not_a_saved_plan_in_one_line() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    for (file, text) in [
+        ("flowloom.toml", None),
+        ("plain.json", Some("{\"format_version\": 1, \"changes\": []}")),
+        ("missing.json", None),
+    ] {
+        if let Some(text) = text {
+            env.write(file, text);
+        }
+        let (code, out, err) = env.run(&["show", file]);
+        assert_eq!(code, 1, "{file}: {err}");
+        assert_eq!(out, "", "{file}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{file}: one line\n{err}");
+        assert!(err.contains(file), "{file}: {err}");
+    }
+}
+
+#[test]
+fn errors_read_at_a_glance() {
+    let env = TestEnv::new();
+    // A usage error: one line and a hint, exit 1 (not clap's 2).
+    let (code, out, err) = env.run(&["plna"]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    insta::assert_snapshot!(err, @"
+    error: unrecognized subcommand 'plna'
+    hint: a similar subcommand exists: 'plan'
+    ");
+    let (code, _, err) = env.run(&["status", "--bogus"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err, @"
+    error: unexpected argument '--bogus' found
+    hint: see `flowloom status --help`
+    ");
+    // No internal code header, no `Error:` prefix; the manifest's spans are kept.
+    let (code, _, err) = env.run(&["-C", "/nonexistent-flowloom-dir", "plan"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err, @"
+    × cannot use /nonexistent-flowloom-dir as the working directory: No such file or directory (os
+    │ error 2)
+    help: pass an existing directory to -C
+    ");
+    env.manifest("[sessions.a]\nbase = 3\nfoo = 1\n");
+    let (code, _, err) = env.run(&["plan"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(err, @"
+     × flowloom.toml has 2 problems
+
+     × `base` must be a string, found integer
+      ╭─[flowloom.toml:2:8]
+    1 │ [sessions.a]
+    2 │ base = 3
+      ·        ┬
+      ·        ╰── expected a string
+    3 │ foo = 1
+      ╰────
+     help: put the value in double quotes
+
+     × unknown key `foo` in [sessions.a]
+      ╭─[flowloom.toml:3:1]
+    2 │ base = 3
+    3 │ foo = 1
+      · ─┬─
+      ·  ╰── unknown key
+      ╰────
+     help: the keys known here are `purpose`, `base`, `branch`, `worktree`
+    ");
+    // Help is still help.
+    let (code, out, _) = env.run(&["status", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("unchecked"), "{out}");
+}

@@ -352,7 +352,7 @@ pub struct JsonChange {
     pub repairs: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delete_branch: Option<bool>,
-    /// `retained` changes: whether the worktree goes now (the branch stays).
+    /// `retained` and `remove` changes: whether a worktree goes now.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worktree: Option<bool>,
     /// `remove` changes: how a branch with commits its base does not reach is integrated
@@ -467,6 +467,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 }
                 Action::Remove(r) => {
                     j.delete_branch = Some(r.delete_branch.is_some());
+                    j.worktree = Some(r.worktree != WorktreeRemoval::None);
                     j.integrated = r.integrated;
                     j.archive = r.archive.as_ref().map(|a| JsonArchive {
                         reference: a.reference.clone(),
@@ -644,8 +645,12 @@ fn shown_summary(c: &ShownChange) -> String {
         "retained" if c.worktree == Some(true) => "remove worktree, keep branch (not integrated)".to_owned(),
         "retained" => "retained: branch kept until integrated (or --force)".to_owned(),
         "remove" => {
-            // The document does not say whether there is a worktree left to remove.
-            let mut parts = vec!["remove"];
+            let mut parts = vec![match c.worktree {
+                Some(true) => "remove worktree",
+                Some(false) => "remove",
+                // Saved by a version that did not say whether a worktree is left.
+                None => "remove",
+            }];
             if c.delete_branch == Some(true) {
                 parts.push(match c.integrated.as_deref() {
                     Some("same_tree") => "delete branch (same tree as its base)",

@@ -312,30 +312,17 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             }
         });
         // Integrated outranks only what comes after it, and only a branch with commits of
-        // its own has work to integrate (a fresh session's tip is its base's ancestor).
-        if row.state > SessionState::Integrated && row.ahead.is_some_and(|n| n > 0) {
-            let mut targets = Vec::new();
+        // its own has work to integrate (a fresh session's tip is its base's ancestor). On
+        // the dashboard it means "landed in its base": a branch pushed to its own upstream
+        // is not finished work (a removal still counts the upstream, SPEC §7).
+        if row.state > SessionState::Integrated
+            && row.ahead.is_some_and(|n| n > 0)
             // With the base not moved since, nothing of the branch can be in it.
-            if row.behind.is_some_and(|n| n > 0)
-                && let Some(base) = base
-            {
-                targets.push(base);
-            }
-            let up_ahead = row.upstream.as_ref().and_then(|u| u.ahead);
-            let up_behind = row.upstream.as_ref().and_then(|u| u.behind);
-            let integrated = if up_ahead == Some(0) {
-                true // Its tip is in the upstream: integrated by ancestry, no search needed.
-            } else {
-                if up_behind.is_some_and(|n| n > 0)
-                    && let Some(up) = upstream_tip
-                {
-                    targets.push(up);
-                }
-                !targets.is_empty() && crate::inspect::integration(repo, tip, &targets).is_some()
-            };
-            if integrated {
-                row.state = SessionState::Integrated;
-            }
+            && row.behind.is_some_and(|n| n > 0)
+            && let Some(base) = base
+            && crate::inspect::integration(repo, tip, &[base]).is_some()
+        {
+            row.state = SessionState::Integrated;
         }
     }
     rows

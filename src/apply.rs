@@ -821,18 +821,32 @@ impl<'a> Executor<'a> {
     /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
     /// the config file before it reads it, so a concurrent edit is never lost.
     fn set_upstream(&self, branch: &str, remote: &str) -> Result<(), RepoError> {
+        let merge = crate::names::branch_ref(branch);
+        self.edit_config(|config, path| {
+            config
+                .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
+                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
+                .map_err(|e| RepoError::git("set the upstream in", path, e))?;
+            Ok(true)
+        })
+    }
+
+    /// Edit the repository's own config file under its lock (gix locks it before it reads
+    /// it, so a concurrent edit is never lost); `edit` says whether to write.
+    fn edit_config(
+        &self,
+        edit: impl FnOnce(&mut gix::config::FileTransaction, &Path) -> Result<bool, RepoError>,
+    ) -> Result<(), RepoError> {
         let config_path = self.common_dir.join("config");
         let _intent = crate::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
         let mut config = self
             .repo
             .config_file_mut(&config_path)
             .map_err(|e| RepoError::git("open", &config_path, e))?;
-        let merge = crate::names::branch_ref(branch);
-        config
-            .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
-            .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
-            .map_err(|e| RepoError::git("set the upstream in", &config_path, e))?;
-        config.commit().map_err(|e| RepoError::git("write", &config_path, e))
+        if edit(&mut config, &config_path)? {
+            config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
+        }
+        Ok(())
     }
 
     /// `git branch -d` drops the branch's config section with it. Only lock the config
@@ -847,16 +861,7 @@ impl<'a> Executor<'a> {
         if !has_section {
             return Ok(());
         }
-        let config_path = self.common_dir.join("config");
-        let _intent = crate::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
-        let mut config = self
-            .repo
-            .config_file_mut(&config_path)
-            .map_err(|e| RepoError::git("open", &config_path, e))?;
-        if config.remove_section("branch", Some(branch.into())).is_some() {
-            config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
-        }
-        Ok(())
+        self.edit_config(|config, _| Ok(config.remove_section("branch", Some(branch.into())).is_some()))
     }
 
     /// Register and check out the worktree; the commit checked out.

@@ -56,11 +56,6 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
         out.push('\n');
     }
     if !plan.unmanaged.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):",
-            p.paint(Style::Bold, "Unmanaged sessions")
-        );
         let rows: Vec<[String; 3]> = plan
             .unmanaged
             .iter()
@@ -75,18 +70,7 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
                 ]
             })
             .collect();
-        let widths = column_widths(&rows);
-        for row in &rows {
-            let _ = writeln!(
-                out,
-                "  {} {}  {}  {}",
-                p.paint(Style::Dim, "?"),
-                pad(&row[0], widths[0]),
-                pad(&row[1], widths[1]),
-                row[2]
-            );
-        }
-        out.push('\n');
+        unmanaged_text(&mut out, &rows, p);
     }
     if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
         let _ = write!(
@@ -274,6 +258,27 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
 /// from the repository can be any length) sticks out instead of widening every row, so the
 /// table stays linear in the size of what it shows.
 pub(crate) const MAX_COLUMN: usize = 256;
+
+/// The unmanaged sessions' table (session, branch, path), for plans and saved plans.
+fn unmanaged_text(out: &mut String, rows: &[[String; 3]], p: &Printer) {
+    let _ = writeln!(
+        out,
+        "{} (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):",
+        p.paint(Style::Bold, "Unmanaged sessions")
+    );
+    let widths = column_widths(rows);
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "  {} {}  {}  {}",
+            p.paint(Style::Dim, "?"),
+            pad(&row[0], widths[0]),
+            pad(&row[1], widths[1]),
+            row[2]
+        );
+    }
+    out.push('\n');
+}
 
 /// The width of each column of an aligned table, in characters as shown (escaped, see
 /// [`pad`]), at most [`MAX_COLUMN`].
@@ -741,11 +746,6 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
         out.push('\n');
     }
     if !plan.unmanaged.is_empty() {
-        let _ = writeln!(
-            out,
-            "{} (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):",
-            p.paint(Style::Bold, "Unmanaged sessions")
-        );
         let rows: Vec<[String; 3]> = plan
             .unmanaged
             .iter()
@@ -757,18 +757,7 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
                 ]
             })
             .collect();
-        let widths = column_widths(&rows);
-        for row in &rows {
-            let _ = writeln!(
-                out,
-                "  {} {}  {}  {}",
-                p.paint(Style::Dim, "?"),
-                pad(&row[0], widths[0]),
-                pad(&row[1], widths[1]),
-                row[2]
-            );
-        }
-        out.push('\n');
+        unmanaged_text(&mut out, &rows, p);
     }
     if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
         let count = |kind: &str| plan.changes.iter().filter(|c| c.action == kind).count();

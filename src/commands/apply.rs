@@ -51,12 +51,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         &printer,
     )?;
     let run = Run {
-        repo: &repo,
-        start_dir,
-        printer: &printer,
         json: args.json,
-        stale: lock.stale().and_then(|s| s.started),
-        plan_on_stderr: false,
+        ..Run::new(&repo, start_dir, &printer, &lock)
     };
     run.carry_out(&manifest, &options, confirm, saved.as_ref(), &mut || Ok(()))
 }
@@ -92,7 +88,24 @@ pub(super) struct Run<'a> {
     pub plan_on_stderr: bool,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run under `lock`, as `apply` prints it (`new` sets `plan_on_stderr`).
+    pub fn new(
+        repo: &'a gix::Repository,
+        start_dir: &'a Path,
+        printer: &'a Printer,
+        lock: &crate::lock::ApplyLock,
+    ) -> Self {
+        Run {
+            repo,
+            start_dir,
+            printer,
+            json: false,
+            stale: lock.stale().and_then(|s| s.started),
+            plan_on_stderr: false,
+        }
+    }
+
     /// `before`: what to do once the user agreed, before anything of the plan is done (a
     /// manifest edit of `flowloom rm`); it runs even when the plan has nothing to do.
     pub fn carry_out(

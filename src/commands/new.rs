@@ -57,12 +57,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
         None => declare(&current, args)?,
     };
     let run = Run {
-        repo: &repo,
-        start_dir,
-        printer,
-        json: false,
-        stale: lock.stale().and_then(|s| s.started),
         plan_on_stderr: true,
+        ..Run::new(&repo, start_dir, printer, &lock)
     };
     let options = crate::plan::Options {
         force: false,

@@ -50,14 +50,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
     if !manifest.defaults.base_given {
         manifest.use_default_base(&current.defaults.base);
     }
-    let run = Run {
-        repo: &repo,
-        start_dir,
-        printer,
-        json: false,
-        stale: lock.stale().and_then(|s| s.started),
-        plan_on_stderr: false,
-    };
+    let run = Run::new(&repo, start_dir, printer, &lock);
     let options = crate::plan::Options {
         force: args.force,
         targets: [args.id.clone()].into(),

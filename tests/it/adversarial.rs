@@ -2,18 +2,7 @@
 //! refused and retried, detached commits, git running beside apply, a killed removal, a
 //! live git command's lock. git is the oracle: refs, objects, `fsck --strict`.
 
-use crate::common::{TestEnv, run};
-
-const TWO: &str = "[sessions.keep]\n[sessions.gone]\n";
-const GONE: &str = "sessions/shell-instance-gone";
-
-fn orphan() -> TestEnv {
-    let env = TestEnv::new();
-    env.manifest(TWO);
-    env.apply();
-    env.manifest("[sessions.keep]\n");
-    env
-}
+use crate::common::{GONE, TWO, TestEnv, orphan, run};
 
 #[test]
 fn a_file_saved_into_the_session_folder_while_apply_runs_blocks_the_removal() {

@@ -253,3 +253,17 @@ pub fn run_timeout(cmd: &mut Command, secs: u64) -> (i32, String, String) {
         err.join().expect("stderr"),
     )
 }
+
+/// The manifest of [`orphan`]: two sessions.
+pub const TWO: &str = "[sessions.keep]\n[sessions.gone]\n";
+/// Where [`orphan`]'s orphan lives.
+pub const GONE: &str = "sessions/shell-instance-gone";
+
+/// Two sessions applied, then `gone` dropped from the manifest: an orphan.
+pub fn orphan() -> TestEnv {
+    let env = TestEnv::new();
+    env.manifest(TWO);
+    env.apply();
+    env.manifest("[sessions.keep]\n");
+    env
+}

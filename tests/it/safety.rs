@@ -1,19 +1,7 @@
 //! Never lose work (SPEC §7, §8): every blocked reason and its `--force` outcome, the apply
 //! lock, and a kill at every step of apply.
 
-use crate::common::{TestEnv, run};
-
-const TWO: &str = "[sessions.keep]\n[sessions.gone]\n";
-const GONE: &str = "sessions/shell-instance-gone";
-
-/// Two sessions applied, then `gone` dropped from the manifest: an orphan.
-fn orphan() -> TestEnv {
-    let env = TestEnv::new();
-    env.manifest(TWO);
-    env.apply();
-    env.manifest("[sessions.keep]\n");
-    env
-}
+use crate::common::{GONE, TWO, TestEnv, orphan, run};
 
 fn blocked_then_forced(env: &TestEnv, reason: &str) -> String {
     let (code, out, _) = env.run(&["apply", "--yes"]);

@@ -1188,7 +1188,13 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
 }
 
 pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 { word.to_owned() } else { format!("{word}s") }
+    if n == 1 {
+        word.to_owned()
+    } else if ["s", "x", "z", "ch", "sh"].iter().any(|end| word.ends_with(end)) {
+        format!("{word}es")
+    } else {
+        format!("{word}s")
+    }
 }
 
 #[cfg(test)]

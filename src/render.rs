@@ -850,14 +850,13 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
             base,
             upstream,
         } => {
-            let upstream = upstream
-                .as_ref()
-                .map(|u| format!(" nor from `{u}`"))
-                .unwrap_or_default();
-            format!(
-                "branch `{branch}` has {count} {} reachable neither from base `{base}`{upstream}",
-                crate::plan::plural(*count, "commit")
-            )
+            let commits = crate::plan::plural(*count, "commit");
+            match upstream {
+                Some(u) => format!(
+                    "branch `{branch}` has {count} {commits} reachable neither from base `{base}` nor from `{u}`"
+                ),
+                None => format!("branch `{branch}` has {count} {commits} not reachable from base `{base}`"),
+            }
         }
         Reason::UnmergedUnchecked { branch } => format!("branch `{branch}` was not checked for unmerged commits"),
         Reason::Submodule { what } => format!(

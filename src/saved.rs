@@ -19,6 +19,9 @@ pub struct Saved {
     /// The manifest it was made from, absolute.
     pub manifest: PathBuf,
     pub force: bool,
+    /// A digest of the manifest's bytes, to say whether it is what changed.
+    #[serde(default)]
+    pub manifest_digest: String,
     /// `--target`: the sessions the plan was limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
@@ -29,6 +32,47 @@ pub struct Saved {
 pub struct SavedFile {
     pub saved: Saved,
     pub changes: serde_json::Value,
+}
+
+/// A digest of the manifest's bytes.
+pub fn manifest_digest(manifest: &Manifest) -> String {
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    hasher.update(manifest.source.as_bytes());
+    hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// What differs between a saved plan and the plan made now, in words, for the refusal.
+pub fn what_changed(saved: &SavedFile, manifest: &Manifest, now: &serde_json::Value) -> String {
+    let mut what = Vec::new();
+    if saved.saved.manifest != manifest.path {
+        what.push(format!(
+            "it was made for another manifest ({})",
+            saved.saved.manifest.display()
+        ));
+    } else if saved.saved.manifest_digest != manifest_digest(manifest) {
+        what.push("the manifest changed".to_owned());
+    }
+    let by_session = |v: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| (c["session"].as_str().unwrap_or_default().to_owned(), c.clone()))
+            .collect()
+    };
+    let (before, after) = (by_session(&saved.changes), by_session(now));
+    let sessions: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let differ: Vec<&str> = sessions
+        .into_iter()
+        .filter(|s| before.get(*s) != after.get(*s))
+        .map(String::as_str)
+        .collect();
+    if !differ.is_empty() {
+        what.push(format!("the plan for {} is not the same now", differ.join(", ")));
+    }
+    if what.is_empty() {
+        what.push("the repository changed in what the plan read (refs, worktrees, files)".to_owned());
+    }
+    what.join("; ")
 }
 
 /// A hash of everything a plan was computed from and of the plan itself, in serialized

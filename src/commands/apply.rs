@@ -123,8 +123,12 @@ impl<'a> Run<'a> {
             let same = saved.saved.manifest == manifest.path
                 && saved.saved.fingerprint == crate::saved::fingerprint(manifest, &state, &plan);
             if !same {
+                let now = serde_json::to_value(render::json(&plan, manifest).changes).unwrap_or_default();
                 return Err(Error::Usage {
-                    message: "the saved plan is stale: the manifest or the repository changed since it was made; nothing was applied".into(),
+                    message: format!(
+                        "the saved plan is stale: {}; nothing was applied",
+                        crate::saved::what_changed(saved, manifest, &now)
+                    ),
                     help: Some("run `flowloom plan --out FILE` again and review it".into()),
                 });
             }

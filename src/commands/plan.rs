@@ -24,6 +24,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
             fingerprint: crate::saved::fingerprint(&manifest, &state, &plan),
             manifest: manifest.path.clone(),
             force: args.force,
+            manifest_digest: crate::saved::manifest_digest(&manifest),
             targets: args.target.clone(),
         });
         let path = start_dir.join(out);

@@ -393,7 +393,7 @@ fn a_branch_merged_only_through_an_upstream_that_vanished_is_kept() {
         )
         .args(["apply", "--yes"]));
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("reachable neither"), "{err}");
+    assert!(err.contains("not reachable from base"), "{err}");
     assert_eq!(
         env.git(&["rev-parse", "session/gone"]),
         tip,

@@ -208,7 +208,7 @@ fn dirty_orphans_are_blocked_and_unmerged_ones_keep_their_branch() {
               worktree has 1 modified file
               worktree has 1 untracked file
           - perf        session/perf        sessions/shell-instance-perf        remove worktree, keep branch (not integrated)
-              branch `session/perf` has 1 commit reachable neither from base `main`
+              branch `session/perf` has 1 commit not reachable from base `main`
 
         Plan: 0 to create, 0 to update, 0 to remove, 1 blocked, 1 retained.
     ");

@@ -127,7 +127,7 @@ fn status_is_a_dashboard_git_agrees_with() {
     assert!(
         sessions[1]["reasons"][0]
             .as_str()
-            .is_some_and(|r| r.contains("reachable neither")),
+            .is_some_and(|r| r.contains("not reachable from base")),
         "{}",
         sessions[1]
     );

@@ -160,7 +160,11 @@ fn a_saved_plan_is_applied_exactly_and_a_stale_one_refused() {
     let refs = env.git(&["for-each-ref"]);
     let (code, _, err) = env.run(&["apply", plan_arg]);
     assert_eq!(code, 1);
-    assert!(err.contains("the saved plan is stale"), "{err}");
+    let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("the saved plan is stale: the plan for ui is not the same now"),
+        "{err}"
+    );
     assert_eq!(env.git(&["for-each-ref"]), refs);
     assert_eq!(env.worktrees().len(), 2);
 
@@ -170,7 +174,8 @@ fn a_saved_plan_is_applied_exactly_and_a_stale_one_refused() {
     env.manifest("[sessions.api]\npurpose = \"API v3\"\n");
     let (code, _, err) = env.run(&["apply", plan_arg]);
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("the saved plan is stale"), "{err}");
+    let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("the saved plan is stale: the manifest changed"), "{err}");
 
     let (code, _, err) = env.run(&["apply", "/no/such/plan.json"]);
     assert_eq!(code, 1);

@@ -35,6 +35,9 @@ pub enum Failure {
     Blocked(Vec<Reason>),
     /// Ctrl-C arrived before it started (or stopped a checkout part-way).
     Interrupted,
+    /// Carried out, but the repository's `post-checkout` hook failed (as `git worktree add`
+    /// reports it): the session is made.
+    HookFailed(String),
     Error(RepoError),
 }
 
@@ -238,7 +241,7 @@ impl<'a> Executor<'a> {
         failpoint("create:metadata");
         self.mark(change, base, OwnedState::Created)?;
         if let Some(Err(why)) = hook {
-            return Err(RepoError::message(why).into());
+            return Err(Failure::HookFailed(why));
         }
         Ok(())
     }
@@ -293,7 +296,7 @@ impl<'a> Executor<'a> {
             self.mark(change, base, OwnedState::Created)?;
         }
         if let Some(why) = hook_failure {
-            return Err(RepoError::message(why).into());
+            return Err(Failure::HookFailed(why));
         }
         Ok(())
     }

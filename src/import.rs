@@ -154,8 +154,32 @@ fn wanted_field<'a>(w: &'a Wanted, key: &str) -> Option<&'a str> {
     })
 }
 
+/// Edit `source` with `f`, keeping what toml_edit would not: a byte order mark and CRLF
+/// line endings.
+fn keeping_layout(source: &str, f: impl FnOnce(&str) -> Result<String, String>) -> Result<String, String> {
+    let (bom, text) = match source.strip_prefix('\u{feff}') {
+        Some(rest) => ("\u{feff}", rest),
+        None => ("", source),
+    };
+    let crlf = text.contains("\r\n");
+    let normalised = if crlf {
+        text.replace("\r\n", "\n")
+    } else {
+        text.to_owned()
+    };
+    let mut out = f(&normalised)?;
+    if crlf {
+        out = out.replace('\n', "\r\n");
+    }
+    Ok(format!("{bom}{out}"))
+}
+
 /// `source` with a `[sessions.<id>]` table added per adoption, everything else unchanged.
 pub fn edit(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
+    keeping_layout(source, |source| edit_text(source, adoptions))
+}
+
+fn edit_text(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
     let mut doc: DocumentMut = source
         .parse()
         .map_err(|e: toml_edit::TomlError| format!("the manifest is not valid TOML: {}", e.message()))?;
@@ -212,6 +236,16 @@ pub fn edit(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
 /// `source` without the `[sessions.<id>]` table (and its comments), everything else
 /// unchanged; `None` when it declares no such session.
 pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, String> {
+    let mut removed = false;
+    let out = keeping_layout(source, |source| {
+        let (text, found) = remove_text(source, id)?;
+        removed = found;
+        Ok(text)
+    })?;
+    Ok(removed.then_some(out))
+}
+
+fn remove_text(source: &str, id: &str) -> Result<(String, bool), String> {
     let mut doc: DocumentMut = source
         .parse()
         .map_err(|e: toml_edit::TomlError| format!("the manifest is not valid TOML: {}", e.message()))?;
@@ -220,7 +254,7 @@ pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, String> 
         Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => sessions.remove(id).is_some(),
         _ => false,
     };
-    Ok(removed.then(|| doc.to_string()))
+    Ok((doc.to_string(), removed))
 }
 
 fn max_position(table: &Table) -> isize {

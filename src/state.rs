@@ -384,8 +384,11 @@ impl State {
         // What removing a worktree would take with it besides files.
         for path in &needs.removal {
             let Some(wt) = self.worktrees.get(path) else { continue };
-            let submodule =
-                crate::inspect::populated_submodule(repo, &wt.admin_id, path).unwrap_or_else(|e| Some(e.to_string()));
+            // A worktree whose index cannot be read is unreadable, not "with a submodule".
+            let (submodule, unreadable) = match crate::inspect::populated_submodule(repo, &wt.admin_id, path) {
+                Ok(found) => (found, None),
+                Err(e) => (None, Some(e.to_string())),
+            };
             let unreachable = match &wt.detached {
                 Some(head) => Some(crate::inspect::unreachable_from_refs(repo, head)?),
                 None => None,
@@ -405,6 +408,10 @@ impl State {
                 .map(|d| crate::inspect::nested_repositories(path, d))
                 .unwrap_or_default();
             if let Some(wt) = self.worktrees.get_mut(path) {
+                if let Some(why) = unreadable {
+                    wt.dirt = None;
+                    wt.unreadable = Some(why);
+                }
                 wt.head = head;
                 wt.foreign_git = foreign_git;
                 wt.nested = nested;

@@ -17,7 +17,9 @@ use crate::render;
 pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    // Checked before waiting for the lock (a broken manifest fails at once), and read again
+    // under it: a `flowloom new` that held the lock may just have declared a session.
+    load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
         Some(file) => Some(
             crate::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
@@ -50,6 +52,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         cli.global.lock_timeout,
         &printer,
     )?;
+    let manifest = load(cli, start_dir, Some(&repo))?;
     let run = Run {
         json: args.json,
         ..Run::new(&repo, start_dir, &printer, &lock)
@@ -196,6 +199,8 @@ struct Summary {
     blocked: usize,
     /// Of those, found blocked when apply checked again (also in `errors`).
     late_blocked: usize,
+    /// Made, but their `post-checkout` hook failed (also in `errors`).
+    hook_failed: usize,
     interrupted: usize,
     errors: Vec<(String, RepoError)>,
 }
@@ -265,6 +270,14 @@ impl Summary {
                         )),
                     ));
                 }
+                Err(Failure::HookFailed(why)) => {
+                    s.hook_failed += 1;
+                    match change.action {
+                        Action::Create { .. } => s.created += 1,
+                        _ => s.updated += 1,
+                    }
+                    s.errors.push((change.session.clone(), RepoError::message(why)));
+                }
                 Err(Failure::Error(e)) => s.errors.push((change.session.clone(), e)),
             }
         }
@@ -273,7 +286,7 @@ impl Summary {
 
     /// `Apply complete: 2 created, 0 updated, 1 removed, 0 blocked.`, as Terraform ends.
     fn line(&self, plan: &Plan, printer: &Printer) -> String {
-        let failed = self.errors.len() - self.late_blocked - self.interrupted;
+        let failed = self.errors.len() - self.late_blocked - self.interrupted - self.hook_failed;
         let head = if self.interrupted > 0 {
             "Apply interrupted:"
         } else if failed > 0 {
@@ -295,6 +308,13 @@ impl Summary {
         }
         if self.interrupted > 0 {
             text.push_str(&format!(", {} not started", self.interrupted));
+        }
+        if self.hook_failed > 0 {
+            text.push_str(&format!(
+                ", {} post-checkout {} failed",
+                self.hook_failed,
+                crate::plan::plural(self.hook_failed, "hook")
+            ));
         }
         if !plan.housekeeping.is_empty() {
             text.push_str(&format!(", {} housekeeping", plan.housekeeping.len()));

@@ -16,10 +16,12 @@ use crate::state::State;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    load(cli, start_dir, Some(&repo))?;
     let common_dir = crate::state::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
     let _lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
+    // Read under the lock: what a concurrent `new` or `rm` wrote counts.
+    let manifest = load(cli, start_dir, Some(&repo))?;
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = import::candidates(&manifest, &state, &plan);

@@ -496,6 +496,24 @@ pub(crate) fn compute(
         repo.common_dir().display()
     ));
     let started = std::time::Instant::now();
+    for target in &options.targets {
+        if !manifest.sessions.contains_key(target) {
+            let owned = crate::ownership::Record::read(&crate::state::canonical(repo.common_dir()))?
+                .sessions
+                .iter()
+                .any(|o| &o.id == target);
+            if !owned {
+                return Err(Error::Usage {
+                    message: format!(
+                        "--target {}: no such session in {} or among flowloom's sessions",
+                        crate::output::escape(target),
+                        manifest.relative(&manifest.path)
+                    ),
+                    help: Some("`flowloom status` lists the sessions".into()),
+                });
+            }
+        }
+    }
     let mut state = State::read(repo, manifest, start_dir)?;
     // A plan keeps flowloom's block of `info/exclude` up to date: one it may not read (a
     // symlink, a special file) it could not rewrite either, so there is no plan.

@@ -28,13 +28,26 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
         printer,
     )?;
     // Read under the lock: another `flowloom new` may just have added its session.
-    let current = if path.symlink_metadata().is_ok() {
-        load(cli, start_dir, Some(&repo))?
-    } else {
-        let mut m = Manifest::from_source(&path, String::new())?;
-        m.use_default_base(&super::default_base(&repo, &m.defaults.remote));
-        m
-    };
+    if path.symlink_metadata().is_err() {
+        return Err(Error::Usage {
+            message: format!("there is no manifest at {}", path.display()),
+            help: Some(
+                "run `flowloom init` first (it writes one with this repository's base), then `flowloom new`".into(),
+            ),
+        });
+    }
+    let current = load(cli, start_dir, Some(&repo))?;
+    if let Some(base) = &args.base
+        && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
+    {
+        return Err(Error::Usage {
+            message: format!(
+                "base `{}` does not resolve to a commit; nothing was written",
+                crate::output::escape(base)
+            ),
+            help: Some("name a branch, tag or commit of this repository, or fetch it first".into()),
+        });
+    }
     let manifest = match current.sessions.get(&args.id) {
         Some(session) => {
             let differs = args.purpose.as_ref().is_some_and(|p| *p != session.purpose)

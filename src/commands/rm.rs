@@ -63,5 +63,17 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         }
         Ok(())
     };
-    run.carry_out(&manifest, &options, confirm, None, &mut write)
+    let result = run.carry_out(&manifest, &options, confirm, None, &mut write);
+    // Written, but not carried out in full: say where that leaves the session.
+    let written = crate::fsutil::read_regular(&manifest.path, crate::manifest::MAX_BYTES)
+        .ok()
+        .flatten()
+        .is_some_and(|bytes| bytes == manifest.source.as_bytes());
+    if edited.is_some() && written && !matches!(result, Ok(ExitCode::SUCCESS)) {
+        printer.status(&format!(
+            "note: `{}` is no longer declared; `flowloom apply` removes it once nothing blocks it, and `flowloom new {}` declares it again",
+            args.id, args.id
+        ));
+    }
+    result
 }

@@ -1,7 +1,7 @@
 //! `flowloom run ID -- CMD...`: run a command in a session's worktree with the session's
-//! environment (SPEC §10): `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`, `FLOWLOOM_WORKTREE`. It
-//! exits with the command's code (128 + the signal that ended it); Ctrl-C and SIGTERM sent
-//! to flowloom are passed on to the command.
+//! environment (SPEC §10): `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`, `FLOWLOOM_WORKTREE`.
+//! flowloom replaces itself with the command, so the command gets every signal directly
+//! (Ctrl-C, SIGTERM, SIGHUP) and its exit status is the command's own.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -34,51 +34,18 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, _printer: &Printer) -> R
         message: "no command to run".into(),
         help: Some("write it after `--`: flowloom run ID -- make test".into()),
     })?;
-    let mut child = std::process::Command::new(program)
+    // flowloom becomes the command (exec): signals reach it as they would without
+    // flowloom, and its exit status is the command's own. Only a failure to start returns.
+    use std::os::unix::process::CommandExt;
+    let failed = std::process::Command::new(program)
         .args(rest)
         .current_dir(&worktree)
         .env("FLOWLOOM_SESSION", &session.id)
         .env("FLOWLOOM_BRANCH", &session.branch)
         .env("FLOWLOOM_WORKTREE", &worktree)
-        .spawn()
-        .map_err(|e| Error::Usage {
-            message: format!("cannot run {}: {e}", program.to_string_lossy()),
-            help: Some("check the command name and PATH".into()),
-        })?;
-    // While the command runs, Ctrl-C does not end flowloom: it is passed on.
-    let _critical = crate::lock::Critical::enter();
-    let pid = child.id();
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut forwarded = false;
-            while !done.load(std::sync::atomic::Ordering::SeqCst) {
-                if crate::lock::interrupted() && !forwarded {
-                    forward_interrupt(pid);
-                    forwarded = true;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        })
-    };
-    let status = child.wait().map_err(|e| Error::Usage {
-        message: format!("waiting for {} failed: {e}", program.to_string_lossy()),
-        help: None,
-    })?;
-    done.store(true, std::sync::atomic::Ordering::SeqCst);
-    let _ = watcher.join();
-    use std::os::unix::process::ExitStatusExt;
-    let code = match (status.code(), status.signal()) {
-        (Some(code), _) => code,
-        (None, Some(signal)) => 128 + signal,
-        (None, None) => 1,
-    };
-    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
-}
-
-fn forward_interrupt(pid: u32) {
-    if let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
+        .exec();
+    Err(Error::Usage {
+        message: format!("cannot run {}: {failed}", program.to_string_lossy()),
+        help: Some("check the command name and PATH".into()),
+    })
 }

@@ -133,3 +133,56 @@ fn target_plans_and_applies_only_the_named_sessions() {
     assert!(env.path("sessions/shell-instance-b").exists());
     assert!(!env.path("sessions/shell-instance-a").exists());
 }
+
+#[test]
+fn run_becomes_the_command_new_checks_its_input_and_target_names_a_session() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    // The command's own status, also when a signal ends it (flowloom became the command).
+    let status = env
+        .flowloom()
+        .args(["run", "a", "--", "sh", "-c", "kill -TERM $$"])
+        .status()
+        .expect("run");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    // new: no manifest, or a base that does not resolve: refused, nothing written.
+    std::fs::remove_file(env.path("flowloom.toml")).expect("rm");
+    let (code, _, err) = env.run(&["new", "b"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("flowloom init"), "{err}");
+    assert!(!env.path("flowloom.toml").exists());
+    env.manifest("[sessions.a]\n");
+    let (code, _, err) = env.run(&["new", "b", "--base", "no-such-rev"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not resolve"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest"),
+        "[sessions.a]\n"
+    );
+    // --target naming no session is an error, not "No changes".
+    let (code, _, err) = env.run(&["apply", "--yes", "--target", "nosuch"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no such session"), "{err}");
+}
+
+#[test]
+fn new_and_rm_keep_crlf_and_a_byte_order_mark() {
+    let env = TestEnv::new();
+    env.write("flowloom.toml", "\u{feff}# team\r\n[sessions.a]\r\npurpose = \"A\"\r\n");
+    let (code, _, err) = env.run(&["new", "b"]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(
+        text.starts_with("\u{feff}# team\r\n[sessions.a]\r\npurpose = \"A\"\r\n"),
+        "{text:?}"
+    );
+    assert!(text.contains("[sessions.b]\r\n"), "{text:?}");
+    assert!(!text.replace("\r\n", "").contains('\n'), "only CRLF: {text:?}");
+    let (code, _, err) = env.run(&["rm", "b", "--yes"]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(text.starts_with("\u{feff}# team\r\n[sessions.a]\r\n"), "{text:?}");
+    assert!(!text.contains("sessions.b"), "{text:?}");
+}

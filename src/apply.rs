@@ -889,7 +889,7 @@ impl<'a> Executor<'a> {
         };
         let (wt_repo, _) = prepared
             .checkout(progress, self.interrupt)
-            .map_err(|e| RepoError::git("check out worktree", path, e))?;
+            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
@@ -1104,6 +1104,22 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
         target = trash.join(numbered);
     }
     Ok(target)
+}
+
+/// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
+/// and what to check, instead of ending in the filter protocol's last words.
+fn filter_hint(e: RepoError) -> RepoError {
+    let text = e.to_string();
+    if text.contains("Process handshake") || text.contains("filter") {
+        RepoError::message(format!(
+            "{text}. A filter this repository configures (filter.<driver>.process or .smudge in its \
+             attributes, e.g. git-lfs) failed: check that it is installed and that its objects are \
+             fetched (for LFS: git lfs install; git lfs fetch), as a git checkout would need too. \
+             Nothing of the session was left behind."
+        ))
+    } else {
+        e
+    }
 }
 
 /// With `core.fileMode=false`, gix writes executable entries without `x`; git still checks

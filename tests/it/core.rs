@@ -486,3 +486,26 @@ fn a_partial_clone_missing_the_bases_files_is_refused_before_anything_is_written
     assert!(env.worktrees().is_empty());
     assert!(!env.branches().contains(&"session/a".to_owned()));
 }
+
+#[test]
+fn a_failing_checkout_filter_is_named_and_leaves_nothing_behind() {
+    let env = TestEnv::new();
+    env.write(".gitattributes", "*.bin filter=lfs -text\n");
+    env.write("a.bin", "version https://git-lfs.github.com/spec/v1\nsize 5\n");
+    env.commit("lfs pointer");
+    env.git(&["config", "filter.lfs.process", "sh -c 'exit 1'"]);
+    env.git(&["config", "filter.lfs.required", "true"]);
+    env.manifest("[sessions.a]\n");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("A filter this repository configures") && flat.contains("git-lfs"),
+        "{err}"
+    );
+    assert!(env.worktrees().is_empty(), "the failed checkout was rolled back");
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("+ a"), "{out}");
+    env.fsck();
+}

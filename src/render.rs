@@ -37,20 +37,7 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
             .collect();
         let widths = column_widths(&rows);
         for (change, row) in plan.changes.iter().zip(&rows) {
-            let (symbol, style) = symbol(&change.action);
-            let _ = write!(
-                out,
-                "  {} {}  {}  {}",
-                p.paint(style, symbol),
-                p.paint(Style::Bold, &pad(&row[0], widths[0])),
-                pad(&row[1], widths[1]),
-                pad(&row[2], widths[2]),
-            );
-            let summary = summary_of(change);
-            if !summary.is_empty() {
-                let _ = write!(out, "  {}", p.paint(Style::Dim, &summary));
-            }
-            out.push('\n');
+            change_line(&mut out, symbol(&change.action), row, &widths, &summary_of(change), p);
             details(&mut out, change, manifest, p);
         }
         out.push('\n');
@@ -258,6 +245,29 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
 /// from the repository can be any length) sticks out instead of widening every row, so the
 /// table stays linear in the size of what it shows.
 pub(crate) const MAX_COLUMN: usize = 256;
+
+/// One change's line: symbol, session, branch, path, and what will be done.
+fn change_line(
+    out: &mut String,
+    (symbol, style): (&str, Style),
+    row: &[String; 3],
+    widths: &[usize; 3],
+    summary: &str,
+    p: &Printer,
+) {
+    let _ = write!(
+        out,
+        "  {} {}  {}  {}",
+        p.paint(style, symbol),
+        p.paint(Style::Bold, &pad(&row[0], widths[0])),
+        pad(&row[1], widths[1]),
+        pad(&row[2], widths[2]),
+    );
+    if !summary.is_empty() {
+        let _ = write!(out, "  {}", p.paint(Style::Dim, summary));
+    }
+    out.push('\n');
+}
 
 /// The unmanaged sessions' table (session, branch, path), for plans and saved plans.
 fn unmanaged_text(out: &mut String, rows: &[[String; 3]], p: &Printer) {
@@ -704,19 +714,7 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
                 "retained" => ("=", Style::Dim),
                 _ => ("!", Style::Blocked),
             };
-            let _ = write!(
-                out,
-                "  {} {}  {}  {}",
-                p.paint(style, symbol),
-                p.paint(Style::Bold, &pad(&row[0], widths[0])),
-                pad(&row[1], widths[1]),
-                pad(&row[2], widths[2]),
-            );
-            let summary = shown_summary(change);
-            if !summary.is_empty() {
-                let _ = write!(out, "  {}", p.paint(Style::Dim, &summary));
-            }
-            out.push('\n');
+            change_line(&mut out, (symbol, style), row, &widths, &shown_summary(change), p);
             let reason_style = if change.action == "blocked" {
                 Style::Blocked
             } else {

@@ -582,6 +582,11 @@ x() { [[ $1 == n/a ]] && echo n/a || echo "$1×"; }
 mib() { [[ $1 == n/a ]] && echo n/a || echo "$1 MiB"; }
 # per KEY N: median µs / N, printed as ms with two decimals (a per-session cost)
 per() { [[ -n ${MED[$1]:-} ]] && awk -v u="${MED[$1]}" -v n="$2" 'BEGIN { printf "%.2f", u / n / 1000 }' || echo n/a; }
+# per_less KEY LESS N: (median of KEY − median of LESS) / N, in ms: a session's cost in an
+# apply less that apply's plan (every apply first plans all N sessions, once)
+per_less() {
+    [[ -n ${MED[$1]:-} && -n ${MED[$2]:-} ]] && awk -v u="${MED[$1]}" -v l="${MED[$2]}" -v n="$3" 'BEGIN { printf "%.2f", (u - l) / n / 1000 }' || echo n/a
+}
 # per_ratio KEY_A N_A KEY_B N_B: (A / N_A) / (B / N_B)
 per_ratio() {
     [[ -n ${MED[$1]:-} && -n ${MED[$3]:-} ]] || { echo n/a; return; }
@@ -661,6 +666,12 @@ if want 4; then
     GMAX=${GROWTH_SIZES[-1]} GMIN=${GROWTH_SIZES[0]}
     r=$(per_ratio "flowloom_grow_add_$GMAX" 1 "flowloom_grow_add_$GMIN" 1); echo "| create: a session at $GMAX / at $GMIN | $(x "$r") | ≤ 1.2× | $(verdict "$r" 1.2) |"
     r=$(per_ratio "flowloom_grow_rm_$GMAX" 1 "flowloom_grow_rm_$GMIN" 1); echo "| remove: a session at $GMAX / at $GMIN | $(x "$r") | ≤ 1.2× | $(verdict "$r" 1.2) |"
+    for kind in add:create rm:remove; do
+        a=$(per_less "flowloom_grow_${kind%%:*}_$GMAX" "flowloom_gplan_$GMAX" 1) b=$(per_less "flowloom_grow_${kind%%:*}_$GMIN" "flowloom_gplan_$GMIN" 1)
+        r=n/a
+        if [[ $a != n/a && $b != n/a ]]; then r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'); fi
+        echo "| ${kind#*:}, less the plan: a session at $GMAX / at $GMIN | $(x "$r") | (info) | |"
+    done
     r=$(ratio flowloom_create_all git_add_all); echo "| create $GMAX sessions / git worktree add loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
     r=$(ratio flowloom_remove_all git_remove_all); echo "| remove $GMAX sessions / git worktree remove + branch -D loop | $(x "$r") | (info) | |"
     r=$(ratio "flowloom_grow_add_$GMAX" "git_grow_add_$GMAX"); echo "| create $GROWTH_STEP at $GMAX / git worktree add loop | $(x "$r") | (info) | |"
@@ -702,11 +713,13 @@ if want 4; then
     echo
     echo "Growth: creating and removing ($SMALL_FILES-file repository; N sessions exist; ms per session = median of an apply, or of a git loop, over $GROWTH_STEP sessions made or removed on top of them):"
     echo
-    echo "| N sessions | create: flowloom ms/session | git worktree add ms/session | flowloom / git | remove: flowloom ms/session | git worktree remove + branch -D ms/session | flowloom / git |"
-    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| N sessions | create: flowloom ms/session | less the plan | git worktree add ms/session | flowloom / git | remove: flowloom ms/session | less the plan | git worktree remove + branch -D ms/session | flowloom / git |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for n in "${GROWTH_SIZES[@]}"; do
-        echo "| $n | $(per "flowloom_grow_add_$n" "$GROWTH_STEP") | $(per "git_grow_add_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_add_$n" "git_grow_add_$n")") | $(per "flowloom_grow_rm_$n" "$GROWTH_STEP") | $(per "git_grow_rm_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_rm_$n" "git_grow_rm_$n")") |"
+        echo "| $n | $(per "flowloom_grow_add_$n" "$GROWTH_STEP") | $(per_less "flowloom_grow_add_$n" "flowloom_gplan_$n" "$GROWTH_STEP") | $(per "git_grow_add_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_add_$n" "git_grow_add_$n")") | $(per "flowloom_grow_rm_$n" "$GROWTH_STEP") | $(per_less "flowloom_grow_rm_$n" "flowloom_gplan_$n" "$GROWTH_STEP") | $(per "git_grow_rm_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_rm_$n" "git_grow_rm_$n")") |"
     done
+    echo
+    echo "\"less the plan\": the apply's median less the median \`flowloom plan\` at the same N (every apply plans all N sessions first), per session."
     echo
     echo "In bulk (one run each): flowloom creates $GMAX sessions in one apply in $(cell_ms flowloom_create_all) ms (peak $(cell_mib flowloom_create_all) MiB), git's loop in $(cell_ms git_add_all) ms; flowloom removes them (in $((${#GROWTH_SIZES[@]})) applies, down the sizes) in $(fmt_ms "${MED[flowloom_remove_all]:-}") ms, git's loop in $(cell_ms git_remove_all) ms."
     echo

@@ -3,7 +3,7 @@
 # floor (copying the files), and against what a reader must read at least.
 # See bench/README.md for what each row measures and how to read the ratios.
 #
-#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR]
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4]
 #   FLOWLOOM=path/to/flowloom bench/run.sh
 #
 # Everything it needs it makes itself, in a temp dir: fixture repositories with
@@ -21,6 +21,7 @@ RUNS_SET=0
 QUICK=0
 KEEP=0
 TMP_PARENT=${TMPDIR:-/tmp}
+SECTIONS=1,2,3,4
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
@@ -28,11 +29,15 @@ while (($#)); do
         --quick) QUICK=1; shift ;;
         --keep) KEEP=1; shift ;;
         --tmp) TMP_PARENT=${2:?--tmp needs a directory}; shift 2 ;;
+        --sections) SECTIONS=${2:?--sections needs a list such as 1,3}; shift 2 ;;
+        --sections=*) SECTIONS=${1#--sections=}; shift ;;
         -h|--help) usage 0 ;;
         *) echo "run.sh: unknown argument: $1" >&2; usage 1 >&2 ;;
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
+[[ $SECTIONS =~ ^[1-4](,[1-4])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 4 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
+want() { [[ ,$SECTIONS, == *,$1,* ]]; }
 
 # ---------------------------------------------------------------------------------------
 # Sizes. The full run is issue 6's; --quick keeps every code path at toy sizes (CI).
@@ -42,6 +47,8 @@ if ((QUICK)); then
     STATUS_N=3         # sessions for the status rows
     PLAN_SIZES=(10 20) # converged sessions for the plan rows (small fixture)
     PLAN_MAIN=20       # the plan row compared with the git reader
+    GROWTH_SIZES=(2 4 8) # existing sessions for the growth rows (small fixture), ascending
+    GROWTH_STEP=2        # sessions created and removed on top of them
     if ((!RUNS_SET)); then RUNS=1; fi
 else
     FILES=5000
@@ -49,6 +56,8 @@ else
     STATUS_N=20
     PLAN_SIZES=(50 100 200 400)
     PLAN_MAIN=200
+    GROWTH_SIZES=(10 100 500 1000)
+    GROWTH_STEP=10
 fi
 SMALL_FILES=50         # the small fixture behind the plan rows
 MEM_SLACK_MIB=16       # "git's peak + a small constant": the constant
@@ -236,40 +245,55 @@ FAILED_FLOWLOOM=0
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# measure KEY PREP CHECK -- CMD...: run PREP (untimed), CMD (timed, under GNU time), CHECK
-# (untimed) RUNS times; keep the median wall time (ms) and the median peak RSS (KiB).
-# A failing flowloom command fails the benchmark; a failing peer tool only its row.
+# time_once KEY CMD...: one timed run of CMD (under GNU time), its wall time (µs) and peak
+# RSS (KiB) appended to KEY's samples; settle KEY keeps their medians. A failing flowloom
+# command fails the benchmark; a failing peer tool only its row. Returns 1 on failure.
+declare -A SAMPLES MEMSAMPLES
+time_once() {
+    local key=$1 t0 t1 status=0
+    shift
+    t0=$(now_us)
+    if [[ -n $TIME_BIN ]]; then
+        "$TIME_BIN" -f %M -o "$TMP/mem" "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
+    else
+        "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
+    fi
+    t1=$(now_us)
+    if ((status != 0)); then
+        log "FAILED ($status): $key: $*"
+        sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+        NOTE[$key]="failed (exit $status)"
+        case $key in
+            peer*) return 1 ;;
+            flowloom*) FAILED_FLOWLOOM=1; return 1 ;;
+            *) exit 1 ;;
+        esac
+    fi
+    SAMPLES[$key]+="$((t1 - t0)) "
+    [[ -n $TIME_BIN ]] && MEMSAMPLES[$key]+="$(tail -n 1 "$TMP/mem") "
+    return 0
+}
+settle() {
+    local key=$1
+    [[ -n ${NOTE[$key]:-} || -z ${SAMPLES[$key]:-} ]] && return 0
+    # shellcheck disable=SC2086 # the samples are space-separated numbers
+    MED[$key]=$(printf '%s\n' ${SAMPLES[$key]} | median)
+    # shellcheck disable=SC2086
+    if [[ -n ${MEMSAMPLES[$key]:-} ]]; then MEM[$key]=$(printf '%s\n' ${MEMSAMPLES[$key]} | median); fi
+    log "$key: $(fmt_ms "${MED[$key]}") ms, $(fmt_mib "${MEM[$key]:-}") MiB"
+}
+
+# measure KEY PREP CHECK -- CMD...: run PREP (untimed), CMD (timed), CHECK (untimed) RUNS
+# times; keep the median wall time (ms) and the median peak RSS (KiB).
 measure() {
-    local key=$1 prep=$2 check=$3
+    local key=$1 prep=$2 check=$3 r
     shift 4
-    local r t0 t1 times=() mems=() status
     for ((r = 1; r <= RUNS; r++)); do
         [[ $prep == - ]] || $prep
-        t0=$(now_us)
-        status=0
-        if [[ -n $TIME_BIN ]]; then
-            "$TIME_BIN" -f %M -o "$TMP/mem" "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
-        else
-            "$@" >"$TMP/out" 2>"$TMP/err" || status=$?
-        fi
-        t1=$(now_us)
-        if ((status != 0)); then
-            log "FAILED ($status): $key: $*"
-            sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
-            NOTE[$key]="failed (exit $status)"
-            case $key in
-                peer*) return 0 ;;
-                flowloom*) FAILED_FLOWLOOM=1; return 0 ;;
-                *) exit 1 ;;
-            esac
-        fi
+        time_once "$key" "$@" || return 0
         [[ $check == - ]] || $check
-        times+=($((t1 - t0)))
-        [[ -n $TIME_BIN ]] && mems+=("$(tail -n 1 "$TMP/mem")")
     done
-    MED[$key]=$(printf '%s\n' "${times[@]}" | median)
-    if ((${#mems[@]})); then MEM[$key]=$(printf '%s\n' "${mems[@]}" | median); fi
-    log "$key: $(fmt_ms "${MED[$key]}") ms, $(fmt_mib "${MEM[$key]:-}") MiB"
+    settle "$key"
 }
 
 fmt_ms() { [[ -n ${1:-} ]] && awk -v u="$1" 'BEGIN { printf (u >= 100000 ? "%.0f" : "%.1f"), u / 1000 }' || echo n/a; }
@@ -312,7 +336,7 @@ log "fixture: $FILES files"
 make_repo "$TMP/pristine-big" "$FILES"
 BIG_BYTES=$(git -C "$TMP/pristine-big" archive HEAD | wc -c)
 BIG_KIB=$(du -sk --exclude=.git "$TMP/pristine-big" | cut -f1)
-log "fixture: $SMALL_FILES files (plan rows)"
+log "fixture: $SMALL_FILES files (plan and growth rows)"
 make_repo "$TMP/pristine-small" "$SMALL_FILES"
 mkdir -p "$TMP/tree"
 git -C "$TMP/pristine-big" archive HEAD | tar -x -C "$TMP/tree"
@@ -329,74 +353,221 @@ check_apply() {
 APPLY_CHECKED=0
 
 # 1. Create CREATE_N sessions -------------------------------------------------------------
-log "1. create $CREATE_N sessions of the $FILES-file repository"
-measure flowloom_apply fresh_big_manifest check_apply -- bash "$CMD/flowloom_apply.sh" "$RUN"
-measure manual_git_loop fresh_big check_create -- bash "$CMD/manual_git_loop.sh" "$RUN" "$CREATE_N"
-measure cp_a_floor fresh_floor - -- bash "$CMD/cp_a_floor.sh" "$TMP/tree" "$TMP/floor" "$CREATE_N"
-PEER=
-if command -v wt >/dev/null 2>&1 && wt --version 2>/dev/null | grep -qi worktrunk; then
-    PEER="wt ($(wt --version 2>/dev/null | head -n 1))"
-    measure peer_wt fresh_big - -- bash "$CMD/peer_wt.sh" "$RUN" "$CREATE_N"
+if want 1; then
+    log "1. create $CREATE_N sessions of the $FILES-file repository"
+    measure flowloom_apply fresh_big_manifest check_apply -- bash "$CMD/flowloom_apply.sh" "$RUN"
+    measure manual_git_loop fresh_big check_create -- bash "$CMD/manual_git_loop.sh" "$RUN" "$CREATE_N"
+    measure cp_a_floor fresh_floor - -- bash "$CMD/cp_a_floor.sh" "$TMP/tree" "$TMP/floor" "$CREATE_N"
+    PEER=
+    if command -v wt >/dev/null 2>&1 && wt --version 2>/dev/null | grep -qi worktrunk; then
+        PEER="wt ($(wt --version 2>/dev/null | head -n 1))"
+        measure peer_wt fresh_big - -- bash "$CMD/peer_wt.sh" "$RUN" "$CREATE_N"
+    fi
+    rm -rf "$RUN" "$TMP/floor"
 fi
-rm -rf "$RUN" "$TMP/floor"
 
-# 2. Plan on converged sessions ----------------------------------------------------------
 declare -A APPLY_US
-for n in "${PLAN_SIZES[@]}"; do
-    log "2. plan on $n converged sessions ($SMALL_FILES-file repository)"
-    dir=$TMP/plan-$n
-    rm -rf "$dir" && cp -a "$TMP/pristine-small" "$dir"
-    manifest "$dir" "$n"
-    t0=$(now_us)
-    (cd "$dir" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
-        log "flowloom apply failed while setting up $n sessions"
+HAVE_STATUS=0
+# 2. Plan on converged sessions ----------------------------------------------------------
+if want 2; then
+    for n in "${PLAN_SIZES[@]}"; do
+        log "2. plan on $n converged sessions ($SMALL_FILES-file repository)"
+        dir=$TMP/plan-$n
+        rm -rf "$dir" && cp -a "$TMP/pristine-small" "$dir"
+        manifest "$dir" "$n"
+        t0=$(now_us)
+        (cd "$dir" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+            log "flowloom apply failed while setting up $n sessions"
+            sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+            exit 1
+        }
+        APPLY_US[$n]=$(($(now_us) - t0))
+        check_sessions "$dir" "$n"
+        check_converged "$dir" || continue
+        # One untimed warm-up each, so the first timed run does not pay for cold caches.
+        bash "$CMD/flowloom_plan.sh" "$dir" >/dev/null 2>&1 || true
+        bash "$CMD/git_reader.sh" "$dir" >/dev/null 2>&1
+        measure "flowloom_plan_$n" - - -- bash "$CMD/flowloom_plan.sh" "$dir"
+        measure "git_reader_$n" - - -- bash "$CMD/git_reader.sh" "$dir"
+        rm -rf "$dir"
+    done
+fi
+
+# 3. Status --------------------------------------------------------------------------------
+if want 3; then
+    log "3. status on $STATUS_N sessions of the $FILES-file repository"
+    STATUS_DIR=$TMP/status
+    rm -rf "$STATUS_DIR" && cp -a "$TMP/pristine-big" "$STATUS_DIR"
+    manifest "$STATUS_DIR" "$STATUS_N"
+    (cd "$STATUS_DIR" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+        log "flowloom apply failed while setting up the status repository"
         sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
         exit 1
     }
-    APPLY_US[$n]=$(($(now_us) - t0))
-    check_sessions "$dir" "$n"
-    check_converged "$dir" || continue
-    # One untimed warm-up each, so the first timed run does not pay for cold caches.
-    bash "$CMD/flowloom_plan.sh" "$dir" >/dev/null 2>&1 || true
-    bash "$CMD/git_reader.sh" "$dir" >/dev/null 2>&1
-    measure "flowloom_plan_$n" - - -- bash "$CMD/flowloom_plan.sh" "$dir"
-    measure "git_reader_$n" - - -- bash "$CMD/git_reader.sh" "$dir"
-    rm -rf "$dir"
-done
+    check_sessions "$STATUS_DIR" "$STATUS_N"
+    # flowloom first, on the indexes as its apply wrote them: flowloom status never rewrites an
+    # index, so this is what its users see on every run. `git status` refreshes (rewrites) each
+    # index on its first run; the second flowloom row shows flowloom on git-refreshed indexes.
+    if "$FLOWLOOM" status --help >/dev/null 2>&1; then
+        HAVE_STATUS=1
+        bash "$CMD/flowloom_status.sh" "$STATUS_DIR" >/dev/null 2>&1 || true
+        measure flowloom_status - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
+    else
+        log "flowloom status: not in this build (flowloom status --help fails): n/a"
+    fi
+    bash "$CMD/git_status_loop.sh" "$STATUS_DIR" >/dev/null
+    measure git_status_loop - - -- bash "$CMD/git_status_loop.sh" "$STATUS_DIR"
+    if ((HAVE_STATUS)); then
+        measure flowloom_status_refreshed - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
+    fi
+    rm -rf "$STATUS_DIR"
+fi
 
-# 3. Status --------------------------------------------------------------------------------
-log "3. status on $STATUS_N sessions of the $FILES-file repository"
-STATUS_DIR=$TMP/status
-rm -rf "$STATUS_DIR" && cp -a "$TMP/pristine-big" "$STATUS_DIR"
-manifest "$STATUS_DIR" "$STATUS_N"
-(cd "$STATUS_DIR" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
-    log "flowloom apply failed while setting up the status repository"
-    sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
-    exit 1
-}
-check_sessions "$STATUS_DIR" "$STATUS_N"
-# flowloom first, on the indexes as its apply wrote them: flowloom status never rewrites an
-# index, so this is what its users see on every run. `git status` refreshes (rewrites) each
-# index on its first run; the second flowloom row shows flowloom on git-refreshed indexes.
-HAVE_STATUS=0
-if "$FLOWLOOM" status --help >/dev/null 2>&1; then
-    HAVE_STATUS=1
-    bash "$CMD/flowloom_status.sh" "$STATUS_DIR" >/dev/null 2>&1 || true
-    measure flowloom_status - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
-else
-    log "flowloom status: not in this build (flowloom status --help fails): n/a"
+# 4. Growth --------------------------------------------------------------------------------
+# One repository (the small fixture) holds N flowloom sessions, for each N of GROWTH_SIZES
+# from the largest down. At each N, RUNS times: flowloom creates GROWTH_STEP more sessions
+# (an apply), then removes them (an apply after the manifest dropped them), then git does
+# the same with `git worktree add` and `git worktree remove` + `git branch -D` loops, in
+# the same repository beside the same N worktrees; then plan and status on the N sessions
+# against their git readers, and two diagnostics rows with N problems each. The step from
+# one N down to the next is an untimed-for-the-rows but recorded apply (bulk removal).
+if want 4; then
+    cat >"$CMD/git_add_loop.sh" <<'SH'
+set -e
+cd "$1"
+for ((i = $2; i <= $3; i++)); do
+    printf -v id 'g%03d' "$i"
+    git worktree add -q -b "session/$id" "sessions/shell-instance-$id"
+done
+SH
+    cat >"$CMD/git_remove_loop.sh" <<'SH'
+set -e
+cd "$1"
+for ((i = $2; i <= $3; i++)); do
+    printf -v id 'g%03d' "$i"
+    git worktree remove "sessions/shell-instance-$id"
+    git branch -q -D "session/$id"
+done
+SH
+    # Diagnostics: a command that must exit 1 after reporting every problem.
+    cat >"$CMD/flowloom_fails.sh" <<'SH'
+cd "$1" || exit 2
+shift
+"$FLOWLOOM" "$@" </dev/null
+test $? -eq 1
+SH
+
+    # bad_manifest FILE N KIND: N sessions, each with one problem: an unknown key
+    # (`validate`), or a base that does not resolve (`plan`).
+    bad_manifest() {
+        local file=$1 n=$2 kind=$3 i
+        {
+            echo "version = 1"
+            for ((i = 1; i <= n; i++)); do
+                printf '\n[sessions.s%03d]\n' "$i"
+                case $kind in
+                    key) printf 'purpse = "typo %d"\n' "$i" ;;
+                    base) printf 'base = "missing-%03d"\n' "$i" ;;
+                esac
+            done
+        } >"$file"
+    }
+    # count_problems N PATTERN: the last command's stderr names N problems.
+    count_problems() {
+        local got
+        got=$(grep -c -- "$2" "$TMP/err" || true)
+        ((got == $1)) || { log "expected $1 diagnostics matching '$2', found $got"; FAILED_FLOWLOOM=1; }
+    }
+
+    G=$TMP/growth
+    rm -rf "$G" && cp -a "$TMP/pristine-small" "$G"
+    DIAG=$TMP/diag
+    rm -rf "$DIAG" && cp -a "$TMP/pristine-small" "$DIAG"
+    GMAX=${GROWTH_SIZES[-1]}
+    GMIN=${GROWTH_SIZES[0]}
+
+    log "4. growth: create $GMAX sessions in one apply ($SMALL_FILES-file repository)"
+    manifest "$G" "$GMAX"
+    if time_once flowloom_create_all bash "$CMD/flowloom_apply.sh" "$G"; then
+        settle flowloom_create_all
+        check_sessions "$G" "$GMAX"
+        check_converged "$G" || true
+    fi
+    log "4. growth: the same with git: $GMAX × git worktree add, then $GMAX × remove + branch -D"
+    GG=$TMP/growth-git
+    rm -rf "$GG" && cp -a "$TMP/pristine-small" "$GG"
+    time_once git_add_all bash "$CMD/git_add_loop.sh" "$GG" 1 "$GMAX" && settle git_add_all
+    (($(worktree_count "$GG") == GMAX + 1)) || { log "git made $(($(worktree_count "$GG") - 1)) worktrees, not $GMAX"; exit 1; }
+    time_once git_remove_all bash "$CMD/git_remove_loop.sh" "$GG" 1 "$GMAX" && settle git_remove_all
+    (($(worktree_count "$GG") == 1)) || { log "git left $(($(worktree_count "$GG") - 1)) worktrees"; exit 1; }
+    rm -rf "$GG"
+
+    REMOVE_ALL_US=0
+    have=$GMAX
+    for ((k = ${#GROWTH_SIZES[@]} - 1; k >= 0; k--)); do
+        n=${GROWTH_SIZES[k]}
+        ((FAILED_FLOWLOOM)) && break
+        if ((have != n)); then
+            log "4. growth: remove $((have - n)) sessions in one apply ($have → $n)"
+            manifest "$G" "$n"
+            time_once flowloom_remove_step bash "$CMD/flowloom_apply.sh" "$G" || break
+            REMOVE_ALL_US=$((REMOVE_ALL_US + ${SAMPLES[flowloom_remove_step]% }))
+            unset 'SAMPLES[flowloom_remove_step]'
+            check_sessions "$G" "$n"
+            have=$n
+        fi
+        top=$((n + GROWTH_STEP))
+        log "4. growth at $n sessions: +$GROWTH_STEP and −$GROWTH_STEP, flowloom and git, $RUNS run(s)"
+        for ((r = 1; r <= RUNS; r++)); do
+            manifest "$G" "$top"
+            time_once "flowloom_grow_add_$n" bash "$CMD/flowloom_apply.sh" "$G" || break
+            check_sessions "$G" "$top"
+            manifest "$G" "$n"
+            time_once "flowloom_grow_rm_$n" bash "$CMD/flowloom_apply.sh" "$G" || break
+            check_sessions "$G" "$n"
+            time_once "git_grow_add_$n" bash "$CMD/git_add_loop.sh" "$G" $((n + 1)) "$top"
+            time_once "git_grow_rm_$n" bash "$CMD/git_remove_loop.sh" "$G" $((n + 1)) "$top"
+            (($(worktree_count "$G") == n + 1)) || { log "git left worktrees behind in $G"; exit 1; }
+        done
+        for key in flowloom_grow_add flowloom_grow_rm git_grow_add git_grow_rm; do settle "${key}_$n"; done
+        ((FAILED_FLOWLOOM)) && break
+        check_converged "$G" || break
+
+        bash "$CMD/flowloom_plan.sh" "$G" >/dev/null 2>&1 || true
+        bash "$CMD/git_reader.sh" "$G" >/dev/null 2>&1
+        measure "flowloom_gplan_$n" - - -- bash "$CMD/flowloom_plan.sh" "$G"
+        measure "git_greader_$n" - - -- bash "$CMD/git_reader.sh" "$G"
+        bash "$CMD/flowloom_status.sh" "$G" >/dev/null 2>&1 || true
+        bash "$CMD/git_status_loop.sh" "$G" >/dev/null
+        measure "flowloom_gstatus_$n" - - -- bash "$CMD/flowloom_status.sh" "$G"
+        measure "git_gstatus_$n" - - -- bash "$CMD/git_status_loop.sh" "$G"
+
+        bad_manifest "$TMP/bad-keys.toml" "$n" key
+        measure "flowloom_gvalidate_$n" - - -- bash "$CMD/flowloom_fails.sh" "$DIAG" validate --manifest "$TMP/bad-keys.toml"
+        # shellcheck disable=SC2016 # the backticks are the diagnostic's own
+        count_problems "$n" 'unknown key `purpse`'
+        bad_manifest "$DIAG/flowloom.toml" "$n" base
+        measure "flowloom_gbadbase_$n" - - -- bash "$CMD/flowloom_fails.sh" "$DIAG" plan
+        # shellcheck disable=SC2016
+        count_problems "$n" 'base `missing-'
+    done
+    if ((!FAILED_FLOWLOOM)); then
+        log "4. growth: remove the last $have sessions in one apply"
+        manifest "$G" 0
+        if time_once flowloom_remove_step bash "$CMD/flowloom_apply.sh" "$G"; then
+            REMOVE_ALL_US=$((REMOVE_ALL_US + ${SAMPLES[flowloom_remove_step]% }))
+            (($(worktree_count "$G") == 1)) || { log "flowloom left $(($(worktree_count "$G") - 1)) worktrees"; FAILED_FLOWLOOM=1; }
+            MED[flowloom_remove_all]=$REMOVE_ALL_US
+            log "flowloom_remove_all (sum of the steps): $(fmt_ms "$REMOVE_ALL_US") ms"
+        fi
+    fi
+    rm -rf "$G" "$DIAG"
 fi
-bash "$CMD/git_status_loop.sh" "$STATUS_DIR" >/dev/null
-measure git_status_loop - - -- bash "$CMD/git_status_loop.sh" "$STATUS_DIR"
-if ((HAVE_STATUS)); then
-    measure flowloom_status_refreshed - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
-fi
-rm -rf "$STATUS_DIR"
 
 # ---------------------------------------------------------------------------------------
 # Report.
 cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
-cell_mib() { [[ -n ${NOTE[$1]:-} ]] && echo - || fmt_mib "${MEM[$1]:-}"; }
+cell_mib() { if [[ -n ${NOTE[$1]:-} ]]; then echo -; else fmt_mib "${MEM[$1]:-}"; fi; }
 mem_delta() { # flowloom key, git key: peak RSS difference in MiB
     [[ -n ${MEM[$1]:-} && -n ${MEM[$2]:-} ]] && awk -v a="${MEM[$1]}" -v b="${MEM[$2]}" 'BEGIN { printf "%+.1f", (a - b) / 1024 }' || echo n/a
 }
@@ -406,61 +577,164 @@ mem_verdict() {
 }
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 sz=$(awk -v b="$BIG_BYTES" 'BEGIN { printf "%.1f MB", b / 1e6 }')
+fstype=$(df -PT "$TMP" 2>/dev/null | awk 'NR == 2 { print $2 }')
+x() { [[ $1 == n/a ]] && echo n/a || echo "$1×"; }
+mib() { [[ $1 == n/a ]] && echo n/a || echo "$1 MiB"; }
+# per KEY N: median µs / N, printed as ms with two decimals (a per-session cost)
+per() { [[ -n ${MED[$1]:-} ]] && awk -v u="${MED[$1]}" -v n="$2" 'BEGIN { printf "%.2f", u / n / 1000 }' || echo n/a; }
+# per_less KEY LESS N: (median of KEY − median of LESS) / N, in ms: a session's cost in an
+# apply less that apply's plan (every apply first plans all N sessions, once)
+per_less() {
+    [[ -n ${MED[$1]:-} && -n ${MED[$2]:-} ]] && awk -v u="${MED[$1]}" -v l="${MED[$2]}" -v n="$3" 'BEGIN { printf "%.2f", (u - l) / n / 1000 }' || echo n/a
+}
+# per_ratio KEY_A N_A KEY_B N_B: (A / N_A) / (B / N_B)
+per_ratio() {
+    [[ -n ${MED[$1]:-} && -n ${MED[$3]:-} ]] || { echo n/a; return; }
+    awk -v a="${MED[$1]}" -v na="$2" -v b="${MED[$3]}" -v nb="$4" 'BEGIN { printf "%.2f", (a / na) / (b / nb) }'
+}
+# slope PREFIX N0 N1: the marginal cost of a session between N0 and N1 sessions, in µs
+slope() {
+    [[ -n ${MED[$1_$2]:-} && -n ${MED[$1_$3]:-} ]] || { echo n/a; return; }
+    awk -v a="${MED[$1_$2]}" -v b="${MED[$1_$3]}" -v n0="$2" -v n1="$3" 'BEGIN { printf "%.0f", (b - a) / (n1 - n0) }'
+}
+# slope_ratio PREFIX: the marginal cost between the two largest sizes over the one between
+# the two smallest (1.0 = linear; above it the cost of a session grows with their number)
+slope_ratio() {
+    local first last
+    first=$(slope "$1" "${GROWTH_SIZES[0]}" "${GROWTH_SIZES[1]}")
+    last=$(slope "$1" "${GROWTH_SIZES[-2]}" "${GROWTH_SIZES[-1]}")
+    [[ $first == n/a || $last == n/a ]] && { echo n/a; return; }
+    awk -v a="$last" -v b="$first" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'
+}
 
 echo "## flowloom benchmark"
 echo
-echo "- flowloom: \`$("$FLOWLOOM" --version 2>/dev/null || echo '?')\` ($FLOWLOOM)"
-echo "- $(git --version), $(uname -sr), ${cpu:-unknown cpu}, $(nproc 2>/dev/null || echo '?') cores"
+echo "- flowloom: \`$("$FLOWLOOM" --version 2>/dev/null || echo '?')\`"
+echo "- $(git --version), $(uname -sr), ${cpu:-unknown cpu}, $(nproc 2>/dev/null || echo '?') cores; temp dir on ${fstype:-?}"
 memory="not measured (no GNU time)"
 [[ -n $TIME_BIN ]] && memory="GNU time %M (peak RSS of the largest process in the row)"
-echo "- $(date -u +%Y-%m-%dT%H:%MZ); median of $RUNS run(s) each, timer: $TIMER; memory: $memory"
-echo "- fixture: $FILES files, $sz tracked ($BIG_KIB KiB on disk), packed; plan fixture: $SMALL_FILES files"
+echo "- $(date -u +%Y-%m-%dT%H:%MZ); median of $RUNS run(s) each, timer: $TIMER; memory: $memory; sections $SECTIONS"
+echo "- fixture: $FILES files, $sz tracked ($BIG_KIB KiB on disk), packed; plan and growth fixture: $SMALL_FILES files"
 ((QUICK)) && echo "- **--quick**: toy sizes, for CI; the numbers mean nothing"
 echo
-echo "| # | what | contender | median ms | peak RSS MiB |"
-echo "|---|---|---|---:|---:|"
-echo "| 1 | create $CREATE_N sessions, $FILES files | \`flowloom apply --yes\` | $(cell_ms flowloom_apply) | $(cell_mib flowloom_apply) |"
-echo "| 1 | | manual git loop (seed process) | $(cell_ms manual_git_loop) | $(cell_mib manual_git_loop) |"
-echo "| 1 | | floor: \`cp -a\` of the tree ×$CREATE_N | $(cell_ms cp_a_floor) | $(cell_mib cp_a_floor) |"
-if [[ -n $PEER ]]; then
-    echo "| 1 | | $PEER \`switch --create\` | $(cell_ms peer_wt) | $(cell_mib peer_wt) |"
-else
-    echo "| 1 | | peer: worktrunk \`wt\` | skipped (not on PATH) | - |"
+if want 1 || want 2 || want 3; then
+    echo "| # | what | contender | median ms | peak RSS MiB |"
+    echo "|---|---|---|---:|---:|"
 fi
-for n in "${PLAN_SIZES[@]}"; do
-    echo "| 2 | plan, $n converged sessions | \`flowloom plan\` | $(cell_ms "flowloom_plan_$n") | $(cell_mib "flowloom_plan_$n") |"
-    echo "| 2 | | git reader (worktree list + for-each-ref) | $(cell_ms "git_reader_$n") | $(cell_mib "git_reader_$n") |"
-done
-if ((HAVE_STATUS)); then
-    echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` (indexes as apply wrote them) | $(cell_ms flowloom_status) | $(cell_mib flowloom_status) |"
-    echo "| 3 | | \`flowloom status\` (indexes refreshed by git status) | $(cell_ms flowloom_status_refreshed) | $(cell_mib flowloom_status_refreshed) |"
-else
-    echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` | n/a (not in this build) | n/a |"
+if want 1; then
+    echo "| 1 | create $CREATE_N sessions, $FILES files | \`flowloom apply --yes\` | $(cell_ms flowloom_apply) | $(cell_mib flowloom_apply) |"
+    echo "| 1 | | manual git loop (seed process) | $(cell_ms manual_git_loop) | $(cell_mib manual_git_loop) |"
+    echo "| 1 | | floor: \`cp -a\` of the tree ×$CREATE_N | $(cell_ms cp_a_floor) | $(cell_mib cp_a_floor) |"
+    if [[ -n $PEER ]]; then
+        echo "| 1 | | $PEER \`switch --create\` | $(cell_ms peer_wt) | $(cell_mib peer_wt) |"
+    else
+        echo "| 1 | | peer: worktrunk \`wt\` | skipped (not on PATH) | - |"
+    fi
 fi
-echo "| 3 | | \`git status --porcelain\` loop | $(cell_ms git_status_loop) | $(cell_mib git_status_loop) |"
-echo
-x() { [[ $1 == n/a ]] && echo n/a || echo "$1×"; }
-mib() { [[ $1 == n/a ]] && echo n/a || echo "$1 MiB"; }
+if want 2; then
+    for n in "${PLAN_SIZES[@]}"; do
+        echo "| 2 | plan, $n converged sessions | \`flowloom plan\` | $(cell_ms "flowloom_plan_$n") | $(cell_mib "flowloom_plan_$n") |"
+        echo "| 2 | | git reader (worktree list + for-each-ref) | $(cell_ms "git_reader_$n") | $(cell_mib "git_reader_$n") |"
+    done
+fi
+if want 3; then
+    if ((HAVE_STATUS)); then
+        echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` (indexes as apply wrote them) | $(cell_ms flowloom_status) | $(cell_mib flowloom_status) |"
+        echo "| 3 | | \`flowloom status\` (indexes refreshed by git status) | $(cell_ms flowloom_status_refreshed) | $(cell_mib flowloom_status_refreshed) |"
+    else
+        echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` | n/a (not in this build) | n/a |"
+    fi
+    echo "| 3 | | \`git status --porcelain\` loop | $(cell_ms git_status_loop) | $(cell_mib git_status_loop) |"
+fi
+if want 1 || want 2 || want 3; then echo; fi
+
 echo "| ratio | measured | target | |"
 echo "|---|---:|---:|---|"
-r=$(ratio flowloom_apply manual_git_loop); echo "| apply / manual git loop | $(x "$r") | ≤ 0.7× | $(verdict "$r" 0.7) |"
-r=$(ratio flowloom_apply cp_a_floor); echo "| apply / cp -a floor | $(x "$r") | ≤ 1.1× | $(verdict "$r" 1.1) |"
-[[ -n $PEER ]] && { r=$(ratio flowloom_apply peer_wt); echo "| apply / $PEER | $(x "$r") | (info) | |"; }
-r=$(ratio "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| plan / git reader ($PLAN_MAIN sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
-r=$( ((HAVE_STATUS)) && ratio flowloom_status git_status_loop || echo n/a); echo "| status / git status loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
-r=$( ((HAVE_STATUS)) && ratio flowloom_status_refreshed git_status_loop || echo n/a); echo "| status (git-refreshed indexes) / git status loop | $(x "$r") | (info) | |"
-d=$(mem_delta flowloom_apply manual_git_loop); echo "| peak RSS: apply − git worktree add | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
-d=$(mem_delta "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| peak RSS: plan − git reader ($PLAN_MAIN) | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
-d=$( ((HAVE_STATUS)) && mem_delta flowloom_status git_status_loop || echo n/a); echo "| peak RSS: status − git status | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
-echo
-echo "Plan growth ($SMALL_FILES-file repository; apply = the untimed set-up, one run):"
-echo
-echo "| sessions | \`flowloom plan\` ms | git reader ms | plan / reader | plan µs per session | set-up apply ms |"
-echo "|---:|---:|---:|---:|---:|---:|"
-for n in "${PLAN_SIZES[@]}"; do
-    per=$([[ -n ${MED[flowloom_plan_$n]:-} ]] && awk -v u="${MED[flowloom_plan_$n]}" -v n="$n" 'BEGIN { printf "%.0f", u / n }' || echo n/a)
-    echo "| $n | $(cell_ms "flowloom_plan_$n") | $(cell_ms "git_reader_$n") | $(x "$(ratio "flowloom_plan_$n" "git_reader_$n")") | $per | $(fmt_ms "${APPLY_US[$n]:-}") |"
-done
+if want 1; then
+    r=$(ratio flowloom_apply manual_git_loop); echo "| apply / manual git loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
+    r=$(ratio flowloom_apply cp_a_floor); echo "| apply / cp -a floor | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
+    [[ -n $PEER ]] && { r=$(ratio flowloom_apply peer_wt); echo "| apply / $PEER | $(x "$r") | (info) | |"; }
+fi
+if want 2; then
+    r=$(ratio "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| plan / git reader ($PLAN_MAIN sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
+fi
+if want 3; then
+    r=$( ((HAVE_STATUS)) && ratio flowloom_status git_status_loop || echo n/a); echo "| status / git status loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
+    r=$( ((HAVE_STATUS)) && ratio flowloom_status_refreshed git_status_loop || echo n/a); echo "| status (git-refreshed indexes) / git status loop | $(x "$r") | (info) | |"
+fi
+if want 4; then
+    GMAX=${GROWTH_SIZES[-1]} GMIN=${GROWTH_SIZES[0]}
+    r=$(per_ratio "flowloom_grow_add_$GMAX" 1 "flowloom_grow_add_$GMIN" 1); echo "| create: a session at $GMAX / at $GMIN | $(x "$r") | ≤ 1.2× | $(verdict "$r" 1.2) |"
+    r=$(per_ratio "flowloom_grow_rm_$GMAX" 1 "flowloom_grow_rm_$GMIN" 1); echo "| remove: a session at $GMAX / at $GMIN | $(x "$r") | ≤ 1.2× | $(verdict "$r" 1.2) |"
+    for kind in add:create rm:remove; do
+        a=$(per_less "flowloom_grow_${kind%%:*}_$GMAX" "flowloom_gplan_$GMAX" 1) b=$(per_less "flowloom_grow_${kind%%:*}_$GMIN" "flowloom_gplan_$GMIN" 1)
+        r=n/a
+        if [[ $a != n/a && $b != n/a ]]; then r=$(awk -v a="$a" -v b="$b" 'BEGIN { if (b <= 0) print "n/a"; else printf "%.2f", a / b }'); fi
+        echo "| ${kind#*:}, less the plan: a session at $GMAX / at $GMIN | $(x "$r") | (info) | |"
+    done
+    r=$(ratio flowloom_create_all git_add_all); echo "| create $GMAX sessions / git worktree add loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
+    r=$(ratio flowloom_remove_all git_remove_all); echo "| remove $GMAX sessions / git worktree remove + branch -D loop | $(x "$r") | (info) | |"
+    r=$(ratio "flowloom_grow_add_$GMAX" "git_grow_add_$GMAX"); echo "| create $GROWTH_STEP at $GMAX / git worktree add loop | $(x "$r") | (info) | |"
+    r=$(ratio "flowloom_grow_rm_$GMAX" "git_grow_rm_$GMAX"); echo "| remove $GROWTH_STEP at $GMAX / git remove loop | $(x "$r") | (info) | |"
+    for what in gplan:plan gstatus:status gvalidate:"validate, N problems" gbadbase:"plan, N unresolved bases"; do
+        r=$(slope_ratio "flowloom_${what%%:*}")
+        echo "| ${what#*:}: µs per session, $((${GROWTH_SIZES[-2]}))→$GMAX / $GMIN→${GROWTH_SIZES[1]} | $(x "$r") | ≤ 1.2× | $(verdict "$r" 1.2) |"
+    done
+    r=$(ratio "flowloom_gplan_$GMAX" "git_greader_$GMAX"); echo "| plan / git reader ($GMAX sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
+    r=$(ratio "flowloom_gstatus_$GMAX" "git_gstatus_$GMAX"); echo "| status / git status loop ($GMAX sessions, $SMALL_FILES files) | $(x "$r") | (info) | |"
+fi
+if want 1; then
+    d=$(mem_delta flowloom_apply manual_git_loop); echo "| peak RSS: apply − git worktree add | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+fi
+if want 2; then
+    d=$(mem_delta "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| peak RSS: plan − git reader ($PLAN_MAIN) | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+fi
+if want 3; then
+    d=$( ((HAVE_STATUS)) && mem_delta flowloom_status git_status_loop || echo n/a); echo "| peak RSS: status − git status | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+fi
+if want 4; then
+    d=$(mem_delta flowloom_create_all git_add_all); echo "| peak RSS: create $GMAX − git worktree add | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+    d=$(mem_delta "flowloom_gstatus_$GMAX" "git_gstatus_$GMAX"); echo "| peak RSS: status ($GMAX) − git status | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"
+fi
+
+if want 2; then
+    echo
+    echo "Plan growth ($SMALL_FILES-file repository; apply = the untimed set-up, one run):"
+    echo
+    echo "| sessions | \`flowloom plan\` ms | git reader ms | plan / reader | plan µs per session | set-up apply ms |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    for n in "${PLAN_SIZES[@]}"; do
+        p=$([[ -n ${MED[flowloom_plan_$n]:-} ]] && awk -v u="${MED[flowloom_plan_$n]}" -v n="$n" 'BEGIN { printf "%.0f", u / n }' || echo n/a)
+        echo "| $n | $(cell_ms "flowloom_plan_$n") | $(cell_ms "git_reader_$n") | $(x "$(ratio "flowloom_plan_$n" "git_reader_$n")") | $p | $(fmt_ms "${APPLY_US[$n]:-}") |"
+    done
+fi
+
+if want 4; then
+    echo
+    echo "Growth: creating and removing ($SMALL_FILES-file repository; N sessions exist; ms per session = median of an apply, or of a git loop, over $GROWTH_STEP sessions made or removed on top of them):"
+    echo
+    echo "| N sessions | create: flowloom ms/session | less the plan | git worktree add ms/session | flowloom / git | remove: flowloom ms/session | less the plan | git worktree remove + branch -D ms/session | flowloom / git |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for n in "${GROWTH_SIZES[@]}"; do
+        echo "| $n | $(per "flowloom_grow_add_$n" "$GROWTH_STEP") | $(per_less "flowloom_grow_add_$n" "flowloom_gplan_$n" "$GROWTH_STEP") | $(per "git_grow_add_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_add_$n" "git_grow_add_$n")") | $(per "flowloom_grow_rm_$n" "$GROWTH_STEP") | $(per_less "flowloom_grow_rm_$n" "flowloom_gplan_$n" "$GROWTH_STEP") | $(per "git_grow_rm_$n" "$GROWTH_STEP") | $(x "$(ratio "flowloom_grow_rm_$n" "git_grow_rm_$n")") |"
+    done
+    echo
+    echo "\"less the plan\": the apply's median less the median \`flowloom plan\` at the same N (every apply plans all N sessions first), per session."
+    echo
+    echo "In bulk (one run each): flowloom creates $GMAX sessions in one apply in $(cell_ms flowloom_create_all) ms (peak $(cell_mib flowloom_create_all) MiB), git's loop in $(cell_ms git_add_all) ms; flowloom removes them (in $((${#GROWTH_SIZES[@]})) applies, down the sizes) in $(fmt_ms "${MED[flowloom_remove_all]:-}") ms, git's loop in $(cell_ms git_remove_all) ms."
+    echo
+    echo "Growth: reading (N sessions; diagnostics: N problems in the manifest; median ms, µs per session):"
+    echo
+    echo "| N | \`flowloom plan\` | git reader | \`flowloom status\` | \`git status\` loop | \`validate\`, N unknown keys | \`plan\`, N unresolved bases |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|"
+    for n in "${GROWTH_SIZES[@]}"; do
+        row="| $n"
+        for key in flowloom_gplan git_greader flowloom_gstatus git_gstatus flowloom_gvalidate flowloom_gbadbase; do
+            row+=" | $(cell_ms "${key}_$n") ($(awk -v u="${MED[${key}_$n]:-}" -v n="$n" 'BEGIN { if (u == "") print "n/a"; else printf "%.0f", u / n }'))"
+        done
+        echo "$row |"
+    done
+fi
 
 if ((FAILED_FLOWLOOM)); then
     log "a flowloom command failed (see above): exit 1"

@@ -43,6 +43,19 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
             help: Some("`flowloom status` lists the sessions".into()),
         });
     }
+    if !owned {
+        // Declared but never made (or made by hand, which flowloom never removes): dropping
+        // the declaration is all there is to do, and it loses nothing.
+        if let Some(text) = &edited {
+            crate::fsutil::write_atomic(&current.path, text.as_bytes())?;
+        }
+        printer.status(&format!(
+            "removed `{}` from {}; flowloom owns nothing of it in the repository",
+            args.id,
+            current.relative(&current.path)
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut manifest = match &edited {
         Some(text) => Manifest::from_source(&current.path, text.clone())?,
         None => current.clone(),

@@ -186,3 +186,18 @@ fn new_and_rm_keep_crlf_and_a_byte_order_mark() {
     assert!(text.starts_with("\u{feff}# team\r\n[sessions.a]\r\n"), "{text:?}");
     assert!(!text.contains("sessions.b"), "{text:?}");
 }
+
+#[test]
+fn rm_of_a_session_never_made_drops_its_declaration() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.later]\n");
+    let (code, out, err) = env.run(&["rm", "later", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest"),
+        "[sessions.a]\n"
+    );
+    let (code, _, err) = env.run(&["rm", "later", "--yes"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("no session `later`"), "{err}");
+}

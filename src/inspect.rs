@@ -306,17 +306,7 @@ pub fn unreachable_from_refs(repo: &gix::Repository, head: &str) -> Result<usize
             }
         }
     }
-    let walk = repo
-        .rev_walk([oid])
-        .with_hidden(tips)
-        .all()
-        .map_err(|e| RepoError::git("walk the history of", Path::new(head), e))?;
-    let mut count = 0;
-    for info in walk {
-        info.map_err(|e| RepoError::git("walk the history of", Path::new(head), e))?;
-        count += 1;
-    }
-    Ok(count)
+    unmerged(repo, head, oid, tips)
 }
 
 /// The commit a detached `HEAD` file names; `None` when on a branch or unreadable.

@@ -193,23 +193,11 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
             );
         }
         Action::Remove(r) => {
-            if let Some(a) = &r.archive {
-                let what = match (&a.snapshot, a.commits) {
-                    (Some(_), 0) => "uncommitted files".to_owned(),
-                    (Some(_), n) => format!("uncommitted files and {n} {}", crate::plan::plural(n, "commit")),
-                    (None, n) => format!("{n} {}", crate::plan::plural(n, "commit")),
-                };
-                let _ = writeln!(
-                    out,
-                    "      {} {what} kept under {} (restore: git branch <name> {})",
-                    p.paint(Style::Update, "archive:"),
-                    a.reference,
-                    a.reference
-                );
-            }
-            for f in &r.discard {
-                let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
-            }
+            let archive = r
+                .archive
+                .as_ref()
+                .map(|a| (a.reference.as_str(), a.snapshot.is_some(), a.commits));
+            forced_details(out, archive, &r.discard, p);
         }
         Action::Update { repairs, .. } => {
             for r in repairs {
@@ -245,6 +233,26 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
 /// from the repository can be any length) sticks out instead of widening every row, so the
 /// table stays linear in the size of what it shows.
 pub(crate) const MAX_COLUMN: usize = 256;
+
+/// What a forced removal keeps (archive ref, whether a snapshot, how many commits) and the
+/// files it deletes, for plans and saved plans.
+fn forced_details(out: &mut String, archive: Option<(&str, bool, usize)>, discard: &[String], p: &Printer) {
+    if let Some((reference, snapshot, commits)) = archive {
+        let what = match (snapshot, commits) {
+            (true, 0) => "uncommitted files".to_owned(),
+            (true, n) => format!("uncommitted files and {n} {}", crate::plan::plural(n, "commit")),
+            (false, n) => format!("{n} {}", crate::plan::plural(n, "commit")),
+        };
+        let _ = writeln!(
+            out,
+            "      {} {what} kept under {reference} (restore: git branch <name> {reference})",
+            p.paint(Style::Update, "archive:"),
+        );
+    }
+    for f in discard {
+        let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
+    }
+}
 
 /// One change's line: symbol, session, branch, path, and what will be done.
 fn change_line(
@@ -723,23 +731,11 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
             for r in &change.reasons {
                 let _ = writeln!(out, "      {}", p.paint(reason_style, r));
             }
-            if let Some(a) = &change.archive {
-                let what = match (a.snapshot, a.commits) {
-                    (true, 0) => "uncommitted files".to_owned(),
-                    (true, n) => format!("uncommitted files and {n} {}", crate::plan::plural(n, "commit")),
-                    (false, n) => format!("{n} {}", crate::plan::plural(n, "commit")),
-                };
-                let _ = writeln!(
-                    out,
-                    "      {} {what} kept under {} (restore: git branch <name> {})",
-                    p.paint(Style::Update, "archive:"),
-                    a.reference,
-                    a.reference
-                );
-            }
-            for f in &change.discard {
-                let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
-            }
+            let archive = change
+                .archive
+                .as_ref()
+                .map(|a| (a.reference.as_str(), a.snapshot, a.commits));
+            forced_details(&mut out, archive, &change.discard, p);
         }
         out.push('\n');
     }

@@ -9,6 +9,7 @@
 //! blocks that deletion.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -35,8 +36,8 @@ pub enum Failure {
     Blocked(Vec<Reason>),
     /// Ctrl-C arrived before it started (or stopped a checkout part-way).
     Interrupted,
-    /// Carried out, but the repository's `post-checkout` hook failed (as `git worktree add`
-    /// reports it): the session is made.
+    /// Carried out, but the repository's `post-checkout` hook or a `setup` command failed
+    /// (as `git worktree add` reports a hook): the session is made.
     HookFailed(String),
     Error(RepoError),
 }
@@ -132,7 +133,8 @@ impl<'a> Executor<'a> {
                     wanted,
                     base,
                     post_checkout,
-                } => self.create(change, start, wanted, base, post_checkout.as_ref()),
+                    prepare,
+                } => self.create(change, start, wanted, base, post_checkout.as_ref(), prepare),
                 Action::Update { repairs, wanted, base } => self.update(change, repairs, wanted, base),
                 Action::Remove(removal) => self.remove(change, removal, false),
                 Action::Retain { removal, .. } => self.remove(change, removal, true),
@@ -224,6 +226,7 @@ impl<'a> Executor<'a> {
         wanted: &Wanted,
         base: &str,
         post_checkout: Option<&crate::hooks::HooksDir>,
+        prepare: &crate::plan::Prepare,
     ) -> Result<(), Failure> {
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
@@ -237,13 +240,42 @@ impl<'a> Executor<'a> {
             let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
             crate::hooks::post_checkout(dir, &change.path, &null, &head)
         });
-        self.write_session_folder(change, wanted, None)?;
+        // SPEC §10: ports (kept in metadata.json), then the copies, then setup.
+        let ports = if prepare.ports.is_empty() {
+            std::collections::BTreeMap::new()
+        } else {
+            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports)?
+        };
+        self.write_session_folder(change, wanted, None, &ports)?;
         failpoint("create:metadata");
+        if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {
+            let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt)?;
+            for (path, why) in &copied.skipped {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "copy into `{}`: left {} alone: {why}",
+                    change.session,
+                    crate::output::escape(path)
+                );
+            }
+        }
+        failpoint("create:copy");
         self.mark(change, base, OwnedState::Created)?;
+        let setup = if prepare.setup.is_empty() || crate::lock::interrupted() {
+            Ok(())
+        } else {
+            let vars = session_variables(change, prepare, &ports);
+            crate::setup::run(&change.session, &prepare.setup, &change.path, &vars)
+        };
         if let Some(Err(why)) = hook {
             return Err(Failure::HookFailed(why));
         }
-        Ok(())
+        setup.map_err(Failure::HookFailed)
+    }
+
+    /// How the machine's trust and port files name this repository.
+    fn repository_key(&self) -> String {
+        crate::machine::repository_key(&self.common_dir)
     }
 
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
@@ -373,6 +405,10 @@ impl<'a> Executor<'a> {
         }
         if !removal.exclude_drop.is_empty() {
             crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
+        }
+        // SPEC §10: a session without a worktree holds no ports.
+        if !retain || removal.worktree != WorktreeRemoval::None {
+            crate::machine::release_ports(&self.repository_key(), &change.session)?;
         }
         Ok(())
     }
@@ -1049,9 +1085,21 @@ impl<'a> Executor<'a> {
             .find(|p| p.base().is_ok_and(|base| crate::state::canonical(&base) == path)))
     }
 
-    fn write_session_folder(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
+    fn write_session_folder(
+        &self,
+        change: &Change,
+        wanted: &Wanted,
+        text: Option<&str>,
+        ports: &std::collections::BTreeMap<String, u16>,
+    ) -> Result<(), Failure> {
         self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
-        self.write_metadata(change, wanted, text)
+        match text {
+            Some(_) => self.write_metadata(change, wanted, text),
+            None => {
+                let fresh = wanted.create_with_ports(shell_pid(), &now(), ports);
+                self.write_metadata(change, wanted, Some(&fresh))
+            }
+        }
     }
 
     /// Create `rel` below `worktree`, one folder at a time, never through a symlink: what
@@ -1078,6 +1126,28 @@ impl<'a> Executor<'a> {
         crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// SPEC §10's variables for a new session's `setup`.
+fn session_variables(
+    change: &Change,
+    prepare: &crate::plan::Prepare,
+    ports: &std::collections::BTreeMap<String, u16>,
+) -> Vec<(String, String)> {
+    let environment = crate::manifest::Environment {
+        env: prepare.env.clone(),
+        ..Default::default()
+    };
+    let worktree = change.path.to_string_lossy();
+    crate::manifest::environment::variables(
+        &environment,
+        &crate::manifest::environment::Values {
+            id: &change.session,
+            branch: &change.branch,
+            worktree: &worktree,
+            ports,
+        },
+    )
 }
 
 /// Where a checked worktree folder goes: `<root>/.flowloom-trash/<name>` (numbered when

@@ -125,6 +125,11 @@ pub enum Command {
     Run(RunArgs),
     /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
     ShellInit(ShellInitArgs),
+    /// Trust the manifest's current `setup` commands on this machine, so that apply runs
+    /// them in new sessions. Shows the commands; a changed list must be trusted again.
+    Trust,
+    /// Print the JSON Schema of flowloom.toml, for editors with a TOML language server.
+    Schema,
 }
 
 #[derive(Debug, Args)]

@@ -783,3 +783,45 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
     }
     None
 }
+
+/// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
+/// --ignored` shows them), for `copy` to choose from. `main` is the main worktree.
+pub fn ignored_entries(repo: &gix::Repository, main: &Path) -> Result<Vec<crate::copy::Ignored>, RepoError> {
+    use gix::dir::entry::{Kind, Status};
+    use gix::dir::walk::EmissionMode;
+    let main_repo = repo
+        .main_repo()
+        .map_err(|e| RepoError::git("open the main worktree", main, e))?;
+    let index = main_repo
+        .index_or_empty()
+        .map_err(|e| RepoError::git("read the index of", main, e))?;
+    let options = main_repo
+        .dirwalk_options()
+        .map_err(|e| RepoError::git("walk", main, e))?
+        .emit_ignored(Some(EmissionMode::CollapseDirectory))
+        .emit_untracked(EmissionMode::CollapseDirectory);
+    let mut collect = gix::dir::walk::delegate::Collect::default();
+    let none: [&gix::bstr::BStr; 0] = [];
+    main_repo
+        .dirwalk(
+            &index,
+            none,
+            &std::sync::atomic::AtomicBool::new(false),
+            options,
+            &mut collect,
+        )
+        .map_err(|e| RepoError::git("walk", main, e))?;
+    let mut found: Vec<crate::copy::Ignored> = collect
+        .into_entries_by_path()
+        .into_iter()
+        .filter(|(e, _)| matches!(e.status, Status::Ignored(_)))
+        .filter_map(|(e, _)| {
+            Some(crate::copy::Ignored {
+                path: e.rela_path.to_str().ok()?.trim_end_matches('/').to_owned(),
+                dir: matches!(e.disk_kind, Some(Kind::Directory)),
+            })
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}

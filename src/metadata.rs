@@ -28,6 +28,20 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// SPEC §10: the session's ports, `"ports": {"web": 41234}`.
+    pub fn ports(&self) -> std::collections::BTreeMap<String, u16> {
+        self.fields
+            .get("ports")
+            .and_then(Value::as_object)
+            .map(|ports| {
+                ports
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), u16::try_from(v.as_u64()?).ok()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn session_id(&self) -> Option<&str> {
         self.fields
             .get("sessionId")
@@ -78,6 +92,25 @@ impl Wanted {
             text.pop();
         }
         text
+    }
+
+    /// A new file with the session's ports (SPEC §10), when it has any.
+    pub fn create_with_ports(
+        &self,
+        shell_pid: u32,
+        start_time: &str,
+        ports: &std::collections::BTreeMap<String, u16>,
+    ) -> String {
+        let text = self.create(shell_pid, start_time);
+        if ports.is_empty() {
+            return text;
+        }
+        let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&text) else {
+            return text;
+        };
+        let ports: Map<String, Value> = ports.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
+        fields.insert("ports".into(), Value::Object(ports));
+        render(&fields)
     }
 
     /// A new file: the manual process's fields, with `shellPid` and `startTime` given.

@@ -50,6 +50,8 @@ pub enum Action {
         base: String,
         /// The repository's `post-checkout` hook, run in the new worktree as git runs it.
         post_checkout: Option<crate::hooks::HooksDir>,
+        /// What the session gets after its checkout (SPEC §10).
+        prepare: Prepare,
     },
     /// Repairs of a declared session, in the order apply carries them out.
     Update {
@@ -97,6 +99,28 @@ impl Action {
             Action::Restore { .. } => "update",
             Action::Blocked { .. } => "blocked",
         }
+    }
+}
+
+/// SPEC §10: what a new session gets after its checkout, in this order: the copies, then
+/// its ports (kept in `metadata.json`), then the `setup` commands with its environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Prepare {
+    /// The main worktree the copies come from.
+    pub from: Option<PathBuf>,
+    /// Ignored entries of the main worktree to copy (folders whole).
+    pub copy: Vec<crate::copy::CopyItem>,
+    /// Names of the ports to allocate.
+    pub ports: Vec<String>,
+    /// `env`, placeholders not yet filled in.
+    pub env: BTreeMap<String, String>,
+    /// The commands to run; only a list this machine trusts gets here.
+    pub setup: Vec<String>,
+}
+
+impl Prepare {
+    pub fn is_empty(&self) -> bool {
+        self.copy.is_empty() && self.ports.is_empty() && self.setup.is_empty()
     }
 }
 
@@ -300,6 +324,10 @@ pub enum Reason {
     CannotCheckOut {
         why: String,
     },
+    /// SPEC §10: the session's `setup` list is not trusted on this machine (or changed since).
+    SetupNotTrusted {
+        commands: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -487,6 +515,9 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         let checks_out = state.worktrees.get(&path).is_none_or(|wt| wt.missing);
         if checks_out && let Ok(start) = start_of(manifest, state, session) {
             needs.checkout.insert(start.commit);
+            if !session.environment.copy.is_empty() || state.include.is_some() {
+                needs.copy = true;
+            }
         }
         let Some(wt) = state.worktrees.get(&path) else { continue };
         if !wt.missing && wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str()) {
@@ -510,6 +541,42 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         }
     }
     needs
+}
+
+/// Whether the session's `setup` list may run: an empty one always may.
+fn trusted(state: &State, session: &Session) -> bool {
+    let setup = &session.environment.setup;
+    setup.is_empty() || state.trusted.contains(&crate::machine::setup_hash(setup))
+}
+
+/// SPEC §10 for a new session: the entries to copy are chosen here, from what the reader
+/// found ignored in the main worktree, leaving out flowloom's own folders.
+fn prepare(state: &State, session: &Session) -> Prepare {
+    let env = &session.environment;
+    let main = state.main_workdir.as_deref();
+    let own = |path: &str| {
+        let Some(main) = main else { return true };
+        let abs = main.join(path);
+        abs.starts_with(&state.root)
+            || state.root.starts_with(&abs)
+            || path == crate::names::SESSIONS
+            || path.starts_with(&format!("{}/", crate::names::SESSIONS))
+    };
+    let copy = if main.is_some() {
+        crate::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
+            .into_iter()
+            .filter(|item| !own(&item.path))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Prepare {
+        from: main.map(Path::to_path_buf),
+        copy,
+        ports: env.ports.clone(),
+        env: env.env.clone(),
+        setup: env.setup.clone(),
+    }
 }
 
 /// A checkout flowloom's own killed apply left half-made: recorded `creating`, locked
@@ -632,6 +699,11 @@ fn plan_declared(
         if state.occupied.contains(path) {
             reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
         }
+        if !trusted(state, session) {
+            reasons.push(Reason::SetupNotTrusted {
+                commands: session.environment.setup.clone(),
+            });
+        }
         return Some(match start_of(manifest, state, session) {
             Ok(start) if state.checkout_problems.contains_key(&start.commit) => Action::Blocked {
                 reasons: vec![Reason::CannotCheckOut {
@@ -643,6 +715,7 @@ fn plan_declared(
                 wanted,
                 base: session.base.clone(),
                 post_checkout: post_checkout(state),
+                prepare: prepare(state, session),
             },
             Ok(_) => Action::Blocked { reasons },
             Err(why) => {
@@ -1622,12 +1695,18 @@ mod reason_table {
     /// `x` declared (not created yet); `o` an owned orphan with a clean worktree and a
     /// merged branch.
     fn start() -> (Manifest, State) {
-        let manifest =
-            Manifest::from_source(Path::new("/repo/flowloom.toml"), "[sessions.x]\n".to_owned()).expect("valid");
+        let manifest = Manifest::from_source(
+            Path::new("/repo/flowloom.toml"),
+            "[sessions.x]\nsetup = [\"make setup\"]\n".to_owned(),
+        )
+        .expect("valid");
         let mut state = State {
             root: PathBuf::from(ROOT),
             ..State::default()
         };
+        state
+            .trusted
+            .insert(crate::machine::setup_hash(&["make setup".to_owned()]));
         state.bases.insert("main".into(), Ok(COMMIT.into()));
         state.worktrees.insert(path("o"), worktree("o"));
         state.branches.insert("session/o".into(), branch("o", Some(0)));
@@ -1723,6 +1802,16 @@ mod reason_table {
                     s.checkout_problems.insert(COMMIT.into(), "UTF-16".into());
                 },
                 Reason::CannotCheckOut { why: "UTF-16".into() },
+            ),
+            (
+                "x",
+                "setup not trusted",
+                |s| {
+                    s.trusted.clear();
+                },
+                Reason::SetupNotTrusted {
+                    commands: vec!["make setup".into()],
+                },
             ),
             (
                 "x",

@@ -182,15 +182,17 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
             }
         }
         Action::Create {
-            post_checkout: Some(hooks),
-            ..
+            post_checkout, prepare, ..
         } => {
-            let _ = writeln!(
-                out,
-                "      {} {}",
-                p.paint(Style::Dim, "runs hook:"),
-                hooks.describe("post-checkout")
-            );
+            if let Some(hooks) = post_checkout {
+                let _ = writeln!(
+                    out,
+                    "      {} {}",
+                    p.paint(Style::Dim, "runs hook:"),
+                    hooks.describe("post-checkout")
+                );
+            }
+            prepare_details(out, prepare, p);
         }
         Action::Remove(r) => {
             let archive = r
@@ -226,6 +228,34 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
             }
         }
         _ => {}
+    }
+}
+
+/// SPEC §10: what a new session gets after its checkout.
+fn prepare_details(out: &mut String, prepare: &crate::plan::Prepare, p: &Printer) {
+    if !prepare.copy.is_empty() {
+        const SHOWN: usize = 5;
+        let mut names: Vec<String> = prepare
+            .copy
+            .iter()
+            .take(SHOWN)
+            .map(|c| if c.dir { format!("{}/", c.path) } else { c.path.clone() })
+            .collect();
+        if prepare.copy.len() > SHOWN {
+            names.push(format!("and {} more", prepare.copy.len() - SHOWN));
+        }
+        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), names.join(", "));
+    }
+    if !prepare.ports.is_empty() {
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            p.paint(Style::Dim, "ports:"),
+            prepare.ports.join(", ")
+        );
+    }
+    for command in &prepare.setup {
+        let _ = writeln!(out, "      {} {command}", p.paint(Style::Dim, "runs setup:"));
     }
 }
 
@@ -388,6 +418,15 @@ pub struct JsonChange {
     /// Forced removals: the files deleted, relative to the worktree.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discard: Vec<String>,
+    /// `create` changes (SPEC §10): the ignored entries copied from the main worktree.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copy: Vec<String>,
+    /// `create` changes: the names of the ports allocated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+    /// `create` changes: the trusted setup commands run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -457,9 +496,17 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                 integrated: None,
                 archive: None,
                 discard: Vec::new(),
+                copy: Vec::new(),
+                ports: Vec::new(),
+                setup: Vec::new(),
             };
             match &c.action {
-                Action::Create { start, .. } => j.start = Some(json_start(start)),
+                Action::Create { start, prepare, .. } => {
+                    j.start = Some(json_start(start));
+                    j.copy = prepare.copy.iter().map(|c| c.path.clone()).collect();
+                    j.ports = prepare.ports.clone();
+                    j.setup = prepare.setup.clone();
+                }
                 Action::Update { repairs, .. } => {
                     for r in repairs {
                         if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
@@ -869,6 +916,16 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
             format!("it holds a repository of its own ({path}), whose history would be lost; move it out first")
         }
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
+        Reason::SetupNotTrusted { commands } => format!(
+            "its setup {} not trusted on this machine, so nothing of it runs: {}; review {} and run `flowloom trust`",
+            if commands.len() == 1 {
+                "command is"
+            } else {
+                "commands are"
+            },
+            commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            if commands.len() == 1 { "it" } else { "them" },
+        ),
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
@@ -904,6 +961,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::CannotCheckOut { .. } => "cannot_check_out",
         Reason::ForeignGit { .. } => "foreign_git",
         Reason::NestedRepository { .. } => "nested_repository",
+        Reason::SetupNotTrusted { .. } => "setup_not_trusted",
     }
 }
 

@@ -58,6 +58,14 @@ pub struct State {
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::recover::Leftover>,
+    /// The text of `.worktreeinclude` at the main worktree's root (SPEC §10).
+    pub include: Option<Vec<u8>>,
+    /// The main worktree's ignored entries, folders whole (answered when a creation copies).
+    pub ignored: Vec<crate::copy::Ignored>,
+    /// The hashes of the `setup` lists this machine trusts for this repository.
+    pub trusted: BTreeSet<String>,
+    /// How this repository is named in the machine's trust and port files.
+    pub repository_key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -198,7 +206,16 @@ impl State {
         {
             state.busy_branches.insert(branch, main.clone());
         }
+        if let Some(main) = &main_workdir {
+            state.include = crate::fsutil::read_regular_beneath(main, Path::new(crate::copy::INCLUDE_FILE), 1 << 20)
+                .ok()
+                .flatten();
+        }
         state.main_workdir = main_workdir;
+        state.repository_key = crate::machine::repository_key(&common_dir);
+        if manifest.sessions.values().any(|s| !s.environment.setup.is_empty()) {
+            state.trusted = crate::machine::trusted(&state.repository_key)?;
+        }
         state.hooks = Some(crate::hooks::hooks_dir(repo));
         // Only folders flowloom recorded moving into the trash, beside their session's path
         // in the root, still real folders there.
@@ -425,6 +442,11 @@ impl State {
                 wt.processes = found;
             }
         }
+        if needs.copy
+            && let Some(main) = &self.main_workdir
+        {
+            self.ignored = crate::inspect::ignored_entries(repo, main)?;
+        }
         for commit in &needs.checkout {
             if let Some(why) = crate::inspect::checkout_problem(repo, commit) {
                 self.checkout_problems.insert(commit.clone(), why);
@@ -462,6 +484,8 @@ pub struct Needs {
     pub unmerged: BTreeMap<String, String>,
     /// Commits a checkout would write: can they be written as git would?
     pub checkout: BTreeSet<String>,
+    /// A creation copies ignored files: which ones does the main worktree have?
+    pub copy: bool,
 }
 
 /// SPEC §2, §8: the root is checked on the real path. No folder on the way from the

@@ -121,7 +121,19 @@ impl<'a> Run<'a> {
     ) -> Result<ExitCode, Error> {
         let printer = self.printer;
         // Read and plan under the lock: what another apply did before we got it counts.
-        let (state, plan, bad_base) = compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
+        let (mut state, mut plan, bad_base) =
+            compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
+        // SPEC §10: on a terminal, untrusted setup commands are shown and the user asked;
+        // `--yes` (Confirm::Given) never implies trust.
+        if confirm == Confirm::Ask && saved.is_none() {
+            let untrusted = untrusted_setup(&plan);
+            if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
+                let hashes = untrusted.iter().map(|l| crate::machine::setup_hash(l)).collect();
+                crate::machine::trust(&state.repository_key, &hashes)?;
+                state.trusted.extend(hashes);
+                plan = crate::plan::plan_with(manifest, &state, options);
+            }
+        }
         if let Some(saved) = saved {
             let same = saved.saved.manifest == manifest.path
                 && saved.saved.fingerprint == crate::saved::fingerprint(manifest, &state, &plan);
@@ -185,6 +197,38 @@ impl<'a> Run<'a> {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// The distinct setup lists that keep sessions of `plan` from being created.
+pub(super) fn untrusted_setup(plan: &Plan) -> Vec<Vec<String>> {
+    let mut lists: Vec<Vec<String>> = Vec::new();
+    for change in &plan.changes {
+        if let Action::Blocked { reasons } = &change.action {
+            for r in reasons {
+                if let crate::plan::Reason::SetupNotTrusted { commands } = r
+                    && !lists.contains(commands)
+                {
+                    lists.push(commands.clone());
+                }
+            }
+        }
+    }
+    lists
+}
+
+/// Shows the commands and asks whether this machine trusts them.
+fn ask_trust(lists: &[Vec<String>], printer: &Printer) -> bool {
+    let mut text = String::from(
+        "The manifest's setup commands are code from whoever last changed it. They run in each new session:\n",
+    );
+    for list in lists {
+        for command in list {
+            text.push_str(&format!("    $ {command}\n"));
+        }
+    }
+    // Part of the question, so that `--quiet` cannot hide what is being trusted.
+    text.push_str("Trust these setup commands on this machine?");
+    printer.confirm(&text)
 }
 
 /// What an apply did, counted.

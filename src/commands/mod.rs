@@ -13,6 +13,7 @@ mod run;
 mod shell_init;
 mod show;
 mod status;
+mod trust;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -287,6 +288,11 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
+        Command::Trust => trust::run(cli, &start_dir, printer),
+        Command::Schema => {
+            printer.out(&crate::manifest::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

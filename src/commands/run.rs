@@ -1,5 +1,6 @@
 //! `flowloom run ID -- CMD...`: run a command in a session's worktree with the session's
-//! environment (SPEC §10): `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`, `FLOWLOOM_WORKTREE`.
+//! environment (SPEC §10): `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`, `FLOWLOOM_WORKTREE`,
+//! `FLOWLOOM_PORT_<NAME>` (the ports in its `metadata.json`) and the manifest's `env`.
 //! flowloom replaces itself with the command, so the command gets every signal directly
 //! (Ctrl-C, SIGTERM, SIGHUP) and its exit status is the command's own.
 
@@ -37,12 +38,24 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, _printer: &Printer) -> R
     // flowloom becomes the command (exec): signals reach it as they would without
     // flowloom, and its exit status is the command's own. Only a failure to start returns.
     use std::os::unix::process::CommandExt;
+    let ports = match crate::metadata::read(&worktree, &session.id) {
+        crate::metadata::MetadataFile::Valid(m) => m.ports(),
+        _ => Default::default(),
+    };
+    let worktree_text = worktree.to_string_lossy();
+    let vars = crate::manifest::environment::variables(
+        &session.environment,
+        &crate::manifest::environment::Values {
+            id: &session.id,
+            branch: &session.branch,
+            worktree: &worktree_text,
+            ports: &ports,
+        },
+    );
     let failed = std::process::Command::new(program)
         .args(rest)
         .current_dir(&worktree)
-        .env("FLOWLOOM_SESSION", &session.id)
-        .env("FLOWLOOM_BRANCH", &session.branch)
-        .env("FLOWLOOM_WORKTREE", &worktree)
+        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .exec();
     Err(Error::Usage {
         message: format!("cannot run {}: {failed}", program.to_string_lossy()),

@@ -4,6 +4,8 @@
 //! diagnostics that point back into the file live in `validate.rs`. Nothing outside this
 //! module sees raw TOML.
 
+mod document;
+pub mod environment;
 mod schema;
 mod source;
 mod validate;
@@ -12,6 +14,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use document::json_schema;
 pub use source::ManifestSource;
 pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem, shorten};
 
@@ -44,6 +47,8 @@ pub struct Defaults {
     pub branch: Template,
     pub worktree: Template,
     pub remote: String,
+    /// `[defaults]`' session environment (SPEC §10), before any session's own keys.
+    pub environment: Environment,
 }
 
 /// One declared session with its templates expanded.
@@ -60,6 +65,36 @@ pub struct Session {
     pub branch: String,
     /// Worktree folder name inside the root, e.g. `shell-instance-auth-refactor`.
     pub worktree: String,
+    /// The session environment: `[defaults]`' lists unless the session sets its own, and
+    /// `env` merged name by name (the session's value wins).
+    pub environment: Environment,
+}
+
+/// SPEC §10: what a new session gets besides its checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub struct Environment {
+    /// Ignored files and folders copied from the main worktree into each new session
+    /// (gitignore patterns, as in `.worktreeinclude`); tracked files are never copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy: Vec<String>,
+    /// Shell commands run, in order, in each new session after the copies, once this
+    /// machine trusts exactly this list (`flowloom trust`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<String>,
+    /// Names of the TCP ports each session gets, unique on this machine; set as
+    /// `FLOWLOOM_PORT_<NAME>` and kept in `metadata.json`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+    /// Variables set for `setup` and `flowloom run`; values may use `{id}`, `{branch}`,
+    /// `{worktree}` and `{port.<name>}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+}
+
+impl Environment {
+    pub fn is_empty(&self) -> bool {
+        self.copy.is_empty() && self.setup.is_empty() && self.ports.is_empty() && self.env.is_empty()
+    }
 }
 
 /// A name template that knows the one placeholder `{id}`.

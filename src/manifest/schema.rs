@@ -46,6 +46,43 @@ pub(super) struct Str {
     pub span: Range<usize>,
 }
 
+/// An array of strings and where it is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StrList {
+    pub items: Vec<Str>,
+    pub span: Range<usize>,
+}
+
+/// An `env` table: names and values, with their spans, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct StrTable {
+    pub entries: Vec<(Str, Str)>,
+    pub span: Range<usize>,
+}
+
+/// The session-environment keys (SPEC §10), allowed in `[defaults]` and per session.
+#[derive(Debug, Default, Clone)]
+pub(super) struct RawEnvironment {
+    pub copy: Option<StrList>,
+    pub setup: Option<StrList>,
+    pub ports: Option<StrList>,
+    pub env: Option<StrTable>,
+}
+
+impl RawEnvironment {
+    /// Reads `key` into its slot; false when `key` is not one of the environment keys.
+    fn read(&mut self, key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> bool {
+        match key.get_ref().as_ref() {
+            "copy" => self.copy = string_list(key, value, out),
+            "setup" => self.setup = string_list(key, value, out),
+            "ports" => self.ports = string_list(key, value, out),
+            "env" => self.env = string_table(key, value, out),
+            _ => return false,
+        }
+        true
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct RawDefaults {
     pub base: Option<Str>,
@@ -53,6 +90,7 @@ pub(super) struct RawDefaults {
     pub branch: Option<Str>,
     pub worktree: Option<Str>,
     pub remote: Option<Str>,
+    pub environment: RawEnvironment,
 }
 
 #[derive(Debug)]
@@ -63,6 +101,7 @@ pub(super) struct RawSession {
     pub base: Option<Str>,
     pub branch: Option<Str>,
     pub worktree: Option<Str>,
+    pub environment: RawEnvironment,
 }
 
 #[derive(Debug, Default)]
@@ -72,9 +111,13 @@ pub(super) struct RawManifest {
     pub sessions: Vec<RawSession>,
 }
 
-const TOP_KEYS: &[&str] = &["version", "defaults", "sessions"];
-const DEFAULTS_KEYS: &[&str] = &["base", "root", "branch", "worktree", "remote"];
-const SESSION_KEYS: &[&str] = &["purpose", "base", "branch", "worktree"];
+pub(super) const TOP_KEYS: &[&str] = &["version", "defaults", "sessions"];
+pub(super) const DEFAULTS_KEYS: &[&str] = &[
+    "base", "root", "branch", "worktree", "remote", "copy", "setup", "ports", "env",
+];
+pub(super) const SESSION_KEYS: &[&str] = &["purpose", "base", "branch", "worktree", "copy", "setup", "ports", "env"];
+/// Keys valid in `[defaults]` and in a session alike (no "misplaced key" hint for them).
+const SHARED_KEYS: &[&str] = &["base", "branch", "worktree", "copy", "setup", "ports", "env"];
 
 /// Parses the document. `None` when it is not TOML at all: then the syntax errors are the
 /// only findings, as anything read from a half-parsed document would be guesswork.
@@ -101,6 +144,9 @@ pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest>
                     continue;
                 };
                 for (k, v) in table.iter() {
+                    if raw.defaults.environment.read(k, v, out) {
+                        continue;
+                    }
                     let slot = match k.get_ref().as_ref() {
                         "base" => &mut raw.defaults.base,
                         "root" => &mut raw.defaults.root,
@@ -143,8 +189,12 @@ fn session(id: &Spanned<DeString<'_>>, body: &Spanned<DeValue<'_>>, out: &mut Ve
         base: None,
         branch: None,
         worktree: None,
+        environment: RawEnvironment::default(),
     };
     for (k, v) in table.iter() {
+        if session.environment.read(k, v, out) {
+            continue;
+        }
         let slot = match k.get_ref().as_ref() {
             "purpose" => &mut session.purpose,
             "base" => &mut session.base,
@@ -251,13 +301,90 @@ fn string(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut V
     }
 }
 
+fn string_list(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<StrList> {
+    let DeValue::Array(items) = value.get_ref() else {
+        out.push(
+            Finding::new(
+                format!(
+                    "`{}` must be an array of strings, found {}",
+                    key.get_ref(),
+                    value.get_ref().type_str()
+                ),
+                value.span(),
+                "expected an array of strings",
+            )
+            .help(format!("write it as a list: `{} = [\"...\"]`", key.get_ref())),
+        );
+        return None;
+    };
+    let mut list = StrList {
+        items: Vec::with_capacity(items.len()),
+        span: value.span(),
+    };
+    let mut ok = true;
+    for item in items.iter() {
+        match item.get_ref() {
+            DeValue::String(s) => list.items.push(Str {
+                value: s.to_string(),
+                span: item.span(),
+            }),
+            other => {
+                ok = false;
+                out.push(
+                    Finding::new(
+                        format!("`{}` holds strings only, found {}", key.get_ref(), other.type_str()),
+                        item.span(),
+                        "expected a string",
+                    )
+                    .help("put the value in double quotes"),
+                );
+            }
+        }
+    }
+    ok.then_some(list)
+}
+
+fn string_table(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<StrTable> {
+    let DeValue::Table(table) = value.get_ref() else {
+        out.push(
+            Finding::new(
+                format!(
+                    "`{}` must be a table, found {}",
+                    key.get_ref(),
+                    value.get_ref().type_str()
+                ),
+                value.span(),
+                "expected a table of strings",
+            )
+            .help(format!("write it as `{} = {{ NAME = \"value\" }}`", key.get_ref())),
+        );
+        return None;
+    };
+    let mut entries = Vec::with_capacity(table.len());
+    let mut ok = true;
+    for (k, v) in table.iter() {
+        let name = Str {
+            value: k.get_ref().to_string(),
+            span: k.span(),
+        };
+        match string(k, v, out) {
+            Some(v) => entries.push((name, v)),
+            None => ok = false,
+        }
+    }
+    ok.then(|| StrTable {
+        entries,
+        span: value.span(),
+    })
+}
+
 fn unknown_key(key: &Spanned<DeString<'_>>, place: &str, known: &[&str]) -> Finding {
     let name = key.get_ref().as_ref();
     let finding = Finding::new(format!("unknown key `{name}` in {place}"), key.span(), "unknown key");
     // A key that is valid one level up or down is a misplaced line, not a typo.
-    let elsewhere = if place == "[defaults]" && SESSION_KEYS.contains(&name) {
+    let elsewhere = if place == "[defaults]" && SESSION_KEYS.contains(&name) && !SHARED_KEYS.contains(&name) {
         Some(format!("`{name}` is set per session, in `[sessions.<id>]`"))
-    } else if place.starts_with("[sessions.") && DEFAULTS_KEYS.contains(&name) {
+    } else if place.starts_with("[sessions.") && DEFAULTS_KEYS.contains(&name) && !SHARED_KEYS.contains(&name) {
         Some(format!("`{name}` applies to all sessions: set it in `[defaults]`"))
     } else if place == "the top level" && (DEFAULTS_KEYS.contains(&name) || SESSION_KEYS.contains(&name)) {
         Some(format!(

@@ -16,6 +16,7 @@ use super::source::ManifestSource;
 
 use crate::fsutil::{ReadError, read_regular};
 
+use super::environment;
 use super::schema::{self, Finding, RawManifest, RawSession, Str};
 use super::{Defaults, Manifest, Session, Template, is_valid_id};
 
@@ -240,6 +241,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
     };
     let branch = DefaultTemplate::check(Kind::Branch, d.branch.as_ref(), source, out);
     let worktree = DefaultTemplate::check(Kind::Worktree, d.worktree.as_ref(), source, out);
+    let default_environment = environment::check(&d.environment, source, out);
 
     let mut sessions = BTreeMap::new();
     let mut branches = Vec::new();
@@ -280,6 +282,8 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
             Some((value, b)) => (value, Some(b.span.clone())),
             None => (base, d.base.as_ref().map(|b| b.span.clone())),
         };
+        let own_environment = environment::check(&s.environment, source, out);
+        let environment = environment::merge(id, &default_environment, &own_environment, source, out);
         sessions.insert(
             id.to_owned(),
             Session {
@@ -289,6 +293,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
                 base_span,
                 branch: branch_name.map(|(n, _)| n).unwrap_or_default(),
                 worktree: worktree_name.map(|(n, _)| n).unwrap_or_default(),
+                environment,
             },
         );
     }
@@ -303,6 +308,17 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
         branch: branch.template,
         worktree: worktree.template,
         remote: remote.to_owned(),
+        environment: crate::manifest::Environment {
+            copy: default_environment.copy.unwrap_or_default(),
+            setup: default_environment.setup.unwrap_or_default(),
+            ports: default_environment.ports.unwrap_or_default(),
+            env: default_environment
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.value))
+                .collect(),
+        },
     };
     (defaults, sessions)
 }
@@ -621,7 +637,7 @@ fn stray_brace(text: &str) -> Option<(Range<usize>, String)> {
 
 /// A span inside a string value's text, when the source spells it plainly (quotes and no
 /// escapes); else the whole value, which is never wrong, only less precise.
-fn inner_span(source: &str, value: &Str, inner: Range<usize>) -> Range<usize> {
+pub(super) fn inner_span(source: &str, value: &Str, inner: Range<usize>) -> Range<usize> {
     let plain = source
         .get(value.span.clone())
         .and_then(|raw| raw.get(1..raw.len().saturating_sub(1)))
@@ -866,6 +882,7 @@ worktree = "auth"
                 branch: Template::new("session/{id}"),
                 worktree: Template::new("shell-instance-{id}"),
                 remote: "origin".into(),
+                environment: Default::default(),
             }
         );
         let auth = &m.sessions["auth-refactor"];

@@ -1,0 +1,272 @@
+//! What flowloom keeps per user on this machine, outside any repository (SPEC §10): which
+//! `setup` lists this machine trusts (the user's config folder) and which TCP ports sessions
+//! hold (the user's state folder). Both are small JSON files, edited under a file lock and
+//! replaced atomically, so that flowloom processes of every repository can share them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use etcetera::BaseStrategy;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use crate::error::RepoError;
+
+/// The largest file of this kind flowloom reads.
+const MAX_BYTES: u64 = 16 * 1024 * 1024;
+
+/// `$XDG_CONFIG_HOME/flowloom` (else `~/.config/flowloom`).
+pub fn config_dir() -> Result<PathBuf, RepoError> {
+    let base = etcetera::choose_base_strategy().map_err(|e| no_home(&e))?;
+    Ok(base.config_dir().join("flowloom"))
+}
+
+/// `$XDG_STATE_HOME/flowloom` (else `~/.local/state/flowloom`).
+pub fn state_dir() -> Result<PathBuf, RepoError> {
+    let base = etcetera::choose_base_strategy().map_err(|e| no_home(&e))?;
+    Ok(base.state_dir().unwrap_or_else(|| base.data_dir()).join("flowloom"))
+}
+
+fn no_home(e: &dyn std::fmt::Display) -> RepoError {
+    RepoError::message(format!(
+        "cannot find your home folder ({e}): set HOME, or XDG_CONFIG_HOME and XDG_STATE_HOME"
+    ))
+}
+
+/// An exclusive lock on `<file>.lock`, held until dropped. Waits: the holders are flowloom
+/// processes that read and write one small file.
+struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    fn acquire(target: &Path) -> Result<FileLock, RepoError> {
+        let dir = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| RepoError::io("create", dir, e))?;
+        let path = target.with_extension("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| RepoError::io("open", &path, e))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| RepoError::io("lock", &path, e.into()))?;
+        Ok(FileLock { _file: file })
+    }
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Reads `path` (missing: the default), lets `edit` change it, and writes it back when it
+/// changed, all under the file's lock.
+fn edit<T, R>(path: &Path, edit: impl FnOnce(&mut T) -> R) -> Result<R, RepoError>
+where
+    T: Default + Serialize + for<'de> Deserialize<'de> + PartialEq + Clone,
+{
+    let _lock = FileLock::acquire(path)?;
+    let mut value: T = read(path)?;
+    let before = value.clone();
+    let result = edit(&mut value);
+    if value != before {
+        let mut text = serde_json::to_string_pretty(&value).map_err(|e| RepoError::message(e.to_string()))?;
+        text.push('\n');
+        crate::fsutil::write_atomic(path, text.as_bytes())?;
+    }
+    Ok(result)
+}
+
+fn read<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RepoError> {
+    match crate::fsutil::read_regular(path, MAX_BYTES) {
+        Ok(None) => Ok(T::default()),
+        Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
+            RepoError::message(format!(
+                "{} is not what flowloom wrote ({e}): fix it, or move it away to start afresh",
+                path.display()
+            ))
+        }),
+        Err(e) => Err(RepoError::message(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// How a repository is named in these files: its git common dir, resolved.
+pub fn repository_key(common_dir: &Path) -> String {
+    std::fs::canonicalize(common_dir)
+        .unwrap_or_else(|_| common_dir.to_owned())
+        .to_string_lossy()
+        .into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// Trust
+
+/// The trusted `setup` lists, by repository.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct TrustFile {
+    #[serde(default)]
+    repositories: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// The hash that stands for one exact `setup` list: SHA-256 of its JSON array.
+pub fn setup_hash(commands: &[String]) -> String {
+    let json = serde_json::to_vec(commands).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&json);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        hex.push_str(&format!("{byte:02x}"));
+    }
+    format!("sha256:{hex}")
+}
+
+pub fn trust_file() -> Result<PathBuf, RepoError> {
+    Ok(config_dir()?.join("trusted.json"))
+}
+
+/// The setup lists this machine trusts for the repository `key`.
+pub fn trusted(key: &str) -> Result<BTreeSet<String>, RepoError> {
+    let file: TrustFile = read(&trust_file()?)?;
+    Ok(file.repositories.get(key).cloned().unwrap_or_default())
+}
+
+/// Records that this machine trusts these lists for the repository `key`.
+pub fn trust(key: &str, hashes: &BTreeSet<String>) -> Result<(), RepoError> {
+    edit(&trust_file()?, |file: &mut TrustFile| {
+        file.repositories
+            .entry(key.to_owned())
+            .or_default()
+            .extend(hashes.iter().cloned());
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Ports
+
+/// The first and last port handed out: below Linux's ephemeral range (32768-60999), so an
+/// outgoing connection never takes a session's port, and above the usual development ports.
+pub const PORT_RANGE: std::ops::RangeInclusive<u16> = 20000..=29999;
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct PortFile {
+    /// Port number → holder.
+    #[serde(default)]
+    ports: BTreeMap<u16, PortHolder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortHolder {
+    pub repository: String,
+    pub session: String,
+    pub name: String,
+}
+
+pub fn port_file() -> Result<PathBuf, RepoError> {
+    Ok(state_dir()?.join("ports.json"))
+}
+
+/// Ports for `names` of session `session` in repository `key`: the ones it already holds,
+/// new ones for the rest, each unique in the registry and free to bind when handed out.
+/// Entries of repositories that no longer exist are dropped on the way.
+pub fn allocate_ports(key: &str, session: &str, names: &[String]) -> Result<BTreeMap<String, u16>, RepoError> {
+    edit(&port_file()?, |file: &mut PortFile| {
+        file.ports.retain(|_, h| Path::new(&h.repository).exists());
+        let mut given = BTreeMap::new();
+        for name in names {
+            let held = file
+                .ports
+                .iter()
+                .find(|(_, h)| h.repository == key && h.session == session && h.name == *name)
+                .map(|(p, _)| *p);
+            let port = match held {
+                Some(p) => Some(p),
+                None => free_port(&file.ports, &format!("{key}\0{session}\0{name}")),
+            };
+            let Some(port) = port else {
+                return Err(RepoError::message(format!(
+                    "no free port left in {}-{} for session `{session}`: remove sessions you no longer need",
+                    PORT_RANGE.start(),
+                    PORT_RANGE.end()
+                )));
+            };
+            file.ports.insert(
+                port,
+                PortHolder {
+                    repository: key.to_owned(),
+                    session: session.to_owned(),
+                    name: name.clone(),
+                },
+            );
+            given.insert(name.clone(), port);
+        }
+        Ok(given)
+    })?
+}
+
+/// Gives back every port of `session` in repository `key`.
+pub fn release_ports(key: &str, session: &str) -> Result<(), RepoError> {
+    let path = port_file()?;
+    if !path.exists() {
+        return Ok(());
+    }
+    edit(&path, |file: &mut PortFile| {
+        file.ports.retain(|_, h| !(h.repository == key && h.session == session));
+    })
+}
+
+/// A port nobody in the registry holds and nothing on this machine listens on, starting
+/// from a place that depends on `seed` (so that sessions keep to their own part of the
+/// range) and walking on from there.
+fn free_port(taken: &BTreeMap<u16, PortHolder>, seed: &str) -> Option<u16> {
+    let (low, high) = (*PORT_RANGE.start(), *PORT_RANGE.end());
+    let span = u32::from(high - low) + 1;
+    let digest = sha2::Sha256::digest(seed.as_bytes());
+    let start = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % span;
+    (0..span)
+        .map(|i| low + u16::try_from((start + i) % span).unwrap_or(0))
+        .find(|p| !taken.contains_key(p) && free_to_bind(*p))
+}
+
+/// Whether a listener could bind `port` now, on loopback and on every address.
+pub fn free_to_bind(port: u16) -> bool {
+    use std::net::{Ipv4Addr, TcpListener};
+    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() && TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_hash_tells_lists_apart() {
+        let a = setup_hash(&["npm ci".to_owned()]);
+        assert_eq!(a, setup_hash(&["npm ci".to_owned()]));
+        assert_ne!(a, setup_hash(&["npm ci ".to_owned()]));
+        // No ambiguity between one command and two.
+        assert_ne!(
+            setup_hash(&["a\",\"b".to_owned()]),
+            setup_hash(&["a".to_owned(), "b".to_owned()])
+        );
+        assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
+    }
+
+    #[test]
+    fn free_port_skips_taken_and_bound_ports() {
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let busy = listener.local_addr().unwrap().port();
+        assert!(!free_to_bind(busy));
+        let mut taken = BTreeMap::new();
+        let first = free_port(&taken, "x").unwrap();
+        assert!(PORT_RANGE.contains(&first));
+        taken.insert(
+            first,
+            PortHolder {
+                repository: "r".into(),
+                session: "s".into(),
+                name: "n".into(),
+            },
+        );
+        let second = free_port(&taken, "x").unwrap();
+        assert_ne!(first, second);
+    }
+}

@@ -1,0 +1,406 @@
+//! SPEC §10's keys (`copy`, `setup`, `ports`, `env`): their rules, how a session's own keys
+//! combine with `[defaults]`, and the placeholders of `env` values.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use super::Environment;
+use super::schema::{Finding, RawEnvironment, Str, StrList, StrTable};
+
+/// The prefix of the variables flowloom sets itself; `env` may not set them.
+pub const RESERVED_PREFIX: &str = "FLOWLOOM_";
+
+/// The longest port name: it becomes part of a variable name.
+const MAX_PORT_NAME: usize = 32;
+
+/// One environment's keys, checked. Spans are kept for the checks that need the whole
+/// session (placeholders naming ports).
+#[derive(Debug, Default, Clone)]
+pub(super) struct Checked {
+    pub copy: Option<Vec<String>>,
+    pub setup: Option<Vec<String>>,
+    pub ports: Option<Vec<String>>,
+    pub env: Option<Vec<(String, Str)>>,
+}
+
+pub(super) fn check(raw: &RawEnvironment, source: &str, out: &mut Vec<Finding>) -> Checked {
+    Checked {
+        copy: raw.copy.as_ref().map(|l| copy(l, out)),
+        setup: raw.setup.as_ref().map(|l| setup(l, out)),
+        ports: raw.ports.as_ref().map(|l| ports(l, out)),
+        env: raw.env.as_ref().map(|t| env(t, source, out)),
+    }
+}
+
+/// A session's environment: its own lists where it has them, else the defaults'; `env`
+/// merged name by name. Placeholders naming a port the session does not have are reported
+/// here, naming the session when the value comes from `[defaults]`.
+pub(super) fn merge(id: &str, defaults: &Checked, own: &Checked, source: &str, out: &mut Vec<Finding>) -> Environment {
+    let pick = |own: &Option<Vec<String>>, default: &Option<Vec<String>>| {
+        own.clone().or_else(|| default.clone()).unwrap_or_default()
+    };
+    let ports = pick(&own.ports, &defaults.ports);
+    let mut env: BTreeMap<String, (Str, bool)> = BTreeMap::new();
+    for (name, value) in defaults.env.iter().flatten() {
+        env.insert(name.clone(), (value.clone(), true));
+    }
+    for (name, value) in own.env.iter().flatten() {
+        env.insert(name.clone(), (value.clone(), false));
+    }
+    for (value, from_defaults) in env.values() {
+        for (at, port) in port_placeholders(&value.value) {
+            if !ports.iter().any(|p| *p == port) {
+                let label = if *from_defaults {
+                    format!("session `{id}` has no port `{port}`")
+                } else {
+                    format!("no port `{port}` in this session")
+                };
+                out.push(
+                    Finding::new(
+                        format!("`env` names the port `{port}`, which session `{id}` does not have"),
+                        super::validate::inner_span(source, value, at),
+                        label,
+                    )
+                    .help(format!("add \"{port}\" to `ports`, or remove the placeholder")),
+                );
+            }
+        }
+    }
+    Environment {
+        copy: pick(&own.copy, &defaults.copy),
+        setup: pick(&own.setup, &defaults.setup),
+        ports,
+        env: env.into_iter().map(|(k, (v, _))| (k, v.value)).collect(),
+    }
+}
+
+fn copy(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
+    for item in &list.items {
+        let v = &item.value;
+        let problem = if v.trim().is_empty() {
+            Some("empty")
+        } else if v.contains(['\0', '\n', '\r']) {
+            Some("holds a control character")
+        } else if v.split('/').any(|c| c == "..") {
+            Some("leaves the main worktree")
+        } else if v.split('/').any(|c| c == ".git") {
+            Some("names the `.git` folder")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(
+                Finding::new(
+                    format!("invalid `copy` entry \"{}\"", super::shorten(v)),
+                    item.span.clone(),
+                    problem,
+                )
+                .help(
+                    "write a path or a gitignore pattern relative to the main worktree, such as \
+                         \".env\" or \"node_modules/\"; only files git ignores are copied",
+                ),
+            );
+        }
+    }
+    values(list)
+}
+
+fn setup(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
+    for item in &list.items {
+        let problem = if item.value.trim().is_empty() {
+            Some("empty command")
+        } else if item.value.contains('\0') {
+            Some("holds a NUL byte")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            out.push(
+                Finding::new("invalid `setup` command", item.span.clone(), problem)
+                    .help("write one shell command per string, e.g. \"npm ci\"; remove empty ones"),
+            );
+        }
+    }
+    values(list)
+}
+
+fn ports(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
+    let mut seen: BTreeMap<String, &Str> = BTreeMap::new();
+    for item in &list.items {
+        let name = &item.value;
+        if !is_port_name(name) {
+            out.push(
+                Finding::new(
+                    format!("invalid port name \"{}\"", super::shorten(name)),
+                    item.span.clone(),
+                    "not a port name",
+                )
+                .help(format!(
+                    "a port name starts with a letter and continues with letters, digits, `_` or \
+                     `-`, at most {MAX_PORT_NAME} characters; it becomes FLOWLOOM_PORT_<NAME>"
+                )),
+            );
+            continue;
+        }
+        match seen.get(&variable_part(name)) {
+            Some(first) => out.push(
+                Finding::new(
+                    format!("port `{name}` is listed twice"),
+                    item.span.clone(),
+                    "again here",
+                )
+                .label(first.span.clone(), "first here")
+                .help(format!(
+                    "both give the variable FLOWLOOM_PORT_{}: keep one",
+                    variable_part(name)
+                )),
+            ),
+            None => {
+                seen.insert(variable_part(name), item);
+            }
+        }
+    }
+    values(list)
+}
+
+fn env(table: &StrTable, source: &str, out: &mut Vec<Finding>) -> Vec<(String, Str)> {
+    for (name, value) in &table.entries {
+        if !is_variable_name(&name.value) {
+            out.push(
+                Finding::new(
+                    format!("invalid variable name \"{}\"", super::shorten(&name.value)),
+                    name.span.clone(),
+                    "not a variable name",
+                )
+                .help("a variable name starts with a letter or `_` and continues with letters, digits or `_`"),
+            );
+        } else if name.value.starts_with(RESERVED_PREFIX) {
+            out.push(
+                Finding::new(
+                    format!("`{}` is set by flowloom", name.value),
+                    name.span.clone(),
+                    "reserved name",
+                )
+                .help(format!(
+                    "flowloom sets every {RESERVED_PREFIX}* variable itself; choose another name"
+                )),
+            );
+        }
+        if value.value.contains('\0') {
+            out.push(
+                Finding::new("invalid `env` value", value.span.clone(), "holds a NUL byte")
+                    .help("a variable's value cannot hold a NUL byte"),
+            );
+        } else if let Err((at, what)) = parse(&value.value) {
+            out.push(
+                Finding::new(
+                    format!("invalid `env` value: {what}"),
+                    super::validate::inner_span(source, value, at),
+                    what,
+                )
+                .help(
+                    "the placeholders are {id}, {branch}, {worktree} and {port.<name>}; \
+                     write {{ and }} for literal braces",
+                ),
+            );
+        }
+    }
+    table
+        .entries
+        .iter()
+        .map(|(k, v)| (k.value.clone(), v.clone()))
+        .collect()
+}
+
+fn values(list: &StrList) -> Vec<String> {
+    list.items.iter().map(|s| s.value.clone()).collect()
+}
+
+pub fn is_port_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= MAX_PORT_NAME
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `web-ui` → `WEB_UI`, the part after `FLOWLOOM_PORT_`.
+pub fn variable_part(port: &str) -> String {
+    port.to_ascii_uppercase().replace('-', "_")
+}
+
+/// One piece of an `env` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Id,
+    Branch,
+    Worktree,
+    Port(&'a str),
+}
+
+/// Splits a value into text and placeholders; on error, the byte range of the bad brace
+/// and what is wrong with it.
+pub fn parse(value: &str) -> Result<Vec<Piece<'_>>, (Range<usize>, String)> {
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let mut at = 0;
+    while let Some(rest) = value.get(at..).filter(|r| !r.is_empty()) {
+        let Some(offset) = rest.find(['{', '}']) else {
+            text.push_str(rest);
+            break;
+        };
+        text.push_str(rest.get(..offset).unwrap_or_default());
+        at += offset;
+        let tail = value.get(at..).unwrap_or_default();
+        if tail.starts_with("{{") || tail.starts_with("}}") {
+            text.push_str(tail.get(..1).unwrap_or_default());
+            at += 2;
+            continue;
+        }
+        if tail.starts_with('}') {
+            return Err((at..at + 1, "`}` without a `{` (write `}}` for a brace)".into()));
+        }
+        let Some(end) = tail.find('}') else {
+            return Err((at..at + 1, "`{` that is never closed (write `{{` for a brace)".into()));
+        };
+        let name = tail.get(1..end).unwrap_or_default();
+        let piece = match name {
+            "id" => Piece::Id,
+            "branch" => Piece::Branch,
+            "worktree" => Piece::Worktree,
+            _ => match name.strip_prefix("port.") {
+                Some(port) if is_port_name(port) => Piece::Port(port),
+                _ => return Err((at..at + end + 1, format!("unknown placeholder `{{{name}}}`"))),
+            },
+        };
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut text).into()));
+        }
+        pieces.push(piece);
+        at += end + 1;
+    }
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text.into()));
+    }
+    Ok(pieces)
+}
+
+/// The ports an `env` value names, with where.
+fn port_placeholders(value: &str) -> Vec<(Range<usize>, String)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(offset) = value.get(from..).and_then(|r| r.find("{port.")) {
+        let at = from + offset;
+        let end = value
+            .get(at..)
+            .and_then(|t| t.find('}'))
+            .map_or(value.len(), |e| at + e + 1);
+        // `{{port.x}}` is a literal: skip when the brace is escaped.
+        let escaped = value.get(..at).is_some_and(|before| before.ends_with('{'));
+        if !escaped && let Ok(pieces) = parse(value.get(at..end).unwrap_or_default()) {
+            for piece in pieces {
+                if let Piece::Port(name) = piece {
+                    found.push((at..end, name.to_owned()));
+                }
+            }
+        }
+        from = end.max(at + 1);
+    }
+    found
+}
+
+/// What the placeholders stand for in one session.
+pub struct Values<'a> {
+    pub id: &'a str,
+    pub branch: &'a str,
+    pub worktree: &'a str,
+    pub ports: &'a BTreeMap<String, u16>,
+}
+
+/// The value with its placeholders filled in. A port the session has no number for (it was
+/// made before the manifest named it) expands to the empty string.
+pub fn expand(value: &str, values: &Values<'_>) -> String {
+    let Ok(pieces) = parse(value) else {
+        return value.to_owned();
+    };
+    let mut out = String::with_capacity(value.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(&t),
+            Piece::Id => out.push_str(values.id),
+            Piece::Branch => out.push_str(values.branch),
+            Piece::Worktree => out.push_str(values.worktree),
+            Piece::Port(name) => {
+                if let Some(port) = values.ports.get(name) {
+                    out.push_str(&port.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The variables of SPEC §10 for one session: flowloom's own, then `env`'s.
+pub fn variables(environment: &Environment, values: &Values<'_>) -> Vec<(String, String)> {
+    let mut vars = vec![
+        ("FLOWLOOM_SESSION".to_owned(), values.id.to_owned()),
+        ("FLOWLOOM_BRANCH".to_owned(), values.branch.to_owned()),
+        ("FLOWLOOM_WORKTREE".to_owned(), values.worktree.to_owned()),
+    ];
+    for (name, port) in values.ports {
+        vars.push((format!("FLOWLOOM_PORT_{}", variable_part(name)), port.to_string()));
+    }
+    for (name, value) in &environment.env {
+        vars.push((name.clone(), expand(value, values)));
+    }
+    vars
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_expand_placeholders_and_escapes() {
+        let ports = BTreeMap::from([("web".to_owned(), 41234)]);
+        let v = Values {
+            id: "a",
+            branch: "session/a",
+            worktree: "/w/a",
+            ports: &ports,
+        };
+        assert_eq!(
+            expand("http://localhost:{port.web}/{id}", &v),
+            "http://localhost:41234/a"
+        );
+        assert_eq!(
+            expand("{{literal}} {branch}@{worktree}", &v),
+            "{literal} session/a@/w/a"
+        );
+        assert_eq!(expand("{port.api}", &v), "");
+        assert!(parse("{nope}").is_err());
+        assert!(parse("{").is_err());
+        assert!(parse("}").is_err());
+        assert!(parse("{port.}").is_err());
+        assert_eq!(
+            port_placeholders("x{port.web}y{{port.no}}"),
+            vec![(1..11, "web".to_owned())]
+        );
+    }
+
+    #[test]
+    fn port_names_make_variable_names() {
+        assert!(is_port_name("web"));
+        assert!(is_port_name("web-ui_2"));
+        assert!(!is_port_name("2web"));
+        assert!(!is_port_name("we b"));
+        assert!(!is_port_name(""));
+        assert_eq!(variable_part("web-ui"), "WEB_UI");
+    }
+}

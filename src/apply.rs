@@ -228,6 +228,13 @@ impl<'a> Executor<'a> {
         post_checkout: Option<&crate::hooks::HooksDir>,
         prepare: &crate::plan::Prepare,
     ) -> Result<(), Failure> {
+        // SPEC §10: ports first (kept in metadata.json): when none is left, nothing is made.
+        // A session asking again gets the ports it already holds.
+        let ports = if prepare.ports.is_empty() {
+            std::collections::BTreeMap::new()
+        } else {
+            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports)?
+        };
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
         self.ensure_branch(&change.branch, start)?;
@@ -240,12 +247,7 @@ impl<'a> Executor<'a> {
             let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
             crate::hooks::post_checkout(dir, &change.path, &null, &head)
         });
-        // SPEC §10: ports (kept in metadata.json), then the copies, then setup.
-        let ports = if prepare.ports.is_empty() {
-            std::collections::BTreeMap::new()
-        } else {
-            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports)?
-        };
+        // SPEC §10: the copies, then setup (the ports were allocated first).
         self.write_session_folder(change, wanted, None, &ports)?;
         failpoint("create:metadata");
         if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {

@@ -252,11 +252,11 @@ mod tests {
 
     #[test]
     fn free_port_skips_taken_and_bound_ports() {
-        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
-        let busy = listener.local_addr().unwrap().port();
+        let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("test setup");
+        let busy = listener.local_addr().expect("test setup").port();
         assert!(!free_to_bind(busy));
         let mut taken = BTreeMap::new();
-        let first = free_port(&taken, "x").unwrap();
+        let first = free_port(&taken, "x").expect("test setup");
         assert!(PORT_RANGE.contains(&first));
         taken.insert(
             first,
@@ -266,7 +266,7 @@ mod tests {
                 name: "n".into(),
             },
         );
-        let second = free_port(&taken, "x").unwrap();
+        let second = free_port(&taken, "x").expect("test setup");
         assert_ne!(first, second);
     }
 }

@@ -117,6 +117,8 @@ pub struct Row {
     pub locked: bool,
     /// Why a declared session is blocked, from the plan.
     pub reasons: Vec<String>,
+    /// SPEC §10: the ports its `metadata.json` holds.
+    pub ports: std::collections::BTreeMap<String, u16>,
 }
 
 impl Row {
@@ -135,6 +137,7 @@ impl Row {
             dirty: None,
             locked: false,
             reasons: Vec::new(),
+            ports: Default::default(),
         }
     }
 }
@@ -183,6 +186,11 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             session.base.clone(),
         );
         row.purpose = Some(session.purpose.clone());
+        row.ports = state
+            .worktrees
+            .get(&row_path(&row))
+            .map(metadata_ports)
+            .unwrap_or_default();
         row.reasons = reasons;
         rows.push(row);
     }
@@ -217,6 +225,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             owned.base.clone(),
         );
         row.purpose = wt.and_then(metadata_purpose);
+        row.ports = wt.map(metadata_ports).unwrap_or_default();
         row.reasons = reasons;
         rows.push(row);
     }
@@ -326,6 +335,19 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
         }
     }
     rows
+}
+
+/// The path a row stands for (empty when it has none).
+fn row_path(row: &Row) -> PathBuf {
+    row.path.clone().unwrap_or_default()
+}
+
+/// A found worktree's ports, from its metadata file (SPEC §10).
+fn metadata_ports(wt: &Worktree) -> std::collections::BTreeMap<String, u16> {
+    match &wt.metadata {
+        crate::metadata::MetadataFile::Valid(m) => m.ports(),
+        _ => Default::default(),
+    }
 }
 
 /// A found worktree's purpose, from its metadata file.
@@ -449,6 +471,7 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
         .iter()
         .any(|r| r.purpose.as_deref().is_some_and(|p| !p.is_empty() && p != r.session));
     let show_upstream = rows.iter().any(|r| r.upstream.is_some());
+    let show_ports = rows.iter().any(|r| !r.ports.is_empty());
     #[derive(Clone, Copy, PartialEq)]
     enum Col {
         Session,
@@ -458,6 +481,7 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
         Base,
         Upstream,
         Age,
+        Ports,
         Subject,
         Path,
     }
@@ -469,11 +493,16 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
         (Col::Base, "BASE"),
         (Col::Upstream, "UPSTREAM"),
         (Col::Age, "AGE"),
+        (Col::Ports, "PORTS"),
         (Col::Subject, "LAST COMMIT"),
         (Col::Path, "PATH"),
     ]
     .into_iter()
-    .filter(|(c, _)| (*c != Col::Purpose || show_purpose) && (*c != Col::Upstream || show_upstream))
+    .filter(|(c, _)| {
+        (*c != Col::Purpose || show_purpose)
+            && (*c != Col::Upstream || show_upstream)
+            && (*c != Col::Ports || show_ports)
+    })
     .collect();
     let cell = |r: &Row, c: Col| -> String {
         match c {
@@ -490,6 +519,12 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
                 Some(u) => format!("{} {}", u.reference, divergence(u.ahead, u.behind)),
                 None => String::new(),
             },
+            Col::Ports => r
+                .ports
+                .iter()
+                .map(|(name, port)| format!("{name}={port}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             Col::Age => r
                 .last_commit
                 .as_ref()
@@ -594,6 +629,9 @@ pub struct JsonRow {
     pub locked: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// SPEC §10: name → port, from the session's `metadata.json`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ports: std::collections::BTreeMap<String, u16>,
 }
 
 #[derive(Serialize)]
@@ -642,6 +680,7 @@ pub fn json(rows: &[Row], manifest: &Manifest, now: i64) -> JsonStatus {
                 dirty: r.dirty,
                 locked: r.locked,
                 reasons: r.reasons.clone(),
+                ports: r.ports.clone(),
             })
             .collect(),
     }

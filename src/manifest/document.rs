@@ -96,7 +96,7 @@ mod tests {
 
     #[test]
     fn the_schema_knows_exactly_the_keys_the_parser_accepts() {
-        let schema: serde_json::Value = serde_json::from_str(&json_schema()).unwrap();
+        let schema: serde_json::Value = serde_json::from_str(&json_schema()).expect("JSON");
         assert_eq!(keys(&schema, "/properties"), sorted(super::super::schema::TOP_KEYS));
         assert_eq!(
             keys(&schema, "/$defs/DefaultsDoc/properties"),

@@ -49,7 +49,7 @@ pub(super) fn merge(id: &str, defaults: &Checked, own: &Checked, source: &str, o
     }
     for (value, from_defaults) in env.values() {
         for (at, port) in port_placeholders(&value.value) {
-            if !ports.iter().any(|p| *p == port) {
+            if !ports.contains(&port) {
                 let label = if *from_defaults {
                     format!("session `{id}` has no port `{port}`")
                 } else {

@@ -321,7 +321,8 @@ fn string_list(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &
         items: Vec::with_capacity(items.len()),
         span: value.span(),
     };
-    let mut ok = true;
+    // The strings are kept and checked even when others are not strings: every problem
+    // of the file is reported at once.
     for item in items.iter() {
         match item.get_ref() {
             DeValue::String(s) => list.items.push(Str {
@@ -329,7 +330,6 @@ fn string_list(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &
                 span: item.span(),
             }),
             other => {
-                ok = false;
                 out.push(
                     Finding::new(
                         format!("`{}` holds strings only, found {}", key.get_ref(), other.type_str()),
@@ -341,7 +341,7 @@ fn string_list(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &
             }
         }
     }
-    ok.then_some(list)
+    Some(list)
 }
 
 fn string_table(key: &Spanned<DeString<'_>>, value: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<StrTable> {

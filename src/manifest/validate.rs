@@ -1003,7 +1003,7 @@ worktree = "auth"
                 ),
                 (
                     "unknown key `zzz` in [sessions.a]",
-                    "the keys known here are `purpose`, `base`, `branch`, `worktree`"
+                    "the keys known here are `purpose`, `base`, `branch`, `worktree`, `copy`, `setup`, `ports`, `env`"
                 ),
             ]
         );

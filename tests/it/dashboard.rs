@@ -274,7 +274,8 @@ fn errors_read_at_a_glance() {
       · ─┬─
       ·  ╰── unknown key
       ╰────
-     help: the keys known here are `purpose`, `base`, `branch`, `worktree`
+     help: the keys known here are `purpose`, `base`, `branch`, `worktree`, `copy`, `setup`, `ports`,
+           `env`
     ");
     // Help is still help.
     let (code, out, _) = env.run(&["status", "--help"]);

@@ -7,6 +7,7 @@ mod common;
 mod core;
 mod dashboard;
 mod differential;
+mod environment;
 mod examples;
 mod finished;
 mod hostile;

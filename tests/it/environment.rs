@@ -1,0 +1,355 @@
+//! The session environment (SPEC §10): copied ignored files, ports, `env`, and `setup`
+//! gated by trust. Git is the oracle for what the copies leave behind.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use crate::common::{TestEnv, run};
+
+fn metadata(worktree: &Path, id: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(worktree.join(format!("sessions/{id}/metadata.json"))).expect("metadata");
+    serde_json::from_str(&text).expect("json")
+}
+
+fn registry(env: &TestEnv) -> serde_json::Value {
+    match std::fs::read_to_string(env.home().join(".local/state/flowloom/ports.json")) {
+        Ok(text) => serde_json::from_str(&text).expect("json"),
+        Err(_) => serde_json::json!({ "ports": {} }),
+    }
+}
+
+#[test]
+fn ignored_files_arrive_and_tracked_files_are_never_overwritten() {
+    let env = TestEnv::new();
+    env.write(".gitignore", ".env\nnode_modules/\n*.log\nDEVELOP.md\nlocal/\n");
+    env.commit("ignore");
+    env.git(&["checkout", "-q", "develop"]);
+    env.git(&["merge", "-q", "main"]);
+    env.git(&["checkout", "-q", "main"]);
+    env.write(".env", "SECRET=1\n");
+    env.write("node_modules/pkg/index.js", "module.exports = 1;\n");
+    env.write("node_modules/pkg/deep/a/b.js", "b\n");
+    std::os::unix::fs::symlink("index.js", env.path("node_modules/pkg/main.js")).expect("symlink");
+    // A symlink out of the repository is copied as a symlink, never followed.
+    std::os::unix::fs::symlink(env.home(), env.path("node_modules/home")).expect("symlink");
+    // A FIFO is skipped, not read (reading it would hang).
+    let fifo = env.path("node_modules/pipe");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    // Ignored here, tracked on `develop`: the checkout's file wins.
+    env.write("DEVELOP.md", "main's ignored copy\n");
+    env.write("x.log", "not named\n");
+    // `.worktreeinclude` names more, in gitignore syntax; only ignored files qualify.
+    env.write("local/settings.json", "{}\n");
+    env.write(".worktreeinclude", "local/\nREADME.md\n");
+    env.manifest(
+        "[defaults]\ncopy = [\".env\", \"node_modules/\", \"DEVELOP.md\"]\n\
+         [sessions.a]\n[sessions.d]\nbase = \"develop\"\n",
+    );
+    let (code, out, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("copies: .env, DEVELOP.md, local/, node_modules/"), "{out}");
+    env.apply();
+    let a = env.path("sessions/shell-instance-a");
+    let d = env.path("sessions/shell-instance-d");
+    assert_eq!(std::fs::read_to_string(a.join(".env")).expect(".env"), "SECRET=1\n");
+    assert_eq!(
+        std::fs::read_to_string(a.join("node_modules/pkg/deep/a/b.js")).expect("b"),
+        "b\n"
+    );
+    assert_eq!(
+        std::fs::read_link(a.join("node_modules/pkg/main.js")).expect("link"),
+        Path::new("index.js")
+    );
+    assert_eq!(
+        std::fs::read_link(a.join("node_modules/home")).expect("link"),
+        env.home()
+    );
+    assert!(a.join("node_modules/pipe").symlink_metadata().is_err(), "FIFO skipped");
+    assert!(a.join("local/settings.json").is_file());
+    assert!(!a.join("x.log").exists(), "only what is named is copied");
+    assert_eq!(
+        std::fs::read_to_string(d.join("DEVELOP.md")).expect("tracked"),
+        "develop\n",
+        "a tracked file is never overwritten"
+    );
+    // README.md is tracked in the main worktree: `.worktreeinclude` cannot name it. The
+    // checkout's own is there, untouched.
+    assert_eq!(std::fs::read_to_string(a.join("README.md")).expect("readme"), "hello\n");
+    // Git sees clean sessions: every copied entry is ignored there too.
+    for wt in [&a, &d] {
+        assert_eq!(env.git_in(wt, &["status", "--porcelain"]), "", "{}", wt.display());
+    }
+    env.fsck();
+    // A second apply copies nothing again and changes nothing.
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn ports_are_distinct_free_kept_in_metadata_and_released_on_removal() {
+    let env = TestEnv::new();
+    env.manifest("[defaults]\nports = [\"web\", \"api-v2\"]\n[sessions.a]\n[sessions.b]\n");
+    env.apply();
+    let mut all = BTreeSet::new();
+    for id in ["a", "b"] {
+        let meta = metadata(&env.path(&format!("sessions/shell-instance-{id}")), id);
+        let ports = meta["ports"].as_object().expect("ports in metadata");
+        assert_eq!(ports.len(), 2, "{meta}");
+        for port in ports.values() {
+            let port = u16::try_from(port.as_u64().expect("number")).expect("port");
+            assert!(all.insert(port), "port {port} given twice");
+            assert!(
+                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+                "{port} free to bind"
+            );
+        }
+    }
+    assert_eq!(registry(&env)["ports"].as_object().expect("registry").len(), 4);
+    // status shows them; run sets them.
+    let (code, out, _) = env.run(&["status", "--json"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let a = doc["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .find(|s| s["session"] == "a")
+        .expect("a")
+        .clone();
+    assert_eq!(a["ports"].as_object().expect("ports").len(), 2, "{a}");
+    let (code, out, _) = env.run(&[
+        "run",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        "echo $FLOWLOOM_PORT_WEB $FLOWLOOM_PORT_API_V2",
+    ]);
+    assert_eq!(code, 0);
+    let meta = metadata(&env.path("sessions/shell-instance-a"), "a");
+    assert_eq!(out, format!("{} {}\n", meta["ports"]["web"], meta["ports"]["api-v2"]));
+    // Removing `a` gives its ports back, and only its.
+    env.manifest("[defaults]\nports = [\"web\", \"api-v2\"]\n[sessions.b]\n");
+    env.apply();
+    let left = registry(&env);
+    let holders: BTreeSet<&str> = left["ports"]
+        .as_object()
+        .expect("registry")
+        .values()
+        .map(|h| h["session"].as_str().expect("session"))
+        .collect();
+    assert_eq!(holders, BTreeSet::from(["b"]));
+}
+
+#[test]
+fn a_port_in_use_is_never_handed_out() {
+    let env = TestEnv::new();
+    // Hold every port but a handful of the range: what is left must be what is given.
+    // (Cheaper: fill the registry by hand with every port but two, and bind one of them.)
+    let free: Vec<u16> = (20000..=29999)
+        .filter(|p| std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok())
+        .take(2)
+        .collect();
+    let listener = std::net::TcpListener::bind(("0.0.0.0", free[0])).expect("bind");
+    let mut ports = serde_json::Map::new();
+    for p in 20000..=29999u16 {
+        if p != free[0] && p != free[1] {
+            ports.insert(
+                p.to_string(),
+                serde_json::json!({ "repository": env.repo.join(".git"), "session": "other", "name": "x" }),
+            );
+        }
+    }
+    let state = env.home().join(".local/state/flowloom");
+    std::fs::create_dir_all(&state).expect("state dir");
+    std::fs::write(
+        state.join("ports.json"),
+        serde_json::json!({ "ports": ports }).to_string(),
+    )
+    .expect("registry");
+    env.manifest("[defaults]\nports = [\"web\"]\n[sessions.a]\n");
+    env.apply();
+    let meta = metadata(&env.path("sessions/shell-instance-a"), "a");
+    assert_eq!(
+        meta["ports"]["web"],
+        serde_json::json!(free[1]),
+        "the bound port was skipped"
+    );
+    // With no port left, the session is not made half-way silently: an error says so.
+    env.manifest("[defaults]\nports = [\"web\"]\n[sessions.a]\n[sessions.b]\n");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("no free port left"), "{err}");
+    assert!(
+        !env.path("sessions/shell-instance-b").exists(),
+        "nothing of it was made"
+    );
+    drop(listener);
+}
+
+#[test]
+fn eight_concurrent_new_all_get_distinct_ports() {
+    let env = TestEnv::new();
+    env.manifest("[defaults]\nports = [\"web\"]\n");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            env.flowloom()
+                .args(["new", &format!("agent-{i}")])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let mut ports = BTreeSet::new();
+    for i in 0..8 {
+        let id = format!("agent-{i}");
+        let meta = metadata(&env.path(&format!("sessions/shell-instance-{id}")), &id);
+        let port = u16::try_from(meta["ports"]["web"].as_u64().expect("port")).expect("u16");
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        ports.insert(port);
+    }
+    assert_eq!(ports.len(), 8, "{ports:?}");
+    assert_eq!(registry(&env)["ports"].as_object().expect("registry").len(), 8);
+}
+
+#[test]
+fn run_sees_flowloom_variables_and_env() {
+    let env = TestEnv::new();
+    env.manifest(
+        "[defaults]\nports = [\"web\"]\nenv = { URL = \"http://localhost:{port.web}/{id}\", LIT = \"{{x}}\" }\n\
+         [sessions.a]\nenv = { WHERE = \"{worktree}@{branch}\" }\n",
+    );
+    env.apply();
+    let wt = env.path("sessions/shell-instance-a").canonicalize().expect("canonical");
+    let port = metadata(&wt, "a")["ports"]["web"].clone();
+    let (code, out, err) = env.run(&[
+        "run",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        "echo $FLOWLOOM_SESSION $FLOWLOOM_BRANCH $FLOWLOOM_WORKTREE $FLOWLOOM_PORT_WEB; echo $URL; echo $LIT; echo $WHERE",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "a session/a {w} {port}\nhttp://localhost:{port}/a\n{{x}}\n{w}@session/a\n",
+            w = wt.display()
+        )
+    );
+}
+
+#[test]
+fn setup_runs_only_once_trusted_and_a_changed_list_is_refused_again() {
+    let env = TestEnv::new();
+    let marker = env.tmp.path().join("ran");
+    let setup = format!(
+        "[defaults]\nsetup = [\"echo $FLOWLOOM_SESSION >> {m}\", \"test -f README.md\"]\n",
+        m = marker.display()
+    );
+    env.manifest(&format!("{setup}[sessions.a]\n[sessions.plain]\nsetup = []\n"));
+    // Untrusted: `a` is blocked with the commands shown, nothing runs; the rest goes ahead.
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("not trusted on this machine"), "{out}");
+    assert!(out.contains("echo $FLOWLOOM_SESSION"), "{out}");
+    assert!(!marker.exists(), "an untrusted setup ran");
+    assert!(!env.path("sessions/shell-instance-a").exists());
+    assert!(env.path("sessions/shell-instance-plain").is_dir());
+    let (_, json, _) = env.run(&["plan", "--json"]);
+    assert!(json.contains("\"setup_not_trusted\""), "{json}");
+    // Trusted: it runs, once, in the new session.
+    let (code, out, err) = env.run(&["trust"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("echo $FLOWLOOM_SESSION"),
+        "trust shows what it trusts: {out}"
+    );
+    env.apply();
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "a\n");
+    // Changed: refused again, for the new session; the made one is left alone.
+    env.manifest(&format!(
+        "[defaults]\nsetup = [\"echo changed >> {m}\"]\n[sessions.a]\n[sessions.b]\n[sessions.plain]\nsetup = []\n",
+        m = marker.display()
+    ));
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("echo changed"), "{out}");
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "a\n");
+    assert!(!env.path("sessions/shell-instance-b").exists());
+    // The trust is this machine's: another HOME trusts nothing.
+    let trusted = std::fs::read_to_string(env.home().join(".config/flowloom/trusted.json")).expect("trust file");
+    assert!(trusted.contains("sha256:"), "{trusted}");
+}
+
+#[test]
+fn a_failing_setup_leaves_the_session_made_and_is_not_run_again() {
+    let env = TestEnv::new();
+    let marker = env.tmp.path().join("ran");
+    env.manifest(&format!(
+        "[defaults]\nsetup = [\"echo once >> {m}\", \"exit 3\", \"echo never >> {m}\"]\n[sessions.a]\n",
+        m = marker.display()
+    ));
+    let (code, _, _) = env.run(&["trust"]);
+    assert_eq!(code, 0);
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("setup command `exit 3` failed"), "{err}");
+    assert!(env.path("sessions/shell-instance-a").is_dir());
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "once\n");
+    assert_eq!(env.worktrees().len(), 1);
+    // The next apply has nothing to do and runs nothing.
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "once\n");
+}
+
+#[test]
+fn environment_keys_are_checked_with_spans() {
+    let env = TestEnv::new();
+    env.manifest(
+        "[defaults]\nports = [\"web\", \"WEB\", \"9x\"]\nenv = { FLOWLOOM_X = \"1\", A = \"{port.api}\", B = \"{nope}\" }\n\
+         copy = [\"../outside\", 3]\nsetup = [\"\"]\n[sessions.a]\n",
+    );
+    let (code, _, err) = env.run(&["validate"]);
+    assert_eq!(code, 1);
+    for needle in [
+        "port `WEB` is listed twice",
+        "invalid port name \"9x\"",
+        "`FLOWLOOM_X` is set by flowloom",
+        "`env` names the port `api`, which session `a` does not have",
+        "unknown placeholder `{nope}`",
+        "invalid `copy` entry \"../outside\"",
+        "`copy` holds strings only",
+        "invalid `setup` command",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn the_schema_is_json_and_names_every_key() {
+    let env = TestEnv::empty();
+    let (code, out, _) = run(env.flowloom_in(env.tmp.path()).arg("schema"));
+    assert_eq!(code, 0);
+    let schema: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    for key in ["copy", "setup", "ports", "env", "root", "base"] {
+        assert!(
+            schema["$defs"]["DefaultsDoc"]["properties"].get(key).is_some(),
+            "{key} missing"
+        );
+    }
+    assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+}

@@ -275,6 +275,19 @@ impl<'a> Executor<'a> {
         setup.map_err(Failure::HookFailed)
     }
 
+    /// Ports the manifest names and the session's metadata does not hold yet: allocated
+    /// (a port the session already holds in the registry is given again) and added.
+    fn add_ports(&self, change: &Change, wanted: &Wanted, names: &[String]) -> Result<(), Failure> {
+        let crate::metadata::MetadataFile::Valid(found) = crate::metadata::read(&change.path, &change.session) else {
+            return Err(Failure::Blocked(vec![Reason::MetadataInvalid {
+                id: change.session.clone(),
+                why: "not a metadata file flowloom can add ports to".into(),
+            }]));
+        };
+        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names)?;
+        self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
+    }
+
     /// How the machine's trust and port files name this repository.
     fn repository_key(&self) -> String {
         crate::machine::repository_key(&self.common_dir)
@@ -323,6 +336,7 @@ impl<'a> Executor<'a> {
                     self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
                 Repair::Restore { from } => self.restore(change, from, base)?,
+                Repair::Ports { names } => self.add_ports(change, wanted, names)?,
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }

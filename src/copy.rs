@@ -221,9 +221,11 @@ fn copy_files(files: &[(PathBuf, PathBuf)], interrupt: &AtomicBool) -> Result<(u
 /// target is created new (never replacing, never through a symlink); mode and modification
 /// time follow the source, as `cp -a` keeps them.
 fn copy_file(source: &Path, target: &Path) -> Result<u64, RepoError> {
+    // O_NONBLOCK: a FIFO put there since the walk must not hang the copy (it is then
+    // skipped below); on a regular file the flag changes nothing.
     let src = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
         .open(source)
         .map_err(|e| RepoError::io("open", source, e))?;
     let meta = src.metadata().map_err(|e| RepoError::io("inspect", source, e))?;

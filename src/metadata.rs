@@ -28,6 +28,25 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// The file with `ports` added to its `"ports"` object, everything else kept.
+    pub fn with_ports(&self, ports: &std::collections::BTreeMap<String, u16>) -> String {
+        let mut fields = self.fields.clone();
+        let mut all = fields
+            .get("ports")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (name, port) in ports {
+            all.insert(name.clone(), Value::from(*port));
+        }
+        fields.insert("ports".into(), Value::Object(all));
+        let mut text = render(&fields);
+        if !self.text.ends_with('\n') {
+            text.pop();
+        }
+        text
+    }
+
     /// SPEC §10: the session's ports, `"ports": {"web": 41234}`.
     pub fn ports(&self) -> std::collections::BTreeMap<String, u16> {
         self.fields

@@ -175,6 +175,9 @@ pub enum Repair {
     /// A killed removal had moved the checked worktree folder into the trash, and the
     /// session is declared again: move it back (its registration is still there).
     Restore { from: PathBuf },
+    /// SPEC §10: the manifest names ports its `metadata.json` does not hold (added to the
+    /// manifest after the session was made): allocate them and add them to the file.
+    Ports { names: Vec<String> },
     /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
 }
@@ -772,6 +775,20 @@ fn plan_declared(
             Ok(found) => repairs = found,
             Err(reason) => return blocked(reason),
         }
+    }
+    let held = match &wt.metadata {
+        MetadataFile::Valid(found) if !wt.missing => found.ports(),
+        _ => BTreeMap::new(),
+    };
+    let names: Vec<String> = session
+        .environment
+        .ports
+        .iter()
+        .filter(|name| !held.contains_key(*name))
+        .cloned()
+        .collect();
+    if !names.is_empty() {
+        repairs.push(Repair::Ports { names });
     }
     if unfinished {
         repairs.push(Repair::FinishRecord);
@@ -1536,6 +1553,12 @@ mod tests {
                             Repair::Restore { from } => {
                                 wt.missing = false;
                                 next.trash.retain(|t| t != from);
+                            }
+                            Repair::Ports { names } => {
+                                if let MetadataFile::Valid(m) = &wt.metadata {
+                                    let ports = names.iter().map(|n| (n.clone(), 20000)).collect();
+                                    wt.metadata = parse(&m.with_ports(&ports));
+                                }
                             }
                             Repair::FinishRecord => {
                                 if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {

@@ -128,6 +128,11 @@ fn summary_of(change: &Change) -> String {
                 Repair::Restore { .. } => {
                     "move its worktree back from the trash (a removal was interrupted)".to_owned()
                 }
+                Repair::Ports { names } => format!(
+                    "allocate {} {}",
+                    crate::plan::plural(names.len(), "port"),
+                    names.join(", ")
+                ),
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
             })
             .collect::<Vec<_>>()
@@ -522,6 +527,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                                 Repair::SwitchBranch { .. } => "switch",
                                 Repair::Artifacts => "artifacts",
                                 Repair::Restore { .. } => "restore",
+                                Repair::Ports { .. } => "ports",
                                 Repair::FinishRecord => "record",
                             }
                             .to_owned()

@@ -353,3 +353,25 @@ fn the_schema_is_json_and_names_every_key() {
     }
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
 }
+
+#[test]
+fn ports_named_after_a_session_was_made_are_added_to_it() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    env.manifest("[defaults]\nports = [\"web\"]\n[sessions.a]\n");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("allocate port web"), "{out}");
+    env.apply();
+    let meta = metadata(&env.path("sessions/shell-instance-a"), "a");
+    let port = meta["ports"]["web"].as_u64().expect("port added");
+    assert_eq!(meta["managedBy"], "flowloom", "the rest of the file is kept");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    // The metadata file deleted by hand: written again, with the same port.
+    std::fs::remove_file(env.path("sessions/shell-instance-a/sessions/a/metadata.json")).expect("rm");
+    env.apply();
+    let meta = metadata(&env.path("sessions/shell-instance-a"), "a");
+    assert_eq!(meta["ports"]["web"].as_u64(), Some(port));
+}

@@ -252,13 +252,19 @@ impl<'a> Executor<'a> {
         failpoint("create:metadata");
         if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {
             let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt)?;
-            for (path, why) in &copied.skipped {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "copy into `{}`: left {} alone: {why}",
-                    change.session,
-                    crate::output::escape(path)
-                );
+            let say = || {
+                for (path, why) in &copied.skipped {
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "copy into `{}`: left {} alone: {why}",
+                        change.session,
+                        crate::output::escape(path)
+                    );
+                }
+            };
+            match &self.bar {
+                Some(bar) => bar.suspend(say),
+                None => say(),
             }
         }
         failpoint("create:copy");
@@ -267,7 +273,11 @@ impl<'a> Executor<'a> {
             Ok(())
         } else {
             let vars = session_variables(change, prepare, &ports);
-            crate::setup::run(&change.session, &prepare.setup, &change.path, &vars)
+            let run = || crate::setup::run(&change.session, &prepare.setup, &change.path, &vars);
+            match &self.bar {
+                Some(bar) => bar.suspend(run),
+                None => run(),
+            }
         };
         if let Some(Err(why)) = hook {
             return Err(Failure::HookFailed(why));

@@ -68,6 +68,14 @@ impl Bar {
         }
     }
 
+    /// Runs `f` with the bar cleared from the screen (output of `setup` commands).
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
     pub fn session_done(&self) {
         if let Some(bar) = &self.bar {
             bar.inc(1);

@@ -375,3 +375,60 @@ fn ports_named_after_a_session_was_made_are_added_to_it() {
     let meta = metadata(&env.path("sessions/shell-instance-a"), "a");
     assert_eq!(meta["ports"]["web"].as_u64(), Some(port));
 }
+
+/// `flowloom apply` on a terminal (a pseudo-terminal made by `script`), answering `answers`.
+fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
+    use std::io::Write;
+    let binary = assert_cmd::cargo::cargo_bin("flowloom");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qec", &format!("{} apply", binary.display()), "/dev/null"])
+        .current_dir(&env.repo)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", env.home())
+        .env("SHELL", "/bin/sh")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", env.home().join(".gitconfig"))
+        .env("NO_COLOR", "1")
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || {
+        for line in answers.lines() {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            let _ = writeln!(stdin, "{line}");
+        }
+        // Keep the terminal open until flowloom is done with it.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_terminal_prompt_shows_the_commands_and_trust_is_asked_for_each_list() {
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        // Skipped: no `script` to make a terminal with.
+        return;
+    }
+    let env = TestEnv::new();
+    let marker = env.tmp.path().join("ran");
+    env.manifest(&format!(
+        "[defaults]\nsetup = [\"echo prompt-ran >> {}\"]\n[sessions.a]\n",
+        marker.display()
+    ));
+    // No: nothing runs, the session is blocked, nothing is trusted.
+    let (_, out) = apply_on_a_terminal(&env, "n\nn\n");
+    assert!(out.contains("echo prompt-ran"), "the prompt shows the commands: {out}");
+    assert!(out.contains("Trust these setup commands on this machine? [y/N]"), "{out}");
+    assert!(!marker.exists());
+    assert!(!env.home().join(".config/flowloom/trusted.json").exists());
+    // Yes, then yes to the plan: it runs, and is trusted from then on.
+    let (code, out) = apply_on_a_terminal(&env, "y\ny\n");
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "prompt-ran\n");
+    assert!(env.home().join(".config/flowloom/trusted.json").exists());
+}

@@ -64,9 +64,9 @@ fn an_agent_workflow_new_run_rm() {
 }
 
 #[test]
-fn eight_agents_running_new_at_once_all_succeed() {
+fn eight_agents_running_new_at_once_all_succeed_with_distinct_ports() {
     let env = TestEnv::new();
-    env.manifest("");
+    env.manifest("[defaults]\nports = [\"web\"]\n");
     let children: Vec<_> = (0..8)
         .map(|i| {
             env.flowloom()
@@ -86,6 +86,24 @@ fn eight_agents_running_new_at_once_all_succeed() {
         assert!(manifest.contains(&format!("[sessions.agent-{i}]")), "{manifest}");
     }
     assert_eq!(env.worktrees().len(), 8);
+    // SPEC §10: eight ports, all different, each free to bind, all in the registry.
+    let mut ports = std::collections::BTreeSet::new();
+    for i in 0..8 {
+        let id = format!("agent-{i}");
+        let file = env.path(&format!("sessions/shell-instance-{id}/sessions/{id}/metadata.json"));
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("metadata")).expect("json");
+        let port = u16::try_from(meta["ports"]["web"].as_u64().expect("port")).expect("u16");
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "{port} is free"
+        );
+        ports.insert(port);
+    }
+    assert_eq!(ports.len(), 8, "{ports:?}");
+    let registry = std::fs::read_to_string(env.home().join(".local/state/flowloom/ports.json")).expect("registry");
+    let registry: serde_json::Value = serde_json::from_str(&registry).expect("json");
+    assert_eq!(registry["ports"].as_object().expect("ports").len(), 8);
     let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
     env.fsck();

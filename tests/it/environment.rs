@@ -194,36 +194,6 @@ fn a_port_in_use_is_never_handed_out() {
 }
 
 #[test]
-fn eight_concurrent_new_all_get_distinct_ports() {
-    let env = TestEnv::new();
-    env.manifest("[defaults]\nports = [\"web\"]\n");
-    let children: Vec<_> = (0..8)
-        .map(|i| {
-            env.flowloom()
-                .args(["new", &format!("agent-{i}")])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("spawn")
-        })
-        .collect();
-    for child in children {
-        let out = child.wait_with_output().expect("wait");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let mut ports = BTreeSet::new();
-    for i in 0..8 {
-        let id = format!("agent-{i}");
-        let meta = metadata(&env.path(&format!("sessions/shell-instance-{id}")), &id);
-        let port = u16::try_from(meta["ports"]["web"].as_u64().expect("port")).expect("u16");
-        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
-        ports.insert(port);
-    }
-    assert_eq!(ports.len(), 8, "{ports:?}");
-    assert_eq!(registry(&env)["ports"].as_object().expect("registry").len(), 8);
-}
-
-#[test]
 fn run_sees_flowloom_variables_and_env() {
     let env = TestEnv::new();
     env.manifest(
@@ -405,7 +375,10 @@ fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
     });
     let out = child.wait_with_output().expect("wait");
     let _ = writer.join();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -423,7 +396,10 @@ fn the_terminal_prompt_shows_the_commands_and_trust_is_asked_for_each_list() {
     // No: nothing runs, the session is blocked, nothing is trusted.
     let (_, out) = apply_on_a_terminal(&env, "n\nn\n");
     assert!(out.contains("echo prompt-ran"), "the prompt shows the commands: {out}");
-    assert!(out.contains("Trust these setup commands on this machine? [y/N]"), "{out}");
+    assert!(
+        out.contains("Trust these setup commands on this machine? [y/N]"),
+        "{out}"
+    );
     assert!(!marker.exists());
     assert!(!env.home().join(".config/flowloom/trusted.json").exists());
     // Yes, then yes to the plan: it runs, and is trusted from then on.

@@ -3,7 +3,7 @@
 # floor (copying the files), and against what a reader must read at least.
 # See bench/README.md for what each row measures and how to read the ratios.
 #
-#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4]
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5]
 #   FLOWLOOM=path/to/flowloom bench/run.sh
 #
 # Everything it needs it makes itself, in a temp dir: fixture repositories with
@@ -21,7 +21,7 @@ RUNS_SET=0
 QUICK=0
 KEEP=0
 TMP_PARENT=${TMPDIR:-/tmp}
-SECTIONS=1,2,3,4
+SECTIONS=1,2,3,4,5
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
@@ -36,7 +36,7 @@ while (($#)); do
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
-[[ $SECTIONS =~ ^[1-4](,[1-4])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 4 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
+[[ $SECTIONS =~ ^[1-5](,[1-5])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 5 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
 want() { [[ ,$SECTIONS, == *,$1,* ]]; }
 
 # ---------------------------------------------------------------------------------------
@@ -49,6 +49,7 @@ if ((QUICK)); then
     PLAN_MAIN=20       # the plan row compared with the git reader
     GROWTH_SIZES=(2 4 8) # existing sessions for the growth rows (small fixture), ascending
     GROWTH_STEP=2        # sessions created and removed on top of them
+    MODULES_FILES=200    # files in the ignored node_modules/ of section 5 (10 KiB each)
     if ((!RUNS_SET)); then RUNS=1; fi
 else
     FILES=5000
@@ -58,6 +59,7 @@ else
     PLAN_MAIN=200
     GROWTH_SIZES=(10 100 500 1000)
     GROWTH_STEP=10
+    MODULES_FILES=20000  # 20,000 files of 10 KiB: a 200 MB node_modules/
 fi
 SMALL_FILES=50         # the small fixture behind the plan rows
 MEM_SLACK_MIB=16       # "git's peak + a small constant": the constant
@@ -564,6 +566,52 @@ SH
     rm -rf "$G" "$DIAG"
 fi
 
+# 5. Session environment: copy an ignored node_modules/ into each new session ---------------
+# make_modules DIR N: N files of 10 KiB in 100 packages, the way a node_modules/ is many
+# small files; deterministic.
+make_modules() {
+    mkdir -p "$1"
+    (cd "$1" && awk -v n="$2" 'BEGIN {
+        blob = ""; while (length(blob) < 10240) blob = blob "module.exports = function () { return 42; };\n"
+        blob = substr(blob, 1, 10240)
+        for (p = 0; p < 100; p++) system("mkdir -p pkg" p "/lib")
+        for (i = 0; i < n; i++) { f = sprintf("pkg%d/lib/m%05d.js", i % 100, i); printf "%s", blob > f; close(f) }
+    }')
+}
+if want 5; then
+    log "5. copy: a $MODULES_FILES-file node_modules/ into $CREATE_N sessions ($SMALL_FILES-file repository)"
+    ENV_DIR=$TMP/env-pristine
+    rm -rf "$ENV_DIR" && cp -a "$TMP/pristine-small" "$ENV_DIR"
+    echo "node_modules/" >"$ENV_DIR/.gitignore"
+    git -C "$ENV_DIR" add .gitignore && git -C "$ENV_DIR" commit -q -m "ignore node_modules"
+    make_modules "$ENV_DIR/node_modules" "$MODULES_FILES"
+    MODULES_BYTES=$(du -sb "$ENV_DIR/node_modules" | cut -f1)
+    fresh_env() { # fresh_env COPY: the fixture and a manifest with or without `copy`
+        rm -rf "$RUN" && cp -a "$ENV_DIR" "$RUN"
+        manifest "$RUN" "$CREATE_N"
+        if [[ $1 == copy ]]; then sed -i '1a [defaults]\ncopy = ["node_modules/"]' "$RUN/flowloom.toml"; fi
+    }
+    fresh_env_copy() { fresh_env copy; }
+    fresh_env_plain() { fresh_env plain; }
+    check_env_copy() {
+        check_create
+        local last
+        printf -v last 's%03d' "$CREATE_N"
+        [[ $(find "$RUN/sessions/shell-instance-$last/node_modules" -type f | wc -l) -eq $MODULES_FILES ]] || {
+            log "node_modules/ was not copied whole into $last"
+            exit 1
+        }
+    }
+    measure flowloom_env_copy fresh_env_copy check_env_copy -- bash "$CMD/flowloom_apply.sh" "$RUN"
+    measure flowloom_env_plain fresh_env_plain check_create -- bash "$CMD/flowloom_apply.sh" "$RUN"
+    measure cp_a_modules fresh_floor - -- bash "$CMD/cp_a_floor.sh" "$ENV_DIR/node_modules" "$TMP/floor" "$CREATE_N"
+    # The copy's own cost: the apply with `copy` less the same apply without it.
+    if [[ -n ${MED[flowloom_env_copy]:-} && -n ${MED[flowloom_env_plain]:-} ]]; then
+        MED[flowloom_env_copy_only]=$((MED[flowloom_env_copy] - MED[flowloom_env_plain]))
+    fi
+    rm -rf "$RUN" "$TMP/floor" "$ENV_DIR"
+fi
+
 # ---------------------------------------------------------------------------------------
 # Report.
 cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
@@ -617,7 +665,9 @@ echo "- $(date -u +%Y-%m-%dT%H:%MZ); median of $RUNS run(s) each, timer: $TIMER;
 echo "- fixture: $FILES files, $sz tracked ($BIG_KIB KiB on disk), packed; plan and growth fixture: $SMALL_FILES files"
 ((QUICK)) && echo "- **--quick**: toy sizes, for CI; the numbers mean nothing"
 echo
+want_table=0
 if want 1 || want 2 || want 3; then
+    want_table=1
     echo "| # | what | contender | median ms | peak RSS MiB |"
     echo "|---|---|---|---:|---:|"
 fi
@@ -646,7 +696,14 @@ if want 3; then
     fi
     echo "| 3 | | \`git status --porcelain\` loop | $(cell_ms git_status_loop) | $(cell_mib git_status_loop) |"
 fi
-if want 1 || want 2 || want 3; then echo; fi
+if want 5; then
+    ((want_table)) || { echo "| # | what | contender | median ms | peak RSS MiB |"; echo "|---|---|---|---:|---:|"; }
+    msz=$(awk -v b="${MODULES_BYTES:-0}" 'BEGIN { printf "%.0f MB", b / 1e6 }')
+    echo "| 5 | create $CREATE_N sessions copying a $MODULES_FILES-file, $msz node_modules/ | \`flowloom apply --yes\` with \`copy\` | $(cell_ms flowloom_env_copy) | $(cell_mib flowloom_env_copy) |"
+    echo "| 5 | | the same apply without \`copy\` | $(cell_ms flowloom_env_plain) | $(cell_mib flowloom_env_plain) |"
+    echo "| 5 | | floor: \`cp -a node_modules\` ×$CREATE_N | $(cell_ms cp_a_modules) | $(cell_mib cp_a_modules) |"
+fi
+if want 1 || want 2 || want 3 || want 5; then echo; fi
 
 echo "| ratio | measured | target | |"
 echo "|---|---:|---:|---|"
@@ -682,6 +739,9 @@ if want 4; then
     done
     r=$(ratio "flowloom_gplan_$GMAX" "git_greader_$GMAX"); echo "| plan / git reader ($GMAX sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
     r=$(ratio "flowloom_gstatus_$GMAX" "git_gstatus_$GMAX"); echo "| status / git status loop ($GMAX sessions, $SMALL_FILES files) | $(x "$r") | (info) | |"
+fi
+if want 5; then
+    r=$(ratio flowloom_env_copy_only cp_a_modules); echo "| copy into $CREATE_N sessions (apply with copy − without) / cp -a | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
 fi
 if want 1; then
     d=$(mem_delta flowloom_apply manual_git_loop); echo "| peak RSS: apply − git worktree add | $(mib "$d") | ≤ +$MEM_SLACK_MIB MiB | $(mem_verdict "$d") |"

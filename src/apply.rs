@@ -248,7 +248,7 @@ impl<'a> Executor<'a> {
             crate::hooks::post_checkout(dir, &change.path, &null, &head)
         });
         // SPEC §10: the copies, then setup (the ports were allocated first).
-        self.write_session_folder(change, wanted, None, &ports)?;
+        self.write_session_folder(change, wanted, &ports)?;
         failpoint("create:metadata");
         if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {
             let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt)?;
@@ -1111,21 +1111,16 @@ impl<'a> Executor<'a> {
             .find(|p| p.base().is_ok_and(|base| crate::state::canonical(&base) == path)))
     }
 
+    /// A new session's folder: `artifacts/`, and a new `metadata.json` holding its ports.
     fn write_session_folder(
         &self,
         change: &Change,
         wanted: &Wanted,
-        text: Option<&str>,
         ports: &std::collections::BTreeMap<String, u16>,
     ) -> Result<(), Failure> {
         self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
-        match text {
-            Some(_) => self.write_metadata(change, wanted, text),
-            None => {
-                let fresh = wanted.create_with_ports(shell_pid(), &now(), ports);
-                self.write_metadata(change, wanted, Some(&fresh))
-            }
-        }
+        let fresh = wanted.create_with_ports(shell_pid(), &now(), ports);
+        self.write_metadata(change, wanted, Some(&fresh))
     }
 
     /// Create `rel` below `worktree`, one folder at a time, never through a symlink: what

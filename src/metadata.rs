@@ -113,27 +113,18 @@ impl Wanted {
         text
     }
 
-    /// A new file with the session's ports (SPEC §10), when it has any.
+    /// A new file: the manual process's fields, with `shellPid` and `startTime` given.
+    pub fn create(&self, shell_pid: u32, start_time: &str) -> String {
+        self.create_with_ports(shell_pid, start_time, &std::collections::BTreeMap::new())
+    }
+
+    /// A new file, with the session's ports (SPEC §10) when it has any.
     pub fn create_with_ports(
         &self,
         shell_pid: u32,
         start_time: &str,
         ports: &std::collections::BTreeMap<String, u16>,
     ) -> String {
-        let text = self.create(shell_pid, start_time);
-        if ports.is_empty() {
-            return text;
-        }
-        let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&text) else {
-            return text;
-        };
-        let ports: Map<String, Value> = ports.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
-        fields.insert("ports".into(), Value::Object(ports));
-        render(&fields)
-    }
-
-    /// A new file: the manual process's fields, with `shellPid` and `startTime` given.
-    pub fn create(&self, shell_pid: u32, start_time: &str) -> String {
         let mut fields = Map::new();
         fields.insert("sessionId".into(), self.session_id.clone().into());
         fields.insert("shellPid".into(), shell_pid.into());
@@ -145,6 +136,10 @@ impl Wanted {
         fields.insert("worktreeName".into(), self.worktree_name.clone().into());
         fields.insert("status".into(), "active".into());
         fields.insert("managedBy".into(), "flowloom".into());
+        if !ports.is_empty() {
+            let ports: Map<String, Value> = ports.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
+            fields.insert("ports".into(), Value::Object(ports));
+        }
         render(&fields)
     }
 }

@@ -2,6 +2,7 @@
 //! repository and the manifest, and the error type sorted into exit codes at the edge.
 
 mod apply;
+mod complete;
 mod completions;
 mod import;
 mod init;
@@ -272,6 +273,10 @@ fn drawable(e: &dyn Diagnostic, depth: usize) -> bool {
 }
 
 fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
+    if let Command::Complete(args) = &cli.command {
+        // Silent whatever happens, -C included: it runs under the shell's prompt.
+        return Ok(complete::run(args, printer));
+    }
     let start_dir = start_dir(cli.global.directory.as_deref())?;
     match &cli.command {
         Command::Validate => validate::run(cli, &start_dir, printer),
@@ -287,6 +292,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
+        Command::Complete(args) => Ok(complete::run(args, printer)),
     }
 }
 

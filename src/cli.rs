@@ -125,18 +125,6 @@ pub enum Command {
     Run(RunArgs),
     /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
     ShellInit(ShellInitArgs),
-    /// For the completion scripts: given the words typed so far (`-- flowloom ... CURRENT`),
-    /// prints the manifest's session ids that fit, one per line, when an id is expected there
-    /// (exit 0), else nothing (exit 1). Silent on every error.
-    #[command(name = "__complete", hide = true)]
-    Complete(CompleteArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct CompleteArgs {
-    /// The command line up to the word being completed, that word last.
-    #[arg(last = true, num_args = 0.., allow_hyphen_values = true)]
-    pub words: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,4 @@
-//! `flowloom __complete -- WORDS...` (hidden): what the completion scripts of `completions`
+//! `flowloom __complete -- WORDS...` (no command of the CLI: see [`NAME`]): what the completion scripts of `completions`
 //! and `shell-init` ask when a session id may be typed: after `cd`, `path`, `run` and `rm`,
 //! and after `--target`. The words are parsed here, once for every shell; the manifest is
 //! found as every command finds it (`-C` and `--manifest` among the words count) and read
@@ -7,17 +7,25 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::CompleteArgs;
 use crate::manifest::{self, Manifest};
-use crate::output::Printer;
 
 /// Subcommands whose first argument is a session id (`cd` is the shell function's).
 const TAKE_AN_ID: &[&str] = &["cd", "path", "run", "rm"];
 /// Subcommands whose `--target` takes a session id.
 const TAKE_TARGETS: &[&str] = &["plan", "apply"];
 
-pub fn run(args: &CompleteArgs, printer: &Printer) -> ExitCode {
-    let Some(wanted) = parse(&args.words) else {
+/// `flowloom __complete -- WORDS...`: the first argument, recognised before clap parses.
+pub const NAME: &str = "__complete";
+
+/// `args`: what follows [`NAME`]: `--`, then the command line up to the word being
+/// completed, that word last. Prints the ids that fit, one per line, and exits 0 when an id
+/// goes there; else prints nothing and exits 1.
+pub fn run(args: &[std::ffi::OsString]) -> ExitCode {
+    let words: Option<Vec<String>> = match args.split_first() {
+        Some((dashes, words)) if dashes == "--" => words.iter().map(|w| w.to_str().map(str::to_owned)).collect(),
+        _ => None,
+    };
+    let Some(wanted) = words.as_deref().and_then(parse) else {
         return ExitCode::from(1);
     };
     let mut out = String::new();
@@ -28,7 +36,8 @@ pub fn run(args: &CompleteArgs, printer: &Printer) -> ExitCode {
         out.push_str(&id);
         out.push('\n');
     }
-    printer.out(&out);
+    // A closed pipe is no error here either.
+    let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), out.as_bytes());
     ExitCode::SUCCESS
 }
 

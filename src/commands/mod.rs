@@ -84,6 +84,12 @@ pub struct BaseError {
 }
 
 pub fn main() -> ExitCode {
+    // The completion scripts' helper, before clap: it is no command of the CLI (help and
+    // clap's completions never show it), and it stays silent whatever it is given.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == complete::NAME) {
+        return complete::run(args.get(2..).unwrap_or_default());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -273,10 +279,6 @@ fn drawable(e: &dyn Diagnostic, depth: usize) -> bool {
 }
 
 fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
-    if let Command::Complete(args) = &cli.command {
-        // Silent whatever happens, -C included: it runs under the shell's prompt.
-        return Ok(complete::run(args, printer));
-    }
     let start_dir = start_dir(cli.global.directory.as_deref())?;
     match &cli.command {
         Command::Validate => validate::run(cli, &start_dir, printer),
@@ -292,7 +294,6 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
-        Command::Complete(args) => Ok(complete::run(args, printer)),
     }
 }
 

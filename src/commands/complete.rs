@@ -206,14 +206,14 @@ mod tests {
         );
         assert_eq!(
             at("flowloom -Capp path --manifest x.toml ")
-                .unwrap()
+                .expect("test")
                 .directory
                 .as_deref(),
             Some("app")
         );
         assert_eq!(
             at("flowloom -Capp path --manifest x.toml ")
-                .unwrap()
+                .expect("test")
                 .manifest
                 .as_deref(),
             Some("x.toml")

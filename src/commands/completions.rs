@@ -123,8 +123,8 @@ mod tests {
             );
         }
         let zsh = script(Shell::Zsh);
-        let layer = zsh.find("compadd -a __flowloom_ids").unwrap();
-        assert!(layer < zsh.find("if [ \"$funcstack[1]\"").unwrap());
+        let layer = zsh.find("compadd -a __flowloom_ids").expect("test");
+        assert!(layer < zsh.find("if [ \"$funcstack[1]\"").expect("test"));
         assert!(zsh.contains(ZSH_COMPDEF_GUARDED));
         assert!(script(Shell::Fish).contains("(__flowloom_complete)"));
         assert!(!script(Shell::Elvish).contains("__complete --"));

@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn repo_in_root_is_the_main_worktrees_folder_name() {
         let source = "[defaults]\nroot = \"../{repo}.sessions\"\n[sessions.a]\n";
-        let mut m = Manifest::from_source(Path::new("/src/app/flowloom.toml"), source.into()).unwrap();
+        let mut m = Manifest::from_source(Path::new("/src/app/flowloom.toml"), source.into()).expect("test");
         assert_eq!(m.root_dir(), Path::new("/src/app.sessions"));
         m.use_repo_name(std::ffi::OsStr::new("checkout"));
         assert_eq!(m.root_dir(), Path::new("/src/checkout.sessions"));
@@ -274,12 +274,12 @@ mod tests {
         assert_eq!(m.relative(&wt), "../checkout.sessions/shell-instance-a");
         assert_eq!(m.relative(Path::new("/elsewhere/x")), "/elsewhere/x");
         // An edited manifest keeps what the repository said.
-        assert_eq!(m.with_source(source.into()).unwrap().root_dir(), m.root_dir());
+        assert_eq!(m.with_source(source.into()).expect("test").root_dir(), m.root_dir());
         let two_up = Manifest::from_source(
             Path::new("/a/b/flowloom.toml"),
             "[defaults]\nroot = \"../../s\"\n".into(),
         );
-        assert_eq!(two_up.unwrap().root_dir(), Path::new("/s"));
+        assert_eq!(two_up.expect("test").root_dir(), Path::new("/s"));
     }
 
     #[test]

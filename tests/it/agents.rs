@@ -139,6 +139,7 @@ fn in_shell(env: &TestEnv, dir: &std::path::Path, program: &str, args: &[&str]) 
         .args(args))
 }
 
+#[allow(clippy::print_stderr)]
 fn installed(program: &str) -> bool {
     let found = std::process::Command::new(program)
         .arg("--version")

@@ -184,8 +184,8 @@ impl State {
     /// (refs, registrations, one metadata file per session); `answer` does the rest.
     pub fn read(repo: &gix::Repository, manifest: &Manifest, start_dir: &Path) -> Result<State, RepoError> {
         let common_dir = canonical(repo.common_dir());
-        let root = check_root(repo, manifest)?;
-        let main_workdir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
+        let main_workdir = main_workdir(repo);
+        let root = check_root_beside(repo, manifest, main_workdir.as_deref())?;
         let mut state = State {
             owned: Record::read(&common_dir)?,
             exclude: crate::exclude::read(&common_dir),
@@ -472,6 +472,20 @@ pub struct Needs {
 /// list the sessions. Above the main worktree's own folder nothing is looked at: a root
 /// beside the repository shares the surroundings the repository already has.
 pub fn check_root(repo: &gix::Repository, manifest: &Manifest) -> Result<PathBuf, RepoError> {
+    check_root_beside(repo, manifest, main_workdir(repo).as_deref())
+}
+
+/// The main worktree, canonical; `None` in a bare repository. Opens no second repository
+/// when `repo` is the main one.
+pub fn main_workdir(repo: &gix::Repository) -> Option<PathBuf> {
+    if repo.git_dir() == repo.common_dir() {
+        return repo.workdir().map(canonical);
+    }
+    repo.main_repo().ok().and_then(|r| r.workdir().map(canonical))
+}
+
+/// [`check_root`] with the main worktree already known.
+fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&Path>) -> Result<PathBuf, RepoError> {
     use std::path::Component;
     let unsafe_root = |why: String| RepoError::UnsafeRoot {
         path: manifest.root_dir(),
@@ -516,11 +530,7 @@ pub fn check_root(repo: &gix::Repository, manifest: &Manifest) -> Result<PathBuf
         return Err(unsafe_root("it lies inside a `.git` folder".into()));
     }
     // The main worktree; in a bare repository, the manifest's folder stands for it.
-    let main = repo
-        .main_repo()
-        .ok()
-        .and_then(|r| r.workdir().map(canonical))
-        .unwrap_or_else(|| canonical(&manifest.dir));
+    let main = main.map_or_else(|| canonical(&manifest.dir), Path::to_owned);
     if main.starts_with(&root) {
         return Err(unsafe_root(if main == root {
             format!("it is the main worktree {} itself", main.display())

@@ -454,11 +454,8 @@ pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) 
         manifest.use_default_base(&default_base(repo, &manifest.defaults.remote));
         // `{repo}` in `root`: the main worktree's folder name (a bare repository has none:
         // the manifest folder's name stays).
-        if let Some(name) = repo
-            .main_repo()
-            .ok()
-            .and_then(|main| main.workdir().map(crate::state::canonical))
-            .and_then(|top| top.file_name().map(std::ffi::OsStr::to_owned))
+        if let Some(name) =
+            crate::state::main_workdir(repo).and_then(|top| top.file_name().map(std::ffi::OsStr::to_owned))
         {
             manifest.use_repo_name(&name);
         }

@@ -52,7 +52,7 @@ pub enum RepoError {
     #[diagnostic(
         code(flowloom::root),
         help(
-            "flowloom never writes through a symlink or inside a git directory: set `root` in [defaults] to a real folder outside .git, or replace the symlink with a folder"
+            "flowloom never writes through a symlink, inside a git directory, or in another repository's or worktree's files: set `root` in [defaults] to a real folder of its own, inside the main worktree (`sessions`) or beside it (`../{{repo}}.sessions`), or replace the symlink with a folder"
         )
     )]
     UnsafeRoot { path: PathBuf, why: String },

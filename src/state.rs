@@ -192,9 +192,8 @@ impl State {
     /// (refs, registrations, one metadata file per session); `answer` does the rest.
     pub fn read(repo: &gix::Repository, manifest: &Manifest, start_dir: &Path) -> Result<State, RepoError> {
         let common_dir = canonical(repo.common_dir());
-        let root = canonical(&manifest.root_dir());
-        check_root(manifest, &root, &[common_dir.clone(), canonical(repo.git_dir())])?;
-        let main_workdir = repo.main_repo().ok().and_then(|r| r.workdir().map(canonical));
+        let main_workdir = main_workdir(repo);
+        let root = check_root_beside(repo, manifest, main_workdir.as_deref())?;
         let mut state = State {
             owned: Record::read(&common_dir)?,
             exclude: crate::exclude::read(&common_dir),
@@ -488,16 +487,41 @@ pub struct Needs {
     pub copy: bool,
 }
 
-/// SPEC §2, §8: the root is checked on the real path. No folder on the way from the
-/// manifest's folder to it may be a symlink, and it may not lie inside a git directory.
-fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<(), RepoError> {
+/// SPEC §2, §8: the root is checked on the real path, before anything is written; the
+/// canonical root when it may be used. No folder on the way from the manifest's folder to
+/// it may be a symlink (a leading `..` leaves the manifest's folder, which is canonical,
+/// for its real parent). The root may not lie inside a git directory, hold the main
+/// worktree (or be it), nor lie in a git work tree other than the main worktree: not in
+/// another repository, not in another worktree of this one, whose `git status` would then
+/// list the sessions. Above the main worktree's own folder nothing is looked at: a root
+/// beside the repository shares the surroundings the repository already has.
+pub fn check_root(repo: &gix::Repository, manifest: &Manifest) -> Result<PathBuf, RepoError> {
+    check_root_beside(repo, manifest, main_workdir(repo).as_deref())
+}
+
+/// The main worktree, canonical; `None` in a bare repository. Opens no second repository
+/// when `repo` is the main one.
+pub fn main_workdir(repo: &gix::Repository) -> Option<PathBuf> {
+    if repo.git_dir() == repo.common_dir() {
+        return repo.workdir().map(canonical);
+    }
+    repo.main_repo().ok().and_then(|r| r.workdir().map(canonical))
+}
+
+/// [`check_root`] with the main worktree already known.
+fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&Path>) -> Result<PathBuf, RepoError> {
     use std::path::Component;
     let unsafe_root = |why: String| RepoError::UnsafeRoot {
         path: manifest.root_dir(),
         why,
     };
+    if manifest.root_uses_repo() && manifest.repo.is_empty() {
+        return Err(unsafe_root(
+            "`{repo}` stands for the main worktree's folder name, and this one has none (the filesystem root)".into(),
+        ));
+    }
     let mut at = manifest.dir.clone();
-    for part in manifest.defaults.root.components() {
+    for part in manifest.root_rel().components() {
         match part {
             Component::ParentDir => {
                 at.pop();
@@ -516,13 +540,66 @@ fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<
             _ => {}
         }
     }
-    if let Some(git) = git_dirs.iter().find(|g| root.starts_with(g)) {
-        return Err(unsafe_root(format!(
-            "it lies inside the git directory {}",
-            git.display()
-        )));
+    let root = canonical(&manifest.root_dir());
+    let common_dir = canonical(repo.common_dir());
+    for git in [&common_dir, &canonical(repo.git_dir())] {
+        if root.starts_with(git) {
+            return Err(unsafe_root(format!(
+                "it lies inside the git directory {}",
+                git.display()
+            )));
+        }
     }
-    Ok(())
+    if root.components().any(|c| c.as_os_str().eq_ignore_ascii_case(".git")) {
+        return Err(unsafe_root("it lies inside a `.git` folder".into()));
+    }
+    // The main worktree; in a bare repository, the manifest's folder stands for it.
+    let main = main.map_or_else(|| canonical(&manifest.dir), Path::to_owned);
+    if main.starts_with(&root) {
+        return Err(unsafe_root(if main == root {
+            format!("it is the main worktree {} itself", main.display())
+        } else {
+            format!("it holds the main worktree {}", main.display())
+        }));
+    }
+    let worktrees = common_dir.join("worktrees");
+    let mut folder = Some(root.as_path());
+    while let Some(dir) = folder.filter(|d| !main.starts_with(d)) {
+        folder = dir.parent();
+        let where_ = if dir == root {
+            "it is".to_owned()
+        } else {
+            format!("it lies inside {}, which is", dir.display())
+        };
+        let dot_git = dir.join(".git");
+        match std::fs::symlink_metadata(&dot_git) {
+            Ok(m) => {
+                // A linked worktree's `.git` file names its registration.
+                let registration = m
+                    .is_file()
+                    .then(|| crate::inspect::read_small(&dot_git))
+                    .flatten()
+                    .and_then(|text| {
+                        let text = String::from_utf8(text).ok()?;
+                        let linked = text.trim().strip_prefix("gitdir:")?.trim().to_owned();
+                        Some(canonical(&dir.join(linked)))
+                    });
+                let what = if registration.is_some_and(|r| r.starts_with(&worktrees)) {
+                    "a worktree of this repository".to_owned()
+                } else {
+                    "the work tree of another git repository".to_owned()
+                };
+                return Err(unsafe_root(format!(
+                    "{where_} {what} (it holds `.git`): its `git status` would list every session"
+                )));
+            }
+            Err(_) if dir.join("HEAD").exists() && gix::discover::is_git(dir).is_ok() => {
+                return Err(unsafe_root(format!("{where_} a git directory")));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(root)
 }
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.

@@ -119,7 +119,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     record.write(&common_dir)?;
     // The adopted sessions' folders join flowloom's block of `info/exclude`, as apply would
     // write it: the next plan then shows no change for them.
-    let manifest = Manifest::from_source(&manifest.path, new_source).map_err(Error::from)?;
+    let manifest = manifest.with_source(new_source).map_err(Error::from)?;
     let mut state = State::read(&repo, &manifest, start_dir)?;
     state.answer(&repo, &crate::plan::questions(&manifest, &state))?;
     let excludes = crate::plan::plan(&manifest, &state)

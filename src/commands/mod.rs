@@ -2,6 +2,7 @@
 //! repository and the manifest, and the error type sorted into exit codes at the edge.
 
 mod apply;
+mod complete;
 mod completions;
 mod import;
 mod init;
@@ -84,6 +85,12 @@ pub struct BaseError {
 }
 
 pub fn main() -> ExitCode {
+    // The completion scripts' helper, before clap: it is no command of the CLI (help and
+    // clap's completions never show it), and it stays silent whatever it is given.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == complete::NAME) {
+        return complete::run(args.get(2..).unwrap_or_default());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -451,6 +458,13 @@ pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) 
     let mut manifest = Manifest::load(&path)?;
     if let Some(repo) = repo {
         manifest.use_default_base(&default_base(repo, &manifest.defaults.remote));
+        // `{repo}` in `root`: the main worktree's folder name (a bare repository has none:
+        // the manifest folder's name stays).
+        if let Some(name) =
+            crate::state::main_workdir(repo).and_then(|top| top.file_name().map(std::ffi::OsStr::to_owned))
+        {
+            manifest.use_repo_name(&name);
+        }
     }
     Ok(manifest)
 }

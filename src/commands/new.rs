@@ -37,6 +37,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
         });
     }
     let current = load(cli, start_dir, Some(&repo))?;
+    // An unusable root is refused before the manifest is touched.
+    crate::state::check_root(&repo, &current)?;
     if let Some(base) = &args.base
         && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
     {
@@ -108,11 +110,8 @@ fn declare(current: &Manifest, args: &NewArgs) -> Result<Manifest, Error> {
         message: format!("cannot edit {}: {why}", current.relative(&current.path)),
         help: Some("run `flowloom validate` and fix what it reports".into()),
     })?;
-    let mut manifest = Manifest::from_source(&current.path, text)?;
+    // The default base and `{repo}` as the current manifest resolved them.
+    let manifest = current.with_source(text)?;
     crate::fsutil::write_atomic(&manifest.path, manifest.source.as_bytes())?;
-    // The default base as the current manifest resolved it.
-    if !manifest.defaults.base_given {
-        manifest.use_default_base(&current.defaults.base);
-    }
     Ok(manifest)
 }

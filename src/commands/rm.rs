@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use super::apply::{Confirm, Run, refuse_without_terminal};
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, RmArgs};
-use crate::manifest::Manifest;
 use crate::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Result<ExitCode, Error> {
@@ -56,13 +55,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut manifest = match &edited {
-        Some(text) => Manifest::from_source(&current.path, text.clone())?,
+    let manifest = match &edited {
+        Some(text) => current.with_source(text.clone())?,
         None => current.clone(),
     };
-    if !manifest.defaults.base_given {
-        manifest.use_default_base(&current.defaults.base);
-    }
     let run = Run::new(&repo, start_dir, printer, &lock);
     let options = crate::plan::Options {
         force: args.force,

@@ -1,6 +1,7 @@
 //! `flowloom shell-init SHELL`: a shell function so that `flowloom cd ID` changes the
 //! shell's directory (a program cannot change its parent's), and every other use of
-//! `flowloom` runs the program.
+//! `flowloom` runs the program; then the completion script of `flowloom completions SHELL`,
+//! which offers the manifest's session ids after `cd` too.
 
 use std::process::ExitCode;
 
@@ -34,9 +35,12 @@ end
 "#;
 
 pub fn run(args: &ShellInitArgs, printer: &Printer) -> ExitCode {
-    printer.out(match args.shell {
-        InitShell::Bash | InitShell::Zsh => POSIX,
-        InitShell::Fish => FISH,
-    });
+    let (function, shell) = match args.shell {
+        InitShell::Bash => (POSIX, clap_complete::Shell::Bash),
+        InitShell::Zsh => (POSIX, clap_complete::Shell::Zsh),
+        InitShell::Fish => (FISH, clap_complete::Shell::Fish),
+    };
+    // Then the completions, session ids included (`flowloom cd <TAB>`).
+    printer.out(&format!("{function}{}", super::completions::script(shell)));
     ExitCode::SUCCESS
 }

@@ -28,6 +28,9 @@ pub struct Manifest {
     pub path: PathBuf,
     /// The folder that holds the manifest: every relative path in it is relative to this.
     pub dir: PathBuf,
+    /// What `{repo}` in `root` stands for: the main worktree's folder name once a command
+    /// opened the repository ([`Manifest::use_repo_name`]), until then the manifest folder's.
+    pub repo: std::ffi::OsString,
     /// The file's text, kept so that later errors (an unresolvable `base`) can point into it.
     pub source: String,
     pub defaults: Defaults,
@@ -42,7 +45,8 @@ pub struct Defaults {
     /// Whether `[defaults] base` is written in the file; when it is not, the default base
     /// is the repository's (`Manifest::use_default_base`, SPEC §2).
     pub base_given: bool,
-    /// Relative to [`Manifest::dir`], normalised (no `.` components, no trailing slash).
+    /// Relative to [`Manifest::dir`], normalised (no `.` components, no trailing slash,
+    /// `..` only at the start), with `{repo}` not expanded: see [`Manifest::root_rel`].
     pub root: PathBuf,
     pub branch: Template,
     pub worktree: Template,
@@ -164,9 +168,60 @@ impl Manifest {
         validate::from_source(path, source)
     }
 
-    /// Absolute folder that holds the session worktrees.
+    /// The one placeholder `root` knows: the main worktree's folder name.
+    pub const REPO_PLACEHOLDER: &'static str = "{repo}";
+
+    /// `root` with `{repo}` expanded, relative to [`Manifest::dir`].
+    pub fn root_rel(&self) -> PathBuf {
+        self.defaults
+            .root
+            .iter()
+            .map(|part| {
+                let text = part.to_string_lossy();
+                let mut pieces = text.split(Self::REPO_PLACEHOLDER);
+                let mut out = std::ffi::OsString::from(pieces.next().unwrap_or_default());
+                for piece in pieces {
+                    out.push(&self.repo);
+                    out.push(piece);
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// Whether `root` names `{repo}`, which then needs a folder name to stand for.
+    pub fn root_uses_repo(&self) -> bool {
+        self.defaults.root.to_string_lossy().contains(Self::REPO_PLACEHOLDER)
+    }
+
+    /// Absolute folder that holds the session worktrees. `..` is folded away: the manifest's
+    /// folder is canonical, so its parent is the real one.
     pub fn root_dir(&self) -> PathBuf {
-        self.dir.join(&self.defaults.root)
+        let mut dir = self.dir.clone();
+        for part in self.root_rel().components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    dir.pop();
+                }
+                other => dir.push(other),
+            }
+        }
+        dir
+    }
+
+    /// `{repo}` stands for `name`, the main worktree's folder name (commands that open the
+    /// repository call this, as they do [`Manifest::use_default_base`]).
+    pub fn use_repo_name(&mut self, name: &std::ffi::OsStr) {
+        name.clone_into(&mut self.repo);
+    }
+
+    /// `text` parsed as this manifest's new content, with what the repository told this one
+    /// (the default base, `{repo}`): for commands that edit the manifest and go on with it.
+    pub fn with_source(&self, text: String) -> Result<Manifest, ManifestError> {
+        let mut manifest = Manifest::from_source(&self.path, text)?;
+        manifest.use_default_base(&self.defaults.base);
+        manifest.use_repo_name(&self.repo);
+        Ok(manifest)
     }
 
     /// Absolute path of a session's worktree.
@@ -188,16 +243,37 @@ impl Manifest {
         }
     }
 
-    /// A path inside the manifest's folder, relative to it, with `/` separators (for output).
+    /// A path inside the manifest's folder, relative to it, with `/` separators (for output);
+    /// beside it (a root `../x`), with the root's leading `..`.
     pub fn relative(&self, path: &Path) -> String {
-        let Ok(rel) = path.strip_prefix(&self.dir) else {
-            // Outside the manifest's folder: shown as it is, not as `//abs/path`.
-            return path.display().to_string();
+        let join = |rel: &Path| {
+            rel.components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/")
         };
-        rel.components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
+        if let Ok(rel) = path.strip_prefix(&self.dir) {
+            return join(rel);
+        }
+        // Beside the manifest's folder, as a root `../{repo}.sessions` puts it: as many `..`
+        // as the root starts with, at most.
+        let ups = self
+            .defaults
+            .root
+            .components()
+            .take_while(|c| *c == std::path::Component::ParentDir);
+        let mut above = self.dir.as_path();
+        let mut prefix = String::new();
+        for _ in ups {
+            let Some(parent) = above.parent() else { break };
+            above = parent;
+            prefix.push_str("../");
+            if let Ok(rel) = path.strip_prefix(above) {
+                return format!("{prefix}{}", join(rel));
+            }
+        }
+        // Elsewhere: shown as it is, not as `//abs/path`.
+        path.display().to_string()
     }
 }
 
@@ -220,6 +296,25 @@ mod tests {
         assert_eq!(t.match_id("ab-ab"), Some("ab"));
         assert_eq!(t.match_id("é-é-"), None);
         assert_eq!(Template::new("fixed").match_id("fixed"), None);
+    }
+
+    #[test]
+    fn repo_in_root_is_the_main_worktrees_folder_name() {
+        let source = "[defaults]\nroot = \"../{repo}.sessions\"\n[sessions.a]\n";
+        let mut m = Manifest::from_source(Path::new("/src/app/flowloom.toml"), source.into()).expect("test");
+        assert_eq!(m.root_dir(), Path::new("/src/app.sessions"));
+        m.use_repo_name(std::ffi::OsStr::new("checkout"));
+        assert_eq!(m.root_dir(), Path::new("/src/checkout.sessions"));
+        let wt = m.worktree_path(&m.sessions["a"]);
+        assert_eq!(m.relative(&wt), "../checkout.sessions/shell-instance-a");
+        assert_eq!(m.relative(Path::new("/elsewhere/x")), "/elsewhere/x");
+        // An edited manifest keeps what the repository said.
+        assert_eq!(m.with_source(source.into()).expect("test").root_dir(), m.root_dir());
+        let two_up = Manifest::from_source(
+            Path::new("/a/b/flowloom.toml"),
+            "[defaults]\nroot = \"../../s\"\n".into(),
+        );
+        assert_eq!(two_up.expect("test").root_dir(), Path::new("/s"));
     }
 
     #[test]

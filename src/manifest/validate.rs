@@ -215,13 +215,18 @@ pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, Manif
     let mut findings = Vec::new();
     let checked = schema::parse(&source, &mut findings).map(|raw| check(&raw, &source, &mut findings));
     match checked {
-        Some((defaults, sessions)) if findings.is_empty() => Ok(Manifest {
-            path: path.to_owned(),
-            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
-            source,
-            defaults,
-            sessions,
-        }),
+        Some((defaults, sessions)) if findings.is_empty() => {
+            let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+            Ok(Manifest {
+                path: path.to_owned(),
+                // `{repo}` until the repository is known: the manifest's folder name.
+                repo: dir.file_name().map(std::ffi::OsStr::to_owned).unwrap_or_default(),
+                dir,
+                source,
+                defaults,
+                sessions,
+            })
+        }
         _ => Err(ManifestError::new(path, source.into(), findings)),
     }
 }
@@ -233,8 +238,9 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
     let base = non_empty(d.base.as_ref(), "base", out).unwrap_or("main");
     let remote = d.remote.as_ref().map_or("origin", |r| check_remote(r, out));
     let root = match &d.root {
-        Some(r) => normalise_root(&r.value).unwrap_or_else(|(label, help)| {
-            out.push(Finding::new(format!("invalid `root` \"{}\"", r.value), r.span.clone(), label).help(help));
+        Some(r) => normalise_root(&r.value).unwrap_or_else(|(label, help, at)| {
+            let span = at.map_or_else(|| r.span.clone(), |at| inner_span(source, r, at));
+            out.push(Finding::new(format!("invalid `root` \"{}\"", r.value), span, label).help(help));
             PathBuf::new()
         }),
         None => PathBuf::from("sessions"),
@@ -376,11 +382,13 @@ fn id_reason(id: &str) -> String {
     }
 }
 
-/// `root`: relative, inside the manifest's folder, not in `.git`. Returns it normalised, or
-/// (label, help) saying what is wrong.
-fn normalise_root(root: &str) -> Result<PathBuf, (String, String)> {
-    let inside = "write a folder relative to the manifest's folder, e.g. `sessions`";
-    let err = |label: &str, help: &str| Err((label.to_owned(), help.to_owned()));
+/// `root`: relative to the manifest's folder (leading `..` may leave it), `{repo}` its only
+/// placeholder, no `.git` component. Returns it normalised (`{repo}` kept, expanded by
+/// [`Manifest::root_dir`]), or (label, help, where in the value) saying what is wrong. The
+/// real path is checked again where the repository is known (`state::check_root`).
+fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<usize>>)> {
+    let inside = "write a folder relative to the manifest's folder, e.g. `sessions` or `../{repo}.sessions`";
+    let err = |label: &str, help: &str| Err((label.to_owned(), help.to_owned(), None));
     if root.contains('\0') {
         return err("contains a NUL byte", inside);
     }
@@ -388,19 +396,36 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String)> {
         // On Windows a separator, elsewhere a file name character: refuse the ambiguity.
         return err("contains `\\`", "separate folders with `/`");
     }
+    if let Some((at, what)) = stray_brace(root, Manifest::REPO_PLACEHOLDER) {
+        let help = if root.get(at.clone()) == Some(Template::PLACEHOLDER) {
+            "`root` holds every session's worktree: `{id}` belongs in the `worktree` template; \
+             the only placeholder of `root` is `{repo}`, the main worktree's folder name"
+        } else {
+            "the only placeholder of `root` is `{repo}`, the main worktree's folder name; other braces are not allowed"
+        };
+        return Err((what, help.to_owned(), Some(at)));
+    }
     let bytes = root.as_bytes();
     let drive = bytes.len() >= 2 && bytes.first().is_some_and(u8::is_ascii_alphabetic) && bytes.get(1) == Some(&b':');
     if root.starts_with('/') || drive {
-        return err("an absolute path", inside);
+        return err(
+            "an absolute path",
+            "the manifest is shared, and an absolute folder exists on one machine only: write it relative to the \
+             manifest's folder, e.g. `../{repo}.sessions` beside the repository",
+        );
     }
     if root.starts_with('~') {
         return err("`~` is not expanded here", inside);
     }
     let parts: Vec<&str> = root.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    // Any `..` is refused, not only one that escapes: through a symlinked folder even
-    // `a/../b` can land outside, and nobody needs to write it.
-    if parts.contains(&"..") {
-        return err("contains `..`", inside);
+    let ups = parts.iter().take_while(|p| **p == "..").count();
+    // `..` only at the start: after a folder name it may undo a symlink rather than the
+    // name, and nobody needs to write `a/../b`.
+    if parts.iter().skip(ups).any(|p| *p == "..") {
+        return err(
+            "`..` after a folder name",
+            "write `..` only at the start, e.g. `../{repo}.sessions`, and the folders after it",
+        );
     }
     // Git treats a `.git` component anywhere as its own (and filesystems may ignore case).
     if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
@@ -422,6 +447,13 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String)> {
         return err(
             "names the manifest's folder itself",
             "session worktrees need a folder of their own; write e.g. `sessions`",
+        );
+    }
+    if ups == parts.len() {
+        return err(
+            "names a folder that holds the manifest",
+            "session worktrees need a folder of their own, outside the repository's files: write e.g. \
+             `../{repo}.sessions`",
         );
     }
     Ok(parts.iter().collect())
@@ -598,7 +630,7 @@ impl<'a> DefaultTemplate<'a> {
 
 /// Only `{id}` may appear in braces. Reports the first stray brace, pointing into the value.
 fn placeholders_ok(t: &Str, source: &str, out: &mut Vec<Finding>) -> bool {
-    let Some((at, what)) = stray_brace(&t.value) else {
+    let Some((at, what)) = stray_brace(&t.value, Template::PLACEHOLDER) else {
         return true;
     };
     out.push(
@@ -612,15 +644,16 @@ fn placeholders_ok(t: &Str, source: &str, out: &mut Vec<Finding>) -> bool {
     false
 }
 
-/// The first brace in `text` that is not part of `{id}`: its byte range and a description.
-fn stray_brace(text: &str) -> Option<(Range<usize>, String)> {
+/// The first brace in `text` that is not part of `placeholder`: its byte range and a
+/// description.
+fn stray_brace(text: &str, placeholder: &str) -> Option<(Range<usize>, String)> {
     let mut from = 0;
     loop {
         let rest = text.get(from..)?;
         let at = from + rest.find(['{', '}'])?;
         let tail = text.get(at..)?;
-        if tail.starts_with(Template::PLACEHOLDER) {
-            from = at + Template::PLACEHOLDER.len();
+        if tail.starts_with(placeholder) {
+            from = at + placeholder.len();
         } else if tail.starts_with('}') {
             return Some((at..at + 1, "`}` without a `{`".into()));
         } else {
@@ -1153,6 +1186,12 @@ worktree = "auth"
             "./",
             "a\\b",
             "~/s",
+            "../..",
+            "../a/..",
+            "../{id}",
+            "../{repo",
+            "{Repo}.s",
+            "../}",
         ] {
             let source = format!("[defaults]\nroot = '{bad}'\n");
             assert_eq!(
@@ -1167,6 +1206,8 @@ worktree = "auth"
             ("a//./b", "a/b"),
             ("..x", "..x"),
             (".gitx", ".gitx"),
+            ("../{repo}.sessions/", "../{repo}.sessions"),
+            ("./../../x/{repo}-{repo}", "../../x/{repo}-{repo}"),
         ] {
             assert_eq!(
                 ok(&format!("[defaults]\nroot = '{written}'\n")).defaults.root,
@@ -1271,7 +1312,7 @@ worktree = "auth"
 
     #[test]
     fn snapshot_bad_placeholder_and_root() {
-        let err = error("[defaults]\nroot = \"../elsewhere\"\nworktree = \"wt-{name}\"\n");
+        let err = error("[defaults]\nroot = \"../{id}.sessions\"\nworktree = \"wt-{name}\"\n");
         insta::assert_snapshot!(render(&err));
     }
 

@@ -139,6 +139,129 @@ fn shell_init_makes_flowloom_cd_change_directory_in_bash() {
     }
 }
 
+/// `program ARGS...` started in `dir` with flowloom on its PATH, HOME the test's.
+fn in_shell(env: &TestEnv, dir: &std::path::Path, program: &str, args: &[&str]) -> (i32, String, String) {
+    let bin = assert_cmd::cargo::cargo_bin("flowloom");
+    let bin_dir = bin.parent().expect("bin dir").display().to_string();
+    run(std::process::Command::new(program)
+        .current_dir(dir)
+        .env(
+            "PATH",
+            format!("{bin_dir}:{}", std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("HOME", env.home())
+        .env("XDG_CONFIG_HOME", env.home())
+        .env("XDG_DATA_HOME", env.home())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", env.home().join(".gitconfig"))
+        .args(args))
+}
+
+#[allow(clippy::print_stderr)]
+fn installed(program: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        eprintln!("skipped: {program} is not installed");
+    }
+    found
+}
+
+#[test]
+fn completions_offer_the_manifests_session_ids() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.alpha]\n[sessions.alps]\n[sessions.beta]\n");
+    env.apply();
+    let beta = env.path("sessions/shell-instance-beta").canonicalize().expect("beta");
+    let (_, bash_init, _) = env.run(&["shell-init", "bash"]);
+    let (_, bash_completions, _) = env.run(&["completions", "bash"]);
+    // bash: the completion function, called as bash calls it, fills COMPREPLY.
+    let complete = |script: &str, dir: &std::path::Path, words: &str| {
+        let cword = words.split(' ').count() - 1;
+        let line = format!(
+            "{script}\nCOMP_WORDS=({words}); COMP_CWORD={cword}\n\
+             _flowloom flowloom \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let (code, out, err) = in_shell(&env, dir, "bash", &["-c", &line]);
+        assert_eq!(code, 0, "{words}: {err}");
+        out.lines().map(str::to_owned).collect::<Vec<_>>()
+    };
+    for script in [&bash_init, &bash_completions] {
+        assert_eq!(complete(script, &env.repo, "flowloom cd al"), ["alpha", "alps"]);
+        assert_eq!(
+            complete(script, &env.repo, "flowloom rm --yes ''"),
+            ["alpha", "alps", "beta"]
+        );
+        assert_eq!(complete(script, &env.repo, "flowloom plan --target b"), ["beta"]);
+        assert_eq!(complete(script, &env.repo, "flowloom run a"), ["alpha", "alps"]);
+        // Where no id goes, clap's completions answer.
+        assert!(complete(script, &env.repo, "flowloom pa").contains(&"path".to_owned()));
+        assert!(!complete(script, &env.repo, "flowloom run alpha -- ").contains(&"alpha".to_owned()));
+    }
+    // From a session (the main worktree's manifest), with -C, with --manifest.
+    assert_eq!(complete(&bash_init, &beta, "flowloom path b"), ["beta"]);
+    assert_eq!(
+        complete(&bash_init, env.tmp.path(), "flowloom -C repo path b"),
+        ["beta"]
+    );
+    std::fs::write(env.path("other.toml"), "[sessions.other]\n").expect("write");
+    assert_eq!(
+        complete(&bash_init, &env.repo, "flowloom --manifest other.toml path ''"),
+        ["other"]
+    );
+    // Outside any repository or manifest: nothing, silently.
+    assert_eq!(complete(&bash_init, env.tmp.path(), "flowloom path ''"), [""]);
+    // And `flowloom cd` changes directory.
+    let (code, out, err) = in_shell(
+        &env,
+        &env.repo,
+        "bash",
+        &["-c", &format!("{bash_init}\nflowloom cd beta && pwd")],
+    );
+    assert_eq!((code, out.trim()), (0, beta.display().to_string().as_str()), "{err}");
+
+    if installed("zsh") {
+        let (_, zsh_init, _) = env.run(&["shell-init", "zsh"]);
+        // compadd works inside a completion widget only: a stand-in prints what it is given.
+        let line = format!(
+            "{zsh_init}\ncompadd() {{ [[ $1 == -a ]] && print -l -- \"${{(@P)2}}\" }}\n\
+             words=(flowloom cd al); CURRENT=3; _flowloom\n\
+             words=(flowloom plan --target ''); CURRENT=4; _flowloom\n\
+             flowloom cd beta && pwd"
+        );
+        let (code, out, err) = in_shell(&env, &env.repo, "zsh", &["-f", "-c", &line]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
+            "{err}"
+        );
+        // With compsys loaded, the function is registered for flowloom, without a word.
+        let line = format!("autoload -U compinit; compinit -u -D\n{zsh_init}\nprint -r -- $_comps[flowloom]");
+        let (code, out, err) = in_shell(&env, &env.repo, "zsh", &["-f", "-c", &line]);
+        assert_eq!((code, out.trim(), err.as_str()), (0, "_flowloom", ""));
+    }
+    if installed("fish") {
+        let (_, fish_init, _) = env.run(&["shell-init", "fish"]);
+        let script = env.tmp.path().join("init.fish");
+        std::fs::write(&script, &fish_init).expect("write");
+        let line = format!(
+            "source {}; complete -C 'flowloom cd al'; complete -C 'flowloom apply --target '; flowloom cd beta; and pwd",
+            script.display()
+        );
+        let (code, out, err) = in_shell(&env, &env.repo, "fish", &["-N", "-c", &line]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            out.lines().collect::<Vec<_>>(),
+            ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn target_plans_and_applies_only_the_named_sessions() {
     let env = TestEnv::new();

@@ -29,9 +29,14 @@ const CASES: &[(&str, &[u8], &str)] = &[
     ("root is .git", b"[defaults]\nroot = \".git\"\n", "root"),
     ("root inside .git", b"[defaults]\nroot = \".git/x\"\n", "root"),
     (
-        "root outside the manifest folder",
-        b"[defaults]\nroot = \"../elsewhere\"\n",
-        "root",
+        "root folding back with `..`",
+        b"[defaults]\nroot = \"a/../../elsewhere\"\n",
+        "`..` after a folder name",
+    ),
+    (
+        "root with the session id",
+        b"[defaults]\nroot = \"../{id}\"\n",
+        "unknown placeholder `{id}`",
     ),
     ("absolute root", b"[defaults]\nroot = \"/tmp\"\n", "root"),
     (
@@ -183,7 +188,8 @@ fn several_problems_are_reported_together() {
       ·        ───┬──
       ·           ╰── an absolute path
       ╰────
-     help: write a folder relative to the manifest's folder, e.g. `sessions`
+     help: the manifest is shared, and an absolute folder exists on one machine only: write it
+           relative to the manifest's folder, e.g. `../{repo}.sessions` beside the repository
     "#);
 }
 

@@ -3,6 +3,7 @@
 
 mod adversarial;
 mod agents;
+mod beside;
 mod common;
 mod core;
 mod dashboard;

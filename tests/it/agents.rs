@@ -342,3 +342,47 @@ fn rm_of_a_session_never_made_drops_its_declaration() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("no session `later`"), "{err}");
 }
+
+/// The README's agent workflow with its manifest: a root beside the checkout, copies, a
+/// port, setup, env; trust, new, run, rm, and the port given back.
+#[test]
+fn the_readme_agent_workflow_with_its_environment() {
+    let env = TestEnv::new();
+    env.write(".gitignore", ".env\nnode_modules/\n");
+    env.commit("ignore");
+    env.write(".env", "TOKEN=x\n");
+    env.write("node_modules/dep/index.js", "1\n");
+    env.manifest(
+        "[defaults]\nroot = \"../{repo}.sessions\"\ncopy = [\".env\", \"node_modules/\"]\nports = [\"web\"]\n\
+         setup = [\"echo migrated > migrated.txt\"]\nenv = { APP_URL = \"http://localhost:{port.web}\" }\n",
+    );
+    let (code, _, err) = env.run(&["trust"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = env.run(&["new", "fix-login", "--purpose", "Fix the login redirect"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let path = std::path::PathBuf::from(out.trim());
+    assert_eq!(path, env.tmp.path().join("repo.sessions/shell-instance-fix-login"));
+    assert_eq!(std::fs::read_to_string(path.join(".env")).expect(".env"), "TOKEN=x\n");
+    assert!(path.join("node_modules/dep/index.js").is_file());
+    assert_eq!(
+        std::fs::read_to_string(path.join("migrated.txt")).expect("setup ran"),
+        "migrated\n"
+    );
+    let (code, out, _) = env.run(&["run", "fix-login", "--", "sh", "-c", "echo $APP_URL $FLOWLOOM_PORT_WEB"]);
+    assert_eq!(code, 0);
+    let words: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(words.len(), 2, "{out}");
+    assert_eq!(words[0], format!("http://localhost:{}", words[1]));
+    // The agent's work lands (committed, merged), and rm takes the session away.
+    std::fs::remove_file(path.join("migrated.txt")).expect("rm");
+    env.commit_file(&path, "fix.txt", "fixed\n", "fix the login redirect");
+    env.git(&["merge", "-q", "session/fix-login"]);
+    let (code, out, err) = env.run(&["rm", "fix-login", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!path.exists());
+    let registry = std::fs::read_to_string(env.home().join(".local/state/flowloom/ports.json")).expect("registry");
+    assert!(!registry.contains("fix-login"), "{registry}");
+    // Nothing of the sessions shows in the main worktree (the manifest is the user's).
+    assert_eq!(env.git(&["status", "--porcelain"]), "?? flowloom.toml\n");
+    env.fsck();
+}

@@ -109,9 +109,18 @@ struct TrustFile {
     repositories: BTreeMap<String, BTreeSet<String>>,
 }
 
-/// The hash that stands for one exact `setup` list: SHA-256 of its JSON array.
-pub fn setup_hash(commands: &[String]) -> String {
-    let json = serde_json::to_vec(commands).unwrap_or_default();
+/// What trusting a session's `setup` covers: the commands, and the `env` they run with
+/// (a changed variable, `PATH` say, changes what the same commands do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SetupScript {
+    pub commands: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+/// The hash that stands for one exact script: SHA-256 of its JSON.
+pub fn setup_hash(script: &SetupScript) -> String {
+    let json = serde_json::to_vec(script).unwrap_or_default();
     let digest = sha2::Sha256::digest(&json);
     let mut hex = String::with_capacity(64);
     for byte in digest {
@@ -237,16 +246,25 @@ pub fn free_to_bind(port: u16) -> bool {
 mod tests {
     use super::*;
 
+    fn script(commands: &[&str], env: &[(&str, &str)]) -> SetupScript {
+        SetupScript {
+            commands: commands.iter().map(|c| (*c).to_owned()).collect(),
+            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
     #[test]
-    fn setup_hash_tells_lists_apart() {
-        let a = setup_hash(&["npm ci".to_owned()]);
-        assert_eq!(a, setup_hash(&["npm ci".to_owned()]));
-        assert_ne!(a, setup_hash(&["npm ci ".to_owned()]));
+    fn setup_hash_tells_scripts_apart() {
+        let a = setup_hash(&script(&["npm ci"], &[]));
+        assert_eq!(a, setup_hash(&script(&["npm ci"], &[])));
+        assert_ne!(a, setup_hash(&script(&["npm ci "], &[])));
         // No ambiguity between one command and two.
         assert_ne!(
-            setup_hash(&["a\",\"b".to_owned()]),
-            setup_hash(&["a".to_owned(), "b".to_owned()])
+            setup_hash(&script(&["a\",\"b"], &[])),
+            setup_hash(&script(&["a", "b"], &[]))
         );
+        // The same commands with another PATH are another script.
+        assert_ne!(a, setup_hash(&script(&["npm ci"], &[("PATH", "./bin")])));
         assert!(a.starts_with("sha256:") && a.len() == 7 + 64);
     }
 

@@ -329,7 +329,7 @@ pub enum Reason {
     },
     /// SPEC §10: the session's `setup` list is not trusted on this machine (or changed since).
     SetupNotTrusted {
-        commands: Vec<String>,
+        script: crate::machine::SetupScript,
     },
 }
 
@@ -549,7 +549,10 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
 /// Whether the session's `setup` list may run: an empty one always may.
 fn trusted(state: &State, session: &Session) -> bool {
     let setup = &session.environment.setup;
-    setup.is_empty() || state.trusted.contains(&crate::machine::setup_hash(setup))
+    setup.is_empty()
+        || state
+            .trusted
+            .contains(&crate::machine::setup_hash(&session.environment.setup_script()))
 }
 
 /// SPEC §10 for a new session: the entries to copy are chosen here, from what the reader
@@ -704,7 +707,7 @@ fn plan_declared(
         }
         if !trusted(state, session) {
             reasons.push(Reason::SetupNotTrusted {
-                commands: session.environment.setup.clone(),
+                script: session.environment.setup_script(),
             });
         }
         return Some(match start_of(manifest, state, session) {
@@ -1729,7 +1732,10 @@ mod reason_table {
         };
         state
             .trusted
-            .insert(crate::machine::setup_hash(&["make setup".to_owned()]));
+            .insert(crate::machine::setup_hash(&crate::machine::SetupScript {
+                commands: vec!["make setup".to_owned()],
+                env: BTreeMap::new(),
+            }));
         state.bases.insert("main".into(), Ok(COMMIT.into()));
         state.worktrees.insert(path("o"), worktree("o"));
         state.branches.insert("session/o".into(), branch("o", Some(0)));
@@ -1833,7 +1839,10 @@ mod reason_table {
                     s.trusted.clear();
                 },
                 Reason::SetupNotTrusted {
-                    commands: vec!["make setup".into()],
+                    script: crate::machine::SetupScript {
+                        commands: vec!["make setup".into()],
+                        env: BTreeMap::new(),
+                    },
                 },
             ),
             (

@@ -922,16 +922,34 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
             format!("it holds a repository of its own ({path}), whose history would be lost; move it out first")
         }
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
-        Reason::SetupNotTrusted { commands } => format!(
-            "its setup {} not trusted on this machine, so nothing of it runs: {}; review {} and run `flowloom trust`",
-            if commands.len() == 1 {
-                "command is"
-            } else {
-                "commands are"
-            },
-            commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-            if commands.len() == 1 { "it" } else { "them" },
-        ),
+        Reason::SetupNotTrusted { script } => {
+            let commands = &script.commands;
+            let mut text = format!(
+                "its setup {} not trusted on this machine, so nothing of it runs: {}",
+                if commands.len() == 1 {
+                    "command is"
+                } else {
+                    "commands are"
+                },
+                commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            );
+            if !script.env.is_empty() {
+                text.push_str(&format!(
+                    " (with {})",
+                    script
+                        .env
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            text.push_str(&format!(
+                "; review {} and run `flowloom trust`",
+                if commands.len() == 1 { "it" } else { "them" }
+            ));
+            text
+        }
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),

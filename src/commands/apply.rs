@@ -128,7 +128,7 @@ impl<'a> Run<'a> {
         if confirm == Confirm::Ask && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
-                let hashes = untrusted.iter().map(|l| crate::machine::setup_hash(l)).collect();
+                let hashes = untrusted.iter().map(crate::machine::setup_hash).collect();
                 crate::machine::trust(&state.repository_key, &hashes)?;
                 state.trusted.extend(hashes);
                 plan = crate::plan::plan_with(manifest, &state, options);
@@ -199,33 +199,29 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The distinct setup lists that keep sessions of `plan` from being created.
-pub(super) fn untrusted_setup(plan: &Plan) -> Vec<Vec<String>> {
-    let mut lists: Vec<Vec<String>> = Vec::new();
+/// The distinct setup scripts that keep sessions of `plan` from being created.
+pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::machine::SetupScript> {
+    let mut scripts: Vec<crate::machine::SetupScript> = Vec::new();
     for change in &plan.changes {
         if let Action::Blocked { reasons } = &change.action {
             for r in reasons {
-                if let crate::plan::Reason::SetupNotTrusted { commands } = r
-                    && !lists.contains(commands)
+                if let crate::plan::Reason::SetupNotTrusted { script } = r
+                    && !scripts.contains(script)
                 {
-                    lists.push(commands.clone());
+                    scripts.push(script.clone());
                 }
             }
         }
     }
-    lists
+    scripts
 }
 
 /// Shows the commands and asks whether this machine trusts them.
-fn ask_trust(lists: &[Vec<String>], printer: &Printer) -> bool {
+fn ask_trust(scripts: &[crate::machine::SetupScript], printer: &Printer) -> bool {
     let mut text = String::from(
         "The manifest's setup commands are code from whoever last changed it. They run in each new session:\n",
     );
-    for list in lists {
-        for command in list {
-            text.push_str(&format!("    $ {command}\n"));
-        }
-    }
+    text.push_str(&super::trust::describe_scripts(scripts));
     // Part of the question, so that `--quiet` cannot hide what is being trusted.
     text.push_str("Trust these setup commands on this machine?");
     printer.confirm(&text)

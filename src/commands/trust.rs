@@ -13,28 +13,24 @@ use crate::output::Printer;
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let mut lists: Vec<&Vec<String>> = Vec::new();
-    let all = std::iter::once(&manifest.defaults.environment.setup)
-        .chain(manifest.sessions.values().map(|s| &s.environment.setup));
-    for list in all {
-        if !list.is_empty() && !lists.contains(&list) {
-            lists.push(list);
+    // Each distinct script (commands and the `env` they run with) of a session that has
+    // setup commands, the defaults' own included.
+    let mut scripts: Vec<crate::machine::SetupScript> = Vec::new();
+    let all = std::iter::once(&manifest.defaults.environment).chain(manifest.sessions.values().map(|s| &s.environment));
+    for environment in all {
+        let script = environment.setup_script();
+        if !script.commands.is_empty() && !scripts.contains(&script) {
+            scripts.push(script);
         }
     }
     let shown = manifest.relative(&manifest.path);
-    if lists.is_empty() {
+    if scripts.is_empty() {
         printer.status(&format!("{shown} has no setup commands; nothing to trust."));
         return Ok(ExitCode::SUCCESS);
     }
     let key = crate::machine::repository_key(repo.common_dir());
     let already = crate::machine::trusted(&key)?;
-    let hashes: BTreeSet<String> = lists.iter().map(|l| crate::machine::setup_hash(l)).collect();
-    let mut text = format!("setup commands of {shown}, now trusted on this machine:\n");
-    for list in &lists {
-        for command in list.iter() {
-            text.push_str(&format!("    $ {command}\n"));
-        }
-    }
+    let hashes: BTreeSet<String> = scripts.iter().map(crate::machine::setup_hash).collect();
     if hashes.is_subset(&already) {
         printer.status(&format!(
             "{shown}'s setup commands are already trusted on this machine."
@@ -42,6 +38,24 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
         return Ok(ExitCode::SUCCESS);
     }
     crate::machine::trust(&key, &hashes)?;
-    printer.out(&text);
+    printer.out(&format!(
+        "setup commands of {shown}, now trusted on this machine:\n{}",
+        describe_scripts(&scripts)
+    ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The scripts as the user reviews them: each command on its own line, then the variables
+/// it runs with.
+pub(super) fn describe_scripts(scripts: &[crate::machine::SetupScript]) -> String {
+    let mut text = String::new();
+    for script in scripts {
+        for command in &script.commands {
+            text.push_str(&format!("    $ {command}\n"));
+        }
+        for (name, value) in &script.env {
+            text.push_str(&format!("      with {name}={value}\n"));
+        }
+    }
+    text
 }

@@ -96,6 +96,14 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// What must be trusted before `setup` runs (SPEC §10): the commands and `env`.
+    pub fn setup_script(&self) -> crate::machine::SetupScript {
+        crate::machine::SetupScript {
+            commands: self.setup.clone(),
+            env: self.env.clone(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.copy.is_empty() && self.setup.is_empty() && self.ports.is_empty() && self.env.is_empty()
     }

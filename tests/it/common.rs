@@ -196,7 +196,7 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn set_executable(path: &Path) {
+pub fn set_executable(path: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let mut perms = std::fs::metadata(path).expect("stat").permissions();
     perms.set_mode(0o755);

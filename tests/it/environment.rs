@@ -408,3 +408,29 @@ fn the_terminal_prompt_shows_the_commands_and_trust_is_asked_for_each_list() {
     assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "prompt-ran\n");
     assert!(env.home().join(".config/flowloom/trusted.json").exists());
 }
+
+#[test]
+fn trust_covers_the_variables_setup_runs_with() {
+    let env = TestEnv::new();
+    let marker = env.tmp.path().join("ran");
+    env.write("bin/npm", &format!("#!/bin/sh\necho planted >> {}\n", marker.display()));
+    crate::common::set_executable(&env.path("bin/npm"));
+    env.commit("a committed npm");
+    env.manifest("[defaults]\nsetup = [\"npm --version || true\"]\n[sessions.a]\n");
+    let (code, _, _) = env.run(&["trust"]);
+    assert_eq!(code, 0);
+    // The same command, now with a PATH that finds a committed `npm`: not the trusted
+    // script, so nothing runs until it is trusted again, and the plan says with what.
+    env.manifest(
+        "[defaults]\nsetup = [\"npm --version || true\"]\nenv = { PATH = \"{worktree}/bin:/usr/bin:/bin\" }\n[sessions.a]\n",
+    );
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("with PATH={worktree}/bin:/usr/bin:/bin"), "{out}");
+    assert!(!marker.exists(), "a changed env ran trusted commands");
+    let (code, out, _) = env.run(&["trust"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("with PATH="), "trust shows the variables too: {out}");
+    env.apply();
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "planted\n");
+}

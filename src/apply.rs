@@ -184,9 +184,15 @@ impl<'a> Executor<'a> {
                 }
                 self.save_record().map_err(|e| e.to_string())
             }
-            Housekeeping::DropRecord { path, .. } => {
+            Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
-                self.save_record().map_err(|e| e.to_string())
+                self.save_record().map_err(|e| e.to_string())?;
+                // A creation that died before its worktree existed may hold ports (unless
+                // the id lives on in another entry: its ports are that session's).
+                if self.record.sessions.iter().any(|o| o.id == *session) {
+                    return Ok(());
+                }
+                crate::machine::release_ports(&self.repository_key(), session).map_err(|e| e.to_string())
             }
         }
     }
@@ -250,8 +256,17 @@ impl<'a> Executor<'a> {
         // SPEC §10: the copies, then setup (the ports were allocated first).
         self.write_session_folder(change, wanted, &ports)?;
         failpoint("create:metadata");
+        let mut copy_failed = None;
         if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {
-            let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt)?;
+            let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
+            if let Some((path, why)) = copied.failed.first() {
+                copy_failed = Some(format!(
+                    "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
+                    copied.failed.len(),
+                    crate::plan::plural(copied.failed.len(), "path"),
+                    crate::output::escape(path)
+                ));
+            }
             let say = || {
                 for (path, why) in &copied.skipped {
                     let _ = writeln!(
@@ -280,6 +295,9 @@ impl<'a> Executor<'a> {
             }
         };
         if let Some(Err(why)) = hook {
+            return Err(Failure::HookFailed(why));
+        }
+        if let Some(why) = copy_failed {
             return Err(Failure::HookFailed(why));
         }
         setup.map_err(Failure::HookFailed)

@@ -71,11 +71,53 @@ pub fn select(patterns: &[String], include: Option<&[u8]>, ignored: &[Ignored]) 
             }
         }
     };
-    ignored
+    let chosen: Vec<CopyItem> = ignored
         .iter()
         .filter(|e| matches(&e.path, e.dir) == Some(true))
         .cloned()
-        .collect()
+        .collect();
+    // What a chosen folder holds is copied with it, not again on its own.
+    let folders: std::collections::BTreeSet<&str> = chosen.iter().filter(|c| c.dir).map(|c| c.path.as_str()).collect();
+    let inside_a_folder = |path: &str| {
+        path.match_indices('/')
+            .any(|(at, _)| path.get(..at).is_some_and(|above| folders.contains(above)))
+    };
+    chosen.iter().filter(|c| !inside_a_folder(&c.path)).cloned().collect()
+}
+
+/// Whether `pattern` could name something inside the ignored folder `dir`, which git lists
+/// as one entry. Patterns with a slash (anchored to the main worktree's root) look inside
+/// along their fixed start (`config/local.yml` inside `config/`), and `**/…` anywhere; a
+/// pattern without a slash (`.env`, `*.yml`) matches what git lists, as `git status
+/// --ignored` lists it, and does not make flowloom walk every ignored folder (`target/`,
+/// `node_modules/`) looking for it.
+pub fn could_match_inside(pattern: &str, dir: &str) -> bool {
+    let p = pattern.trim();
+    if p.is_empty() || p.starts_with('#') || p.starts_with('!') {
+        return false;
+    }
+    let p = p.trim_end_matches('/');
+    if p.starts_with("**/") {
+        return true;
+    }
+    let anchored = p.trim_start_matches('/');
+    if !anchored.contains('/') {
+        return false;
+    }
+    let fixed = anchored
+        .find(['*', '?', '[', '\\'])
+        .map_or(anchored, |at| anchored.get(..at).unwrap_or(anchored));
+    let inside = format!("{dir}/");
+    fixed.starts_with(&inside) || inside.starts_with(fixed)
+}
+
+/// The patterns of `copy` lists and of `.worktreeinclude`, one per line.
+pub fn pattern_lines<'a>(patterns: &'a [String], include: Option<&'a [u8]>) -> Vec<&'a str> {
+    let mut lines: Vec<&str> = patterns.iter().map(String::as_str).collect();
+    if let Some(text) = include.and_then(|t| std::str::from_utf8(t).ok()) {
+        lines.extend(text.lines());
+    }
+    lines
 }
 
 /// What one copy did.
@@ -85,13 +127,17 @@ pub struct Copied {
     pub bytes: u64,
     /// Entries left alone, with why (the checkout has them, they are gone, a special file).
     pub skipped: Vec<(String, String)>,
+    /// Entries that could not be copied, with the error; the rest were.
+    pub failed: Vec<(String, String)>,
 }
 
 /// Copies `items` from `from` (the main worktree) into `to` (the new worktree). Nothing in
 /// `to` is ever replaced: an entry the checkout already has is skipped (folders are merged
-/// file by file). Symlinks are copied as symlinks; FIFOs, sockets and devices are skipped.
-pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicBool) -> Result<Copied, RepoError> {
-    let mut plan = Walk::default();
+/// file by file). Symlinks are copied as symlinks; FIFOs, sockets, devices and any `.git`
+/// (another repository's, or another worktree's link) are skipped. An entry that fails does
+/// not stop the others. Folders get their modes last, so a read-only folder is filled first.
+pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicBool) -> Copied {
+    let mut walk = Walk::default();
     for item in items {
         if interrupt.load(Ordering::Relaxed) {
             break;
@@ -101,35 +147,57 @@ pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicB
         if let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty())
             && let Err(e) = crate::fsutil::create_dir_beneath(to, parent)
         {
-            plan.skipped.push((item.path.clone(), e.to_string()));
+            walk.skipped.push((item.path.clone(), e.to_string()));
             continue;
         }
-        plan.entry(from, to, rel)?;
+        walk.entry(from, to, rel);
     }
-    let copied = copy_files(&plan.files, interrupt)?;
-    Ok(Copied {
-        files: copied.0,
-        bytes: copied.1,
-        skipped: plan.skipped,
-    })
+    let (files, bytes, mut failed) = copy_files(&walk.files, interrupt);
+    // Deepest first: a folder made read-only cannot be written into any more.
+    for (dir, mode) in walk.modes.iter().rev() {
+        if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(*mode)) {
+            failed.push((dir.to_string_lossy().into_owned(), e.to_string()));
+        }
+    }
+    failed.extend(walk.failed);
+    Copied {
+        files,
+        bytes,
+        skipped: walk.skipped,
+        failed,
+    }
 }
 
 /// The files to copy, found by walking the entries; folders and symlinks are made on the way.
 #[derive(Default)]
 struct Walk {
     files: Vec<(PathBuf, PathBuf)>,
+    /// Folders made, with the source's mode, in the order made.
+    modes: Vec<(PathBuf, u32)>,
     skipped: Vec<(String, String)>,
+    failed: Vec<(String, String)>,
 }
 
 impl Walk {
-    fn entry(&mut self, from: &Path, to: &Path, rel: &Path) -> Result<(), RepoError> {
+    fn entry(&mut self, from: &Path, to: &Path, rel: &Path) {
+        let shown = rel.to_string_lossy().into_owned();
+        if let Err(e) = self.try_entry(from, to, rel, &shown) {
+            self.failed.push((shown, e.to_string()));
+        }
+    }
+
+    fn try_entry(&mut self, from: &Path, to: &Path, rel: &Path, shown: &str) -> Result<(), RepoError> {
         let source = from.join(rel);
         let target = to.join(rel);
-        let shown = rel.to_string_lossy().into_owned();
+        if rel.file_name().is_some_and(|n| n == ".git") {
+            self.skipped.push((shown.to_owned(), "a `.git` is never copied".into()));
+            return Ok(());
+        }
         let meta = match std::fs::symlink_metadata(&source) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.skipped.push((shown, "gone from the main worktree".into()));
+                self.skipped
+                    .push((shown.to_owned(), "gone from the main worktree".into()));
                 return Ok(());
             }
             Err(e) => return Err(RepoError::io("inspect", &source, e)),
@@ -140,11 +208,12 @@ impl Walk {
             match existing {
                 None => {
                     std::fs::create_dir(&target).map_err(|e| RepoError::io("create", &target, e))?;
-                    let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(meta.mode() & 0o7777));
+                    self.modes.push((target.clone(), meta.mode() & 0o7777));
                 }
                 Some(m) if m.file_type().is_dir() => {}
                 Some(_) => {
-                    self.skipped.push((shown, "the checkout has a file there".into()));
+                    self.skipped
+                        .push((shown.to_owned(), "the checkout has a file there".into()));
                     return Ok(());
                 }
             }
@@ -155,13 +224,13 @@ impl Walk {
                 .map_err(|e| RepoError::io("read", &source, e))?;
             names.sort();
             for name in names {
-                self.entry(from, to, &rel.join(name))?;
+                self.entry(from, to, &rel.join(name));
             }
             return Ok(());
         }
         if existing.is_some() {
             self.skipped
-                .push((shown, "the checkout has it (never overwritten)".into()));
+                .push((shown.to_owned(), "the checkout has it (never overwritten)".into()));
             return Ok(());
         }
         if kind.is_symlink() {
@@ -170,51 +239,49 @@ impl Walk {
         } else if kind.is_file() {
             self.files.push((source, target));
         } else {
-            self.skipped.push((shown, "not a file, folder or symlink".into()));
+            self.skipped
+                .push((shown.to_owned(), "not a file, folder or symlink".into()));
         }
         Ok(())
     }
 }
 
 /// Copies the files with a few threads: a folder such as `node_modules` is many small files.
-fn copy_files(files: &[(PathBuf, PathBuf)], interrupt: &AtomicBool) -> Result<(usize, u64), RepoError> {
+/// Returns how many were copied, their bytes, and the ones that failed.
+fn copy_files(files: &[(PathBuf, PathBuf)], interrupt: &AtomicBool) -> (usize, u64, Vec<(String, String)>) {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8)
         .min(files.len().max(1));
     let next = AtomicUsize::new(0);
+    let copied = AtomicUsize::new(0);
     let bytes = std::sync::atomic::AtomicU64::new(0);
-    let failure: Mutex<Option<RepoError>> = Mutex::new(None);
+    let failed: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
-                loop {
-                    if interrupt.load(Ordering::Relaxed) || failure.lock().map_or(true, |f| f.is_some()) {
-                        return;
-                    }
+                while !interrupt.load(Ordering::Relaxed) {
                     let Some((source, target)) = files.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         return;
                     };
                     match copy_file(source, target) {
                         Ok(n) => {
+                            copied.fetch_add(1, Ordering::Relaxed);
                             bytes.fetch_add(n, Ordering::Relaxed);
                         }
                         Err(e) => {
-                            if let Ok(mut slot) = failure.lock() {
-                                slot.get_or_insert(e);
+                            if let Ok(mut f) = failed.lock() {
+                                f.push((target.to_string_lossy().into_owned(), e.to_string()));
                             }
-                            return;
                         }
                     }
                 }
             });
         }
     });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
-    }
-    let done = next.load(Ordering::Relaxed).min(files.len());
-    Ok((done, bytes.into_inner()))
+    let mut failed = failed.into_inner().unwrap_or_default();
+    failed.sort();
+    (copied.into_inner(), bytes.into_inner(), failed)
 }
 
 /// One file: a copy-on-write clone where the filesystem can make one, else its bytes. The
@@ -271,6 +338,20 @@ mod tests {
     }
 
     #[test]
+    fn only_patterns_with_a_slash_look_inside_ignored_folders() {
+        assert!(could_match_inside("config/local.yml", "config"));
+        assert!(could_match_inside("/config/*.yml", "config"));
+        assert!(could_match_inside("con*/x", "config"));
+        assert!(could_match_inside("a/b/c", "a/b"));
+        assert!(could_match_inside("**/*.yml", "node_modules"));
+        assert!(!could_match_inside(".env", "node_modules"));
+        assert!(!could_match_inside("*.yml", "config"));
+        assert!(!could_match_inside("other/x", "config"));
+        assert!(!could_match_inside("!config/x", "config"));
+        assert!(!could_match_inside("# config/x", "config"));
+    }
+
+    #[test]
     fn patterns_name_entries_and_the_folders_above_them() {
         let found = ignored(&[
             (".env", false),
@@ -290,6 +371,20 @@ mod tests {
             [".env", "node_modules", "config/local.yml", "logs/a.log"]
         );
         assert!(select(&[], Some(b"# only a comment\n"), &found).is_empty());
+        // A folder and a file inside it both named: the folder, once.
+        let nested = ignored(&[("config", true), ("config/local.yml", false)]);
+        assert_eq!(
+            paths(&select(
+                &["config/".to_owned(), "config/local.yml".to_owned()],
+                None,
+                &nested
+            )),
+            ["config"]
+        );
+        assert_eq!(
+            paths(&select(&["config/local.yml".to_owned()], None, &nested)),
+            ["config/local.yml"]
+        );
         assert!(select(&[], None, &found).is_empty());
     }
 }

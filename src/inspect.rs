@@ -785,8 +785,14 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
 }
 
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
-/// --ignored` shows them), for `copy` to choose from. `main` is the main worktree.
-pub fn ignored_entries(repo: &gix::Repository, main: &Path) -> Result<Vec<crate::copy::Ignored>, RepoError> {
+/// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
+/// ignored folder, only what a pattern with a slash could name is listed on its own
+/// ([`crate::copy::could_match_inside`]).
+pub fn ignored_entries(
+    repo: &gix::Repository,
+    main: &Path,
+    patterns: &[&str],
+) -> Result<Vec<crate::copy::Ignored>, RepoError> {
     use gix::dir::entry::{Kind, Status};
     use gix::dir::walk::EmissionMode;
     let main_repo = repo
@@ -795,11 +801,13 @@ pub fn ignored_entries(repo: &gix::Repository, main: &Path) -> Result<Vec<crate:
     let index = main_repo
         .index_or_empty()
         .map_err(|e| RepoError::git("read the index of", main, e))?;
+    // Untracked folders are walked file by file, so that ignored files inside them are
+    // listed; ignored folders are one entry.
     let options = main_repo
         .dirwalk_options()
         .map_err(|e| RepoError::git("walk", main, e))?
         .emit_ignored(Some(EmissionMode::CollapseDirectory))
-        .emit_untracked(EmissionMode::CollapseDirectory);
+        .emit_untracked(EmissionMode::Matching);
     let mut collect = gix::dir::walk::delegate::Collect::default();
     let none: [&gix::bstr::BStr; 0] = [];
     main_repo
@@ -811,17 +819,42 @@ pub fn ignored_entries(repo: &gix::Repository, main: &Path) -> Result<Vec<crate:
             &mut collect,
         )
         .map_err(|e| RepoError::git("walk", main, e))?;
-    let mut found: Vec<crate::copy::Ignored> = collect
-        .into_entries_by_path()
-        .into_iter()
-        .filter(|(e, _)| matches!(e.status, Status::Ignored(_)))
-        .filter_map(|(e, _)| {
-            Some(crate::copy::Ignored {
-                path: e.rela_path.to_str().ok()?.trim_end_matches('/').to_owned(),
-                dir: matches!(e.disk_kind, Some(Kind::Directory)),
-            })
-        })
-        .collect();
+    let mut found = Vec::new();
+    for (e, _) in collect.into_entries_by_path() {
+        if !matches!(e.status, Status::Ignored(_)) {
+            continue;
+        }
+        let Ok(path) = e.rela_path.to_str() else { continue };
+        let path = path.trim_end_matches('/').to_owned();
+        let dir = matches!(e.disk_kind, Some(Kind::Directory));
+        if dir && patterns.iter().any(|p| crate::copy::could_match_inside(p, &path)) {
+            list_inside(main, &path, patterns, &mut found);
+        }
+        found.push(crate::copy::Ignored { path, dir });
+    }
     found.sort();
+    found.dedup();
     Ok(found)
+}
+
+/// The entries inside the ignored folder `dir` that a pattern could name, each one: folders a
+/// pattern could look into are walked (never through a symlink, never into a `.git`).
+fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::copy::Ignored>) {
+    let Ok(entries) = std::fs::read_dir(main.join(dir)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if name == ".git" {
+            continue;
+        }
+        let path = format!("{dir}/{name}");
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && patterns.iter().any(|p| crate::copy::could_match_inside(p, &path)) {
+            list_inside(main, &path, patterns, found);
+        }
+        found.push(crate::copy::Ignored { path, dir: is_dir });
+    }
 }

@@ -34,11 +34,16 @@ fn no_home(e: &dyn std::fmt::Display) -> RepoError {
     ))
 }
 
-/// An exclusive lock on `<file>.lock`, held until dropped. Waits: the holders are flowloom
-/// processes that read and write one small file.
+/// An exclusive lock on `<file>.lock`, held until dropped. The holders are flowloom
+/// processes that read and write one small file, so the wait is short; it gives up after
+/// [`LOCK_WAIT`] or on Ctrl-C, and a lock file that is not a regular file is refused
+/// (a FIFO there must not hang flowloom).
 struct FileLock {
     _file: File,
 }
+
+/// How long to wait for another flowloom's hold on the trust or port file.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl FileLock {
     fn acquire(target: &Path) -> Result<FileLock, RepoError> {
@@ -49,12 +54,39 @@ impl FileLock {
             .create(true)
             .truncate(false)
             .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&path)
             .map_err(|e| RepoError::io("open", &path, e))?;
-        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-            .map_err(|e| RepoError::io("lock", &path, e.into()))?;
-        Ok(FileLock { _file: file })
+        let meta = file.metadata().map_err(|e| RepoError::io("inspect", &path, e))?;
+        if !meta.is_file() {
+            return Err(RepoError::message(format!(
+                "{} is not a regular file: move it away (flowloom makes it again)",
+                path.display()
+            )));
+        }
+        let started = std::time::Instant::now();
+        loop {
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(FileLock { _file: file }),
+                Err(rustix::io::Errno::WOULDBLOCK) => {}
+                Err(e) => return Err(RepoError::io("lock", &path, e.into())),
+            }
+            if crate::lock::interrupted() {
+                return Err(RepoError::message(format!(
+                    "interrupted while waiting for {}",
+                    path.display()
+                )));
+            }
+            if started.elapsed() >= LOCK_WAIT {
+                return Err(RepoError::message(format!(
+                    "another process has held {} for {} s: if no flowloom is running, find the holder with `fuser {}`",
+                    path.display(),
+                    LOCK_WAIT.as_secs(),
+                    path.display()
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 }
 
@@ -236,10 +268,18 @@ fn free_port(taken: &BTreeMap<u16, PortHolder>, seed: &str) -> Option<u16> {
         .find(|p| !taken.contains_key(p) && free_to_bind(*p))
 }
 
-/// Whether a listener could bind `port` now, on loopback and on every address.
+/// Whether a listener could bind `port` now, on loopback and on every address, IPv4 and
+/// IPv6 (development servers often listen on `[::1]` only). A machine without IPv6 cannot
+/// have the port taken there: only "in use" counts against it.
 pub fn free_to_bind(port: u16) -> bool {
-    use std::net::{Ipv4Addr, TcpListener};
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() && TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok()
+    use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
+    let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+        && TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok();
+    let v6_free = |addr: Ipv6Addr| match TcpListener::bind((addr, port)) {
+        Ok(_) => true,
+        Err(e) => e.kind() != std::io::ErrorKind::AddrInUse,
+    };
+    v4 && v6_free(Ipv6Addr::LOCALHOST) && v6_free(Ipv6Addr::UNSPECIFIED)
 }
 
 #[cfg(test)]
@@ -273,6 +313,11 @@ mod tests {
         let listener = std::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).expect("test setup");
         let busy = listener.local_addr().expect("test setup").port();
         assert!(!free_to_bind(busy));
+        // A server on IPv6 loopback only (where the machine has IPv6).
+        if let Ok(v6) = std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)) {
+            let port = v6.local_addr().expect("test setup").port();
+            assert!(!free_to_bind(port), "[::1]:{port} is in use");
+        }
         let mut taken = BTreeMap::new();
         let first = free_port(&taken, "x").expect("test setup");
         assert!(PORT_RANGE.contains(&first));

@@ -519,7 +519,12 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         if checks_out && let Ok(start) = start_of(manifest, state, session) {
             needs.checkout.insert(start.commit);
             if !session.environment.copy.is_empty() || state.include.is_some() {
-                needs.copy = true;
+                let patterns = needs.copy.get_or_insert_with(Vec::new);
+                for p in &session.environment.copy {
+                    if !patterns.contains(p) {
+                        patterns.push(p.clone());
+                    }
+                }
             }
         }
         let Some(wt) = state.worktrees.get(&path) else { continue };

@@ -441,10 +441,11 @@ impl State {
                 wt.processes = found;
             }
         }
-        if needs.copy
+        if let Some(patterns) = &needs.copy
             && let Some(main) = &self.main_workdir
         {
-            self.ignored = crate::inspect::ignored_entries(repo, main)?;
+            let lines = crate::copy::pattern_lines(patterns, self.include.as_deref());
+            self.ignored = crate::inspect::ignored_entries(repo, main, &lines)?;
         }
         for commit in &needs.checkout {
             if let Some(why) = crate::inspect::checkout_problem(repo, commit) {
@@ -483,8 +484,9 @@ pub struct Needs {
     pub unmerged: BTreeMap<String, String>,
     /// Commits a checkout would write: can they be written as git would?
     pub checkout: BTreeSet<String>,
-    /// A creation copies ignored files: which ones does the main worktree have?
-    pub copy: bool,
+    /// A creation copies ignored files: which ones does the main worktree have? The `copy`
+    /// patterns of every creation (`.worktreeinclude` is read anyway).
+    pub copy: Option<Vec<String>>,
 }
 
 /// SPEC §2, §8: the root is checked on the real path, before anything is written; the

@@ -434,3 +434,53 @@ fn trust_covers_the_variables_setup_runs_with() {
     env.apply();
     assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "planted\n");
 }
+
+#[test]
+fn copy_finds_named_files_inside_ignored_folders_and_never_a_git_link() {
+    let env = TestEnv::new();
+    env.write(".gitignore", "*.yml\n.claude/\nro/\n");
+    env.commit("ignore");
+    // `config/` holds only ignored files: git lists it as one folder.
+    env.write("config/local.yml", "local\n");
+    env.write("config/other.yml", "other\n");
+    // `mixed/` is untracked with an ignored file inside.
+    env.write("mixed/x.yml", "x\n");
+    env.write("mixed/y.txt", "y\n");
+    env.write("deep/a/b/c.yml", "c\n");
+    // Another worktree of this repository inside an ignored folder: its `.git` file must not
+    // be copied, or the copy would act on that worktree's branch.
+    env.git(&["worktree", "add", "-q", "-b", "other", ".claude/worktrees/other"]);
+    env.write(".claude/settings.json", "{}\n");
+    // A read-only folder is filled before it is made read-only.
+    env.write("ro/file.txt", "ro\n");
+    std::fs::set_permissions(env.path("ro"), std::os::unix::fs::PermissionsExt::from_mode(0o555)).expect("chmod");
+    env.manifest(
+        "[defaults]\ncopy = [\"config/local.yml\", \"mixed/*.yml\", \"/deep/**/*.yml\", \".claude/\", \"ro/\"]\n[sessions.a]\n",
+    );
+    env.apply();
+    let a = env.path("sessions/shell-instance-a");
+    assert_eq!(
+        std::fs::read_to_string(a.join("config/local.yml")).expect("local"),
+        "local\n"
+    );
+    assert!(!a.join("config/other.yml").exists(), "only what is named");
+    assert_eq!(std::fs::read_to_string(a.join("mixed/x.yml")).expect("x"), "x\n");
+    assert!(!a.join("mixed/y.txt").exists(), "untracked, not ignored: never copied");
+    assert_eq!(std::fs::read_to_string(a.join("deep/a/b/c.yml")).expect("c"), "c\n");
+    assert!(a.join(".claude/settings.json").is_file());
+    assert!(a.join(".claude/worktrees/other").is_dir());
+    assert!(
+        !a.join(".claude/worktrees/other/.git").exists(),
+        "a .git is never copied"
+    );
+    assert_eq!(std::fs::read_to_string(a.join("ro/file.txt")).expect("ro"), "ro\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(a.join("ro")).expect("ro").permissions());
+    assert_eq!(mode & 0o777, 0o555);
+    assert_eq!(env.git_in(&a, &["status", "--porcelain"]), "");
+    // `other`'s registration still points at its own folder.
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(list.contains(".claude/worktrees/other\n"), "{list}");
+    env.fsck();
+    std::fs::set_permissions(a.join("ro"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(env.path("ro"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+}

@@ -239,7 +239,7 @@ impl<'a> Executor<'a> {
         let ports = if prepare.ports.is_empty() {
             std::collections::BTreeMap::new()
         } else {
-            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports)?
+            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports, &prepare.held)?
         };
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
@@ -305,14 +305,20 @@ impl<'a> Executor<'a> {
 
     /// Ports the manifest names and the session's metadata does not hold yet: allocated
     /// (a port the session already holds in the registry is given again) and added.
-    fn add_ports(&self, change: &Change, wanted: &Wanted, names: &[String]) -> Result<(), Failure> {
+    fn add_ports(
+        &self,
+        change: &Change,
+        wanted: &Wanted,
+        names: &[String],
+        held: &BTreeSet<u16>,
+    ) -> Result<(), Failure> {
         let crate::metadata::MetadataFile::Valid(found) = crate::metadata::read(&change.path, &change.session) else {
             return Err(Failure::Blocked(vec![Reason::MetadataInvalid {
                 id: change.session.clone(),
                 why: "not a metadata file flowloom can add ports to".into(),
             }]));
         };
-        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names)?;
+        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names, held)?;
         self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
     }
 
@@ -364,7 +370,7 @@ impl<'a> Executor<'a> {
                     self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
                 Repair::Restore { from } => self.restore(change, from, base)?,
-                Repair::Ports { names } => self.add_ports(change, wanted, names)?,
+                Repair::Ports { names, held } => self.add_ports(change, wanted, names, held)?,
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }

@@ -115,7 +115,7 @@ fn read<T: Default + for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RepoEr
         Ok(None) => Ok(T::default()),
         Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|e| {
             RepoError::message(format!(
-                "{} is not what flowloom wrote ({e}): fix it, or move it away to start afresh",
+                "{} is not what flowloom wrote ({e}): fix it (moving it away forgets which ports and trust every repository's sessions hold)",
                 path.display()
             ))
         }),
@@ -165,9 +165,22 @@ pub fn trust_file() -> Result<PathBuf, RepoError> {
     Ok(config_dir()?.join("trusted.json"))
 }
 
-/// The setup lists this machine trusts for the repository `key`.
+/// The setup lists this machine trusts for the repository `key`. A trust file that someone
+/// else owns or may write is not believed: whoever can write it decides what runs.
 pub fn trusted(key: &str) -> Result<BTreeSet<String>, RepoError> {
-    let file: TrustFile = read(&trust_file()?)?;
+    let path = trust_file()?;
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        use std::os::unix::fs::MetadataExt;
+        let mine = meta.uid() == rustix::process::geteuid().as_raw();
+        if !mine || meta.mode() & 0o022 != 0 {
+            return Err(RepoError::message(format!(
+                "{} is {}: flowloom does not trust a trust file others can change; `chmod go-w` it (and make it yours), or remove it",
+                path.display(),
+                if mine { "writable by others" } else { "not yours" }
+            )));
+        }
+    }
+    let file: TrustFile = read(&path)?;
     Ok(file.repositories.get(key).cloned().unwrap_or_default())
 }
 
@@ -209,19 +222,26 @@ pub fn port_file() -> Result<PathBuf, RepoError> {
 /// Ports for `names` of session `session` in repository `key`: the ones it already holds,
 /// new ones for the rest, each unique in the registry and free to bind when handed out.
 /// Entries of repositories that no longer exist are dropped on the way.
-pub fn allocate_ports(key: &str, session: &str, names: &[String]) -> Result<BTreeMap<String, u16>, RepoError> {
+/// `held`: ports known to be taken that the registry may not list (this repository's
+/// sessions' `metadata.json`).
+pub fn allocate_ports(
+    key: &str,
+    session: &str,
+    names: &[String],
+    held: &BTreeSet<u16>,
+) -> Result<BTreeMap<String, u16>, RepoError> {
     edit(&port_file()?, |file: &mut PortFile| {
         file.ports.retain(|_, h| Path::new(&h.repository).exists());
         let mut given = BTreeMap::new();
         for name in names {
-            let held = file
+            let own = file
                 .ports
                 .iter()
                 .find(|(_, h)| h.repository == key && h.session == session && h.name == *name)
                 .map(|(p, _)| *p);
-            let port = match held {
+            let port = match own {
                 Some(p) => Some(p),
-                None => free_port(&file.ports, &format!("{key}\0{session}\0{name}")),
+                None => free_port(&file.ports, held, &format!("{key}\0{session}\0{name}")),
             };
             let Some(port) = port else {
                 return Err(RepoError::message(format!(
@@ -258,14 +278,14 @@ pub fn release_ports(key: &str, session: &str) -> Result<(), RepoError> {
 /// A port nobody in the registry holds and nothing on this machine listens on, starting
 /// from a place that depends on `seed` (so that sessions keep to their own part of the
 /// range) and walking on from there.
-fn free_port(taken: &BTreeMap<u16, PortHolder>, seed: &str) -> Option<u16> {
+fn free_port(taken: &BTreeMap<u16, PortHolder>, held: &BTreeSet<u16>, seed: &str) -> Option<u16> {
     let (low, high) = (*PORT_RANGE.start(), *PORT_RANGE.end());
     let span = u32::from(high - low) + 1;
     let digest = sha2::Sha256::digest(seed.as_bytes());
     let start = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % span;
     (0..span)
         .map(|i| low + u16::try_from((start + i) % span).unwrap_or(0))
-        .find(|p| !taken.contains_key(p) && free_to_bind(*p))
+        .find(|p| !taken.contains_key(p) && !held.contains(p) && free_to_bind(*p))
 }
 
 /// Whether a listener could bind `port` now, on loopback and on every address, IPv4 and
@@ -319,7 +339,7 @@ mod tests {
             assert!(!free_to_bind(port), "[::1]:{port} is in use");
         }
         let mut taken = BTreeMap::new();
-        let first = free_port(&taken, "x").expect("test setup");
+        let first = free_port(&taken, &BTreeSet::new(), "x").expect("test setup");
         assert!(PORT_RANGE.contains(&first));
         taken.insert(
             first,
@@ -329,7 +349,11 @@ mod tests {
                 name: "n".into(),
             },
         );
-        let second = free_port(&taken, "x").expect("test setup");
+        let second = free_port(&taken, &BTreeSet::new(), "x").expect("test setup");
         assert_ne!(first, second);
+        // A port a session of this repository holds by its metadata, though the registry
+        // lost it, is not handed out either.
+        let third = free_port(&BTreeMap::new(), &BTreeSet::from([first]), "x").expect("test setup");
+        assert_ne!(third, first);
     }
 }

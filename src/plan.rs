@@ -116,6 +116,9 @@ pub struct Prepare {
     pub env: BTreeMap<String, String>,
     /// The commands to run; only a list this machine trusts gets here.
     pub setup: Vec<String>,
+    /// Ports this repository's other sessions hold (their `metadata.json`): never handed
+    /// out again, even when the machine's registry lost them.
+    pub held: BTreeSet<u16>,
 }
 
 impl Prepare {
@@ -177,7 +180,7 @@ pub enum Repair {
     Restore { from: PathBuf },
     /// SPEC §10: the manifest names ports its `metadata.json` does not hold (added to the
     /// manifest after the session was made): allocate them and add them to the file.
-    Ports { names: Vec<String> },
+    Ports { names: Vec<String>, held: BTreeSet<u16> },
     /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
 }
@@ -581,13 +584,32 @@ fn prepare(state: &State, session: &Session) -> Prepare {
     } else {
         Vec::new()
     };
+    let held = if env.ports.is_empty() {
+        BTreeSet::new()
+    } else {
+        held_ports(state)
+    };
     Prepare {
         from: main.map(Path::to_path_buf),
         copy,
         ports: env.ports.clone(),
         env: env.env.clone(),
         setup: env.setup.clone(),
+        held,
     }
+}
+
+/// The ports this repository's sessions hold, by their `metadata.json`.
+fn held_ports(state: &State) -> BTreeSet<u16> {
+    state
+        .worktrees
+        .values()
+        .filter_map(|wt| match &wt.metadata {
+            MetadataFile::Valid(m) => Some(m.ports().into_values()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
 }
 
 /// A checkout flowloom's own killed apply left half-made: recorded `creating`, locked
@@ -796,7 +818,10 @@ fn plan_declared(
         .cloned()
         .collect();
     if !names.is_empty() {
-        repairs.push(Repair::Ports { names });
+        repairs.push(Repair::Ports {
+            names,
+            held: held_ports(state),
+        });
     }
     if unfinished {
         repairs.push(Repair::FinishRecord);
@@ -1562,7 +1587,7 @@ mod tests {
                                 wt.missing = false;
                                 next.trash.retain(|t| t != from);
                             }
-                            Repair::Ports { names } => {
+                            Repair::Ports { names, .. } => {
                                 if let MetadataFile::Valid(m) = &wt.metadata {
                                     let ports = names.iter().map(|n| (n.clone(), 20000)).collect();
                                     wt.metadata = parse(&m.with_ports(&ports));

@@ -128,7 +128,7 @@ fn summary_of(change: &Change) -> String {
                 Repair::Restore { .. } => {
                     "move its worktree back from the trash (a removal was interrupted)".to_owned()
                 }
-                Repair::Ports { names } => format!(
+                Repair::Ports { names, .. } => format!(
                     "allocate {} {}",
                     crate::plan::plural(names.len(), "port"),
                     names.join(", ")
@@ -197,7 +197,8 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
                     hooks.describe("post-checkout")
                 );
             }
-            prepare_details(out, prepare, p);
+            let copy: Vec<String> = prepare.copy.iter().map(copy_name).collect();
+            prepare_details(out, &copy, &prepare.ports, &prepare.setup, p);
         }
         Action::Remove(r) => {
             let archive = r
@@ -236,30 +237,29 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
     }
 }
 
-/// SPEC §10: what a new session gets after its checkout.
-fn prepare_details(out: &mut String, prepare: &crate::plan::Prepare, p: &Printer) {
-    if !prepare.copy.is_empty() {
+/// How a copied entry is named in plans and their JSON: folders end in `/`.
+fn copy_name(item: &crate::copy::CopyItem) -> String {
+    if item.dir {
+        format!("{}/", item.path)
+    } else {
+        item.path.clone()
+    }
+}
+
+/// SPEC §10: what a new session gets after its checkout, for plans and saved plans.
+fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &[String], p: &Printer) {
+    if !copy.is_empty() {
         const SHOWN: usize = 5;
-        let mut names: Vec<String> = prepare
-            .copy
-            .iter()
-            .take(SHOWN)
-            .map(|c| if c.dir { format!("{}/", c.path) } else { c.path.clone() })
-            .collect();
-        if prepare.copy.len() > SHOWN {
-            names.push(format!("and {} more", prepare.copy.len() - SHOWN));
+        let mut names: Vec<String> = copy.iter().take(SHOWN).cloned().collect();
+        if copy.len() > SHOWN {
+            names.push(format!("and {} more", copy.len() - SHOWN));
         }
         let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), names.join(", "));
     }
-    if !prepare.ports.is_empty() {
-        let _ = writeln!(
-            out,
-            "      {} {}",
-            p.paint(Style::Dim, "ports:"),
-            prepare.ports.join(", ")
-        );
+    if !ports.is_empty() {
+        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "ports:"), ports.join(", "));
     }
-    for command in &prepare.setup {
+    for command in setup {
         let _ = writeln!(out, "      {} {command}", p.paint(Style::Dim, "runs setup:"));
     }
 }
@@ -423,7 +423,8 @@ pub struct JsonChange {
     /// Forced removals: the files deleted, relative to the worktree.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub discard: Vec<String>,
-    /// `create` changes (SPEC §10): the ignored entries copied from the main worktree.
+    /// `create` changes (SPEC §10): the ignored entries copied from the main worktree
+    /// (folders end in `/`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub copy: Vec<String>,
     /// `create` changes: the names of the ports allocated.
@@ -508,7 +509,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
             match &c.action {
                 Action::Create { start, prepare, .. } => {
                     j.start = Some(json_start(start));
-                    j.copy = prepare.copy.iter().map(|c| c.path.clone()).collect();
+                    j.copy = prepare.copy.iter().map(copy_name).collect();
                     j.ports = prepare.ports.clone();
                     j.setup = prepare.setup.clone();
                 }
@@ -650,6 +651,12 @@ pub struct ShownChange {
     pub archive: Option<ShownArchive>,
     #[serde(default)]
     pub discard: Vec<String>,
+    #[serde(default)]
+    pub copy: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<String>,
+    #[serde(default)]
+    pub setup: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -789,6 +796,7 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
                 .as_ref()
                 .map(|a| (a.reference.as_str(), a.snapshot, a.commits));
             forced_details(&mut out, archive, &change.discard, p);
+            prepare_details(&mut out, &change.copy, &change.ports, &change.setup, p);
         }
         out.push('\n');
     }

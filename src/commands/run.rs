@@ -11,7 +11,7 @@ use super::{Error, load, open_repo};
 use crate::cli::{Cli, RunArgs};
 use crate::output::Printer;
 
-pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, _printer: &Printer) -> Result<ExitCode, Error> {
+pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     let Some(session) = manifest.sessions.get(&args.id) else {
@@ -42,6 +42,22 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, _printer: &Printer) -> R
         crate::metadata::MetadataFile::Valid(m) => m.ports(),
         _ => Default::default(),
     };
+    let missing: Vec<&str> = session
+        .environment
+        .ports
+        .iter()
+        .filter(|name| !ports.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        printer.warn(&format!(
+            "session `{}` holds no port for {} (its metadata.json lacks {}): FLOWLOOM_PORT_* and {{port.*}} are empty; `flowloom apply` allocates {}",
+            session.id,
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
     let worktree_text = worktree.to_string_lossy();
     let vars = crate::manifest::environment::variables(
         &session.environment,

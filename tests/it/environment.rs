@@ -54,6 +54,16 @@ fn ignored_files_arrive_and_tracked_files_are_never_overwritten() {
     let (code, out, err) = env.run(&["plan"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("copies: .env, DEVELOP.md, local/, node_modules/"), "{out}");
+    // A saved plan shows the same, from the file alone.
+    let (code, _, _) = env.run(&["plan", "--out", "saved.json"]);
+    assert_eq!(code, 0);
+    let (code, shown, _) = env.run(&["show", "saved.json"]);
+    assert_eq!(code, 0);
+    assert!(
+        shown.contains("copies: .env, DEVELOP.md, local/, node_modules/"),
+        "{shown}"
+    );
+    std::fs::remove_file(env.path("saved.json")).expect("rm");
     env.apply();
     let a = env.path("sessions/shell-instance-a");
     let d = env.path("sessions/shell-instance-d");
@@ -260,8 +270,14 @@ fn setup_runs_only_once_trusted_and_a_changed_list_is_refused_again() {
     assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "a\n");
     assert!(!env.path("sessions/shell-instance-b").exists());
     // The trust is this machine's: another HOME trusts nothing.
-    let trusted = std::fs::read_to_string(env.home().join(".config/flowloom/trusted.json")).expect("trust file");
+    let file = env.home().join(".config/flowloom/trusted.json");
+    let trusted = std::fs::read_to_string(&file).expect("trust file");
     assert!(trusted.contains("sha256:"), "{trusted}");
+    // A trust file others may write is not believed.
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o666)).expect("chmod");
+    let (code, _, err) = env.run(&["plan"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("writable by others"), "{err}");
 }
 
 #[test]

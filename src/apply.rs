@@ -256,44 +256,10 @@ impl<'a> Executor<'a> {
         // SPEC §10: the copies, then setup (the ports were allocated first).
         self.write_session_folder(change, wanted, &ports)?;
         failpoint("create:metadata");
-        let mut copy_failed = None;
-        if let Some(from) = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty()) {
-            let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
-            if let Some((path, why)) = copied.failed.first() {
-                copy_failed = Some(format!(
-                    "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
-                    copied.failed.len(),
-                    crate::plan::plural(copied.failed.len(), "path"),
-                    crate::output::escape(path)
-                ));
-            }
-            let say = || {
-                for (path, why) in &copied.skipped {
-                    let _ = writeln!(
-                        std::io::stderr().lock(),
-                        "copy into `{}`: left {} alone: {why}",
-                        change.session,
-                        crate::output::escape(path)
-                    );
-                }
-            };
-            match &self.bar {
-                Some(bar) => bar.suspend(say),
-                None => say(),
-            }
-        }
+        let copy_failed = self.copy_for(change, prepare);
         failpoint("create:copy");
         self.mark(change, base, OwnedState::Created)?;
-        let setup = if prepare.setup.is_empty() || crate::lock::interrupted() {
-            Ok(())
-        } else {
-            let vars = session_variables(change, prepare, &ports);
-            let run = || crate::setup::run(&change.session, &prepare.setup, &change.path, &vars);
-            match &self.bar {
-                Some(bar) => bar.suspend(run),
-                None => run(),
-            }
-        };
+        let setup = self.run_setup(change, prepare, &ports);
         if let Some(Err(why)) = hook {
             return Err(Failure::HookFailed(why));
         }
@@ -301,6 +267,52 @@ impl<'a> Executor<'a> {
             return Err(Failure::HookFailed(why));
         }
         setup.map_err(Failure::HookFailed)
+    }
+
+    /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
+    /// a failure to report once the session is made.
+    fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<String> {
+        let from = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty())?;
+        let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
+        let say = || {
+            for (path, why) in &copied.skipped {
+                let _ = writeln!(
+                    std::io::stderr().lock(),
+                    "copy into `{}`: left {} alone: {why}",
+                    change.session,
+                    crate::output::escape(path)
+                );
+            }
+        };
+        match &self.bar {
+            Some(bar) => bar.suspend(say),
+            None => say(),
+        }
+        let (path, why) = copied.failed.first()?;
+        Some(format!(
+            "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
+            copied.failed.len(),
+            crate::plan::plural(copied.failed.len(), "path"),
+            crate::output::escape(path)
+        ))
+    }
+
+    /// SPEC §10: the (trusted) setup commands in a new worktree, with its variables.
+    fn run_setup(
+        &self,
+        change: &Change,
+        prepare: &crate::plan::Prepare,
+        ports: &std::collections::BTreeMap<String, u16>,
+    ) -> Result<(), String> {
+        if prepare.setup.is_empty() || crate::lock::interrupted() {
+            return Ok(());
+        }
+        let vars = session_variables(change, prepare, ports);
+        let run = || crate::setup::run(&change.session, &prepare.setup, &change.path, &vars);
+        match &self.bar {
+            Some(bar) => bar.suspend(run),
+            None => run(),
+        }
     }
 
     /// Ports the manifest names and the session's metadata does not hold yet: allocated
@@ -328,14 +340,16 @@ impl<'a> Executor<'a> {
     }
 
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
-        let mut recreated = false;
+        let mut recreated = None;
         let mut hook_failure = None;
+        let mut copy_failure = None;
         for repair in repairs {
             match repair {
                 Repair::Worktree {
                     start,
                     reset,
                     post_checkout,
+                    prepare,
                 } => {
                     if *reset {
                         // Checked again under the lock: the half-made checkout still holds
@@ -359,7 +373,10 @@ impl<'a> Executor<'a> {
                         let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
                         hook_failure = crate::hooks::post_checkout(dir, &change.path, &null, &head).err();
                     }
-                    recreated = true;
+                    // A worktree made again is a new checkout: it gets its copies and setup
+                    // as a new session does (its ports are the ones it holds).
+                    copy_failure = self.copy_for(change, prepare);
+                    recreated = Some(prepare);
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
                 Repair::SwitchBranch { from, start } => {
@@ -374,12 +391,19 @@ impl<'a> Executor<'a> {
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }
-        if recreated {
+        let mut setup = Ok(());
+        if let Some(prepare) = recreated {
             self.mark(change, base, OwnedState::Created)?;
+            let ports = match crate::metadata::read(&change.path, &change.session) {
+                crate::metadata::MetadataFile::Valid(m) => m.ports(),
+                _ => Default::default(),
+            };
+            setup = self.run_setup(change, prepare, &ports);
         }
-        if let Some(why) = hook_failure {
+        if let Some(why) = hook_failure.or(copy_failure) {
             return Err(Failure::HookFailed(why));
         }
+        setup.map_err(Failure::HookFailed)?;
         Ok(())
     }
 

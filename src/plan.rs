@@ -166,6 +166,8 @@ pub enum Repair {
         start: Start,
         reset: bool,
         post_checkout: Option<crate::hooks::HooksDir>,
+        /// What the new checkout gets, as a new session (SPEC §10).
+        prepare: Prepare,
     },
     /// Write `metadata.json`: `old` is the text found (None when missing), `new` the text
     /// to write (None: a new file, made at apply time with `startTime` and `shellPid`).
@@ -793,10 +795,16 @@ fn plan_declared(
         if let Some(why) = state.checkout_problems.get(&start.commit) {
             return blocked(Reason::CannotCheckOut { why: why.clone() });
         }
+        if !trusted(state, session) {
+            return blocked(Reason::SetupNotTrusted {
+                script: session.environment.setup_script(),
+            });
+        }
         repairs.push(Repair::Worktree {
             start,
             reset: half_made,
             post_checkout: post_checkout(state),
+            prepare: prepare(state, session),
         });
         repairs.push(Repair::Metadata { old: None, new: None });
         repairs.push(Repair::Artifacts);

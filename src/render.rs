@@ -209,6 +209,10 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
         }
         Action::Update { repairs, .. } => {
             for r in repairs {
+                if let Repair::Worktree { prepare, .. } = r {
+                    let copy: Vec<String> = prepare.copy.iter().map(copy_name).collect();
+                    prepare_details(out, &copy, &prepare.ports, &prepare.setup, p);
+                }
                 if let Repair::Metadata {
                     old: Some(old),
                     new: Some(new),
@@ -517,6 +521,10 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                     for r in repairs {
                         if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
                             j.start = Some(json_start(start));
+                        }
+                        if let Repair::Worktree { prepare, .. } = r {
+                            j.copy = prepare.copy.iter().map(copy_name).collect();
+                            j.setup = prepare.setup.clone();
                         }
                     }
                     j.repairs = repairs

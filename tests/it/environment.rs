@@ -500,3 +500,37 @@ fn copy_finds_named_files_inside_ignored_folders_and_never_a_git_link() {
     std::fs::set_permissions(a.join("ro"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
     std::fs::set_permissions(env.path("ro"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
 }
+
+#[test]
+fn a_worktree_made_again_gets_its_copies_and_setup() {
+    let env = TestEnv::new();
+    let marker = env.tmp.path().join("ran");
+    env.write(".gitignore", ".env\n");
+    env.commit("ignore");
+    env.write(".env", "SECRET=1\n");
+    env.manifest(&format!(
+        "[defaults]\ncopy = [\".env\"]\nsetup = [\"echo $FLOWLOOM_SESSION >> {}\"]\n[sessions.a]\n",
+        marker.display()
+    ));
+    let (code, _, _) = env.run(&["trust"]);
+    assert_eq!(code, 0);
+    env.apply();
+    let a = env.path("sessions/shell-instance-a");
+    std::fs::remove_dir_all(&a).expect("deleted by hand");
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("recreate worktree") && out.contains("copies: .env"),
+        "{out}"
+    );
+    env.apply();
+    assert_eq!(std::fs::read_to_string(a.join(".env")).expect(".env"), "SECRET=1\n");
+    assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "a\na\n");
+    // With the list changed and not trusted, the worktree is not made again.
+    std::fs::remove_dir_all(&a).expect("deleted by hand");
+    env.manifest("[defaults]\ncopy = [\".env\"]\nsetup = [\"echo other\"]\n[sessions.a]\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not trusted"), "{out}");
+    assert!(!a.exists());
+}

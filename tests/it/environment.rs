@@ -338,6 +338,10 @@ fn the_schema_is_json_and_names_every_key() {
         );
     }
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    // The copy the project carries (for editors, referenced from its own manifest) is current.
+    let carried = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/flowloom.schema.json"))
+        .expect("docs/flowloom.schema.json");
+    assert_eq!(carried, out, "run `flowloom schema > docs/flowloom.schema.json`");
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub mod exclude;
 pub mod fsutil;
 pub mod hooks;
 pub mod import;
+pub mod index_v4;
 pub mod inspect;
 pub mod lock;
 pub mod machine;

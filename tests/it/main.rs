@@ -12,6 +12,7 @@ mod environment;
 mod examples;
 mod finished;
 mod hostile;
+mod index_v4;
 mod safety;
 mod team;
 mod workflow;

@@ -1,0 +1,158 @@
+//! `index.version=4`: gix writes the index in format 2 (or 3) whatever the configuration
+//! asks; git reads that, but a repository that asked for format 4 (`index.version=4`, or
+//! `feature.manyFiles`) should get format 4, as `git worktree add` writes it. Format 4 is
+//! format 3 with each entry's path stored as "drop N bytes from the previous path, then add
+//! this suffix" and no padding, so flowloom re-encodes what gix wrote.
+//!
+//! Anything this encoder does not know (a split index, an unknown version, a checksum that
+//! does not match) leaves the file as gix wrote it: format 2 is always correct, only larger.
+
+use std::io::Write;
+use std::path::Path;
+
+/// The index format the repository's configuration asks for, when it asks for 4.
+pub fn wants_v4(repo: &gix::Repository) -> bool {
+    let config = repo.config_snapshot();
+    match config.integer("index.version") {
+        Some(v) => v == 4,
+        None => config.boolean("feature.manyFiles").unwrap_or(false),
+    }
+}
+
+/// Re-encodes the index at `path` in format 4, under git's `index.lock` (when another
+/// process holds it, the file is left as it is).
+pub fn rewrite(path: &Path) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    let Some(v4) = encode(&bytes) else { return Ok(()) };
+    let lock = path.with_extension("lock");
+    let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let written = file
+        .write_all(&v4)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::rename(&lock, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&lock);
+    }
+    written
+}
+
+const HASH_LEN: usize = 20;
+/// ctime, mtime (8 each), dev, ino, mode, uid, gid, size (4 each), object id, flags.
+const FIXED: usize = 40 + HASH_LEN + 2;
+const EXTENDED: u16 = 0x4000;
+
+fn sha1(parts: &[&[u8]]) -> Option<Vec<u8>> {
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    for part in parts {
+        hasher.update(part);
+    }
+    hasher.try_finalize().ok().map(|id| id.as_bytes().to_vec())
+}
+
+/// Format 2 or 3 → format 4; `None` when the bytes are not an index this can re-encode.
+pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
+    let body_len = bytes.len().checked_sub(HASH_LEN)?;
+    let (body, checksum) = bytes.split_at(body_len);
+    if body.get(..4)? != b"DIRC" || sha1(&[body])?.as_slice() != checksum {
+        return None;
+    }
+    let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    if version != 2 && version != 3 {
+        return None;
+    }
+    let count = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?) as usize;
+    let mut out = Vec::with_capacity(body.len());
+    out.extend_from_slice(b"DIRC");
+    out.extend_from_slice(&4u32.to_be_bytes());
+    out.extend_from_slice(&(count as u32).to_be_bytes());
+    let mut at = 12;
+    let mut previous: &[u8] = &[];
+    for _ in 0..count {
+        let fixed = body.get(at..at + FIXED)?;
+        let flags = u16::from_be_bytes([fixed[FIXED - 2], fixed[FIXED - 1]]);
+        let extended = flags & EXTENDED != 0;
+        if extended && version < 3 {
+            return None;
+        }
+        let head = FIXED + if extended { 2 } else { 0 };
+        let head_bytes = body.get(at..at + head)?;
+        let path_start = at + head;
+        let path_len = body.get(path_start..)?.iter().position(|b| *b == 0)?;
+        let path = body.get(path_start..path_start + path_len)?;
+        // Formats 2 and 3 pad each entry with 1 to 8 NULs to a multiple of 8 bytes.
+        let entry_len = (head + path_len + 8) & !7;
+        at += entry_len;
+        let common = previous.iter().zip(path).take_while(|(a, b)| a == b).count();
+        out.extend_from_slice(head_bytes);
+        out.extend_from_slice(&varint(previous.len() - common));
+        out.extend_from_slice(path.get(common..)?);
+        out.push(0);
+        previous = path;
+    }
+    let extensions_at = out.len();
+    let mut extensions = body.get(at..)?.to_vec();
+    // A split index ("link") names a shared index written for this format: leave it.
+    let mut ext = 0;
+    while ext + 8 <= extensions.len() {
+        let signature = extensions.get(ext..ext + 4)?.to_vec();
+        let size = u32::from_be_bytes(extensions.get(ext + 4..ext + 8)?.try_into().ok()?) as usize;
+        match signature.as_slice() {
+            b"link" => return None,
+            // The end-of-index-entry extension holds the offset of the first extension.
+            b"EOIE" if size == 4 + HASH_LEN => {
+                let offset = u32::try_from(extensions_at).ok()?.to_be_bytes();
+                extensions.get_mut(ext + 8..ext + 12)?.copy_from_slice(&offset);
+            }
+            _ => {}
+        }
+        ext += 8 + size;
+    }
+    if ext != extensions.len() {
+        return None;
+    }
+    out.extend_from_slice(&extensions);
+    let checksum = sha1(&[&out])?;
+    out.extend_from_slice(&checksum);
+    Some(out)
+}
+
+/// git's offset varint (`encode_varint` in varint.c).
+fn varint(mut value: usize) -> Vec<u8> {
+    let mut bytes = vec![(value & 127) as u8];
+    value >>= 7;
+    while value != 0 {
+        value -= 1;
+        bytes.push(128 | (value & 127) as u8);
+        value >>= 7;
+    }
+    bytes.reverse();
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_are_gits() {
+        assert_eq!(varint(0), [0]);
+        assert_eq!(varint(127), [127]);
+        assert_eq!(varint(128), [128, 0]);
+        assert_eq!(varint(16511), [255, 127]);
+        assert_eq!(varint(16512), [128, 128, 0]);
+    }
+
+    #[test]
+    fn what_it_cannot_read_it_leaves_alone() {
+        assert_eq!(encode(b""), None);
+        assert_eq!(encode(b"DIRC\0\0\0\x02\0\0\0\0"), None, "no checksum");
+        let mut v2 = b"DIRC\0\0\0\x02\0\0\0\0".to_vec();
+        v2.extend(sha1(&[&v2]).expect("sha1"));
+        let v4 = encode(&v2).expect("an empty index");
+        assert_eq!(v4.get(4..8), Some(&[0u8, 0, 0, 4][..]));
+    }
+}

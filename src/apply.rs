@@ -876,10 +876,49 @@ impl<'a> Executor<'a> {
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        let prepared = self
-            .repo
-            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
-            .map_err(|e| RepoError::git("add worktree", path, e))?;
+        let prepared = if onbranch_includes(self.repo) {
+            // Its config may depend on the branch the new worktree is on: gix must open it
+            // attached, at the cost of its scan below.
+            self.repo
+                .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
+                .map_err(|e| RepoError::git("add worktree", path, e))?
+        } else {
+            // `Head::Attached` makes gix open every other worktree to see whether one has the
+            // branch checked out: quadratic in sessions over an apply that makes many. The
+            // planner already refused a branch checked out elsewhere (it read every worktree's
+            // HEAD once, `plan::checked_out`), and a destination already registered, so the
+            // worktree is added detached at the branch's commit and its HEAD then attached,
+            // before anything is checked out. The files written are the same: HEAD is
+            // `ref: refs/heads/<branch>`, and its reflog's first line, the commit from null,
+            // is the same line either way.
+            let commit = self
+                .repo
+                .find_reference(full.as_ref())
+                .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+                .map_err(|e| RepoError::git("read the branch for", path, e))?;
+            let prepared = self
+                .repo
+                .prepare_add_worktree(path, gix::worktree::add::Head::Detached(commit), self.interrupt)
+                .map_err(|e| RepoError::git("add worktree", path, e))?;
+            let head: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
+            prepared
+                .repo()
+                .edit_reference(RefEdit {
+                    change: RefChange::Update {
+                        log: LogChange {
+                            mode: RefLog::AndReference,
+                            force_create_reflog: false,
+                            message: Default::default(),
+                        },
+                        expected: PreviousValue::MustExistAndMatch(gix::refs::Target::Object(commit)),
+                        new: gix::refs::Target::Symbolic(full),
+                    },
+                    name: head,
+                    deref: false,
+                })
+                .map_err(|e| RepoError::git("attach the HEAD of", path, e))?;
+            prepared
+        };
         // Registered and locked `initializing`, nothing checked out: where a kill during
         // checkout leaves a worktree.
         failpoint("create:registered");
@@ -1108,6 +1147,22 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
 
 /// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
 /// and what to check, instead of ending in the filter protocol's last words.
+/// Whether the repository's config has an `includeIf "onbranch:…"` section: then a new
+/// worktree's config depends on its branch, and gix must add it attached.
+fn onbranch_includes(repo: &gix::Repository) -> bool {
+    let config = repo.config_snapshot();
+    config
+        .plumbing()
+        .sections_by_name("includeIf")
+        .is_some_and(|mut sections| {
+            sections.any(|s| {
+                s.header()
+                    .subsection_name()
+                    .is_some_and(|n| n.len() >= 9 && n[..9].eq_ignore_ascii_case(b"onbranch:"))
+            })
+        })
+}
+
 fn filter_hint(e: RepoError) -> RepoError {
     let text = e.to_string();
     if text.contains("Process handshake") || text.contains("filter") {

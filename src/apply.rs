@@ -876,59 +876,15 @@ impl<'a> Executor<'a> {
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        let prepared = if onbranch_includes(self.repo) {
-            // Its config may depend on the branch the new worktree is on: gix must open it
-            // attached, at the cost of its scan below.
-            self.repo
-                .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
-                .map_err(|e| RepoError::git("add worktree", path, e))?
-        } else {
-            // `Head::Attached` makes gix open every other worktree to see whether one has the
-            // branch checked out: quadratic in sessions over an apply that makes many. The
-            // planner already refused a branch checked out elsewhere (it read every worktree's
-            // HEAD once, `plan::checked_out`), and a destination already registered, so the
-            // worktree is added detached at the branch's commit and its HEAD then attached,
-            // before anything is checked out. The files written are the same: HEAD is
-            // `ref: refs/heads/<branch>`, and its reflog's first line, the commit from null,
-            // is the same line either way.
-            let commit = self
-                .repo
-                .find_reference(full.as_ref())
-                .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
-                .map_err(|e| RepoError::git("read the branch for", path, e))?;
-            let prepared = self
-                .repo
-                .prepare_add_worktree(path, gix::worktree::add::Head::Detached(commit), self.interrupt)
-                .map_err(|e| RepoError::git("add worktree", path, e))?;
-            let head: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
-            prepared
-                .repo()
-                .edit_reference(RefEdit {
-                    change: RefChange::Update {
-                        log: LogChange {
-                            mode: RefLog::AndReference,
-                            force_create_reflog: false,
-                            message: Default::default(),
-                        },
-                        expected: PreviousValue::MustExistAndMatch(gix::refs::Target::Object(commit)),
-                        new: gix::refs::Target::Symbolic(full),
-                    },
-                    name: head,
-                    deref: false,
-                })
-                .map_err(|e| RepoError::git("attach the HEAD of", path, e))?;
-            prepared
-        };
-        // Registered and locked `initializing`, nothing checked out: where a kill during
-        // checkout leaves a worktree.
-        failpoint("create:registered");
         let progress = match &self.bar {
             Some(bar) => bar.files(&change.session),
             None => crate::progress::Bar::new(false, 0).files(&change.session),
         };
-        let (wt_repo, _) = prepared
-            .checkout(progress, self.interrupt)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        let wt_repo = if needs_gix_add(self.repo) {
+            self.add_worktree_with_gix(path, full, progress)?
+        } else {
+            self.add_worktree_directly(path, full, progress)?
+        };
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
@@ -939,6 +895,128 @@ impl<'a> Executor<'a> {
             .map(|id| id.to_string())
             .map_err(|e| RepoError::git("read the HEAD of", path, e))?;
         Ok(head)
+    }
+
+    /// `git worktree add` for the common configuration, through gix's parts, each once.
+    ///
+    /// gix's `prepare_add_worktree` checks the branch is checked out nowhere (opening every
+    /// other worktree, with `Head::Attached`) and the destination registered nowhere
+    /// (reading and resolving every other registration): per session, a cost that grows
+    /// with the number of sessions, quadratic over an apply that makes many. Both were
+    /// checked by the planner, from the worktrees it read once (`plan::checked_out` and
+    /// `State::worktrees`; a create is only planned where neither holds), under the lock
+    /// that this apply still holds. The rest is what gix does, in its order: the
+    /// administration folder (gix-worktree's `add::prepare`, locked `initializing`), `HEAD`
+    /// attached to the branch with its reflog's first line, the checkout and index, then the
+    /// lock dropped. Any failure before that drops the folder and the registration again.
+    fn add_worktree_directly(
+        &self,
+        path: &Path,
+        full: gix::refs::FullName,
+        mut progress: crate::progress::Files,
+    ) -> Result<gix::Repository, RepoError> {
+        use gix::progress::{NestedProgress, Progress};
+        use std::sync::atomic::Ordering;
+        let commit = self
+            .repo
+            .find_reference(full.as_ref())
+            .and_then(|mut r| r.peel_to_commit())
+            .map_err(|e| RepoError::git("read the branch for", path, e))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|e| RepoError::git("read the tree for", path, e))?
+            .detach();
+        let commit = commit.id;
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(RepoError::message("interrupted"));
+        }
+        let prepared = gix_worktree::add::prepare(
+            path,
+            gix_worktree::add::Context::new(&self.common_dir),
+            gix_worktree::add::Options::default(),
+        )
+        .map_err(|e| RepoError::io("prepare the worktree", path, e))?;
+        let head_file = prepared.git_dir().join("HEAD");
+        std::fs::write(&head_file, format!("ref: {}\n", full.as_bstr()))
+            .map_err(|e| RepoError::io("write", &head_file, e))?;
+        let id = prepared
+            .git_dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut wt_repo = self
+            .repo
+            .worktree_proxy_by_id(gix::bstr::BStr::new(id.as_bytes()))
+            .map_err(|e| RepoError::git("find worktree", path, e))?
+            .ok_or_else(|| RepoError::message(format!("{} was not registered", path.display())))?
+            .into_repo()
+            .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.clear_namespace();
+        // As gix (and clone): the symbolic HEAD's reflog starts at the commit, the branch
+        // itself untouched.
+        let head: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
+        wt_repo
+            .edit_reference(RefEdit::update_with_log(
+                head,
+                commit,
+                PreviousValue::Any,
+                LogChange {
+                    mode: RefLog::Only,
+                    ..Default::default()
+                },
+            ))
+            .map_err(|e| RepoError::git("write the HEAD reflog of", path, e))?;
+        // Registered and locked `initializing`, nothing checked out: where a kill during
+        // checkout leaves a worktree.
+        failpoint("create:registered");
+        let workdir = prepared.work_dir().to_owned();
+        let git = |action: &'static str| move |e: gix::Error| filter_hint(RepoError::git(action, path, e));
+        let mut index = wt_repo.index_from_tree(&tree).map_err(git("check out worktree"))?;
+        let mut options = wt_repo
+            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(git("check out worktree"))?;
+        options.destination_is_initially_empty = true;
+        let mut files = progress.add_child("checkout");
+        let mut bytes = progress.add_child("writing");
+        files.init(Some(index.entries().len()), None);
+        bytes.init(None, None);
+        let objects = wt_repo
+            .objects
+            .clone()
+            .into_arc()
+            .map_err(|e| RepoError::git("open objects of", path, e))?;
+        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, self.interrupt, options)
+            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(RepoError::message("interrupted"));
+        }
+        index
+            .write(Default::default())
+            .map_err(|e| RepoError::git("write the index of", path, e))?;
+        prepared
+            .persist()
+            .map_err(|e| RepoError::io("finish adding the worktree", path, e))?;
+        Ok(wt_repo)
+    }
+
+    /// `git worktree add` by gix itself, for configurations whose extra files it writes
+    /// (`worktree.useRelativePaths`, `extensions.worktreeConfig`, `core.sparseCheckout`) or
+    /// whose config depends on the branch (`includeIf "onbranch:…"`).
+    fn add_worktree_with_gix(
+        &self,
+        path: &Path,
+        full: gix::refs::FullName,
+        progress: crate::progress::Files,
+    ) -> Result<gix::Repository, RepoError> {
+        let prepared = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
+            .map_err(|e| RepoError::git("add worktree", path, e))?;
+        failpoint("create:registered");
+        let (wt_repo, _) = prepared
+            .checkout(progress, self.interrupt)
+            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        Ok(wt_repo)
     }
 
     /// Check out the session's branch in a clean worktree that is on `from`, as
@@ -1147,10 +1225,15 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
 
 /// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
 /// and what to check, instead of ending in the filter protocol's last words.
-/// Whether the repository's config has an `includeIf "onbranch:…"` section: then a new
-/// worktree's config depends on its branch, and gix must add it attached.
-fn onbranch_includes(repo: &gix::Repository) -> bool {
+/// Whether adding a worktree needs gix's own `prepare_add_worktree`: the config asks for
+/// files or links the direct path does not write (relative links, `config.worktree`, sparse
+/// patterns), or may depend on the new worktree's branch (`includeIf "onbranch:…"`).
+fn needs_gix_add(repo: &gix::Repository) -> bool {
     let config = repo.config_snapshot();
+    let set = |key: &str| config.boolean(key).unwrap_or(false);
+    if set("worktree.useRelativePaths") || set("extensions.worktreeConfig") || set("core.sparseCheckout") {
+        return true;
+    }
     config
         .plumbing()
         .sections_by_name("includeIf")

@@ -66,6 +66,38 @@ pub struct Executor<'a> {
     /// Show a progress bar (a terminal, output for people).
     progress: bool,
     bar: Option<crate::progress::Bar>,
+    /// Every worktree `HEAD` file `checked_out_at` read, with the file's stat when read:
+    /// each check stats every `HEAD` again and reads only those that changed.
+    heads: std::collections::HashMap<PathBuf, (HeadStamp, Option<Vec<u8>>)>,
+    /// `info/exclude` lines of sessions removed by this apply, dropped once after the last
+    /// change (`Removal::exclude_drop`): rewriting the file per removal made removing k
+    /// sessions O(k·N).
+    exclude_drops: Vec<String>,
+}
+
+/// What a file's stat says about its content: a `HEAD` rewritten (git renames a new file
+/// over it: new inode) or edited in place (new times, size) differs in one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl HeadStamp {
+    fn of(path: &Path) -> Option<HeadStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(HeadStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 impl<'a> Executor<'a> {
@@ -79,6 +111,8 @@ impl<'a> Executor<'a> {
             interrupt: crate::lock::interrupt_flag(),
             progress,
             bar: None,
+            heads: Default::default(),
+            exclude_drops: Vec::new(),
         })
     }
 
@@ -118,6 +152,8 @@ impl<'a> Executor<'a> {
             })
             .count();
         self.bar = Some(crate::progress::Bar::new(self.progress && checkouts > 0, checkouts));
+        // The removals whose exclude lines wait in `exclude_drops`.
+        let mut dropping = Vec::new();
         for change in &plan.changes {
             if crate::lock::interrupted() && !matches!(change.action, Action::Blocked { .. }) {
                 report.changes.push(Outcome {
@@ -126,6 +162,7 @@ impl<'a> Executor<'a> {
                 });
                 continue;
             }
+            let queued = self.exclude_drops.len();
             let result = match &change.action {
                 Action::Create {
                     start,
@@ -139,8 +176,12 @@ impl<'a> Executor<'a> {
                 Action::Restore { from, base } => self.restore(change, from, base),
                 Action::Blocked { .. } => Ok(()),
             };
+            if self.exclude_drops.len() > queued {
+                dropping.push(report.changes.len());
+            }
             report.changes.push(Outcome { change, result });
         }
+        self.drop_exclude_lines(&mut report, &dropping);
         if let Some(bar) = self.bar.take() {
             bar.finish();
         }
@@ -185,6 +226,25 @@ impl<'a> Executor<'a> {
             Housekeeping::DropRecord { path, .. } => {
                 self.record.remove_path(path);
                 self.save_record().map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Drop the exclude lines of the sessions this apply removed, in one rewrite. Until then
+    /// they hide a little more than needed, never less. A failure fails each of those
+    /// removals, as it did when each dropped its own lines.
+    fn drop_exclude_lines(&mut self, report: &mut Report<'_>, dropping: &[usize]) {
+        if self.exclude_drops.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.exclude_drops);
+        if let Err(e) = crate::exclude::drop_lines(&self.common_dir, &lines) {
+            for &i in dropping {
+                if let Some(outcome) = report.changes.get_mut(i)
+                    && outcome.result.is_ok()
+                {
+                    outcome.result = Err(Failure::Error(RepoError::message(e.to_string())));
+                }
             }
         }
     }
@@ -371,9 +431,8 @@ impl<'a> Executor<'a> {
             self.record.remove_path(&change.path);
             self.save_record()?;
         }
-        if !removal.exclude_drop.is_empty() {
-            crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
-        }
+        // Dropped after the last change, with the other removals' (`drop_exclude_lines`).
+        self.exclude_drops.extend(removal.exclude_drop.iter().cloned());
         Ok(())
     }
 
@@ -598,25 +657,48 @@ impl<'a> Executor<'a> {
     }
 
     /// Where another worktree (or the main one) has `branch` checked out now, if anywhere.
-    fn checked_out_at(&self, branch: &str) -> Option<PathBuf> {
+    /// Every `HEAD` is looked at again, each time (git could have switched any of them
+    /// since the plan); one this apply already read and whose stat has not changed since
+    /// is not read again.
+    fn checked_out_at(&mut self, branch: &str) -> Option<PathBuf> {
         let full = crate::names::branch_ref(branch);
-        let points_here = |head: &Path| {
-            crate::inspect::read_small(head)
-                .is_some_and(|t| String::from_utf8_lossy(&t).trim().strip_prefix("ref: ") == Some(full.as_str()))
-        };
-        if points_here(&self.common_dir.join("HEAD")) {
-            return Some(self.common_dir.clone());
-        }
-        for entry in std::fs::read_dir(self.common_dir.join("worktrees"))
+        let main = self.common_dir.clone();
+        let linked = std::fs::read_dir(self.common_dir.join("worktrees"))
             .into_iter()
             .flatten()
             .flatten()
-        {
-            if points_here(&entry.path().join("HEAD")) {
-                return Some(entry.path());
+            .map(|entry| entry.path());
+        for dir in std::iter::once(main).chain(linked) {
+            let content = self.head_content(dir.join("HEAD"));
+            if content.is_some_and(|t| String::from_utf8_lossy(t).trim().strip_prefix("ref: ") == Some(full.as_str())) {
+                return Some(dir);
             }
         }
         None
+    }
+
+    /// A `HEAD` file's content as it is now: read again when its stat differs from the one
+    /// taken before it was last read (taken before, so that a write during the read shows
+    /// as a change next time), else as read then.
+    fn head_content(&mut self, head: PathBuf) -> Option<&[u8]> {
+        use std::collections::hash_map::Entry;
+        let Some(stamp) = HeadStamp::of(&head) else {
+            self.heads.remove(&head);
+            return None;
+        };
+        let slot = match self.heads.entry(head) {
+            Entry::Occupied(o) if o.get().0 == stamp => o.into_mut(),
+            Entry::Occupied(mut o) => {
+                let content = crate::inspect::read_small(o.key());
+                o.insert((stamp, content));
+                o.into_mut()
+            }
+            Entry::Vacant(v) => {
+                let content = crate::inspect::read_small(v.key());
+                v.insert((stamp, content))
+            }
+        };
+        slot.1.as_deref()
     }
 
     /// Drop the registration `admin_id` of a worktree whose folder is gone.

@@ -66,13 +66,16 @@ pub struct Executor<'a> {
     /// Show a progress bar (a terminal, output for people).
     progress: bool,
     bar: Option<crate::progress::Bar>,
-    /// Every worktree `HEAD` file `checked_out_at` read, with the file's stat when read:
-    /// each check stats every `HEAD` again and reads only those that changed.
-    heads: std::collections::HashMap<PathBuf, (HeadStamp, Option<Vec<u8>>)>,
+    /// Every worktree `HEAD` file `checked_out_at` read: its stat when read, whether that
+    /// stat vouches for the content (not `HeadStamp::racy`), the content. Each check stats
+    /// every `HEAD` again and reads those whose stat changed or cannot vouch.
+    heads: std::collections::HashMap<PathBuf, (HeadStamp, bool, Option<Vec<u8>>)>,
     /// `info/exclude` lines of sessions removed by this apply, dropped once after the last
     /// change (`Removal::exclude_drop`): rewriting the file per removal made removing k
     /// sessions O(k·N).
     exclude_drops: Vec<String>,
+    /// The record's entries as last written (`Record::write_with`).
+    rendered: crate::ownership::Rendered,
 }
 
 /// What a file's stat says about its content: a `HEAD` rewritten (git renames a new file
@@ -87,6 +90,17 @@ struct HeadStamp {
 }
 
 impl HeadStamp {
+    /// Whether the file changed too shortly before `read_at` for its stat to tell a later
+    /// change: file times are kept at a clock tick's grain, so a same-size write in place
+    /// within that tick would leave the stat as it was (git's "racy clean" case). Such a file
+    /// is read again each time.
+    fn racy(&self, read_at: std::time::SystemTime) -> bool {
+        let secs = read_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.mtime.0.max(self.ctime.0) >= secs.saturating_sub(2)
+    }
+
     fn of(path: &Path) -> Option<HeadStamp> {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::symlink_metadata(path).ok()?;
@@ -113,6 +127,7 @@ impl<'a> Executor<'a> {
             bar: None,
             heads: Default::default(),
             exclude_drops: Vec::new(),
+            rendered: Default::default(),
         })
     }
 
@@ -249,8 +264,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn save_record(&self) -> Result<(), RepoError> {
-        self.record.write(&self.common_dir)
+    fn save_record(&mut self) -> Result<(), RepoError> {
+        self.record.write_with(&self.common_dir, &mut self.rendered)
     }
 
     fn mark(&mut self, change: &Change, base: &str, state: OwnedState) -> Result<(), RepoError> {
@@ -686,19 +701,25 @@ impl<'a> Executor<'a> {
             self.heads.remove(&head);
             return None;
         };
+        // Read, with whether the stat can vouch for the content from now on: not when the
+        // file had changed just before.
+        let read = |path: &Path| {
+            let content = crate::inspect::read_small(path);
+            (stamp, !stamp.racy(std::time::SystemTime::now()), content)
+        };
         let slot = match self.heads.entry(head) {
-            Entry::Occupied(o) if o.get().0 == stamp => o.into_mut(),
+            Entry::Occupied(o) if o.get().0 == stamp && o.get().1 => o.into_mut(),
             Entry::Occupied(mut o) => {
-                let content = crate::inspect::read_small(o.key());
-                o.insert((stamp, content));
+                let fresh = read(o.key());
+                o.insert(fresh);
                 o.into_mut()
             }
             Entry::Vacant(v) => {
-                let content = crate::inspect::read_small(v.key());
-                v.insert((stamp, content))
+                let fresh = read(v.key());
+                v.insert(fresh)
             }
         };
-        slot.1.as_deref()
+        slot.2.as_deref()
     }
 
     /// Drop the registration `admin_id` of a worktree whose folder is gone.

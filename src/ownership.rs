@@ -33,6 +33,10 @@ impl PartialEq for Record {
 
 impl Eq for Record {}
 
+/// Entries as [`Record::write_with`] last serialised them, by path.
+#[derive(Debug, Default)]
+pub struct Rendered(std::collections::HashMap<PathBuf, (OwnedSession, String)>);
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnedSession {
     pub id: String,
@@ -225,20 +229,56 @@ impl Record {
     /// Write atomically (write-then-rename) so that a killed apply leaves the old or the new
     /// record, never half of one.
     pub fn write(&self, common_dir: &Path) -> Result<(), RepoError> {
+        self.write_with(common_dir, &mut Rendered::default())
+    }
+
+    /// [`Record::write`], re-serialising only the entries that differ from the ones in
+    /// `rendered` (which it updates): apply rewrites the whole record after each step of
+    /// each session, and serialising a thousand entries each time made every step cost
+    /// more the more sessions there are. The document is the same.
+    pub fn write_with(&self, common_dir: &Path, rendered: &mut Rendered) -> Result<(), RepoError> {
         let path = Record::path(common_dir);
-        // The same document as the record's own serialisation, entries sorted, without
-        // cloning them.
-        #[derive(Serialize)]
-        struct OnDisk<'a> {
-            version: u32,
-            sessions: Vec<&'a OwnedSession>,
-        }
+        let text = self.document(rendered);
+        crate::fsutil::write_atomic(&path, text.as_bytes())
+    }
+
+    /// The record's file: `serde_json::to_string_pretty` of the version and the entries,
+    /// sorted, and a newline; each entry's part is its own pretty form, indented.
+    fn document(&self, rendered: &mut Rendered) -> String {
         let mut sessions: Vec<&OwnedSession> = self.sessions.iter().collect();
         sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
-        let record = OnDisk { version: 1, sessions };
-        let mut text = serde_json::to_string_pretty(&record).expect("the record serialises");
-        text.push('\n');
-        crate::fsutil::write_atomic(&path, text.as_bytes())
+        if sessions.is_empty() {
+            return "{\n  \"version\": 1,\n  \"sessions\": []\n}\n".to_owned();
+        }
+        let mut text = String::with_capacity(64 + sessions.len() * 200);
+        text.push_str("{\n  \"version\": 1,\n  \"sessions\": [\n");
+        for (i, entry) in sessions.into_iter().enumerate() {
+            if i > 0 {
+                text.push_str(",\n");
+            }
+            let part = match rendered.0.get(&entry.path) {
+                Some((seen, part)) if seen == entry => part,
+                _ => {
+                    let part = serde_json::to_string_pretty(entry).expect("an entry serialises");
+                    let (_, part) = rendered
+                        .0
+                        .entry(entry.path.clone())
+                        .insert_entry((entry.clone(), part))
+                        .into_mut();
+                    &*part
+                }
+            };
+            // String values escape their newlines: each line here is the document's.
+            for (j, line) in part.split('\n').enumerate() {
+                if j > 0 {
+                    text.push('\n');
+                }
+                text.push_str("    ");
+                text.push_str(line);
+            }
+        }
+        text.push_str("\n  ]\n}\n");
+        text
     }
 
     pub fn by_path(&self, path: &Path) -> Option<&OwnedSession> {
@@ -287,6 +327,48 @@ impl Record {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_is_serde_json_pretty_of_the_sorted_entries() {
+        #[derive(Serialize)]
+        struct OnDisk<'a> {
+            version: u32,
+            sessions: Vec<&'a OwnedSession>,
+        }
+        let entry = |id: &str, path: &str, trash: Option<&str>| OwnedSession {
+            id: id.into(),
+            branch: format!("session/{id}"),
+            path: PathBuf::from(path),
+            base: "main".into(),
+            state: OwnedState::Created,
+            trash: trash.map(PathBuf::from),
+            trash_digest: trash.map(|_| "d\"ig\nest".to_owned()),
+        };
+        let mut record = Record::new(
+            1,
+            vec![
+                entry("b", "/r/sessions/b", None),
+                entry("a", "/r/sessions/a \"quoted\"\nline", Some("/r/.trash/a")),
+            ],
+        );
+        let expected = |record: &Record| {
+            let mut sessions: Vec<&OwnedSession> = record.sessions.iter().collect();
+            sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+            let mut text = serde_json::to_string_pretty(&OnDisk { version: 1, sessions }).expect("json");
+            text.push('\n');
+            text
+        };
+        let mut rendered = Rendered::default();
+        assert_eq!(record.document(&mut rendered), expected(&record));
+        record.upsert(OwnedSession {
+            state: OwnedState::Removing,
+            ..entry("b", "/r/sessions/b", None)
+        });
+        record.upsert(entry("c", "/r/sessions/c", None));
+        assert_eq!(record.document(&mut rendered), expected(&record));
+        let empty = Record::default();
+        assert_eq!(empty.document(&mut rendered), expected(&empty));
+    }
 
     #[test]
     fn paths_are_normalised_lexically() {

@@ -117,6 +117,7 @@ impl Worktree {
         proxy: &gix::worktree::Proxy<'_>,
         path: PathBuf,
         branch: Option<String>,
+        detached: Option<String>,
         missing: bool,
         session_id: Option<String>,
     ) -> Worktree {
@@ -139,11 +140,7 @@ impl Worktree {
             lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
             switching_to: crate::inspect::read_small(&proxy.git_dir().join(crate::names::SWITCH_MARKER))
                 .map(|t| String::from_utf8_lossy(&t).trim().to_owned()),
-            detached: if missing {
-                None
-            } else {
-                crate::inspect::detached_head(proxy.git_dir())
-            },
+            detached,
             path,
             branch,
             missing,
@@ -264,7 +261,9 @@ impl State {
             let Ok(base) = proxy.base() else { continue };
             let missing = !base.exists();
             let path = if missing { normalise(&base) } else { canonical(&base) };
-            let branch = head_branch(&proxy.git_dir().join("HEAD"));
+            // Read once: its branch, or the commit it is detached at.
+            let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
+            let branch = head.as_deref().and_then(branch_in);
             if !path.starts_with(&self.root) || path == self.root {
                 if let Some(branch) = branch {
                     self.busy_branches.insert(branch, path);
@@ -280,7 +279,11 @@ impl State {
                 }
             }
             .or_else(|| self.owned.by_path(&path).map(|o| o.id.clone()));
-            let worktree = Worktree::read(&proxy, path, branch, missing, session_id);
+            let detached = head
+                .as_deref()
+                .filter(|_| !missing)
+                .and_then(crate::inspect::detached_in);
+            let worktree = Worktree::read(&proxy, path, branch, detached, missing, session_id);
             self.worktrees.insert(worktree.path.clone(), worktree);
         }
         for path in declared.keys() {
@@ -309,6 +312,9 @@ impl State {
         let local = refs
             .local_branches()
             .map_err(|e| RepoError::git("read local branches", common_dir, e))?;
+        // Branch tips, peeled once per commit: sessions share a few (their bases), and
+        // peeling looks the object up to see whether it is a tag.
+        let mut peeled_ids: std::collections::HashMap<gix::ObjectId, Option<gix::ObjectId>> = Default::default();
         for mut reference in local.flatten() {
             let full = reference.name().as_bstr().to_str_lossy().into_owned();
             let Some(name) = full.strip_prefix(crate::names::HEADS) else {
@@ -319,7 +325,14 @@ impl State {
             if !in_scope {
                 continue;
             }
-            let Ok(id) = reference.peel_to_id() else { continue };
+            let target = reference.target().try_id().map(ToOwned::to_owned);
+            let id = match target {
+                Some(target) => *peeled_ids
+                    .entry(target)
+                    .or_insert_with(|| reference.peel_to_id().ok().map(|id| id.detach())),
+                None => reference.peel_to_id().ok().map(|id| id.detach()),
+            };
+            let Some(id) = id else { continue };
             let upstream = upstream_of(repo, reference.name());
             self.branches.insert(
                 name.to_owned(),
@@ -503,7 +516,11 @@ fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
 fn head_branch(head_file: &Path) -> Option<String> {
-    let content = crate::inspect::read_small(head_file)?;
+    branch_in(&crate::inspect::read_small(head_file)?)
+}
+
+/// The branch a `HEAD` file's `content` is on.
+fn branch_in(content: &[u8]) -> Option<String> {
     let target = content.trim().strip_prefix(b"ref: ")?;
     let name = target.strip_prefix(crate::names::HEADS.as_bytes())?;
     Some(name.to_str().ok()?.to_owned())
@@ -541,7 +558,10 @@ fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, fold
 
 /// The object id a reference points at, peeled.
 fn peeled(repo: &gix::Repository, full: &str) -> Option<String> {
-    let mut r = repo.try_find_reference(full).ok()??;
+    // A full name, looked up as it is: a `&str` is a partial name, tried under every
+    // prefix git's rules allow (five files per missing ref, for every session).
+    let full: gix::refs::FullName = full.try_into().ok()?;
+    let mut r = repo.try_find_reference(full.as_ref()).ok()??;
     r.peel_to_id().ok().map(|id| id.to_string())
 }
 

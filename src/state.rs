@@ -248,48 +248,49 @@ impl State {
             .values()
             .map(|s| (self.root.join(&s.worktree), s))
             .collect();
-        let proxies = repo
+        let ids: Vec<gix::bstr::BString> = repo
             .worktrees()
-            .map_err(|e| RepoError::git("list worktrees", common_dir, e))?;
-        for proxy in proxies {
-            if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
-                return Err(RepoError::message(format!(
-                    "a worktree registration cannot be read safely: {problem}; git cannot use it either. \
-                     Fix or delete that file, or remove the registration (git worktree prune), then run flowloom again"
-                )));
-            }
-            let Ok(base) = proxy.base() else { continue };
-            let missing = !base.exists();
-            let path = if missing { normalise(&base) } else { canonical(&base) };
-            // Read once: its branch, or the commit it is detached at.
-            let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
-            let branch = head.as_deref().and_then(branch_in);
-            if !path.starts_with(&self.root) || path == self.root {
-                if let Some(branch) = branch {
-                    self.busy_branches.insert(branch, path);
+            .map_err(|e| RepoError::git("list worktrees", common_dir, e))?
+            .iter()
+            .filter_map(|proxy| proxy.id().ok().map(ToOwned::to_owned))
+            .collect();
+        let found = {
+            let (root, owned) = (&self.root, &self.owned);
+            let read_one = |repo: &gix::Repository, id: &gix::bstr::BString| match repo
+                .worktree_proxy_by_id(gix::bstr::BStr::new(id.as_slice()))
+            {
+                Ok(Some(proxy)) => read_registration(&proxy, root, &declared, manifest, owned),
+                _ => Found::Gone,
+            };
+            in_parallel(repo, &ids, read_one)
+        };
+        // In the order of the registrations, as one loop over them would.
+        for found in found {
+            match found {
+                Found::Unsafe(problem) => {
+                    return Err(RepoError::message(format!(
+                        "a worktree registration cannot be read safely: {problem}; git cannot use it either. \
+                         Fix or delete that file, or remove the registration (git worktree prune), then run flowloom again"
+                    )));
                 }
-                continue;
-            }
-            let session_id = match declared.get(&path) {
-                Some(s) => Some(s.id.clone()),
-                None if missing => None,
-                None => {
-                    let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
-                    infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref())
+                Found::Gone => {}
+                Found::Outside { branch, path } => {
+                    if let Some(branch) = branch {
+                        self.busy_branches.insert(branch, path);
+                    }
+                }
+                Found::Inside(worktree) => {
+                    self.worktrees.insert(worktree.path.clone(), *worktree);
                 }
             }
-            .or_else(|| self.owned.by_path(&path).map(|o| o.id.clone()));
-            let detached = head
-                .as_deref()
-                .filter(|_| !missing)
-                .and_then(crate::inspect::detached_in);
-            let worktree = Worktree::read(&proxy, path, branch, detached, missing, session_id);
-            self.worktrees.insert(worktree.path.clone(), worktree);
         }
         for path in declared.keys() {
+            if self.worktrees.contains_key(path) {
+                continue;
+            }
             // An empty folder is fine: git (and gix) check out into it.
             let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-            if !self.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
+            if path.symlink_metadata().is_ok() && !empty_dir {
                 self.occupied.insert(path.clone());
             }
         }
@@ -479,6 +480,97 @@ pub struct Needs {
 
 /// SPEC §2, §8: the root is checked on the real path. No folder on the way from the
 /// manifest's folder to it may be a symlink, and it may not lie inside a git directory.
+/// What one registration is, as `State::read_worktrees` sorts them.
+enum Found {
+    /// One of its administration files cannot be read safely.
+    Unsafe(String),
+    /// Gone, or its worktree path unreadable: skipped.
+    Gone,
+    /// Outside the root: only its branch counts (not available to new sessions).
+    Outside {
+        branch: Option<String>,
+        path: PathBuf,
+    },
+    Inside(Box<Worktree>),
+}
+
+/// Read one registration: what a plan needs of it, cheaply (`Worktree::read`).
+fn read_registration(
+    proxy: &gix::worktree::Proxy<'_>,
+    root: &Path,
+    declared: &BTreeMap<PathBuf, &crate::manifest::Session>,
+    manifest: &Manifest,
+    owned: &Record,
+) -> Found {
+    if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
+        return Found::Unsafe(problem);
+    }
+    let Ok(base) = proxy.base() else { return Found::Gone };
+    let missing = !base.exists();
+    let path = if missing { normalise(&base) } else { canonical(&base) };
+    // Read once: its branch, or the commit it is detached at.
+    let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
+    let branch = head.as_deref().and_then(branch_in);
+    if !path.starts_with(root) || path == root {
+        return Found::Outside { branch, path };
+    }
+    let session_id = match declared.get(&path) {
+        Some(s) => Some(s.id.clone()),
+        None if missing => None,
+        None => {
+            let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref())
+        }
+    }
+    .or_else(|| owned.by_path(&path).map(|o| o.id.clone()));
+    let detached = head
+        .as_deref()
+        .filter(|_| !missing)
+        .and_then(crate::inspect::detached_in);
+    Found::Inside(Box::new(Worktree::read(
+        proxy, path, branch, detached, missing, session_id,
+    )))
+}
+
+/// `read` of every item, in their order, spread over the available cores once there are
+/// enough to be worth the threads (each thread with its own handle of `repo`). Reading a
+/// thousand registrations is some 70,000 small system calls.
+fn in_parallel<T: Sync, R: Send>(
+    repo: &gix::Repository,
+    items: &[T],
+    read: impl Fn(&gix::Repository, &T) -> R + Sync,
+) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(items.len() / MIN_PER_THREAD);
+    if threads <= 1 {
+        return items.iter().map(|item| read(repo, item)).collect();
+    }
+    let shared = repo.clone().into_sync();
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let (shared, read) = (&shared, &read);
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let repo = shared.to_thread_local();
+                    part.iter().map(|item| read(&repo, item)).collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
 fn check_root(manifest: &Manifest, root: &Path, git_dirs: &[PathBuf]) -> Result<(), RepoError> {
     use std::path::Component;
     let unsafe_root = |why: String| RepoError::UnsafeRoot {

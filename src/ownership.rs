@@ -256,10 +256,13 @@ impl Record {
             if i > 0 {
                 text.push_str(",\n");
             }
+            // Each entry's own pretty form, indented to its place in the document (string
+            // values escape their newlines: every newline in it is the document's).
             let part = match rendered.0.get(&entry.path) {
                 Some((seen, part)) if seen == entry => part,
                 _ => {
-                    let part = serde_json::to_string_pretty(entry).expect("an entry serialises");
+                    let own = serde_json::to_string_pretty(entry).expect("an entry serialises");
+                    let part = format!("    {}", own.replace('\n', "\n    "));
                     let (_, part) = rendered
                         .0
                         .entry(entry.path.clone())
@@ -268,14 +271,7 @@ impl Record {
                     &*part
                 }
             };
-            // String values escape their newlines: each line here is the document's.
-            for (j, line) in part.split('\n').enumerate() {
-                if j > 0 {
-                    text.push('\n');
-                }
-                text.push_str("    ");
-                text.push_str(line);
-            }
+            text.push_str(part);
         }
         text.push_str("\n  ]\n}\n");
         text

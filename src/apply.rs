@@ -67,6 +67,52 @@ pub struct Executor<'a> {
     /// Show a progress bar (a terminal, output for people).
     progress: bool,
     bar: Option<crate::progress::Bar>,
+    /// Every worktree `HEAD` file `checked_out_at` read: its stat when read, whether that
+    /// stat vouches for the content (not `HeadStamp::racy`), the content. Each check stats
+    /// every `HEAD` again and reads those whose stat changed or cannot vouch.
+    heads: std::collections::HashMap<PathBuf, (HeadStamp, bool, Option<Vec<u8>>)>,
+    /// `info/exclude` lines of sessions removed by this apply, dropped once after the last
+    /// change (`Removal::exclude_drop`): rewriting the file per removal made removing k
+    /// sessions O(k·N).
+    exclude_drops: Vec<String>,
+    /// The record's entries as last written (`Record::write_with`).
+    rendered: crate::ownership::Rendered,
+}
+
+/// What a file's stat says about its content: a `HEAD` rewritten (git renames a new file
+/// over it: new inode) or edited in place (new times, size) differs in one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeadStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl HeadStamp {
+    /// Whether the file changed too shortly before `read_at` for its stat to tell a later
+    /// change: file times are kept at a clock tick's grain, so a same-size write in place
+    /// within that tick would leave the stat as it was (git's "racy clean" case). Such a file
+    /// is read again each time.
+    fn racy(&self, read_at: std::time::SystemTime) -> bool {
+        let secs = read_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        self.mtime.0.max(self.ctime.0) >= secs.saturating_sub(2)
+    }
+
+    fn of(path: &Path) -> Option<HeadStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(path).ok()?;
+        Some(HeadStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 impl<'a> Executor<'a> {
@@ -80,6 +126,9 @@ impl<'a> Executor<'a> {
             interrupt: crate::lock::interrupt_flag(),
             progress,
             bar: None,
+            heads: Default::default(),
+            exclude_drops: Vec::new(),
+            rendered: Default::default(),
         })
     }
 
@@ -119,6 +168,8 @@ impl<'a> Executor<'a> {
             })
             .count();
         self.bar = Some(crate::progress::Bar::new(self.progress && checkouts > 0, checkouts));
+        // The removals whose exclude lines wait in `exclude_drops`.
+        let mut dropping = Vec::new();
         for change in &plan.changes {
             if crate::lock::interrupted() && !matches!(change.action, Action::Blocked { .. }) {
                 report.changes.push(Outcome {
@@ -127,6 +178,7 @@ impl<'a> Executor<'a> {
                 });
                 continue;
             }
+            let queued = self.exclude_drops.len();
             let result = match &change.action {
                 Action::Create {
                     start,
@@ -141,8 +193,12 @@ impl<'a> Executor<'a> {
                 Action::Restore { from, base } => self.restore(change, from, base),
                 Action::Blocked { .. } => Ok(()),
             };
+            if self.exclude_drops.len() > queued {
+                dropping.push(report.changes.len());
+            }
             report.changes.push(Outcome { change, result });
         }
+        self.drop_exclude_lines(&mut report, &dropping);
         if let Some(bar) = self.bar.take() {
             bar.finish();
         }
@@ -197,8 +253,27 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn save_record(&self) -> Result<(), RepoError> {
-        self.record.write(&self.common_dir)
+    /// Drop the exclude lines of the sessions this apply removed, in one rewrite. Until then
+    /// they hide a little more than needed, never less. A failure fails each of those
+    /// removals, as it did when each dropped its own lines.
+    fn drop_exclude_lines(&mut self, report: &mut Report<'_>, dropping: &[usize]) {
+        if self.exclude_drops.is_empty() {
+            return;
+        }
+        let lines = std::mem::take(&mut self.exclude_drops);
+        if let Err(e) = crate::exclude::drop_lines(&self.common_dir, &lines) {
+            for &i in dropping {
+                if let Some(outcome) = report.changes.get_mut(i)
+                    && outcome.result.is_ok()
+                {
+                    outcome.result = Err(Failure::Error(RepoError::message(e.to_string())));
+                }
+            }
+        }
+    }
+
+    fn save_record(&mut self) -> Result<(), RepoError> {
+        self.record.write_with(&self.common_dir, &mut self.rendered)
     }
 
     fn mark(&mut self, change: &Change, base: &str, state: OwnedState) -> Result<(), RepoError> {
@@ -477,9 +552,8 @@ impl<'a> Executor<'a> {
             self.record.remove_path(&change.path);
             self.save_record()?;
         }
-        if !removal.exclude_drop.is_empty() {
-            crate::exclude::drop_lines(&self.common_dir, &removal.exclude_drop)?;
-        }
+        // Dropped after the last change, with the other removals' (`drop_exclude_lines`).
+        self.exclude_drops.extend(removal.exclude_drop.iter().cloned());
         // SPEC §10: a session without a worktree holds no ports.
         if !retain || removal.worktree != WorktreeRemoval::None {
             crate::machine::release_ports(&self.repository_key(), &change.session)?;
@@ -708,25 +782,54 @@ impl<'a> Executor<'a> {
     }
 
     /// Where another worktree (or the main one) has `branch` checked out now, if anywhere.
-    fn checked_out_at(&self, branch: &str) -> Option<PathBuf> {
+    /// Every `HEAD` is looked at again, each time (git could have switched any of them
+    /// since the plan); one this apply already read and whose stat has not changed since
+    /// is not read again.
+    fn checked_out_at(&mut self, branch: &str) -> Option<PathBuf> {
         let full = crate::names::branch_ref(branch);
-        let points_here = |head: &Path| {
-            crate::inspect::read_small(head)
-                .is_some_and(|t| String::from_utf8_lossy(&t).trim().strip_prefix("ref: ") == Some(full.as_str()))
-        };
-        if points_here(&self.common_dir.join("HEAD")) {
-            return Some(self.common_dir.clone());
-        }
-        for entry in std::fs::read_dir(self.common_dir.join("worktrees"))
+        let main = self.common_dir.clone();
+        let linked = std::fs::read_dir(self.common_dir.join("worktrees"))
             .into_iter()
             .flatten()
             .flatten()
-        {
-            if points_here(&entry.path().join("HEAD")) {
-                return Some(entry.path());
+            .map(|entry| entry.path());
+        for dir in std::iter::once(main).chain(linked) {
+            let content = self.head_content(dir.join("HEAD"));
+            if content.is_some_and(|t| String::from_utf8_lossy(t).trim().strip_prefix("ref: ") == Some(full.as_str())) {
+                return Some(dir);
             }
         }
         None
+    }
+
+    /// A `HEAD` file's content as it is now: read again when its stat differs from the one
+    /// taken before it was last read (taken before, so that a write during the read shows
+    /// as a change next time), else as read then.
+    fn head_content(&mut self, head: PathBuf) -> Option<&[u8]> {
+        use std::collections::hash_map::Entry;
+        let Some(stamp) = HeadStamp::of(&head) else {
+            self.heads.remove(&head);
+            return None;
+        };
+        // Read, with whether the stat can vouch for the content from now on: not when the
+        // file had changed just before.
+        let read = |path: &Path| {
+            let content = crate::inspect::read_small(path);
+            (stamp, !stamp.racy(std::time::SystemTime::now()), content)
+        };
+        let slot = match self.heads.entry(head) {
+            Entry::Occupied(o) if o.get().0 == stamp && o.get().1 => o.into_mut(),
+            Entry::Occupied(mut o) => {
+                let fresh = read(o.key());
+                o.insert(fresh);
+                o.into_mut()
+            }
+            Entry::Vacant(v) => {
+                let fresh = read(v.key());
+                v.insert(fresh)
+            }
+        };
+        slot.2.as_deref()
     }
 
     /// Drop the registration `admin_id` of a worktree whose folder is gone.
@@ -986,20 +1089,15 @@ impl<'a> Executor<'a> {
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        let prepared = self
-            .repo
-            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
-            .map_err(|e| RepoError::git("add worktree", path, e))?;
-        // Registered and locked `initializing`, nothing checked out: where a kill during
-        // checkout leaves a worktree.
-        failpoint("create:registered");
         let progress = match &self.bar {
             Some(bar) => bar.files(&change.session),
             None => crate::progress::Bar::new(false, 0).files(&change.session),
         };
-        let (wt_repo, _) = prepared
-            .checkout(progress, self.interrupt)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        let wt_repo = if needs_gix_add(self.repo) {
+            self.add_worktree_with_gix(path, full, progress)?
+        } else {
+            self.add_worktree_directly(path, full, progress)?
+        };
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
@@ -1010,6 +1108,128 @@ impl<'a> Executor<'a> {
             .map(|id| id.to_string())
             .map_err(|e| RepoError::git("read the HEAD of", path, e))?;
         Ok(head)
+    }
+
+    /// `git worktree add` for the common configuration, through gix's parts, each once.
+    ///
+    /// gix's `prepare_add_worktree` checks the branch is checked out nowhere (opening every
+    /// other worktree, with `Head::Attached`) and the destination registered nowhere
+    /// (reading and resolving every other registration): per session, a cost that grows
+    /// with the number of sessions, quadratic over an apply that makes many. Both were
+    /// checked by the planner, from the worktrees it read once (`plan::checked_out` and
+    /// `State::worktrees`; a create is only planned where neither holds), under the lock
+    /// that this apply still holds. The rest is what gix does, in its order: the
+    /// administration folder (gix-worktree's `add::prepare`, locked `initializing`), `HEAD`
+    /// attached to the branch with its reflog's first line, the checkout and index, then the
+    /// lock dropped. Any failure before that drops the folder and the registration again.
+    fn add_worktree_directly(
+        &self,
+        path: &Path,
+        full: gix::refs::FullName,
+        mut progress: crate::progress::Files,
+    ) -> Result<gix::Repository, RepoError> {
+        use gix::progress::{NestedProgress, Progress};
+        use std::sync::atomic::Ordering;
+        let commit = self
+            .repo
+            .find_reference(full.as_ref())
+            .and_then(|mut r| r.peel_to_commit())
+            .map_err(|e| RepoError::git("read the branch for", path, e))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|e| RepoError::git("read the tree for", path, e))?
+            .detach();
+        let commit = commit.id;
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(RepoError::message("interrupted"));
+        }
+        let prepared = gix_worktree::add::prepare(
+            path,
+            gix_worktree::add::Context::new(&self.common_dir),
+            gix_worktree::add::Options::default(),
+        )
+        .map_err(|e| RepoError::io("prepare the worktree", path, e))?;
+        let head_file = prepared.git_dir().join("HEAD");
+        std::fs::write(&head_file, format!("ref: {}\n", full.as_bstr()))
+            .map_err(|e| RepoError::io("write", &head_file, e))?;
+        let id = prepared
+            .git_dir()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut wt_repo = self
+            .repo
+            .worktree_proxy_by_id(gix::bstr::BStr::new(id.as_bytes()))
+            .map_err(|e| RepoError::git("find worktree", path, e))?
+            .ok_or_else(|| RepoError::message(format!("{} was not registered", path.display())))?
+            .into_repo()
+            .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.clear_namespace();
+        // As gix (and clone): the symbolic HEAD's reflog starts at the commit, the branch
+        // itself untouched.
+        let head: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
+        wt_repo
+            .edit_reference(RefEdit::update_with_log(
+                head,
+                commit,
+                PreviousValue::Any,
+                LogChange {
+                    mode: RefLog::Only,
+                    ..Default::default()
+                },
+            ))
+            .map_err(|e| RepoError::git("write the HEAD reflog of", path, e))?;
+        // Registered and locked `initializing`, nothing checked out: where a kill during
+        // checkout leaves a worktree.
+        failpoint("create:registered");
+        let workdir = prepared.work_dir().to_owned();
+        let git = |action: &'static str| move |e: gix::Error| filter_hint(RepoError::git(action, path, e));
+        let mut index = wt_repo.index_from_tree(&tree).map_err(git("check out worktree"))?;
+        let mut options = wt_repo
+            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(git("check out worktree"))?;
+        options.destination_is_initially_empty = true;
+        let mut files = progress.add_child("checkout");
+        let mut bytes = progress.add_child("writing");
+        files.init(Some(index.entries().len()), None);
+        bytes.init(None, None);
+        let objects = wt_repo
+            .objects
+            .clone()
+            .into_arc()
+            .map_err(|e| RepoError::git("open objects of", path, e))?;
+        gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, self.interrupt, options)
+            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        if self.interrupt.load(Ordering::Relaxed) {
+            return Err(RepoError::message("interrupted"));
+        }
+        index
+            .write(Default::default())
+            .map_err(|e| RepoError::git("write the index of", path, e))?;
+        prepared
+            .persist()
+            .map_err(|e| RepoError::io("finish adding the worktree", path, e))?;
+        Ok(wt_repo)
+    }
+
+    /// `git worktree add` by gix itself, for configurations whose extra files it writes
+    /// (`worktree.useRelativePaths`, `extensions.worktreeConfig`, `core.sparseCheckout`) or
+    /// whose config depends on the branch (`includeIf "onbranch:…"`).
+    fn add_worktree_with_gix(
+        &self,
+        path: &Path,
+        full: gix::refs::FullName,
+        progress: crate::progress::Files,
+    ) -> Result<gix::Repository, RepoError> {
+        let prepared = self
+            .repo
+            .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
+            .map_err(|e| RepoError::git("add worktree", path, e))?;
+        failpoint("create:registered");
+        let (wt_repo, _) = prepared
+            .checkout(progress, self.interrupt)
+            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        Ok(wt_repo)
     }
 
     /// Check out the session's branch in a clean worktree that is on `from`, as
@@ -1247,6 +1467,27 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
 
 /// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
 /// and what to check, instead of ending in the filter protocol's last words.
+/// Whether adding a worktree needs gix's own `prepare_add_worktree`: the config asks for
+/// files or links the direct path does not write (relative links, `config.worktree`, sparse
+/// patterns), or may depend on the new worktree's branch (`includeIf "onbranch:…"`).
+fn needs_gix_add(repo: &gix::Repository) -> bool {
+    let config = repo.config_snapshot();
+    let set = |key: &str| config.boolean(key).unwrap_or(false);
+    if set("worktree.useRelativePaths") || set("extensions.worktreeConfig") || set("core.sparseCheckout") {
+        return true;
+    }
+    config
+        .plumbing()
+        .sections_by_name("includeIf")
+        .is_some_and(|mut sections| {
+            sections.any(|s| {
+                s.header()
+                    .subsection_name()
+                    .is_some_and(|n| n.len() >= 9 && n[..9].eq_ignore_ascii_case(b"onbranch:"))
+            })
+        })
+}
+
 fn filter_hint(e: RepoError) -> RepoError {
     let text = e.to_string();
     if text.contains("Process handshake") || text.contains("filter") {

@@ -270,7 +270,8 @@ pub fn line_paths(lines: &[String]) -> Vec<PathBuf> {
 /// rest of the block and of the file.
 pub fn drop_lines(common_dir: &Path, lines: &[String]) -> Result<(), RepoError> {
     let found = read(common_dir);
-    let kept: Vec<String> = found.lines.into_iter().filter(|l| !lines.contains(l)).collect();
+    let drop: std::collections::HashSet<&String> = lines.iter().collect();
+    let kept: Vec<String> = found.lines.into_iter().filter(|l| !drop.contains(l)).collect();
     write(common_dir, &kept, &[])
 }
 

@@ -311,7 +311,11 @@ pub fn unreachable_from_refs(repo: &gix::Repository, head: &str) -> Result<usize
 
 /// The commit a detached `HEAD` file names; `None` when on a branch or unreadable.
 pub fn detached_head(admin_dir: &Path) -> Option<String> {
-    let content = read_small(&admin_dir.join("HEAD"))?;
+    detached_in(&read_small(&admin_dir.join("HEAD"))?)
+}
+
+/// The commit a `HEAD` file's `content` names, when detached.
+pub fn detached_in(content: &[u8]) -> Option<String> {
     let text = content.trim().to_str().ok()?;
     (!text.starts_with("ref:") && gix::ObjectId::from_hex(text.as_bytes()).is_ok()).then(|| text.to_owned())
 }

@@ -11,11 +11,31 @@ use crate::error::RepoError;
 const DIR: &str = "flowloom";
 const FILE: &str = "owned.json";
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Record {
     pub version: u32,
     pub sessions: Vec<OwnedSession>,
+    /// Where each path's entry is in `sessions`, so that [`Record::by_path`] (asked once or
+    /// more per worktree by the reader, the planner and apply) is not a scan: kept by
+    /// `read`, `new`, `upsert`, `remove_path` and `reindex`. Code that edits `sessions`
+    /// itself calls `reindex` after; until then (told by a count that differs, or an entry
+    /// that is not where the index says) lookups scan.
+    #[serde(skip)]
+    index: std::collections::HashMap<PathBuf, usize>,
 }
+
+/// Equal records hold the same entries; the index is derived from them.
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.version == other.version && self.sessions == other.sessions
+    }
+}
+
+impl Eq for Record {}
+
+/// Entries as [`Record::write_with`] last serialised them, by path.
+#[derive(Debug, Default)]
+pub struct Rendered(std::collections::HashMap<PathBuf, (OwnedSession, String)>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OwnedSession {
@@ -169,41 +189,182 @@ impl Record {
                 false
             }
         });
+        record.reindex();
         Ok((record, dropped))
+    }
+
+    /// A record of `sessions`, indexed.
+    pub fn new(version: u32, sessions: Vec<OwnedSession>) -> Record {
+        let mut record = Record {
+            version,
+            sessions,
+            index: Default::default(),
+        };
+        record.reindex();
+        record
+    }
+
+    /// Rebuild the path index after `sessions` was edited directly. With an entry's path
+    /// twice (a hand-edited record), the first one is found, as a scan would.
+    pub fn reindex(&mut self) {
+        self.index.clear();
+        for (i, o) in self.sessions.iter().enumerate() {
+            self.index.entry(o.path.clone()).or_insert(i);
+        }
+    }
+
+    /// Where the index says `path`'s entry is, when the index describes `sessions` (one
+    /// entry per path, none added since) and the entry is there.
+    fn position(&self, path: &Path) -> Option<Option<usize>> {
+        if self.index.len() != self.sessions.len() {
+            return None;
+        }
+        match self.index.get(path) {
+            None => Some(None),
+            Some(&i) if self.sessions.get(i).is_some_and(|o| o.path == path) => Some(Some(i)),
+            Some(_) => None,
+        }
     }
 
     /// Write atomically (write-then-rename) so that a killed apply leaves the old or the new
     /// record, never half of one.
     pub fn write(&self, common_dir: &Path) -> Result<(), RepoError> {
+        self.write_with(common_dir, &mut Rendered::default())
+    }
+
+    /// [`Record::write`], re-serialising only the entries that differ from the ones in
+    /// `rendered` (which it updates): apply rewrites the whole record after each step of
+    /// each session, and serialising a thousand entries each time made every step cost
+    /// more the more sessions there are. The document is the same.
+    pub fn write_with(&self, common_dir: &Path, rendered: &mut Rendered) -> Result<(), RepoError> {
         let path = Record::path(common_dir);
-        let mut record = self.clone();
-        record.version = 1;
-        record
-            .sessions
-            .sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
-        let mut text = serde_json::to_string_pretty(&record).expect("the record serialises");
-        text.push('\n');
+        let text = self.document(rendered);
         crate::fsutil::write_atomic(&path, text.as_bytes())
     }
 
+    /// The record's file: `serde_json::to_string_pretty` of the version and the entries,
+    /// sorted, and a newline; each entry's part is its own pretty form, indented.
+    fn document(&self, rendered: &mut Rendered) -> String {
+        let mut sessions: Vec<&OwnedSession> = self.sessions.iter().collect();
+        sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+        if sessions.is_empty() {
+            return "{\n  \"version\": 1,\n  \"sessions\": []\n}\n".to_owned();
+        }
+        let mut text = String::with_capacity(64 + sessions.len() * 200);
+        text.push_str("{\n  \"version\": 1,\n  \"sessions\": [\n");
+        for (i, entry) in sessions.into_iter().enumerate() {
+            if i > 0 {
+                text.push_str(",\n");
+            }
+            // Each entry's own pretty form, indented to its place in the document (string
+            // values escape their newlines: every newline in it is the document's).
+            let part = match rendered.0.get(&entry.path) {
+                Some((seen, part)) if seen == entry => part,
+                _ => {
+                    let own = serde_json::to_string_pretty(entry).expect("an entry serialises");
+                    let part = format!("    {}", own.replace('\n', "\n    "));
+                    let (_, part) = rendered
+                        .0
+                        .entry(entry.path.clone())
+                        .insert_entry((entry.clone(), part))
+                        .into_mut();
+                    &*part
+                }
+            };
+            text.push_str(part);
+        }
+        text.push_str("\n  ]\n}\n");
+        text
+    }
+
     pub fn by_path(&self, path: &Path) -> Option<&OwnedSession> {
-        self.sessions.iter().find(|o| o.path == path)
+        match self.position(path) {
+            Some(at) => at.map(|i| &self.sessions[i]),
+            None => self.sessions.iter().find(|o| o.path == path),
+        }
     }
 
-    /// Insert or replace the entry for the same path.
+    /// Insert or replace the entry for the same path. The order of `sessions` is not kept
+    /// (`write` sorts).
     pub fn upsert(&mut self, entry: OwnedSession) {
-        self.sessions.retain(|o| o.path != entry.path);
-        self.sessions.push(entry);
+        match self.position(&entry.path) {
+            Some(Some(i)) => self.sessions[i] = entry,
+            Some(None) => {
+                self.index.insert(entry.path.clone(), self.sessions.len());
+                self.sessions.push(entry);
+            }
+            None => {
+                self.sessions.retain(|o| o.path != entry.path);
+                self.sessions.push(entry);
+                self.reindex();
+            }
+        }
     }
 
+    /// Drop the entry for `path`. The order of `sessions` is not kept (`write` sorts).
     pub fn remove_path(&mut self, path: &Path) {
-        self.sessions.retain(|o| o.path != path);
+        match self.position(path) {
+            Some(Some(i)) => {
+                self.index.remove(path);
+                self.sessions.swap_remove(i);
+                if let Some(moved) = self.sessions.get(i) {
+                    self.index.insert(moved.path.clone(), i);
+                }
+            }
+            Some(None) => {}
+            None => {
+                self.sessions.retain(|o| o.path != path);
+                self.reindex();
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_is_serde_json_pretty_of_the_sorted_entries() {
+        #[derive(Serialize)]
+        struct OnDisk<'a> {
+            version: u32,
+            sessions: Vec<&'a OwnedSession>,
+        }
+        let entry = |id: &str, path: &str, trash: Option<&str>| OwnedSession {
+            id: id.into(),
+            branch: format!("session/{id}"),
+            path: PathBuf::from(path),
+            base: "main".into(),
+            state: OwnedState::Created,
+            trash: trash.map(PathBuf::from),
+            trash_digest: trash.map(|_| "d\"ig\nest".to_owned()),
+        };
+        let mut record = Record::new(
+            1,
+            vec![
+                entry("b", "/r/sessions/b", None),
+                entry("a", "/r/sessions/a \"quoted\"\nline", Some("/r/.trash/a")),
+            ],
+        );
+        let expected = |record: &Record| {
+            let mut sessions: Vec<&OwnedSession> = record.sessions.iter().collect();
+            sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+            let mut text = serde_json::to_string_pretty(&OnDisk { version: 1, sessions }).expect("json");
+            text.push('\n');
+            text
+        };
+        let mut rendered = Rendered::default();
+        assert_eq!(record.document(&mut rendered), expected(&record));
+        record.upsert(OwnedSession {
+            state: OwnedState::Removing,
+            ..entry("b", "/r/sessions/b", None)
+        });
+        record.upsert(entry("c", "/r/sessions/c", None));
+        assert_eq!(record.document(&mut rendered), expected(&record));
+        let empty = Record::default();
+        assert_eq!(empty.document(&mut rendered), expected(&empty));
+    }
 
     #[test]
     fn paths_are_normalised_lexically() {

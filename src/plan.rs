@@ -1275,6 +1275,7 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
         .collect();
     let declared_branches: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
     let owned_branches: BTreeSet<&str> = state.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
+    let worktree_branches: BTreeSet<&str> = state.worktrees.values().filter_map(|wt| wt.branch.as_deref()).collect();
     let mut out = Vec::new();
     let mut listed_branches = BTreeSet::new();
     for wt in state.worktrees.values() {
@@ -1303,7 +1304,7 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
             continue;
         }
         // Checked out in an owned or declared worktree: that session covers it.
-        if state.worktrees.values().any(|wt| wt.branch.as_deref() == Some(b)) {
+        if worktree_branches.contains(b.as_str()) {
             continue;
         }
         if let Some(id) = manifest.defaults.branch.match_id(b) {
@@ -1514,10 +1515,7 @@ mod tests {
     /// What apply does, on values.
     fn carry_out(plan: &Plan, state: &State) -> State {
         let mut next = state.clone();
-        let mut record = Record {
-            version: 1,
-            sessions: next.owned.sessions.clone(),
-        };
+        let mut record = Record::new(1, next.owned.sessions.clone());
         // Housekeeping, as apply carries it out (first).
         for step in &plan.housekeeping {
             match step {

@@ -1026,8 +1026,11 @@ fn housekeeping_kind(step: &Housekeeping) -> &'static str {
 pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
     match step {
         Housekeeping::Excludes { old, new, .. } => {
-            let added = new.iter().filter(|l| !old.contains(l)).count();
-            let removed = old.iter().filter(|l| !new.contains(l)).count();
+            // Sets: a block lists a line or two per session.
+            let old_set: std::collections::HashSet<&String> = old.iter().collect();
+            let new_set: std::collections::HashSet<&String> = new.iter().collect();
+            let added = new.iter().filter(|l| !old_set.contains(l)).count();
+            let removed = old.iter().filter(|l| !new_set.contains(l)).count();
             format!("info/exclude: flowloom's block lists exactly the session paths ({added} added, {removed} removed)")
         }
         Housekeeping::Leftover(l) => {

@@ -125,6 +125,7 @@ impl Worktree {
         proxy: &gix::worktree::Proxy<'_>,
         path: PathBuf,
         branch: Option<String>,
+        detached: Option<String>,
         missing: bool,
         session_id: Option<String>,
     ) -> Worktree {
@@ -147,11 +148,7 @@ impl Worktree {
             lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
             switching_to: crate::inspect::read_small(&proxy.git_dir().join(crate::names::SWITCH_MARKER))
                 .map(|t| String::from_utf8_lossy(&t).trim().to_owned()),
-            detached: if missing {
-                None
-            } else {
-                crate::inspect::detached_head(proxy.git_dir())
-            },
+            detached,
             path,
             branch,
             missing,
@@ -267,42 +264,49 @@ impl State {
             .values()
             .map(|s| (self.root.join(&s.worktree), s))
             .collect();
-        let proxies = repo
+        let ids: Vec<gix::bstr::BString> = repo
             .worktrees()
-            .map_err(|e| RepoError::git("list worktrees", common_dir, e))?;
-        for proxy in proxies {
-            if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
-                return Err(RepoError::message(format!(
-                    "a worktree registration cannot be read safely: {problem}; git cannot use it either. \
-                     Fix or delete that file, or remove the registration (git worktree prune), then run flowloom again"
-                )));
-            }
-            let Ok(base) = proxy.base() else { continue };
-            let missing = !base.exists();
-            let path = if missing { normalise(&base) } else { canonical(&base) };
-            let branch = head_branch(&proxy.git_dir().join("HEAD"));
-            if !path.starts_with(&self.root) || path == self.root {
-                if let Some(branch) = branch {
-                    self.busy_branches.insert(branch, path);
+            .map_err(|e| RepoError::git("list worktrees", common_dir, e))?
+            .iter()
+            .filter_map(|proxy| proxy.id().ok().map(ToOwned::to_owned))
+            .collect();
+        let found = {
+            let (root, owned) = (&self.root, &self.owned);
+            let read_one = |repo: &gix::Repository, id: &gix::bstr::BString| match repo
+                .worktree_proxy_by_id(gix::bstr::BStr::new(id.as_slice()))
+            {
+                Ok(Some(proxy)) => read_registration(&proxy, root, &declared, manifest, owned),
+                _ => Found::Gone,
+            };
+            in_parallel(repo, &ids, read_one)
+        };
+        // In the order of the registrations, as one loop over them would.
+        for found in found {
+            match found {
+                Found::Unsafe(problem) => {
+                    return Err(RepoError::message(format!(
+                        "a worktree registration cannot be read safely: {problem}; git cannot use it either. \
+                         Fix or delete that file, or remove the registration (git worktree prune), then run flowloom again"
+                    )));
                 }
-                continue;
-            }
-            let session_id = match declared.get(&path) {
-                Some(s) => Some(s.id.clone()),
-                None if missing => None,
-                None => {
-                    let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
-                    infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref())
+                Found::Gone => {}
+                Found::Outside { branch, path } => {
+                    if let Some(branch) = branch {
+                        self.busy_branches.insert(branch, path);
+                    }
+                }
+                Found::Inside(worktree) => {
+                    self.worktrees.insert(worktree.path.clone(), *worktree);
                 }
             }
-            .or_else(|| self.owned.by_path(&path).map(|o| o.id.clone()));
-            let worktree = Worktree::read(&proxy, path, branch, missing, session_id);
-            self.worktrees.insert(worktree.path.clone(), worktree);
         }
         for path in declared.keys() {
+            if self.worktrees.contains_key(path) {
+                continue;
+            }
             // An empty folder is fine: git (and gix) check out into it.
             let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-            if !self.worktrees.contains_key(path) && path.symlink_metadata().is_ok() && !empty_dir {
+            if path.symlink_metadata().is_ok() && !empty_dir {
                 self.occupied.insert(path.clone());
             }
         }
@@ -325,6 +329,9 @@ impl State {
         let local = refs
             .local_branches()
             .map_err(|e| RepoError::git("read local branches", common_dir, e))?;
+        // Branch tips, peeled once per commit: sessions share a few (their bases), and
+        // peeling looks the object up to see whether it is a tag.
+        let mut peeled_ids: std::collections::HashMap<gix::ObjectId, Option<gix::ObjectId>> = Default::default();
         for mut reference in local.flatten() {
             let full = reference.name().as_bstr().to_str_lossy().into_owned();
             let Some(name) = full.strip_prefix(crate::names::HEADS) else {
@@ -335,7 +342,14 @@ impl State {
             if !in_scope {
                 continue;
             }
-            let Ok(id) = reference.peel_to_id() else { continue };
+            let target = reference.target().try_id().map(ToOwned::to_owned);
+            let id = match target {
+                Some(target) => *peeled_ids
+                    .entry(target)
+                    .or_insert_with(|| reference.peel_to_id().ok().map(|id| id.detach())),
+                None => reference.peel_to_id().ok().map(|id| id.detach()),
+            };
+            let Some(id) = id else { continue };
             let upstream = upstream_of(repo, reference.name());
             self.branches.insert(
                 name.to_owned(),
@@ -489,6 +503,97 @@ pub struct Needs {
     pub copy: Option<Vec<String>>,
 }
 
+/// What one registration is, as `State::read_worktrees` sorts them.
+enum Found {
+    /// One of its administration files cannot be read safely.
+    Unsafe(String),
+    /// Gone, or its worktree path unreadable: skipped.
+    Gone,
+    /// Outside the root: only its branch counts (not available to new sessions).
+    Outside {
+        branch: Option<String>,
+        path: PathBuf,
+    },
+    Inside(Box<Worktree>),
+}
+
+/// Read one registration: what a plan needs of it, cheaply (`Worktree::read`).
+fn read_registration(
+    proxy: &gix::worktree::Proxy<'_>,
+    root: &Path,
+    declared: &BTreeMap<PathBuf, &crate::manifest::Session>,
+    manifest: &Manifest,
+    owned: &Record,
+) -> Found {
+    if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
+        return Found::Unsafe(problem);
+    }
+    let Ok(base) = proxy.base() else { return Found::Gone };
+    let missing = !base.exists();
+    let path = if missing { normalise(&base) } else { canonical(&base) };
+    // Read once: its branch, or the commit it is detached at.
+    let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
+    let branch = head.as_deref().and_then(branch_in);
+    if !path.starts_with(root) || path == root {
+        return Found::Outside { branch, path };
+    }
+    let session_id = match declared.get(&path) {
+        Some(s) => Some(s.id.clone()),
+        None if missing => None,
+        None => {
+            let folder = path.file_name().map(|f| f.to_string_lossy().into_owned());
+            infer_session_id(&path, manifest, branch.as_deref(), folder.as_deref())
+        }
+    }
+    .or_else(|| owned.by_path(&path).map(|o| o.id.clone()));
+    let detached = head
+        .as_deref()
+        .filter(|_| !missing)
+        .and_then(crate::inspect::detached_in);
+    Found::Inside(Box::new(Worktree::read(
+        proxy, path, branch, detached, missing, session_id,
+    )))
+}
+
+/// `read` of every item, in their order, spread over the available cores once there are
+/// enough to be worth the threads (each thread with its own handle of `repo`). Reading a
+/// thousand registrations is some 70,000 small system calls.
+fn in_parallel<T: Sync, R: Send>(
+    repo: &gix::Repository,
+    items: &[T],
+    read: impl Fn(&gix::Repository, &T) -> R + Sync,
+) -> Vec<R> {
+    const MIN_PER_THREAD: usize = 64;
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(items.len() / MIN_PER_THREAD);
+    if threads <= 1 {
+        return items.iter().map(|item| read(repo, item)).collect();
+    }
+    let shared = repo.clone().into_sync();
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let (shared, read) = (&shared, &read);
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let repo = shared.to_thread_local();
+                    part.iter().map(|item| read(&repo, item)).collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(done) => done,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
+}
+
 /// SPEC §2, §8: the root is checked on the real path, before anything is written; the
 /// canonical root when it may be used. No folder on the way from the manifest's folder to
 /// it may be a symlink (a leading `..` leaves the manifest's folder, which is canonical,
@@ -606,7 +711,11 @@ fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
 fn head_branch(head_file: &Path) -> Option<String> {
-    let content = crate::inspect::read_small(head_file)?;
+    branch_in(&crate::inspect::read_small(head_file)?)
+}
+
+/// The branch a `HEAD` file's `content` is on.
+fn branch_in(content: &[u8]) -> Option<String> {
     let target = content.trim().strip_prefix(b"ref: ")?;
     let name = target.strip_prefix(crate::names::HEADS.as_bytes())?;
     Some(name.to_str().ok()?.to_owned())
@@ -644,7 +753,10 @@ fn infer_session_id(path: &Path, manifest: &Manifest, branch: Option<&str>, fold
 
 /// The object id a reference points at, peeled.
 fn peeled(repo: &gix::Repository, full: &str) -> Option<String> {
-    let mut r = repo.try_find_reference(full).ok()??;
+    // A full name, looked up as it is: a `&str` is a partial name, tried under every
+    // prefix git's rules allow (five files per missing ref, for every session).
+    let full: gix::refs::FullName = full.try_into().ok()?;
+    let mut r = repo.try_find_reference(full.as_ref()).ok()??;
     r.peel_to_id().ok().map(|id| id.to_string())
 }
 

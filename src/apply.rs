@@ -1103,6 +1103,7 @@ impl<'a> Executor<'a> {
         }
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
+        index_as_configured(&wt_repo)?;
         let head = wt_repo
             .head_id()
             .map(|id| id.to_string())
@@ -1298,6 +1299,7 @@ impl<'a> Executor<'a> {
         index
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", path, e))?;
+        index_as_configured(&wt_repo)?;
         let head: gix::refs::FullName = full
             .as_str()
             .try_into()
@@ -1415,6 +1417,16 @@ impl<'a> Executor<'a> {
         crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// gix writes index format 2 (or 3); a repository that asks for format 4 gets it, as git
+/// would write it.
+fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
+    if crate::index_v4::wants_v4(wt_repo) {
+        let path = wt_repo.index_path();
+        crate::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
+    }
+    Ok(())
 }
 
 /// SPEC §10's variables for a new session's `setup`.

@@ -203,8 +203,8 @@ fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
             f.read_exact(&mut on_disk)
         })
         .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
-    if unchanged {
-        let _ = outcome.write_changes();
+    if unchanged && outcome.write_changes().is_some_and(|r| r.is_ok()) && crate::index_v4::wants_v4(repo) {
+        let _ = crate::index_v4::rewrite(&repo.index_path());
     }
 }
 

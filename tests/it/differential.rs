@@ -173,7 +173,11 @@ const CASES: &[Case] = &[
     Case {
         name: "index.version=4",
         setup: index_v4,
-        known: Some("the index is written in format 2 whatever index.version asks"),
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles (index format 4)",
+        setup: many_files,
         ..ROW
     },
     Case {
@@ -857,6 +861,11 @@ fn worktree_config(env: &TestEnv) {
 fn index_v4(env: &TestEnv) {
     plain(env);
     config(env, "index.version", "4");
+}
+
+fn many_files(env: &TestEnv) {
+    plain(env);
+    config(env, "feature.manyFiles", "true");
 }
 
 fn odd_names(env: &TestEnv) {

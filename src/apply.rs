@@ -309,6 +309,8 @@ impl<'a> Executor<'a> {
         post_checkout: Option<&crate::hooks::HooksDir>,
         prepare: &crate::plan::Prepare,
     ) -> Result<(), Failure> {
+        test_hook("FLOWLOOM_TEST_BEFORE_CREATE", &change.session);
+        self.recheck_before_checkout(change, false)?;
         // SPEC §10: ports first (kept in metadata.json): when none is left, nothing is made.
         // A session asking again gets the ports it already holds.
         let ports = if prepare.ports.is_empty() {
@@ -409,6 +411,71 @@ impl<'a> Executor<'a> {
         self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
     }
 
+    /// Checked again under the lock, right before a checkout, as `git worktree add` checks:
+    /// the plan saw the branch checked out nowhere else and (for a new session, `!ours`) no
+    /// registration at the path, but git (or a person) may have acted since (during the
+    /// prompt, or a long apply). `ours`: the session's own registration is there, to be made
+    /// again.
+    fn recheck_before_checkout(&mut self, change: &Change, ours: bool) -> Result<(), Failure> {
+        let own = self.registered_at(&change.path);
+        if let Some(other) = self.checked_out_at_except(&change.branch, own.as_deref().filter(|_| ours)) {
+            return Err(Failure::Blocked(vec![Reason::BranchCheckedOutElsewhere {
+                branch: change.branch.clone(),
+                path: self.worktree_of(&other),
+            }]));
+        }
+        if let Some(admin) = own.filter(|_| !ours) {
+            return Err(Failure::Error(RepoError::message(format!(
+                "git registered a worktree at {} since the plan ({}); nothing was made: run `flowloom plan` again",
+                change.path.display(),
+                admin.display()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// The worktree an administration folder belongs to (the main worktree for the common
+    /// dir), for messages; the folder itself when that cannot be read.
+    fn worktree_of(&self, admin: &Path) -> PathBuf {
+        if admin == self.common_dir {
+            return self
+                .repo
+                .main_repo()
+                .ok()
+                .and_then(|r| r.workdir().map(crate::state::canonical))
+                .unwrap_or_else(|| admin.to_path_buf());
+        }
+        crate::inspect::read_small(&admin.join("gitdir"))
+            .map(|text| PathBuf::from(String::from_utf8_lossy(&text).trim()))
+            .and_then(|gitdir| gitdir.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| admin.to_path_buf())
+    }
+
+    /// A registration whose `gitdir` points at `path`. git names a worktree's folder
+    /// after the worktree's folder name (with a number when taken), so only folders whose
+    /// name starts with it are read.
+    fn registered_at(&self, path: &Path) -> Option<PathBuf> {
+        let name = path.file_name()?.to_string_lossy().into_owned();
+        let wanted = crate::state::canonical(&path.join(".git"));
+        std::fs::read_dir(self.common_dir.join("worktrees"))
+            .ok()?
+            .flatten()
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&name))
+            .map(|entry| entry.path())
+            .find(|admin| {
+                crate::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
+                    let text = String::from_utf8_lossy(&text);
+                    let gitdir = Path::new(text.trim());
+                    let gitdir = if gitdir.is_absolute() {
+                        gitdir.to_path_buf()
+                    } else {
+                        admin.join(gitdir)
+                    };
+                    crate::state::canonical(&gitdir) == wanted
+                })
+            })
+    }
+
     /// How the machine's trust and port files name this repository.
     fn repository_key(&self) -> String {
         crate::machine::repository_key(&self.common_dir)
@@ -438,6 +505,7 @@ impl<'a> Executor<'a> {
                             return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
                         }
                     }
+                    self.recheck_before_checkout(change, true)?;
                     // Making the worktree again is creating it: recorded the same way, so
                     // that a kill during its checkout is recognised and redone.
                     self.mark(change, base, OwnedState::Creating)?;
@@ -786,6 +854,12 @@ impl<'a> Executor<'a> {
     /// since the plan); one this apply already read and whose stat has not changed since
     /// is not read again.
     fn checked_out_at(&mut self, branch: &str) -> Option<PathBuf> {
+        self.checked_out_at_except(branch, None)
+    }
+
+    /// Where `branch` is checked out (its `HEAD`), or being rebased (git counts that as
+    /// checked out too), leaving out the administration folder `except`.
+    fn checked_out_at_except(&mut self, branch: &str, except: Option<&Path>) -> Option<PathBuf> {
         let full = crate::names::branch_ref(branch);
         let main = self.common_dir.clone();
         let linked = std::fs::read_dir(self.common_dir.join("worktrees"))
@@ -794,8 +868,14 @@ impl<'a> Executor<'a> {
             .flatten()
             .map(|entry| entry.path());
         for dir in std::iter::once(main).chain(linked) {
+            if except.is_some_and(|e| e == dir) {
+                continue;
+            }
             let content = self.head_content(dir.join("HEAD"));
             if content.is_some_and(|t| String::from_utf8_lossy(t).trim().strip_prefix("ref: ") == Some(full.as_str())) {
+                return Some(dir);
+            }
+            if crate::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) {
                 return Some(dir);
             }
         }
@@ -996,9 +1076,17 @@ impl<'a> Executor<'a> {
         if start.from == StartFrom::Local {
             return Ok(());
         }
-        if self.repo.try_find_reference(full.as_str()).ok().flatten().is_some() {
-            // A killed apply got this far already; the branch is ours and unmoved or it
-            // would have been planned as `local`. What may be missing is its upstream.
+        if let Some(mut existing) = self.repo.try_find_reference(full.as_str()).ok().flatten() {
+            // A killed apply got this far already and the branch is where it made it; or
+            // someone made it since the plan, elsewhere: not ours to take over.
+            let at = existing.peel_to_id().ok().map(|id| id.to_string());
+            if at.as_deref() != Some(start.commit.as_str()) {
+                return Err(RepoError::message(format!(
+                    "branch `{branch}` was made since the plan, at {}; nothing was made: run `flowloom plan` again",
+                    at.as_deref().unwrap_or("an unreadable commit")
+                )));
+            }
+            // What may be missing is its upstream.
             if let Some(remote) = &start.remote {
                 self.set_upstream(branch, remote)?;
             }
@@ -1085,6 +1173,17 @@ impl<'a> Executor<'a> {
         let path = &change.path;
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
+            // The root the plan checked is its real path: a symlink put in its place (or on
+            // the way to it) since then would lead the checkout elsewhere, into `.git` say.
+            if crate::state::canonical(parent) != parent {
+                return Err(RepoError::UnsafeRoot {
+                    path: parent.to_path_buf(),
+                    why: format!(
+                        "it now leads to {} (a symlink appeared since the plan)",
+                        crate::state::canonical(parent).display()
+                    ),
+                });
+            }
         }
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
@@ -1485,7 +1584,11 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
 fn needs_gix_add(repo: &gix::Repository) -> bool {
     let config = repo.config_snapshot();
     let set = |key: &str| config.boolean(key).unwrap_or(false);
-    if set("worktree.useRelativePaths") || set("extensions.worktreeConfig") || set("core.sparseCheckout") {
+    // `worktree.useRelativePaths` is not among them: gix would write relative links and the
+    // `relativeWorktrees` extension, which git before 2.48 refuses (every git command then
+    // fails in the repository); absolute links, as git before 2.48 writes them whatever
+    // the setting, are read by every git.
+    if set("extensions.worktreeConfig") || set("core.sparseCheckout") {
         return true;
     }
     config

@@ -788,6 +788,16 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
     None
 }
 
+/// The branch a rebase in progress in this administration folder (the common dir for the
+/// main worktree) will put back, as a full ref name: git counts it as checked out there.
+pub fn rebasing(admin_dir: &Path) -> Option<String> {
+    ["rebase-merge/head-name", "rebase-apply/head-name"]
+        .iter()
+        .find_map(|rel| read_small(&admin_dir.join(rel)))
+        .map(|text| String::from_utf8_lossy(&text).trim().to_owned())
+        .filter(|name| name.starts_with("refs/heads/"))
+}
+
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own

@@ -851,9 +851,14 @@ pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String 
 pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
     let shown = |p: &std::path::Path| manifest.relative(p);
     match reason {
-        Reason::BranchCheckedOutElsewhere { branch, path } => {
-            format!("branch `{branch}` is checked out in {}", shown(path))
-        }
+        Reason::BranchCheckedOutElsewhere { branch, path } => match shown(path) {
+            // The manifest's own folder: the main worktree, as a rule.
+            here if here.is_empty() => format!(
+                "branch `{branch}` is checked out in the main worktree ({})",
+                path.display()
+            ),
+            there => format!("branch `{branch}` is checked out in {there}"),
+        },
         Reason::FolderInTheWay { path } => {
             format!("{} exists and is not a registered worktree; move it away", shown(path))
         }

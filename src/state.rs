@@ -197,10 +197,13 @@ impl State {
             root,
             ..State::default()
         };
-        if let Some(main) = &main_workdir
-            && let Some(branch) = head_branch(&common_dir.join("HEAD"))
-        {
-            state.busy_branches.insert(branch, main.clone());
+        if let Some(main) = &main_workdir {
+            // Checked out, or being rebased there (git counts both).
+            let rebased = crate::inspect::rebasing(&common_dir)
+                .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned));
+            for branch in head_branch(&common_dir.join("HEAD")).into_iter().chain(rebased) {
+                state.busy_branches.insert(branch, main.clone());
+            }
         }
         if let Some(main) = &main_workdir {
             state.include = crate::fsutil::read_regular_beneath(main, Path::new(crate::copy::INCLUDE_FILE), 1 << 20)
@@ -535,6 +538,11 @@ fn read_registration(
     let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
     let branch = head.as_deref().and_then(branch_in);
     if !path.starts_with(root) || path == root {
+        // A branch being rebased there is as taken as one checked out.
+        let branch = branch.or_else(|| {
+            crate::inspect::rebasing(proxy.git_dir())
+                .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned))
+        });
         return Found::Outside { branch, path };
     }
     let session_id = match declared.get(&path) {

@@ -58,6 +58,28 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
             if missing.len() == 1 { "it" } else { "them" },
         ));
     }
+    // `env` comes from a committed file: a `PATH` or `LD_PRELOAD` there changes what CMD
+    // does, so it applies only once this machine trusts it (with the session's setup).
+    if !session.environment.env.is_empty() {
+        let script = session.environment.setup_script();
+        let key = crate::machine::repository_key(repo.common_dir());
+        if !crate::machine::trusted(&key)?.contains(&crate::machine::setup_hash(&script)) {
+            return Err(Error::Usage {
+                message: format!(
+                    "session `{}`'s environment is not trusted on this machine, so nothing runs with it: {}",
+                    session.id,
+                    session
+                        .environment
+                        .env
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                help: Some("review it in the manifest, then run `flowloom trust`".into()),
+            });
+        }
+    }
     let worktree_text = worktree.to_string_lossy();
     let vars = crate::manifest::environment::variables(
         &session.environment,

@@ -14,18 +14,22 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     // Each distinct script (commands and the `env` they run with) of a session that has
-    // setup commands, the defaults' own included.
+    // setup commands or variables, the defaults' own included.
     let mut scripts: Vec<crate::machine::SetupScript> = Vec::new();
     let all = std::iter::once(&manifest.defaults.environment).chain(manifest.sessions.values().map(|s| &s.environment));
     for environment in all {
         let script = environment.setup_script();
-        if !script.commands.is_empty() && !scripts.contains(&script) {
+        // `env` alone counts too: `flowloom run` applies it only once trusted.
+        let nothing = script.commands.is_empty() && script.env.is_empty();
+        if !nothing && !scripts.contains(&script) {
             scripts.push(script);
         }
     }
     let shown = manifest.relative(&manifest.path);
     if scripts.is_empty() {
-        printer.status(&format!("{shown} has no setup commands; nothing to trust."));
+        printer.status(&format!(
+            "{shown} has no setup commands or variables; nothing to trust."
+        ));
         return Ok(ExitCode::SUCCESS);
     }
     let key = crate::machine::repository_key(repo.common_dir());

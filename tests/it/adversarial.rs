@@ -576,3 +576,83 @@ fn a_record_naming_a_trash_folder_elsewhere_deletes_nothing() {
     assert!(elsewhere.exists(), "outside the root");
     assert!(!env.path("sessions/shell-instance-a").exists() || mine.exists());
 }
+
+/// Between the plan and a creation (the prompt, a long apply), git may check the session's
+/// branch out elsewhere, register a worktree at its path, or a symlink may replace its
+/// root: apply checks again right before the checkout, as `git worktree add` does, and makes
+/// nothing. Git is the oracle: no branch is checked out twice, no path registered twice.
+#[test]
+fn what_git_did_since_the_plan_stops_a_creation() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.s1]\n[sessions.s2]\n[sessions.s3]\n");
+    let hand = env.tmp.path().join("hand");
+    let race = format!("s1:git worktree add -q -b session/s1 {} main", hand.display());
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_CREATE", &race)
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!("is checked out in {}", hand.display())),
+        "{out}{err}"
+    );
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("branch refs/heads/session/s1\n").count(), 1, "{list}");
+    assert!(!env.path("sessions/shell-instance-s1").exists());
+    // The others were made.
+    assert!(env.path("sessions/shell-instance-s2").is_dir());
+    env.git(&["worktree", "remove", hand.to_str().expect("utf8")]);
+    env.git(&["branch", "-D", "session/s1"]);
+
+    // A registration at the path, made and its folder deleted (a locked worktree).
+    let race =
+        "s1:git worktree add -q --lock -b other sessions/shell-instance-s1 main && rm -rf sessions/shell-instance-s1";
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_CREATE", race)
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("git registered a worktree at"), "{err}");
+    let list = env.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("/sessions/shell-instance-s1\n").count(), 1, "{list}");
+    env.git(&["worktree", "unlock", "sessions/shell-instance-s1"]);
+    env.git(&["worktree", "prune"]);
+    env.git(&["branch", "-D", "other"]);
+    env.fsck();
+}
+
+#[test]
+fn a_root_that_becomes_a_symlink_after_the_plan_is_refused() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.s1]\n");
+    let race = "s1:ln -s \"$PWD/.git/refs\" sessions";
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_CREATE", race)
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("a symlink appeared since the plan"), "{err}");
+    assert!(!env.path(".git/refs/shell-instance-s1").exists());
+    env.fsck();
+}
+
+#[test]
+fn a_branch_being_rebased_counts_as_checked_out() {
+    let env = TestEnv::new();
+    env.git(&["checkout", "-q", "-b", "session/s1"]);
+    env.write("README.md", "mine\n");
+    env.commit("mine");
+    env.git(&["checkout", "-q", "main"]);
+    env.write("README.md", "theirs\n");
+    env.commit("theirs");
+    env.git(&["checkout", "-q", "session/s1"]);
+    // Stops on the conflict: HEAD is detached, the branch is being rebased.
+    let out = env.git_output(&env.repo, &["rebase", "main"]);
+    assert!(!out.status.success());
+    env.manifest("[sessions.s1]\n");
+    let (code, out, _) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("branch `session/s1` is checked out in"), "{out}");
+    assert!(!env.path("sessions/shell-instance-s1").exists());
+    env.git(&["rebase", "--abort"]);
+}

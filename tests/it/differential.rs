@@ -181,6 +181,11 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "worktree.useRelativePaths (absolute links, which every git reads)",
+        setup: relative_paths,
+        ..ROW
+    },
+    Case {
         name: "odd and non-UTF-8 file names",
         setup: odd_names,
         ..ROW
@@ -861,6 +866,11 @@ fn worktree_config(env: &TestEnv) {
 fn index_v4(env: &TestEnv) {
     plain(env);
     config(env, "index.version", "4");
+}
+
+fn relative_paths(env: &TestEnv) {
+    plain(env);
+    config(env, "worktree.useRelativePaths", "true");
 }
 
 fn many_files(env: &TestEnv) {

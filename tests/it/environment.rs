@@ -211,6 +211,15 @@ fn run_sees_flowloom_variables_and_env() {
          [sessions.a]\nenv = { WHERE = \"{worktree}@{branch}\" }\n",
     );
     env.apply();
+    // The manifest's env is committed code: not applied (nothing runs) until trusted.
+    let marker = env.tmp.path().join("ran");
+    let touch = format!("touch {}", marker.display());
+    let (code, _, err) = env.run(&["run", "a", "--", "sh", "-c", &touch]);
+    assert_eq!(code, 1);
+    assert!(err.contains("environment is not trusted"), "{err}");
+    assert!(!marker.exists());
+    let (code, _, _) = env.run(&["trust"]);
+    assert_eq!(code, 0);
     let wt = env.path("sessions/shell-instance-a").canonicalize().expect("canonical");
     let port = metadata(&wt, "a")["ports"]["web"].clone();
     let (code, out, err) = env.run(&[

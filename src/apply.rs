@@ -77,6 +77,8 @@ pub struct Executor<'a> {
     exclude_drops: Vec<String>,
     /// The record's entries as last written (`Record::write_with`).
     rendered: crate::ownership::Rendered,
+    /// Ports the plan found held by this repository's sessions (`Plan::held_ports`).
+    held_ports: BTreeSet<u16>,
 }
 
 /// What a file's stat says about its content: a `HEAD` rewritten (git renames a new file
@@ -129,6 +131,7 @@ impl<'a> Executor<'a> {
             heads: Default::default(),
             exclude_drops: Vec::new(),
             rendered: Default::default(),
+            held_ports: BTreeSet::new(),
         })
     }
 
@@ -137,6 +140,7 @@ impl<'a> Executor<'a> {
     pub fn execute<'p>(&mut self, plan: &'p Plan) -> Report<'p> {
         // Every step writes: Ctrl-C stops between steps, never inside one.
         let _critical = crate::lock::Critical::enter();
+        self.held_ports = plan.held_ports.clone();
         let mut report = Report {
             housekeeping: Vec::new(),
             changes: Vec::new(),
@@ -316,7 +320,12 @@ impl<'a> Executor<'a> {
         let ports = if prepare.ports.is_empty() {
             std::collections::BTreeMap::new()
         } else {
-            crate::machine::allocate_ports(&self.repository_key(), &change.session, &prepare.ports, &prepare.held)?
+            crate::machine::allocate_ports(
+                &self.repository_key(),
+                &change.session,
+                &prepare.ports,
+                &self.held_ports,
+            )?
         };
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
@@ -394,20 +403,14 @@ impl<'a> Executor<'a> {
 
     /// Ports the manifest names and the session's metadata does not hold yet: allocated
     /// (a port the session already holds in the registry is given again) and added.
-    fn add_ports(
-        &self,
-        change: &Change,
-        wanted: &Wanted,
-        names: &[String],
-        held: &BTreeSet<u16>,
-    ) -> Result<(), Failure> {
+    fn add_ports(&self, change: &Change, wanted: &Wanted, names: &[String]) -> Result<(), Failure> {
         let crate::metadata::MetadataFile::Valid(found) = crate::metadata::read(&change.path, &change.session) else {
             return Err(Failure::Blocked(vec![Reason::MetadataInvalid {
                 id: change.session.clone(),
                 why: "not a metadata file flowloom can add ports to".into(),
             }]));
         };
-        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names, held)?;
+        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names, &self.held_ports)?;
         self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
     }
 
@@ -530,7 +533,7 @@ impl<'a> Executor<'a> {
                     self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
                 }
                 Repair::Restore { from } => self.restore(change, from, base)?,
-                Repair::Ports { names, held } => self.add_ports(change, wanted, names, held)?,
+                Repair::Ports { names } => self.add_ports(change, wanted, names)?,
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
             }
         }

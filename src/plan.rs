@@ -28,6 +28,10 @@ pub struct Plan {
     pub housekeeping: Vec<Housekeeping>,
     /// Made with `--force`.
     pub force: bool,
+    /// Ports this repository's sessions hold by their `metadata.json`, when a step
+    /// allocates ports: never handed out again, even when the machine's registry lost them.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub held_ports: BTreeSet<u16>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,9 +120,6 @@ pub struct Prepare {
     pub env: BTreeMap<String, String>,
     /// The commands to run; only a list this machine trusts gets here.
     pub setup: Vec<String>,
-    /// Ports this repository's other sessions hold (their `metadata.json`): never handed
-    /// out again, even when the machine's registry lost them.
-    pub held: BTreeSet<u16>,
 }
 
 impl Prepare {
@@ -182,7 +183,7 @@ pub enum Repair {
     Restore { from: PathBuf },
     /// SPEC §10: the manifest names ports its `metadata.json` does not hold (added to the
     /// manifest after the session was made): allocate them and add them to the file.
-    Ports { names: Vec<String>, held: BTreeSet<u16> },
+    Ports { names: Vec<String> },
     /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
 }
@@ -488,11 +489,17 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
             .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id)),
         Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) => true,
     });
+    let allocates = changes.iter().any(|c| match &c.action {
+        Action::Create { prepare, .. } => !prepare.ports.is_empty(),
+        Action::Update { repairs, .. } => repairs.iter().any(|r| matches!(r, Repair::Ports { .. })),
+        _ => false,
+    });
     Plan {
         changes,
         unmanaged: unmanaged(manifest, state),
         housekeeping,
         force: options.force,
+        held_ports: if allocates { held_ports(state) } else { BTreeSet::new() },
     }
 }
 
@@ -586,18 +593,12 @@ fn prepare(state: &State, session: &Session) -> Prepare {
     } else {
         Vec::new()
     };
-    let held = if env.ports.is_empty() {
-        BTreeSet::new()
-    } else {
-        held_ports(state)
-    };
     Prepare {
         from: main.map(Path::to_path_buf),
         copy,
         ports: env.ports.clone(),
         env: env.env.clone(),
         setup: env.setup.clone(),
-        held,
     }
 }
 
@@ -826,10 +827,7 @@ fn plan_declared(
         .cloned()
         .collect();
     if !names.is_empty() {
-        repairs.push(Repair::Ports {
-            names,
-            held: held_ports(state),
-        });
+        repairs.push(Repair::Ports { names });
     }
     if unfinished {
         repairs.push(Repair::FinishRecord);
@@ -1593,7 +1591,7 @@ mod tests {
                                 wt.missing = false;
                                 next.trash.retain(|t| t != from);
                             }
-                            Repair::Ports { names, .. } => {
+                            Repair::Ports { names } => {
                                 if let MetadataFile::Valid(m) = &wt.metadata {
                                     let ports = names.iter().map(|n| (n.clone(), 20000)).collect();
                                     wt.metadata = parse(&m.with_ports(&ports));

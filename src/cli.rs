@@ -125,8 +125,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
     ShellInit(ShellInitArgs),
-    /// Trust the manifest's current `setup` commands on this machine, so that apply runs
-    /// them in new sessions. Shows the commands; a changed list must be trusted again.
+    /// Trust the manifest's current `setup` commands and `env` variables on this machine, so
+    /// that apply runs the commands in new sessions and `run` sets the variables. Shows what
+    /// it trusts; a changed command or variable must be trusted again.
     Trust,
     /// Print the JSON Schema of flowloom.toml, for editors with a TOML language server.
     Schema,

@@ -79,6 +79,9 @@ pub struct Executor<'a> {
     rendered: crate::ownership::Rendered,
     /// Ports the plan found held by this repository's sessions (`Plan::held_ports`).
     held_ports: BTreeSet<u16>,
+    /// The administration folders the last check before a checkout saw
+    /// (`recheck_before_checkout`).
+    seen_admins: Option<std::collections::HashSet<PathBuf>>,
 }
 
 /// What a file's stat says about its content: a `HEAD` rewritten (git renames a new file
@@ -132,6 +135,7 @@ impl<'a> Executor<'a> {
             exclude_drops: Vec::new(),
             rendered: Default::default(),
             held_ports: BTreeSet::new(),
+            seen_admins: None,
         })
     }
 
@@ -420,8 +424,27 @@ impl<'a> Executor<'a> {
     /// prompt, or a long apply). `ours`: the session's own registration is there, to be made
     /// again.
     fn recheck_before_checkout(&mut self, change: &Change, ours: bool) -> Result<(), Failure> {
-        let own = self.registered_at(&change.path);
-        if let Some(other) = self.checked_out_at_except(&change.branch, own.as_deref().filter(|_| ours)) {
+        let admins: Vec<PathBuf> = std::fs::read_dir(self.common_dir.join("worktrees"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .collect();
+        let own = registered_at(&change.path, &admins);
+        let except = own.clone().filter(|_| ours);
+        // The first creation of an apply reads every worktree's `HEAD` (what the prompt gave
+        // git time for); later ones the main worktree's and those of registrations made
+        // since, so that an apply making a thousand sessions stays linear.
+        let dirs: Vec<PathBuf> = match &self.seen_admins {
+            None => std::iter::once(self.common_dir.clone())
+                .chain(admins.iter().cloned())
+                .collect(),
+            Some(seen) => std::iter::once(self.common_dir.clone())
+                .chain(admins.iter().filter(|a| !seen.contains(*a)).cloned())
+                .collect(),
+        };
+        self.seen_admins = Some(admins.into_iter().collect());
+        if let Some(other) = self.branch_in(&change.branch, dirs, except.as_deref()) {
             return Err(Failure::Blocked(vec![Reason::BranchCheckedOutElsewhere {
                 branch: change.branch.clone(),
                 path: self.worktree_of(&other),
@@ -452,31 +475,6 @@ impl<'a> Executor<'a> {
             .map(|text| PathBuf::from(String::from_utf8_lossy(&text).trim()))
             .and_then(|gitdir| gitdir.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| admin.to_path_buf())
-    }
-
-    /// A registration whose `gitdir` points at `path`. git names a worktree's folder
-    /// after the worktree's folder name (with a number when taken), so only folders whose
-    /// name starts with it are read.
-    fn registered_at(&self, path: &Path) -> Option<PathBuf> {
-        let name = path.file_name()?.to_string_lossy().into_owned();
-        let wanted = crate::state::canonical(&path.join(".git"));
-        std::fs::read_dir(self.common_dir.join("worktrees"))
-            .ok()?
-            .flatten()
-            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&name))
-            .map(|entry| entry.path())
-            .find(|admin| {
-                crate::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
-                    let text = String::from_utf8_lossy(&text);
-                    let gitdir = Path::new(text.trim());
-                    let gitdir = if gitdir.is_absolute() {
-                        gitdir.to_path_buf()
-                    } else {
-                        admin.join(gitdir)
-                    };
-                    crate::state::canonical(&gitdir) == wanted
-                })
-            })
     }
 
     /// How the machine's trust and port files name this repository.
@@ -863,14 +861,20 @@ impl<'a> Executor<'a> {
     /// Where `branch` is checked out (its `HEAD`), or being rebased (git counts that as
     /// checked out too), leaving out the administration folder `except`.
     fn checked_out_at_except(&mut self, branch: &str, except: Option<&Path>) -> Option<PathBuf> {
-        let full = crate::names::branch_ref(branch);
-        let main = self.common_dir.clone();
         let linked = std::fs::read_dir(self.common_dir.join("worktrees"))
             .into_iter()
             .flatten()
             .flatten()
             .map(|entry| entry.path());
-        for dir in std::iter::once(main).chain(linked) {
+        let dirs: Vec<PathBuf> = std::iter::once(self.common_dir.clone()).chain(linked).collect();
+        self.branch_in(branch, dirs, except)
+    }
+
+    /// Of the administration folders `dirs`, the first where `branch` is checked out or
+    /// being rebased, leaving out `except`.
+    fn branch_in(&mut self, branch: &str, dirs: Vec<PathBuf>, except: Option<&Path>) -> Option<PathBuf> {
+        let full = crate::names::branch_ref(branch);
+        for dir in dirs {
             if except.is_some_and(|e| e == dir) {
                 continue;
             }
@@ -1529,6 +1533,34 @@ fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
         crate::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
     }
     Ok(())
+}
+
+/// Of the administration folders `admins`, one whose `gitdir` points at `path`. git names
+/// a worktree's folder after the worktree's folder name (with a number when taken), so only
+/// folders whose name starts with it are read.
+fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    let wanted = crate::state::canonical(&path.join(".git"));
+    admins
+        .iter()
+        .filter(|admin| {
+            admin
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&name))
+        })
+        .find(|admin| {
+            crate::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
+                let text = String::from_utf8_lossy(&text);
+                let gitdir = Path::new(text.trim());
+                let gitdir = if gitdir.is_absolute() {
+                    gitdir.to_path_buf()
+                } else {
+                    admin.join(gitdir)
+                };
+                crate::state::canonical(&gitdir) == wanted
+            })
+        })
+        .cloned()
 }
 
 /// SPEC §10's variables for a new session's `setup`.

@@ -586,7 +586,9 @@ fn what_git_did_since_the_plan_stops_a_creation() {
     let env = TestEnv::new();
     env.manifest("[sessions.s1]\n[sessions.s2]\n[sessions.s3]\n");
     let hand = env.tmp.path().join("hand");
-    let race = format!("s1:git worktree add -q -b session/s1 {} main", hand.display());
+    // Before the second creation of the apply (the first has read every worktree): the
+    // check then looks at the main worktree and at registrations made since.
+    let race = format!("s2:git worktree add -q -b session/s2 {} main", hand.display());
     let (code, out, err) = run(env
         .flowloom()
         .env("FLOWLOOM_TEST_BEFORE_CREATE", &race)
@@ -597,16 +599,32 @@ fn what_git_did_since_the_plan_stops_a_creation() {
         "{out}{err}"
     );
     let list = env.git(&["worktree", "list", "--porcelain"]);
-    assert_eq!(list.matches("branch refs/heads/session/s1\n").count(), 1, "{list}");
-    assert!(!env.path("sessions/shell-instance-s1").exists());
+    assert_eq!(list.matches("branch refs/heads/session/s2\n").count(), 1, "{list}");
+    assert!(!env.path("sessions/shell-instance-s2").exists());
     // The others were made.
-    assert!(env.path("sessions/shell-instance-s2").is_dir());
+    assert!(env.path("sessions/shell-instance-s1").is_dir());
+    assert!(env.path("sessions/shell-instance-s3").is_dir());
     env.git(&["worktree", "remove", hand.to_str().expect("utf8")]);
-    env.git(&["branch", "-D", "session/s1"]);
+    env.git(&["branch", "-D", "session/s2"]);
+    // The first creation of an apply: the branch checked out in the main worktree.
+    env.manifest("[sessions.s1]\n[sessions.s2]\n[sessions.s3]\n[sessions.s4]\n");
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_CREATE", "s2:git switch -q -c session/s2")
+        .args(["apply", "--yes"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("is checked out in the main worktree") || err.contains("is checked out in"),
+        "{err}"
+    );
+    assert!(!env.path("sessions/shell-instance-s2").exists());
+    env.git(&["switch", "-q", "main"]);
+    env.git(&["branch", "-D", "session/s2"]);
+    env.manifest("[sessions.s1]\n[sessions.s2]\n[sessions.s3]\n");
 
     // A registration at the path, made and its folder deleted (a locked worktree).
     let race =
-        "s1:git worktree add -q --lock -b other sessions/shell-instance-s1 main && rm -rf sessions/shell-instance-s1";
+        "s2:git worktree add -q --lock -b other sessions/shell-instance-s2 main && rm -rf sessions/shell-instance-s2";
     let (code, out, err) = run(env
         .flowloom()
         .env("FLOWLOOM_TEST_BEFORE_CREATE", race)
@@ -614,8 +632,8 @@ fn what_git_did_since_the_plan_stops_a_creation() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("git registered a worktree at"), "{err}");
     let list = env.git(&["worktree", "list", "--porcelain"]);
-    assert_eq!(list.matches("/sessions/shell-instance-s1\n").count(), 1, "{list}");
-    env.git(&["worktree", "unlock", "sessions/shell-instance-s1"]);
+    assert_eq!(list.matches("/sessions/shell-instance-s2\n").count(), 1, "{list}");
+    env.git(&["worktree", "unlock", "sessions/shell-instance-s2"]);
     env.git(&["worktree", "prune"]);
     env.git(&["branch", "-D", "other"]);
     env.fsck();

@@ -879,11 +879,12 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let content = self.head_content(dir.join("HEAD"));
-            if content.is_some_and(|t| String::from_utf8_lossy(t).trim().strip_prefix("ref: ") == Some(full.as_str())) {
-                return Some(dir);
-            }
-            if crate::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) {
-                return Some(dir);
+            let head = content.map(|t| String::from_utf8_lossy(t).trim().to_owned());
+            match head.as_deref().map(|h| h.strip_prefix("ref: ")) {
+                Some(Some(name)) if name == full.as_str() => return Some(dir),
+                // A rebase detaches `HEAD`: only then can the branch be being rebased there.
+                Some(None) if crate::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) => return Some(dir),
+                _ => {}
             }
         }
         None

@@ -405,6 +405,43 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error>
     Ok(())
 }
 
+/// The canonical form of a path that exists; else the path, made absolute and lexically
+/// normalised against its longest existing ancestor (gix hands out `…/x/../..` forms).
+pub fn canonical(path: &Path) -> PathBuf {
+    if let Ok(p) = path.canonicalize() {
+        return p;
+    }
+    let path = normalise(path);
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    while let Some(parent) = existing.parent() {
+        if let Some(name) = existing.file_name() {
+            rest.push(name.to_owned());
+        }
+        existing = parent;
+        if let Ok(p) = existing.canonicalize() {
+            return rest.iter().rev().fold(p, |acc, n| acc.join(n));
+        }
+    }
+    path
+}
+
+/// Lexical normalisation: drop `.`, fold `..`.
+pub fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,5 @@
-//! The repository's own `post-checkout` hook, run in a new worktree as `git worktree add`
-//! runs it (SPEC §5): in the worktree's folder, with `GIT_DIR` and `GIT_WORK_TREE` unset,
-//! with the null object id, the new `HEAD` and `1`; its standard output goes to standard
-//! error, as git sends it. Running the repository's hooks is not running git.
+//! Where the repository's hooks live (`core.hooksPath`, else `hooks/` in the common dir):
+//! a value the reader finds, the plan carries and apply uses (`apply::hooks` runs them).
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +9,7 @@ pub fn hooks_dir(repo: &gix::Repository) -> HooksDir {
     match repo.config_snapshot().trusted_path("core.hooksPath") {
         Ok(Some(path)) if path.is_absolute() => HooksDir::Absolute(path),
         Ok(Some(path)) => HooksDir::InWorktree(path),
-        _ => HooksDir::Absolute(crate::state::canonical(repo.common_dir()).join("hooks")),
+        _ => HooksDir::Absolute(crate::fsutil::canonical(repo.common_dir()).join("hooks")),
     }
 }
 
@@ -24,7 +22,7 @@ pub enum HooksDir {
 }
 
 impl HooksDir {
-    fn hook(&self, worktree: &Path, name: &str) -> PathBuf {
+    pub fn hook(&self, worktree: &Path, name: &str) -> PathBuf {
         match self {
             HooksDir::Absolute(dir) => dir.join(name),
             HooksDir::InWorktree(rel) => worktree.join(rel).join(name),
@@ -49,32 +47,7 @@ impl HooksDir {
     }
 }
 
-fn is_executable(path: &Path) -> bool {
+pub fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Run `post-checkout` in `worktree`, if there is an executable one. `Err` says how it failed.
-pub fn post_checkout(dir: &HooksDir, worktree: &Path, null: &str, head: &str) -> Result<(), String> {
-    let hook = dir.hook(worktree, "post-checkout");
-    if !is_executable(&hook) {
-        return Ok(());
-    }
-    let status = std::process::Command::new(&hook)
-        .args([null, head, "1"])
-        .current_dir(worktree)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("could not run the post-checkout hook {}: {e}", hook.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the post-checkout hook {} failed ({status}); the session was created",
-            hook.display()
-        ))
-    }
 }

@@ -16,9 +16,9 @@ use serde::Serialize;
 
 use crate::error::RepoError;
 use crate::manifest::Manifest;
-use crate::output::{Printer, Style};
 use crate::plan::{Action, Change, Plan, WorktreeRemoval};
-use crate::state::{Dirt, State, Worktree};
+use crate::read::state::{Dirt, State, Worktree};
+use crate::render::output::{Printer, Style};
 
 /// One word for a session; when several apply, the first in this order wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -266,7 +266,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
     let worktrees: Vec<&Worktree> = to_check.iter().map(|(_, wt)| *wt).collect();
     for ((i, wt), result) in to_check
         .iter()
-        .zip(crate::state::read_dirt_parallel(repo, &worktrees, &[], true))
+        .zip(crate::read::state::read_dirt_parallel(repo, &worktrees, &[], true))
     {
         match result {
             Ok(dirt) => rows[*i].dirty = Some(!Dirt::is_clean_tracked(&dirt)),
@@ -329,7 +329,7 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             // With the base not moved since, nothing of the branch can be in it.
             && row.behind.is_some_and(|n| n > 0)
             && let Some(base) = base
-            && crate::inspect::integration(repo, tip, &[base]).is_some()
+            && crate::read::inspect::integration(repo, tip, &[base]).is_some()
         {
             row.state = SessionState::Integrated;
         }
@@ -345,7 +345,7 @@ fn row_path(row: &Row) -> PathBuf {
 /// A found worktree's ports, from its metadata file (SPEC §10).
 fn metadata_ports(wt: &Worktree) -> std::collections::BTreeMap<String, u16> {
     match &wt.metadata {
-        crate::metadata::MetadataFile::Valid(m) => m.ports(),
+        crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
         _ => Default::default(),
     }
 }
@@ -353,7 +353,7 @@ fn metadata_ports(wt: &Worktree) -> std::collections::BTreeMap<String, u16> {
 /// A found worktree's purpose, from its metadata file.
 fn metadata_purpose(wt: &Worktree) -> Option<String> {
     match &wt.metadata {
-        crate::metadata::MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
+        crate::store::metadata::MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
         _ => None,
     }
 }
@@ -434,7 +434,7 @@ const MAX_PURPOSE: usize = 32;
 
 /// `text` as the terminal will show it (escaped), cut to `max` characters with an ellipsis.
 fn truncated(text: &str, max: usize) -> String {
-    let shown = crate::output::escape(text);
+    let shown = crate::render::output::escape(text);
     if shown.chars().count() <= max {
         return shown.into_owned();
     }
@@ -549,7 +549,7 @@ pub fn text(rows: &[Row], manifest: &Manifest, p: &Printer, now: i64) -> String 
         for row in std::iter::once(&header).chain(cells) {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(
-                    crate::output::escape(cell)
+                    crate::render::output::escape(cell)
                         .chars()
                         .count()
                         .min(crate::render::MAX_COLUMN),

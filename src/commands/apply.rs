@@ -10,9 +10,9 @@ use crate::apply::{Executor, Failure, Report};
 use crate::cli::{ApplyArgs, Cli};
 use crate::error::RepoError;
 use crate::manifest::Manifest;
-use crate::output::{Printer, Style};
 use crate::plan::{Action, Plan};
 use crate::render;
+use crate::render::output::{Printer, Style};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
@@ -22,7 +22,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
         Some(file) => Some(
-            crate::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
+            crate::plan::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
                 message,
                 help: Some("make one with `flowloom plan --out FILE`".into()),
             })?,
@@ -48,7 +48,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         },
     };
     let lock = take_lock(
-        &crate::state::canonical(repo.common_dir()),
+        &crate::fsutil::canonical(repo.common_dir()),
         cli.global.lock_timeout,
         &printer,
     )?;
@@ -97,7 +97,7 @@ impl<'a> Run<'a> {
         repo: &'a gix::Repository,
         start_dir: &'a Path,
         printer: &'a Printer,
-        lock: &crate::lock::ApplyLock,
+        lock: &crate::store::lock::ApplyLock,
     ) -> Self {
         Run {
             repo,
@@ -116,7 +116,7 @@ impl<'a> Run<'a> {
         manifest: &Manifest,
         options: &crate::plan::Options,
         confirm: Confirm,
-        saved: Option<&crate::saved::SavedFile>,
+        saved: Option<&crate::plan::saved::SavedFile>,
         before: &mut dyn FnMut() -> Result<(), Error>,
     ) -> Result<ExitCode, Error> {
         let printer = self.printer;
@@ -128,21 +128,21 @@ impl<'a> Run<'a> {
         if confirm == Confirm::Ask && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
-                let hashes = untrusted.iter().map(crate::machine::setup_hash).collect();
-                crate::machine::trust(&state.repository_key, &hashes)?;
+                let hashes = untrusted.iter().map(crate::store::machine::setup_hash).collect();
+                crate::store::machine::trust(&state.repository_key, &hashes)?;
                 state.trusted.extend(hashes);
                 plan = crate::plan::plan_with(manifest, &state, options);
             }
         }
         if let Some(saved) = saved {
             let same = saved.saved.manifest == manifest.path
-                && saved.saved.fingerprint == crate::saved::fingerprint(manifest, &state, &plan);
+                && saved.saved.fingerprint == crate::plan::saved::fingerprint(manifest, &state, &plan);
             if !same {
                 let now = serde_json::to_value(render::json(&plan, manifest).changes).unwrap_or_default();
                 return Err(Error::Usage {
                     message: format!(
                         "the saved plan is stale: {}; nothing was applied",
-                        crate::saved::what_changed(saved, manifest, &now)
+                        crate::plan::saved::what_changed(saved, manifest, &now)
                     ),
                     help: Some("run `flowloom plan --out FILE` again and review it".into()),
                 });
@@ -181,9 +181,9 @@ impl<'a> Run<'a> {
         } else if plan.has_changes() {
             printer.status(&summary.line(&plan, printer));
         }
-        if crate::lock::interrupted() {
+        if crate::store::lock::interrupted() {
             // Released, exit 130: what is left is the next apply's plan.
-            crate::lock::exit_if_interrupted();
+            crate::store::lock::exit_if_interrupted();
         }
         if !summary.errors.is_empty() {
             return Err(Error::Apply {
@@ -200,8 +200,8 @@ impl<'a> Run<'a> {
 }
 
 /// The distinct setup scripts that keep sessions of `plan` from being created.
-pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::machine::SetupScript> {
-    let mut scripts: Vec<crate::machine::SetupScript> = Vec::new();
+pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::store::machine::SetupScript> {
+    let mut scripts: Vec<crate::store::machine::SetupScript> = Vec::new();
     for change in &plan.changes {
         if let Action::Blocked { reasons } = &change.action {
             for r in reasons {
@@ -217,7 +217,7 @@ pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::machine::SetupScript> {
 }
 
 /// Shows the commands and asks whether this machine trusts them.
-fn ask_trust(scripts: &[crate::machine::SetupScript], printer: &Printer) -> bool {
+fn ask_trust(scripts: &[crate::store::machine::SetupScript], printer: &Printer) -> bool {
     let mut text = String::from(
         "The manifest's setup commands are code from whoever last changed it. They run in each new session:\n",
     );

@@ -9,7 +9,7 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 
 use crate::cli::{Cli, CompletionsArgs};
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 pub fn run(args: &CompletionsArgs, printer: &Printer) -> ExitCode {
     printer.out(&script(args.shell));

@@ -8,23 +8,23 @@ use std::process::ExitCode;
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, ImportArgs};
 use crate::error::RepoError;
-use crate::import::{self, Adoption};
 use crate::manifest::Manifest;
-use crate::output::{Printer, Style};
-use crate::ownership::{OwnedSession, OwnedState, Record};
-use crate::state::State;
+use crate::plan::adopt::{self, Adoption};
+use crate::read::state::State;
+use crate::render::output::{Printer, Style};
+use crate::store::ownership::{OwnedSession, OwnedState, Record};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     load(cli, start_dir, Some(&repo))?;
-    let common_dir = crate::state::canonical(repo.common_dir());
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
     // The record is apply's too: never write it while an apply runs.
     let _lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
     // Read under the lock: what a concurrent `new` or `rm` wrote counts.
     let manifest = load(cli, start_dir, Some(&repo))?;
     let state = State::read(&repo, &manifest, start_dir)?;
     let plan = crate::plan::plan(&manifest, &state);
-    let (candidates, skipped) = import::candidates(&manifest, &state, &plan);
+    let (candidates, skipped) = adopt::candidates(&manifest, &state, &plan);
     for why in skipped {
         printer.warn(&why);
     }
@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     for candidate in candidates {
         let mut trial = adopted.clone();
         trial.push(candidate);
-        let text = import::edit(&manifest.source, &trial).map_err(|why| Error::Usage {
+        let text = adopt::edit(&manifest.source, &trial).map_err(|why| Error::Usage {
             message: format!("cannot edit {}: {why}", manifest.relative(&manifest.path)),
             help: Some("run `flowloom validate` and fix what it reports".into()),
         })?;
@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
 
     let name = manifest.relative(&manifest.path);
     let mut out = String::new();
-    for line in import::diff(&name, &manifest.source, &new_source).lines() {
+    for line in adopt::diff(&name, &manifest.source, &new_source).lines() {
         let style = match line.as_bytes().first() {
             Some(b'+') => Style::Create,
             Some(b'-') => Style::Remove,
@@ -102,7 +102,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     // declared but not owned, which is harmless. The other order would briefly make them
     // owned and undeclared: orphans, which apply removes.
     // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
-    let _critical = crate::lock::Critical::enter();
+    let _critical = crate::store::lock::Critical::enter();
     crate::fsutil::write_atomic(&manifest.path, new_source.as_bytes())?;
     let mut record = Record::read(&common_dir)?;
     for a in &adopted {
@@ -130,7 +130,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             _ => None,
         });
     if let Some((lines, legacy)) = excludes {
-        crate::exclude::write(&common_dir, &lines, &legacy)?;
+        crate::store::exclude::write(&common_dir, &lines, &legacy)?;
     }
     let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
     printer.status(&format!(

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use super::{Error, manifest_path, open_repo};
 use crate::cli::Cli;
 use crate::error::RepoError;
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 /// The starter manifest: every default spelled out as a comment, and one example session,
 /// so a new user sees what can be said without reading the docs. It must validate (tested).

@@ -25,11 +25,11 @@ use miette::{Diagnostic, SourceSpan};
 
 use crate::cli::{Cli, Command};
 use crate::error::RepoError;
-use crate::lock::ApplyLock;
 use crate::manifest::{self, Manifest};
-use crate::output::Printer;
 use crate::plan::{Action, Plan, Reason};
-use crate::state::State;
+use crate::read::state::State;
+use crate::render::output::Printer;
+use crate::store::lock::ApplyLock;
 
 /// Everything a command can fail with, as one diagnostic.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -42,7 +42,7 @@ pub enum Error {
     Repo(#[from] RepoError),
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Lock(#[from] crate::lock::LockError),
+    Lock(#[from] crate::store::lock::LockError),
     #[error("{message}")]
     #[diagnostic(code(flowloom::usage))]
     Usage {
@@ -106,7 +106,7 @@ pub fn main() -> ExitCode {
     };
     let printer = Printer::new(cli.global.color, cli.global.quiet, cli.global.verbose);
     // Ctrl-C releases the lock (SPEC §4), or waits for the step being written.
-    crate::lock::install_interrupt_handler();
+    crate::store::lock::install_interrupt_handler();
     let code = match run(&cli, &printer) {
         Ok(code) => code,
         Err(e) => {
@@ -115,7 +115,7 @@ pub fn main() -> ExitCode {
         }
     };
     // Interrupted during a write that was then finished: say so in the exit code.
-    if crate::lock::interrupted() {
+    if crate::store::lock::interrupted() {
         return ExitCode::from(130);
     }
     code
@@ -130,12 +130,12 @@ fn usage_error(e: &clap::Error) {
     use clap::error::ErrorKind;
     let text = e.render().to_string();
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-        eprint!("{}", crate::output::terminal(&text, false));
+        eprint!("{}", crate::render::output::terminal(&text, false));
         return;
     }
     let (first, hint) = usage_lines(&text);
-    eprintln!("{}", crate::output::terminal(&first, false));
-    eprintln!("{}", crate::output::terminal(&hint, false));
+    eprintln!("{}", crate::render::output::terminal(&first, false));
+    eprintln!("{}", crate::render::output::terminal(&hint, false));
 }
 
 /// The error line and the hint line of clap's rendered error.
@@ -177,7 +177,7 @@ pub(crate) fn report(e: &dyn Diagnostic) {
     let mut text = String::new();
     render_report(&mut text, e, 0);
     // The report quotes the manifest and the repository: escape their control characters.
-    eprint!("{}", crate::output::terminal(&text, false));
+    eprint!("{}", crate::render::output::terminal(&text, false));
 }
 
 fn render_report(text: &mut String, e: &dyn Diagnostic, depth: usize) {
@@ -446,10 +446,10 @@ fn canonical_folder(path: &Path) -> PathBuf {
             } else {
                 parent
             };
-            crate::state::canonical(parent).join(name)
+            crate::fsutil::canonical(parent).join(name)
         }
         // `/`, or a path ending in `..`: no file name to keep.
-        _ => crate::state::canonical(path),
+        _ => crate::fsutil::canonical(path),
     }
 }
 
@@ -461,7 +461,7 @@ pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) 
         // `{repo}` in `root`: the main worktree's folder name (a bare repository has none:
         // the manifest folder's name stays).
         if let Some(name) =
-            crate::state::main_workdir(repo).and_then(|top| top.file_name().map(std::ffi::OsStr::to_owned))
+            crate::read::state::main_workdir(repo).and_then(|top| top.file_name().map(std::ffi::OsStr::to_owned))
         {
             manifest.use_repo_name(&name);
         }
@@ -518,7 +518,7 @@ pub(crate) fn compute(
     let started = std::time::Instant::now();
     for target in &options.targets {
         if !manifest.sessions.contains_key(target) {
-            let owned = crate::ownership::Record::read(&crate::state::canonical(repo.common_dir()))?
+            let owned = crate::store::ownership::Record::read(&crate::fsutil::canonical(repo.common_dir()))?
                 .sessions
                 .iter()
                 .any(|o| &o.id == target);
@@ -526,7 +526,7 @@ pub(crate) fn compute(
                 return Err(Error::Usage {
                     message: format!(
                         "--target {}: no such session in {} or among flowloom's sessions",
-                        crate::output::escape(target),
+                        crate::render::output::escape(target),
                         manifest.relative(&manifest.path)
                     ),
                     help: Some("`flowloom status` lists the sessions".into()),
@@ -543,8 +543,8 @@ pub(crate) fn compute(
             help: why.help,
         });
     }
-    let common_dir = crate::state::canonical(repo.common_dir());
-    state.leftovers = crate::recover::leftovers(&common_dir, &state.owned, stale);
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+    state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
     let needs = crate::plan::questions(manifest, &state);
     state.answer(repo, &needs)?;
     let plan = crate::plan::plan_with(manifest, &state, options);

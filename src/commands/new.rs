@@ -9,21 +9,21 @@ use std::process::ExitCode;
 use super::apply::{Confirm, Run};
 use super::{Error, load, manifest_path, open_repo, take_lock};
 use crate::cli::{Cli, NewArgs};
-use crate::import::Adoption;
 use crate::manifest::Manifest;
-use crate::output::Printer;
+use crate::plan::adopt::Adoption;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Result<ExitCode, Error> {
     if !crate::manifest::is_valid_id(&args.id) {
         return Err(Error::Usage {
-            message: format!("`{}` is not a session id", crate::output::escape(&args.id)),
+            message: format!("`{}` is not a session id", crate::render::output::escape(&args.id)),
             help: Some("an id is [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters, not ending in .lock".into()),
         });
     }
     let repo = open_repo(start_dir)?;
     let path = manifest_path(cli, start_dir, Some(&repo))?;
     let lock = take_lock(
-        &crate::state::canonical(repo.common_dir()),
+        &crate::fsutil::canonical(repo.common_dir()),
         cli.global.lock_timeout,
         printer,
     )?;
@@ -38,14 +38,14 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
     }
     let current = load(cli, start_dir, Some(&repo))?;
     // An unusable root is refused before the manifest is touched.
-    crate::state::check_root(&repo, &current)?;
+    crate::read::state::check_root(&repo, &current)?;
     if let Some(base) = &args.base
         && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
     {
         return Err(Error::Usage {
             message: format!(
                 "base `{}` does not resolve to a commit; nothing was written",
-                crate::output::escape(base)
+                crate::render::output::escape(base)
             ),
             help: Some("name a branch, tag or commit of this repository, or fetch it first".into()),
         });
@@ -83,7 +83,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
     if let Some(session) = manifest.sessions.get(&args.id) {
         let worktree = manifest.worktree_path(session);
         if worktree.is_dir() {
-            printer.out(&format!("{}\n", crate::state::canonical(&worktree).display()));
+            printer.out(&format!("{}\n", crate::fsutil::canonical(&worktree).display()));
         }
     }
     Ok(code)
@@ -106,7 +106,7 @@ fn declare(current: &Manifest, args: &NewArgs) -> Result<Manifest, Error> {
         path: Default::default(),
         notes: Vec::new(),
     };
-    let text = crate::import::edit(&current.source, &[adoption]).map_err(|why| Error::Usage {
+    let text = crate::plan::adopt::edit(&current.source, &[adoption]).map_err(|why| Error::Usage {
         message: format!("cannot edit {}: {why}", current.relative(&current.path)),
         help: Some("run `flowloom validate` and fix what it reports".into()),
     })?;

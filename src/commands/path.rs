@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::{Cli, PathArgs};
-use crate::output::Printer;
-use crate::state::State;
+use crate::read::state::State;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;

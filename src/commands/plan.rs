@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use super::{Error, compute, load, open_repo};
 use crate::cli::Cli;
 use crate::cli::PlanArgs;
-use crate::output::Printer;
 use crate::render;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
@@ -16,15 +16,15 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
         force: args.force,
         targets: args.target.iter().cloned().collect(),
     };
-    let stale = crate::recover::stale_since(&crate::state::canonical(repo.common_dir()));
+    let stale = crate::store::recover::stale_since(&crate::fsutil::canonical(repo.common_dir()));
     let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;
     if let Some(out) = &args.out {
         let mut doc = render::json(&plan, &manifest);
-        doc.saved = Some(crate::saved::Saved {
-            fingerprint: crate::saved::fingerprint(&manifest, &state, &plan),
+        doc.saved = Some(crate::plan::saved::Saved {
+            fingerprint: crate::plan::saved::fingerprint(&manifest, &state, &plan),
             manifest: manifest.path.clone(),
             force: args.force,
-            manifest_digest: crate::saved::manifest_digest(&manifest),
+            manifest_digest: crate::plan::saved::manifest_digest(&manifest),
             targets: args.target.clone(),
         });
         let path = start_dir.join(out);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use super::apply::{Confirm, Run, refuse_without_terminal};
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, RmArgs};
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
@@ -19,16 +19,16 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
     )?;
     let repo = open_repo(start_dir)?;
     let lock = take_lock(
-        &crate::state::canonical(repo.common_dir()),
+        &crate::fsutil::canonical(repo.common_dir()),
         cli.global.lock_timeout,
         printer,
     )?;
     let current = load(cli, start_dir, Some(&repo))?;
-    let owned = crate::ownership::Record::read(&crate::state::canonical(repo.common_dir()))?
+    let owned = crate::store::ownership::Record::read(&crate::fsutil::canonical(repo.common_dir()))?
         .sessions
         .iter()
         .any(|o| o.id == args.id);
-    let edited = crate::import::remove_session(&current.source, &args.id).map_err(|why| Error::Usage {
+    let edited = crate::plan::adopt::remove_session(&current.source, &args.id).map_err(|why| Error::Usage {
         message: format!("cannot edit {}: {why}", current.relative(&current.path)),
         help: Some("run `flowloom validate` and fix what it reports".into()),
     })?;
@@ -36,7 +36,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         return Err(Error::Usage {
             message: format!(
                 "no session `{}` in {}",
-                crate::output::escape(&args.id),
+                crate::render::output::escape(&args.id),
                 current.relative(&current.path)
             ),
             help: Some("`flowloom status` lists the sessions".into()),

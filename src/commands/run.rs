@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::{Cli, RunArgs};
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
@@ -18,13 +18,13 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
         return Err(Error::Usage {
             message: format!(
                 "no session `{}` in {}",
-                crate::output::escape(&args.id),
+                crate::render::output::escape(&args.id),
                 manifest.relative(&manifest.path)
             ),
             help: Some("`flowloom status` lists the sessions; `flowloom new ID` makes one".into()),
         });
     };
-    let worktree = crate::state::canonical(&manifest.worktree_path(session));
+    let worktree = crate::fsutil::canonical(&manifest.worktree_path(session));
     if !worktree.is_dir() {
         return Err(Error::Usage {
             message: format!("session `{}` has no worktree yet ({})", session.id, worktree.display()),
@@ -38,8 +38,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     // flowloom becomes the command (exec): signals reach it as they would without
     // flowloom, and its exit status is the command's own. Only a failure to start returns.
     use std::os::unix::process::CommandExt;
-    let ports = match crate::metadata::read(&worktree, &session.id) {
-        crate::metadata::MetadataFile::Valid(m) => m.ports(),
+    let ports = match crate::store::metadata::read(&worktree, &session.id) {
+        crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
         _ => Default::default(),
     };
     let missing: Vec<&str> = session
@@ -62,8 +62,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     // does, so it applies only once this machine trusts it (with the session's setup).
     if !session.environment.env.is_empty() {
         let script = session.environment.setup_script();
-        let key = crate::machine::repository_key(repo.common_dir());
-        if !crate::machine::trusted(&key)?.contains(&crate::machine::setup_hash(&script)) {
+        let key = crate::store::machine::repository_key(repo.common_dir());
+        if !crate::store::machine::trusted(&key)?.contains(&crate::store::machine::setup_hash(&script)) {
             return Err(Error::Usage {
                 message: format!(
                     "session `{}`'s environment is not trusted on this machine, so nothing runs with it: {}",

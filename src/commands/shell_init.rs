@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use crate::cli::{InitShell, ShellInitArgs};
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 const POSIX: &str = r#"# flowloom: `flowloom cd ID` changes directory to a session's worktree.
 # Add to your shell's startup file: eval "$(flowloom shell-init bash)"

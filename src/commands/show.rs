@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use super::Error;
 use crate::cli::ShowArgs;
-use crate::output::Printer;
 use crate::render;
+use crate::render::output::Printer;
 
 pub fn run(start_dir: &Path, args: &ShowArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let path = start_dir.join(&args.file);
@@ -18,8 +18,8 @@ pub fn run(start_dir: &Path, args: &ShowArgs, printer: &Printer) -> Result<ExitC
     };
     // The checks `apply FILE` makes (a regular file, bounded, with a fingerprint), then the
     // whole document, read once more for what is shown.
-    let saved = crate::saved::read(&path).map_err(not_a_plan)?;
-    let bytes = match crate::fsutil::read_regular(&path, crate::saved::MAX_BYTES) {
+    let saved = crate::plan::saved::read(&path).map_err(not_a_plan)?;
+    let bytes = match crate::fsutil::read_regular(&path, crate::plan::saved::MAX_BYTES) {
         Ok(Some(bytes)) => bytes,
         _ => return Err(not_a_plan(format!("cannot read {}", args.file.display()))),
     };

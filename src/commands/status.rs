@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::{Cli, StatusArgs};
-use crate::output::Printer;
-use crate::state::{Needs, State};
+use crate::read::state::{Needs, State};
+use crate::render::output::Printer;
 use crate::status;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &StatusArgs, printer: &Printer) -> Result<ExitCode, Error> {

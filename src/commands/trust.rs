@@ -8,14 +8,14 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::Cli;
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     // Each distinct script (commands and the `env` they run with) of a session that has
     // setup commands or variables, the defaults' own included.
-    let mut scripts: Vec<crate::machine::SetupScript> = Vec::new();
+    let mut scripts: Vec<crate::store::machine::SetupScript> = Vec::new();
     let all = std::iter::once(&manifest.defaults.environment).chain(manifest.sessions.values().map(|s| &s.environment));
     for environment in all {
         let script = environment.setup_script();
@@ -32,16 +32,16 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    let key = crate::machine::repository_key(repo.common_dir());
-    let already = crate::machine::trusted(&key)?;
-    let hashes: BTreeSet<String> = scripts.iter().map(crate::machine::setup_hash).collect();
+    let key = crate::store::machine::repository_key(repo.common_dir());
+    let already = crate::store::machine::trusted(&key)?;
+    let hashes: BTreeSet<String> = scripts.iter().map(crate::store::machine::setup_hash).collect();
     if hashes.is_subset(&already) {
         printer.status(&format!(
             "{shown}'s setup commands are already trusted on this machine."
         ));
         return Ok(ExitCode::SUCCESS);
     }
-    crate::machine::trust(&key, &hashes)?;
+    crate::store::machine::trust(&key, &hashes)?;
     printer.out(&format!(
         "setup commands of {shown}, now trusted on this machine:\n{}",
         describe_scripts(&scripts)
@@ -51,7 +51,7 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
 
 /// The scripts as the user reviews them: each command on its own line, then the variables
 /// it runs with.
-pub(super) fn describe_scripts(scripts: &[crate::machine::SetupScript]) -> String {
+pub(super) fn describe_scripts(scripts: &[crate::store::machine::SetupScript]) -> String {
     let mut text = String::new();
     for script in scripts {
         for command in &script.commands {

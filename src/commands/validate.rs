@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::Cli;
-use crate::output::Printer;
+use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = if cli.global.manifest.is_some() {

@@ -58,7 +58,7 @@ pub(super) fn merge(id: &str, defaults: &Checked, own: &Checked, source: &str, o
                 out.push(
                     Finding::new(
                         format!("`env` names the port `{port}`, which session `{id}` does not have"),
-                        super::validate::inner_span(source, value, at),
+                        super::schema::inner_span(source, value, at),
                         label,
                     )
                     .help(format!("add \"{port}\" to `ports`, or remove the placeholder")),
@@ -195,7 +195,7 @@ fn env(table: &StrTable, source: &str, out: &mut Vec<Finding>) -> Vec<(String, S
             out.push(
                 Finding::new(
                     format!("invalid `env` value: {what}"),
-                    super::validate::inner_span(source, value, at),
+                    super::schema::inner_span(source, value, at),
                     what,
                 )
                 .help(

@@ -97,8 +97,8 @@ pub struct Environment {
 
 impl Environment {
     /// What must be trusted before `setup` runs (SPEC §10): the commands and `env`.
-    pub fn setup_script(&self) -> crate::machine::SetupScript {
-        crate::machine::SetupScript {
+    pub fn setup_script(&self) -> crate::store::machine::SetupScript {
+        crate::store::machine::SetupScript {
             commands: self.setup.clone(),
             env: self.env.clone(),
         }

@@ -435,6 +435,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev.last().copied().unwrap_or(0)
 }
 
+/// A span inside a string value's text, when the source spells it plainly (quotes and no
+/// escapes); else the whole value, which is never wrong, only less precise.
+pub(super) fn inner_span(source: &str, value: &Str, inner: Range<usize>) -> Range<usize> {
+    let plain = source
+        .get(value.span.clone())
+        .and_then(|raw| raw.get(1..raw.len().saturating_sub(1)))
+        .is_some_and(|body| body == value.value);
+    if plain {
+        let start = value.span.start + 1;
+        start + inner.start..start + inner.end
+    } else {
+        value.span.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

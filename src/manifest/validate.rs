@@ -17,7 +17,7 @@ use super::source::ManifestSource;
 use crate::fsutil::{ReadError, read_regular};
 
 use super::environment;
-use super::schema::{self, Finding, RawManifest, RawSession, Str};
+use super::schema::{self, Finding, RawManifest, RawSession, Str, inner_span};
 use super::{Defaults, Manifest, Session, Template, is_valid_id};
 
 /// Everything wrong with one manifest file.
@@ -665,21 +665,6 @@ fn stray_brace(text: &str, placeholder: &str) -> Option<(Range<usize>, String)> 
                 None => (at..at + 1, "`{` that is never closed".into()),
             });
         }
-    }
-}
-
-/// A span inside a string value's text, when the source spells it plainly (quotes and no
-/// escapes); else the whole value, which is never wrong, only less precise.
-pub(super) fn inner_span(source: &str, value: &Str, inner: Range<usize>) -> Range<usize> {
-    let plain = source
-        .get(value.span.clone())
-        .and_then(|raw| raw.get(1..raw.len().saturating_sub(1)))
-        .is_some_and(|body| body == value.value);
-    if plain {
-        let start = value.span.start + 1;
-        start + inner.start..start + inner.end
-    } else {
-        value.span.clone()
     }
 }
 

@@ -29,7 +29,7 @@ impl Bar {
     /// A bar over `sessions` steps, shown only when `enabled` (stderr is a terminal and
     /// output is for people) and the terminal is not dumb: a bar redraws with escape codes.
     pub fn new(enabled: bool, sessions: usize) -> Bar {
-        let enabled = enabled && !crate::output::dumb_terminal(std::env::var_os("TERM").as_deref());
+        let enabled = enabled && !crate::render::output::dumb_terminal(std::env::var_os("TERM").as_deref());
         let counters = Counters::default();
         let bar = enabled.then(|| {
             let read = counters.clone();
@@ -60,7 +60,7 @@ impl Bar {
     pub fn files(&self, session: &str) -> Files {
         if let Some(bar) = &self.bar {
             // indicatif writes the message as it is: escape what came from the manifest.
-            bar.set_message(crate::output::escape(session).into_owned());
+            bar.set_message(crate::render::output::escape(session).into_owned());
         }
         Files {
             counters: self.bar.as_ref().map(|_| self.counters.clone()),

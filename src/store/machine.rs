@@ -71,7 +71,7 @@ impl FileLock {
                 Err(rustix::io::Errno::WOULDBLOCK) => {}
                 Err(e) => return Err(RepoError::io("lock", &path, e.into())),
             }
-            if crate::lock::interrupted() {
+            if crate::store::lock::interrupted() {
                 return Err(RepoError::message(format!(
                     "interrupted while waiting for {}",
                     path.display()

@@ -1,13 +1,16 @@
 //! Plans for people (Terraform-like lines) and for programs (SPEC §9 JSON).
 
+pub mod output;
+pub mod progress;
+
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::manifest::Manifest;
-use crate::output::{Printer, Style};
 use crate::plan::{Action, Change, Housekeeping, Plan, Reason, Repair, Start, StartFrom, SwitchBlock, WorktreeRemoval};
-use crate::recover::LeftoverKind;
+use crate::render::output::{Printer, Style};
+use crate::store::recover::LeftoverKind;
 
 /// The human plan: one line per change, details indented below, then a summary line.
 pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
@@ -159,9 +162,11 @@ fn summary_of(change: &Change) -> String {
             }
             if r.delete_branch.is_some() {
                 parts.push(match r.integrated {
-                    Some(crate::inspect::Integration::SameTree) => "delete branch (same tree as its base)",
-                    Some(crate::inspect::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
-                    Some(crate::inspect::Integration::PatchId) => "delete branch (merged by squash or rebase)",
+                    Some(crate::read::inspect::Integration::SameTree) => "delete branch (same tree as its base)",
+                    Some(crate::read::inspect::Integration::NothingToAdd) => {
+                        "delete branch (its changes are in its base)"
+                    }
+                    Some(crate::read::inspect::Integration::PatchId) => "delete branch (merged by squash or rebase)",
                     _ => "delete branch",
                 });
             }
@@ -242,7 +247,7 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
 }
 
 /// How a copied entry is named in plans and their JSON: folders end in `/`.
-fn copy_name(item: &crate::copy::CopyItem) -> String {
+fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
     if item.dir {
         format!("{}/", item.path)
     } else {
@@ -350,14 +355,14 @@ pub(crate) fn column_widths<'a, const N: usize>(rows: impl IntoIterator<Item = &
 }
 
 fn shown_width(text: &str) -> usize {
-    crate::output::escape(text).chars().count()
+    crate::render::output::escape(text).chars().count()
 }
 
 /// `text` escaped as the terminal will show it (so that the width counted is the width
 /// shown), then spaces up to `width` characters. By hand: `format!("{text:<width$}")`
 /// panics when `width` is past 65,535.
 pub(crate) fn pad(text: &str, width: usize) -> String {
-    let text = crate::output::escape(text);
+    let text = crate::render::output::escape(text);
     let fill = width.saturating_sub(text.chars().count());
     let mut out = String::with_capacity(text.len() + fill);
     out.push_str(&text);
@@ -367,7 +372,7 @@ pub(crate) fn pad(text: &str, width: usize) -> String {
 
 /// Like [`pad`], with the spaces first (numbers align right).
 pub(crate) fn pad_left(text: &str, width: usize) -> String {
-    let text = crate::output::escape(text);
+    let text = crate::render::output::escape(text);
     let fill = width.saturating_sub(text.chars().count());
     let mut out = String::with_capacity(text.len() + fill);
     out.extend(std::iter::repeat_n(' ', fill));
@@ -388,7 +393,7 @@ pub struct JsonPlan {
     pub summary: JsonSummary,
     /// Only in a saved plan (`plan --out`): what `apply FILE` checks before it acts.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved: Option<crate::saved::Saved>,
+    pub saved: Option<crate::plan::saved::Saved>,
     /// Only for `apply --json`: whether every change was carried out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied: Option<bool>,
@@ -420,7 +425,7 @@ pub struct JsonChange {
     /// `remove` changes: how a branch with commits its base does not reach is integrated
     /// anyway (`same_tree`, `nothing_to_add`, `patch_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integrated: Option<crate::inspect::Integration>,
+    pub integrated: Option<crate::read::inspect::Integration>,
     /// Forced removals: where the commits that would become unreachable are kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<JsonArchive>,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::Manifest;
 use crate::plan::Plan;
-use crate::state::State;
+use crate::read::state::State;
 
 /// What `plan --out` adds to the JSON plan (a field added, per SPEC §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -203,8 +203,8 @@ fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
             f.read_exact(&mut on_disk)
         })
         .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
-    if unchanged && outcome.write_changes().is_some_and(|r| r.is_ok()) && crate::index_v4::wants_v4(repo) {
-        let _ = crate::index_v4::rewrite(&repo.index_path());
+    if unchanged && outcome.write_changes().is_some_and(|r| r.is_ok()) && crate::apply::index_v4::wants_v4(repo) {
+        let _ = crate::apply::index_v4::rewrite(&repo.index_path());
     }
 }
 
@@ -529,7 +529,7 @@ pub fn backlink_problem(worktree: &Path, admin_dir: &Path) -> Option<String> {
         .and_then(|t| gix::path::from_bstr(t.trim().as_bstr()).ok().map(|p| p.into_owned()));
     let points_back = target.is_some_and(|t| {
         let t = if t.is_absolute() { t } else { worktree.join(t) };
-        crate::state::canonical(&t) == crate::state::canonical(admin_dir)
+        crate::fsutil::canonical(&t) == crate::fsutil::canonical(admin_dir)
     });
     (!points_back).then(|| "its `.git` file points elsewhere than its registration".to_owned())
 }
@@ -801,12 +801,12 @@ pub fn rebasing(admin_dir: &Path) -> Option<String> {
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own
-/// ([`crate::copy::could_match_inside`]).
+/// ([`crate::apply::copy::could_match_inside`]).
 pub fn ignored_entries(
     repo: &gix::Repository,
     main: &Path,
     patterns: &[&str],
-) -> Result<Vec<crate::copy::Ignored>, RepoError> {
+) -> Result<Vec<crate::apply::copy::Ignored>, RepoError> {
     use gix::dir::entry::{Kind, Status};
     use gix::dir::walk::EmissionMode;
     let main_repo = repo
@@ -841,10 +841,14 @@ pub fn ignored_entries(
         let Ok(path) = e.rela_path.to_str() else { continue };
         let path = path.trim_end_matches('/').to_owned();
         let dir = matches!(e.disk_kind, Some(Kind::Directory));
-        if dir && patterns.iter().any(|p| crate::copy::could_match_inside(p, &path)) {
+        if dir
+            && patterns
+                .iter()
+                .any(|p| crate::apply::copy::could_match_inside(p, &path))
+        {
             list_inside(main, &path, patterns, &mut found);
         }
-        found.push(crate::copy::Ignored { path, dir });
+        found.push(crate::apply::copy::Ignored { path, dir });
     }
     found.sort();
     found.dedup();
@@ -853,7 +857,7 @@ pub fn ignored_entries(
 
 /// The entries inside the ignored folder `dir` that a pattern could name, each one: folders a
 /// pattern could look into are walked (never through a symlink, never into a `.git`).
-fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::copy::Ignored>) {
+fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::apply::copy::Ignored>) {
     let Ok(entries) = std::fs::read_dir(main.join(dir)) else {
         return;
     };
@@ -866,9 +870,13 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         let path = format!("{dir}/{name}");
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && patterns.iter().any(|p| crate::copy::could_match_inside(p, &path)) {
+        if is_dir
+            && patterns
+                .iter()
+                .any(|p| crate::apply::copy::could_match_inside(p, &path))
+        {
             list_inside(main, &path, patterns, found);
         }
-        found.push(crate::copy::Ignored { path, dir: is_dir });
+        found.push(crate::apply::copy::Ignored { path, dir: is_dir });
     }
 }

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
 
 use crate::manifest::{Manifest, is_valid_id};
-use crate::metadata::{MetadataFile, Wanted};
 use crate::plan::Plan;
-use crate::state::State;
+use crate::read::state::State;
+use crate::store::metadata::{MetadataFile, Wanted};
 
 /// One session to adopt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,7 +114,7 @@ pub fn candidates(manifest: &Manifest, state: &State, plan: &Plan) -> (Vec<Adopt
         let mut notes = Vec::new();
         match &wt.metadata {
             MetadataFile::Valid(m) if !wanted.matches(m) => {
-                let differ: Vec<&str> = crate::metadata::DETERMINED
+                let differ: Vec<&str> = crate::store::metadata::DETERMINED
                     .into_iter()
                     .filter(|k| m.str_field(k) != wanted_field(&wanted, k))
                     .collect();

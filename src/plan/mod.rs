@@ -7,17 +7,20 @@
 //! remote tracked, the files a forced removal may lose, housekeeping) is a field of a step,
 //! so apply decides nothing and reads neither the manifest nor the state.
 
+pub mod adopt;
+pub mod saved;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::manifest::{Manifest, Session};
-use crate::metadata::{MetadataFile, Wanted};
 use crate::names::INITIALIZING;
-use crate::ownership::{OwnedSession, OwnedState};
-use crate::recover::Leftover;
-use crate::state::{Needs, State, Worktree};
+use crate::read::state::{Needs, State, Worktree};
+use crate::store::metadata::{MetadataFile, Wanted};
+use crate::store::ownership::{OwnedSession, OwnedState};
+use crate::store::recover::Leftover;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
@@ -113,7 +116,7 @@ pub struct Prepare {
     /// The main worktree the copies come from.
     pub from: Option<PathBuf>,
     /// Ignored entries of the main worktree to copy (folders whole).
-    pub copy: Vec<crate::copy::CopyItem>,
+    pub copy: Vec<crate::apply::copy::CopyItem>,
     /// Names of the ports to allocate.
     pub ports: Vec<String>,
     /// `env`, placeholders not yet filled in.
@@ -197,7 +200,7 @@ pub struct Removal {
     pub delete_branch: Option<String>,
     /// How the branch's commits are already in its base or upstream, when they are not
     /// reachable from it (a squash or rebase merge).
-    pub integrated: Option<crate::inspect::Integration>,
+    pub integrated: Option<crate::read::inspect::Integration>,
     /// Forced: where what would be lost is kept first.
     pub archive: Option<Archive>,
     /// Forced: the files (relative to the worktree) whose changes the removal may lose;
@@ -335,7 +338,7 @@ pub enum Reason {
     },
     /// SPEC §10: the session's `setup` list is not trusted on this machine (or changed since).
     SetupNotTrusted {
-        script: crate::machine::SetupScript,
+        script: crate::store::machine::SetupScript,
     },
 }
 
@@ -569,7 +572,7 @@ fn trusted(state: &State, session: &Session) -> bool {
     setup.is_empty()
         || state
             .trusted
-            .contains(&crate::machine::setup_hash(&session.environment.setup_script()))
+            .contains(&crate::store::machine::setup_hash(&session.environment.setup_script()))
 }
 
 /// SPEC §10 for a new session: the entries to copy are chosen here, from what the reader
@@ -586,7 +589,7 @@ fn prepare(state: &State, session: &Session) -> Prepare {
             || path.starts_with(&format!("{}/", crate::names::SESSIONS))
     };
     let copy = if main.is_some() {
-        crate::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
+        crate::apply::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
             .into_iter()
             .filter(|item| !own(&item.path))
             .collect()
@@ -1156,16 +1159,17 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
         .map(|(id, folder, _)| (id, folder))
         .collect();
     let kept: BTreeSet<String> =
-        crate::exclude::wanted(top, &state.root, staying.iter().map(|(i, w)| (*i, w.as_str())))
+        crate::store::exclude::wanted(top, &state.root, staying.iter().map(|(i, w)| (*i, w.as_str())))
             .into_iter()
             .collect();
     for change in changes {
         let folder = folder_name(&change.path);
         if let Action::Remove(r) | Action::Retain { removal: r, .. } = &mut change.action {
-            r.exclude_drop = crate::exclude::wanted(top, &state.root, [(change.session.as_str(), folder.as_str())])
-                .into_iter()
-                .filter(|l| !kept.contains(l))
-                .collect();
+            r.exclude_drop =
+                crate::store::exclude::wanted(top, &state.root, [(change.session.as_str(), folder.as_str())])
+                    .into_iter()
+                    .filter(|l| !kept.contains(l))
+                    .collect();
         }
     }
 }
@@ -1215,7 +1219,7 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         .into_iter()
         .map(|(id, folder, _)| (id, folder))
         .collect();
-    let new = crate::exclude::wanted(
+    let new = crate::store::exclude::wanted(
         state.main_workdir.as_deref(),
         &state.root,
         sessions.iter().map(|(id, wt)| (*id, wt.as_str())),
@@ -1225,7 +1229,7 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             old: state.exclude.lines.clone(),
             new,
             legacy: if state.exclude.legacy {
-                crate::exclude::legacy_lines(state.main_workdir.as_deref(), &state.root)
+                crate::store::exclude::legacy_lines(state.main_workdir.as_deref(), &state.root)
             } else {
                 Vec::new()
             },
@@ -1332,9 +1336,9 @@ mod tests {
     //! Property tests: plans are deterministic, and carrying a plan out (modelled on plain
     //! values, as apply does it on disk) then planning again leaves nothing to do.
     use super::*;
-    use crate::metadata::Metadata;
-    use crate::ownership::Record;
-    use crate::state::{Branch, Dirt};
+    use crate::read::state::{Branch, Dirt};
+    use crate::store::metadata::Metadata;
+    use crate::store::ownership::Record;
     use proptest::prelude::*;
 
     const IDS: [&str; 4] = ["a", "b", "c", "d"];
@@ -1694,8 +1698,8 @@ mod reason_table {
     //! One row per blocked reason the planner gives: plain values in, the reason out, and
     //! whether `--force` lifts it. (`NewSincePlan` is apply's, found when it checks again.)
     use super::*;
-    use crate::inspect::Process;
-    use crate::state::{Branch, Dirt};
+    use crate::read::inspect::Process;
+    use crate::read::state::{Branch, Dirt};
 
     const COMMIT: &str = "1111111111111111111111111111111111111111";
     const ROOT: &str = "/repo/sessions";
@@ -1766,7 +1770,7 @@ mod reason_table {
         };
         state
             .trusted
-            .insert(crate::machine::setup_hash(&crate::machine::SetupScript {
+            .insert(crate::store::machine::setup_hash(&crate::store::machine::SetupScript {
                 commands: vec!["make setup".to_owned()],
                 env: BTreeMap::new(),
             }));
@@ -1813,11 +1817,11 @@ mod reason_table {
         assert!(matches!(action(&p), Action::Retain { .. }));
         assert!(!action(&p).changes_anything());
         // Integrated (a squash merge): the branch goes without --force.
-        state.branches.get_mut("session/o").expect("o").integrated = Some(crate::inspect::Integration::PatchId);
+        state.branches.get_mut("session/o").expect("o").integrated = Some(crate::read::inspect::Integration::PatchId);
         match action(&plan(&manifest, &state)) {
             Action::Remove(r) => {
                 assert_eq!(r.delete_branch.as_deref(), Some(COMMIT));
-                assert_eq!(r.integrated, Some(crate::inspect::Integration::PatchId));
+                assert_eq!(r.integrated, Some(crate::read::inspect::Integration::PatchId));
             }
             other => panic!("expected remove, got {other:?}"),
         }
@@ -1873,7 +1877,7 @@ mod reason_table {
                     s.trusted.clear();
                 },
                 Reason::SetupNotTrusted {
-                    script: crate::machine::SetupScript {
+                    script: crate::store::machine::SetupScript {
                         commands: vec!["make setup".into()],
                         env: BTreeMap::new(),
                     },

@@ -11,7 +11,11 @@ use std::path::Path;
 pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
     for command in commands {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "setup of `{session}`: $ {}", crate::output::escape(command));
+        let _ = writeln!(
+            err,
+            "setup of `{session}`: $ {}",
+            crate::render::output::escape(command)
+        );
         drop(err);
         let status = std::process::Command::new("sh")
             .arg("-c")
@@ -23,11 +27,16 @@ pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String,
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(std::io::stderr()))
             .status()
-            .map_err(|e| format!("could not run setup command `{}`: {e}", crate::output::escape(command)))?;
+            .map_err(|e| {
+                format!(
+                    "could not run setup command `{}`: {e}",
+                    crate::render::output::escape(command)
+                )
+            })?;
         if !status.success() {
             return Err(format!(
                 "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (run it with `flowloom run {session} -- ...`)",
-                crate::output::escape(command)
+                crate::render::output::escape(command)
             ));
         }
     }

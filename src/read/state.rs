@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use gix::bstr::ByteSlice;
 
 use crate::error::RepoError;
+use crate::fsutil::{canonical, normalise};
 use crate::manifest::Manifest;
-use crate::metadata::{self, MetadataFile};
-use crate::ownership::Record;
+use crate::store::metadata::{self, MetadataFile};
+use crate::store::ownership::Record;
 
 /// Everything `plan()` needs to know about the repository.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -41,7 +42,7 @@ pub struct State {
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
     pub archives: BTreeMap<String, String>,
     /// What flowloom's part of `info/exclude` holds now (SPEC §5).
-    pub exclude: crate::exclude::Found,
+    pub exclude: crate::store::exclude::Found,
     /// The main worktree, canonical (none in a bare repository).
     pub main_workdir: Option<PathBuf>,
     /// Folders an interrupted removal moved into `<root>/.flowloom-trash/` (as the record
@@ -57,11 +58,11 @@ pub struct State {
     pub checkout_problems: BTreeMap<String, String>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
-    pub leftovers: Vec<crate::recover::Leftover>,
+    pub leftovers: Vec<crate::store::recover::Leftover>,
     /// The text of `.worktreeinclude` at the main worktree's root (SPEC §10).
     pub include: Option<Vec<u8>>,
     /// The main worktree's ignored entries, folders whole (answered when a creation copies).
-    pub ignored: Vec<crate::copy::Ignored>,
+    pub ignored: Vec<crate::apply::copy::Ignored>,
     /// The hashes of the `setup` lists this machine trusts for this repository.
     pub trusted: BTreeSet<String>,
     /// How this repository is named in the machine's trust and port files.
@@ -111,12 +112,12 @@ pub struct Worktree {
     /// Untracked repositories of their own inside (read likewise).
     pub nested: Vec<String>,
     /// Processes working inside (read for worktrees a removal would delete).
-    pub processes: Vec<crate::inspect::Process>,
+    pub processes: Vec<crate::read::inspect::Process>,
     /// A symlink or special file where flowloom would write the session folder.
     pub unsafe_session: Option<String>,
 }
 
-pub use crate::inspect::Dirt;
+pub use crate::read::inspect::Dirt;
 
 impl Worktree {
     /// What one registration holds, cheaply: its lock, HEAD, switch marker, and the session
@@ -146,7 +147,7 @@ impl Worktree {
         Worktree {
             admin_id,
             lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
-            switching_to: crate::inspect::read_small(&proxy.git_dir().join(crate::names::SWITCH_MARKER))
+            switching_to: crate::read::inspect::read_small(&proxy.git_dir().join(crate::names::SWITCH_MARKER))
                 .map(|t| String::from_utf8_lossy(&t).trim().to_owned()),
             detached,
             path,
@@ -181,7 +182,7 @@ pub struct Branch {
     pub unmerged: Option<usize>,
     /// For such a branch with unmerged commits: how its changes are in its base or
     /// upstream anyway (squash, rebase, cherry-pick), if they are.
-    pub integrated: Option<crate::inspect::Integration>,
+    pub integrated: Option<crate::read::inspect::Integration>,
 }
 
 impl State {
@@ -193,27 +194,28 @@ impl State {
         let root = check_root_beside(repo, manifest, main_workdir.as_deref())?;
         let mut state = State {
             owned: Record::read(&common_dir)?,
-            exclude: crate::exclude::read(&common_dir),
+            exclude: crate::store::exclude::read(&common_dir),
             root,
             ..State::default()
         };
         if let Some(main) = &main_workdir {
             // Checked out, or being rebased there (git counts both).
-            let rebased = crate::inspect::rebasing(&common_dir)
+            let rebased = crate::read::inspect::rebasing(&common_dir)
                 .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned));
             for branch in head_branch(&common_dir.join("HEAD")).into_iter().chain(rebased) {
                 state.busy_branches.insert(branch, main.clone());
             }
         }
         if let Some(main) = &main_workdir {
-            state.include = crate::fsutil::read_regular_beneath(main, Path::new(crate::copy::INCLUDE_FILE), 1 << 20)
-                .ok()
-                .flatten();
+            state.include =
+                crate::fsutil::read_regular_beneath(main, Path::new(crate::apply::copy::INCLUDE_FILE), 1 << 20)
+                    .ok()
+                    .flatten();
         }
         state.main_workdir = main_workdir;
-        state.repository_key = crate::machine::repository_key(&common_dir);
+        state.repository_key = crate::store::machine::repository_key(&common_dir);
         if manifest.sessions.values().any(|s| !s.environment.setup.is_empty()) {
-            state.trusted = crate::machine::trusted(&state.repository_key)?;
+            state.trusted = crate::store::machine::trusted(&state.repository_key)?;
         }
         state.hooks = Some(crate::hooks::hooks_dir(repo));
         // Only folders flowloom recorded moving into the trash, beside their session's path
@@ -223,7 +225,11 @@ impl State {
             .sessions
             .iter()
             .filter(|o| o.path.parent() == Some(state.root.as_path()))
-            .filter_map(|o| o.trash.as_ref().filter(|t| crate::inspect::is_trash_of(t, &o.path)))
+            .filter_map(|o| {
+                o.trash
+                    .as_ref()
+                    .filter(|t| crate::read::inspect::is_trash_of(t, &o.path))
+            })
             .cloned()
             .collect();
         state.trash_intact = state
@@ -231,7 +237,7 @@ impl State {
             .sessions
             .iter()
             .filter_map(|o| Some((o.trash.as_ref()?, o.trash_digest.as_ref()?)))
-            .filter(|(t, digest)| state.trash.contains(t) && crate::inspect::Stamps::read(t).digest() == **digest)
+            .filter(|(t, digest)| state.trash.contains(t) && crate::read::inspect::Stamps::read(t).digest() == **digest)
             .map(|(t, _)| t.clone())
             .collect();
         state.read_worktrees(repo, manifest, &common_dir)?;
@@ -380,7 +386,7 @@ impl State {
     /// depends on the answer.
     pub fn answer(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
         for (path, branch) in &needs.stray {
-            let stray = crate::inspect::stray_files(repo, path, Some(branch));
+            let stray = crate::read::inspect::stray_files(repo, path, Some(branch));
             if let Some(wt) = self.worktrees.get_mut(path) {
                 wt.stray = Some(stray);
             }
@@ -388,7 +394,7 @@ impl State {
         let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
         let mut lines = self.exclude.lines.clone();
         lines.extend(self.exclude.legacy_lines.iter().cloned());
-        let hidden = crate::exclude::line_paths(&lines);
+        let hidden = crate::store::exclude::line_paths(&lines);
         let results = read_dirt_parallel(repo, &to_check, &hidden, false);
         let checked: Vec<PathBuf> = to_check.iter().map(|w| w.path.clone()).collect();
         for (path, dirt) in checked.iter().zip(results) {
@@ -418,12 +424,12 @@ impl State {
         for path in &needs.removal {
             let Some(wt) = self.worktrees.get(path) else { continue };
             // A worktree whose index cannot be read is unreadable, not "with a submodule".
-            let (submodule, unreadable) = match crate::inspect::populated_submodule(repo, &wt.admin_id, path) {
+            let (submodule, unreadable) = match crate::read::inspect::populated_submodule(repo, &wt.admin_id, path) {
                 Ok(found) => (found, None),
                 Err(e) => (None, Some(e.to_string())),
             };
             let unreachable = match &wt.detached {
-                Some(head) => Some(crate::inspect::unreachable_from_refs(repo, head)?),
+                Some(head) => Some(crate::read::inspect::unreachable_from_refs(repo, head)?),
                 None => None,
             };
             let head = wt.detached.clone().or_else(|| {
@@ -434,11 +440,11 @@ impl State {
                 r.peel_to_id().ok().map(|id| id.to_string())
             });
             let foreign_git =
-                crate::inspect::backlink_problem(path, &repo.common_dir().join("worktrees").join(&wt.admin_id));
+                crate::read::inspect::backlink_problem(path, &repo.common_dir().join("worktrees").join(&wt.admin_id));
             let nested = wt
                 .dirt
                 .as_ref()
-                .map(|d| crate::inspect::nested_repositories(path, d))
+                .map(|d| crate::read::inspect::nested_repositories(path, d))
                 .unwrap_or_default();
             if let Some(wt) = self.worktrees.get_mut(path) {
                 if let Some(why) = unreadable {
@@ -453,7 +459,7 @@ impl State {
             }
         }
         let paths: Vec<&Path> = needs.removal.iter().map(PathBuf::as_path).collect();
-        for (path, found) in crate::inspect::processes_inside(&paths) {
+        for (path, found) in crate::read::inspect::processes_inside(&paths) {
             if let Some(wt) = self.worktrees.get_mut(&path) {
                 wt.processes = found;
             }
@@ -461,11 +467,11 @@ impl State {
         if let Some(patterns) = &needs.copy
             && let Some(main) = &self.main_workdir
         {
-            let lines = crate::copy::pattern_lines(patterns, self.include.as_deref());
-            self.ignored = crate::inspect::ignored_entries(repo, main, &lines)?;
+            let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
+            self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
         }
         for commit in &needs.checkout {
-            if let Some(why) = crate::inspect::checkout_problem(repo, commit) {
+            if let Some(why) = crate::read::inspect::checkout_problem(repo, commit) {
                 self.checkout_problems.insert(commit.clone(), why);
             }
         }
@@ -482,7 +488,8 @@ impl State {
                         .into_iter()
                         .chain(b.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
                         .collect();
-                    b.integrated = oid(&b.commit).and_then(|tip| crate::inspect::integration(repo, tip, &targets));
+                    b.integrated =
+                        oid(&b.commit).and_then(|tip| crate::read::inspect::integration(repo, tip, &targets));
                 }
             }
         }
@@ -528,19 +535,19 @@ fn read_registration(
     manifest: &Manifest,
     owned: &Record,
 ) -> Found {
-    if let Some(problem) = crate::inspect::admin_problem(proxy.git_dir()) {
+    if let Some(problem) = crate::read::inspect::admin_problem(proxy.git_dir()) {
         return Found::Unsafe(problem);
     }
     let Ok(base) = proxy.base() else { return Found::Gone };
     let missing = !base.exists();
     let path = if missing { normalise(&base) } else { canonical(&base) };
     // Read once: its branch, or the commit it is detached at.
-    let head = crate::inspect::read_small(&proxy.git_dir().join("HEAD"));
+    let head = crate::read::inspect::read_small(&proxy.git_dir().join("HEAD"));
     let branch = head.as_deref().and_then(branch_in);
     if !path.starts_with(root) || path == root {
         // A branch being rebased there is as taken as one checked out.
         let branch = branch.or_else(|| {
-            crate::inspect::rebasing(proxy.git_dir())
+            crate::read::inspect::rebasing(proxy.git_dir())
                 .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned))
         });
         return Found::Outside { branch, path };
@@ -557,7 +564,7 @@ fn read_registration(
     let detached = head
         .as_deref()
         .filter(|_| !missing)
-        .and_then(crate::inspect::detached_in);
+        .and_then(crate::read::inspect::detached_in);
     Found::Inside(Box::new(Worktree::read(
         proxy, path, branch, detached, missing, session_id,
     )))
@@ -692,7 +699,7 @@ fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&
                 // A linked worktree's `.git` file names its registration.
                 let registration = m
                     .is_file()
-                    .then(|| crate::inspect::read_small(&dot_git))
+                    .then(|| crate::read::inspect::read_small(&dot_git))
                     .flatten()
                     .and_then(|text| {
                         let text = String::from_utf8(text).ok()?;
@@ -719,7 +726,7 @@ fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&
 
 /// The short branch name a `HEAD` file points at; `None` when detached or unreadable.
 fn head_branch(head_file: &Path) -> Option<String> {
-    branch_in(&crate::inspect::read_small(head_file)?)
+    branch_in(&crate::read::inspect::read_small(head_file)?)
 }
 
 /// The branch a `HEAD` file's `content` is on.
@@ -797,7 +804,7 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
         .into_iter()
         .chain(branch.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
         .collect();
-    crate::inspect::unmerged(repo, &branch.name, tip, hidden)
+    crate::read::inspect::unmerged(repo, &branch.name, tip, hidden)
 }
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full
@@ -864,7 +871,7 @@ pub(crate) fn read_dirt(
     hidden_roots: &[PathBuf],
     refresh: bool,
 ) -> Result<Dirt, RepoError> {
-    crate::inspect::dirt(
+    crate::read::inspect::dirt(
         repo,
         &wt.admin_id,
         &wt.path,
@@ -882,10 +889,10 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
     let (Some(to), Some(dirt)) = (&wt.switching_to, &wt.dirt) else {
         return false;
     };
-    let Some(blobs) = crate::inspect::tree_blobs(repo, to) else {
+    let Some(blobs) = crate::read::inspect::tree_blobs(repo, to) else {
         return false;
     };
-    let content_is_ours = |rel: &String| crate::inspect::is_from_tree(repo, &blobs, &wt.path, rel);
+    let content_is_ours = |rel: &String| crate::read::inspect::is_from_tree(repo, &blobs, &wt.path, rel);
     if !dirt.modified.iter().chain(&dirt.untracked).all(content_is_ours) {
         return false;
     }
@@ -907,41 +914,4 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
             Some(entry) => blobs.get(rel) == Some(&entry.id),
             None => !blobs.contains_key(rel),
         })
-}
-
-/// The canonical form of a path that exists; else the path, made absolute and lexically
-/// normalised against its longest existing ancestor (gix hands out `…/x/../..` forms).
-pub fn canonical(path: &Path) -> PathBuf {
-    if let Ok(p) = path.canonicalize() {
-        return p;
-    }
-    let path = normalise(path);
-    let mut existing = path.as_path();
-    let mut rest = Vec::new();
-    while let Some(parent) = existing.parent() {
-        if let Some(name) = existing.file_name() {
-            rest.push(name.to_owned());
-        }
-        existing = parent;
-        if let Ok(p) = existing.canonicalize() {
-            return rest.iter().rev().fold(p, |acc, n| acc.join(n));
-        }
-    }
-    path
-}
-
-/// Lexical normalisation: drop `.`, fold `..`.
-fn normalise(path: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }

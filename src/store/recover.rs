@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::ownership::{OwnedState, Record};
+use crate::store::ownership::{OwnedState, Record};
 
 /// Something a killed apply left behind.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -42,7 +42,7 @@ const INTENT_PREFIX: &str = "intent-";
 /// (killed). For `plan`, which does not take the lock: a lock held right now is a live
 /// apply's, not stale.
 pub fn stale_since(common_dir: &Path) -> Option<jiff::Timestamp> {
-    let path = common_dir.join(crate::lock::FILE_NAME);
+    let path = common_dir.join(crate::store::lock::FILE_NAME);
     let file = std::fs::File::open(&path).ok()?;
     if !file.metadata().ok()?.is_file() {
         return None;

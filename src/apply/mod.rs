@@ -8,6 +8,12 @@
 //! deleted, under the lock, the worktree is checked again; what the plan did not show
 //! blocks that deletion.
 
+pub mod copy;
+pub mod hooks;
+pub mod index_v4;
+pub mod refs;
+pub mod setup;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,11 +22,11 @@ use std::sync::atomic::AtomicBool;
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::error::RepoError;
-use crate::metadata::Wanted;
-use crate::ownership::{OwnedSession, OwnedState, Record};
 use crate::plan::{
     Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
 };
+use crate::store::metadata::Wanted;
+use crate::store::ownership::{OwnedSession, OwnedState, Record};
 
 /// What happened to one change.
 #[derive(Debug)]
@@ -66,7 +72,7 @@ pub struct Executor<'a> {
     interrupt: &'static AtomicBool,
     /// Show a progress bar (a terminal, output for people).
     progress: bool,
-    bar: Option<crate::progress::Bar>,
+    bar: Option<crate::render::progress::Bar>,
     /// Every worktree `HEAD` file `checked_out_at` read: its stat when read, whether that
     /// stat vouches for the content (not `HeadStamp::racy`), the content. Each check stats
     /// every `HEAD` again and reads those whose stat changed or cannot vouch.
@@ -76,7 +82,7 @@ pub struct Executor<'a> {
     /// sessions O(k·N).
     exclude_drops: Vec<String>,
     /// The record's entries as last written (`Record::write_with`).
-    rendered: crate::ownership::Rendered,
+    rendered: crate::store::ownership::Rendered,
     /// Ports the plan found held by this repository's sessions (`Plan::held_ports`).
     held_ports: BTreeSet<u16>,
     /// The administration folders the last check before a checkout saw
@@ -122,13 +128,13 @@ impl HeadStamp {
 
 impl<'a> Executor<'a> {
     pub fn new(repo: &'a gix::Repository, start_dir: &Path, progress: bool) -> Result<Self, RepoError> {
-        let common_dir = crate::state::canonical(repo.common_dir());
+        let common_dir = crate::fsutil::canonical(repo.common_dir());
         Ok(Executor {
             repo,
             record: Record::read(&common_dir)?,
             common_dir,
             start_dir: start_dir.to_owned(),
-            interrupt: crate::lock::interrupt_flag(),
+            interrupt: crate::store::lock::interrupt_flag(),
             progress,
             bar: None,
             heads: Default::default(),
@@ -143,7 +149,7 @@ impl<'a> Executor<'a> {
     /// write `info/exclude` stops everything: new sessions would show as untracked files).
     pub fn execute<'p>(&mut self, plan: &'p Plan) -> Report<'p> {
         // Every step writes: Ctrl-C stops between steps, never inside one.
-        let _critical = crate::lock::Critical::enter();
+        let _critical = crate::store::lock::Critical::enter();
         self.held_ports = plan.held_ports.clone();
         let mut report = Report {
             housekeeping: Vec::new(),
@@ -175,11 +181,14 @@ impl<'a> Executor<'a> {
                 _ => false,
             })
             .count();
-        self.bar = Some(crate::progress::Bar::new(self.progress && checkouts > 0, checkouts));
+        self.bar = Some(crate::render::progress::Bar::new(
+            self.progress && checkouts > 0,
+            checkouts,
+        ));
         // The removals whose exclude lines wait in `exclude_drops`.
         let mut dropping = Vec::new();
         for change in &plan.changes {
-            if crate::lock::interrupted() && !matches!(change.action, Action::Blocked { .. }) {
+            if crate::store::lock::interrupted() && !matches!(change.action, Action::Blocked { .. }) {
                 report.changes.push(Outcome {
                     change,
                     result: Err(Failure::Interrupted),
@@ -216,9 +225,9 @@ impl<'a> Executor<'a> {
     fn housekeep(&mut self, step: &Housekeeping) -> Result<(), String> {
         match step {
             Housekeeping::Excludes { new, legacy, .. } => {
-                crate::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
+                crate::store::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
             }
-            Housekeeping::Leftover(leftover) => crate::recover::remove(leftover),
+            Housekeeping::Leftover(leftover) => crate::store::recover::remove(leftover),
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
                 // moved, in a trash folder that is a real folder (never through a symlink).
@@ -226,13 +235,13 @@ impl<'a> Executor<'a> {
                 // lies beside its session's path, and no registration points there any more.
                 let owner = self.record.sessions.iter().find(|o| {
                     o.trash.as_deref() == Some(path.as_path())
-                        && o.trash_digest.as_deref() == Some(crate::inspect::Stamps::read(path).digest().as_str())
+                        && o.trash_digest.as_deref() == Some(crate::read::inspect::Stamps::read(path).digest().as_str())
                 });
                 let registered = match owner {
                     Some(o) => self.proxy(&o.path).map_err(|e| e.to_string())?.is_some(),
                     None => false,
                 };
-                let ours = owner.is_some_and(|o| crate::inspect::is_trash_of(path, &o.path));
+                let ours = owner.is_some_and(|o| crate::read::inspect::is_trash_of(path, &o.path));
                 if !ours || registered {
                     return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
                 }
@@ -256,7 +265,7 @@ impl<'a> Executor<'a> {
                 if self.record.sessions.iter().any(|o| o.id == *session) {
                     return Ok(());
                 }
-                crate::machine::release_ports(&self.repository_key(), session).map_err(|e| e.to_string())
+                crate::store::machine::release_ports(&self.repository_key(), session).map_err(|e| e.to_string())
             }
         }
     }
@@ -269,7 +278,7 @@ impl<'a> Executor<'a> {
             return;
         }
         let lines = std::mem::take(&mut self.exclude_drops);
-        if let Err(e) = crate::exclude::drop_lines(&self.common_dir, &lines) {
+        if let Err(e) = crate::store::exclude::drop_lines(&self.common_dir, &lines) {
             for &i in dropping {
                 if let Some(outcome) = report.changes.get_mut(i)
                     && outcome.result.is_ok()
@@ -324,7 +333,7 @@ impl<'a> Executor<'a> {
         let ports = if prepare.ports.is_empty() {
             std::collections::BTreeMap::new()
         } else {
-            crate::machine::allocate_ports(
+            crate::store::machine::allocate_ports(
                 &self.repository_key(),
                 &change.session,
                 &prepare.ports,
@@ -341,7 +350,7 @@ impl<'a> Executor<'a> {
         // reported once the session is complete.
         let hook = post_checkout.map(|dir| {
             let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
-            crate::hooks::post_checkout(dir, &change.path, &null, &head)
+            crate::apply::hooks::post_checkout(dir, &change.path, &null, &head)
         });
         // SPEC §10: the copies, then setup (the ports were allocated first).
         self.write_session_folder(change, wanted, &ports)?;
@@ -363,14 +372,14 @@ impl<'a> Executor<'a> {
     /// a failure to report once the session is made.
     fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<String> {
         let from = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty())?;
-        let copied = crate::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
+        let copied = crate::apply::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
         let say = || {
             for (path, why) in &copied.skipped {
                 let _ = writeln!(
                     std::io::stderr().lock(),
                     "copy into `{}`: left {} alone: {why}",
                     change.session,
-                    crate::output::escape(path)
+                    crate::render::output::escape(path)
                 );
             }
         };
@@ -383,7 +392,7 @@ impl<'a> Executor<'a> {
             "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
             copied.failed.len(),
             crate::plan::plural(copied.failed.len(), "path"),
-            crate::output::escape(path)
+            crate::render::output::escape(path)
         ))
     }
 
@@ -394,11 +403,11 @@ impl<'a> Executor<'a> {
         prepare: &crate::plan::Prepare,
         ports: &std::collections::BTreeMap<String, u16>,
     ) -> Result<(), String> {
-        if prepare.setup.is_empty() || crate::lock::interrupted() {
+        if prepare.setup.is_empty() || crate::store::lock::interrupted() {
             return Ok(());
         }
         let vars = session_variables(change, prepare, ports);
-        let run = || crate::setup::run(&change.session, &prepare.setup, &change.path, &vars);
+        let run = || crate::apply::setup::run(&change.session, &prepare.setup, &change.path, &vars);
         match &self.bar {
             Some(bar) => bar.suspend(run),
             None => run(),
@@ -408,13 +417,16 @@ impl<'a> Executor<'a> {
     /// Ports the manifest names and the session's metadata does not hold yet: allocated
     /// (a port the session already holds in the registry is given again) and added.
     fn add_ports(&self, change: &Change, wanted: &Wanted, names: &[String]) -> Result<(), Failure> {
-        let crate::metadata::MetadataFile::Valid(found) = crate::metadata::read(&change.path, &change.session) else {
+        let crate::store::metadata::MetadataFile::Valid(found) =
+            crate::store::metadata::read(&change.path, &change.session)
+        else {
             return Err(Failure::Blocked(vec![Reason::MetadataInvalid {
                 id: change.session.clone(),
                 why: "not a metadata file flowloom can add ports to".into(),
             }]));
         };
-        let ports = crate::machine::allocate_ports(&self.repository_key(), &change.session, names, &self.held_ports)?;
+        let ports =
+            crate::store::machine::allocate_ports(&self.repository_key(), &change.session, names, &self.held_ports)?;
         self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
     }
 
@@ -468,10 +480,10 @@ impl<'a> Executor<'a> {
                 .repo
                 .main_repo()
                 .ok()
-                .and_then(|r| r.workdir().map(crate::state::canonical))
+                .and_then(|r| r.workdir().map(crate::fsutil::canonical))
                 .unwrap_or_else(|| admin.to_path_buf());
         }
-        crate::inspect::read_small(&admin.join("gitdir"))
+        crate::read::inspect::read_small(&admin.join("gitdir"))
             .map(|text| PathBuf::from(String::from_utf8_lossy(&text).trim()))
             .and_then(|gitdir| gitdir.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| admin.to_path_buf())
@@ -479,7 +491,7 @@ impl<'a> Executor<'a> {
 
     /// How the machine's trust and port files name this repository.
     fn repository_key(&self) -> String {
-        crate::machine::repository_key(&self.common_dir)
+        crate::store::machine::repository_key(&self.common_dir)
     }
 
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
@@ -501,7 +513,7 @@ impl<'a> Executor<'a> {
                             .record
                             .by_path(&change.path)
                             .map_or_else(|| change.branch.clone(), |o| o.branch.clone());
-                        let stray = crate::inspect::stray_files(self.repo, &change.path, Some(&branch));
+                        let stray = crate::read::inspect::stray_files(self.repo, &change.path, Some(&branch));
                         if !stray.is_empty() {
                             return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
                         }
@@ -515,7 +527,7 @@ impl<'a> Executor<'a> {
                     let head = self.add_worktree(change)?;
                     if let Some(dir) = post_checkout {
                         let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
-                        hook_failure = crate::hooks::post_checkout(dir, &change.path, &null, &head).err();
+                        hook_failure = crate::apply::hooks::post_checkout(dir, &change.path, &null, &head).err();
                     }
                     // A worktree made again is a new checkout: it gets its copies and setup
                     // as a new session does (its ports are the ones it holds).
@@ -538,8 +550,8 @@ impl<'a> Executor<'a> {
         let mut setup = Ok(());
         if let Some(prepare) = recreated {
             self.mark(change, base, OwnedState::Created)?;
-            let ports = match crate::metadata::read(&change.path, &change.session) {
-                crate::metadata::MetadataFile::Valid(m) => m.ports(),
+            let ports = match crate::store::metadata::read(&change.path, &change.session) {
+                crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
                 _ => Default::default(),
             };
             setup = self.run_setup(change, prepare, &ports);
@@ -604,12 +616,12 @@ impl<'a> Executor<'a> {
                     path: other,
                 }]));
             }
-            let _intent = crate::recover::Intent::begin(
+            let _intent = crate::store::recover::Intent::begin(
                 &self.common_dir,
-                &crate::refs::delete_locks(&self.common_dir, &change.branch),
+                &crate::apply::refs::delete_locks(&self.common_dir, &change.branch),
             );
-            crate::refs::delete_branch(&self.common_dir, &change.branch, expected).map_err(|e| match e {
-                crate::refs::DeleteError::Repo(e) => e,
+            crate::apply::refs::delete_branch(&self.common_dir, &change.branch, expected).map_err(|e| match e {
+                crate::apply::refs::DeleteError::Repo(e) => e,
                 other => RepoError::message(other.to_string()),
             })?;
             self.drop_branch_config(&change.branch)?;
@@ -625,7 +637,7 @@ impl<'a> Executor<'a> {
         self.exclude_drops.extend(removal.exclude_drop.iter().cloned());
         // SPEC §10: a session without a worktree holds no ports.
         if !retain || removal.worktree != WorktreeRemoval::None {
-            crate::machine::release_ports(&self.repository_key(), &change.session)?;
+            crate::store::machine::release_ports(&self.repository_key(), &change.session)?;
         }
         Ok(())
     }
@@ -637,7 +649,7 @@ impl<'a> Executor<'a> {
                 path: change.path.clone(),
             }]));
         }
-        if !crate::inspect::is_trash_of(from, &change.path) {
+        if !crate::read::inspect::is_trash_of(from, &change.path) {
             return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
         }
         std::fs::rename(from, &change.path).map_err(|e| RepoError::io("move back out of the trash", from, e))?;
@@ -656,7 +668,7 @@ impl<'a> Executor<'a> {
         removal: &Removal,
         admin_id: &str,
         half_made: bool,
-        stamps: &crate::inspect::Stamps,
+        stamps: &crate::read::inspect::Stamps,
     ) -> Result<(), Failure> {
         let trash = trash_target(&change.path)?;
         test_hook("FLOWLOOM_TEST_BEFORE_TRASH", &change.session);
@@ -679,13 +691,13 @@ impl<'a> Executor<'a> {
         admin_id: &str,
         trash: &Path,
         half_made: bool,
-        before: Option<&crate::inspect::Stamps>,
+        before: Option<&crate::read::inspect::Stamps>,
     ) -> Result<(), Failure> {
-        if !crate::inspect::is_trash_of(trash, &change.path) {
+        if !crate::read::inspect::is_trash_of(trash, &change.path) {
             return Err(RepoError::message(format!("{} is not this worktree's trash", trash.display())).into());
         }
         let mut reasons = Vec::new();
-        let now = crate::inspect::Stamps::read(trash);
+        let now = crate::read::inspect::Stamps::read(trash);
         let changed = match before {
             Some(before) => before.changed(&now),
             None => {
@@ -700,14 +712,14 @@ impl<'a> Executor<'a> {
         if !changed.is_empty() {
             reasons.push(Reason::NewSincePlan { files: changed });
         }
-        for (_, found) in crate::inspect::processes_inside(&[trash]) {
+        for (_, found) in crate::read::inspect::processes_inside(&[trash]) {
             reasons.extend(found.into_iter().map(|p| Reason::Process {
                 pid: p.pid,
                 name: p.name,
                 uses: p.uses,
             }));
         }
-        let lock = crate::inspect::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
+        let lock = crate::read::inspect::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
             .map(|r| String::from_utf8_lossy(&r).trim().to_owned());
         if let Some(lock) = lock.filter(|l| !(half_made && l == crate::names::INITIALIZING)) {
             reasons.push(Reason::Locked { lock });
@@ -746,10 +758,10 @@ impl<'a> Executor<'a> {
         admin_id: &str,
         half_made: bool,
         removal: &Removal,
-    ) -> Result<crate::inspect::Stamps, Failure> {
+    ) -> Result<crate::read::inspect::Stamps, Failure> {
         // Every file as it is now, before anything is looked at: a change after this moment
         // is found when the folder is in the trash.
-        let stamps = crate::inspect::Stamps::read(&change.path);
+        let stamps = crate::read::inspect::Stamps::read(&change.path);
         let mut reasons = Vec::new();
         let proxy = self
             .repo
@@ -760,7 +772,7 @@ impl<'a> Executor<'a> {
                 RepoError::message(format!("{} is no longer a registered worktree", change.path.display())).into(),
             );
         };
-        let registered_here = proxy.base().is_ok_and(|b| crate::state::canonical(&b) == change.path);
+        let registered_here = proxy.base().is_ok_and(|b| crate::fsutil::canonical(&b) == change.path);
         if !registered_here {
             return Err(RepoError::message(format!(
                 "the registration {admin_id} no longer points at {}",
@@ -777,10 +789,10 @@ impl<'a> Executor<'a> {
         if self.start_dir.starts_with(&change.path) {
             reasons.push(Reason::StartedInside);
         }
-        if let Some(what) = crate::inspect::populated_submodule(self.repo, admin_id, &change.path)? {
+        if let Some(what) = crate::read::inspect::populated_submodule(self.repo, admin_id, &change.path)? {
             reasons.push(Reason::Submodule { what });
         }
-        for (_, found) in crate::inspect::processes_inside(&[&change.path]) {
+        for (_, found) in crate::read::inspect::processes_inside(&[&change.path]) {
             for p in found {
                 reasons.push(Reason::Process {
                     pid: p.pid,
@@ -790,19 +802,20 @@ impl<'a> Executor<'a> {
             }
         }
         let admin = self.common_dir.join("worktrees").join(admin_id);
-        if let Some(head) = crate::inspect::detached_head(&admin) {
+        if let Some(head) = crate::read::inspect::detached_head(&admin) {
             let kept = removal.archive.as_ref().is_some_and(|a| a.keep.contains(&head));
-            let n = crate::inspect::unreachable_from_refs(self.repo, &head)?;
+            let n = crate::read::inspect::unreachable_from_refs(self.repo, &head)?;
             if n > 0 && !kept {
                 reasons.push(Reason::DetachedCommits { count: n });
             }
         }
-        if let Some(why) = crate::inspect::backlink_problem(&change.path, &admin) {
+        if let Some(why) = crate::read::inspect::backlink_problem(&change.path, &admin) {
             reasons.push(Reason::ForeignGit { why });
         }
-        let hidden = crate::exclude::line_paths(&crate::exclude::read(&self.common_dir).lines);
-        let dirt = crate::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
-        for path in crate::inspect::nested_repositories(&change.path, &dirt) {
+        let hidden = crate::store::exclude::line_paths(&crate::store::exclude::read(&self.common_dir).lines);
+        let dirt =
+            crate::read::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
+        for path in crate::read::inspect::nested_repositories(&change.path, &dirt) {
             reasons.push(Reason::NestedRepository { path });
         }
         let allowed: BTreeSet<&String> = removal.discard.iter().collect();
@@ -838,8 +851,8 @@ impl<'a> Executor<'a> {
         {
             hidden.push(id.detach());
         }
-        let count = crate::inspect::unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
-        if count > 0 && crate::inspect::integration(self.repo, tip_id, &hidden).is_none() {
+        let count = crate::read::inspect::unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
+        if count > 0 && crate::read::inspect::integration(self.repo, tip_id, &hidden).is_none() {
             return Err(Failure::Blocked(vec![Reason::Unmerged {
                 branch: change.branch.clone(),
                 count,
@@ -883,7 +896,9 @@ impl<'a> Executor<'a> {
             match head.as_deref().map(|h| h.strip_prefix("ref: ")) {
                 Some(Some(name)) if name == full.as_str() => return Some(dir),
                 // A rebase detaches `HEAD`: only then can the branch be being rebased there.
-                Some(None) if crate::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) => return Some(dir),
+                Some(None) if crate::read::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) => {
+                    return Some(dir);
+                }
                 _ => {}
             }
         }
@@ -902,7 +917,7 @@ impl<'a> Executor<'a> {
         // Read, with whether the stat can vouch for the content from now on: not when the
         // file had changed just before.
         let read = |path: &Path| {
-            let content = crate::inspect::read_small(path);
+            let content = crate::read::inspect::read_small(path);
             (stamp, !stamp.racy(std::time::SystemTime::now()), content)
         };
         let slot = match self.heads.entry(head) {
@@ -962,7 +977,7 @@ impl<'a> Executor<'a> {
                 self.snapshot_commit(change, head, &parents, files)?
             }
         };
-        let _intent = crate::recover::Intent::begin(
+        let _intent = crate::store::recover::Intent::begin(
             &self.common_dir,
             &[self.common_dir.join(format!("{}.lock", archive.reference))],
         );
@@ -995,7 +1010,7 @@ impl<'a> Executor<'a> {
         // Objects written a moment ago were reachable from no ref until now: a `git gc
         // --prune=now` running beside apply may have deleted them. Nothing is removed
         // unless the archive is whole.
-        if let Some(missing) = crate::inspect::missing_objects(self.repo, target) {
+        if let Some(missing) = crate::read::inspect::missing_objects(self.repo, target) {
             return Err(RepoError::message(format!(
                 "the archive {} lacks {missing} (was git gc --prune=now running?); nothing was removed — apply again",
                 archive.reference
@@ -1102,8 +1117,10 @@ impl<'a> Executor<'a> {
         }
         let id = gix::ObjectId::from_hex(start.commit.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(&start.commit), e))?;
-        let _intent =
-            crate::recover::Intent::begin(&self.common_dir, &crate::refs::delete_locks(&self.common_dir, branch));
+        let _intent = crate::store::recover::Intent::begin(
+            &self.common_dir,
+            &crate::apply::refs::delete_locks(&self.common_dir, branch),
+        );
         let message = format!("branch: Created from {}", start.reference);
         self.repo
             .edit_reference(RefEdit {
@@ -1150,7 +1167,7 @@ impl<'a> Executor<'a> {
         edit: impl FnOnce(&mut gix::config::FileTransaction, &Path) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
         let config_path = self.common_dir.join("config");
-        let _intent = crate::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
+        let _intent = crate::store::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
         let mut config = self
             .repo
             .config_file_mut(&config_path)
@@ -1183,12 +1200,12 @@ impl<'a> Executor<'a> {
             std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
             // The root the plan checked is its real path: a symlink put in its place (or on
             // the way to it) since then would lead the checkout elsewhere, into `.git` say.
-            if crate::state::canonical(parent) != parent {
+            if crate::fsutil::canonical(parent) != parent {
                 return Err(RepoError::UnsafeRoot {
                     path: parent.to_path_buf(),
                     why: format!(
                         "it now leads to {} (a symlink appeared since the plan)",
-                        crate::state::canonical(parent).display()
+                        crate::fsutil::canonical(parent).display()
                     ),
                 });
             }
@@ -1198,7 +1215,7 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
         let progress = match &self.bar {
             Some(bar) => bar.files(&change.session),
-            None => crate::progress::Bar::new(false, 0).files(&change.session),
+            None => crate::render::progress::Bar::new(false, 0).files(&change.session),
         };
         let wt_repo = if needs_gix_add(self.repo) {
             self.add_worktree_with_gix(path, full, progress)?
@@ -1234,7 +1251,7 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        mut progress: crate::progress::Files,
+        mut progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
         use gix::progress::{NestedProgress, Progress};
         use std::sync::atomic::Ordering;
@@ -1327,7 +1344,7 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        progress: crate::progress::Files,
+        progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
         let prepared = self
             .repo
@@ -1382,7 +1399,7 @@ impl<'a> Executor<'a> {
             let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
             let file = workdir.join(rel);
             match std::fs::remove_file(&file) {
-                Ok(()) => crate::refs::remove_empty_parents(&file, &workdir),
+                Ok(()) => crate::apply::refs::remove_empty_parents(&file, &workdir),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(RepoError::io("delete", &file, e)),
             }
@@ -1417,7 +1434,7 @@ impl<'a> Executor<'a> {
             .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
             .map_err(git("read the branch of"))?;
         let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
-        let _intent = crate::recover::Intent::begin(
+        let _intent = crate::store::recover::Intent::begin(
             &self.common_dir,
             &[
                 wt_repo.git_dir().join("HEAD.lock"),
@@ -1485,7 +1502,7 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("list worktrees", path, e))?;
         Ok(proxies
             .into_iter()
-            .find(|p| p.base().is_ok_and(|base| crate::state::canonical(&base) == path)))
+            .find(|p| p.base().is_ok_and(|base| crate::fsutil::canonical(&base) == path)))
     }
 
     /// A new session's folder: `artifacts/`, and a new `metadata.json` holding its ports.
@@ -1529,9 +1546,9 @@ impl<'a> Executor<'a> {
 /// gix writes index format 2 (or 3); a repository that asks for format 4 gets it, as git
 /// would write it.
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
-    if crate::index_v4::wants_v4(wt_repo) {
+    if crate::apply::index_v4::wants_v4(wt_repo) {
         let path = wt_repo.index_path();
-        crate::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
+        crate::apply::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
     }
     Ok(())
 }
@@ -1541,7 +1558,7 @@ fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
 /// folders whose name starts with it are read.
 fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
     let name = path.file_name()?.to_string_lossy().into_owned();
-    let wanted = crate::state::canonical(&path.join(".git"));
+    let wanted = crate::fsutil::canonical(&path.join(".git"));
     admins
         .iter()
         .filter(|admin| {
@@ -1550,7 +1567,7 @@ fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().starts_with(&name))
         })
         .find(|admin| {
-            crate::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
+            crate::read::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
                 let text = String::from_utf8_lossy(&text);
                 let gitdir = Path::new(text.trim());
                 let gitdir = if gitdir.is_absolute() {
@@ -1558,7 +1575,7 @@ fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
                 } else {
                     admin.join(gitdir)
                 };
-                crate::state::canonical(&gitdir) == wanted
+                crate::fsutil::canonical(&gitdir) == wanted
             })
         })
         .cloned()
@@ -1698,7 +1715,7 @@ fn ident_as_git_writes_it(wt_repo: &gix::Repository, worktree: &Path) -> Result<
         .open_index()
         .map_err(|e| RepoError::git("read the index of", worktree, e))?;
     let names_ident = |text: &[u8]| text.split(|b| b.is_ascii_whitespace()).any(|w| w == b"ident");
-    let mut any = crate::inspect::read_small(&wt_repo.common_dir().join("info").join("attributes"))
+    let mut any = crate::read::inspect::read_small(&wt_repo.common_dir().join("info").join("attributes"))
         .is_some_and(|t| names_ident(&t));
     for entry in index.entries() {
         let rel = entry.path(&index);

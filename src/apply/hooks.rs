@@ -1,0 +1,33 @@
+//! The repository's own `post-checkout` hook, run in a new worktree as `git worktree add`
+//! runs it (SPEC §5): in the worktree's folder, with `GIT_DIR` and `GIT_WORK_TREE` unset,
+//! with the null object id, the new `HEAD` and `1`; its standard output goes to standard
+//! error, as git sends it. Running the repository's hooks is not running git.
+
+use std::path::Path;
+
+use crate::hooks::{HooksDir, is_executable};
+
+/// Run `post-checkout` in `worktree`, if there is an executable one. `Err` says how it failed.
+pub fn post_checkout(dir: &HooksDir, worktree: &Path, null: &str, head: &str) -> Result<(), String> {
+    let hook = dir.hook(worktree, "post-checkout");
+    if !is_executable(&hook) {
+        return Ok(());
+    }
+    let status = std::process::Command::new(&hook)
+        .args([null, head, "1"])
+        .current_dir(worktree)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| format!("could not run the post-checkout hook {}: {e}", hook.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the post-checkout hook {} failed ({status}); the session was created",
+            hook.display()
+        ))
+    }
+}

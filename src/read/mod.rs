@@ -1,0 +1,4 @@
+//! What the repository holds, read through gix: worktrees, branches, metadata, dirt.
+
+pub mod inspect;
+pub mod state;

@@ -1,0 +1,10 @@
+//! The files flowloom keeps of its own: the ownership record, each session's metadata, the
+//! apply lock and a killed apply's intents, its block of `info/exclude`, and the per-user
+//! trust store and port registry.
+
+pub mod exclude;
+pub mod lock;
+pub mod machine;
+pub mod metadata;
+pub mod ownership;
+pub mod recover;

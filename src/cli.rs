@@ -258,7 +258,7 @@ pub struct ApplyArgs {
 
     /// Remove orphans despite uncommitted changes, files in their session folder and
     /// unmerged commits. Commits that would become unreachable are first kept under
-    /// `refs/flowloom/archive/<branch>`; deleted files are listed. Never lifts a worktree
+    /// `refs/flowloom/archive/<n>/<branch>`; deleted files are listed. Never lifts a worktree
     /// lock or removes the worktree flowloom runs in.
     #[arg(long)]
     pub force: bool,

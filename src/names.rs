@@ -5,8 +5,16 @@ use std::path::{Path, PathBuf};
 /// Where local branches live.
 pub const HEADS: &str = "refs/heads/";
 
-/// `refs/flowloom/archive/<branch>`: where a forced removal keeps what it would lose.
+/// `refs/flowloom/archive/`: where a forced removal keeps what it would lose, one archive
+/// per numbered folder ([`archive_ref`]); the first version named them
+/// `refs/flowloom/archive/<branch>` (read alike).
 pub const ARCHIVE_PREFIX: &str = "refs/flowloom/archive/";
+
+/// `refs/flowloom/archive/<n>/<branch>`: the `n`th archive, in a folder of its own, so that
+/// archiving `feat` beside `feat/x` never meets git's file/folder clash of ref names.
+pub fn archive_ref(n: u64, branch: &str) -> String {
+    format!("{ARCHIVE_PREFIX}{n}/{branch}")
+}
 
 /// The lock reason `git worktree add` (and gix) leave while a checkout is under way.
 pub const INITIALIZING: &str = "initializing";

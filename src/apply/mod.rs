@@ -228,6 +228,24 @@ impl<'a> Executor<'a> {
                 crate::store::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
             }
             Housekeeping::Leftover(leftover) => crate::store::recover::remove(leftover),
+            Housekeeping::EmptyTrash { path } if self.record.deleting.contains(path) => {
+                // A deletion that started: finished, whatever is left of the folder (it was
+                // checked before anything of it was deleted). Only in a real trash folder.
+                let in_trash = path.parent().is_some_and(|t| {
+                    t.file_name() == Some(crate::names::TRASH_DIR.as_ref())
+                        && std::fs::symlink_metadata(t).is_ok_and(|m| m.is_dir())
+                });
+                if !in_trash {
+                    return Err(format!("{} is not in a trash folder; left alone", path.display()));
+                }
+                delete_tree(path).map_err(|e| e.to_string())?;
+                self.record.deleting.retain(|p| p != path);
+                self.save_record().map_err(|e| e.to_string())?;
+                if let Some(trash) = path.parent() {
+                    let _ = std::fs::remove_dir(trash);
+                }
+                Ok(())
+            }
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
                 // moved, in a trash folder that is a real folder (never through a symlink).
@@ -290,6 +308,8 @@ impl<'a> Executor<'a> {
     }
 
     fn save_record(&mut self) -> Result<(), RepoError> {
+        // A deletion a kill cut short right after it ended is forgotten here.
+        self.record.deleting.retain(|p| p.symlink_metadata().is_ok());
         self.record.write_with(&self.common_dir, &mut self.rendered)
     }
 
@@ -649,7 +669,8 @@ impl<'a> Executor<'a> {
                 path: change.path.clone(),
             }]));
         }
-        if !crate::read::inspect::is_trash_of(from, &change.path) {
+        // Once its deletion started, a folder never moves back (SPEC §11.4).
+        if !crate::read::inspect::is_trash_of(from, &change.path) || self.record.deleting.iter().any(|p| p == from) {
             return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
         }
         std::fs::rename(from, &change.path).map_err(|e| RepoError::io("move back out of the trash", from, e))?;
@@ -734,7 +755,28 @@ impl<'a> Executor<'a> {
             return Err(e.into());
         }
         failpoint("remove:unregistered");
+        self.delete_trash(change, trash)
+    }
+
+    /// SPEC §11.4: the checked folder, unregistered, is deleted. First the record says so
+    /// (in one write, the folder leaves its session's entry for the list of deletions
+    /// started): from then on the removal is finished, never undone — a kill part-way, or a
+    /// file that cannot be deleted, leaves a folder that every later plan shows as a step to
+    /// finish, and that never moves back into the root.
+    fn delete_trash(&mut self, change: &Change, trash: &Path) -> Result<(), Failure> {
+        if let Some(mut entry) = self.record.by_path(&change.path).cloned() {
+            entry.trash = None;
+            entry.trash_digest = None;
+            self.record.upsert(entry);
+        }
+        if !self.record.deleting.iter().any(|p| p == trash) {
+            self.record.deleting.push(trash.to_owned());
+        }
+        self.save_record()?;
+        failpoint_part_way("remove:deleting", trash);
         delete_tree(trash)?;
+        self.record.deleting.retain(|p| p != trash);
+        self.save_record()?;
         if let Some(dir) = trash.parent() {
             let _ = std::fs::remove_dir(dir);
         }
@@ -815,8 +857,11 @@ impl<'a> Executor<'a> {
         let hidden = crate::store::exclude::line_paths(&crate::store::exclude::read(&self.common_dir).lines);
         let dirt =
             crate::read::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
-        for path in crate::read::inspect::nested_repositories(&change.path, &dirt) {
-            reasons.push(Reason::NestedRepository { path });
+        for found in crate::read::inspect::unpushed_nested_repositories(&change.path) {
+            reasons.push(Reason::NestedRepository {
+                path: found.path,
+                unpushed: found.unpushed,
+            });
         }
         let allowed: BTreeSet<&String> = removal.discard.iter().collect();
         let new: Vec<String> = dirt.all_paths().into_iter().filter(|p| !allowed.contains(p)).collect();
@@ -1784,16 +1829,104 @@ fn move_into_trash(path: &Path, target: &Path) -> Result<(), RepoError> {
             )));
         }
     }
-    std::fs::rename(path, target).map_err(|e| RepoError::io("move into the trash", path, e))
+    match std::fs::rename(path, target) {
+        // Moving a folder to another parent rewrites its `..`: a worktree folder made
+        // read-only gets its owner's write permission back first (SPEC §11.3).
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::symlink_metadata(path).map_err(|e| RepoError::io("read", path, e))?;
+            if meta.is_dir() {
+                let mode = meta.permissions().mode() | 0o700;
+                let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+            }
+            std::fs::rename(path, target).map_err(|e| RepoError::io("move into the trash", path, e))
+        }
+        other => other.map_err(|e| RepoError::io("move into the trash", path, e)),
+    }
 }
 
 /// Delete a folder that a check found holds nothing to keep (a trash folder, a half-made
-/// checkout).
+/// checkout). SPEC §11.3: a read-only folder inside (a copied Go module cache, `chmod -R
+/// a-w`) never stops it: where a folder's entries cannot be deleted for want of permission,
+/// the folders are made writable by their owner, as `rm -rf` after `chmod -R u+w` would,
+/// and the deletion goes on. A symlink is deleted, never followed.
 fn delete_tree(path: &Path) -> Result<(), RepoError> {
-    match std::fs::remove_dir_all(path) {
+    let remove = |p: &Path| match std::fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+        Err(e) => Err(e),
+    };
+    match remove(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(RepoError::io("delete", path, e)),
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                writable_folders(path);
+            }
+            match remove(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => {
+                    // As much as can go goes; the error names an entry that cannot.
+                    let (at, e) = delete_what_can_go(path).unwrap_or((path.to_owned(), e));
+                    Err(RepoError::io("delete", &at, e))
+                }
+            }
+        }
+    }
+}
+
+/// Delete every entry below `dir` that can be deleted, each whole (the standard library's
+/// `remove_dir_all`, which never follows a symlink, even one swapped in meanwhile); the
+/// first that cannot, at its deepest, with why.
+fn delete_what_can_go(dir: &Path) -> Option<(PathBuf, std::io::Error)> {
+    let mut first = None;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let child = entry.path();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let result = if is_dir {
+            std::fs::remove_dir_all(&child)
+        } else {
+            std::fs::remove_file(&child)
+        };
+        match result {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let found = if is_dir {
+                    delete_what_can_go(&child).unwrap_or((child, e))
+                } else {
+                    (child, e)
+                };
+                first.get_or_insert(found);
+            }
+        }
+    }
+    first
+}
+
+/// Give every folder below `path` (itself included) its owner's read, write and search
+/// permission, top down, never through a symlink. Best effort: a folder this user does not
+/// own stays as it is (its deletion then fails, and says where).
+fn writable_folders(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut pending = vec![path.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        let mode = meta.permissions().mode();
+        if mode & 0o700 != 0o700 {
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode | 0o700));
+        }
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(entry.path());
+            }
+        }
     }
 }
 
@@ -1819,6 +1952,25 @@ fn failpoint(step: &str) {
     let _ = step;
 }
 
+/// Debug builds only: `FLOWLOOM_FAILPOINT=<step>` deletes part of `dir` (one file of its
+/// top level) and aborts, as a `kill -9` in the middle of a deletion would.
+fn failpoint_part_way(step: &str, dir: &Path) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == step) {
+        let first_file = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find(|e| e.file_type().is_ok_and(|t| t.is_file()));
+        if let Some(file) = first_file {
+            let _ = std::fs::remove_file(file.path());
+        }
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (step, dir);
+}
+
 /// Debug builds only (the tests' binary): `<var>=<session>:<shell command>` runs the command
 /// at that point for that session, to prove what happens when someone acts in between
 /// (a file saved while apply waits or removes earlier sessions).
@@ -1836,7 +1988,7 @@ fn test_hook(var: &str, session: &str) {
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started
 /// creation also passes `create:branch-ref` (between the branch and its upstream).
-pub const FAILPOINTS: [&str; 12] = [
+pub const FAILPOINTS: [&str; 13] = [
     "create:record",
     "create:branch",
     "create:registered",
@@ -1847,6 +1999,7 @@ pub const FAILPOINTS: [&str; 12] = [
     "remove:trashed",
     "remove:checked",
     "remove:unregistered",
+    "remove:deleting",
     "remove:worktree",
     "remove:branch",
 ];

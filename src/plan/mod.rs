@@ -237,7 +237,8 @@ pub enum WorktreeRemoval {
 /// it would otherwise lose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Archive {
-    /// `refs/flowloom/archive/<branch>` (or `-2`, `-3`…: an archive is never overwritten).
+    /// `refs/flowloom/archive/<n>/<branch>` (`name_archives`): never clashes with another
+    /// archive, never overwrites one.
     pub reference: String,
     /// The commits to keep: the branch tip, a detached `HEAD`.
     pub keep: Vec<String>,
@@ -328,9 +329,12 @@ pub enum Reason {
     ForeignGit {
         why: String,
     },
-    /// An untracked repository of its own inside the worktree, whose history nothing keeps.
+    /// A repository of its own anywhere inside the worktree (ignored folders too) with
+    /// commits none of its remote-tracking refs reaches (`None`: it could not be read):
+    /// nothing keeps its history, so even `--force` leaves it (SPEC §11.4).
     NestedRepository {
         path: String,
+        unpushed: Option<usize>,
     },
     /// The checkout could not be written as git would write it.
     CannotCheckOut {
@@ -481,15 +485,19 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
     changes.retain(|c| options.targets(&c.session));
     changes.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
     exclude_drops(manifest, state, &mut changes);
+    name_archives(state, &mut changes);
     let mut housekeeping = housekeeping(manifest, state, &changes);
     // With targets, only their own housekeeping (and what every run needs).
     housekeeping.retain(|step| match step {
         Housekeeping::DropRecord { session, .. } => options.targets(session),
-        Housekeeping::EmptyTrash { path } => state
-            .owned
-            .sessions
-            .iter()
-            .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id)),
+        Housekeeping::EmptyTrash { path } => {
+            state.deleting.contains(path)
+                || state
+                    .owned
+                    .sessions
+                    .iter()
+                    .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id))
+        }
         Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) => true,
     });
     let allocates = changes.iter().any(|c| match &c.action {
@@ -918,10 +926,22 @@ fn plan_orphan(
     // Its worktree is in the trash: changed since it was checked, it goes back (and the next
     // plan judges it afresh); exactly as checked, its removal is finished below.
     let trashed = owned.trash.as_ref().filter(|t| state.trash.contains(t));
+    // Moved back only while its registration waits for it: a folder no registration points
+    // at any more would come back as a folder that is not a worktree (SPEC §11.4).
     if let Some(from) = trashed.filter(|t| !state.trash_intact.contains(*t)) {
-        return Some(Action::Restore {
-            from: from.clone(),
-            base: owned.base.clone(),
+        if wt.is_some_and(|wt| wt.missing) {
+            return Some(Action::Restore {
+                from: from.clone(),
+                base: owned.base.clone(),
+            });
+        }
+        return Some(Action::Blocked {
+            reasons: vec![Reason::NewSincePlan {
+                files: vec![format!(
+                    "(the folder {} changed in the trash after its registration was dropped)",
+                    from.display()
+                )],
+            }],
         });
     }
     if wt.is_none() && branch.is_none() {
@@ -997,7 +1017,7 @@ fn plan_orphan(
         return Some(Action::Blocked { reasons: loss.reasons });
     }
     let archive = if forced {
-        match archive_for(state, owned, wt.and_then(|wt| wt.head.clone()), &mut loss) {
+        match archive_for(wt.and_then(|wt| wt.head.clone()), &mut loss) {
             Ok(archive) => archive,
             Err(reason) => return Some(Action::Blocked { reasons: vec![reason] }),
         }
@@ -1044,8 +1064,11 @@ fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: 
     if let Some(why) = &wt.foreign_git {
         reasons.push(Reason::ForeignGit { why: why.clone() });
     }
-    for path in &wt.nested {
-        reasons.push(Reason::NestedRepository { path: path.clone() });
+    for found in &wt.nested {
+        reasons.push(Reason::NestedRepository {
+            path: found.path.clone(),
+            unpushed: found.unpushed,
+        });
     }
     for p in &wt.processes {
         reasons.push(Reason::Process {
@@ -1095,12 +1118,7 @@ fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: 
 /// Where a forced removal keeps what it would lose: the worktree's files committed on top
 /// of its `HEAD`, a detached `HEAD`'s commits, the branch's unmerged commits; all under one
 /// archive ref. `None` when nothing needs keeping.
-fn archive_for(
-    state: &State,
-    owned: &OwnedSession,
-    head: Option<String>,
-    loss: &mut Loss,
-) -> Result<Option<Archive>, Reason> {
+fn archive_for(head: Option<String>, loss: &mut Loss) -> Result<Option<Archive>, Reason> {
     let snapshot = match (&head, loss.discard.is_empty()) {
         (_, true) => None,
         (Some(head), false) => Some(head.clone()),
@@ -1119,30 +1137,71 @@ fn archive_for(
         return Ok(None);
     }
     let keep = std::mem::take(&mut loss.keep);
+    // Named once the whole plan is known (`name_archives`): two archives of one plan never
+    // share a name.
     Ok(Some(Archive {
-        reference: archive_ref(state, &owned.branch, snapshot.is_none().then(|| keep[0].as_str())),
+        reference: String::new(),
         keep,
         commits: loss.commits,
         snapshot,
     }))
 }
 
-/// `refs/flowloom/archive/<branch>`, or with `-2`, `-3`… when an earlier archive of a
-/// branch of the same name holds something else: an archive is never overwritten.
-/// `commit`: what the archive will point at, when known (a snapshot commit is made at
-/// apply time, so it always gets a name of its own).
-fn archive_ref(state: &State, branch: &str, commit: Option<&str>) -> String {
-    let base = format!("{}{branch}", crate::names::ARCHIVE_PREFIX);
-    let mut name = base.clone();
-    let mut n = 1;
-    while let Some(existing) = state.archives.get(&name) {
-        if Some(existing.as_str()) == commit {
-            break;
+/// SPEC §11.4: archive refs never clash. Each archive gets a folder of its own,
+/// `refs/flowloom/archive/<n>/<branch>`, `<n>` one more than the largest number already
+/// used: `feat` and `feat/x` can both be archived (`…/1/feat`, `…/2/feat/x`, where
+/// `…/feat` beside `…/feat/x` is a file/folder clash git refuses), and a second archive of
+/// a branch never overwrites the first. Names of the first version (`…/archive/<branch>`,
+/// `…/<branch>-2`) stay as they are and are read as archives too. An archive an earlier,
+/// interrupted run already wrote for exactly these commits is reused.
+fn name_archives(state: &State, changes: &mut [Change]) {
+    let prefix = crate::names::ARCHIVE_PREFIX;
+    let first_parts: BTreeSet<&str> = state
+        .archives
+        .keys()
+        .filter_map(|name| name.strip_prefix(prefix)?.split('/').next())
+        .collect();
+    let mut next = first_parts
+        .iter()
+        .filter_map(|part| part.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    for change in changes {
+        let Action::Remove(Removal {
+            archive: Some(archive), ..
+        }) = &mut change.action
+        else {
+            continue;
+        };
+        let reusable = match (&archive.snapshot, archive.keep.as_slice()) {
+            (None, [only]) => state
+                .archives
+                .iter()
+                .find(|(name, commit)| *commit == only && archived_branch(name) == Some(change.branch.as_str()))
+                .map(|(name, _)| name.clone()),
+            _ => None,
+        };
+        if let Some(name) = reusable {
+            archive.reference = name;
+            continue;
         }
-        n += 1;
-        name = format!("{base}-{n}");
+        next += 1;
+        while first_parts.contains(next.to_string().as_str()) {
+            next += 1;
+        }
+        archive.reference = crate::names::archive_ref(next, &change.branch);
     }
-    name
+}
+
+/// The branch an archive ref keeps, by its name: `…/archive/<n>/<branch>`, or the first
+/// version's `…/archive/<branch>` (its `-2`, `-3`… names are not told apart from branches
+/// that end so, and are never reused).
+fn archived_branch(name: &str) -> Option<&str> {
+    let rest = name.strip_prefix(crate::names::ARCHIVE_PREFIX)?;
+    match rest.split_once('/') {
+        Some((n, branch)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Some(branch),
+        _ => Some(rest),
+    }
 }
 
 /// For each removal, the exclude lines no session that stays needs.
@@ -1255,6 +1314,13 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             .filter(|o| !state.worktrees.contains_key(&o.path))
             .filter_map(|o| o.trash.as_ref())
             .filter(|t| state.trash_intact.contains(*t) && !restored.contains(t))
+            .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
+    );
+    // A deletion that started is finished, whatever is left of the folder.
+    steps.extend(
+        state
+            .deleting
+            .iter()
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
     for o in &state.owned.sessions {
@@ -1526,7 +1592,10 @@ mod tests {
                     next.exclude.legacy = false;
                 }
                 Housekeeping::DropRecord { path, .. } => record.remove_path(path),
-                Housekeeping::EmptyTrash { path } => next.trash.retain(|t| t != path),
+                Housekeeping::EmptyTrash { path } => {
+                    next.trash.retain(|t| t != path);
+                    next.deleting.retain(|t| t != path);
+                }
                 Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
             }
         }
@@ -1827,6 +1896,122 @@ mod reason_table {
         }
     }
 
+    /// SPEC §11.4: a folder whose deletion started is only ever finished (a housekeeping
+    /// step), never moved back; a folder in the trash moves back only while its
+    /// registration waits for it.
+    #[test]
+    fn a_started_deletion_is_finished_never_undone() {
+        let (manifest, mut state) = start();
+        let trash = Path::new(ROOT).join(".flowloom-trash/shell-instance-o");
+        state.worktrees.clear();
+        state.branches.clear();
+        state.owned.sessions.clear();
+        state.owned.deleting = vec![trash.clone()];
+        state.deleting = vec![trash.clone()];
+        let finishing = |p: &Plan| {
+            p.housekeeping
+                .iter()
+                .filter(|h| matches!(h, Housekeeping::EmptyTrash { .. }))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let p = plan(&manifest, &state);
+        assert_eq!(finishing(&p), vec![Housekeeping::EmptyTrash { path: trash.clone() }]);
+        assert!(p.changes.iter().all(|c| !matches!(c.action, Action::Restore { .. })));
+        // With targets too: finishing a started deletion belongs to no session.
+        let targeted = plan_with(
+            &manifest,
+            &state,
+            &Options {
+                targets: ["x".to_owned()].into(),
+                ..Options::default()
+            },
+        );
+        assert_eq!(finishing(&targeted).len(), 1);
+        // Changed in the trash before its deletion started: back while registered, else
+        // blocked, never a folder in the root that no registration points at.
+        let (manifest, mut state) = start();
+        let entry = &mut state.owned.sessions[0];
+        entry.trash = Some(trash.clone());
+        entry.trash_digest = Some("old".into());
+        entry.state = OwnedState::Removing;
+        state.trash = vec![trash.clone()];
+        state.worktrees.get_mut(&path("o")).expect("o").missing = true;
+        let p = plan(&manifest, &state);
+        let o = p.changes.iter().find(|c| c.session == "o").expect("o");
+        assert!(matches!(o.action, Action::Restore { .. }), "{:?}", o.action);
+        state.worktrees.clear();
+        let p = plan(&manifest, &state);
+        let o = p.changes.iter().find(|c| c.session == "o").expect("o");
+        assert!(matches!(o.action, Action::Blocked { .. }), "{:?}", o.action);
+    }
+
+    /// SPEC §11.4: archive refs never clash (`feat` beside `feat/x`), never overwrite one
+    /// another, and an archive an interrupted run wrote for the same commit is reused.
+    #[test]
+    fn archive_names_never_clash() {
+        let removal = |keep: &str| {
+            Action::Remove(Removal {
+                worktree: WorktreeRemoval::None,
+                delete_branch: None,
+                integrated: None,
+                archive: Some(Archive {
+                    reference: String::new(),
+                    keep: vec![keep.to_owned()],
+                    commits: 1,
+                    snapshot: None,
+                }),
+                discard: Vec::new(),
+                base: "main".into(),
+                exclude_drop: Vec::new(),
+            })
+        };
+        let change = |branch: &str, keep: &str| Change {
+            session: branch.replace('/', "-"),
+            branch: branch.to_owned(),
+            path: path(branch),
+            action: removal(keep),
+        };
+        let mut state = State::default();
+        for (name, commit) in [
+            ("refs/flowloom/archive/feat/y", "a"),
+            ("refs/flowloom/archive/3", "b"),
+            ("refs/flowloom/archive/1/old", "c"),
+        ] {
+            state.archives.insert(name.into(), commit.into());
+        }
+        let mut changes = vec![
+            change("feat", "d"),
+            change("feat/x", "e"),
+            change("old", "c"),
+            change("feat/y", "a"),
+        ];
+        name_archives(&state, &mut changes);
+        let names: Vec<String> = changes
+            .iter()
+            .map(|c| match &c.action {
+                Action::Remove(Removal { archive: Some(a), .. }) => a.reference.clone(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "refs/flowloom/archive/4/feat",
+                "refs/flowloom/archive/5/feat/x",
+                "refs/flowloom/archive/1/old",
+                "refs/flowloom/archive/feat/y",
+            ]
+        );
+        // No name is a folder of another, nor one of the archives already there.
+        let all: Vec<&String> = names.iter().chain(state.archives.keys()).collect();
+        for a in &all {
+            for b in &all {
+                assert!(!b.starts_with(&format!("{a}/")), "{a} clashes with {b}");
+            }
+        }
+    }
+
     type Setup = fn(&mut State);
 
     #[test]
@@ -2069,9 +2254,15 @@ mod reason_table {
                 "a nested repository",
                 |s| {
                     let w = s.worktrees.get_mut(&path("o")).expect("o");
-                    w.nested = vec!["tool".into()];
+                    w.nested = vec![crate::read::inspect::Nested {
+                        path: "tool".into(),
+                        unpushed: Some(2),
+                    }];
                 },
-                Reason::NestedRepository { path: "tool".into() },
+                Reason::NestedRepository {
+                    path: "tool".into(),
+                    unpushed: Some(2),
+                },
             ),
             (
                 "o",

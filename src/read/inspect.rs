@@ -534,18 +534,100 @@ pub fn backlink_problem(worktree: &Path, admin_dir: &Path) -> Option<String> {
     (!points_back).then(|| "its `.git` file points elsewhere than its registration".to_owned())
 }
 
-/// Untracked entries of `dirt` that are repositories of their own (a folder with a `.git`):
-/// their history would be lost with the worktree, and no snapshot can keep it.
-pub fn nested_repositories(worktree: &Path, dirt: &Dirt) -> Vec<String> {
-    dirt.untracked
-        .iter()
-        .chain(&dirt.session_files)
-        .filter(|rel| {
-            let rel = rel.trim_end_matches('/');
-            worktree.join(rel).join(".git").symlink_metadata().is_ok()
-        })
-        .cloned()
-        .collect()
+/// A repository of its own inside a worktree whose history a removal would lose.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Nested {
+    /// Relative to the worktree.
+    pub path: String,
+    /// How many of its commits none of its remote-tracking refs reaches; `None` when it
+    /// could not be read (which blocks as well: nothing vouches for its history).
+    pub unpushed: Option<usize>,
+}
+
+/// SPEC §11.4: every git repository nested anywhere in `worktree` — untracked, in an
+/// ignored folder (a tool's clone, `pip -e` sources), in the session folder, inside another
+/// nested one; a folder with a `.git` (a folder or a gitlink file) or a bare repository —
+/// that has a commit none of its own remote-tracking refs reaches. The one rule the
+/// planner and apply's check right before deletion both ask. Symlinks are never followed
+/// (deleting one deletes no repository), nor is any `.git` folder walked. One directory
+/// listing per folder, no `stat`: cheap beside the stamps a removal reads anyway.
+pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
+    let mut found = Vec::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(worktree.join(&rel)) else {
+            continue;
+        };
+        let mut dirs = Vec::new();
+        let (mut dot_git, mut head, mut objects, mut refs) = (false, false, false, false);
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            let name = entry.file_name();
+            match name.to_str() {
+                Some(".git") => dot_git = kind.is_dir() || kind.is_file(),
+                Some("HEAD") => head = kind.is_file(),
+                Some("objects") => objects = kind.is_dir(),
+                Some("refs") => refs = kind.is_dir(),
+                _ => {}
+            }
+            if kind.is_dir() && name != ".git" {
+                dirs.push(rel.join(name));
+            }
+        }
+        let top = rel.as_os_str().is_empty();
+        let bare = !top && !dot_git && head && objects && refs;
+        if !top && (dot_git || bare) {
+            let unpushed = unpushed_commits(&worktree.join(&rel));
+            if unpushed != Some(0) {
+                found.push(Nested {
+                    path: rel.to_string_lossy().into_owned(),
+                    unpushed,
+                });
+            }
+        }
+        // A bare repository holds no work tree to look into; a nested one's may hold more.
+        if !bare {
+            pending.extend(dirs);
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found
+}
+
+/// How many commits the repository at `dir` (a folder with a `.git`, or a bare one) holds
+/// that none of its remote-tracking refs reaches: from every other ref (branches, tags,
+/// `refs/stash`, notes) and its `HEAD`. `None` when it cannot be read.
+fn unpushed_commits(dir: &Path) -> Option<usize> {
+    let repo = gix::open_opts(dir, gix::open::Options::isolated()).ok()?;
+    let mut tips = Vec::new();
+    let mut pushed = Vec::new();
+    let platform = repo.references().ok()?;
+    for reference in platform.all().ok()? {
+        let mut reference = reference.ok()?;
+        let remote = reference.name().as_bstr().starts_with(b"refs/remotes/");
+        let Ok(id) = reference.peel_to_id() else { continue };
+        // Only commits make history (a tag may name a tree or a blob).
+        if repo.find_commit(id.detach()).is_err() {
+            continue;
+        }
+        if remote {
+            pushed.push(id.detach());
+        } else {
+            tips.push(id.detach());
+        }
+    }
+    if let Ok(head) = repo.head_id() {
+        tips.push(head.detach());
+    }
+    if tips.is_empty() {
+        return Some(0);
+    }
+    let mut count = 0;
+    for info in repo.rev_walk(tips).with_hidden(pushed).all().ok()? {
+        info.ok()?;
+        count += 1;
+    }
+    Some(count)
 }
 
 /// How many commits `tip` reaches that none of `hidden` reaches (`git branch -d` semantics:
@@ -613,10 +695,12 @@ fn integration_into(repo: &gix::Repository, tip: gix::ObjectId, target: gix::Obj
         return Some(Integration::SameTree);
     }
     let branch_changes = changes(repo, &base_tree, &tip_tree)?;
-    let holds = |path: &gix::bstr::BString, new: &Option<gix::ObjectId>| -> Option<bool> {
+    // Compared by (mode, id): a change of mode alone (`chmod +x`, a symlink turned into a
+    // file of the same bytes) is a change the target must hold too (SPEC §11.4).
+    let holds = |path: &gix::bstr::BString, new: &Option<Entry>| -> Option<bool> {
         let path = gix::path::from_bstr(path.as_bstr()).ok()?;
         let entry = target_tree.lookup_entry_by_path(path.as_ref()).ok()?;
-        Some(entry.map(|e| e.object_id()) == *new)
+        Some(entry.map(|e| (e.mode().kind() as u16, e.object_id())) == *new)
     };
     let all_there = branch_changes
         .iter()
@@ -649,9 +733,14 @@ fn integration_into(repo: &gix::Repository, tip: gix::ObjectId, target: gix::Obj
     any.then_some(Integration::PatchId)
 }
 
-type ChangeSet = Vec<(gix::bstr::BString, Option<gix::ObjectId>, Option<gix::ObjectId>)>;
+/// A tree entry as integration compares it: its kind of mode (`100644`, `100755`, `120000`,
+/// `160000`, as git normalises them) and its object id.
+type Entry = (u16, gix::ObjectId);
 
-/// Every path that differs between two trees: (path, old object, new object), sorted.
+type ChangeSet = Vec<(gix::bstr::BString, Option<Entry>, Option<Entry>)>;
+
+/// Every path that differs between two trees, in content or in mode: (path, old entry, new
+/// entry), sorted.
 fn changes(repo: &gix::Repository, old: &gix::Tree<'_>, new: &gix::Tree<'_>) -> Option<ChangeSet> {
     use gix::object::tree::diff::ChangeDetached as C;
     let list = repo
@@ -660,37 +749,65 @@ fn changes(repo: &gix::Repository, old: &gix::Tree<'_>, new: &gix::Tree<'_>) -> 
     let mut out: ChangeSet = list
         .into_iter()
         .filter(|c| !c.entry_mode().is_tree())
-        .map(|c| match c {
-            C::Addition { location, id, .. } => (location, None, Some(id)),
-            C::Deletion { location, id, .. } => (location, Some(id), None),
-            C::Modification {
-                location,
-                previous_id,
-                id,
-                ..
-            } => (location, Some(previous_id), Some(id)),
-            C::Rewrite {
-                location,
-                source_id,
-                id,
-                ..
-            } => (location, Some(source_id), Some(id)),
+        .map(|c| {
+            let entry = |mode: gix::object::tree::EntryMode, id| (mode.kind() as u16, id);
+            match c {
+                C::Addition {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } => (location, None, Some(entry(entry_mode, id))),
+                C::Deletion {
+                    location,
+                    entry_mode,
+                    id,
+                    ..
+                } => (location, Some(entry(entry_mode, id)), None),
+                C::Modification {
+                    location,
+                    previous_entry_mode,
+                    previous_id,
+                    entry_mode,
+                    id,
+                } => (
+                    location,
+                    Some(entry(previous_entry_mode, previous_id)),
+                    Some(entry(entry_mode, id)),
+                ),
+                C::Rewrite {
+                    location,
+                    source_entry_mode,
+                    source_id,
+                    entry_mode,
+                    id,
+                    ..
+                } => (
+                    location,
+                    Some(entry(source_entry_mode, source_id)),
+                    Some(entry(entry_mode, id)),
+                ),
+            }
         })
         .collect();
     out.sort();
     Some(out)
 }
 
-/// A patch id at the level of files: a hash of which paths change from which content to
-/// which. Two commits that make the same change to the same files share it.
+/// A patch id at the level of files: a hash of which paths change from which content and
+/// mode to which. Two commits that make the same change to the same files share it; a
+/// change of mode alone has one of its own.
 fn patch_id(changes: &ChangeSet) -> gix::ObjectId {
     let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
     for (path, old, new) in changes {
         hasher.update(path);
         hasher.update(b"\0");
-        for id in [old, new] {
-            match id {
-                Some(id) => hasher.update(id.as_bytes()),
+        for entry in [old, new] {
+            match entry {
+                Some((mode, id)) => {
+                    hasher.update(&mode.to_be_bytes());
+                    hasher.update(id.as_bytes());
+                }
                 None => hasher.update(b"-"),
             }
         }

@@ -48,6 +48,9 @@ pub struct State {
     /// Folders an interrupted removal moved into `<root>/.flowloom-trash/` (as the record
     /// says) that are still there.
     pub trash: Vec<PathBuf>,
+    /// Folders whose deletion started (the record's `deleting`) that are still there, in
+    /// whole or in part: only ever finished (SPEC §11.4).
+    pub deleting: Vec<PathBuf>,
     /// Those of them that are exactly what the check before the move saw (their stamps
     /// match the digest the record holds).
     pub trash_intact: BTreeSet<PathBuf>,
@@ -109,8 +112,9 @@ pub struct Worktree {
     pub submodule: Option<String>,
     /// Why its `.git` does not lead back to its registration (read likewise).
     pub foreign_git: Option<String>,
-    /// Untracked repositories of their own inside (read likewise).
-    pub nested: Vec<String>,
+    /// Repositories of their own inside, anywhere (ignored folders too), with commits no
+    /// remote-tracking ref of theirs reaches (read likewise).
+    pub nested: Vec<crate::read::inspect::Nested>,
     /// Processes working inside (read for worktrees a removal would delete).
     pub processes: Vec<crate::read::inspect::Process>,
     /// A symlink or special file where flowloom would write the session folder.
@@ -239,6 +243,13 @@ impl State {
             .filter_map(|o| Some((o.trash.as_ref()?, o.trash_digest.as_ref()?)))
             .filter(|(t, digest)| state.trash.contains(t) && crate::read::inspect::Stamps::read(t).digest() == **digest)
             .map(|(t, _)| t.clone())
+            .collect();
+        state.deleting = state
+            .owned
+            .deleting
+            .iter()
+            .filter(|p| p.symlink_metadata().is_ok())
+            .cloned()
             .collect();
         state.read_worktrees(repo, manifest, &common_dir)?;
         state.read_branches(repo, manifest, &common_dir)?;
@@ -441,11 +452,7 @@ impl State {
             });
             let foreign_git =
                 crate::read::inspect::backlink_problem(path, &repo.common_dir().join("worktrees").join(&wt.admin_id));
-            let nested = wt
-                .dirt
-                .as_ref()
-                .map(|d| crate::read::inspect::nested_repositories(path, d))
-                .unwrap_or_default();
+            let nested = crate::read::inspect::unpushed_nested_repositories(path);
             if let Some(wt) = self.worktrees.get_mut(path) {
                 if let Some(why) = unreadable {
                     wt.dirt = None;

@@ -944,8 +944,19 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
         Reason::ForeignGit { why } => {
             format!("{why}; flowloom removes only what git would (git worktree remove refuses it too)")
         }
-        Reason::NestedRepository { path } => {
-            format!("it holds a repository of its own ({path}), whose history would be lost; move it out first")
+        Reason::NestedRepository { path, unpushed } => {
+            let path = crate::render::output::escape(path);
+            match unpushed {
+                Some(n) => format!(
+                    "it holds a repository of its own ({path}) with {n} {} none of its remote-tracking refs reaches, \
+                     which would be lost even with --force; push them or move it out first",
+                    crate::plan::plural(*n, "commit")
+                ),
+                None => format!(
+                    "it holds a repository of its own ({path}) that could not be read, so nothing vouches for its \
+                     history; move it out first"
+                ),
+            }
         }
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::SetupNotTrusted { script } => {

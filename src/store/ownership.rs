@@ -15,6 +15,12 @@ const FILE: &str = "owned.json";
 pub struct Record {
     pub version: u32,
     pub sessions: Vec<OwnedSession>,
+    /// Folders in a `.flowloom-trash` whose deletion has started (SPEC §11.4): a removal
+    /// moves its checked worktree here, in the same write that takes it off its session's
+    /// entry, before it drops the registration and deletes anything. From then on the
+    /// removal is only ever finished, never undone: such a folder never moves back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleting: Vec<PathBuf>,
     /// Where each path's entry is in `sessions`, so that [`Record::by_path`] (asked once or
     /// more per worktree by the reader, the planner and apply) is not a scan: kept by
     /// `read`, `new`, `upsert`, `remove_path` and `reindex`. Code that edits `sessions`
@@ -27,7 +33,7 @@ pub struct Record {
 /// Equal records hold the same entries; the index is derived from them.
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.version == other.version && self.sessions == other.sessions
+        self.version == other.version && self.sessions == other.sessions && self.deleting == other.deleting
     }
 }
 
@@ -189,6 +195,14 @@ impl Record {
                 false
             }
         });
+        // Only a normalised absolute path inside a trash folder is ever deleted.
+        record.deleting.retain_mut(|path| match normalise(path) {
+            Ok(p) if p.parent().and_then(Path::file_name) == Some(crate::names::TRASH_DIR.as_ref()) => {
+                *path = p;
+                true
+            }
+            _ => false,
+        });
         record.reindex();
         Ok((record, dropped))
     }
@@ -198,6 +212,7 @@ impl Record {
         let mut record = Record {
             version,
             sessions,
+            deleting: Vec::new(),
             index: Default::default(),
         };
         record.reindex();
@@ -247,8 +262,14 @@ impl Record {
     fn document(&self, rendered: &mut Rendered) -> String {
         let mut sessions: Vec<&OwnedSession> = self.sessions.iter().collect();
         sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
+        let deleting = if self.deleting.is_empty() {
+            String::new()
+        } else {
+            let list = serde_json::to_string_pretty(&self.deleting).expect("paths serialise");
+            format!(",\n  \"deleting\": {}", list.replace('\n', "\n  "))
+        };
         if sessions.is_empty() {
-            return "{\n  \"version\": 1,\n  \"sessions\": []\n}\n".to_owned();
+            return format!("{{\n  \"version\": 1,\n  \"sessions\": []{deleting}\n}}\n");
         }
         let mut text = String::with_capacity(64 + sessions.len() * 200);
         text.push_str("{\n  \"version\": 1,\n  \"sessions\": [\n");
@@ -273,7 +294,9 @@ impl Record {
             };
             text.push_str(part);
         }
-        text.push_str("\n  ]\n}\n");
+        text.push_str("\n  ]");
+        text.push_str(&deleting);
+        text.push_str("\n}\n");
         text
     }
 
@@ -330,6 +353,8 @@ mod tests {
         struct OnDisk<'a> {
             version: u32,
             sessions: Vec<&'a OwnedSession>,
+            #[serde(skip_serializing_if = "<[PathBuf]>::is_empty")]
+            deleting: &'a [PathBuf],
         }
         let entry = |id: &str, path: &str, trash: Option<&str>| OwnedSession {
             id: id.into(),
@@ -350,7 +375,13 @@ mod tests {
         let expected = |record: &Record| {
             let mut sessions: Vec<&OwnedSession> = record.sessions.iter().collect();
             sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
-            let mut text = serde_json::to_string_pretty(&OnDisk { version: 1, sessions }).expect("json");
+            let deleting = &record.deleting;
+            let mut text = serde_json::to_string_pretty(&OnDisk {
+                version: 1,
+                sessions,
+                deleting,
+            })
+            .expect("json");
             text.push('\n');
             text
         };
@@ -362,7 +393,14 @@ mod tests {
         });
         record.upsert(entry("c", "/r/sessions/c", None));
         assert_eq!(record.document(&mut rendered), expected(&record));
-        let empty = Record::default();
+        record.deleting = vec![
+            PathBuf::from("/r/.flowloom-trash/a"),
+            PathBuf::from("/r/.flowloom-trash/\"b\""),
+        ];
+        assert_eq!(record.document(&mut rendered), expected(&record));
+        let mut empty = Record::default();
+        assert_eq!(empty.document(&mut rendered), expected(&empty));
+        empty.deleting = vec![PathBuf::from("/r/.flowloom-trash/a")];
         assert_eq!(empty.document(&mut rendered), expected(&empty));
     }
 

@@ -74,7 +74,7 @@ fn force_commits_uncommitted_work_into_the_archive_before_deleting() {
     let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!env.path(GONE).exists());
-    let archive = "refs/flowloom/archive/session/gone";
+    let archive = "refs/flowloom/archive/1/session/gone";
     assert_eq!(env.git(&["show", &format!("{archive}:README.md")]), "edited\n");
     assert_eq!(env.git(&["show", &format!("{archive}:untracked.txt")]), "new\n");
     assert_eq!(
@@ -105,7 +105,7 @@ fn commits_on_a_detached_head_block_and_force_archives_them() {
     let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(!wt.exists());
-    let kept = env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]);
+    let kept = env.git(&["rev-parse", "refs/flowloom/archive/1/session/gone"]);
     assert_eq!(
         env.git(&["merge-base", "--is-ancestor", lost.trim(), kept.trim()]),
         "",
@@ -455,7 +455,7 @@ fn the_force_snapshot_never_reads_through_a_symlinked_folder() {
     std::os::unix::fs::symlink(&outside, &src).expect("symlink");
     let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let archive = "refs/flowloom/archive/session/gone";
+    let archive = "refs/flowloom/archive/1/session/gone";
     let tree = env.git(&["ls-tree", "-r", archive]);
     assert!(!tree.contains("src/lib.rs"), "{tree}");
     assert!(tree.contains("120000"), "the symlink itself is kept: {tree}");

@@ -14,7 +14,7 @@ pub struct TestEnv {
 
 /// Environment shared by git and flowloom: no system or user config, fixed identities
 /// and dates, so commit ids and snapshots are stable.
-fn hermetic(cmd: &mut Command, home: &Path) {
+pub fn hermetic(cmd: &mut Command, home: &Path) {
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", home)

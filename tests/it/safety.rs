@@ -88,12 +88,12 @@ fn unmerged_commits_keep_the_branch_and_force_archives_them() {
     // --force archives the commit, then deletes the branch.
     let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("refs/flowloom/archive/session/gone"), "{out}");
+    assert!(out.contains("refs/flowloom/archive/1/session/gone"), "{out}");
     assert!(!env.branches().contains(&"session/gone".to_owned()));
     // The archive keeps the commit through gc, and git can restore the branch from it.
     env.git(&["gc", "--prune=now", "--quiet"]);
-    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]), tip);
-    env.git(&["branch", "restored", "refs/flowloom/archive/session/gone"]);
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/1/session/gone"]), tip);
+    env.git(&["branch", "restored", "refs/flowloom/archive/1/session/gone"]);
     assert_eq!(env.git(&["show", "restored:work.txt"]), "precious\n");
     env.fsck();
 }
@@ -115,8 +115,8 @@ fn a_second_archive_of_the_same_branch_name_does_not_overwrite_the_first() {
     let second = commit_in(&env, "second\n");
     let (code, _, err) = env.run(&["apply", "--yes", "--force"]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone"]), first);
-    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/session/gone-2"]), second);
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/1/session/gone"]), first);
+    assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/2/session/gone"]), second);
 }
 
 #[test]
@@ -365,12 +365,20 @@ fn a_kill_at_any_step_of_apply_converges() {
         }
         if removing {
             assert_eq!(
-                env.git(&["show", "refs/flowloom/archive/session/gone:work.txt"]),
+                env.git(&["show", "refs/flowloom/archive/1/session/gone:work.txt"]),
                 "w\n",
                 "{step}"
             );
             assert!(!env.branches().contains(&"session/gone".to_owned()), "{step}");
+            assert!(
+                !env.path(GONE).exists(),
+                "{step}: a folder was left at the session's path"
+            );
         }
+        assert!(
+            !env.path("sessions/.flowloom-trash").exists(),
+            "{step}: the trash is emptied"
+        );
         env.fsck();
     }
 }
@@ -494,7 +502,7 @@ fn a_forced_plan_in_json_names_the_archive_and_the_files() {
     let change = &json["changes"][0];
     assert_eq!(change["action"], "remove");
     assert_eq!(change["delete_branch"], true);
-    assert_eq!(change["archive"]["ref"], "refs/flowloom/archive/session/gone");
+    assert_eq!(change["archive"]["ref"], "refs/flowloom/archive/1/session/gone");
     assert_eq!(change["archive"]["commit"], tip.trim());
     assert_eq!(change["archive"]["commits"], 1);
     assert_eq!(change["discard"], serde_json::json!(["scratch.txt"]));
@@ -502,7 +510,7 @@ fn a_forced_plan_in_json_names_the_archive_and_the_files() {
     assert!(
         env.git_output(
             &env.repo,
-            &["rev-parse", "--verify", "-q", "refs/flowloom/archive/session/gone"]
+            &["rev-parse", "--verify", "-q", "refs/flowloom/archive/1/session/gone"]
         )
         .stdout
         .is_empty()

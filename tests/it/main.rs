@@ -13,6 +13,7 @@ mod examples;
 mod finished;
 mod hostile;
 mod index_v4;
+mod layering;
 mod never_lose_work;
 mod safety;
 mod team;

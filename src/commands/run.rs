@@ -90,10 +90,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
             ports: &ports,
         },
     );
-    let failed = std::process::Command::new(program)
+    let failed = crate::apply::setup::session_command(program, &worktree, &vars)
         .args(rest)
-        .current_dir(&worktree)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .exec();
     Err(Error::Usage {
         message: format!("cannot run {}: {failed}", program.to_string_lossy()),

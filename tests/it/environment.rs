@@ -376,7 +376,7 @@ fn ports_named_after_a_session_was_made_are_added_to_it() {
 }
 
 /// `flowloom apply` on a terminal (a pseudo-terminal made by `script`), answering `answers`.
-fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
+pub(crate) fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
     use std::io::Write;
     let binary = assert_cmd::cargo::cargo_bin("flowloom");
     let mut cmd = std::process::Command::new("script");

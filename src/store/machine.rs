@@ -258,8 +258,7 @@ fn take_ports(
         .count();
     if holds + new > most {
         return Err(RepoError::message(format!(
-            "session `{}` needs {new} more ports, and this repository's sessions hold {holds}: no repository holds more than {most} (SPEC §11.3); remove sessions or `ports` you no longer need",
-            crate::render::output::escape(session)
+            "session `{session}` needs {new} more ports, and this repository's sessions hold {holds}: no repository holds more than {most} (SPEC §11.3); remove sessions or `ports` you no longer need"
         )));
     }
     let mut given = BTreeMap::new();
@@ -270,10 +269,9 @@ fn take_ports(
             .map(|(p, _)| *p);
         let Some(port) = own.or_else(|| free_port(taken, held, &format!("{key}\0{session}\0{name}"))) else {
             return Err(RepoError::message(format!(
-                "no free port left in {}-{} for session `{}`: remove sessions you no longer need",
+                "no free port left in {}-{} for session `{session}`: remove sessions you no longer need",
                 PORT_RANGE.start(),
-                PORT_RANGE.end(),
-                crate::render::output::escape(session)
+                PORT_RANGE.end()
             )));
         };
         taken.insert(

@@ -31,7 +31,11 @@ pub const CALLER_GIT_VARIABLES: &[&str] = &[
 /// caller's environment minus [`CALLER_GIT_VARIABLES`], plus `vars` (the session's
 /// environment; empty for a hook, which gets what git gives it). git run by it then
 /// works on the session.
-pub fn session_command(program: impl AsRef<std::ffi::OsStr>, worktree: &Path, vars: &[(String, String)]) -> std::process::Command {
+pub fn session_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    worktree: &Path,
+    vars: &[(String, String)],
+) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     command.current_dir(worktree);
     for name in CALLER_GIT_VARIABLES {

@@ -432,7 +432,8 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<u
     if ups > 1 {
         return Err((
             format!("leaves the manifest's folder by {ups} `..`, at most 1 allowed"),
-            "write the sessions' folder inside the repository (`sessions`) or beside it (`../{repo}.sessions`)".to_owned(),
+            "write the sessions' folder inside the repository (`sessions`) or beside it (`../{repo}.sessions`)"
+                .to_owned(),
             second_parent(root),
         ));
     }
@@ -1236,7 +1237,10 @@ worktree = "auth"
         // Hidden after a name, or behind a backslash: refused as such, at the value.
         assert_eq!(pointed_at("[defaults]\nroot = 'a/../../..'\n"), [["'a/../../..'"]]);
         assert_eq!(pointed_at("[defaults]\nroot = '..\\..\\x'\n"), [["'..\\..\\x'"]]);
-        assert_eq!(ok("[defaults]\nroot = '../{repo}.sessions'\n").defaults.root, Path::new("../{repo}.sessions"));
+        assert_eq!(
+            ok("[defaults]\nroot = '../{repo}.sessions'\n").defaults.root,
+            Path::new("../{repo}.sessions")
+        );
     }
 
     #[test]

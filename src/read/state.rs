@@ -625,7 +625,11 @@ pub fn check_root(repo: &gix::Repository, manifest: &Manifest) -> Result<PathBuf
 /// `path` and so `cd`, `setup`) finds it: the root checked as `plan` checks it, then the
 /// session's own folder, which may be missing (not made yet) but never a symlink or
 /// anything but a folder. The path returned lies in the canonical root.
-pub fn session_path(repo: &gix::Repository, manifest: &Manifest, worktree: impl AsRef<Path>) -> Result<PathBuf, RepoError> {
+pub fn session_path(
+    repo: &gix::Repository,
+    manifest: &Manifest,
+    worktree: impl AsRef<Path>,
+) -> Result<PathBuf, RepoError> {
     let path = check_root(repo, manifest)?.join(worktree);
     let why = match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_symlink() => "it is a symlink",

@@ -183,12 +183,23 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
     match &change.action {
         Action::Blocked { reasons } => {
             for r in reasons {
-                let _ = writeln!(out, "      {}", p.paint(Style::Blocked, &crate::render::output::escape(&reason_text(r, manifest))));
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    p.paint(
+                        Style::Blocked,
+                        &crate::render::output::escape(&reason_text(r, manifest))
+                    )
+                );
             }
         }
         Action::Retain { reasons, .. } => {
             for r in reasons {
-                let _ = writeln!(out, "      {}", p.paint(Style::Dim, &crate::render::output::escape(&reason_text(r, manifest))));
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    p.paint(Style::Dim, &crate::render::output::escape(&reason_text(r, manifest)))
+                );
             }
         }
         Action::Create {
@@ -336,7 +347,11 @@ fn change_line(
         pad(&row[2], widths[2]),
     );
     if !summary.is_empty() {
-        let _ = write!(out, "  {}", p.paint(Style::Dim, &crate::render::output::escape(summary)));
+        let _ = write!(
+            out,
+            "  {}",
+            p.paint(Style::Dim, &crate::render::output::escape(summary))
+        );
     }
     out.push('\n');
 }

@@ -254,7 +254,11 @@ fn take_ports(
     let holds = taken.values().filter(|h| h.repository == key).count();
     let new = names
         .iter()
-        .filter(|n| !taken.values().any(|h| h.repository == key && h.session == session && h.name == **n))
+        .filter(|n| {
+            !taken
+                .values()
+                .any(|h| h.repository == key && h.session == session && h.name == **n)
+        })
         .count();
     if holds + new > most {
         return Err(RepoError::message(format!(

@@ -3,7 +3,6 @@
 //! the root as `plan` does; a committed `root` stays beside the repository; manifest text
 //! reaches the terminal escaped; ports are all-or-nothing and bounded; copies keep holes.
 
-
 use crate::common::TestEnv;
 
 /// The caller's git variables, all pointing at the main repository (as in a hook or an
@@ -248,7 +247,11 @@ fn a_failed_port_allocation_keeps_nothing_and_a_repository_holds_1000_at_most() 
     ));
     let (code, out, err) = apply_with_state(&env, &state);
     assert_eq!(code, 1, "{out}\n{err}");
-    let one_line = err.split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+    let one_line = err
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(one_line.contains("no repository holds more than 1000"), "{err}");
     assert_eq!(registry_ports(&state).len(), 800);
     assert!(env.path("sessions/shell-instance-a").exists() && env.path("sessions/shell-instance-b").exists());
@@ -298,8 +301,8 @@ fn manifest_and_repository_text_is_shown_escaped_everywhere() {
         let text = text.replace("\r\n", "\n");
         nothing_raw("the trust prompt", &text);
         assert!(
-            text.lines().any(|l| l.contains("$ \\u000a\\u000a\\u000a\\u000atouch pwned")
-                && l.contains("echo harmless")),
+            text.lines()
+                .any(|l| l.contains("$ \\u000a\\u000a\\u000a\\u000atouch pwned") && l.contains("echo harmless")),
             "{text}"
         );
     }

@@ -57,6 +57,15 @@ pub enum RepoError {
     )]
     UnsafeRoot { path: PathBuf, why: String },
 
+    #[error("the session folder {} cannot be used: {why}", path.display())]
+    #[diagnostic(
+        code(flowloom::session_folder),
+        help(
+            "flowloom never runs or points into a session through a symlink: move the symlink away and run `flowloom apply`, which makes the session's folder again"
+        )
+    )]
+    UnsafeSession { path: PathBuf, why: String },
+
     #[error("{0}")]
     #[diagnostic(code(flowloom::repo))]
     Message(String),

@@ -30,6 +30,10 @@ pub const TRASH_DIR: &str = ".flowloom-trash";
 /// flowloom's folder in the git common dir (ownership record, intents).
 pub const STATE_DIR: &str = "flowloom";
 
+/// SPEC §11.3: the most TCP ports the sessions of one repository may hold on this machine
+/// (the range has 10,000; one repository must not take them from every other).
+pub const MAX_PORTS_PER_REPOSITORY: usize = 1000;
+
 /// The folder, inside each worktree, that holds the session folders.
 pub const SESSIONS: &str = "sessions";
 

@@ -273,8 +273,9 @@ pub fn rows(repo: &gix::Repository, manifest: &Manifest, state: &State, plan: &P
             Err(e) => {
                 unreadable.push(*i);
                 warn(&format!(
-                    "could not check {} for uncommitted work: {e}",
-                    manifest.relative(&wt.path)
+                    "could not check {} for uncommitted work: {}",
+                    crate::render::output::escape(&manifest.relative(&wt.path)),
+                    crate::render::output::escape(&e.to_string())
                 ));
             }
         }

@@ -309,14 +309,61 @@ fn copy_file(source: &Path, target: &Path) -> Result<u64, RepoError> {
     let len = if reflink_copy::reflink_file(&src, &dst).is_ok() {
         meta.len()
     } else {
-        let mut src: &File = &src;
-        io::copy(&mut src, &mut dst).map_err(|e| RepoError::io("copy", source, e))?
+        copy_keeping_holes(&src, &mut dst, meta.len()).map_err(|e| RepoError::io("copy", source, e))?
     };
     let _ = dst.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777));
     if let Ok(modified) = meta.modified() {
         let _ = dst.set_modified(modified);
     }
     Ok(len)
+}
+
+/// The bytes of `src` into the new, empty `dst`, holes kept (SPEC §11.3): only the data
+/// extents the filesystem reports (`SEEK_DATA`, `SEEK_HOLE`) are copied, and the length is
+/// set last, so a sparse file stays sparse. A filesystem that cannot tell reports the
+/// whole file as data. Returns the length.
+fn copy_keeping_holes(src: &File, dst: &mut File, len: u64) -> io::Result<u64> {
+    use rustix::fs::{SeekFrom, seek};
+    let mut at = 0;
+    while at < len {
+        let start = match seek(src, SeekFrom::Data(at)) {
+            Ok(start) => start,
+            // Nothing but a hole after `at`.
+            Err(rustix::io::Errno::NXIO) => break,
+            // No such seek here: all of it is data.
+            Err(_) if at == 0 => {
+                let mut from: &File = src;
+                return io::copy(&mut from, dst);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let end = seek(src, SeekFrom::Hole(start)).map_or(len, |end| end.min(len));
+        if start >= end {
+            break;
+        }
+        copy_range(src, dst, start, end)?;
+        at = end;
+    }
+    dst.set_len(len)?;
+    Ok(len)
+}
+
+/// Bytes `from..end` of `src` to the same place in `dst`; stops early if `src` shrank.
+fn copy_range(src: &File, dst: &File, mut from: u64, end: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buffer = vec![0; (end - from).min(1 << 18) as usize];
+    while from < end {
+        let want = (end - from).min(buffer.len() as u64) as usize;
+        let n = match src.read_at(&mut buffer[..want], from) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all_at(&buffer[..n], from)?;
+        from += n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The repository's own `post-checkout` hook, run in a new worktree as `git worktree add`
-//! runs it (SPEC §5): in the worktree's folder, with `GIT_DIR` and `GIT_WORK_TREE` unset,
+//! runs it (SPEC §5): in the worktree's folder, without the caller's `GIT_DIR` and the like (`setup::session_command`),
 //! with the null object id, the new `HEAD` and `1`; its standard output goes to standard
 //! error, as git sends it. Running the repository's hooks is not running git.
 
@@ -13,11 +13,8 @@ pub fn post_checkout(dir: &HooksDir, worktree: &Path, null: &str, head: &str) ->
     if !is_executable(&hook) {
         return Ok(());
     }
-    let status = std::process::Command::new(&hook)
+    let status = crate::apply::setup::session_command(&hook, worktree, &[])
         .args([null, head, "1"])
-        .current_dir(worktree)
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::from(std::io::stderr()))
         .status()

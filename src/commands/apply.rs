@@ -250,7 +250,11 @@ impl Summary {
     fn of(report: Report<'_>, manifest: &Manifest, printer: &Printer, lines: bool) -> Summary {
         let mut s = Summary::default();
         for (step, why) in &report.housekeeping {
-            printer.warn(&format!("{}: {why}", render::housekeeping_text(step, manifest)));
+            printer.warn(&format!(
+                "{}: {}",
+                crate::render::output::escape(&render::housekeeping_text(step, manifest)),
+                crate::render::output::escape(why)
+            ));
         }
         for outcome in report.changes {
             let change = outcome.change;
@@ -287,7 +291,10 @@ impl Summary {
                 Err(Failure::Blocked(reasons)) => {
                     s.blocked += 1;
                     s.late_blocked += 1;
-                    let words: Vec<String> = reasons.iter().map(|r| render::reason_text(r, manifest)).collect();
+                    let words: Vec<String> = reasons
+                        .iter()
+                        .map(|r| crate::render::output::escape(&render::reason_text(r, manifest)).into_owned())
+                        .collect();
                     let text = format!(
                         "{}: {} not carried out: checked again right before, {}",
                         change.session,

@@ -221,9 +221,12 @@ impl std::fmt::Debug for Plain<'_> {
     }
 }
 
+/// A diagnostic's message, help and labels are one line each; what they quote from the
+/// manifest or the repository (a purpose, a path, a command) is escaped, so that it
+/// cannot add lines of its own to the report (SPEC §8, §11.4).
 impl std::fmt::Display for Plain<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(self.0, f)
+        f.write_str(&crate::render::output::escape(&self.0.to_string()))
     }
 }
 
@@ -238,13 +241,22 @@ impl Diagnostic for Plain<'_> {
         self.0.severity()
     }
     fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.0.help()
+        let help = self.0.help()?.to_string();
+        Some(Box::new(crate::render::output::escape(&help).into_owned()))
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.0.source_code()
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.0.labels()
+        let labels = self.0.labels()?.map(|l| {
+            let text = l.label().map(|t| crate::render::output::escape(t).into_owned());
+            if l.primary() {
+                miette::LabeledSpan::new_primary_with_span(text, *l.inner())
+            } else {
+                miette::LabeledSpan::new_with_span(text, *l.inner())
+            }
+        });
+        Some(Box::new(labels))
     }
     fn diagnostic_source(&self) -> Option<&dyn Diagnostic> {
         self.0.diagnostic_source()

@@ -17,7 +17,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
     if let Some(session) = manifest.sessions.get(&args.id) {
-        let path = manifest.worktree_path(session);
+        let path = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
         if !path.is_dir() {
             printer.warn(&format!(
                 "session `{}` has no worktree yet; `flowloom apply` creates it",

@@ -24,7 +24,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
             help: Some("`flowloom status` lists the sessions; `flowloom new ID` makes one".into()),
         });
     };
-    let worktree = crate::fsutil::canonical(&manifest.worktree_path(session));
+    let worktree = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
     if !worktree.is_dir() {
         return Err(Error::Usage {
             message: format!("session `{}` has no worktree yet ({})", session.id, worktree.display()),
@@ -90,10 +90,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
             ports: &ports,
         },
     );
-    let failed = std::process::Command::new(program)
+    let failed = crate::apply::setup::session_command(program, &worktree, &vars)
         .args(rest)
-        .current_dir(&worktree)
-        .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .exec();
     Err(Error::Usage {
         message: format!("cannot run {}: {failed}", program.to_string_lossy()),

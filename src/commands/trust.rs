@@ -49,16 +49,18 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     Ok(ExitCode::SUCCESS)
 }
 
-/// The scripts as the user reviews them: each command on its own line, then the variables
-/// it runs with.
+/// The scripts as the user reviews them: each command whole on its own line, escaped (a
+/// command padded with newlines cannot hide its first line above the screen, SPEC §11.4),
+/// then the variables it runs with.
 pub(super) fn describe_scripts(scripts: &[crate::store::machine::SetupScript]) -> String {
+    use crate::render::output::escape;
     let mut text = String::new();
     for script in scripts {
         for command in &script.commands {
-            text.push_str(&format!("    $ {command}\n"));
+            text.push_str(&format!("    $ {}\n", escape(command)));
         }
         for (name, value) in &script.env {
-            text.push_str(&format!("      with {name}={value}\n"));
+            text.push_str(&format!("      with {}={}\n", escape(name), escape(value)));
         }
     }
     text

@@ -125,6 +125,18 @@ fn setup(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
 }
 
 fn ports(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
+    let most = crate::names::MAX_PORTS_PER_REPOSITORY;
+    if list.items.len() > most {
+        out.push(
+            Finding::new(
+                format!("{} ports for one session", list.items.len()),
+                list.span.clone(),
+                format!("more than the {most} one repository may hold"),
+            )
+            .help("name the ports the session's servers listen on, e.g. [\"web\", \"api\"]"),
+        );
+        return Vec::new();
+    }
     let mut seen: BTreeMap<String, &Str> = BTreeMap::new();
     for item in &list.items {
         let name = &item.value;

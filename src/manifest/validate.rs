@@ -427,6 +427,16 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<u
             "write `..` only at the start, e.g. `../{repo}.sessions`, and the folders after it",
         );
     }
+    // SPEC §11.4: one `..` at most (the main worktree's own folder, or a sibling of it): a
+    // committed file must not place folders elsewhere on the machine.
+    if ups > 1 {
+        return Err((
+            format!("leaves the manifest's folder by {ups} `..`, at most 1 allowed"),
+            "write the sessions' folder inside the repository (`sessions`) or beside it (`../{repo}.sessions`)"
+                .to_owned(),
+            second_parent(root),
+        ));
+    }
     // Git treats a `.git` component anywhere as its own (and filesystems may ignore case).
     if parts.iter().any(|p| p.eq_ignore_ascii_case(".git")) {
         return err(
@@ -457,6 +467,21 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<u
         );
     }
     Ok(parts.iter().collect())
+}
+
+/// Where in `root` its second `..` starts, to the end of its last leading `..`.
+fn second_parent(root: &str) -> Option<Range<usize>> {
+    let mut at = 0;
+    let mut ups = Vec::new();
+    for part in root.split('/') {
+        match part {
+            ".." => ups.push(at..at + 2),
+            "" | "." => {}
+            _ => break,
+        }
+        at += part.len() + 1;
+    }
+    Some(ups.get(1)?.start..ups.last()?.end)
 }
 
 /// The two templates differ only in what their expansion must be.
@@ -1174,6 +1199,10 @@ worktree = "auth"
             "../..",
             "../a/..",
             "../{id}",
+            "../../x",
+            "./.././../x",
+            "..//../x/{repo}",
+            "../../../../etc/x",
             "../{repo",
             "{Repo}.s",
             "../}",
@@ -1192,13 +1221,26 @@ worktree = "auth"
             ("..x", "..x"),
             (".gitx", ".gitx"),
             ("../{repo}.sessions/", "../{repo}.sessions"),
-            ("./../../x/{repo}-{repo}", "../../x/{repo}-{repo}"),
+            ("./../x/{repo}-{repo}", "../x/{repo}-{repo}"),
         ] {
             assert_eq!(
                 ok(&format!("[defaults]\nroot = '{written}'\n")).defaults.root,
                 Path::new(normal)
             );
         }
+    }
+
+    #[test]
+    fn root_leaves_the_manifests_folder_by_one_parent_at_most() {
+        assert_eq!(pointed_at("[defaults]\nroot = '../../../../etc/x'\n"), [["../../.."]]);
+        assert_eq!(pointed_at("[defaults]\nroot = './.././../x'\n"), [[".."]]);
+        // Hidden after a name, or behind a backslash: refused as such, at the value.
+        assert_eq!(pointed_at("[defaults]\nroot = 'a/../../..'\n"), [["'a/../../..'"]]);
+        assert_eq!(pointed_at("[defaults]\nroot = '..\\..\\x'\n"), [["'..\\..\\x'"]]);
+        assert_eq!(
+            ok("[defaults]\nroot = '../{repo}.sessions'\n").defaults.root,
+            Path::new("../{repo}.sessions")
+        );
     }
 
     #[test]

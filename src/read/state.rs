@@ -628,6 +628,24 @@ pub fn check_root(repo: &gix::Repository, manifest: &Manifest) -> Result<PathBuf
     check_root_beside(repo, manifest, main_workdir(repo).as_deref())
 }
 
+/// SPEC §11.4: a declared session's worktree folder as every command that uses it (`run`,
+/// `path` and so `cd`, `setup`) finds it: the root checked as `plan` checks it, then the
+/// session's own folder, which may be missing (not made yet) but never a symlink or
+/// anything but a folder. The path returned lies in the canonical root.
+pub fn session_path(
+    repo: &gix::Repository,
+    manifest: &Manifest,
+    worktree: impl AsRef<Path>,
+) -> Result<PathBuf, RepoError> {
+    let path = check_root(repo, manifest)?.join(worktree);
+    let why = match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => "it is a symlink",
+        Ok(m) if !m.is_dir() => "it is not a folder",
+        _ => return Ok(path),
+    };
+    Err(RepoError::UnsafeSession { path, why: why.into() })
+}
+
 /// The main worktree, canonical; `None` in a bare repository. Opens no second repository
 /// when `repo` is the main one.
 pub fn main_workdir(repo: &gix::Repository) -> Option<PathBuf> {

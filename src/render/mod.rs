@@ -22,7 +22,7 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
                 out,
                 "  {} {}",
                 p.paint(Style::Update, "~"),
-                housekeeping_text(step, manifest)
+                crate::render::output::escape(&housekeeping_text(step, manifest))
             );
         }
         out.push('\n');
@@ -183,12 +183,23 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
     match &change.action {
         Action::Blocked { reasons } => {
             for r in reasons {
-                let _ = writeln!(out, "      {}", p.paint(Style::Blocked, &reason_text(r, manifest)));
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    p.paint(
+                        Style::Blocked,
+                        &crate::render::output::escape(&reason_text(r, manifest))
+                    )
+                );
             }
         }
         Action::Retain { reasons, .. } => {
             for r in reasons {
-                let _ = writeln!(out, "      {}", p.paint(Style::Dim, &reason_text(r, manifest)));
+                let _ = writeln!(
+                    out,
+                    "      {}",
+                    p.paint(Style::Dim, &crate::render::output::escape(&reason_text(r, manifest)))
+                );
             }
         }
         Action::Create {
@@ -199,7 +210,7 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
                     out,
                     "      {} {}",
                     p.paint(Style::Dim, "runs hook:"),
-                    hooks.describe("post-checkout")
+                    crate::render::output::escape(&hooks.describe("post-checkout"))
                 );
             }
             let copy: Vec<String> = prepare.copy.iter().map(copy_name).collect();
@@ -259,17 +270,31 @@ fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
 fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &[String], p: &Printer) {
     if !copy.is_empty() {
         const SHOWN: usize = 5;
-        let mut names: Vec<String> = copy.iter().take(SHOWN).cloned().collect();
+        let mut names: Vec<String> = copy
+            .iter()
+            .take(SHOWN)
+            .map(|c| crate::render::output::escape(c).into_owned())
+            .collect();
         if copy.len() > SHOWN {
             names.push(format!("and {} more", copy.len() - SHOWN));
         }
         let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), names.join(", "));
     }
     if !ports.is_empty() {
-        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "ports:"), ports.join(", "));
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            p.paint(Style::Dim, "ports:"),
+            crate::render::output::escape(&ports.join(", "))
+        );
     }
     for command in setup {
-        let _ = writeln!(out, "      {} {command}", p.paint(Style::Dim, "runs setup:"));
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            p.paint(Style::Dim, "runs setup:"),
+            crate::render::output::escape(command)
+        );
     }
 }
 
@@ -291,10 +316,16 @@ fn forced_details(out: &mut String, archive: Option<(&str, bool, usize)>, discar
             out,
             "      {} {what} kept under {reference} (restore: git branch <name> {reference})",
             p.paint(Style::Update, "archive:"),
+            reference = crate::render::output::escape(reference),
         );
     }
     for f in discard {
-        let _ = writeln!(out, "      {} {f}", p.paint(Style::Remove, "deletes:"));
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            p.paint(Style::Remove, "deletes:"),
+            crate::render::output::escape(f)
+        );
     }
 }
 
@@ -316,7 +347,11 @@ fn change_line(
         pad(&row[2], widths[2]),
     );
     if !summary.is_empty() {
-        let _ = write!(out, "  {}", p.paint(Style::Dim, summary));
+        let _ = write!(
+            out,
+            "  {}",
+            p.paint(Style::Dim, &crate::render::output::escape(summary))
+        );
     }
     out.push('\n');
 }
@@ -336,7 +371,7 @@ fn unmanaged_text(out: &mut String, rows: &[[String; 3]], p: &Printer) {
             p.paint(Style::Dim, "?"),
             pad(&row[0], widths[0]),
             pad(&row[1], widths[1]),
-            row[2]
+            crate::render::output::escape(&row[2])
         );
     }
     out.push('\n');

@@ -102,14 +102,17 @@ fn push_escaped(out: &mut String, c: char) {
     let _ = write!(out, "\\u{:04x}", c as u32);
 }
 
-/// `text` with every unsafe character (see [`is_unsafe`]) shown escaped, as `\u001b`.
+/// One value from the manifest or the repository as it may be shown: every unsafe
+/// character (see [`is_unsafe`]) escaped as `\u001b`, and newlines and tabs too, so that a
+/// value stays on its line and cannot add lines of its own (SPEC §8, §11.4).
 pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+    let unsafe_here = |c: char| is_unsafe(c) || matches!(c, '\n' | '\t' | '\u{2028}' | '\u{2029}');
+    if !text.chars().any(unsafe_here) {
         return std::borrow::Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
-        if is_unsafe(c) {
+        if unsafe_here(c) {
             push_escaped(&mut out, c);
         } else {
             out.push(c);

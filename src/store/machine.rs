@@ -232,36 +232,63 @@ pub fn allocate_ports(
 ) -> Result<BTreeMap<String, u16>, RepoError> {
     edit(&port_file()?, |file: &mut PortFile| {
         file.ports.retain(|_, h| Path::new(&h.repository).exists());
-        let mut given = BTreeMap::new();
-        for name in names {
-            let own = file
-                .ports
-                .iter()
-                .find(|(_, h)| h.repository == key && h.session == session && h.name == *name)
-                .map(|(p, _)| *p);
-            let port = match own {
-                Some(p) => Some(p),
-                None => free_port(&file.ports, held, &format!("{key}\0{session}\0{name}")),
-            };
-            let Some(port) = port else {
-                return Err(RepoError::message(format!(
-                    "no free port left in {}-{} for session `{session}`: remove sessions you no longer need",
-                    PORT_RANGE.start(),
-                    PORT_RANGE.end()
-                )));
-            };
-            file.ports.insert(
-                port,
-                PortHolder {
-                    repository: key.to_owned(),
-                    session: session.to_owned(),
-                    name: name.clone(),
-                },
-            );
-            given.insert(name.clone(), port);
-        }
+        // All or nothing (SPEC §11.3): the new ports go into a copy, which replaces the
+        // registry only once every name has one; the file is written once, atomically, so
+        // a kill or Ctrl-C leaves either all of them or none.
+        let mut taken = file.ports.clone();
+        let given = take_ports(&mut taken, key, session, names, held)?;
+        file.ports = taken;
         Ok(given)
     })?
+}
+
+/// [`allocate_ports`] on the registry's ports `taken`, which it extends.
+fn take_ports(
+    taken: &mut BTreeMap<u16, PortHolder>,
+    key: &str,
+    session: &str,
+    names: &[String],
+    held: &BTreeSet<u16>,
+) -> Result<BTreeMap<String, u16>, RepoError> {
+    let most = crate::names::MAX_PORTS_PER_REPOSITORY;
+    let holds = taken.values().filter(|h| h.repository == key).count();
+    let new = names
+        .iter()
+        .filter(|n| {
+            !taken
+                .values()
+                .any(|h| h.repository == key && h.session == session && h.name == **n)
+        })
+        .count();
+    if holds + new > most {
+        return Err(RepoError::message(format!(
+            "session `{session}` needs {new} more ports, and this repository's sessions hold {holds}: no repository holds more than {most} (SPEC §11.3); remove sessions or `ports` you no longer need"
+        )));
+    }
+    let mut given = BTreeMap::new();
+    for name in names {
+        let own = taken
+            .iter()
+            .find(|(_, h)| h.repository == key && h.session == session && h.name == *name)
+            .map(|(p, _)| *p);
+        let Some(port) = own.or_else(|| free_port(taken, held, &format!("{key}\0{session}\0{name}"))) else {
+            return Err(RepoError::message(format!(
+                "no free port left in {}-{} for session `{session}`: remove sessions you no longer need",
+                PORT_RANGE.start(),
+                PORT_RANGE.end()
+            )));
+        };
+        taken.insert(
+            port,
+            PortHolder {
+                repository: key.to_owned(),
+                session: session.to_owned(),
+                name: name.clone(),
+            },
+        );
+        given.insert(name.clone(), port);
+    }
+    Ok(given)
 }
 
 /// Gives back every port of `session` in repository `key`.

@@ -176,13 +176,12 @@ fn a_root_beside_the_repository_is_checked_on_its_real_path() {
 
     // The main worktree itself, or a folder above it.
     refused(&env, "../{repo}", "is the main worktree", &env.path("shell-instance-a"));
+    // Two folders up is refused before the path is looked at (SPEC §11.4).
     let parent = tmp.file_name().expect("name").to_string_lossy().into_owned();
-    refused(
-        &env,
-        &format!("../../{parent}"),
-        "holds the main worktree",
-        &tmp.join("shell-instance-a"),
-    );
+    env.manifest(&format!("[defaults]\nroot = \"../../{parent}\"\n[sessions.a]\n"));
+    let (code, _, err) = env.run(&["plan"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("at most 1 allowed"), "{err}");
 
     // Another repository's work tree, a bare repository, another worktree of this one.
     env.git_in(&tmp, &["init", "-q", "other"]);

@@ -172,7 +172,8 @@ fn a_port_in_use_is_never_handed_out() {
         if p != free[0] && p != free[1] {
             ports.insert(
                 p.to_string(),
-                serde_json::json!({ "repository": env.repo.join(".git"), "session": "other", "name": "x" }),
+                // Another repository's: no repository holds more than 1,000 (SPEC §11.3).
+                serde_json::json!({ "repository": env.home(), "session": "other", "name": "x" }),
             );
         }
     }
@@ -376,7 +377,7 @@ fn ports_named_after_a_session_was_made_are_added_to_it() {
 }
 
 /// `flowloom apply` on a terminal (a pseudo-terminal made by `script`), answering `answers`.
-fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
+pub(crate) fn apply_on_a_terminal(env: &TestEnv, answers: &'static str) -> (i32, String) {
     use std::io::Write;
     let binary = assert_cmd::cargo::cargo_bin("flowloom");
     let mut cmd = std::process::Command::new("script");

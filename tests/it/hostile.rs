@@ -34,6 +34,16 @@ const CASES: &[(&str, &[u8], &str)] = &[
         "`..` after a folder name",
     ),
     (
+        "root four folders up",
+        b"[defaults]\nroot = \"../../../../etc/x\"\n",
+        "at most 1 allowed",
+    ),
+    (
+        "root up twice behind backslashes",
+        b"[defaults]\nroot = \"..\\\\..\\\\x\"\n",
+        "contains `\\`",
+    ),
+    (
         "root with the session id",
         b"[defaults]\nroot = \"../{id}\"\n",
         "unknown placeholder `{id}`",

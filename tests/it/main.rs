@@ -9,6 +9,7 @@ mod core;
 mod dashboard;
 mod differential;
 mod environment;
+mod escapes;
 mod examples;
 mod finished;
 mod hostile;

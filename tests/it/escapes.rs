@@ -1,0 +1,324 @@
+//! Escapes and wrong targets (SPEC §8, §10, §11.3, §11.4): git inside a session works on the
+//! session whatever the caller's `GIT_DIR`; every command that uses a session's path checks
+//! the root as `plan` does; a committed `root` stays beside the repository; manifest text
+//! reaches the terminal escaped; ports are all-or-nothing and bounded; copies keep holes.
+
+use crate::common::TestEnv;
+
+/// The caller's git variables, all pointing at the main repository (as in a hook or an
+/// editor started by git).
+fn callers_git(env: &TestEnv, cmd: &mut std::process::Command) {
+    let git_dir = env.path(".git");
+    cmd.env("GIT_DIR", &git_dir)
+        .env("GIT_WORK_TREE", &env.repo)
+        .env("GIT_INDEX_FILE", git_dir.join("index"))
+        .env("GIT_COMMON_DIR", &git_dir)
+        .env("GIT_OBJECT_DIRECTORY", git_dir.join("objects"))
+        .env("GIT_PREFIX", "src/");
+}
+
+#[test]
+fn git_in_run_setup_and_hooks_works_on_the_session_not_the_callers_repository() {
+    let env = TestEnv::new();
+    // The post-checkout hook and the setup command each write down where git sees them.
+    let hook = env.path(".git/hooks/post-checkout");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\ngit rev-parse --absolute-git-dir --show-toplevel > hook-saw.txt\n",
+    )
+    .expect("hook");
+    crate::common::set_executable(&hook);
+    env.manifest(
+        "[defaults]\nsetup = [\"git rev-parse --absolute-git-dir --show-toplevel > setup-saw.txt\"]\n[sessions.a]\n",
+    );
+    let (code, _, err) = env.run(&["trust"]);
+    assert_eq!(code, 0, "{err}");
+    let main_before = env.git(&["rev-parse", "HEAD"]);
+    let index_before = std::fs::read(env.path(".git/index")).expect("index");
+
+    let mut apply = env.flowloom();
+    apply.args(["apply", "--yes"]);
+    callers_git(&env, &mut apply);
+    let (code, out, err) = crate::common::run(&mut apply);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let wt = env.path("sessions/shell-instance-a");
+    let real_wt = wt.canonicalize().expect("canonical");
+    let registration = env.path(".git/worktrees/shell-instance-a").canonicalize().expect("reg");
+    let expected = format!("{}\n{}\n", registration.display(), real_wt.display());
+    for file in ["hook-saw.txt", "setup-saw.txt"] {
+        assert_eq!(std::fs::read_to_string(wt.join(file)).expect(file), expected, "{file}");
+        std::fs::remove_file(wt.join(file)).expect("rm");
+    }
+
+    // An agent's commit through `flowloom run` lands on the session's branch.
+    let mut run = env.flowloom();
+    run.args([
+        "run",
+        "a",
+        "--",
+        "sh",
+        "-c",
+        "echo work > agent.txt && git add agent.txt && git commit -q -m agent-work",
+    ]);
+    callers_git(&env, &mut run);
+    let (code, out, err) = crate::common::run(&mut run);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "session/a"]).trim(), "agent-work");
+    assert_eq!(env.git(&["rev-parse", "HEAD"]), main_before, "main moved");
+    assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "tools");
+    assert_eq!(std::fs::read(env.path(".git/index")).expect("index"), index_before);
+    assert!(!env.git(&["ls-files"]).contains("agent.txt"));
+    assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), "");
+    env.fsck();
+}
+
+/// `run`, `path` and `status` refuse a session reached through a symlink: nothing runs,
+/// no path is printed.
+fn refused_everywhere(env: &TestEnv, marker: &std::path::Path, why: &str) {
+    let touch = format!("touch {}", marker.display());
+    let (code, out, err) = env.run(&["run", "a", "--", "sh", "-c", &touch]);
+    assert_eq!(code, 1, "run: {out}\n{err}");
+    assert!(err.contains(why), "run: {err}");
+    assert!(!marker.exists(), "run ran outside the repository");
+    let (code, out, err) = env.run(&["path", "a"]);
+    assert_eq!(code, 1, "path: {out}\n{err}");
+    assert_eq!(out, "", "path printed a path");
+    assert!(err.contains(why), "path: {err}");
+}
+
+#[test]
+fn run_and_path_check_the_root_and_the_session_folder_as_plan_does() {
+    // A committed `sessions` symlink, pointing out of the repository at a folder that
+    // looks like a session.
+    let env = TestEnv::new();
+    let elsewhere = env.tmp.path().join("elsewhere");
+    std::fs::create_dir_all(elsewhere.join("shell-instance-a")).expect("mkdir");
+    std::os::unix::fs::symlink(&elsewhere, env.path("sessions")).expect("symlink");
+    env.manifest("[sessions.a]\n");
+    env.commit("sessions link");
+    let marker = elsewhere.join("shell-instance-a/pwned");
+    refused_everywhere(&env, &marker, "is a symlink");
+    let (code, _, err) = env.run(&["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is a symlink"), "status: {err}");
+
+    // A real root, swapped for a symlink after the session was made.
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let moved = env.tmp.path().join("moved");
+    std::fs::rename(env.path("sessions"), &moved).expect("mv");
+    std::os::unix::fs::symlink(&moved, env.path("sessions")).expect("symlink");
+    let marker = moved.join("shell-instance-a/pwned");
+    refused_everywhere(&env, &marker, "is a symlink");
+    let (code, _, err) = env.run(&["status"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is a symlink"), "status: {err}");
+
+    // The session's folder itself replaced by a symlink (the root is sound).
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let moved = env.tmp.path().join("moved-a");
+    std::fs::rename(env.path("sessions/shell-instance-a"), &moved).expect("mv");
+    std::os::unix::fs::symlink(&moved, env.path("sessions/shell-instance-a")).expect("symlink");
+    refused_everywhere(&env, &moved.join("pwned"), "session folder");
+    // A file in its place is no session either.
+    std::fs::remove_file(env.path("sessions/shell-instance-a")).expect("rm");
+    std::fs::write(env.path("sessions/shell-instance-a"), "").expect("file");
+    refused_everywhere(&env, &moved.join("pwned"), "not a folder");
+}
+
+#[test]
+fn copies_keep_holes_and_bytes() {
+    use std::os::unix::fs::{FileExt, MetadataExt};
+    let env = TestEnv::new();
+    env.write(".gitignore", "*.bin\n");
+    env.commit("ignore");
+    // 1 GiB with a few bytes of data, and 8 MiB with three data extents.
+    const GIB: u64 = 1 << 30;
+    let big = std::fs::File::create(env.path("big.bin")).expect("big");
+    big.set_len(GIB).expect("len");
+    let marks = [(0, &b"head"[..]), (GIB / 2 + 12345, b"middle"), (GIB - 4, b"tail")];
+    for (at, bytes) in marks {
+        big.write_all_at(bytes, at).expect("write");
+    }
+    drop(big);
+    let small = std::fs::File::create(env.path("small.bin")).expect("small");
+    small.set_len(8 << 20).expect("len");
+    for (i, at) in [0u64, 3 << 20, (7 << 20) + 100].into_iter().enumerate() {
+        small.write_all_at(&vec![b'a' + i as u8; 70_000], at).expect("write");
+    }
+    drop(small);
+    let source = std::fs::metadata(env.path("big.bin")).expect("meta");
+    if source.blocks() * 512 > GIB / 2 {
+        // Skipped: this filesystem keeps no holes to begin with.
+        return;
+    }
+    env.manifest("[defaults]\ncopy = [\"big.bin\", \"small.bin\"]\n[sessions.a]\n");
+    env.apply();
+    let wt = env.path("sessions/shell-instance-a");
+    let copy = std::fs::metadata(wt.join("big.bin")).expect("copy");
+    assert_eq!(copy.len(), GIB);
+    assert!(
+        copy.blocks() <= source.blocks() + 1024,
+        "the copy takes {} blocks, the source {}",
+        copy.blocks(),
+        source.blocks()
+    );
+    let copied = std::fs::File::open(wt.join("big.bin")).expect("open");
+    for (at, bytes) in marks {
+        let mut read = vec![0; bytes.len() + 8];
+        let from = at.saturating_sub(4).min(GIB - read.len() as u64);
+        copied.read_exact_at(&mut read, from).expect("read");
+        let mut expected = vec![0; read.len()];
+        let original = std::fs::File::open(env.path("big.bin")).expect("open");
+        original.read_exact_at(&mut expected, from).expect("read");
+        assert_eq!(read, expected, "bytes around {at}");
+    }
+    assert_eq!(
+        std::fs::read(wt.join("small.bin")).expect("small copy"),
+        std::fs::read(env.path("small.bin")).expect("small")
+    );
+    let small = std::fs::metadata(wt.join("small.bin")).expect("meta");
+    assert!(small.blocks() * 512 < 4 << 20, "{} blocks", small.blocks());
+}
+
+/// The port registry under `state` (an isolated `XDG_STATE_HOME`).
+fn registry_ports(state: &std::path::Path) -> serde_json::Map<String, serde_json::Value> {
+    match std::fs::read_to_string(state.join("flowloom/ports.json")) {
+        Ok(text) => {
+            let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+            value["ports"].as_object().cloned().unwrap_or_default()
+        }
+        Err(_) => serde_json::Map::new(),
+    }
+}
+
+fn apply_with_state(env: &TestEnv, state: &std::path::Path) -> (i32, String, String) {
+    crate::common::run(env.flowloom().args(["apply", "--yes"]).env("XDG_STATE_HOME", state))
+}
+
+#[test]
+fn a_failed_port_allocation_keeps_nothing_and_a_repository_holds_1000_at_most() {
+    let env = TestEnv::new();
+    let state = env.tmp.path().join("state");
+    // Every port of the range but one is held by another repository.
+    let other = env.tmp.path().join("other.git");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let mut ports = serde_json::Map::new();
+    for port in 20001..=29999u16 {
+        ports.insert(
+            port.to_string(),
+            serde_json::json!({"repository": other, "session": "s", "name": format!("p{port}")}),
+        );
+    }
+    std::fs::create_dir_all(state.join("flowloom")).expect("mkdir");
+    let before = serde_json::to_string_pretty(&serde_json::json!({ "ports": ports })).expect("json");
+    std::fs::write(state.join("flowloom/ports.json"), &before).expect("registry");
+    env.manifest("[sessions.a]\nports = [\"web\", \"api\", \"db\"]\n");
+    let (code, out, err) = apply_with_state(&env, &state);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains("no free port left"), "{err}");
+    assert_eq!(registry_ports(&state).len(), 9999, "the failed allocation kept ports");
+    assert!(!env.path("sessions/shell-instance-a").exists());
+
+    // A list no repository may hold is refused in the manifest, at the list.
+    std::fs::remove_dir_all(&state).expect("rm");
+    let names: Vec<String> = (0..1001).map(|i| format!("\"p{i}\"")).collect();
+    env.manifest(&format!("[sessions.a]\nports = [{}]\n", names.join(", ")));
+    let (code, _, err) = crate::common::run(env.flowloom().args(["plan"]).env("XDG_STATE_HOME", &state));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1001 ports for one session"), "{err}");
+
+    // Sessions that together ask for more than 1,000: those that fit are made, the next is
+    // refused with nothing kept, and the repository holds 1,000 at most.
+    let list = |from: usize| {
+        (from..from + 400)
+            .map(|i| format!("\"p{i}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    env.manifest(&format!(
+        "[sessions.a]\nports = [{}]\n[sessions.b]\nports = [{}]\n[sessions.c]\nports = [{}]\n",
+        list(0),
+        list(400),
+        list(800)
+    ));
+    let (code, out, err) = apply_with_state(&env, &state);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let one_line = err
+        .split_whitespace()
+        .filter(|w| *w != "│")
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(one_line.contains("no repository holds more than 1000"), "{err}");
+    assert_eq!(registry_ports(&state).len(), 800);
+    assert!(env.path("sessions/shell-instance-a").exists() && env.path("sessions/shell-instance-b").exists());
+    assert!(!env.path("sessions/shell-instance-c").exists());
+}
+
+/// Nothing from the manifest or the repository reaches `text` raw: no ESC, CR, bidi
+/// override, and no line of its own for what a value hid behind newlines.
+fn nothing_raw(what: &str, text: &str) {
+    for bad in ['\u{1b}', '\r', '\u{202e}', '\u{7}'] {
+        assert!(!text.contains(bad), "{what}: {bad:?} reached the terminal:\n{text}");
+    }
+    for line in text.lines() {
+        let line = line.trim();
+        assert!(
+            !line.starts_with("touch pwned") && !line.starts_with("echo harmless") && !line.starts_with("fake"),
+            "{what}: a manifest value made a line of its own: {line:?}\n{text}"
+        );
+    }
+}
+
+#[test]
+fn manifest_and_repository_text_is_shown_escaped_everywhere() {
+    let env = TestEnv::new();
+    // A branch in scope with odd bytes (a right-to-left override), made by hand.
+    env.git(&["branch", "session/ev\u{202e}li", "main"]);
+    let manifest = "[defaults]\n\
+         setup = [\"\\n\\n\\n\\ntouch pwned\\n\\n\\n\\necho harmless\"]\n\
+         env = { NOTE = \"x\\nfake line\\r\\u001b[2K\" }\n\
+         [sessions.a]\n\
+         purpose = \"\\u001b[2J\\u001b[31mred\\rfake purpose\\nfake line\"\n\
+         [sessions.b]\n\
+         base = \"nope\\nfake base\\u001b[1A\"\n";
+    env.manifest(manifest);
+    let both = |(code, out, err): (i32, String, String)| (code, format!("{out}{err}"));
+    let (_, text) = both(env.run(&["plan"]));
+    nothing_raw("plan", &text);
+    assert!(text.contains("touch pwned"), "the plan shows the whole command: {text}");
+    let (code, text) = both(env.run(&["apply", "--yes"]));
+    assert_eq!(code, 1, "{text}");
+    nothing_raw("apply", &text);
+    assert!(!env.path("sessions/shell-instance-a/pwned").exists());
+    if std::process::Command::new("script").arg("--version").output().is_ok() {
+        // The prompt shows the command whole, on one line; no runs nothing.
+        let (_, text) = crate::environment::apply_on_a_terminal(&env, "n\nn\n");
+        // The terminal ends each line with CR LF.
+        let text = text.replace("\r\n", "\n");
+        nothing_raw("the trust prompt", &text);
+        assert!(
+            text.lines()
+                .any(|l| l.contains("$ \\u000a\\u000a\\u000a\\u000atouch pwned") && l.contains("echo harmless")),
+            "{text}"
+        );
+    }
+    let (code, text) = both(env.run(&["trust"]));
+    assert_eq!(code, 0, "{text}");
+    nothing_raw("trust", &text);
+    assert!(text.contains("echo harmless") && text.contains("touch pwned"), "{text}");
+    let (_, text) = both(env.run(&["apply", "--yes"]));
+    nothing_raw("apply, trusted", &text);
+    let (_, text) = both(env.run(&["status"]));
+    nothing_raw("status", &text);
+    let (_, text) = both(env.run(&["run", "b", "--", "true"]));
+    nothing_raw("run", &text);
+    // A diagnostic quoting such a value.
+    env.manifest("[defaults]\nroot = \"../../\\nfake root\\u001b[31m\"\n[sessions.a]\n");
+    let (code, text) = both(env.run(&["plan"]));
+    assert_eq!(code, 1, "{text}");
+    nothing_raw("a diagnostic", &text);
+}

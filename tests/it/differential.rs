@@ -245,6 +245,26 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "includeIf gitdir: of the main worktree sets core.autocrlf (not the linked one's)",
+        setup: include_if_main_gitdir,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir: of linked worktrees sets core.autocrlf",
+        setup: include_if_linked_gitdir,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir/i: of the main worktree sets a smudge filter",
+        setup: include_if_main_gitdir_filter,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir: of the main worktree with extensions.worktreeConfig",
+        setup: include_if_main_gitdir_worktree_config,
+        ..ROW
+    },
+    Case {
         name: "default branch master, manifest base omitted",
         setup: master,
         base: "master",
@@ -985,4 +1005,51 @@ fn global_autocrlf(env: &TestEnv) {
     eol_files(env);
     env.commit("text");
     std::fs::write(env.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").expect("global config");
+}
+
+/// `includeIf "gitdir:<pattern>"` pulling in `included.config` (written beside the repository)
+/// with `text`.
+fn include_if(env: &TestEnv, condition: &str, text: &str) {
+    let included = side(env).join("included.config");
+    std::fs::write(&included, text).expect("included config");
+    let key = format!("includeIf.{condition}.path");
+    env.git(&["config", &key, &included.display().to_string()]);
+}
+
+/// git evaluates `gitdir:` against the repository's git dir, which for a linked worktree is
+/// `.git/worktrees/<id>`: the main worktree's exact condition does not apply there.
+fn include_if_main_gitdir(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    let gitdir = format!("gitdir:{}", env.repo.join(".git").display());
+    include_if(env, &gitdir, "[core]\n\tautocrlf = true\n");
+}
+
+fn include_if_linked_gitdir(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    let gitdir = format!("gitdir:{}/", env.repo.join(".git/worktrees").display());
+    include_if(env, &gitdir, "[core]\n\tautocrlf = true\n");
+}
+
+fn include_if_main_gitdir_filter(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "*.up filter=upper\n");
+    env.write("shout.up", "Hello World\n");
+    env.commit("filter");
+    let gitdir = format!("gitdir/i:{}", env.repo.join(".git").display());
+    include_if(
+        env,
+        &gitdir,
+        "[filter \"upper\"]\n\tclean = tr A-Z a-z\n\tsmudge = tr a-z A-Z\n",
+    );
+}
+
+/// The same condition where gix registers the worktree itself (it copies `config.worktree`).
+fn include_if_main_gitdir_worktree_config(env: &TestEnv) {
+    include_if_main_gitdir(env);
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--worktree", "core.fileMode", "true"]);
 }

@@ -1111,8 +1111,8 @@ impl<'a> Executor<'a> {
                 )));
             }
             // What may be missing is its upstream.
-            if let Some(remote) = &start.remote {
-                self.set_upstream(branch, remote)?;
+            if let Some(upstream) = &start.upstream {
+                self.set_upstream(branch, upstream)?;
             }
             return Ok(());
         }
@@ -1141,21 +1141,20 @@ impl<'a> Executor<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
-        if let Some(remote) = &start.remote {
+        if let Some(upstream) = &start.upstream {
             failpoint("create:branch-ref");
-            self.set_upstream(branch, remote)?;
+            self.set_upstream(branch, upstream)?;
         }
         Ok(())
     }
 
     /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
     /// the config file before it reads it, so a concurrent edit is never lost.
-    fn set_upstream(&self, branch: &str, remote: &str) -> Result<(), RepoError> {
-        let merge = crate::names::branch_ref(branch);
+    fn set_upstream(&self, branch: &str, upstream: &crate::read::tracking::Upstream) -> Result<(), RepoError> {
         self.edit_config(|config, path| {
             config
-                .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
-                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
+                .set_raw_value_by("branch", Some(branch.into()), "remote", upstream.remote.as_str())
+                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", upstream.merge.as_str()))
                 .map_err(|e| RepoError::git("set the upstream in", path, e))?;
             Ok(true)
         })

@@ -265,6 +265,47 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "base origin/main (remote-tracking), branch.autoSetupMerge unset: tracks it",
+        setup: cloned,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base main, branch.autoSetupMerge=always: tracks the local branch",
+        setup: cloned_always,
+        base: "main",
+        ..ROW
+    },
+    Case {
+        name: "base origin/main, branch.autoSetupMerge=false: no upstream",
+        setup: cloned_false,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base main, branch.autoSetupMerge=inherit: main's upstream",
+        setup: cloned_inherit,
+        base: "main",
+        ..ROW
+    },
+    Case {
+        name: "base origin/main, branch.autoSetupMerge=simple: other name, no upstream",
+        setup: cloned_simple,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base :/text (youngest commit reachable from any ref whose message matches)",
+        setup: message_search,
+        manifest: "[sessions.x]\nbase = \":/findme\"\n",
+        base: ":/findme",
+        known: Some("refused before anything is written: the manifest check does not resolve `:/text`"),
+        ..ROW
+    },
+    Case {
         name: "default branch master, manifest base omitted",
         setup: master,
         base: "master",
@@ -1052,4 +1093,51 @@ fn include_if_main_gitdir_worktree_config(env: &TestEnv) {
     include_if_main_gitdir(env);
     config(env, "extensions.worktreeConfig", "true");
     env.git(&["config", "--worktree", "core.fileMode", "true"]);
+}
+
+/// A clone of `<side>/origin`: `main` tracks `origin/main`.
+fn cloned(env: &TestEnv) {
+    plain(env);
+    as_origin(env);
+    env.git_in(&side(env), &["clone", "-q", "origin", "repo"]);
+}
+
+fn cloned_always(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "always");
+}
+
+fn cloned_false(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "false");
+}
+
+fn cloned_inherit(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "inherit");
+}
+
+fn cloned_simple(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "simple");
+}
+
+/// Two commits mention `findme`: an older one on `main` and the youngest on `other`, a
+/// branch `HEAD` does not reach.
+fn message_search(env: &TestEnv) {
+    plain(env);
+    env.write("a.txt", "a\n");
+    env.commit("findme on main");
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.write("b.txt", "b\n");
+    env.git(&["add", "-A"]);
+    let out = git(env, &env.repo)
+        .env("GIT_COMMITTER_DATE", "2026-01-02T00:00:00Z")
+        .args(["commit", "-q", "-m", "findme on other"])
+        .output()
+        .expect("git commit");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.git(&["checkout", "-q", "main"]);
+    env.write("c.txt", "c\n");
+    env.commit("unrelated");
 }

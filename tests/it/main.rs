@@ -10,6 +10,7 @@ mod dashboard;
 mod differential;
 mod environment;
 mod examples;
+mod fidelity;
 mod finished;
 mod hostile;
 mod index_v4;

@@ -14,6 +14,7 @@ mod fidelity;
 mod finished;
 mod hostile;
 mod index_v4;
+mod layering;
 mod safety;
 mod team;
 mod workflow;

@@ -1112,7 +1112,7 @@ impl<'a> Executor<'a> {
             }
             // What may be missing is its upstream.
             if let Some(upstream) = &start.upstream {
-                self.set_upstream(branch, upstream)?;
+                self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
             }
             return Ok(());
         }
@@ -1143,18 +1143,18 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
         if let Some(upstream) = &start.upstream {
             failpoint("create:branch-ref");
-            self.set_upstream(branch, upstream)?;
+            self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
         }
         Ok(())
     }
 
     /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
     /// the config file before it reads it, so a concurrent edit is never lost.
-    fn set_upstream(&self, branch: &str, upstream: &crate::read::tracking::Upstream) -> Result<(), RepoError> {
+    fn set_upstream(&self, branch: &str, remote: &str, merge: &str) -> Result<(), RepoError> {
         self.edit_config(|config, path| {
             config
-                .set_raw_value_by("branch", Some(branch.into()), "remote", upstream.remote.as_str())
-                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", upstream.merge.as_str()))
+                .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
+                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge))
                 .map_err(|e| RepoError::git("set the upstream in", path, e))?;
             Ok(true)
         })

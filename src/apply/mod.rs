@@ -8,6 +8,7 @@
 //! deleted, under the lock, the worktree is checked again; what the plan did not show
 //! blocks that deletion.
 
+pub mod checkout;
 pub mod copy;
 pub mod hooks;
 pub mod index_v4;
@@ -1155,8 +1156,8 @@ impl<'a> Executor<'a> {
                 )));
             }
             // What may be missing is its upstream.
-            if let Some(remote) = &start.remote {
-                self.set_upstream(branch, remote)?;
+            if let Some(upstream) = &start.upstream {
+                self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
             }
             return Ok(());
         }
@@ -1185,21 +1186,20 @@ impl<'a> Executor<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
-        if let Some(remote) = &start.remote {
+        if let Some(upstream) = &start.upstream {
             failpoint("create:branch-ref");
-            self.set_upstream(branch, remote)?;
+            self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
         }
         Ok(())
     }
 
     /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
     /// the config file before it reads it, so a concurrent edit is never lost.
-    fn set_upstream(&self, branch: &str, remote: &str) -> Result<(), RepoError> {
-        let merge = crate::names::branch_ref(branch);
+    fn set_upstream(&self, branch: &str, remote: &str, merge: &str) -> Result<(), RepoError> {
         self.edit_config(|config, path| {
             config
                 .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
-                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge.as_str()))
+                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge))
                 .map_err(|e| RepoError::git("set the upstream in", path, e))?;
             Ok(true)
         })
@@ -1335,6 +1335,7 @@ impl<'a> Executor<'a> {
             .into_repo()
             .map_err(|e| RepoError::git("open worktree", path, e))?;
         wt_repo.clear_namespace();
+        crate::apply::checkout::config_as_git_reads_it(&mut wt_repo)?;
         // As gix (and clone): the symbolic HEAD's reflog starts at the commit, the branch
         // itself untouched.
         let head: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
@@ -1396,9 +1397,40 @@ impl<'a> Executor<'a> {
             .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
         failpoint("create:registered");
+        if crate::apply::checkout::has_gitdir_condition(self.repo) {
+            return self.check_out_registered(prepared, path, progress);
+        }
         let (wt_repo, _) = prepared
             .checkout(progress, self.interrupt)
             .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+        Ok(wt_repo)
+    }
+
+    /// The checkout of a worktree gix registered, with its config read as git reads it
+    /// there ([`crate::apply::checkout::config_as_git_reads_it`]): gix's own checkout opens
+    /// the worktree with gix's reading of `includeIf "gitdir:…"`. The registration is
+    /// completed first, and dropped again (with anything checked out) when the checkout fails.
+    fn check_out_registered(
+        &self,
+        prepared: gix::worktree::add::PrepareCheckout,
+        path: &Path,
+        progress: crate::render::progress::Files,
+    ) -> Result<gix::Repository, RepoError> {
+        let mut wt_repo = prepared
+            .persist()
+            .map_err(|e| RepoError::git("add worktree", path, e))?;
+        let checked_out = crate::apply::checkout::config_as_git_reads_it(&mut wt_repo).and_then(|()| {
+            let worktree = wt_repo
+                .worktree()
+                .ok_or_else(|| RepoError::message(format!("{} has no worktree", path.display())))?;
+            worktree
+                .checkout(progress, self.interrupt)
+                .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))
+        });
+        if let Err(e) = checked_out {
+            self.drop_registration(path, true)?;
+            return Err(e);
+        }
         Ok(wt_repo)
     }
 

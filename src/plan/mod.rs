@@ -9,6 +9,7 @@
 
 pub mod adopt;
 pub mod saved;
+pub mod tracking;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -138,8 +139,8 @@ pub struct Start {
     /// The local branch, `<remote>/<branch>`, or the base revspec.
     pub reference: String,
     pub commit: String,
-    /// For `remote`: the remote the new branch tracks.
-    pub remote: Option<String>,
+    /// The upstream the new branch gets (`branch.autoSetupMerge`, as `git branch` sets it).
+    pub upstream: Option<crate::read::tracking::Upstream>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -667,11 +668,24 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
     let remote = &manifest.defaults.remote;
     let remote_ref = format!("{remote}/{}", session.branch);
     let remote_commit = state.remote_branches.get(&remote_ref);
+    if let crate::read::tracking::AutoSetupMerge::Invalid(value) = &state.auto_setup_merge {
+        return Err(Reason::BaseUnresolved {
+            base: session.base.clone(),
+            why: format!(
+                "branch.autoSetupMerge is `{value}`, which git refuses (bad boolean config value); \
+                 set it to true, false, always, inherit or simple"
+            ),
+        });
+    }
+    let remote_branch = crate::read::tracking::BaseBranch::Remote(crate::read::tracking::Upstream {
+        remote: remote.clone(),
+        merge: crate::names::branch_ref(&session.branch),
+    });
     let from_remote = |commit: &String| Start {
         from: StartFrom::Remote,
         reference: remote_ref.clone(),
         commit: commit.clone(),
-        remote: Some(remote.clone()),
+        upstream: tracking::upstream_for(&state.auto_setup_merge, Some(&remote_branch), &session.branch),
     };
     // A killed apply may have made the branch from the remote one but not yet written its
     // upstream: still unmoved, still being created, it is finished as a remote start.
@@ -691,7 +705,7 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
             from: StartFrom::Local,
             reference: session.branch.clone(),
             commit: b.commit.clone(),
-            remote: None,
+            upstream: None,
         });
     }
     if let Some(commit) = remote_commit {
@@ -702,7 +716,11 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
             from: StartFrom::Base,
             reference: session.base.clone(),
             commit: commit.clone(),
-            remote: None,
+            upstream: tracking::upstream_for(
+                &state.auto_setup_merge,
+                state.base_branches.get(&session.base),
+                &session.branch,
+            ),
         }),
         Some(Err(why)) => Err(Reason::BaseUnresolved {
             base: session.base.clone(),

@@ -37,6 +37,10 @@ pub struct State {
     pub remote_branches: BTreeMap<String, String>,
     /// Base revspec → the commit it resolves to, or why it does not.
     pub bases: BTreeMap<String, Result<String, String>>,
+    /// Base revspec → the branch it names, for those that name one (a new branch's upstream).
+    pub base_branches: BTreeMap<String, crate::read::tracking::BaseBranch>,
+    /// `branch.autoSetupMerge`.
+    pub auto_setup_merge: crate::read::tracking::AutoSetupMerge,
     /// The ownership record (SPEC §3).
     pub owned: Record,
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
@@ -263,8 +267,12 @@ impl State {
         bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
         bases.insert(manifest.defaults.base.as_str());
         for spec in bases {
-            state.bases.insert(spec.to_owned(), resolve(repo, spec));
+            state.bases.insert(spec.to_owned(), resolve_base(repo, spec));
+            if let Some(branch) = crate::read::tracking::base_branch(repo, spec) {
+                state.base_branches.insert(spec.to_owned(), branch);
+            }
         }
+        state.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
         if let Ok(cwd) = start_dir.canonicalize() {
             state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
         }
@@ -813,6 +821,20 @@ fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<
         .and_then(|mut r| r.peel_to_id().ok())
         .map(|id| id.to_string());
     Some((short, commit))
+}
+
+/// A session's base as `git worktree add -b <branch> <path> <base>` takes it: a name that
+/// expands to more than one ref (a tag and a branch, say) is refused as git refuses it
+/// (`fatal: ambiguous object name`), anything else resolved to its commit.
+fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
+    let named = crate::read::tracking::refs_named(repo, spec);
+    if named.len() > 1 {
+        return Err(format!(
+            "it is ambiguous: it names {}, and git refuses it too; name one in full",
+            named.join(" and ")
+        ));
+    }
+    resolve(repo, spec)
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {

@@ -106,11 +106,22 @@ fn symbol(action: &Action) -> (&'static str, Style) {
 
 pub fn start_text(start: &Start) -> String {
     let short = &start.commit[..start.commit.len().min(7)];
-    match start.from {
+    let text = match start.from {
         StartFrom::Local => format!("existing branch {short}"),
         StartFrom::Remote => format!("from remote {} {short}", start.reference),
         StartFrom::Base => format!("new branch from {} {short}", start.reference),
+    };
+    match (&start.upstream, start.from) {
+        (Some(up), _) if up.remote == "." => format!("{text}, tracking {}", branch_name(&up.merge)),
+        (Some(up), StartFrom::Base) => format!("{text}, tracking {}/{}", up.remote, branch_name(&up.merge)),
+        (None, StartFrom::Remote) => format!("{text}, not tracking it (branch.autoSetupMerge)"),
+        _ => text,
     }
+}
+
+/// `refs/heads/x` → `x` (an upstream's merge ref, for the plan's text).
+fn branch_name(merge: &str) -> String {
+    output::escape(merge.strip_prefix("refs/heads/").unwrap_or(merge)).into_owned()
 }
 
 fn summary_of(change: &Change) -> String {
@@ -746,7 +757,7 @@ fn shown_start_text(start: &ShownStart) -> String {
         from,
         reference: start.reference.clone(),
         commit: start.commit.clone(),
-        remote: None,
+        upstream: None,
     })
 }
 

@@ -245,6 +245,67 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "includeIf gitdir: of the main worktree sets core.autocrlf (not the linked one's)",
+        setup: include_if_main_gitdir,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir: of linked worktrees sets core.autocrlf",
+        setup: include_if_linked_gitdir,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir/i: of the main worktree sets a smudge filter",
+        setup: include_if_main_gitdir_filter,
+        ..ROW
+    },
+    Case {
+        name: "includeIf gitdir: of the main worktree with extensions.worktreeConfig",
+        setup: include_if_main_gitdir_worktree_config,
+        ..ROW
+    },
+    Case {
+        name: "base origin/main (remote-tracking), branch.autoSetupMerge unset: tracks it",
+        setup: cloned,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base main, branch.autoSetupMerge=always: tracks the local branch",
+        setup: cloned_always,
+        base: "main",
+        ..ROW
+    },
+    Case {
+        name: "base origin/main, branch.autoSetupMerge=false: no upstream",
+        setup: cloned_false,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base main, branch.autoSetupMerge=inherit: main's upstream",
+        setup: cloned_inherit,
+        base: "main",
+        ..ROW
+    },
+    Case {
+        name: "base origin/main, branch.autoSetupMerge=simple: other name, no upstream",
+        setup: cloned_simple,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "base :/text (youngest commit reachable from any ref whose message matches)",
+        setup: message_search,
+        manifest: "[sessions.x]\nbase = \":/findme\"\n",
+        base: ":/findme",
+        known: Some("refused before anything is written: the manifest check does not resolve `:/text`"),
+        ..ROW
+    },
+    Case {
         name: "default branch master, manifest base omitted",
         setup: master,
         base: "master",
@@ -985,4 +1046,98 @@ fn global_autocrlf(env: &TestEnv) {
     eol_files(env);
     env.commit("text");
     std::fs::write(env.home().join(".gitconfig"), "[core]\n\tautocrlf = true\n").expect("global config");
+}
+
+/// `includeIf "gitdir:<pattern>"` pulling in `included.config` (written beside the repository)
+/// with `text`.
+fn include_if(env: &TestEnv, condition: &str, text: &str) {
+    let included = side(env).join("included.config");
+    std::fs::write(&included, text).expect("included config");
+    let key = format!("includeIf.{condition}.path");
+    env.git(&["config", &key, &included.display().to_string()]);
+}
+
+/// git evaluates `gitdir:` against the repository's git dir, which for a linked worktree is
+/// `.git/worktrees/<id>`: the main worktree's exact condition does not apply there.
+fn include_if_main_gitdir(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    let gitdir = format!("gitdir:{}", env.repo.join(".git").display());
+    include_if(env, &gitdir, "[core]\n\tautocrlf = true\n");
+}
+
+fn include_if_linked_gitdir(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    let gitdir = format!("gitdir:{}/", env.repo.join(".git/worktrees").display());
+    include_if(env, &gitdir, "[core]\n\tautocrlf = true\n");
+}
+
+fn include_if_main_gitdir_filter(env: &TestEnv) {
+    plain(env);
+    env.write(".gitattributes", "*.up filter=upper\n");
+    env.write("shout.up", "Hello World\n");
+    env.commit("filter");
+    let gitdir = format!("gitdir/i:{}", env.repo.join(".git").display());
+    include_if(
+        env,
+        &gitdir,
+        "[filter \"upper\"]\n\tclean = tr A-Z a-z\n\tsmudge = tr a-z A-Z\n",
+    );
+}
+
+/// The same condition where gix registers the worktree itself (it copies `config.worktree`).
+fn include_if_main_gitdir_worktree_config(env: &TestEnv) {
+    include_if_main_gitdir(env);
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--worktree", "core.fileMode", "true"]);
+}
+
+/// A clone of `<side>/origin`: `main` tracks `origin/main`.
+fn cloned(env: &TestEnv) {
+    plain(env);
+    as_origin(env);
+    env.git_in(&side(env), &["clone", "-q", "origin", "repo"]);
+}
+
+fn cloned_always(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "always");
+}
+
+fn cloned_false(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "false");
+}
+
+fn cloned_inherit(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "inherit");
+}
+
+fn cloned_simple(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "simple");
+}
+
+/// Two commits mention `findme`: an older one on `main` and the youngest on `other`, a
+/// branch `HEAD` does not reach.
+fn message_search(env: &TestEnv) {
+    plain(env);
+    env.write("a.txt", "a\n");
+    env.commit("findme on main");
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.write("b.txt", "b\n");
+    env.git(&["add", "-A"]);
+    let out = git(env, &env.repo)
+        .env("GIT_COMMITTER_DATE", "2026-01-02T00:00:00Z")
+        .args(["commit", "-q", "-m", "findme on other"])
+        .output()
+        .expect("git commit");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.git(&["checkout", "-q", "main"]);
+    env.write("c.txt", "c\n");
+    env.commit("unrelated");
 }

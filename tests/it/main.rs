@@ -11,6 +11,7 @@ mod differential;
 mod environment;
 mod escapes;
 mod examples;
+mod fidelity;
 mod finished;
 mod hostile;
 mod index_v4;

@@ -100,6 +100,7 @@ pub enum Command {
     /// upstream already), `unmanaged` (made by hand; see `flowloom import`), `locked`
     /// (`git worktree lock`), `dirty` (uncommitted changes or untracked files), `unchecked`
     /// (its contents could not be read), `ok`.
+    #[command(visible_aliases = ["list", "ls"])]
     Status(StatusArgs),
     /// Print a plan saved with `plan --out FILE`, as `plan` shows it; reads only the file.
     Show(ShowArgs),

@@ -73,6 +73,40 @@ impl Metadata {
     }
 }
 
+/// How far a session's copy and setup got (SPEC §11.3), metadata's `"setup"` field:
+/// `"incomplete"` is written before the copies start, `"ok"` or `"failed"` once setup ends.
+/// A file without the field (older sessions, the manual process) counts as finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetupState {
+    Incomplete,
+    Ok,
+    Failed,
+}
+
+impl SetupState {
+    pub const FIELD: &'static str = "setup";
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SetupState::Incomplete => "incomplete",
+            SetupState::Ok => "ok",
+            SetupState::Failed => "failed",
+        }
+    }
+}
+
+impl Metadata {
+    /// The recorded setup state; `Ok` when the field is absent, `Incomplete` when it holds
+    /// something flowloom does not know (never report an unknown state as finished).
+    pub fn setup_state(&self) -> SetupState {
+        match self.fields.get(SetupState::FIELD) {
+            None => SetupState::Ok,
+            Some(value) => serde_json::from_value(value.clone()).unwrap_or(SetupState::Incomplete),
+        }
+    }
+}
+
 /// What the manifest says the determined fields of a session are.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Wanted {

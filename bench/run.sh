@@ -3,7 +3,7 @@
 # floor (copying the files), and against what a reader must read at least.
 # See bench/README.md for what each row measures and how to read the ratios.
 #
-#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5]
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5,6]
 #   FLOWLOOM=path/to/flowloom bench/run.sh
 #
 # Everything it needs it makes itself, in a temp dir: fixture repositories with
@@ -21,7 +21,7 @@ RUNS_SET=0
 QUICK=0
 KEEP=0
 TMP_PARENT=${TMPDIR:-/tmp}
-SECTIONS=1,2,3,4,5
+SECTIONS=1,2,3,4,5,6
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
@@ -36,7 +36,7 @@ while (($#)); do
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
-[[ $SECTIONS =~ ^[1-5](,[1-5])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 5 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
+[[ $SECTIONS =~ ^[1-6](,[1-6])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 6 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
 want() { [[ ,$SECTIONS, == *,$1,* ]]; }
 
 # ---------------------------------------------------------------------------------------
@@ -612,6 +612,38 @@ if want 5; then
     rm -rf "$RUN" "$TMP/floor" "$ENV_DIR"
 fi
 
+if want 6; then
+    MERGE_COMMITS=10
+    log "6. merge: a $MERGE_COMMITS-commit session into the $FILES-file repository, then its removal"
+    fresh_merge() { # one session with MERGE_COMMITS commits, each changing one file
+        fresh_big && manifest "$RUN" 1
+        (cd "$RUN" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>&1) || { log "set-up apply failed"; exit 1; }
+        local wt=$RUN/sessions/shell-instance-s001 i=0 file
+        while read -r file; do
+            i=$((i + 1))
+            echo "change $i" >>"$wt/$file"
+            git -C "$wt" commit -qam "change $i"
+        done < <(git -C "$wt" ls-files | awk 'NR % 400 == 1' | head -n "$MERGE_COMMITS")
+    }
+    check_merged() {
+        [[ $(worktree_count "$RUN") -eq 1 ]] && ! git -C "$RUN" rev-parse -q --verify refs/heads/session/s001 >/dev/null \
+            && [[ -z $(git -C "$RUN" status --porcelain --untracked-files=no) ]] || {
+            log "the merge left the session, or a dirty main worktree"
+            exit 1
+        }
+    }
+    cat >"$CMD/flowloom_merge.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" merge --yes s001 </dev/null
+SH
+    cat >"$CMD/git_merge.sh" <<'SH'
+cd "$1" && git merge -q --squash session/s001 && git commit -q -m "land s001" \
+    && git worktree remove sessions/shell-instance-s001 && git branch -q -D session/s001
+SH
+    measure flowloom_merge fresh_merge check_merged -- bash "$CMD/flowloom_merge.sh" "$RUN"
+    measure git_merge fresh_merge check_merged -- bash "$CMD/git_merge.sh" "$RUN"
+    rm -rf "$RUN"
+fi
+
 # ---------------------------------------------------------------------------------------
 # Report.
 cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
@@ -703,7 +735,12 @@ if want 5; then
     echo "| 5 | | the same apply without \`copy\` | $(cell_ms flowloom_env_plain) | $(cell_mib flowloom_env_plain) |"
     echo "| 5 | | floor: \`cp -a node_modules\` ×$CREATE_N | $(cell_ms cp_a_modules) | $(cell_mib cp_a_modules) |"
 fi
-if want 1 || want 2 || want 3 || want 5; then echo; fi
+if want 6; then
+    ((want_table)) || { echo "| # | what | contender | median ms | peak RSS MiB |"; echo "|---|---|---|---:|---:|"; }
+    echo "| 6 | merge a $MERGE_COMMITS-commit session ($FILES files) and remove it | \`flowloom merge --yes\` | $(cell_ms flowloom_merge) | $(cell_mib flowloom_merge) |"
+    echo "| 6 | | \`git merge --squash\` + \`commit\` + \`worktree remove\` + \`branch -D\` | $(cell_ms git_merge) | $(cell_mib git_merge) |"
+fi
+if want 1 || want 2 || want 3 || want 5 || want 6; then echo; fi
 
 echo "| ratio | measured | target | |"
 echo "|---|---:|---:|---|"
@@ -739,6 +776,9 @@ if want 4; then
     done
     r=$(ratio "flowloom_gplan_$GMAX" "git_greader_$GMAX"); echo "| plan / git reader ($GMAX sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
     r=$(ratio "flowloom_gstatus_$GMAX" "git_gstatus_$GMAX"); echo "| status / git status loop ($GMAX sessions, $SMALL_FILES files) | $(x "$r") | (info) | |"
+fi
+if want 6; then
+    r=$(ratio flowloom_merge git_merge); echo "| merge / git merge --squash + commit + worktree remove + branch -D | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
 fi
 if want 5; then
     r=$(ratio flowloom_env_copy_only cp_a_modules); echo "| copy into $CREATE_N sessions (apply with copy − without) / cp -a | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"

@@ -121,6 +121,9 @@ pub enum Command {
     New(NewArgs),
     /// Drop a session from the manifest and remove it, with every check `apply` makes.
     Rm(RmArgs),
+    /// Land a session on its base branch (squash, rebase or fast-forward), update the
+    /// worktree where the base is checked out, then remove the session as `rm` does.
+    Merge(MergeArgs),
     /// Run a command in a session's worktree, with the session's environment; exits with
     /// the command's code.
     Run(RunArgs),
@@ -156,6 +159,34 @@ pub struct RmArgs {
     /// As `apply --force`: archive, then remove despite uncommitted work.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The session id.
+    pub id: String,
+    /// One commit on the base with the session's changes (the default unless `merge` in
+    /// the manifest says otherwise).
+    #[arg(long, group = "mode")]
+    pub squash: bool,
+    /// Replay each of the session's commits onto the base, linear.
+    #[arg(long, group = "mode")]
+    pub rebase: bool,
+    /// Only move the base forward to the session's tip; refuse otherwise.
+    #[arg(long, group = "mode")]
+    pub ff_only: bool,
+    /// The squash commit's message (default: the purpose and the commits' subjects).
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long, visible_alias = "auto-approve")]
+    pub yes: bool,
+    /// As `rm --force` for the removal that follows.
+    #[arg(long)]
+    pub force: bool,
+    /// Print what was done as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -56,3 +56,11 @@ pub fn metadata_file(id: &str) -> PathBuf {
 pub fn branch_ref(short: &str) -> String {
     format!("{HEADS}{short}")
 }
+
+/// Set by the shell function of `shell-init` to its shell's pid: that shell moves out of a
+/// session `merge` removes, so it does not count as a process using it.
+pub const SHELL_PID_VAR: &str = "FLOWLOOM_SHELL_PID";
+
+/// Set by the shell function of `shell-init`: a file where `merge` writes the folder the
+/// shell should change to once the session it ran in is gone.
+pub const CD_FILE_VAR: &str = "FLOWLOOM_CD_FILE";

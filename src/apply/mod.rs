@@ -12,6 +12,7 @@ pub mod checkout;
 pub mod copy;
 pub mod hooks;
 pub mod index_v4;
+pub mod land;
 pub mod refs;
 pub mod setup;
 

@@ -6,6 +6,7 @@ mod complete;
 mod completions;
 mod import;
 mod init;
+mod merge;
 mod new;
 mod path;
 mod plan;
@@ -58,6 +59,9 @@ pub enum Error {
         #[help]
         help: String,
     },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Land(#[from] crate::apply::land::LandError),
     #[error("{count} {} could not be applied", crate::plan::plural(*count, "change"))]
     #[diagnostic(code(flowloom::apply))]
     Apply {
@@ -305,6 +309,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Completions(args) => Ok(completions::run(args, printer)),
         Command::New(args) => new::run(cli, &start_dir, args, printer),
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
+        Command::Merge(args) => merge::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
         Command::Trust => trust::run(cli, &start_dir, printer),

@@ -23,7 +23,23 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         cli.global.lock_timeout,
         printer,
     )?;
-    let current = load(cli, start_dir, Some(&repo))?;
+    remove_locked(cli, start_dir, &repo, &lock, args, confirm, printer, false)
+}
+
+/// The removal itself, under the lock already taken (`flowloom merge` ends with it, its
+/// plan on standard error).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn remove_locked(
+    cli: &Cli,
+    start_dir: &Path,
+    repo: &gix::Repository,
+    lock: &crate::store::lock::ApplyLock,
+    args: &RmArgs,
+    confirm: Confirm,
+    printer: &Printer,
+    plan_on_stderr: bool,
+) -> Result<ExitCode, Error> {
+    let current = load(cli, start_dir, Some(repo))?;
     let owned = crate::store::ownership::Record::read(&crate::fsutil::canonical(repo.common_dir()))?
         .sessions
         .iter()
@@ -59,7 +75,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         Some(text) => current.with_source(text.clone())?,
         None => current.clone(),
     };
-    let run = Run::new(&repo, start_dir, printer, &lock);
+    let run = Run {
+        plan_on_stderr,
+        ..Run::new(repo, start_dir, printer, lock)
+    };
     let options = crate::plan::Options {
         force: args.force,
         targets: [args.id.clone()].into(),

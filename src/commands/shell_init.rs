@@ -16,6 +16,18 @@ flowloom() {
         local __flowloom_dir
         __flowloom_dir="$(command flowloom path "$@")" || return $?
         cd -- "$__flowloom_dir"
+    elif [ "$1" = "merge" ]; then
+        # `merge` run inside a session removes it: this shell then moves to the base's
+        # worktree, so it does not hold the session (the pid says which shell moves).
+        local __flowloom_to __flowloom_rc
+        __flowloom_to="$(mktemp)" || return $?
+        FLOWLOOM_SHELL_PID=$$ FLOWLOOM_CD_FILE="$__flowloom_to" command flowloom "$@"
+        __flowloom_rc=$?
+        if [ -s "$__flowloom_to" ]; then
+            cd -- "$(cat "$__flowloom_to")"
+        fi
+        rm -f -- "$__flowloom_to"
+        return $__flowloom_rc
     else
         command flowloom "$@"
     fi
@@ -28,6 +40,15 @@ function flowloom
     if test (count $argv) -ge 1; and test "$argv[1]" = cd
         set -l dir (command flowloom path $argv[2..-1]); or return $status
         cd -- $dir
+    else if test (count $argv) -ge 1; and test "$argv[1]" = merge
+        set -l to (mktemp); or return $status
+        FLOWLOOM_SHELL_PID=$fish_pid FLOWLOOM_CD_FILE=$to command flowloom $argv
+        set -l rc $status
+        if test -s $to
+            cd -- (cat $to)
+        end
+        rm -f -- $to
+        return $rc
     else
         command flowloom $argv
     end

@@ -20,7 +20,7 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     for environment in all {
         let script = environment.setup_script();
         // `env` alone counts too: `flowloom run` applies it only once trusted.
-        let nothing = script.commands.is_empty() && script.env.is_empty();
+        let nothing = script.commands.is_empty() && script.env.is_empty() && script.teardown.is_empty();
         if !nothing && !scripts.contains(&script) {
             scripts.push(script);
         }
@@ -58,6 +58,9 @@ pub(super) fn describe_scripts(scripts: &[crate::store::machine::SetupScript]) -
     for script in scripts {
         for command in &script.commands {
             text.push_str(&format!("    $ {}\n", escape(command)));
+        }
+        for command in &script.teardown {
+            text.push_str(&format!("    $ {}   (teardown)\n", escape(command)));
         }
         for (name, value) in &script.env {
             text.push_str(&format!("      with {}={}\n", escape(name), escape(value)));

@@ -21,14 +21,18 @@ pub(super) struct Checked {
     pub setup: Option<Vec<String>>,
     pub ports: Option<Vec<String>>,
     pub env: Option<Vec<(String, Str)>>,
+    pub teardown: Option<Vec<String>>,
+    pub merge: Option<super::MergeMode>,
 }
 
 pub(super) fn check(raw: &RawEnvironment, source: &str, out: &mut Vec<Finding>) -> Checked {
     Checked {
         copy: raw.copy.as_ref().map(|l| copy(l, out)),
-        setup: raw.setup.as_ref().map(|l| setup(l, out)),
+        setup: raw.setup.as_ref().map(|l| commands(l, "setup", out)),
         ports: raw.ports.as_ref().map(|l| ports(l, out)),
         env: raw.env.as_ref().map(|t| env(t, source, out)),
+        teardown: raw.teardown.as_ref().map(|l| commands(l, "teardown", out)),
+        merge: raw.merge.as_ref().and_then(|m| merge_mode(m, out)),
     }
 }
 
@@ -71,6 +75,8 @@ pub(super) fn merge(id: &str, defaults: &Checked, own: &Checked, source: &str, o
         setup: pick(&own.setup, &defaults.setup),
         ports,
         env: env.into_iter().map(|(k, (v, _))| (k, v.value)).collect(),
+        teardown: pick(&own.teardown, &defaults.teardown),
+        merge: own.merge.or(defaults.merge),
     }
 }
 
@@ -105,7 +111,24 @@ fn copy(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
     values(list)
 }
 
-fn setup(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
+/// `merge = "squash" | "rebase" | "ff-only"` (SPEC §11.2).
+fn merge_mode(value: &Str, out: &mut Vec<Finding>) -> Option<super::MergeMode> {
+    let mode = super::MergeMode::parse(&value.value);
+    if mode.is_none() {
+        out.push(
+            Finding::new(
+                format!("invalid `merge` mode \"{}\"", super::shorten(&value.value)),
+                value.span.clone(),
+                "not a merge mode",
+            )
+            .help("write \"squash\", \"rebase\" or \"ff-only\""),
+        );
+    }
+    mode
+}
+
+/// `setup` and `teardown`: one shell command per string.
+fn commands(list: &StrList, key: &str, out: &mut Vec<Finding>) -> Vec<String> {
     for item in &list.items {
         let problem = if item.value.trim().is_empty() {
             Some("empty command")
@@ -116,7 +139,7 @@ fn setup(list: &StrList, out: &mut Vec<Finding>) -> Vec<String> {
         };
         if let Some(problem) = problem {
             out.push(
-                Finding::new("invalid `setup` command", item.span.clone(), problem)
+                Finding::new(format!("invalid `{key}` command"), item.span.clone(), problem)
                     .help("write one shell command per string, e.g. \"npm ci\"; remove empty ones"),
             );
         }

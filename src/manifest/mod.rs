@@ -93,6 +93,36 @@ pub struct Environment {
     /// `{worktree}` and `{port.<name>}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Shell commands run, in order, in a session right before its worktree is removed
+    /// (`apply`, `rm`, `merge`); trusted together with `setup`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teardown: Vec<String>,
+    /// How `flowloom merge` lands a session on its base: `squash` (one commit, the
+    /// default), `rebase` (each commit replayed) or `ff-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeMode>,
+}
+
+/// SPEC §11.2: how `flowloom merge` integrates a session's branch into its base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeMode {
+    #[default]
+    Squash,
+    Rebase,
+    FfOnly,
+}
+
+impl MergeMode {
+    /// The mode a manifest value names.
+    pub fn parse(text: &str) -> Option<MergeMode> {
+        match text {
+            "squash" => Some(MergeMode::Squash),
+            "rebase" => Some(MergeMode::Rebase),
+            "ff-only" => Some(MergeMode::FfOnly),
+            _ => None,
+        }
+    }
 }
 
 impl Environment {
@@ -101,11 +131,17 @@ impl Environment {
         crate::store::machine::SetupScript {
             commands: self.setup.clone(),
             env: self.env.clone(),
+            teardown: self.teardown.clone(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.copy.is_empty() && self.setup.is_empty() && self.ports.is_empty() && self.env.is_empty()
+        self.copy.is_empty()
+            && self.setup.is_empty()
+            && self.ports.is_empty()
+            && self.env.is_empty()
+            && self.teardown.is_empty()
+            && self.merge.is_none()
     }
 }
 

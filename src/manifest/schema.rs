@@ -67,6 +67,8 @@ pub(super) struct RawEnvironment {
     pub setup: Option<StrList>,
     pub ports: Option<StrList>,
     pub env: Option<StrTable>,
+    pub teardown: Option<StrList>,
+    pub merge: Option<Str>,
 }
 
 impl RawEnvironment {
@@ -77,6 +79,8 @@ impl RawEnvironment {
             "setup" => self.setup = string_list(key, value, out),
             "ports" => self.ports = string_list(key, value, out),
             "env" => self.env = string_table(key, value, out),
+            "teardown" => self.teardown = string_list(key, value, out),
+            "merge" => self.merge = string(key, value, out),
             _ => return false,
         }
         true
@@ -113,11 +117,15 @@ pub(super) struct RawManifest {
 
 pub(super) const TOP_KEYS: &[&str] = &["version", "defaults", "sessions"];
 pub(super) const DEFAULTS_KEYS: &[&str] = &[
-    "base", "root", "branch", "worktree", "remote", "copy", "setup", "ports", "env",
+    "base", "root", "branch", "worktree", "remote", "copy", "setup", "ports", "env", "teardown", "merge",
 ];
-pub(super) const SESSION_KEYS: &[&str] = &["purpose", "base", "branch", "worktree", "copy", "setup", "ports", "env"];
+pub(super) const SESSION_KEYS: &[&str] = &[
+    "purpose", "base", "branch", "worktree", "copy", "setup", "ports", "env", "teardown", "merge",
+];
 /// Keys valid in `[defaults]` and in a session alike (no "misplaced key" hint for them).
-const SHARED_KEYS: &[&str] = &["base", "branch", "worktree", "copy", "setup", "ports", "env"];
+const SHARED_KEYS: &[&str] = &[
+    "base", "branch", "worktree", "copy", "setup", "ports", "env", "teardown", "merge",
+];
 
 /// Parses the document. `None` when it is not TOML at all: then the syntax errors are the
 /// only findings, as anything read from a half-parsed document would be guesswork.

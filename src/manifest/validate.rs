@@ -324,6 +324,8 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
                 .into_iter()
                 .map(|(k, v)| (k, v.value))
                 .collect(),
+            teardown: default_environment.teardown.unwrap_or_default(),
+            merge: default_environment.merge,
         },
     };
     (defaults, sessions)
@@ -1046,7 +1048,7 @@ worktree = "auth"
                 ),
                 (
                     "unknown key `zzz` in [sessions.a]",
-                    "the keys known here are `purpose`, `base`, `branch`, `worktree`, `copy`, `setup`, `ports`, `env`"
+                    "the keys known here are `purpose`, `base`, `branch`, `worktree`, `copy`, `setup`, `ports`, `env`, `teardown`, `merge`"
                 ),
             ]
         );

@@ -577,8 +577,8 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
 
 /// Whether the session's `setup` list may run: an empty one always may.
 fn trusted(state: &State, session: &Session) -> bool {
-    let setup = &session.environment.setup;
-    setup.is_empty()
+    let env = &session.environment;
+    (env.setup.is_empty() && env.teardown.is_empty())
         || state
             .trusted
             .contains(&crate::store::machine::setup_hash(&session.environment.setup_script()))
@@ -1860,6 +1860,7 @@ mod reason_table {
             .insert(crate::store::machine::setup_hash(&crate::store::machine::SetupScript {
                 commands: vec!["make setup".to_owned()],
                 env: BTreeMap::new(),
+                teardown: Vec::new(),
             }));
         state.bases.insert("main".into(), Ok(COMMIT.into()));
         state.worktrees.insert(path("o"), worktree("o"));
@@ -2083,6 +2084,7 @@ mod reason_table {
                     script: crate::store::machine::SetupScript {
                         commands: vec!["make setup".into()],
                         env: BTreeMap::new(),
+                        teardown: Vec::new(),
                     },
                 },
             ),

@@ -249,6 +249,12 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         return found;
     }
     let me = std::process::id();
+    // The shell that started this process through the shell function, which moves it out
+    // once flowloom is done (`FLOWLOOM_SHELL_PID`, believed only for the parent).
+    let moving_shell = std::env::var(crate::names::SHELL_PID_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|pid| *pid == std::os::unix::process::parent_id());
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -256,7 +262,7 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me {
+        if pid == me || Some(pid) == moving_shell {
             continue;
         }
         let dir = entry.path();

@@ -148,6 +148,10 @@ pub struct SetupScript {
     pub commands: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// The `teardown` commands (SPEC §11.3): one trust covers both lists. Left out of the
+    /// hash when empty, so a trust given before teardown existed still holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teardown: Vec<String>,
 }
 
 /// The hash that stands for one exact script: SHA-256 of its JSON.
@@ -337,6 +341,7 @@ mod tests {
         SetupScript {
             commands: commands.iter().map(|c| (*c).to_owned()).collect(),
             env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            teardown: Vec::new(),
         }
     }
 

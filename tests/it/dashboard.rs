@@ -275,7 +275,7 @@ fn errors_read_at_a_glance() {
       ·  ╰── unknown key
       ╰────
      help: the keys known here are `purpose`, `base`, `branch`, `worktree`, `copy`, `setup`, `ports`,
-           `env`
+           `env`, `teardown`, `merge`
     ");
     // Help is still help.
     let (code, out, _) = env.run(&["status", "--help"]);

@@ -16,6 +16,7 @@ mod finished;
 mod hostile;
 mod index_v4;
 mod layering;
+mod merge;
 mod never_lose_work;
 mod safety;
 mod team;

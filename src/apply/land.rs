@@ -1,0 +1,596 @@
+//! SPEC §11.2 `flowloom merge`: land a session's branch on its base branch. [`prepare`]
+//! computes everything in memory (tree merges, new commits, the worktree's changes) and
+//! checks that nothing is in the way; [`write`] then writes the objects, the worktree where
+//! the base is checked out, and moves the base with a compare-and-swap. A conflict or a
+//! refusal writes nothing: no object, no ref, no file.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use gix::bstr::{BStr, BString, ByteSlice};
+use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
+use miette::Diagnostic;
+
+use crate::error::RepoError;
+
+/// How the session's commits land on the base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// One new commit on the base with the session's changes.
+    Squash,
+    /// Each commit replayed onto the base (cherry-pick semantics), linear.
+    Rebase,
+    /// Only when the base is an ancestor: the base moves to the session's tip.
+    FfOnly,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Squash => "squash",
+            Mode::Rebase => "rebase",
+            Mode::FfOnly => "ff-only",
+        }
+    }
+}
+
+/// What to land: the session's branch onto its base branch (short names).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub session: String,
+    pub branch: String,
+    pub base: String,
+    pub mode: Mode,
+    /// The squash commit's message; `None`: the purpose and the commits' subjects.
+    pub message: Option<String>,
+    pub purpose: String,
+}
+
+/// A file that the base's move changes (a blob, link or gitlink; never a tree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathChange {
+    pub path: BString,
+    /// `None`: the file is deleted.
+    pub new: Option<(gix::objs::tree::EntryMode, gix::ObjectId)>,
+}
+
+/// Everything a merge will do, computed and checked, nothing written yet.
+pub struct Landing {
+    pub base_ref: String,
+    pub old: gix::ObjectId,
+    pub new: gix::ObjectId,
+    /// The session's commits (oldest first) as `(id, subject)`.
+    pub commits: Vec<(gix::ObjectId, String)>,
+    /// The commits the base gets (the squash commit, replayed commits): empty for a
+    /// fast-forward.
+    pub written: Vec<gix::ObjectId>,
+    pub changes: Vec<PathChange>,
+    /// The worktree where the base is checked out, if any.
+    pub worktree: Option<gix::Repository>,
+    pub reflog: String,
+    objects: Option<gix::odb::memory::Storage>,
+}
+
+impl Landing {
+    pub fn fast_forward(&self) -> bool {
+        self.written.is_empty()
+    }
+
+    pub fn worktree_path(&self) -> Option<PathBuf> {
+        self.worktree
+            .as_ref()
+            .and_then(|r| r.workdir())
+            .map(crate::fsutil::canonical)
+    }
+}
+
+/// Why a merge cannot go ahead; nothing was written.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum LandError {
+    #[error("session `{session}`: its base `{base}` is not a local branch")]
+    #[diagnostic(
+        code(flowloom::merge::base),
+        help(
+            "`flowloom merge` lands a session on the local branch its `base` names; set `base` to a local branch, or merge by hand"
+        )
+    )]
+    NotLocalBranch { session: String, base: String },
+    #[error("session `{session}`: `{base}` is not an ancestor of `{branch}`, so it cannot fast-forward")]
+    #[diagnostic(
+        code(flowloom::merge::not_fast_forward),
+        help("rebase the session onto `{base}` inside it (`git rebase {base}`), or use `--squash` or `--rebase`")
+    )]
+    NotFastForward {
+        session: String,
+        base: String,
+        branch: String,
+    },
+    #[error("merging `{branch}` into `{base}` conflicts in {}: nothing was written", list(.paths))]
+    #[diagnostic(
+        code(flowloom::merge::conflict),
+        help(
+            "inside the session, rebase it onto its base (`git rebase {base}`), resolve the conflicts there, then run `flowloom merge` again"
+        )
+    )]
+    Conflicts {
+        branch: String,
+        base: String,
+        paths: Vec<String>,
+    },
+    #[error("the worktree where `{base}` is checked out ({}) has local changes or untracked files at paths the merge changes: {}", .worktree.display(), list(.paths))]
+    #[diagnostic(
+        code(flowloom::merge::local_changes),
+        help("commit, stash or move those files there, then run `flowloom merge` again")
+    )]
+    LocalChanges {
+        base: String,
+        worktree: PathBuf,
+        paths: Vec<String>,
+    },
+    #[error("`{base}` moved while the merge ran (it was {expected}); nothing of the merge was applied to it")]
+    #[diagnostic(code(flowloom::merge::moved), help("run `flowloom merge` again"))]
+    Moved { base: String, expected: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Repo(#[from] RepoError),
+}
+
+/// At most 20 paths, then a count.
+fn list(paths: &[String]) -> String {
+    let mut shown: Vec<String> = paths.iter().take(20).map(|p| format!("`{}`", escape(p))).collect();
+    if paths.len() > 20 {
+        shown.push(format!("and {} more", paths.len() - 20));
+    }
+    shown.join(", ")
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .flat_map(char::escape_default)
+        .collect::<String>()
+        .replace("\\'", "'")
+}
+
+fn git<'a>(action: &'static str, what: &'a str) -> impl Fn(gix::Error) -> LandError + 'a {
+    move |e| LandError::Repo(RepoError::git(action, std::path::Path::new(what), e))
+}
+
+/// Compute the merge in memory and check that nothing is in the way.
+pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, LandError> {
+    let base_ref = format!("refs/heads/{}", request.base);
+    let old = match repo.try_find_reference(base_ref.as_str()) {
+        Ok(Some(mut r)) => r.peel_to_id().map_err(git("read", &base_ref))?.detach(),
+        _ => {
+            return Err(LandError::NotLocalBranch {
+                session: request.session.clone(),
+                base: request.base.clone(),
+            });
+        }
+    };
+    let branch_ref = format!("refs/heads/{}", request.branch);
+    let tip = repo
+        .find_reference(branch_ref.as_str())
+        .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+        .map_err(git("read", &branch_ref))?;
+    let mut mem = repo.clone().with_object_memory();
+    mem.object_cache_size_if_unset(16 * 1024 * 1024);
+    let commits = commits_to_land(&mem, tip, old)?;
+    let ancestor = mem.merge_base(old, tip).ok().flatten().map(|id| id.detach());
+    let fast_forward = ancestor == Some(old);
+    let (new, written) = match request.mode {
+        _ if commits.is_empty() => (old, Vec::new()),
+        Mode::FfOnly if !fast_forward => {
+            return Err(LandError::NotFastForward {
+                session: request.session.clone(),
+                base: request.base.clone(),
+                branch: request.branch.clone(),
+            });
+        }
+        Mode::FfOnly | Mode::Rebase if fast_forward => (tip, Vec::new()),
+        Mode::FfOnly => unreachable!("refused above"),
+        Mode::Squash => {
+            let id = squash(&mem, request, old, tip, ancestor, &commits)?;
+            (id, vec![id])
+        }
+        Mode::Rebase => replay(&mem, request, old, &commits)?,
+    };
+    let changes = changed_paths(&mem, old, new)?;
+    let objects = mem.objects.take_object_memory();
+    let worktree = checked_out(repo, &base_ref)?;
+    if let Some(wt) = &worktree {
+        check_local_changes(wt, &changes, &request.base)?;
+    }
+    let reflog = reflog_message(request, &commits, written.is_empty());
+    Ok(Landing {
+        base_ref,
+        old,
+        new,
+        commits,
+        written,
+        changes,
+        worktree,
+        reflog,
+        objects,
+    })
+}
+
+/// The session's commits not in the base, oldest first.
+fn commits_to_land(
+    repo: &gix::Repository,
+    tip: gix::ObjectId,
+    base: gix::ObjectId,
+) -> Result<Vec<(gix::ObjectId, String)>, LandError> {
+    let walk = repo
+        .rev_walk([tip])
+        .with_hidden([base])
+        .all()
+        .map_err(|e| git("walk", "the session's commits")(e))?;
+    let mut commits = Vec::new();
+    for info in walk {
+        let info = info.map_err(|e| git("walk", "the session's commits")(e))?;
+        let commit = info.object().map_err(|e| git("read", "a commit")(e))?;
+        let subject = commit
+            .message()
+            .map(|m| m.summary().to_str_lossy().into_owned())
+            .unwrap_or_default();
+        commits.push((info.id, subject));
+    }
+    commits.reverse();
+    Ok(commits)
+}
+
+fn tree_of(repo: &gix::Repository, commit: gix::ObjectId) -> Result<gix::ObjectId, LandError> {
+    repo.find_commit(commit)
+        .map_err(|e| git("read", "a commit")(e))?
+        .tree_id()
+        .map(|t| t.detach())
+        .map_err(|e| git("read", "a commit's tree")(e))
+}
+
+/// Three-way merge of trees; conflicts are named by path.
+fn merge_trees(
+    repo: &gix::Repository,
+    request: &Request,
+    ancestor: gix::ObjectId,
+    ours: gix::ObjectId,
+    theirs: gix::ObjectId,
+) -> Result<gix::ObjectId, LandError> {
+    let options = repo
+        .tree_merge_options()
+        .map_err(git("read merge options of", "the repository"))?;
+    let labels = gix::merge::blob::builtin_driver::text::Labels {
+        ancestor: Some("ancestor".into()),
+        current: Some(request.base.as_str().into()),
+        other: Some(request.branch.as_str().into()),
+    };
+    let mut outcome = repo
+        .merge_trees(ancestor, ours, theirs, labels, options)
+        .map_err(git("merge", "the trees"))?;
+    let how = gix::merge::tree::TreatAsUnresolved::git();
+    if outcome.has_unresolved_conflicts(how) {
+        let mut paths: Vec<String> = outcome
+            .conflicts
+            .iter()
+            .filter(|c| c.is_unresolved(how))
+            .map(|c| c.ours.location().to_str_lossy().into_owned())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        return Err(LandError::Conflicts {
+            branch: request.branch.clone(),
+            base: request.base.clone(),
+            paths,
+        });
+    }
+    let tree = outcome.tree.write().map_err(|e| git("write", "the merged tree")(e))?;
+    Ok(tree.detach())
+}
+
+/// The squash commit: the session's changes as one commit on top of the base.
+fn squash(
+    repo: &gix::Repository,
+    request: &Request,
+    old: gix::ObjectId,
+    tip: gix::ObjectId,
+    ancestor: Option<gix::ObjectId>,
+    commits: &[(gix::ObjectId, String)],
+) -> Result<gix::ObjectId, LandError> {
+    let tip_tree = tree_of(repo, tip)?;
+    let tree = if ancestor == Some(old) {
+        tip_tree
+    } else {
+        let ancestor_tree = match ancestor {
+            Some(a) => tree_of(repo, a)?,
+            None => gix::ObjectId::empty_tree(repo.object_hash()),
+        };
+        merge_trees(repo, request, ancestor_tree, tree_of(repo, old)?, tip_tree)?
+    };
+    let message = request
+        .message
+        .clone()
+        .unwrap_or_else(|| squash_message(request, commits));
+    let commit = repo
+        .new_commit(message, tree, [old])
+        .map_err(git("write", "the squash commit"))?;
+    Ok(commit.id)
+}
+
+/// The purpose, then one line per commit subject.
+fn squash_message(request: &Request, commits: &[(gix::ObjectId, String)]) -> String {
+    let mut message = format!("{}\n", request.purpose.trim());
+    if !commits.is_empty() {
+        message.push('\n');
+        for (_, subject) in commits {
+            message.push_str(&format!("* {subject}\n"));
+        }
+    }
+    message
+}
+
+/// Each commit replayed onto the base: merge(parent → commit) into the new tip, keeping its
+/// author and message; a commit whose changes are already there is dropped, as `git rebase`
+/// drops it.
+fn replay(
+    repo: &gix::Repository,
+    request: &Request,
+    old: gix::ObjectId,
+    commits: &[(gix::ObjectId, String)],
+) -> Result<(gix::ObjectId, Vec<gix::ObjectId>), LandError> {
+    let committer = repo
+        .committer()
+        .transpose()
+        .map_err(|e| git("read", "the committer identity")(e))?
+        .map(|s| s.to_owned())
+        .transpose()
+        .map_err(|e| git("read", "the committer identity")(e))?
+        .ok_or_else(|| {
+            LandError::Repo(RepoError::message(
+                "no committer identity is configured (user.name, user.email)",
+            ))
+        })?;
+    let mut current = old;
+    let mut current_tree = tree_of(repo, old)?;
+    let mut written = Vec::new();
+    for (id, _) in commits {
+        let commit = repo.find_commit(*id).map_err(|e| git("read", "a commit")(e))?;
+        let decoded = commit.decode().map_err(|e| git("read", "a commit")(e))?;
+        let parent_tree = match decoded.parents().next() {
+            Some(p) => tree_of(repo, p)?,
+            None => gix::ObjectId::empty_tree(repo.object_hash()),
+        };
+        let tree = merge_trees(repo, request, parent_tree, current_tree, decoded.tree())?;
+        if tree == current_tree {
+            continue;
+        }
+        let new = gix::objs::Commit {
+            tree,
+            parents: [current].into(),
+            author: decoded.author().map_err(|e| git("read", "a commit")(e))?.into(),
+            committer: committer.clone(),
+            encoding: decoded.encoding.map(Into::into),
+            message: decoded.message.into(),
+            extra_headers: Vec::new(),
+        };
+        current = repo
+            .write_object(&new)
+            .map_err(git("write", "a replayed commit"))?
+            .detach();
+        current_tree = tree;
+        written.push(current);
+    }
+    Ok((current, written))
+}
+
+/// The files that differ between the two commits' trees.
+fn changed_paths(repo: &gix::Repository, old: gix::ObjectId, new: gix::ObjectId) -> Result<Vec<PathChange>, LandError> {
+    if old == new {
+        return Ok(Vec::new());
+    }
+    let old_tree = repo
+        .find_tree(tree_of(repo, old)?)
+        .map_err(|e| git("read", "a tree")(e))?;
+    let new_tree = repo
+        .find_tree(tree_of(repo, new)?)
+        .map_err(|e| git("read", "a tree")(e))?;
+    let mut options = gix::diff::Options::default();
+    options.track_path();
+    let changes = repo
+        .diff_tree_to_tree(&old_tree, &new_tree, options.with_rewrites(None))
+        .map_err(git("compare", "the trees"))?;
+    use gix::object::tree::diff::ChangeDetached as C;
+    let mut out = Vec::new();
+    for change in changes {
+        if change.entry_mode().is_tree() {
+            continue;
+        }
+        let new = match &change {
+            C::Deletion { .. } => None,
+            C::Addition { entry_mode, id, .. } | C::Modification { entry_mode, id, .. } => Some((*entry_mode, *id)),
+            C::Rewrite { entry_mode, id, .. } => Some((*entry_mode, *id)),
+        };
+        out.push(PathChange {
+            path: change.location().to_owned(),
+            new,
+        });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The main worktree or the linked worktree whose `HEAD` is `base_ref`.
+fn checked_out(repo: &gix::Repository, base_ref: &str) -> Result<Option<gix::Repository>, LandError> {
+    let on_base = |r: &gix::Repository| {
+        r.head_name()
+            .ok()
+            .flatten()
+            .is_some_and(|n| n.as_bstr() == base_ref.as_bytes().as_bstr())
+    };
+    let main = repo.main_repo().map_err(git("open", "the main worktree"))?;
+    if main.workdir().is_some() && on_base(&main) {
+        return Ok(Some(main));
+    }
+    for proxy in repo.worktrees().map_err(|e| git("list", "the worktrees")(e))? {
+        let Ok(wt) = proxy.into_repo_with_possibly_inaccessible_worktree() else {
+            continue;
+        };
+        if on_base(&wt) && wt.workdir().is_some_and(std::path::Path::exists) {
+            return Ok(Some(wt));
+        }
+    }
+    Ok(None)
+}
+
+/// As `git merge` refuses: local changes (staged or not) or untracked files at a path the
+/// merge changes, or in the way of one (a file where a folder comes, or the reverse).
+fn check_local_changes(wt: &gix::Repository, changes: &[PathChange], base: &str) -> Result<(), LandError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let workdir = wt.workdir().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let changed: BTreeSet<&BStr> = changes.iter().map(|c| c.path.as_bstr()).collect();
+    let status_error = |e: gix::Error| LandError::Repo(RepoError::git("read status of", &workdir, e));
+    let iter = wt
+        .status(gix::progress::Discard)
+        .map_err(&status_error)?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .into_iter(None)
+        .map_err(&status_error)?;
+    let mut blocking = Vec::new();
+    for item in iter {
+        let item = item.map_err(&status_error)?;
+        let path: BString = match &item {
+            gix::status::Item::TreeIndex(change) => change.location().to_owned(),
+            gix::status::Item::IndexWorktree(item) => {
+                if item.summary().is_none() {
+                    continue;
+                }
+                item.rela_path().to_owned()
+            }
+        };
+        if touches(&changed, path.as_bstr()) {
+            blocking.push(path.to_str_lossy().into_owned());
+        }
+    }
+    if blocking.is_empty() {
+        return Ok(());
+    }
+    blocking.sort();
+    blocking.dedup();
+    Err(LandError::LocalChanges {
+        base: base.to_owned(),
+        worktree: workdir,
+        paths: blocking,
+    })
+}
+
+/// Whether `path` is a changed path, a folder above one, or a file below one.
+fn touches(changed: &BTreeSet<&BStr>, path: &BStr) -> bool {
+    if changed.contains(path) {
+        return true;
+    }
+    let mut prefix: BString = path.to_owned();
+    prefix.push(b'/');
+    if changed
+        .range(prefix.as_bstr()..)
+        .next()
+        .is_some_and(|p| p.starts_with(prefix.as_slice()))
+    {
+        return true;
+    }
+    let mut at = path.len();
+    while let Some(slash) = path[..at].rfind_byte(b'/') {
+        if changed.contains(path[..slash].as_bstr()) {
+            return true;
+        }
+        at = slash;
+    }
+    false
+}
+
+/// As git words the base's reflog entry.
+fn reflog_message(request: &Request, commits: &[(gix::ObjectId, String)], fast_forward: bool) -> String {
+    match request.mode {
+        _ if fast_forward => format!("merge {}: Fast-forward", request.branch),
+        Mode::Squash => {
+            let subject = request
+                .message
+                .as_deref()
+                .map(|m| m.lines().next().unwrap_or_default().to_owned())
+                .unwrap_or_else(|| request.purpose.trim().lines().next().unwrap_or_default().to_owned());
+            format!("commit: {subject}")
+        }
+        _ => format!(
+            "rebase (finish): refs/heads/{} onto {} ({} commits)",
+            request.base,
+            request.branch,
+            commits.len()
+        ),
+    }
+}
+
+/// Write what [`prepare`] computed: the objects, then the worktree where the base is
+/// checked out (as `git merge` does, before the ref), then the base ref, compare-and-swap
+/// with the value read at the start, with its reflog entry.
+pub fn write(
+    repo: &gix::Repository,
+    landing: &mut Landing,
+    interrupt: &std::sync::atomic::AtomicBool,
+) -> Result<(), LandError> {
+    if landing.old == landing.new {
+        return Ok(());
+    }
+    if let Some(objects) = landing.objects.take() {
+        for (id, (kind, data)) in objects.iter() {
+            let written =
+                gix::objs::Write::write_buf(&repo.objects, *kind, data).map_err(|e| git("write", "an object")(e))?;
+            debug_assert_eq!(written, *id);
+        }
+    }
+    let current = repo
+        .find_reference(landing.base_ref.as_str())
+        .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
+        .map_err(git("read", &landing.base_ref))?;
+    if current != landing.old {
+        return Err(moved(landing));
+    }
+    if let Some(wt) = &landing.worktree {
+        crate::apply::checkout::update_worktree(wt, &landing.changes, interrupt)?;
+    }
+    move_base(repo, landing)
+}
+
+fn moved(landing: &Landing) -> LandError {
+    LandError::Moved {
+        base: landing
+            .base_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&landing.base_ref)
+            .to_owned(),
+        expected: landing.old.to_string(),
+    }
+}
+
+fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError> {
+    let name: gix::refs::FullName = landing.base_ref.as_str().try_into().map_err(|_| {
+        LandError::Repo(RepoError::message(format!(
+            "`{}` is not a valid ref name",
+            landing.base_ref
+        )))
+    })?;
+    let edit = RefEdit {
+        change: RefChange::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: landing.reflog.as_str().into(),
+            },
+            expected: PreviousValue::MustExistAndMatch(gix::refs::Target::Object(landing.old)),
+            new: gix::refs::Target::Object(landing.new),
+        },
+        name,
+        deref: false,
+    };
+    repo.edit_reference(edit).map_err(|_| moved(landing))?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! `flowloom merge ID` (SPEC §11.2): land a session on its base branch, then remove it.
+//! Under the lock: compute the merge in memory, show what it will do, ask, write the
+//! objects, the base's worktree and the base ref (compare-and-swap), then remove the
+//! session through `rm`'s own path, with every check of SPEC §7. A blocked removal leaves
+//! the merge done and says what blocks it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::apply::{Confirm, refuse_without_terminal};
+use super::{Error, load, open_repo, take_lock};
+use crate::apply::land::{Landing, Mode, Request};
+use crate::cli::{Cli, MergeArgs, RmArgs};
+use crate::manifest::MergeMode;
+use crate::render::output::{Printer, escape};
+
+pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> Result<ExitCode, Error> {
+    let printer = if args.json { printer.plain() } else { *printer };
+    let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
+    refuse_without_terminal(
+        confirm,
+        "merge a session",
+        "review what it does, then run `flowloom merge --yes ID`",
+    )?;
+    let repo = open_repo(start_dir)?;
+    let lock = take_lock(
+        &crate::fsutil::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        &printer,
+    )?;
+    let manifest = load(cli, start_dir, Some(&repo))?;
+    let session = manifest.sessions.get(&args.id).ok_or_else(|| Error::Usage {
+        message: format!(
+            "no session `{}` in {}",
+            escape(&args.id),
+            manifest.relative(&manifest.path)
+        ),
+        help: Some("`flowloom status` lists the sessions".into()),
+    })?;
+    let worktree = crate::fsutil::canonical(&manifest.worktree_path(session));
+    let request = Request {
+        session: session.id.clone(),
+        branch: session.branch.clone(),
+        base: session
+            .base
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&session.base)
+            .to_owned(),
+        mode: mode(args, session.environment.merge),
+        message: args.message.clone(),
+        purpose: session.purpose.clone(),
+    };
+    let mut landing = crate::apply::land::prepare(&repo, &request)?;
+    if !args.json {
+        printer.out(&describe(&request, &landing, &worktree));
+    }
+    if confirm == Confirm::Ask && !printer.confirm("Merge and remove the session?") {
+        printer.status("Nothing merged.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    crate::apply::land::write(&repo, &mut landing, crate::store::lock::interrupt_flag())?;
+    if !args.json {
+        printer.status(&landed(&request, &landing));
+    }
+    let inside = crate::fsutil::canonical(start_dir).starts_with(&worktree);
+    let landing_dir = landing
+        .worktree_path()
+        .or_else(|| crate::read::state::main_workdir(&repo));
+    let removal_dir = removal_start(start_dir, inside, landing_dir.as_deref());
+    let rm = RmArgs {
+        id: args.id.clone(),
+        yes: true,
+        force: args.force,
+    };
+    // Opened again from where the removal runs: a repository opened inside the session
+    // reaches its objects through the session's folder, which the removal moves away.
+    let removal_repo = if removal_dir == start_dir {
+        repo
+    } else {
+        open_repo(&removal_dir)?
+    };
+    let removed = super::rm::remove_locked(
+        cli,
+        &removal_dir,
+        &removal_repo,
+        &lock,
+        &rm,
+        Confirm::Given,
+        &printer,
+        true,
+    )?;
+    let gone = !worktree.exists();
+    if args.json {
+        printer.out(&json(&request, &landing, gone));
+    }
+    if inside
+        && gone
+        && let Some(dir) = &landing_dir
+    {
+        tell_shell(dir);
+    }
+    if removed != ExitCode::SUCCESS {
+        printer.status(&format!(
+            "`{}` is merged into `{}`; its removal is blocked (see above): fix that and run `flowloom rm {}`",
+            request.session, request.base, request.session
+        ));
+    }
+    Ok(removed)
+}
+
+/// `--squash`/`--rebase`/`--ff-only`, else the manifest's `merge`, else squash.
+fn mode(args: &MergeArgs, configured: Option<MergeMode>) -> Mode {
+    if args.squash {
+        return Mode::Squash;
+    }
+    if args.rebase {
+        return Mode::Rebase;
+    }
+    if args.ff_only {
+        return Mode::FfOnly;
+    }
+    match configured.unwrap_or_default() {
+        MergeMode::Squash => Mode::Squash,
+        MergeMode::Rebase => Mode::Rebase,
+        MergeMode::FfOnly => Mode::FfOnly,
+    }
+}
+
+/// Started inside the session through the shell function (which moves the shell out once
+/// it is done): the removal runs as if started where the shell lands, so the session is
+/// not "the worktree flowloom was started in".
+fn removal_start(start_dir: &Path, inside: bool, landing_dir: Option<&Path>) -> PathBuf {
+    match landing_dir {
+        // The process keeps its own directory: the repository is open relative to it.
+        Some(dir) if inside && shell_moves_out() => dir.to_path_buf(),
+        _ => start_dir.to_path_buf(),
+    }
+}
+
+/// Whether the shell function started this process: it names its shell, the parent.
+fn shell_moves_out() -> bool {
+    std::env::var(crate::names::SHELL_PID_VAR)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::os::unix::process::parent_id())
+}
+
+/// The shell function reads where to go from the file it named.
+fn tell_shell(dir: &Path) {
+    if let Some(file) = std::env::var_os(crate::names::CD_FILE_VAR) {
+        let _ = std::fs::write(file, dir.as_os_str().as_encoded_bytes());
+    }
+}
+
+fn short(id: &gix::ObjectId) -> String {
+    id.to_hex_with_len(7).to_string()
+}
+
+/// The plan: the commits, the base's move, the worktree's update, the removal.
+fn describe(request: &Request, landing: &Landing, worktree: &Path) -> String {
+    let mut text = format!(
+        "flowloom will merge session `{}` ({}) into `{}`:\n",
+        request.session,
+        request.mode.as_str(),
+        request.base
+    );
+    if landing.commits.is_empty() {
+        text.push_str(&format!(
+            "  `{}` has nothing that `{}` lacks\n",
+            request.branch, request.base
+        ));
+    }
+    for (id, subject) in &landing.commits {
+        text.push_str(&format!("  {} {}\n", short(id), escape(subject)));
+    }
+    let how = match (request.mode, landing.fast_forward()) {
+        _ if landing.old == landing.new => String::new(),
+        (_, true) => " (fast-forward)".to_owned(),
+        (Mode::Squash, false) => " (one squash commit)".to_owned(),
+        (_, false) => format!(" ({} replayed commits)", landing.written.len()),
+    };
+    if landing.old != landing.new {
+        text.push_str(&format!(
+            "  ~ `{}` {} -> {}{how}\n",
+            request.base,
+            short(&landing.old),
+            short(&landing.new)
+        ));
+    }
+    match landing.worktree_path() {
+        Some(path) if !landing.changes.is_empty() => text.push_str(&format!(
+            "  ~ worktree {}: {} {}\n",
+            path.display(),
+            landing.changes.len(),
+            crate::plan::plural(landing.changes.len(), "file")
+        )),
+        Some(_) => {}
+        None => text.push_str(&format!(
+            "  `{}` is checked out nowhere: only the branch moves\n",
+            request.base
+        )),
+    }
+    text.push_str(&format!(
+        "  - then session `{}` is removed ({}, branch `{}`), with every check of `flowloom rm`\n",
+        request.session,
+        worktree.display(),
+        request.branch
+    ));
+    text
+}
+
+fn landed(request: &Request, landing: &Landing) -> String {
+    if landing.old == landing.new {
+        return format!("`{}` already holds `{}`", request.base, request.branch);
+    }
+    format!(
+        "Merged `{}` into `{}`: {} -> {}",
+        request.branch,
+        request.base,
+        short(&landing.old),
+        short(&landing.new)
+    )
+}
+
+fn json(request: &Request, landing: &Landing, removed: bool) -> String {
+    let value = serde_json::json!({
+        "session": request.session,
+        "branch": request.branch,
+        "base": request.base,
+        "mode": request.mode,
+        "old": landing.old.to_string(),
+        "new": landing.new.to_string(),
+        "commits": landing.commits.iter().map(|(id, s)| serde_json::json!({"id": id.to_string(), "subject": s})).collect::<Vec<_>>(),
+        "written": landing.written.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "files": landing.changes.len(),
+        "worktree": landing.worktree_path(),
+        "removed": removed,
+    });
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}

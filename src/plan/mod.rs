@@ -8,13 +8,15 @@
 //! so apply decides nothing and reads neither the manifest nor the state.
 
 pub mod adopt;
+#[cfg(test)]
+mod roundtrip;
 pub mod saved;
 pub mod tracking;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
 use crate::names::INITIALIZING;
@@ -23,7 +25,7 @@ use crate::store::metadata::{MetadataFile, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState};
 use crate::store::recover::Leftover;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Sorted by session id, then path.
     pub changes: Vec<Change>,
@@ -34,11 +36,11 @@ pub struct Plan {
     pub force: bool,
     /// Ports this repository's sessions hold by their `metadata.json`, when a step
     /// allocates ports: never handed out again, even when the machine's registry lost them.
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub held_ports: BTreeSet<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub session: String,
     pub branch: String,
@@ -47,7 +49,7 @@ pub struct Change {
     pub action: Action,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Branch (per `start`), worktree, session folder, metadata, ownership entry (recording
@@ -112,7 +114,7 @@ impl Action {
 
 /// SPEC §10: what a new session gets after its checkout, in this order: the copies, then
 /// its ports (kept in `metadata.json`), then the `setup` commands with its environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prepare {
     /// The main worktree the copies come from.
     pub from: Option<PathBuf>,
@@ -133,7 +135,7 @@ impl Prepare {
 }
 
 /// Where a new branch starts (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Start {
     pub from: StartFrom,
     /// The local branch, `<remote>/<branch>`, or the base revspec.
@@ -143,7 +145,7 @@ pub struct Start {
     pub upstream: Option<crate::read::tracking::Upstream>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     Local,
@@ -161,7 +163,7 @@ impl StartFrom {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Repair {
     /// The worktree is gone (folder deleted by hand) or half-made by a killed apply: drop
@@ -194,7 +196,7 @@ pub enum Repair {
 
 /// How an orphan goes: its worktree (after apply checks it again), then its branch, then
 /// its ownership entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removal {
     pub worktree: WorktreeRemoval,
     /// The branch is deleted only if it still points at this commit.
@@ -214,7 +216,7 @@ pub struct Removal {
     pub exclude_drop: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorktreeRemoval {
     /// Check again, move the folder into the trash, drop the registration, delete the trash.
@@ -236,7 +238,7 @@ pub enum WorktreeRemoval {
 
 /// Where a forced removal keeps the commits (and, with `snapshot`, the uncommitted files)
 /// it would otherwise lose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Archive {
     /// `refs/flowloom/archive/<n>/<branch>` (`name_archives`): never clashes with another
     /// archive, never overwrites one.
@@ -251,7 +253,7 @@ pub struct Archive {
 }
 
 /// Why a change cannot be made; turned into words only where output is made (`render`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     BranchCheckedOutElsewhere {
@@ -347,7 +349,7 @@ pub enum Reason {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SwitchBlock {
     Detached,
@@ -357,7 +359,7 @@ pub enum SwitchBlock {
     Start { reason: Box<Reason> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DirtKind {
     Modified,
@@ -391,9 +393,10 @@ impl Reason {
     }
 }
 
-/// A step that belongs to no session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// A step that belongs to no session. Tagged `step`, not `kind`: a leftover has a `kind`
+/// of its own, and a second `kind` key would not read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Housekeeping {
     /// Rewrite flowloom's block of `info/exclude` to exactly these lines (dropping the
     /// first version's `legacy` lines, when its block is there).
@@ -412,7 +415,7 @@ pub enum Housekeeping {
 }
 
 /// How to plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
     /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
     pub force: bool,
@@ -426,7 +429,7 @@ impl Options {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unmanaged {
     pub session: String,
     pub branch: Option<String>,

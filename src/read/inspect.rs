@@ -652,7 +652,7 @@ pub fn unmerged(
 }
 
 /// How a branch's changes are already in a target (its base or upstream), SPEC §7.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Integration {
     /// Its tip is an ancestor of the target.

@@ -108,7 +108,7 @@ impl Metadata {
 }
 
 /// What the manifest says the determined fields of a session are.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Wanted {
     pub session_id: String,
     pub purpose: String,

@@ -21,12 +21,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(
-            crate::plan::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
-                message,
-                help: Some("make one with `flowloom plan --out FILE`".into()),
-            })?,
-        ),
+        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
@@ -41,9 +36,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         "review `flowloom plan`, then run `flowloom apply --yes`",
     )?;
     let options = crate::plan::Options {
-        force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
+        force: args.force || saved.as_ref().is_some_and(|s| s.force),
         targets: match &saved {
-            Some(s) => s.saved.targets.iter().cloned().collect(),
+            Some(s) => s.targets.iter().cloned().collect(),
             None => args.target.iter().cloned().collect(),
         },
     };
@@ -116,7 +111,7 @@ impl<'a> Run<'a> {
         manifest: &Manifest,
         options: &crate::plan::Options,
         confirm: Confirm,
-        saved: Option<&crate::plan::saved::SavedFile>,
+        saved: Option<&crate::plan::saved::Saved>,
         before: &mut dyn FnMut() -> Result<(), Error>,
     ) -> Result<ExitCode, Error> {
         let printer = self.printer;
@@ -135,18 +130,10 @@ impl<'a> Run<'a> {
             }
         }
         if let Some(saved) = saved {
-            let same = saved.saved.manifest == manifest.path
-                && saved.saved.fingerprint == crate::plan::saved::fingerprint(manifest, &state, &plan);
-            if !same {
-                let now = serde_json::to_value(render::json(&plan, manifest).changes).unwrap_or_default();
-                return Err(Error::Usage {
-                    message: format!(
-                        "the saved plan is stale: {}; nothing was applied",
-                        crate::plan::saved::what_changed(saved, manifest, &now)
-                    ),
-                    help: Some("run `flowloom plan --out FILE` again and review it".into()),
-                });
-            }
+            // Refused unless nothing it relies on changed and it is what is planned now,
+            // step for step; then what is carried out is the plan read back from the file.
+            saved.check(manifest, &state, &plan)?;
+            plan = saved.plan.clone();
         }
         if self.plan_on_stderr {
             printer.status(render::text(&plan, manifest, printer).trim_end());

@@ -58,6 +58,21 @@ pub enum Error {
         #[help]
         help: String,
     },
+    /// A saved plan that cannot be read back (`apply FILE`, `show FILE`).
+    #[error(transparent)]
+    #[diagnostic(code(flowloom::saved_plan))]
+    SavedPlan(#[from] crate::plan::saved::ReadError),
+    /// A saved plan that may not be carried out now: nothing was applied.
+    #[error("the saved plan is stale: {0}; nothing was applied")]
+    #[diagnostic(
+        code(flowloom::stale_plan),
+        help("run `flowloom plan --out FILE` again and review it")
+    )]
+    StalePlan(#[from] crate::plan::saved::Stale),
+    /// `plan --out` of a plan that has no JSON form (a path that is not UTF-8).
+    #[error("cannot save the plan to {}: {why}", file.display())]
+    #[diagnostic(code(flowloom::save_plan))]
+    Unsaveable { file: PathBuf, why: serde_json::Error },
     #[error("{count} {} could not be applied", crate::plan::plural(*count, "change"))]
     #[diagnostic(code(flowloom::apply))]
     Apply {

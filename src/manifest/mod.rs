@@ -254,35 +254,37 @@ impl Manifest {
     /// A path inside the manifest's folder, relative to it, with `/` separators (for output);
     /// beside it (a root `../x`), with the root's leading `..`.
     pub fn relative(&self, path: &Path) -> String {
-        let join = |rel: &Path| {
-            rel.components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/")
-        };
-        if let Ok(rel) = path.strip_prefix(&self.dir) {
-            return join(rel);
-        }
-        // Beside the manifest's folder, as a root `../{repo}.sessions` puts it: as many `..`
-        // as the root starts with, at most.
-        let ups = self
-            .defaults
-            .root
-            .components()
-            .take_while(|c| *c == std::path::Component::ParentDir);
-        let mut above = self.dir.as_path();
-        let mut prefix = String::new();
-        for _ in ups {
-            let Some(parent) = above.parent() else { break };
-            above = parent;
-            prefix.push_str("../");
-            if let Ok(rel) = path.strip_prefix(above) {
-                return format!("{prefix}{}", join(rel));
-            }
-        }
-        // Elsewhere: shown as it is, not as `//abs/path`.
-        path.display().to_string()
+        relative(&self.dir, &self.defaults.root, path)
     }
+}
+
+/// `path` relative to `dir` (a manifest's folder, whose `root` may reach above it), as
+/// [`Manifest::relative`] shows it.
+pub fn relative(dir: &Path, root: &Path, path: &Path) -> String {
+    let join = |rel: &Path| {
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if let Ok(rel) = path.strip_prefix(dir) {
+        return join(rel);
+    }
+    // Beside the manifest's folder, as a root `../{repo}.sessions` puts it: as many `..`
+    // as the root starts with, at most.
+    let ups = root.components().take_while(|c| *c == std::path::Component::ParentDir);
+    let mut above = dir;
+    let mut prefix = String::new();
+    for _ in ups {
+        let Some(parent) = above.parent() else { break };
+        above = parent;
+        prefix.push_str("../");
+        if let Ok(rel) = path.strip_prefix(above) {
+            return format!("{prefix}{}", join(rel));
+        }
+    }
+    // Elsewhere: shown as it is, not as `//abs/path`.
+    path.display().to_string()
 }
 
 #[cfg(test)]

@@ -18,5 +18,6 @@ mod index_v4;
 mod layering;
 mod never_lose_work;
 mod safety;
+mod saved_plans;
 mod team;
 mod workflow;

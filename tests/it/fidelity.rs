@@ -120,3 +120,30 @@ fn a_missing_lfs_object_is_named_and_leaves_nothing() {
         env.fsck();
     }
 }
+
+/// A base that commits `sessions/<id>/metadata.json`: git checks that file out, and
+/// flowloom never overwrites it, so the plan blocks that session with the reason (typed:
+/// `session_folder_tracked`); other sessions are made.
+#[test]
+fn a_base_tracking_the_session_metadata_blocks_that_session() {
+    let env = TestEnv::new();
+    env.write("sessions/x/metadata.json", "{\"committed\": true}\n");
+    env.commit("a committed session file");
+    env.manifest("[sessions.x]\n[sessions.y]\n");
+    let (code, out, err) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("session_folder_tracked"), "{out}");
+    let (_, out, err) = env.run(&["apply", "--yes"]);
+    let flat = format!("{out}{err}").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("its base tracks sessions/x/metadata.json"), "{flat}");
+    assert!(!env.path("sessions/shell-instance-x").exists(), "{flat}");
+    assert!(
+        env.path("sessions/shell-instance-y/sessions/y/metadata.json").is_file(),
+        "{flat}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("sessions/shell-instance-y/sessions/x/metadata.json")).expect("checked out"),
+        "{\"committed\": true}\n",
+        "the committed file is what git checks out"
+    );
+}

@@ -66,9 +66,41 @@ pub enum RepoError {
     )]
     UnsafeSession { path: PathBuf, why: String },
 
+    #[error("the LFS object{} of {} {} not in this repository, so the checkout failed (git's fails too); nothing of the session was left", if files.len() == 1 { "" } else { "s" }, list(files), if files.len() == 1 { "is" } else { "are" })]
+    #[diagnostic(
+        code(flowloom::lfs_missing),
+        help("fetch them first: git lfs fetch (or git lfs pull), then run `flowloom apply` again")
+    )]
+    LfsObjectsMissing { files: Vec<String> },
+
+    #[error(
+        "the checkout filter `{driver}` failed on {}: {reason}; nothing of the session was left",
+        list(files)
+    )]
+    #[diagnostic(
+        code(flowloom::filter),
+        help(
+            "the repository's attributes send these files through filter.{driver}.process (or .smudge): check that the program is installed and works, as a git checkout needs it too"
+        )
+    )]
+    FilterFailed {
+        driver: String,
+        files: Vec<String>,
+        reason: String,
+    },
+
     #[error("{0}")]
     #[diagnostic(code(flowloom::repo))]
     Message(String),
+}
+
+/// Up to three file names, and how many more.
+fn list(files: &[String]) -> String {
+    let shown = files.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    match files.len() {
+        0..=3 => shown,
+        n => format!("{shown} and {} more", n - 3),
+    }
 }
 
 impl RepoError {

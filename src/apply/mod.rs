@@ -363,9 +363,21 @@ impl<'a> Executor<'a> {
         };
         self.mark(change, base, OwnedState::Creating)?;
         failpoint("create:record");
+        let full = crate::names::branch_ref(&change.branch);
+        let made_branch =
+            start.from != StartFrom::Local && self.repo.try_find_reference(full.as_str()).ok().flatten().is_none();
         self.ensure_branch(&change.branch, start)?;
         failpoint("create:branch");
-        let head = self.add_worktree(change)?;
+        let head = match self.add_worktree(change) {
+            Ok(head) => head,
+            Err(e) => {
+                // Nothing of the session is left: the branch this creation made goes too.
+                if made_branch {
+                    self.undo_branch(&change.branch, &start.commit)?;
+                }
+                return Err(e.into());
+            }
+        };
         failpoint("create:checkout");
         // As `git worktree add`: the hook runs right after the checkout; its failure is
         // reported once the session is complete.
@@ -1223,6 +1235,20 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Delete the branch a failed creation made (still at `commit`), with its config.
+    fn undo_branch(&self, branch: &str, commit: &str) -> Result<(), RepoError> {
+        let _intent = crate::store::recover::Intent::begin(
+            &self.common_dir,
+            &crate::apply::refs::delete_locks(&self.common_dir, branch),
+        );
+        match crate::apply::refs::delete_branch(&self.common_dir, branch, commit) {
+            Ok(()) => self.drop_branch_config(branch),
+            Err(crate::apply::refs::DeleteError::Repo(e)) => Err(e),
+            // Moved since, by someone else: theirs now, kept.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// `git branch -d` drops the branch's config section with it. Only lock the config
     /// when there is one: most session branches have none.
     fn drop_branch_config(&self, branch: &str) -> Result<(), RepoError> {
@@ -1300,16 +1326,7 @@ impl<'a> Executor<'a> {
     ) -> Result<gix::Repository, RepoError> {
         use gix::progress::{NestedProgress, Progress};
         use std::sync::atomic::Ordering;
-        let commit = self
-            .repo
-            .find_reference(full.as_ref())
-            .and_then(|mut r| r.peel_to_commit())
-            .map_err(|e| RepoError::git("read the branch for", path, e))?;
-        let tree = commit
-            .tree_id()
-            .map_err(|e| RepoError::git("read the tree for", path, e))?
-            .detach();
-        let commit = commit.id;
+        let (commit, tree) = self.commit_and_tree(&full, path)?;
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(RepoError::message("interrupted"));
         }
@@ -1354,11 +1371,11 @@ impl<'a> Executor<'a> {
         // checkout leaves a worktree.
         failpoint("create:registered");
         let workdir = prepared.work_dir().to_owned();
-        let git = |action: &'static str| move |e: gix::Error| filter_hint(RepoError::git(action, path, e));
-        let mut index = wt_repo.index_from_tree(&tree).map_err(git("check out worktree"))?;
+        let failed = |e: gix::Error| self.checkout_failed(tree, RepoError::git("check out worktree", path, e));
+        let mut index = wt_repo.index_from_tree(&tree).map_err(failed)?;
         let mut options = wt_repo
             .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
-            .map_err(git("check out worktree"))?;
+            .map_err(failed)?;
         options.destination_is_initially_empty = true;
         let mut files = progress.add_child("checkout");
         let mut bytes = progress.add_child("writing");
@@ -1370,7 +1387,7 @@ impl<'a> Executor<'a> {
             .into_arc()
             .map_err(|e| RepoError::git("open objects of", path, e))?;
         gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, self.interrupt, options)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+            .map_err(failed)?;
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(RepoError::message("interrupted"));
         }
@@ -1383,6 +1400,33 @@ impl<'a> Executor<'a> {
         Ok(wt_repo)
     }
 
+    /// The commit the new branch `full` is at, and its tree.
+    fn commit_and_tree(
+        &self,
+        full: &gix::refs::FullName,
+        path: &Path,
+    ) -> Result<(gix::ObjectId, gix::ObjectId), RepoError> {
+        let commit = self
+            .repo
+            .find_reference(full.as_ref())
+            .and_then(|mut r| r.peel_to_commit())
+            .map_err(|e| RepoError::git("read the branch for", path, e))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|e| RepoError::git("read the tree for", path, e))?
+            .detach();
+        Ok((commit.id, tree))
+    }
+
+    /// A checkout of `tree` that failed: explained when a filter the repository configures
+    /// caused it ([`crate::apply::checkout::filter_failure`]); an interrupted one stays so.
+    fn checkout_failed(&self, tree: gix::ObjectId, e: RepoError) -> RepoError {
+        if self.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            return RepoError::message("interrupted");
+        }
+        crate::apply::checkout::filter_failure(self.repo, tree, &e).unwrap_or(e)
+    }
+
     /// `git worktree add` by gix itself, for configurations whose extra files it writes
     /// (`worktree.useRelativePaths`, `extensions.worktreeConfig`, `core.sparseCheckout`) or
     /// whose config depends on the branch (`includeIf "onbranch:…"`).
@@ -1392,17 +1436,18 @@ impl<'a> Executor<'a> {
         full: gix::refs::FullName,
         progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
+        let (_, tree) = self.commit_and_tree(&full, path)?;
         let prepared = self
             .repo
             .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
         failpoint("create:registered");
         if crate::apply::checkout::has_gitdir_condition(self.repo) {
-            return self.check_out_registered(prepared, path, progress);
+            return self.check_out_registered(prepared, path, tree, progress);
         }
         let (wt_repo, _) = prepared
             .checkout(progress, self.interrupt)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+            .map_err(|e| self.checkout_failed(tree, RepoError::git("check out worktree", path, e)))?;
         Ok(wt_repo)
     }
 
@@ -1414,6 +1459,7 @@ impl<'a> Executor<'a> {
         &self,
         prepared: gix::worktree::add::PrepareCheckout,
         path: &Path,
+        tree: gix::ObjectId,
         progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
         let mut wt_repo = prepared
@@ -1425,7 +1471,7 @@ impl<'a> Executor<'a> {
                 .ok_or_else(|| RepoError::message(format!("{} has no worktree", path.display())))?;
             worktree
                 .checkout(progress, self.interrupt)
-                .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))
+                .map_err(|e| self.checkout_failed(tree, RepoError::git("check out worktree", path, e)))
         });
         if let Err(e) = checked_out {
             self.drop_registration(path, true)?;
@@ -1706,8 +1752,6 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
     Ok(target)
 }
 
-/// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
-/// and what to check, instead of ending in the filter protocol's last words.
 /// Whether adding a worktree needs gix's own `prepare_add_worktree`: the config asks for
 /// files or links the direct path does not write (relative links, `config.worktree`, sparse
 /// patterns), or may depend on the new worktree's branch (`includeIf "onbranch:…"`).
@@ -1731,20 +1775,6 @@ fn needs_gix_add(repo: &gix::Repository) -> bool {
                     .is_some_and(|n| n.len() >= 9 && n[..9].eq_ignore_ascii_case(b"onbranch:"))
             })
         })
-}
-
-fn filter_hint(e: RepoError) -> RepoError {
-    let text = e.to_string();
-    if text.contains("Process handshake") || text.contains("filter") {
-        RepoError::message(format!(
-            "{text}. A filter this repository configures (filter.<driver>.process or .smudge in its \
-             attributes, e.g. git-lfs) failed: check that it is installed and that its objects are \
-             fetched (for LFS: git lfs install; git lfs fetch), as a git checkout would need too. \
-             Nothing of the session was left behind."
-        ))
-    } else {
-        e
-    }
 }
 
 /// With `core.fileMode=false`, gix writes executable entries without `x`; git still checks

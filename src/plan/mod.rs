@@ -343,6 +343,12 @@ pub enum Reason {
     CannotCheckOut {
         why: String,
     },
+    /// The commit to check out tracks a file where flowloom keeps the session's own
+    /// (`sessions/<id>/metadata.json`): git would check it out, and flowloom never
+    /// overwrites a tracked file.
+    SessionFolderTracked {
+        path: String,
+    },
     /// SPEC §10: the session's `setup` list is not trusted on this machine (or changed since).
     SetupNotTrusted {
         script: crate::store::machine::SetupScript,
@@ -740,6 +746,18 @@ fn post_checkout(state: &State) -> Option<crate::hooks::HooksDir> {
     state.hooks.clone().filter(|h| h.may_run("post-checkout"))
 }
 
+/// Why checking `start` out for session `id` would go wrong: what git could not write as
+/// flowloom writes it, or a file the commit tracks where flowloom keeps the session's own
+/// (git checks the committed `sessions/<id>/metadata.json` out; flowloom never overwrites it).
+fn checkout_blocker(state: &State, start: &Start, id: &str) -> Option<Reason> {
+    if let Some(why) = state.checkout_problems.get(&start.commit) {
+        return Some(Reason::CannotCheckOut { why: why.clone() });
+    }
+    let tracked = state.tracked_session_files.get(&start.commit)?;
+    let path = tracked.get(id).or_else(|| tracked.get(""))?;
+    Some(Reason::SessionFolderTracked { path: path.clone() })
+}
+
 fn blocked(reason: Reason) -> Option<Action> {
     Some(Action::Blocked { reasons: vec![reason] })
 }
@@ -773,10 +791,8 @@ fn plan_declared(
             });
         }
         return Some(match start_of(manifest, state, session) {
-            Ok(start) if state.checkout_problems.contains_key(&start.commit) => Action::Blocked {
-                reasons: vec![Reason::CannotCheckOut {
-                    why: state.checkout_problems[&start.commit].clone(),
-                }],
+            Ok(start) if checkout_blocker(state, &start, &session.id).is_some() => Action::Blocked {
+                reasons: checkout_blocker(state, &start, &session.id).into_iter().collect(),
             },
             Ok(start) if reasons.is_empty() => Action::Create {
                 start,
@@ -825,8 +841,8 @@ fn plan_declared(
             Ok(start) => start,
             Err(why) => return blocked(why),
         };
-        if let Some(why) = state.checkout_problems.get(&start.commit) {
-            return blocked(Reason::CannotCheckOut { why: why.clone() });
+        if let Some(reason) = checkout_blocker(state, &start, &session.id) {
+            return blocked(reason);
         }
         if !trusted(state, session) {
             return blocked(Reason::SetupNotTrusted {

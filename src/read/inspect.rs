@@ -905,6 +905,52 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
     None
 }
 
+/// What `commit` tracks where flowloom keeps a session's own files, by session id: a
+/// committed `sessions/<id>/metadata.json`, or `sessions/<id>` or `sessions/<id>/artifacts`
+/// as anything but a folder. git checks such a file out; flowloom would have to overwrite it.
+pub fn tracked_session_files(repo: &gix::Repository, commit: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let Some(sessions) = gix::ObjectId::from_hex(commit.as_bytes())
+        .ok()
+        .and_then(|id| repo.find_commit(id).ok())
+        .and_then(|c| c.tree().ok())
+        .and_then(|t| t.find_entry(crate::names::SESSIONS).map(|e| (e.mode(), e.object_id())))
+    else {
+        return found;
+    };
+    let entries = |mode: gix::object::tree::EntryMode, id: gix::ObjectId| {
+        mode.is_tree().then(|| repo.find_tree(id).ok()).flatten().map(|t| {
+            t.decode()
+                .map(|d| {
+                    d.entries
+                        .iter()
+                        .map(|e| (e.filename.to_str_lossy().into_owned(), e.mode, e.oid.to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let Some(ids) = entries(sessions.0, sessions.1) else {
+        found.insert(String::new(), crate::names::SESSIONS.to_owned());
+        return found;
+    };
+    for (id, mode, oid) in ids {
+        let folder = format!("{}/{id}", crate::names::SESSIONS);
+        let path = match entries(mode, oid) {
+            None => Some(folder),
+            Some(inside) => inside.iter().find_map(|(name, mode, _)| match name.as_str() {
+                "metadata.json" => Some(format!("{folder}/metadata.json")),
+                "artifacts" if !mode.is_tree() => Some(format!("{folder}/artifacts")),
+                _ => None,
+            }),
+        };
+        if let Some(path) = path {
+            found.insert(id, path);
+        }
+    }
+    found
+}
+
 /// The branch a rebase in progress in this administration folder (the common dir for the
 /// main worktree) will put back, as a full ref name: git counts it as checked out there.
 pub fn rebasing(admin_dir: &Path) -> Option<String> {

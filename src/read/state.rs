@@ -63,6 +63,9 @@ pub struct State {
     /// Commit → why checking it out would go wrong (answered for the commits a creation
     /// or a recreated worktree would check out).
     pub checkout_problems: BTreeMap<String, String>,
+    /// Commit → session id → the path it tracks where flowloom keeps that session's own
+    /// files (`sessions/<id>/metadata.json`, say), for the same commits.
+    pub tracked_session_files: BTreeMap<String, BTreeMap<String, String>>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::store::recover::Leftover>,
@@ -488,6 +491,10 @@ impl State {
         for commit in &needs.checkout {
             if let Some(why) = crate::read::inspect::checkout_problem(repo, commit) {
                 self.checkout_problems.insert(commit.clone(), why);
+            }
+            let tracked = crate::read::inspect::tracked_session_files(repo, commit);
+            if !tracked.is_empty() {
+                self.tracked_session_files.insert(commit.clone(), tracked);
             }
         }
         for (branch, base) in &needs.unmerged {

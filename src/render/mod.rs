@@ -815,6 +815,12 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
             }
         }
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
+        Reason::SessionFolderTracked { path } => format!(
+            "its base tracks {}, where flowloom keeps the session's own files: git would check the committed \
+             file out and flowloom never overwrites it; remove it from the branch (git rm --cached), or name \
+             the session differently",
+            crate::render::output::escape(path)
+        ),
         Reason::SetupNotTrusted { script } => {
             let commands = &script.commands;
             let mut text = format!(
@@ -876,6 +882,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::DetachedCommits { .. } => "detached_commits",
         Reason::NewSincePlan { .. } => "new_since_plan",
         Reason::CannotCheckOut { .. } => "cannot_check_out",
+        Reason::SessionFolderTracked { .. } => "session_folder_tracked",
         Reason::ForeignGit { .. } => "foreign_git",
         Reason::NestedRepository { .. } => "nested_repository",
         Reason::SetupNotTrusted { .. } => "setup_not_trusted",

@@ -648,7 +648,9 @@ impl<'a> Executor<'a> {
         let to = change.path.as_path();
         let registered = relocate::registered_path(&self.common_dir, admin_id);
         let done = registered.as_deref() == Some(to) && to.is_dir();
-        if !done && !(from.symlink_metadata().is_err() && to.is_dir() && self.moving_to(to)) {
+        // A killed apply had moved the folder already: only the rest is left.
+        let moved = from.symlink_metadata().is_err() && to.is_dir() && self.moving_to(to);
+        if !done && !moved {
             self.recheck_move(change, from, admin_id, registered.as_deref())?;
             self.record.moving.retain(|m| m.to != to);
             self.record.moving.push(crate::store::ownership::Moving {

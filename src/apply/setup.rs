@@ -86,6 +86,9 @@ pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, S
     Ok(())
 }
 
+/// What wraps each setup command as it runs (a progress bar steps aside).
+pub type Around<'a> = dyn Fn(&mut dyn FnMut() -> Result<(), String>) -> Result<(), String> + 'a;
+
 /// SPEC §11.3: runs `commands` one by one (as [`run`]), recording each success in the
 /// session's metadata after `progress.done`, so that a kill never runs it again; then
 /// records the setup `ok`, `failed`, or still `incomplete` (Ctrl-C; `progress.copied`
@@ -96,7 +99,7 @@ pub fn run_recorded(
     vars: &[(String, String)],
     commands: &[String],
     mut progress: SetupProgress,
-    around: &dyn Fn(&mut dyn FnMut() -> Result<(), String>) -> Result<(), String>,
+    around: &Around<'_>,
 ) -> Result<(), String> {
     let before = progress.done.len();
     let mut result = Ok(());

@@ -3,7 +3,7 @@
 # floor (copying the files), and against what a reader must read at least.
 # See bench/README.md for what each row measures and how to read the ratios.
 #
-#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5]
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5,6]
 #   FLOWLOOM=path/to/flowloom bench/run.sh
 #
 # Everything it needs it makes itself, in a temp dir: fixture repositories with
@@ -21,7 +21,7 @@ RUNS_SET=0
 QUICK=0
 KEEP=0
 TMP_PARENT=${TMPDIR:-/tmp}
-SECTIONS=1,2,3,4,5
+SECTIONS=1,2,3,4,5,6
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
@@ -36,7 +36,7 @@ while (($#)); do
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
-[[ $SECTIONS =~ ^[1-5](,[1-5])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 5 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
+[[ $SECTIONS =~ ^[1-6](,[1-6])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 6 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
 want() { [[ ,$SECTIONS, == *,$1,* ]]; }
 
 # ---------------------------------------------------------------------------------------
@@ -50,6 +50,7 @@ if ((QUICK)); then
     GROWTH_SIZES=(2 4 8) # existing sessions for the growth rows (small fixture), ascending
     GROWTH_STEP=2        # sessions created and removed on top of them
     MODULES_FILES=200    # files in the ignored node_modules/ of section 5 (10 KiB each)
+    MOVE_N=3             # sessions moved by a changed root (section 6)
     if ((!RUNS_SET)); then RUNS=1; fi
 else
     FILES=5000
@@ -60,6 +61,7 @@ else
     GROWTH_SIZES=(10 100 500 1000)
     GROWTH_STEP=10
     MODULES_FILES=20000  # 20,000 files of 10 KiB: a 200 MB node_modules/
+    MOVE_N=100           # sessions of the big fixture moved by a changed root (section 6)
 fi
 SMALL_FILES=50         # the small fixture behind the plan rows
 MEM_SLACK_MIB=16       # "git's peak + a small constant": the constant
@@ -238,6 +240,16 @@ SH
 cat >"$CMD/git_status_loop.sh" <<'SH'
 set -e
 for d in "$1"/sessions/shell-instance-*/; do git -C "$d" status --porcelain; done
+SH
+# Section 6: each run moves every session to the other of two roots, `sessions/` and
+# `../moved/`: flowloom by the manifest's `root` (toggled untimed before the run), git by
+# hand, one `git worktree move` per session (the folder and its registration, no more).
+cat >"$CMD/git_move_loop.sh" <<'SH'
+set -e
+cd "$1"
+if [[ -d sessions/shell-instance-s001 ]]; then from=sessions to=../moved; else from=../moved to=sessions; fi
+mkdir -p "$to"
+for d in "$from"/shell-instance-*; do git worktree move "$d" "$to/${d##*/}"; done
 SH
 
 # ---------------------------------------------------------------------------------------
@@ -612,6 +624,34 @@ if want 5; then
     rm -rf "$RUN" "$TMP/floor" "$ENV_DIR"
 fi
 
+# 6. Move MOVE_N sessions (a changed root) ----------------------------------------------
+if want 6; then
+    log "6. move $MOVE_N sessions of the $FILES-file repository (a changed root)"
+    MOVE_DIR=$TMP/move/repo
+    rm -rf "$TMP/move" && mkdir -p "$TMP/move" && cp -a "$TMP/pristine-big" "$MOVE_DIR"
+    manifest "$MOVE_DIR" "$MOVE_N"
+    (cd "$MOVE_DIR" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+        log "flowloom apply failed while setting up the move repository"
+        sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+        exit 1
+    }
+    toggle_root() { # the manifest names the root the sessions are not in
+        manifest "$MOVE_DIR" "$MOVE_N"
+        if [[ -d $MOVE_DIR/sessions/shell-instance-s001 ]]; then
+            sed -i '1a [defaults]\nroot = "../moved"' "$MOVE_DIR/flowloom.toml"
+        fi
+    }
+    check_moved() { # every session is in the root the manifest names, and flowloom agrees
+        local n
+        n=$(git -C "$MOVE_DIR" worktree list --porcelain | grep -c '^worktree .*/shell-instance-s')
+        ((n == MOVE_N)) || { log "expected $MOVE_N moved worktrees, git lists $n"; exit 1; }
+        check_converged "$MOVE_DIR" || exit 1
+    }
+    measure flowloom_move toggle_root check_moved -- bash "$CMD/flowloom_apply.sh" "$MOVE_DIR"
+    measure git_move_loop - - -- bash "$CMD/git_move_loop.sh" "$MOVE_DIR"
+    rm -rf "$TMP/move"
+fi
+
 # ---------------------------------------------------------------------------------------
 # Report.
 cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
@@ -703,7 +743,12 @@ if want 5; then
     echo "| 5 | | the same apply without \`copy\` | $(cell_ms flowloom_env_plain) | $(cell_mib flowloom_env_plain) |"
     echo "| 5 | | floor: \`cp -a node_modules\` ×$CREATE_N | $(cell_ms cp_a_modules) | $(cell_mib cp_a_modules) |"
 fi
-if want 1 || want 2 || want 3 || want 5; then echo; fi
+if want 6; then
+    ((want_table)) || want 5 || { echo "| # | what | contender | median ms | peak RSS MiB |"; echo "|---|---|---|---:|---:|"; }
+    echo "| 6 | move $MOVE_N sessions, $FILES files (a changed root) | \`flowloom apply --yes\` | $(cell_ms flowloom_move) | $(cell_mib flowloom_move) |"
+    echo "| 6 | | \`git worktree move\` ×$MOVE_N | $(cell_ms git_move_loop) | $(cell_mib git_move_loop) |"
+fi
+if want 1 || want 2 || want 3 || want 5 || want 6; then echo; fi
 
 echo "| ratio | measured | target | |"
 echo "|---|---:|---:|---|"
@@ -718,6 +763,9 @@ fi
 if want 3; then
     r=$( ((HAVE_STATUS)) && ratio flowloom_status git_status_loop || echo n/a); echo "| status / git status loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
     r=$( ((HAVE_STATUS)) && ratio flowloom_status_refreshed git_status_loop || echo n/a); echo "| status (git-refreshed indexes) / git status loop | $(x "$r") | (info) | |"
+fi
+if want 6; then
+    r=$(ratio flowloom_move git_move_loop); echo "| move $MOVE_N sessions / \`git worktree move\` ×$MOVE_N | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
 fi
 if want 4; then
     GMAX=${GROWTH_SIZES[-1]} GMIN=${GROWTH_SIZES[0]}

@@ -124,6 +124,9 @@ pub enum Command {
     /// Run a command in a session's worktree, with the session's environment; exits with
     /// the command's code.
     Run(RunArgs),
+    /// Run a session's `setup` commands again, in its worktree with its environment (trusted
+    /// as `apply` requires); its metadata records whether they succeeded.
+    Setup(SetupArgs),
     /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
     ShellInit(ShellInitArgs),
     /// Trust the manifest's current `setup` commands and `env` variables on this machine, so
@@ -165,6 +168,12 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The session id.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod path;
 mod plan;
 mod rm;
 mod run;
+mod setup;
 mod shell_init;
 mod show;
 mod status;
@@ -321,6 +322,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::New(args) => new::run(cli, &start_dir, args, printer),
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
+        Command::Setup(args) => setup::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
         Command::Trust => trust::run(cli, &start_dir, printer),
         Command::Schema => {

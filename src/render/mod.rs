@@ -179,6 +179,23 @@ fn summary_of(change: &Change) -> String {
                     names.join(", ")
                 ),
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
+                Repair::Copies { finishing: true, .. } => "finish copy".to_owned(),
+                Repair::Copies { items, .. } => {
+                    let names: Vec<String> = items.iter().map(copy_name).collect();
+                    format!("copies: {}", shown_list(&names))
+                }
+                Repair::RunSetup { commands, .. } if commands.is_empty() => "record setup finished".to_owned(),
+                Repair::RunSetup { .. } => "run setup".to_owned(),
+                Repair::Move { resumed: true, .. } => "finish moving worktree (a move was interrupted)".to_owned(),
+                Repair::Move { from, across, .. } => format!(
+                    "move worktree from {}{}",
+                    output::escape(&from.to_string_lossy()),
+                    if *across {
+                        " (another file system: copied, verified, then the old folder deleted)"
+                    } else {
+                        ""
+                    }
+                ),
             })
             .collect::<Vec<_>>()
             .join(", "),
@@ -271,6 +288,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                     let copy: Vec<String> = prepare.copy.iter().map(copy_name).collect();
                     prepare_details(out, &copy, &prepare.ports, &prepare.setup, p);
                 }
+                finishing_details(out, r, p);
                 if let Repair::Metadata {
                     old: Some(old),
                     new: Some(new),
@@ -308,19 +326,58 @@ fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
     }
 }
 
+/// Up to five names, escaped, then how many more.
+fn shown_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|c| crate::render::output::escape(c).into_owned())
+        .collect();
+    if names.len() > SHOWN {
+        shown.push(format!("and {} more", names.len() - SHOWN));
+    }
+    shown.join(", ")
+}
+
+/// SPEC §11.3: what finishing a session copies and runs, and what it leaves alone.
+fn finishing_details(out: &mut String, repair: &Repair, p: &Printer) {
+    match repair {
+        Repair::Copies {
+            items, kept, finishing, ..
+        } => {
+            if *finishing {
+                let copy: Vec<String> = items.iter().map(copy_name).collect();
+                prepare_details(out, &copy, &[], &[], p);
+            }
+            if !kept.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {} {}",
+                    p.paint(Style::Dim, "skipped (the session has them, never overwritten):"),
+                    shown_list(kept)
+                );
+            }
+        }
+        Repair::RunSetup { commands, done, .. } => {
+            prepare_details(out, &[], &[], commands, p);
+            if !done.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {} {}",
+                    p.paint(Style::Dim, "already succeeded, not run again:"),
+                    shown_list(done)
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 /// SPEC §10: what a new session gets after its checkout, for plans and saved plans.
 fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &[String], p: &Printer) {
     if !copy.is_empty() {
-        const SHOWN: usize = 5;
-        let mut names: Vec<String> = copy
-            .iter()
-            .take(SHOWN)
-            .map(|c| crate::render::output::escape(c).into_owned())
-            .collect();
-        if copy.len() > SHOWN {
-            names.push(format!("and {} more", copy.len() - SHOWN));
-        }
-        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), names.join(", "));
+        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), shown_list(copy));
     }
     if !ports.is_empty() {
         let _ = writeln!(
@@ -608,6 +665,12 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
                             j.copy = prepare.copy.iter().map(copy_name).collect();
                             j.setup = prepare.setup.clone();
                         }
+                        if let Repair::Copies { items, .. } = r {
+                            j.copy = items.iter().map(copy_name).collect();
+                        }
+                        if let Repair::RunSetup { commands, .. } = r {
+                            j.setup = commands.clone();
+                        }
                     }
                     j.repairs = repairs
                         .iter()
@@ -620,6 +683,9 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
                                 Repair::Restore { .. } => "restore",
                                 Repair::Ports { .. } => "ports",
                                 Repair::FinishRecord => "record",
+                                Repair::Copies { .. } => "copies",
+                                Repair::RunSetup { .. } => "setup",
+                                Repair::Move { .. } => "move",
                             }
                             .to_owned()
                         })
@@ -675,6 +741,7 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
                     Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => {
                         manifest.relative(path)
                     }
+                    Housekeeping::FinishMove { to, .. } => manifest.relative(to),
                 },
                 description: housekeeping_text(h, manifest),
             })
@@ -903,6 +970,7 @@ fn housekeeping_kind(step: &Housekeeping) -> &'static str {
         Housekeeping::Leftover(_) => "leftover",
         Housekeeping::EmptyTrash { .. } => "empty_trash",
         Housekeeping::DropRecord { .. } => "drop_record",
+        Housekeeping::FinishMove { .. } => "finish_move",
     }
 }
 
@@ -934,6 +1002,11 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &dyn Places) -> String {
         Housekeeping::DropRecord { session, .. } => {
             format!("forget `{session}` in the ownership record (its worktree and branch are gone)")
         }
+        Housekeeping::FinishMove { from, to, .. } => format!(
+            "finish the move of {} to {} a killed apply started",
+            manifest.relative(from),
+            manifest.relative(to)
+        ),
     }
 }
 

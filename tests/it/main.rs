@@ -7,6 +7,7 @@ mod beside;
 mod common;
 mod core;
 mod dashboard;
+mod declarative;
 mod differential;
 mod environment;
 mod escapes;

@@ -190,18 +190,19 @@ fn status_shows_every_state_and_counts_like_git() {
     );
 
     let before = env.git(&["for-each-ref"]);
-    let (code, out, err) = status(&env, &["status"]);
+    let (code, out, err) = status(&env, &["status", "--wide"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err, "");
     insta::assert_snapshot!(out, @"
-    SESSION     PURPOSE  BRANCH              STATE      BASE   AGE  LAST COMMIT   PATH
-    4242-spike  spike    session/4242-spike  unmanaged  +0 -1   3h  tools         sessions/shell-instance-4242
-    auth                 session/auth        locked     +0 -0   3h  develop work  sessions/shell-instance-auth
-    docs                 session/docs        ok         +1 -1   3h  docs work     sessions/shell-instance-docs
-    gone                 session/gone        orphan     +0 -1   3h  tools         sessions/shell-instance-gone
-    later                session/later       missing    -        -                sessions/shell-instance-later
-    meta                 session/meta        drifted    +0 -1   3h  tools         sessions/shell-instance-meta
-    perf                 session/perf        dirty      +0 -1   3h  tools         sessions/shell-instance-perf
+      SESSION     PURPOSE  BRANCH              STATE      DIRT  BASE   AGE  LAST COMMIT   PATH
+    @ (main)               main                dirty      ?2            3h  main moves    .
+      4242-spike  spike    session/4242-spike  unmanaged  ?1    +0 -1   3h  tools         sessions/shell-instance-4242
+      auth                 session/auth        locked           +0 -0   3h  develop work  sessions/shell-instance-auth
+      docs                 session/docs        ok               +1 -1   3h  docs work     sessions/shell-instance-docs
+      gone                 session/gone        orphan           +0 -1   3h  tools         sessions/shell-instance-gone
+      later                session/later       missing          -        -                sessions/shell-instance-later
+      meta                 session/meta        drifted          +0 -1   3h  tools         sessions/shell-instance-meta
+      perf                 session/perf        dirty      !1    +0 -1   3h  tools         sessions/shell-instance-perf
     ");
     assert_eq!(env.git(&["for-each-ref"]), before, "status changes nothing");
 
@@ -259,7 +260,11 @@ fn status_without_sessions_says_so() {
     env.manifest("# nothing yet\n");
     let (code, out, _) = env.run(&["status"]);
     assert_eq!(code, 0);
-    insta::assert_snapshot!(out, @"No sessions. Declare some in flowloom.toml and run `flowloom apply`.");
+    insta::assert_snapshot!(out, @"
+      SESSION  BRANCH  STATE  DIRT   AGE  LAST COMMIT  PATH
+    @ (main)   main    dirty  ?1    11mo  tools        .
+    No sessions. Declare some in flowloom.toml and run `flowloom apply`.
+    ");
     let (_, out, _) = env.run(&["status", "--json"]);
     insta::assert_snapshot!(out, @r#"
     {
@@ -365,7 +370,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     );
     let (_, out, _) = env.run(&["status"]);
     assert!(
-        out.lines().any(|l| l.starts_with("4242-spike") && l.contains(" ok ")),
+        out.lines().any(|l| l.starts_with("  4242-spike") && l.contains(" ok ")),
         "{out}"
     );
     let (code, _, err) = env.run(&["import", "--yes"]);

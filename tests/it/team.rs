@@ -251,7 +251,7 @@ fn status_shows_every_state_and_counts_like_git() {
         };
         assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
     }
-    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"locked":false}"#);
+    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","current":false,"base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"dirt":{"staged":0,"modified":0,"untracked":0},"locked":false,"setup":"ok","in_use":[]}"#);
 }
 
 #[test]
@@ -269,7 +269,25 @@ fn status_without_sessions_says_so() {
     insta::assert_snapshot!(out, @r#"
     {
       "format_version": 1,
-      "sessions": []
+      "main": {
+        "branch": "main",
+        "path": ".",
+        "state": "dirty",
+        "current": true,
+        "dirt": {
+          "staged": 0,
+          "modified": 0,
+          "untracked": 1
+        },
+        "upstream": null,
+        "last_commit": {
+          "id": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd",
+          "subject": "tools",
+          "time": "2026-01-01T00:00:00Z"
+        }
+      },
+      "sessions": [],
+      "overlaps": []
     }
     "#);
 }

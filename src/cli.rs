@@ -192,9 +192,13 @@ pub enum InitShell {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print one JSON document (format_version 1) with a `sessions` array.
+    /// Print one JSON document (format_version 1) with `main`, `sessions` and `overlaps`.
     #[arg(long)]
     pub json: bool,
+
+    /// Show every column and every value whole, however wide the terminal.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Args)]

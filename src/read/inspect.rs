@@ -117,31 +117,8 @@ pub fn dirt(
     hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
-    use gix::status::index_worktree::iter::Summary;
-    let mut dirt = Dirt::default();
     let wt_repo = open_worktree(repo, admin_id, path)?;
-    let mut iter = wt_repo
-        .status(gix::progress::Discard)
-        .map_err(|e| RepoError::git("read status of", path, e))?
-        .untracked_files(gix::status::UntrackedFiles::Files)
-        .into_iter(None)
-        .map_err(|e| RepoError::git("read status of", path, e))?;
-    for item in &mut iter {
-        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
-        match item {
-            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
-            gix::status::Item::IndexWorktree(item) => {
-                let rel = item.rela_path().to_str_lossy().into_owned();
-                match item.summary() {
-                    Some(Summary::Removed) => dirt.deleted.push(rel),
-                    Some(Summary::Added) => dirt.untracked.push(rel),
-                    Some(_) => dirt.modified.push(rel),
-                    None => {}
-                }
-            }
-        }
-    }
-    let outcome = iter.into_outcome();
+    let (mut dirt, outcome) = status_of(&wt_repo, path, for_status)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -180,6 +157,50 @@ pub fn dirt(
         refresh_index(&wt_repo, &mut outcome);
     }
     Ok(dirt)
+}
+
+/// The `git status` of an opened worktree, by kind (no hidden session files); with
+/// `refresh`, the re-checked stats written back to its index as `git status` does.
+pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
+    let (dirt, outcome) = status_of(wt_repo, path, refresh)?;
+    if refresh && let Some(mut outcome) = outcome {
+        refresh_index(wt_repo, &mut outcome);
+    }
+    Ok(dirt)
+}
+
+/// `one_thread`: the check of the tracked files runs on the calling thread (status checks
+/// many worktrees at once, one per core; threads of their own would only contend).
+fn status_of(
+    wt_repo: &gix::Repository,
+    path: &Path,
+    one_thread: bool,
+) -> Result<(Dirt, Option<gix::status::Outcome>), RepoError> {
+    use gix::status::index_worktree::iter::Summary;
+    let mut dirt = Dirt::default();
+    let mut iter = wt_repo
+        .status(gix::progress::Discard)
+        .map_err(|e| RepoError::git("read status of", path, e))?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .index_worktree_options_mut(|o| o.thread_limit = one_thread.then_some(1).or(o.thread_limit))
+        .into_iter(None)
+        .map_err(|e| RepoError::git("read status of", path, e))?;
+    for item in &mut iter {
+        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
+        match item {
+            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
+            gix::status::Item::IndexWorktree(item) => {
+                let rel = item.rela_path().to_str_lossy().into_owned();
+                match item.summary() {
+                    Some(Summary::Removed) => dirt.deleted.push(rel),
+                    Some(Summary::Added) => dirt.untracked.push(rel),
+                    Some(_) => dirt.modified.push(rel),
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok((dirt, iter.into_outcome()))
 }
 
 /// Write back the file stats the status had to re-check, as `git status` does: without
@@ -249,6 +270,7 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         return found;
     }
     let me = std::process::id();
+    let wanted: std::collections::HashSet<&Path> = paths.iter().copied().collect();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -272,7 +294,8 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
             }
         }
         for (uses, target) in targets {
-            let Some(path) = paths.iter().find(|p| target.starts_with(p)) else {
+            // A look-up per folder above the target, not a comparison per worktree.
+            let Some(path) = target.ancestors().find_map(|a| wanted.get(a)) else {
                 continue;
             };
             let list = found.entry(path.to_path_buf()).or_default();
@@ -792,6 +815,22 @@ fn changes(repo: &gix::Repository, old: &gix::Tree<'_>, new: &gix::Tree<'_>) -> 
         .collect();
     out.sort();
     Some(out)
+}
+
+/// The paths whose content or mode differs between two commits' trees (`git diff
+/// --name-only old new`); `None` when a tree cannot be read.
+pub fn changed_paths(
+    repo: &gix::Repository,
+    old: gix::ObjectId,
+    new: gix::ObjectId,
+) -> Option<std::collections::BTreeSet<String>> {
+    let tree = |id: gix::ObjectId| repo.find_commit(id).ok()?.tree().ok();
+    let list = changes(repo, &tree(old)?, &tree(new)?)?;
+    Some(
+        list.into_iter()
+            .map(|(path, _, _)| path.to_str_lossy().into_owned())
+            .collect(),
+    )
 }
 
 /// A patch id at the level of files: a hash of which paths change from which content and

@@ -856,7 +856,7 @@ fn head_branch(head_file: &Path) -> Option<String> {
 }
 
 /// The branch a `HEAD` file's `content` is on.
-fn branch_in(content: &[u8]) -> Option<String> {
+pub(crate) fn branch_in(content: &[u8]) -> Option<String> {
     let target = content.trim().strip_prefix(b"ref: ")?;
     let name = target.strip_prefix(crate::names::HEADS.as_bytes())?;
     Some(name.to_str().ok()?.to_owned())
@@ -901,7 +901,7 @@ fn peeled(repo: &gix::Repository, full: &str) -> Option<String> {
     r.peel_to_id().ok().map(|id| id.to_string())
 }
 
-fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {
+pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {
     let tracking = repo
         .branch_remote_tracking_ref_name(name, gix::remote::Direction::Fetch)?
         .ok()?;

@@ -2,6 +2,7 @@
 
 pub mod output;
 pub mod progress;
+pub mod status;
 
 use std::fmt::Write as _;
 
@@ -501,16 +502,6 @@ pub(crate) fn pad(text: &str, width: usize) -> String {
     let mut out = String::with_capacity(text.len() + fill);
     out.push_str(&text);
     out.extend(std::iter::repeat_n(' ', fill));
-    out
-}
-
-/// Like [`pad`], with the spaces first (numbers align right).
-pub(crate) fn pad_left(text: &str, width: usize) -> String {
-    let text = crate::render::output::escape(text);
-    let fill = width.saturating_sub(text.chars().count());
-    let mut out = String::with_capacity(text.len() + fill);
-    out.extend(std::iter::repeat_n(' ', fill));
-    out.push_str(&text);
     out
 }
 
@@ -1017,13 +1008,11 @@ mod tests {
     #[test]
     fn padding_never_panics_and_counts_what_is_shown() {
         assert_eq!(pad("ab", 4), "ab  ");
-        assert_eq!(pad_left("7", 3), "  7");
         assert_eq!(pad("abcdef", 2), "abcdef");
         assert_eq!(pad("é", 2), "é ");
         // Past 65,535, `format!("{:<w$}")` panics.
         let long = "x".repeat(70_000);
         assert_eq!(pad(&long, 70_001).len(), 70_001);
-        assert_eq!(pad_left("", 70_000).len(), 70_000);
         // Widths are those of the escaped text, and capped.
         assert_eq!(pad("a\u{1b}", 8), "a\\u001b ");
         let rows = [["a\u{1b}".to_owned(), long.clone()], ["b".to_owned(), "c".to_owned()]];

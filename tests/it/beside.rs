@@ -58,7 +58,7 @@ fn a_root_beside_the_repository_works_end_to_end() {
 
     // status, path, run, and the same from inside a session (`{repo}` stays the main
     // worktree's name, not the session folder's).
-    let (code, out, err) = env.run(&["status"]);
+    let (code, out, err) = env.run(&["status", "--wide"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("../repo.sessions/shell-instance-b"), "{out}");
     let (code, out, _) = env.run(&["path", "a"]);

@@ -613,6 +613,8 @@ pub struct JsonStatus {
 #[derive(Serialize)]
 pub struct JsonRow {
     pub session: String,
+    /// The file that declares it (SPEC §11.1); `null` when none does (orphans, unmanaged).
+    pub layer: Option<crate::manifest::Layer>,
     pub purpose: Option<String>,
     pub branch: Option<String>,
     /// Relative to the manifest's folder.
@@ -658,6 +660,7 @@ pub fn json(rows: &[Row], manifest: &Manifest, now: i64) -> JsonStatus {
             .iter()
             .map(|r| JsonRow {
                 session: r.session.clone(),
+                layer: manifest.sessions.get(&r.session).map(|s| s.layer),
                 purpose: r.purpose.clone(),
                 branch: r.branch.clone(),
                 path: r.path.as_deref().map(|p| manifest.relative(p)),

@@ -33,8 +33,7 @@ pub(crate) fn load_or_record(
         return Err(Error::Manifest(error));
     };
     printer.warn(&format!(
-        "{}; answering from flowloom's record of the sessions it made (`flowloom validate` shows what to fix)",
-        error
+        "{error}; answering from flowloom's record of the sessions it made (`flowloom validate` shows what to fix)"
     ));
     Ok(manifest)
 }

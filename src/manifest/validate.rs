@@ -265,6 +265,12 @@ fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, ManifestError> {
     })
 }
 
+/// Bytes as `load` reads them (the tests' way in).
+#[cfg(test)]
+fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Manifest, ManifestError> {
+    from_source(path, utf8(path, bytes)?)
+}
+
 pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, ManifestError> {
     from_sources(path, source, None)
 }

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 
-/// The whole error chain of a gix error in one line.
+/// The whole error chain of a gix error in one line, in sentences: a library's bare
+/// identifiers (`NotFound`, an error kind shown as Rust names it) are left out.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -17,7 +18,17 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         source = s.source();
     }
-    text
+    // Also where a library's own message ends in one (`…or in any of its parents: NotFound`).
+    text.split(": ")
+        .filter(|part| !is_identifier(part))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// `NotFound`, `PermissionDenied`: a name from the code, not words for the user.
+fn is_identifier(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -100,6 +111,21 @@ fn list(files: &[String]) -> String {
     match files.len() {
         0..=3 => shown,
         n => format!("{shown} and {} more", n - 3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not find a repository")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("NotFound")]
+    struct Inner;
+
+    #[test]
+    fn bare_identifiers_never_reach_the_user() {
+        assert_eq!(super::chain(&Outer(Inner)), "could not find a repository");
     }
 }
 

@@ -69,6 +69,7 @@ fn rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
             session.base.clone(),
         );
         row.purpose = Some(session.purpose.clone());
+        row.layer = Some(session.layer);
         row.ports = state
             .worktrees
             .get(&row_path(&row))

@@ -328,6 +328,11 @@ impl<'a> Executor<'a> {
         trash: Option<PathBuf>,
         trash_digest: Option<String>,
     ) -> Result<(), RepoError> {
+        // Whether flowloom created the branch is settled when the session is made.
+        let branch_created = self
+            .record
+            .by_path(&change.path)
+            .is_none_or(|o| o.branch_created && o.branch == change.branch);
         self.record.upsert(OwnedSession {
             id: change.session.clone(),
             branch: change.branch.clone(),
@@ -336,6 +341,29 @@ impl<'a> Executor<'a> {
             state,
             trash,
             trash_digest,
+            branch_created,
+        });
+        self.save_record()
+    }
+
+    /// The first entry of a session being made: it says whether flowloom makes its branch.
+    /// A creation that a killed apply started keeps what that one recorded: the branch
+    /// it made now exists, but is flowloom's all the same.
+    fn mark_new(&mut self, change: &Change, base: &str, start: &Start) -> Result<(), RepoError> {
+        let earlier = self
+            .record
+            .by_path(&change.path)
+            .filter(|o| o.state == OwnedState::Creating && o.branch == change.branch)
+            .map(|o| o.branch_created);
+        self.record.upsert(OwnedSession {
+            id: change.session.clone(),
+            branch: change.branch.clone(),
+            path: change.path.clone(),
+            base: base.to_owned(),
+            state: OwnedState::Creating,
+            trash: None,
+            trash_digest: None,
+            branch_created: earlier.unwrap_or(start.from == crate::plan::StartFrom::Base),
         });
         self.save_record()
     }
@@ -363,7 +391,7 @@ impl<'a> Executor<'a> {
                 &self.held_ports,
             )?
         };
-        self.mark(change, base, OwnedState::Creating)?;
+        self.mark_new(change, base, start)?;
         failpoint("create:record");
         let full = crate::names::branch_ref(&change.branch);
         let made_branch =

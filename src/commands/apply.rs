@@ -11,6 +11,7 @@ use crate::cli::{ApplyArgs, Cli};
 use crate::error::RepoError;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Plan};
+use crate::read::state::State;
 use crate::render;
 use crate::render::output::{Printer, Style};
 
@@ -84,6 +85,11 @@ pub(super) struct Run<'a> {
     pub stale: Option<jiff::Timestamp>,
     /// Print the plan on standard error (`flowloom new` prints only the path on stdout).
     pub plan_on_stderr: bool,
+    /// All or nothing (`flowloom rm`, SPEC §11.2): an error that stops the run once the plan
+    /// is made, before anything is asked or done (a blocked removal).
+    pub refuse: Option<&'a dyn Fn(&Plan, &State) -> Option<Error>>,
+    /// Ask for trust on a terminal even when the changes need no confirmation (`new`).
+    pub ask_trust: bool,
 }
 
 impl<'a> Run<'a> {
@@ -101,6 +107,8 @@ impl<'a> Run<'a> {
             json: false,
             stale: lock.stale().and_then(|s| s.started),
             plan_on_stderr: false,
+            refuse: None,
+            ask_trust: false,
         }
     }
 
@@ -120,7 +128,7 @@ impl<'a> Run<'a> {
             compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
         // SPEC §10: on a terminal, untrusted setup commands are shown and the user asked;
         // `--yes` (Confirm::Given) never implies trust.
-        if confirm == Confirm::Ask && saved.is_none() {
+        if (confirm == Confirm::Ask || self.ask_trust) && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
                 let hashes = untrusted.iter().map(crate::store::machine::setup_hash).collect();
@@ -134,6 +142,9 @@ impl<'a> Run<'a> {
             // step for step; then what is carried out is the plan read back from the file.
             saved.check(manifest, &state, &plan)?;
             plan = saved.plan.clone();
+        }
+        if let Some(error) = self.refuse.and_then(|refuse| refuse(&plan, &state)) {
+            return Err(error);
         }
         if self.plan_on_stderr {
             printer.status(render::text(&plan, manifest, printer).trim_end());

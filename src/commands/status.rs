@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, load, open_repo};
+use super::{Error, open_repo};
 use crate::cli::{Cli, StatusArgs};
 use crate::manifest::Manifest;
 use crate::read::dashboard::{Dashboard, Unreadable};
@@ -14,7 +14,7 @@ use crate::status;
 pub fn run(cli: &Cli, start_dir: &Path, args: &StatusArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let manifest = super::fallback::load_or_record(cli, start_dir, &repo, &printer)?;
     let mut state = State::read(&repo, &manifest, start_dir)?;
     // Of the planner's questions, only the merge checks of undeclared sessions' branches:
     // they tell a retained branch from one apply deletes. The dirty checks are status's

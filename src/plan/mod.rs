@@ -1204,11 +1204,12 @@ fn plan_orphan(
         Some(wt) => worktree_loss(state, owned, wt, half_made),
         None => Loss::default(),
     };
-    // The branch goes with the session only when no other worktree has it checked out,
-    // and never when it is what sessions start from.
+    // The branch goes with the session only when flowloom created it (SPEC §11.2), no
+    // other worktree has it checked out, and never when it is what sessions start from.
     let is_a_base = state.bases.contains_key(&owned.branch);
     let delete_branch = branch.filter(|_| {
-        !is_a_base
+        owned.branch_created
+            && !is_a_base
             && checked_out
                 .get(owned.branch.as_str())
                 .is_none_or(|p| *p == owned.path.as_path())
@@ -1870,6 +1871,7 @@ mod tests {
                     state: owned,
                     trash: None,
                     trash_digest: None,
+                    branch_created: true,
                 });
             }
         }
@@ -1943,6 +1945,7 @@ mod tests {
                         state: OwnedState::Created,
                         trash: None,
                         trash_digest: None,
+                        branch_created: true,
                     });
                 }
                 Action::Update { repairs, wanted, .. } => {
@@ -2135,6 +2138,7 @@ mod reason_table {
             state,
             trash: None,
             trash_digest: None,
+            branch_created: true,
         }
     }
 

@@ -121,6 +121,10 @@ pub fn differing_sessions(a: &Plan, b: &Plan) -> Vec<String> {
 pub fn manifest_digest(manifest: &Manifest) -> String {
     let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
     hasher.update(manifest.source.as_bytes());
+    if let Some(local) = &manifest.local {
+        hasher.update(b"\0");
+        hasher.update(local.source.as_bytes());
+    }
     hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
 }
 
@@ -132,6 +136,7 @@ pub fn fingerprint(manifest: &Manifest, state: &State, plan: &Plan) -> String {
     for part in [
         manifest.path.to_string_lossy().into_owned(),
         manifest.source.clone(),
+        manifest.local.as_ref().map(|l| l.source.clone()).unwrap_or_default(),
         serde_json::to_string(state).unwrap_or_default(),
         serde_json::to_string(plan).unwrap_or_default(),
     ] {

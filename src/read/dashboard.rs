@@ -116,6 +116,8 @@ impl DirtCounts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub session: String,
+    /// The manifest file that declares it (SPEC §11.1); `None` when none does.
+    pub layer: Option<crate::manifest::Layer>,
     /// The manifest's, else the metadata file's.
     pub purpose: Option<String>,
     pub branch: Option<String>,
@@ -155,6 +157,7 @@ impl Row {
     ) -> Row {
         Row {
             session,
+            layer: None,
             purpose: None,
             branch,
             path,

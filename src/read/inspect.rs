@@ -271,6 +271,7 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
     }
     let me = std::process::id();
     let wanted: std::collections::HashSet<&Path> = paths.iter().copied().collect();
+    let shell = invoking_shell();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -278,7 +279,7 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me {
+        if pid == me || Some(pid) == shell {
             continue;
         }
         let dir = entry.path();
@@ -309,6 +310,14 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         }
     }
     found
+}
+
+/// The shell that runs flowloom through the function of `shell-init`, which moves that
+/// shell out of a session it removes (SPEC §11.2): its pid in `FLOWLOOM_SHELL_PID`, counted
+/// only when it is this process's parent, so that no other process can be waved through.
+pub fn invoking_shell() -> Option<u32> {
+    let pid: u32 = std::env::var("FLOWLOOM_SHELL_PID").ok()?.trim().parse().ok()?;
+    (pid == std::os::unix::process::parent_id()).then_some(pid)
 }
 
 /// How many commits `head` reaches that no local branch and no tag reaches: what a

@@ -507,6 +507,8 @@ pub struct JsonMain {
 #[derive(Serialize)]
 pub struct JsonRow {
     pub session: String,
+    /// The file that declares it (SPEC §11.1); `null` when none does (orphans, unmanaged).
+    pub layer: Option<crate::manifest::Layer>,
     pub purpose: Option<String>,
     pub branch: Option<String>,
     /// Relative to the manifest's folder.
@@ -581,6 +583,7 @@ pub fn json(d: &Dashboard, relative: &dyn Fn(&Path) -> String, now: i64) -> Json
 fn json_row(r: &Row, relative: &dyn Fn(&Path) -> String, now: i64) -> JsonRow {
     JsonRow {
         session: r.session.clone(),
+        layer: r.layer,
         purpose: r.purpose.clone(),
         branch: r.branch.clone(),
         path: r.path.as_deref().map(relative),

@@ -86,6 +86,21 @@ pub struct OwnedSession {
     /// may be deleted; one that does not is moved back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trash_digest: Option<String>,
+    /// Whether flowloom created the branch (SPEC §11.2): a branch that existed (locally, or
+    /// as `<remote>/<branch>`) when the session was made, or that `import` adopted, is never
+    /// deleted by flowloom. Records written before this field existed say nothing: they
+    /// keep what they did.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub branch_created: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_yes(value: &bool) -> bool {
+    *value
 }
 
 /// The largest ownership record flowloom reads (tens of thousands of entries fit).
@@ -400,6 +415,7 @@ mod tests {
             state: OwnedState::Created,
             trash: trash.map(PathBuf::from),
             trash_digest: trash.map(|_| "d\"ig\nest".to_owned()),
+            branch_created: id != "b",
         };
         let mut record = Record::new(
             1,

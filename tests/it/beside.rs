@@ -103,7 +103,7 @@ fn a_root_beside_the_repository_works_end_to_end() {
         "session/h",
         &root.join("shell-instance-h").display().to_string(),
     ]);
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
     assert!(manifest.contains("[sessions.h]"), "{manifest}");

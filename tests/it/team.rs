@@ -251,7 +251,7 @@ fn status_shows_every_state_and_counts_like_git() {
         };
         assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
     }
-    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","current":false,"base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"dirt":{"staged":0,"modified":0,"untracked":0},"locked":false,"setup":"ok","in_use":[]}"#);
+    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","layer":"shared","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","current":false,"base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"dirt":{"staged":0,"modified":0,"untracked":0},"locked":false,"setup":"ok","in_use":[]}"#);
 }
 
 #[test]
@@ -329,7 +329,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     );
 
     // Without --yes on a pipe: shows the diff, refuses, writes nothing.
-    let (code, _, err) = env.run(&["import"]);
+    let (code, _, err) = env.run(&["import", "--shared"]);
     assert_eq!(code, 1);
     assert!(err.contains("standard input is not a terminal"), "{err}");
     assert_eq!(
@@ -337,7 +337,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
         COMMENTED
     );
 
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @r#"
     --- a/flowloom.toml
@@ -391,7 +391,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
         out.lines().any(|l| l.starts_with("  4242-spike") && l.contains(" ok ")),
         "{out}"
     );
-    let (code, _, err) = env.run(&["import", "--yes"]);
+    let (code, _, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0);
     assert_eq!(
         err,
@@ -461,7 +461,7 @@ fn import_writes_only_the_keys_the_templates_do_not_give() {
     );
     // Detached: cannot be declared.
     env.git(&["worktree", "add", "-q", "--detach", "sessions/shell-instance-detached"]);
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @r#"
     --- a/flowloom.toml

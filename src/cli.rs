@@ -127,6 +127,9 @@ pub enum Command {
     /// Run a command in a session's worktree, with the session's environment; exits with
     /// the command's code.
     Run(RunArgs),
+    /// Run a session's `setup` commands again, in its worktree with its environment (trusted
+    /// as `apply` requires); its metadata records whether they succeeded.
+    Setup(SetupArgs),
     /// Print a shell function so that `flowloom cd ID` changes the shell's directory.
     ShellInit(ShellInitArgs),
     /// Trust the manifest's current `setup` commands and `env` variables on this machine, so
@@ -135,18 +138,37 @@ pub enum Command {
     Trust,
     /// Print the JSON Schema of flowloom.toml, for editors with a TOML language server.
     Schema,
+    /// `flowloom cd ID` is the shell function's (`shell-init`); the program says how to get it.
+    #[command(hide = true)]
+    Cd(PathArgs),
+    /// Move a session of this clone's `flowloom.local.toml` into the committed manifest,
+    /// for the team; its worktree and branch stay as they are.
+    Share(ShareArgs),
+    /// Move a session of the committed manifest into this clone's `flowloom.local.toml`;
+    /// its worktree and branch stay as they are.
+    Unshare(ShareArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct NewArgs {
-    /// The session id.
+    /// The session id, or a branch name (`feature/login` declares id `feature-login` with
+    /// that branch).
     pub id: String,
+    /// The session's branch: checked out when it exists (locally, or as `<remote>/NAME`,
+    /// then tracked), created at the base otherwise. flowloom never deletes a branch it did
+    /// not create.
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
     /// What the session is for (written as `purpose`).
     #[arg(long, value_name = "TEXT")]
     pub purpose: Option<String>,
     /// Where its branch starts: any revspec (written as `base`).
     #[arg(long, value_name = "REV")]
     pub base: Option<String>,
+    /// Declare it in the committed manifest, for the team, instead of this clone's
+    /// `flowloom.local.toml`.
+    #[arg(long)]
+    pub shared: bool,
 }
 
 #[derive(Debug, Args)]
@@ -193,9 +215,21 @@ pub struct MergeArgs {
 pub struct RunArgs {
     /// The session id.
     pub id: String,
-    /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "CMD")]
+    /// The command and its arguments (after `--` when the command has options of its own
+    /// that flowloom could mistake for its own).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        required = true,
+        value_name = "CMD"
+    )]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The session id.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -214,9 +248,13 @@ pub enum InitShell {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print one JSON document (format_version 1) with a `sessions` array.
+    /// Print one JSON document (format_version 1) with `main`, `sessions` and `overlaps`.
     #[arg(long)]
     pub json: bool,
+
+    /// Show every column and every value whole, however wide the terminal.
+    #[arg(long)]
+    pub wide: bool,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +279,15 @@ pub struct ImportArgs {
     /// Do not ask for confirmation.
     #[arg(long, visible_alias = "auto-approve")]
     pub yes: bool,
+    /// Declare them in the committed manifest instead of this clone's `flowloom.local.toml`.
+    #[arg(long)]
+    pub shared: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShareArgs {
+    /// The session id.
+    pub id: String,
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 
-/// The whole error chain of a gix error in one line.
+/// The whole error chain of a gix error in one line, in sentences: a library's bare
+/// identifiers (`NotFound`, an error kind shown as Rust names it) are left out.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
@@ -17,7 +18,17 @@ pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         source = s.source();
     }
-    text
+    // Also where a library's own message ends in one (`…or in any of its parents: NotFound`).
+    text.split(": ")
+        .filter(|part| !is_identifier(part))
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// `NotFound`, `PermissionDenied`: a name from the code, not words for the user.
+fn is_identifier(text: &str) -> bool {
+    text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -66,9 +77,56 @@ pub enum RepoError {
     )]
     UnsafeSession { path: PathBuf, why: String },
 
+    #[error("the LFS object{} of {} {} not in this repository, so the checkout failed (git's fails too); nothing of the session was left", if files.len() == 1 { "" } else { "s" }, list(files), if files.len() == 1 { "is" } else { "are" })]
+    #[diagnostic(
+        code(flowloom::lfs_missing),
+        help("fetch them first: git lfs fetch (or git lfs pull), then run `flowloom apply` again")
+    )]
+    LfsObjectsMissing { files: Vec<String> },
+
+    #[error(
+        "the checkout filter `{driver}` failed on {}: {reason}; nothing of the session was left",
+        list(files)
+    )]
+    #[diagnostic(
+        code(flowloom::filter),
+        help(
+            "the repository's attributes send these files through filter.{driver}.process (or .smudge): check that the program is installed and works, as a git checkout needs it too"
+        )
+    )]
+    FilterFailed {
+        driver: String,
+        files: Vec<String>,
+        reason: String,
+    },
+
     #[error("{0}")]
     #[diagnostic(code(flowloom::repo))]
     Message(String),
+}
+
+/// Up to three file names, and how many more.
+fn list(files: &[String]) -> String {
+    let shown = files.iter().take(3).cloned().collect::<Vec<_>>().join(", ");
+    match files.len() {
+        0..=3 => shown,
+        n => format!("{shown} and {} more", n - 3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not find a repository")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("NotFound")]
+    struct Inner;
+
+    #[test]
+    fn bare_identifiers_never_reach_the_user() {
+        assert_eq!(super::chain(&Outer(Inner)), "could not find a repository");
+    }
 }
 
 impl RepoError {

@@ -13,7 +13,7 @@ pub fn hooks_dir(repo: &gix::Repository) -> HooksDir {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HooksDir {
     Absolute(PathBuf),

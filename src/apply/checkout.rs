@@ -196,3 +196,89 @@ fn check_out_entries(
     }
     Ok(())
 }
+
+/// Why a checkout of `tree` failed, when a filter the repository configures is the cause,
+/// found from what the repository holds (never from the words of the error, which for a
+/// filter process that dies is the reader's "failed to fill whole buffer"):
+///
+/// - files whose attributes give `filter=<driver>` with a `process` or `smudge` command;
+/// - among those, Git LFS pointers whose object is not in the LFS store
+///   (`<common dir>/lfs/objects/ab/cd/<oid>`, or under `lfs.storage`): named, with
+///   `git lfs fetch` ([`RepoError::LfsObjectsMissing`]);
+/// - otherwise the filtered files ([`RepoError::FilterFailed`]), with `reason`.
+///
+/// `None` when no file of the tree goes through a configured filter: the error is another.
+pub(crate) fn filter_failure(repo: &gix::Repository, tree: gix::ObjectId, reason: &RepoError) -> Option<RepoError> {
+    let index = repo.index_from_tree(&tree).ok()?;
+    let mut attributes = repo
+        .attributes_only(&index, gix::worktree::stack::state::attributes::Source::IdMapping)
+        .ok()?;
+    let mut outcome = attributes.selected_attribute_matches(["filter"]);
+    let config = repo.config_snapshot();
+    let configured = |driver: &str| {
+        ["process", "smudge"]
+            .iter()
+            .any(|key| config.string(format!("filter.{driver}.{key}").as_str()).is_some())
+    };
+    let lfs_store = lfs_store(repo);
+    let mut filtered: Vec<(String, String)> = Vec::new();
+    let mut missing = Vec::new();
+    for entry in index.entries() {
+        use gix::index::entry::Mode;
+        if entry.mode != Mode::FILE && entry.mode != Mode::FILE_EXECUTABLE {
+            continue;
+        }
+        let path = entry.path(&index);
+        let Ok(platform) = attributes.at_entry(path, Some(entry.mode)) else {
+            continue;
+        };
+        platform.matching_attributes(&mut outcome);
+        let driver = outcome.iter_selected().find_map(|m| match m.assignment.state {
+            gix::attrs::StateRef::Value(v) => Some(v.as_bstr().to_str_lossy().into_owned()),
+            _ => None,
+        });
+        let Some(driver) = driver.filter(|d| configured(d)) else {
+            continue;
+        };
+        let shown = crate::render::output::escape(&path.to_str_lossy()).into_owned();
+        if let Some(oid) = repo.find_object(entry.id).ok().and_then(|o| lfs_pointer_oid(&o.data))
+            && !lfs_store.join(&oid[..2]).join(&oid[2..4]).join(&oid).is_file()
+        {
+            missing.push(shown.clone());
+        }
+        filtered.push((driver, shown));
+    }
+    if !missing.is_empty() {
+        return Some(RepoError::LfsObjectsMissing { files: missing });
+    }
+    let driver = filtered.first()?.0.clone();
+    Some(RepoError::FilterFailed {
+        files: filtered
+            .into_iter()
+            .filter(|(d, _)| *d == driver)
+            .map(|(_, f)| f)
+            .collect(),
+        driver,
+        reason: reason.to_string(),
+    })
+}
+
+/// Where git-lfs keeps its objects: `lfs.storage` (relative to the common dir), or
+/// `<common dir>/lfs/objects`.
+fn lfs_store(repo: &gix::Repository) -> std::path::PathBuf {
+    let common = repo.common_dir();
+    match repo.config_snapshot().trusted_path("lfs.storage").ok().flatten() {
+        Some(storage) => common.join(storage).join("objects"),
+        None => common.join("lfs").join("objects"),
+    }
+}
+
+/// The sha256 of a Git LFS pointer file (`version https://git-lfs.github.com/spec/v1`,
+/// `oid sha256:<64 hex>`, `size <n>`); `None` for anything else.
+fn lfs_pointer_oid(data: &[u8]) -> Option<String> {
+    if data.len() > 1024 || !data.starts_with(b"version https://git-lfs.github.com/spec/") {
+        return None;
+    }
+    let oid = data.lines().find_map(|l| l.strip_prefix(b"oid sha256:"))?;
+    (oid.len() == 64 && oid.iter().all(u8::is_ascii_hexdigit)).then(|| oid.to_str_lossy().to_ascii_lowercase())
+}

@@ -24,7 +24,7 @@ pub const INCLUDE_FILE: &str = ".worktreeinclude";
 
 /// An ignored entry of the main worktree, as the reader found it. Ignored folders are
 /// reported whole (as `git status --ignored` shows them), not file by file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 pub struct Ignored {
     /// Relative to the main worktree, `/`-separated.
     pub path: String,

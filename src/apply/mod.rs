@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod index_v4;
 pub mod land;
 pub mod refs;
+pub mod relocate;
 pub mod setup;
 
 use std::collections::BTreeSet;
@@ -27,7 +28,7 @@ use crate::error::RepoError;
 use crate::plan::{
     Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
 };
-use crate::store::metadata::Wanted;
+use crate::store::metadata::{SetupProgress, SetupState, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState, Record};
 
 /// What happened to one change.
@@ -277,6 +278,7 @@ impl<'a> Executor<'a> {
                 }
                 self.save_record().map_err(|e| e.to_string())
             }
+            Housekeeping::FinishMove { admin_id, from, to } => self.resume_move(admin_id, from, to),
             Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
                 self.save_record().map_err(|e| e.to_string())?;
@@ -327,6 +329,11 @@ impl<'a> Executor<'a> {
         trash: Option<PathBuf>,
         trash_digest: Option<String>,
     ) -> Result<(), RepoError> {
+        // Whether flowloom created the branch is settled when the session is made.
+        let branch_created = self
+            .record
+            .by_path(&change.path)
+            .is_none_or(|o| o.branch_created && o.branch == change.branch);
         self.record.upsert(OwnedSession {
             id: change.session.clone(),
             branch: change.branch.clone(),
@@ -335,6 +342,29 @@ impl<'a> Executor<'a> {
             state,
             trash,
             trash_digest,
+            branch_created,
+        });
+        self.save_record()
+    }
+
+    /// The first entry of a session being made: it says whether flowloom makes its branch.
+    /// A creation that a killed apply started keeps what that one recorded: the branch
+    /// it made now exists, but is flowloom's all the same.
+    fn mark_new(&mut self, change: &Change, base: &str, start: &Start) -> Result<(), RepoError> {
+        let earlier = self
+            .record
+            .by_path(&change.path)
+            .filter(|o| o.state == OwnedState::Creating && o.branch == change.branch)
+            .map(|o| o.branch_created);
+        self.record.upsert(OwnedSession {
+            id: change.session.clone(),
+            branch: change.branch.clone(),
+            path: change.path.clone(),
+            base: base.to_owned(),
+            state: OwnedState::Creating,
+            trash: None,
+            trash_digest: None,
+            branch_created: earlier.unwrap_or(start.from == crate::plan::StartFrom::Base),
         });
         self.save_record()
     }
@@ -362,11 +392,23 @@ impl<'a> Executor<'a> {
                 &self.held_ports,
             )?
         };
-        self.mark(change, base, OwnedState::Creating)?;
+        self.mark_new(change, base, start)?;
         failpoint("create:record");
+        let full = crate::names::branch_ref(&change.branch);
+        let made_branch =
+            start.from != StartFrom::Local && self.repo.try_find_reference(full.as_str()).ok().flatten().is_none();
         self.ensure_branch(&change.branch, start)?;
         failpoint("create:branch");
-        let head = self.add_worktree(change)?;
+        let head = match self.add_worktree(change) {
+            Ok(head) => head,
+            Err(e) => {
+                // Nothing of the session is left: the branch this creation made goes too.
+                if made_branch {
+                    self.undo_branch(&change.branch, &start.commit)?;
+                }
+                return Err(e.into());
+            }
+        };
         failpoint("create:checkout");
         // As `git worktree add`: the hook runs right after the checkout; its failure is
         // reported once the session is complete.
@@ -375,12 +417,14 @@ impl<'a> Executor<'a> {
             crate::apply::hooks::post_checkout(dir, &change.path, &null, &head)
         });
         // SPEC §10: the copies, then setup (the ports were allocated first).
-        self.write_session_folder(change, wanted, &ports)?;
+        // SPEC §11.3: a session with copies or setup is recorded `incomplete` until both end.
+        let tracked = !prepare.copy.is_empty() || !prepare.setup.is_empty();
+        self.write_session_folder(change, wanted, &ports, tracked)?;
         failpoint("create:metadata");
         let copy_failed = self.copy_for(change, prepare);
         failpoint("create:copy");
         self.mark(change, base, OwnedState::Created)?;
-        let setup = self.run_setup(change, prepare, &ports);
+        let setup = self.finish_setup(change, &prepare.setup, &[], &prepare.env, copy_failed.is_none());
         if let Some(Err(why)) = hook {
             return Err(Failure::HookFailed(why));
         }
@@ -393,8 +437,17 @@ impl<'a> Executor<'a> {
     /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
     /// a failure to report once the session is made.
     fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<String> {
-        let from = prepare.from.as_deref().filter(|_| !prepare.copy.is_empty())?;
-        let copied = crate::apply::copy::copy_into(from, &change.path, &prepare.copy, self.interrupt);
+        self.copy_items(change, prepare.from.as_deref()?, &prepare.copy)
+    }
+
+    /// Copy `items` from the main worktree `from` into the session (never overwriting); what
+    /// could not be copied, as a failure to report.
+    fn copy_items(&self, change: &Change, from: &Path, items: &[crate::apply::copy::CopyItem]) -> Option<String> {
+        if items.is_empty() {
+            return None;
+        }
+        failpoint_copying(from, &change.path, items);
+        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
         let say = || {
             for (path, why) in &copied.skipped {
                 let _ = writeln!(
@@ -418,22 +471,35 @@ impl<'a> Executor<'a> {
         ))
     }
 
-    /// SPEC §10: the (trusted) setup commands in a new worktree, with its variables.
-    fn run_setup(
+    /// SPEC §10, §11.3: the (trusted) setup `commands` not yet run (`done` did), recorded
+    /// one by one in the session's metadata (`setup::run_recorded`).
+    fn finish_setup(
         &self,
         change: &Change,
-        prepare: &crate::plan::Prepare,
-        ports: &std::collections::BTreeMap<String, u16>,
+        commands: &[String],
+        done: &[String],
+        env: &std::collections::BTreeMap<String, String>,
+        copied: bool,
     ) -> Result<(), String> {
-        if prepare.setup.is_empty() || crate::store::lock::interrupted() {
-            return Ok(());
-        }
-        let vars = session_variables(change, prepare, ports);
-        let run = || crate::apply::setup::run(&change.session, &prepare.setup, &change.path, &vars);
-        match &self.bar {
+        let ports = match crate::store::metadata::read(&change.path, &change.session) {
+            crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
+            _ => Default::default(),
+        };
+        let vars = session_variables(change, env, &ports);
+        let progress = SetupProgress {
+            state: SetupState::Incomplete,
+            copied,
+            done: done.to_vec(),
+        };
+        let around = |run: &mut dyn FnMut() -> Result<(), String>| match &self.bar {
             Some(bar) => bar.suspend(run),
             None => run(),
-        }
+        };
+        crate::apply::setup::run_recorded(&change.session, &change.path, &vars, commands, progress, &around)
+    }
+
+    fn record_progress(&self, change: &Change, progress: &SetupProgress) -> Result<(), String> {
+        crate::apply::setup::record_progress(&change.path, &change.session, progress)
     }
 
     /// Ports the manifest names and the session's metadata does not hold yet: allocated
@@ -520,6 +586,8 @@ impl<'a> Executor<'a> {
         let mut recreated = None;
         let mut hook_failure = None;
         let mut copy_failure = None;
+        let mut finished_copy = false;
+        let mut setup = Ok(());
         for repair in repairs {
             match repair {
                 Repair::Worktree {
@@ -552,8 +620,8 @@ impl<'a> Executor<'a> {
                         hook_failure = crate::apply::hooks::post_checkout(dir, &change.path, &null, &head).err();
                     }
                     // A worktree made again is a new checkout: it gets its copies and setup
-                    // as a new session does (its ports are the ones it holds).
-                    copy_failure = self.copy_for(change, prepare);
+                    // as a new session does (its ports are the ones it holds), once its
+                    // metadata is written (below), which records how far they get.
                     recreated = Some(prepare);
                 }
                 Repair::Metadata { new, .. } => self.write_metadata(change, wanted, new.as_deref())?,
@@ -567,22 +635,168 @@ impl<'a> Executor<'a> {
                 Repair::Restore { from } => self.restore(change, from, base)?,
                 Repair::Ports { names } => self.add_ports(change, wanted, names)?,
                 Repair::FinishRecord => self.mark(change, base, OwnedState::Created)?,
+                Repair::Move {
+                    from,
+                    admin_id,
+                    across,
+                    resumed,
+                } => self.move_worktree(change, from, admin_id, *across && !*resumed, wanted)?,
+                Repair::Copies {
+                    from, items, finishing, ..
+                } => {
+                    let failed = self.copy_items(change, from, items);
+                    finished_copy = *finishing && failed.is_none();
+                    copy_failure = copy_failure.or(failed);
+                }
+                Repair::RunSetup {
+                    commands,
+                    done,
+                    env,
+                    copied,
+                } => {
+                    setup = self.finish_setup(change, commands, done, env, *copied || finished_copy);
+                }
             }
         }
-        let mut setup = Ok(());
         if let Some(prepare) = recreated {
+            if !prepare.copy.is_empty() || !prepare.setup.is_empty() {
+                self.record_progress(change, &SetupProgress::started())
+                    .map_err(Failure::HookFailed)?;
+            }
+            copy_failure = self.copy_for(change, prepare);
             self.mark(change, base, OwnedState::Created)?;
-            let ports = match crate::store::metadata::read(&change.path, &change.session) {
-                crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
-                _ => Default::default(),
-            };
-            setup = self.run_setup(change, prepare, &ports);
+            setup = self.finish_setup(change, &prepare.setup, &[], &prepare.env, copy_failure.is_none());
         }
         if let Some(why) = hook_failure.or(copy_failure) {
             return Err(Failure::HookFailed(why));
         }
         setup.map_err(Failure::HookFailed)?;
         Ok(())
+    }
+
+    /// SPEC §11.3: move the session's worktree from `from` to its path, as `git worktree
+    /// move` does. Checked again first (its lock; the target still free; the registration
+    /// still at `from`), the move is recorded in the ownership record before the folder
+    /// moves, so that a kill anywhere is finished by the next apply (`resume_move`).
+    fn move_worktree(
+        &mut self,
+        change: &Change,
+        from: &Path,
+        admin_id: &str,
+        across: bool,
+        wanted: &Wanted,
+    ) -> Result<(), Failure> {
+        let to = change.path.as_path();
+        let registered = relocate::registered_path(&self.common_dir, admin_id);
+        let done = registered.as_deref() == Some(to) && to.is_dir();
+        // A killed apply had moved the folder already: only the rest is left.
+        let moved = from.symlink_metadata().is_err() && to.is_dir() && self.moving_to(to);
+        if !done && !moved {
+            self.recheck_move(change, from, admin_id, registered.as_deref())?;
+            self.record.moving.retain(|m| m.to != to);
+            self.record.moving.push(crate::store::ownership::Moving {
+                admin_id: admin_id.to_owned(),
+                from: from.to_owned(),
+                to: to.to_owned(),
+            });
+            self.save_record()?;
+            failpoint("move:recorded");
+            relocate::relocate(from, to, across)?;
+            failpoint("move:renamed");
+        }
+        self.finish_move(admin_id, from, to)?;
+        match crate::store::metadata::read(to, &change.session) {
+            crate::store::metadata::MetadataFile::Valid(found) if !wanted.matches(&found) => {
+                self.write_metadata(change, wanted, Some(&wanted.update(&found)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn moving_to(&self, to: &Path) -> bool {
+        self.record.moving.iter().any(|m| m.to == to)
+    }
+
+    /// Right before a move, what the plan saw still holds: not locked, the registration at
+    /// `from`, nothing at the target but an empty folder.
+    fn recheck_move(
+        &self,
+        change: &Change,
+        from: &Path,
+        admin_id: &str,
+        registered: Option<&Path>,
+    ) -> Result<(), Failure> {
+        if let Some(lock) = relocate::lock_of(&self.common_dir, admin_id) {
+            return Err(Failure::Blocked(vec![Reason::Locked { lock }]));
+        }
+        let to = change.path.as_path();
+        let empty = std::fs::read_dir(to).is_ok_and(|mut d| d.next().is_none());
+        if to.symlink_metadata().is_ok() && !empty {
+            return Err(Failure::Blocked(vec![Reason::FolderInTheWay { path: to.to_owned() }]));
+        }
+        if registered.map(crate::fsutil::canonical) != Some(crate::fsutil::canonical(from)) || !from.is_dir() {
+            return Err(Failure::Error(RepoError::message(format!(
+                "the worktree registered as {admin_id} is no longer at {} as the plan saw it; nothing was moved: run `flowloom plan` again",
+                from.display()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// The folder is at `to`: point the registration and the ownership entry there, forget
+    /// the recorded move, and (after a copy across file systems) delete the original once it
+    /// still equals the copy.
+    fn finish_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), RepoError> {
+        relocate::point_registration(&self.common_dir, admin_id, to)?;
+        failpoint("move:registered");
+        if let Some(mut entry) = self.record.by_path(from).cloned() {
+            self.record.remove_path(from);
+            entry.path = to.to_owned();
+            self.record.upsert(entry);
+        }
+        self.record.moving.retain(|m| m.to != to);
+        self.save_record()?;
+        if from.symlink_metadata().is_ok() {
+            if let Some(at) = relocate::first_difference(from, to) {
+                return Err(RepoError::message(format!(
+                    "{} was copied to {} but differs from the copy at {at}; it was left as it is",
+                    from.display(),
+                    to.display()
+                )));
+            }
+            self.delete_moved(from)?;
+        }
+        Ok(())
+    }
+
+    /// The original of a worktree copied to another file system: into the trash beside it,
+    /// recorded as a deletion that started (only ever finished), then deleted.
+    fn delete_moved(&mut self, from: &Path) -> Result<(), RepoError> {
+        let trash = trash_target(from)?;
+        move_into_trash(from, &trash)?;
+        self.record.deleting.push(trash.clone());
+        self.save_record()?;
+        delete_tree(&trash)?;
+        self.record.deleting.retain(|p| *p != trash);
+        self.save_record()?;
+        if let Some(dir) = trash.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        Ok(())
+    }
+
+    /// A move a kill interrupted: finished when the folder is at `to`, forgotten while it is
+    /// still at `from` (the session's plan moves it again).
+    fn resume_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), String> {
+        let stage = relocate::staging(to);
+        if stage.symlink_metadata().is_ok() {
+            delete_tree(&stage).map_err(|e| e.to_string())?;
+        }
+        if to.is_dir() && (from.symlink_metadata().is_err() || relocate::first_difference(from, to).is_none()) {
+            return self.finish_move(admin_id, from, to).map_err(|e| e.to_string());
+        }
+        self.record.moving.retain(|m| m.to != to);
+        self.save_record().map_err(|e| e.to_string())
     }
 
     /// Check again, archive (forced only), record `removing`, move the worktree into the
@@ -1224,6 +1438,20 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// Delete the branch a failed creation made (still at `commit`), with its config.
+    fn undo_branch(&self, branch: &str, commit: &str) -> Result<(), RepoError> {
+        let _intent = crate::store::recover::Intent::begin(
+            &self.common_dir,
+            &crate::apply::refs::delete_locks(&self.common_dir, branch),
+        );
+        match crate::apply::refs::delete_branch(&self.common_dir, branch, commit) {
+            Ok(()) => self.drop_branch_config(branch),
+            Err(crate::apply::refs::DeleteError::Repo(e)) => Err(e),
+            // Moved since, by someone else: theirs now, kept.
+            Err(_) => Ok(()),
+        }
+    }
+
     /// `git branch -d` drops the branch's config section with it. Only lock the config
     /// when there is one: most session branches have none.
     fn drop_branch_config(&self, branch: &str) -> Result<(), RepoError> {
@@ -1301,16 +1529,7 @@ impl<'a> Executor<'a> {
     ) -> Result<gix::Repository, RepoError> {
         use gix::progress::{NestedProgress, Progress};
         use std::sync::atomic::Ordering;
-        let commit = self
-            .repo
-            .find_reference(full.as_ref())
-            .and_then(|mut r| r.peel_to_commit())
-            .map_err(|e| RepoError::git("read the branch for", path, e))?;
-        let tree = commit
-            .tree_id()
-            .map_err(|e| RepoError::git("read the tree for", path, e))?
-            .detach();
-        let commit = commit.id;
+        let (commit, tree) = self.commit_and_tree(&full, path)?;
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(RepoError::message("interrupted"));
         }
@@ -1355,11 +1574,11 @@ impl<'a> Executor<'a> {
         // checkout leaves a worktree.
         failpoint("create:registered");
         let workdir = prepared.work_dir().to_owned();
-        let git = |action: &'static str| move |e: gix::Error| filter_hint(RepoError::git(action, path, e));
-        let mut index = wt_repo.index_from_tree(&tree).map_err(git("check out worktree"))?;
+        let failed = |e: gix::Error| self.checkout_failed(tree, RepoError::git("check out worktree", path, e));
+        let mut index = wt_repo.index_from_tree(&tree).map_err(failed)?;
         let mut options = wt_repo
             .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
-            .map_err(git("check out worktree"))?;
+            .map_err(failed)?;
         options.destination_is_initially_empty = true;
         let mut files = progress.add_child("checkout");
         let mut bytes = progress.add_child("writing");
@@ -1371,7 +1590,7 @@ impl<'a> Executor<'a> {
             .into_arc()
             .map_err(|e| RepoError::git("open objects of", path, e))?;
         gix::worktree::state::checkout(&mut index, &workdir, objects, &files, &bytes, self.interrupt, options)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+            .map_err(failed)?;
         if self.interrupt.load(Ordering::Relaxed) {
             return Err(RepoError::message("interrupted"));
         }
@@ -1384,6 +1603,33 @@ impl<'a> Executor<'a> {
         Ok(wt_repo)
     }
 
+    /// The commit the new branch `full` is at, and its tree.
+    fn commit_and_tree(
+        &self,
+        full: &gix::refs::FullName,
+        path: &Path,
+    ) -> Result<(gix::ObjectId, gix::ObjectId), RepoError> {
+        let commit = self
+            .repo
+            .find_reference(full.as_ref())
+            .and_then(|mut r| r.peel_to_commit())
+            .map_err(|e| RepoError::git("read the branch for", path, e))?;
+        let tree = commit
+            .tree_id()
+            .map_err(|e| RepoError::git("read the tree for", path, e))?
+            .detach();
+        Ok((commit.id, tree))
+    }
+
+    /// A checkout of `tree` that failed: explained when a filter the repository configures
+    /// caused it ([`crate::apply::checkout::filter_failure`]); an interrupted one stays so.
+    fn checkout_failed(&self, tree: gix::ObjectId, e: RepoError) -> RepoError {
+        if self.interrupt.load(std::sync::atomic::Ordering::Relaxed) {
+            return RepoError::message("interrupted");
+        }
+        crate::apply::checkout::filter_failure(self.repo, tree, &e).unwrap_or(e)
+    }
+
     /// `git worktree add` by gix itself, for configurations whose extra files it writes
     /// (`worktree.useRelativePaths`, `extensions.worktreeConfig`, `core.sparseCheckout`) or
     /// whose config depends on the branch (`includeIf "onbranch:…"`).
@@ -1393,17 +1639,18 @@ impl<'a> Executor<'a> {
         full: gix::refs::FullName,
         progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
+        let (_, tree) = self.commit_and_tree(&full, path)?;
         let prepared = self
             .repo
             .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
         failpoint("create:registered");
         if crate::apply::checkout::has_gitdir_condition(self.repo) {
-            return self.check_out_registered(prepared, path, progress);
+            return self.check_out_registered(prepared, path, tree, progress);
         }
         let (wt_repo, _) = prepared
             .checkout(progress, self.interrupt)
-            .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))?;
+            .map_err(|e| self.checkout_failed(tree, RepoError::git("check out worktree", path, e)))?;
         Ok(wt_repo)
     }
 
@@ -1415,6 +1662,7 @@ impl<'a> Executor<'a> {
         &self,
         prepared: gix::worktree::add::PrepareCheckout,
         path: &Path,
+        tree: gix::ObjectId,
         progress: crate::render::progress::Files,
     ) -> Result<gix::Repository, RepoError> {
         let mut wt_repo = prepared
@@ -1426,7 +1674,7 @@ impl<'a> Executor<'a> {
                 .ok_or_else(|| RepoError::message(format!("{} has no worktree", path.display())))?;
             worktree
                 .checkout(progress, self.interrupt)
-                .map_err(|e| filter_hint(RepoError::git("check out worktree", path, e)))
+                .map_err(|e| self.checkout_failed(tree, RepoError::git("check out worktree", path, e)))
         });
         if let Err(e) = checked_out {
             self.drop_registration(path, true)?;
@@ -1589,9 +1837,13 @@ impl<'a> Executor<'a> {
         change: &Change,
         wanted: &Wanted,
         ports: &std::collections::BTreeMap<String, u16>,
+        tracked: bool,
     ) -> Result<(), Failure> {
         self.create_dir_in_worktree(&change.path, &crate::names::artifacts_dir(&change.session))?;
-        let fresh = wanted.create_with_ports(shell_pid(), &now(), ports);
+        let mut fresh = wanted.create_with_ports(shell_pid(), &now(), ports);
+        if tracked && let Some(m) = crate::store::metadata::Metadata::parse(&fresh) {
+            fresh = m.with_progress(&SetupProgress::started());
+        }
         self.write_metadata(change, wanted, Some(&fresh))
     }
 
@@ -1662,11 +1914,11 @@ fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
 /// SPEC §10's variables for a new session's `setup`.
 fn session_variables(
     change: &Change,
-    prepare: &crate::plan::Prepare,
+    env: &std::collections::BTreeMap<String, String>,
     ports: &std::collections::BTreeMap<String, u16>,
 ) -> Vec<(String, String)> {
     let environment = crate::manifest::Environment {
-        env: prepare.env.clone(),
+        env: env.clone(),
         ..Default::default()
     };
     let worktree = change.path.to_string_lossy();
@@ -1707,8 +1959,6 @@ fn trash_target(path: &Path) -> Result<PathBuf, RepoError> {
     Ok(target)
 }
 
-/// A checkout that failed in a filter the repository configures (git-lfs, say) says so,
-/// and what to check, instead of ending in the filter protocol's last words.
 /// Whether adding a worktree needs gix's own `prepare_add_worktree`: the config asks for
 /// files or links the direct path does not write (relative links, `config.worktree`, sparse
 /// patterns), or may depend on the new worktree's branch (`includeIf "onbranch:…"`).
@@ -1732,20 +1982,6 @@ fn needs_gix_add(repo: &gix::Repository) -> bool {
                     .is_some_and(|n| n.len() >= 9 && n[..9].eq_ignore_ascii_case(b"onbranch:"))
             })
         })
-}
-
-fn filter_hint(e: RepoError) -> RepoError {
-    let text = e.to_string();
-    if text.contains("Process handshake") || text.contains("filter") {
-        RepoError::message(format!(
-            "{text}. A filter this repository configures (filter.<driver>.process or .smudge in its \
-             attributes, e.g. git-lfs) failed: check that it is installed and that its objects are \
-             fetched (for LFS: git lfs install; git lfs fetch), as a git checkout would need too. \
-             Nothing of the session was left behind."
-        ))
-    } else {
-        e
-    }
 }
 
 /// With `core.fileMode=false`, gix writes executable entries without `x`; git still checks
@@ -1976,13 +2212,26 @@ fn is_executable(_: &std::fs::Metadata) -> bool {
 
 /// Debug builds only (the tests' binary): `FLOWLOOM_FAILPOINT=<step>` aborts the process at
 /// that step, as a `kill -9` would, to prove every intermediate state converges.
-fn failpoint(step: &str) {
+pub(crate) fn failpoint(step: &str) {
     #[cfg(debug_assertions)]
     if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == step) {
         std::process::abort();
     }
     #[cfg(not(debug_assertions))]
     let _ = step;
+}
+
+/// Debug builds only: `FLOWLOOM_FAILPOINT=copy:part-way` copies the first of `items` and
+/// aborts, as a `kill -9` in the middle of a copy would.
+fn failpoint_copying(from: &Path, to: &Path, items: &[crate::apply::copy::CopyItem]) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:part-way") {
+        let never = AtomicBool::new(false);
+        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never);
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (from, to, items);
 }
 
 /// Debug builds only: `FLOWLOOM_FAILPOINT=<step>` deletes part of `dir` (one file of its

@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
+
 /// The variables with which git finds a repository, its index, its objects or the
 /// caller's place in it: the repository-locating part of what git itself clears when it
 /// enters another repository (`git rev-parse --local-env-vars`). A caller's `GIT_DIR` (a
@@ -49,32 +51,91 @@ pub fn session_command(
 /// closed and their output on standard error (standard output may be JSON). Stops at the
 /// first command that fails; `Err` says which and how.
 pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
-    for command in commands {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "setup of `{session}`: $ {}",
-            crate::render::output::escape(command)
-        );
-        drop(err);
-        let status = session_command("sh", worktree, vars)
-            .arg("-c")
-            .arg(command)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::from(std::io::stderr()))
-            .status()
-            .map_err(|e| {
-                format!(
-                    "could not run setup command `{}`: {e}",
-                    crate::render::output::escape(command)
-                )
-            })?;
-        if !status.success() {
-            return Err(format!(
-                "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (run it with `flowloom run {session} -- ...`)",
+    commands
+        .iter()
+        .try_for_each(|command| run_one(session, command, worktree, vars))
+}
+
+/// One setup command, as [`run`] runs each.
+pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "setup of `{session}`: $ {}",
+        crate::render::output::escape(command)
+    );
+    drop(err);
+    let status = session_command("sh", worktree, vars)
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .map_err(|e| {
+            format!(
+                "could not run setup command `{}`: {e}",
                 crate::render::output::escape(command)
-            ));
-        }
+            )
+        })?;
+    if !status.success() {
+        return Err(format!(
+            "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (the next `flowloom apply` runs what did not succeed; `flowloom setup {session}` runs it all again)",
+            crate::render::output::escape(command)
+        ));
     }
     Ok(())
+}
+
+/// What wraps each setup command as it runs (a progress bar steps aside).
+pub type Around<'a> = dyn Fn(&mut dyn FnMut() -> Result<(), String>) -> Result<(), String> + 'a;
+
+/// SPEC §11.3: runs `commands` one by one (as [`run`]), recording each success in the
+/// session's metadata after `progress.done`, so that a kill never runs it again; then
+/// records the setup `ok`, `failed`, or still `incomplete` (Ctrl-C; `progress.copied`
+/// false: the copy did not finish). `around` wraps each command (a progress bar steps aside).
+pub fn run_recorded(
+    session: &str,
+    worktree: &Path,
+    vars: &[(String, String)],
+    commands: &[String],
+    mut progress: SetupProgress,
+    around: &Around<'_>,
+) -> Result<(), String> {
+    let before = progress.done.len();
+    let mut result = Ok(());
+    for command in commands {
+        if crate::store::lock::interrupted() {
+            break;
+        }
+        result = around(&mut || run_one(session, command, worktree, vars));
+        if result.is_err() {
+            break;
+        }
+        progress.done.push(command.clone());
+        record_progress(worktree, session, &progress)?;
+        super::failpoint("setup:recorded");
+    }
+    let finished = progress.done.len() - before == commands.len();
+    progress.state = match (&result, progress.copied && finished) {
+        (Err(_), _) => SetupState::Failed,
+        (Ok(()), true) => SetupState::Ok,
+        (Ok(()), false) => SetupState::Incomplete,
+    };
+    record_progress(worktree, session, &progress)?;
+    result
+}
+
+/// Write how far copy and setup got into the session's metadata. A file that records
+/// nothing yet and would only be told "finished" is left as it is.
+pub fn record_progress(worktree: &Path, session: &str, progress: &SetupProgress) -> Result<(), String> {
+    let MetadataFile::Valid(found) = crate::store::metadata::read(worktree, session) else {
+        return Err(format!(
+            "session `{session}` has no metadata.json flowloom can record its setup in"
+        ));
+    };
+    if !found.records_setup() && progress.state == SetupState::Ok && progress.done.is_empty() {
+        return Ok(());
+    }
+    let rel = crate::names::metadata_file(session);
+    crate::fsutil::write_beneath(worktree, &rel, found.with_progress(progress).as_bytes()).map_err(|e| e.to_string())
 }

@@ -11,6 +11,7 @@ use crate::cli::{ApplyArgs, Cli};
 use crate::error::RepoError;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Plan};
+use crate::read::state::State;
 use crate::render;
 use crate::render::output::{Printer, Style};
 
@@ -21,12 +22,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(
-            crate::plan::saved::read(&start_dir.join(file)).map_err(|message| Error::Usage {
-                message,
-                help: Some("make one with `flowloom plan --out FILE`".into()),
-            })?,
-        ),
+        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
@@ -41,9 +37,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         "review `flowloom plan`, then run `flowloom apply --yes`",
     )?;
     let options = crate::plan::Options {
-        force: args.force || saved.as_ref().is_some_and(|s| s.saved.force),
+        force: args.force || saved.as_ref().is_some_and(|s| s.force),
         targets: match &saved {
-            Some(s) => s.saved.targets.iter().cloned().collect(),
+            Some(s) => s.targets.iter().cloned().collect(),
             None => args.target.iter().cloned().collect(),
         },
     };
@@ -89,6 +85,11 @@ pub(super) struct Run<'a> {
     pub stale: Option<jiff::Timestamp>,
     /// Print the plan on standard error (`flowloom new` prints only the path on stdout).
     pub plan_on_stderr: bool,
+    /// All or nothing (`flowloom rm`, SPEC §11.2): an error that stops the run once the plan
+    /// is made, before anything is asked or done (a blocked removal).
+    pub refuse: Option<&'a dyn Fn(&Plan, &State) -> Option<Error>>,
+    /// Ask for trust on a terminal even when the changes need no confirmation (`new`).
+    pub ask_trust: bool,
 }
 
 impl<'a> Run<'a> {
@@ -106,6 +107,8 @@ impl<'a> Run<'a> {
             json: false,
             stale: lock.stale().and_then(|s| s.started),
             plan_on_stderr: false,
+            refuse: None,
+            ask_trust: false,
         }
     }
 
@@ -116,7 +119,7 @@ impl<'a> Run<'a> {
         manifest: &Manifest,
         options: &crate::plan::Options,
         confirm: Confirm,
-        saved: Option<&crate::plan::saved::SavedFile>,
+        saved: Option<&crate::plan::saved::Saved>,
         before: &mut dyn FnMut() -> Result<(), Error>,
     ) -> Result<ExitCode, Error> {
         let printer = self.printer;
@@ -125,7 +128,7 @@ impl<'a> Run<'a> {
             compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
         // SPEC §10: on a terminal, untrusted setup commands are shown and the user asked;
         // `--yes` (Confirm::Given) never implies trust.
-        if confirm == Confirm::Ask && saved.is_none() {
+        if (confirm == Confirm::Ask || self.ask_trust) && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
                 let hashes = untrusted.iter().map(crate::store::machine::setup_hash).collect();
@@ -135,18 +138,13 @@ impl<'a> Run<'a> {
             }
         }
         if let Some(saved) = saved {
-            let same = saved.saved.manifest == manifest.path
-                && saved.saved.fingerprint == crate::plan::saved::fingerprint(manifest, &state, &plan);
-            if !same {
-                let now = serde_json::to_value(render::json(&plan, manifest).changes).unwrap_or_default();
-                return Err(Error::Usage {
-                    message: format!(
-                        "the saved plan is stale: {}; nothing was applied",
-                        crate::plan::saved::what_changed(saved, manifest, &now)
-                    ),
-                    help: Some("run `flowloom plan --out FILE` again and review it".into()),
-                });
-            }
+            // Refused unless nothing it relies on changed and it is what is planned now,
+            // step for step; then what is carried out is the plan read back from the file.
+            saved.check(manifest, &state, &plan)?;
+            plan = saved.plan.clone();
+        }
+        if let Some(error) = self.refuse.and_then(|refuse| refuse(&plan, &state)) {
+            return Err(error);
         }
         if self.plan_on_stderr {
             printer.status(render::text(&plan, manifest, printer).trim_end());

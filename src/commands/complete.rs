@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use crate::manifest::{self, Manifest};
 
 /// Subcommands whose first argument is a session id (`cd` is the shell function's).
-const TAKE_AN_ID: &[&str] = &["cd", "path", "run", "rm"];
+const TAKE_AN_ID: &[&str] = &["cd", "path", "run", "rm", "setup"];
 /// Subcommands whose `--target` takes a session id.
 const TAKE_TARGETS: &[&str] = &["plan", "apply"];
 

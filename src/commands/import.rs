@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, ImportArgs};
-use crate::error::RepoError;
-use crate::manifest::Manifest;
+use crate::manifest::Layer;
 use crate::plan::adopt::{self, Adoption};
 use crate::read::state::State;
 use crate::render::output::{Printer, Style};
@@ -31,17 +30,24 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
 
     // Each adoption must leave a valid manifest (a branch another session declares would
     // not): add them one by one and skip, with the validator's reason, what breaks it.
+    // This clone's own sessions unless `--shared` (SPEC §11.1).
+    let layer = if args.shared { Layer::Shared } else { Layer::Local };
+    let old_source = manifest.layer_source(layer).to_owned();
+    let name = manifest.relative(&manifest.layer_path(layer));
+    let edit = |text: &str, adoptions: &[Adoption]| {
+        adopt::edit(text, adoptions).map_err(|why| Error::Usage {
+            message: format!("cannot edit {name}: {why}"),
+            help: Some("run `flowloom validate` and fix what it reports".into()),
+        })
+    };
     let mut adopted: Vec<Adoption> = Vec::new();
-    let mut new_source = manifest.source.clone();
+    let mut new_source = old_source.clone();
     for candidate in candidates {
         let mut trial = adopted.clone();
         trial.push(candidate);
-        let text = adopt::edit(&manifest.source, &trial).map_err(|why| Error::Usage {
-            message: format!("cannot edit {}: {why}", manifest.relative(&manifest.path)),
-            help: Some("run `flowloom validate` and fix what it reports".into()),
-        })?;
-        let candidate = trial.pop().expect("just pushed");
-        match Manifest::from_source(&manifest.path, text.clone()) {
+        let text = edit(&old_source, &trial)?;
+        let Some(candidate) = trial.pop() else { continue };
+        match manifest.with_layer(layer, text.clone()) {
             Ok(_) => {
                 adopted.push(candidate);
                 new_source = text;
@@ -58,9 +64,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         return Ok(ExitCode::SUCCESS);
     }
 
-    let name = manifest.relative(&manifest.path);
     let mut out = String::new();
-    for line in adopt::diff(&name, &manifest.source, &new_source).lines() {
+    for line in adopt::diff(&name, &old_source, &new_source).lines() {
         let style = match line.as_bytes().first() {
             Some(b'+') => Style::Create,
             Some(b'-') => Style::Remove,
@@ -89,21 +94,14 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         }
     }
 
-    // An editor may have saved the file since we read it: never overwrite that.
-    let current = crate::fsutil::read_regular(&manifest.path, crate::manifest::MAX_BYTES)
-        .map_err(|e| RepoError::io("read", &manifest.path, std::io::Error::other(e)))?;
-    if current.as_deref() != Some(manifest.source.as_bytes()) {
-        return Err(Error::Usage {
-            message: format!("{name} changed while flowloom import ran; nothing was written"),
-            help: Some("run `flowloom import` again".into()),
-        });
-    }
     // Manifest first, record second: if the record cannot be written, the sessions are
     // declared but not owned, which is harmless. The other order would briefly make them
-    // owned and undeclared: orphans, which apply removes.
+    // owned and undeclared: orphans, which apply removes. The manifest edit is made on the
+    // file as it is now: an edit saved since it was read is kept.
+    let change = |text: &str| edit(text, &adopted).map(Some);
+    let manifest = super::edit::edit(&manifest, &common_dir, &[(layer, &change)])?;
     // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
     let _critical = crate::store::lock::Critical::enter();
-    crate::fsutil::write_atomic(&manifest.path, new_source.as_bytes())?;
     let mut record = Record::read(&common_dir)?;
     for a in &adopted {
         record.upsert(OwnedSession {
@@ -114,12 +112,13 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             state: OwnedState::Created,
             trash: None,
             trash_digest: None,
+            // Made by hand: flowloom never deletes that branch.
+            branch_created: false,
         });
     }
     record.write(&common_dir)?;
     // The adopted sessions' folders join flowloom's block of `info/exclude`, as apply would
     // write it: the next plan then shows no change for them.
-    let manifest = manifest.with_source(new_source).map_err(Error::from)?;
     let mut state = State::read(&repo, &manifest, start_dir)?;
     state.answer(&repo, &crate::plan::questions(&manifest, &state))?;
     let excludes = crate::plan::plan(&manifest, &state)

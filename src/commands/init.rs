@@ -14,14 +14,15 @@ pub const STARTER: &str = r#"# flowloom.toml: the work sessions this repository 
 #
 # `flowloom plan` shows how the repository differs from this file, `flowloom apply`
 # makes it so, and `flowloom status` shows every session. Commit this file: it is how a
-# team shares its sessions.
+# team shares its sessions. `flowloom new ID` declares a session of your own in
+# flowloom.local.toml beside it, which is never committed.
 
 version = 1
 
-# Every key of [defaults] is optional; the values shown are the defaults.
+# Every key of [defaults] is optional; the values shown are the defaults, but for root.
 [defaults]
 # base     = "main"                  # where new session branches start: any revspec
-# root     = "sessions"              # folder that holds the session worktrees
+root       = "../{repo}.sessions"    # the session worktrees, beside the repository (default "sessions")
 # branch   = "session/{id}"          # branch name template; `{id}` is the session id
 # worktree = "shell-instance-{id}"   # worktree folder name template (inside root)
 # remote   = "origin"                # where existing session branches are looked for

@@ -4,6 +4,8 @@
 mod apply;
 mod complete;
 mod completions;
+mod edit;
+mod fallback;
 mod import;
 mod init;
 mod merge;
@@ -12,6 +14,8 @@ mod path;
 mod plan;
 mod rm;
 mod run;
+mod setup;
+mod share;
 mod shell_init;
 mod show;
 mod status;
@@ -62,6 +66,21 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Land(#[from] crate::apply::land::LandError),
+    /// A saved plan that cannot be read back (`apply FILE`, `show FILE`).
+    #[error(transparent)]
+    #[diagnostic(code(flowloom::saved_plan))]
+    SavedPlan(#[from] crate::plan::saved::ReadError),
+    /// A saved plan that may not be carried out now: nothing was applied.
+    #[error("the saved plan is stale: {0}; nothing was applied")]
+    #[diagnostic(
+        code(flowloom::stale_plan),
+        help("run `flowloom plan --out FILE` again and review it")
+    )]
+    StalePlan(#[from] crate::plan::saved::Stale),
+    /// `plan --out` of a plan that has no JSON form (a path that is not UTF-8).
+    #[error("cannot save the plan to {}: {why}", file.display())]
+    #[diagnostic(code(flowloom::save_plan))]
+    Unsaveable { file: PathBuf, why: serde_json::Error },
     #[error("{count} {} could not be applied", crate::plan::plural(*count, "change"))]
     #[diagnostic(code(flowloom::apply))]
     Apply {
@@ -154,6 +173,17 @@ fn usage_lines(text: &str) -> (String, String) {
         }
     }
     let rest: Vec<&str> = lines.collect();
+    if let Some(hint) = familiar_command(&first) {
+        return (first, format!("hint: {hint}"));
+    }
+    if rest.iter().any(|l| l.starts_with("Usage: flowloom run")) && first.contains("unexpected argument") {
+        return (
+            first,
+            "hint: put the command after the session id, and after `--` when it has options: \
+             flowloom run ID -- CMD ARGS..."
+                .to_owned(),
+        );
+    }
     if let Some(tip) = rest.iter().find_map(|l| l.strip_prefix("tip:")) {
         return (first, format!("hint:{tip}"));
     }
@@ -170,6 +200,21 @@ fn usage_lines(text: &str) -> (String, String) {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| "flowloom".to_owned());
     (first, format!("hint: see `{command} --help`"))
+}
+
+/// What the commands people bring from other tools are called here.
+fn familiar_command(error: &str) -> Option<&'static str> {
+    let name = error
+        .strip_prefix("error: unrecognized subcommand '")?
+        .strip_suffix('\'')?;
+    Some(match name {
+        "switch" | "checkout" | "go" => {
+            "`flowloom cd ID` enters a session (with the shell function of `flowloom shell-init`)"
+        }
+        "create" | "add" | "start" => "`flowloom new ID` declares and makes a session",
+        "remove" | "delete" | "del" => "`flowloom rm ID` removes a session",
+        _ => return None,
+    })
 }
 
 /// Print an error for people: the message, the labelled manifest span where there is one,
@@ -311,8 +356,23 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Rm(args) => rm::run(cli, &start_dir, args, printer),
         Command::Merge(args) => merge::run(cli, &start_dir, args, printer),
         Command::Run(args) => run::run(cli, &start_dir, args, printer),
+        Command::Setup(args) => setup::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
         Command::Trust => trust::run(cli, &start_dir, printer),
+        Command::Cd(args) => Err(Error::Usage {
+            message: format!(
+                "`flowloom cd {}` needs the shell function: a program cannot change its shell's directory",
+                crate::render::output::escape(&args.id)
+            ),
+            help: Some(
+                "add `eval \"$(flowloom shell-init bash)\"` to ~/.bashrc (zsh: ~/.zshrc with `zsh`; fish: \
+                 `flowloom shell-init fish | source` in config.fish) and open a new shell; meanwhile: \
+                 cd \"$(flowloom path ID)\""
+                    .into(),
+            ),
+        }),
+        Command::Share(args) => share::run(cli, &start_dir, args, crate::manifest::Layer::Shared, printer),
+        Command::Unshare(args) => share::run(cli, &start_dir, args, crate::manifest::Layer::Local, printer),
         Command::Schema => {
             printer.out(&crate::manifest::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -585,19 +645,25 @@ pub(crate) fn compute(
         };
         if reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })) {
             bad_base = true;
-            let src = source
-                .get_or_insert_with(|| {
-                    manifest::ManifestSource::new(
-                        &manifest.relative(&manifest.path),
-                        std::sync::Arc::from(manifest.source.as_str()),
-                    )
-                })
-                .clone();
+            // The file the base is written in: either layer (SPEC §11.1).
+            let (file, text, within) = session.base_span.as_ref().map_or_else(
+                || (manifest.path.clone(), manifest.source.as_str(), 0..0),
+                |r| manifest.locate(r),
+            );
+            let src = if file == manifest.path {
+                source
+                    .get_or_insert_with(|| {
+                        manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
+                    })
+                    .clone()
+            } else {
+                manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
+            };
             // A label need not cover a 100,000-byte value to point at it.
             let span = session
                 .base_span
                 .as_ref()
-                .map(|r| SourceSpan::from(src.clamp(r.start, r.end.saturating_sub(r.start))));
+                .map(|_| SourceSpan::from(src.clamp(within.start, within.end.saturating_sub(within.start))));
             report(&BaseError {
                 session: session.id.clone(),
                 base: manifest::shorten(&session.base),
@@ -630,6 +696,10 @@ mod tests {
                 "hint: see `flowloom status --help`".to_owned()
             )
         );
+        let clap_text = "error: unrecognized subcommand 'switch'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
+        assert!(super::usage_lines(clap_text).1.contains("flowloom cd ID"));
+        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom run <ID> <CMD>...\n";
+        assert!(super::usage_lines(clap_text).1.contains("flowloom run ID -- CMD"));
         let clap_text = "error: unrecognized subcommand 'plna'\n\n  tip: a similar subcommand exists: 'plan'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
         assert_eq!(
             super::usage_lines(clap_text).1,

@@ -1,7 +1,13 @@
-//! `flowloom new ID`: declare the session (the manifest edited as `import` edits it,
-//! comments kept) and apply that session alone, without asking: creating loses nothing.
-//! Under the lock from reading the manifest to the end, so that many agents can run it at
-//! once and all succeed.
+//! `flowloom new ID`: declare the session (in this clone's local layer unless `--shared`,
+//! comments kept, compare-and-swap) and apply that session alone, without asking:
+//! creating loses nothing. Under the lock from reading the manifest to the end, so that
+//! many agents can run it at once and all succeed.
+//!
+//! As `git worktree add` would (SPEC §11.2): `ID` may be a branch name (`feature/login`
+//! declares id `feature-login` with that branch), `--branch` names the branch, an existing
+//! local or remote-tracking branch is checked out instead of created (§6), and `--base`
+//! resolves as git resolves it (`develop` → `origin/develop` when only that exists; `HEAD`
+//! at once, recorded as the branch it names or the commit).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -9,24 +15,24 @@ use std::process::ExitCode;
 use super::apply::{Confirm, Run};
 use super::{Error, load, manifest_path, open_repo, take_lock};
 use crate::cli::{Cli, NewArgs};
-use crate::manifest::Manifest;
+use crate::manifest::{Layer, Manifest};
 use crate::plan::adopt::Adoption;
-use crate::render::output::Printer;
+use crate::render::output::{Printer, escape};
+
+/// What `new` declares: the id, and the keys of its table besides `purpose`.
+struct Wanted {
+    id: String,
+    /// Written as `branch` when it is not what the template gives.
+    branch: Option<String>,
+    base: Option<String>,
+}
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Result<ExitCode, Error> {
-    if !crate::manifest::is_valid_id(&args.id) {
-        return Err(Error::Usage {
-            message: format!("`{}` is not a session id", crate::render::output::escape(&args.id)),
-            help: Some("an id is [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters, not ending in .lock".into()),
-        });
-    }
+    let (id, branch) = id_and_branch(args)?;
     let repo = open_repo(start_dir)?;
     let path = manifest_path(cli, start_dir, Some(&repo))?;
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        printer,
-    )?;
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+    let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
     // Read under the lock: another `flowloom new` may just have added its session.
     if path.symlink_metadata().is_err() {
         return Err(Error::Usage {
@@ -39,79 +45,219 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
     let current = load(cli, start_dir, Some(&repo))?;
     // An unusable root is refused before the manifest is touched.
     crate::read::state::check_root(&repo, &current)?;
-    if let Some(base) = &args.base
-        && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
-    {
-        return Err(Error::Usage {
-            message: format!(
-                "base `{}` does not resolve to a commit; nothing was written",
-                crate::render::output::escape(base)
-            ),
-            help: Some("name a branch, tag or commit of this repository, or fetch it first".into()),
-        });
-    }
-    let manifest = match current.sessions.get(&args.id) {
+    let base = match &args.base {
+        Some(base) => Some(resolve_base(&repo, base, &current.defaults.remote)?),
+        None => None,
+    };
+    let branch = branch.filter(|b| *b != current.defaults.branch.expand(&id));
+    let wanted = Wanted { id, branch, base };
+    let manifest = match current.sessions.get(&wanted.id) {
         Some(session) => {
             let differs = args.purpose.as_ref().is_some_and(|p| *p != session.purpose)
-                || args.base.as_ref().is_some_and(|b| *b != session.base);
+                || wanted.base.as_ref().is_some_and(|b| *b != session.base)
+                || wanted.branch.as_ref().is_some_and(|b| *b != session.branch);
             if differs {
                 return Err(Error::Usage {
                     message: format!(
-                        "session `{}` is already declared, with another purpose or base",
-                        args.id
+                        "session `{}` is already declared, with another purpose, base or branch; nothing was written",
+                        wanted.id
                     ),
                     help: Some(format!(
-                        "edit [sessions.{}] in {}",
-                        args.id,
-                        current.relative(&current.path)
+                        "edit [sessions.{}] in {}, or choose another id",
+                        wanted.id,
+                        current.relative(&current.layer_path(session.layer))
                     )),
                 });
             }
             current
         }
-        None => declare(&current, args)?,
+        None => declare(&current, &common_dir, args, &wanted)?,
     };
     let run = Run {
         plan_on_stderr: true,
+        // SPEC §11.2: on a terminal, untrusted setup commands are shown and asked about.
+        ask_trust: std::io::IsTerminal::is_terminal(&std::io::stdin()),
         ..Run::new(&repo, start_dir, printer, &lock)
     };
     let options = crate::plan::Options {
         force: false,
-        targets: [args.id.clone()].into(),
+        targets: [wanted.id.clone()].into(),
     };
     let code = run.carry_out(&manifest, &options, Confirm::Given, None, &mut || Ok(()))?;
-    if let Some(session) = manifest.sessions.get(&args.id) {
+    if let Some(session) = manifest.sessions.get(&wanted.id) {
         let worktree = manifest.worktree_path(session);
         if worktree.is_dir() {
-            printer.out(&format!("{}\n", crate::fsutil::canonical(&worktree).display()));
+            let worktree = crate::fsutil::canonical(&worktree);
+            printer.out(&format!("{}\n", worktree.display()));
+            super::shell_init::change_directory(&worktree);
         }
     }
     Ok(code)
 }
 
-/// Add `[sessions.<id>]` to the manifest on disk, refusing anything that would make it
-/// invalid; the manifest as now written.
-fn declare(current: &Manifest, args: &NewArgs) -> Result<Manifest, Error> {
+/// The id, and the branch when one is named: `--branch NAME`, or an `ID` that is a branch
+/// name rather than an id (`feature/login` → `feature-login`).
+fn id_and_branch(args: &NewArgs) -> Result<(String, Option<String>), Error> {
+    let not_id = |why: &str| Error::Usage {
+        message: format!(
+            "`{}` is neither a session id nor a branch name: {why}",
+            escape(&args.id)
+        ),
+        help: Some(
+            "an id is [A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters, not ending in .lock; a branch name is \
+             what `git branch` accepts"
+                .into(),
+        ),
+    };
+    if let Some(branch) = &args.branch {
+        check_branch(branch)?;
+        if !crate::manifest::is_valid_id(&args.id) {
+            return Err(not_id("with --branch, ID names the session"));
+        }
+        return Ok((args.id.clone(), Some(branch.clone())));
+    }
+    if crate::manifest::is_valid_id(&args.id) {
+        return Ok((args.id.clone(), None));
+    }
+    if let Some(why) = crate::manifest::branch_problem(&args.id) {
+        return Err(not_id(&why));
+    }
+    let id = id_of_branch(&args.id);
+    if !crate::manifest::is_valid_id(&id) {
+        return Err(not_id("no session id can be made of it"));
+    }
+    Ok((id, Some(args.id.clone())))
+}
+
+fn check_branch(branch: &str) -> Result<(), Error> {
+    match crate::manifest::branch_problem(branch) {
+        Some(why) => Err(Error::Usage {
+            message: format!("`{}` is not a valid branch name: {why}", escape(branch)),
+            help: Some("name a branch as `git branch` accepts it".into()),
+        }),
+        None if branch.contains(crate::manifest::Template::PLACEHOLDER) => Err(Error::Usage {
+            message: format!("branch `{}` holds `{{id}}`", escape(branch)),
+            help: Some("name the branch itself; `{id}` belongs in the [defaults] template".into()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A session id made of a branch name: every run of characters an id cannot hold becomes
+/// one `-`, and it is cut to 64 characters.
+pub(super) fn id_of_branch(branch: &str) -> String {
+    let mut id = String::new();
+    for c in branch.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '.' | '_') {
+            id.push(c);
+        } else if !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    let mut id: String = id.trim_matches(|c| c == '-' || c == '.').chars().take(64).collect();
+    loop {
+        let trimmed = id.strip_suffix(".lock").unwrap_or(&id).trim_end_matches(['-', '.']);
+        if trimmed.len() == id.len() {
+            return id;
+        }
+        id = trimmed.to_owned();
+    }
+}
+
+/// `--base` as `git worktree add` reads it: a revspec of this repository; else
+/// `<remote>/REV` when only that exists; `HEAD` and `@` now, as the branch they name (or
+/// the commit, when detached), so that the manifest never says `HEAD`.
+fn resolve_base(repo: &gix::Repository, base: &str, remote: &str) -> Result<String, Error> {
+    if base == "HEAD" || base == "@" {
+        return head_now(repo);
+    }
+    let resolves = |rev: &str| repo.rev_parse_single(format!("{rev}^{{commit}}").as_str()).is_ok();
+    if resolves(base) {
+        return Ok(base.to_owned());
+    }
+    let tracking = format!("{remote}/{base}");
+    if repo
+        .try_find_reference(format!("refs/remotes/{tracking}").as_str())
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        return Ok(tracking);
+    }
+    Err(Error::Usage {
+        message: format!(
+            "base `{}` does not resolve to a commit of this repository, and there is no `{}`; nothing was written",
+            escape(base),
+            escape(&tracking)
+        ),
+        help: Some(format!(
+            "name a branch, tag or commit, or fetch it first (`git fetch {remote}`)"
+        )),
+    })
+}
+
+/// Where `HEAD` is now: its branch's name, or the commit when it is detached.
+fn head_now(repo: &gix::Repository) -> Result<String, Error> {
+    let unborn = || Error::Usage {
+        message: "`HEAD` names no commit yet; nothing was written".into(),
+        help: Some("make a first commit, or name a base with --base".into()),
+    };
+    let head = repo
+        .head()
+        .map_err(|e| crate::error::RepoError::git("read HEAD of", repo.git_dir(), e))?;
+    if let Some(name) = head.referent_name() {
+        let short = name.shorten().to_string();
+        if head.id().is_none() {
+            return Err(unborn());
+        }
+        return Ok(short);
+    }
+    head.id().map(|id| id.to_string()).ok_or_else(unborn)
+}
+
+/// Add `[sessions.<id>]` to the local layer (the committed manifest with `--shared`),
+/// compare-and-swap, refusing anything that would make the manifest invalid; the manifest
+/// as now written.
+fn declare(current: &Manifest, common_dir: &Path, args: &NewArgs, wanted: &Wanted) -> Result<Manifest, Error> {
     let mut keys = Vec::new();
     if let Some(purpose) = &args.purpose {
         keys.push(("purpose", purpose.clone()));
     }
-    if let Some(base) = &args.base {
+    if let Some(base) = &wanted.base {
         keys.push(("base", base.clone()));
     }
+    if let Some(branch) = &wanted.branch {
+        keys.push(("branch", branch.clone()));
+    }
     let adoption = Adoption {
-        id: args.id.clone(),
+        id: wanted.id.clone(),
         keys,
         branch: String::new(),
         path: Default::default(),
         notes: Vec::new(),
     };
-    let text = crate::plan::adopt::edit(&current.source, &[adoption]).map_err(|why| Error::Usage {
-        message: format!("cannot edit {}: {why}", current.relative(&current.path)),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
-    })?;
-    // The default base and `{repo}` as the current manifest resolved them.
-    let manifest = current.with_source(text)?;
-    crate::fsutil::write_atomic(&manifest.path, manifest.source.as_bytes())?;
-    Ok(manifest)
+    let layer = if args.shared { Layer::Shared } else { Layer::Local };
+    let name = current.relative(&current.layer_path(layer));
+    let change = |text: &str| -> Result<Option<String>, Error> {
+        crate::plan::adopt::edit(text, std::slice::from_ref(&adoption))
+            .map(Some)
+            .map_err(|why| Error::Usage {
+                message: format!("cannot edit {name}: {why}"),
+                help: Some("run `flowloom validate` and fix what it reports".into()),
+            })
+    };
+    super::edit::edit(current, common_dir, &[(layer, &change)])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_of_branch_names() {
+        assert_eq!(super::id_of_branch("feature/login"), "feature-login");
+        assert_eq!(super::id_of_branch("a//b"), "a-b");
+        assert_eq!(super::id_of_branch("-x/"), "x");
+        assert_eq!(super::id_of_branch("x/y.lock"), "x-y");
+        let long = super::id_of_branch(&"a/".repeat(100));
+        assert!(long.len() <= 64 && crate::manifest::is_valid_id(&long), "{long}");
+    }
 }

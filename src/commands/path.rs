@@ -1,28 +1,28 @@
 //! `flowloom path <id>`: the absolute worktree path of a session, for
 //! `cd "$(flowloom path ID)"`.
 //!
-//! A declared session's path follows from the manifest alone, so it is printed even before
-//! `apply` made the worktree (with a warning on stderr). Orphans and unmanaged sessions
-//! need the repository read.
+//! A declared session without a worktree is an error (exit 1, SPEC §4): `cd "$(flowloom
+//! path ID)"` must not land somewhere else. Orphans and unmanaged sessions need the
+//! repository read.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, load, open_repo};
+use super::{Error, open_repo};
 use crate::cli::{Cli, PathArgs};
 use crate::read::state::State;
 use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let manifest = super::fallback::load_or_record(cli, start_dir, &repo, printer)?;
     if let Some(session) = manifest.sessions.get(&args.id) {
         let path = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
         if !path.is_dir() {
-            printer.warn(&format!(
-                "session `{}` has no worktree yet; `flowloom apply` creates it",
-                args.id
-            ));
+            return Err(Error::Usage {
+                message: format!("session `{}` has no worktree ({})", args.id, path.display()),
+                help: Some(format!("make it with `flowloom apply --target {}`", args.id)),
+            });
         }
         printer.out(&line(&path));
         return Ok(ExitCode::SUCCESS);

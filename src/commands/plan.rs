@@ -19,16 +19,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     let stale = crate::store::recover::stale_since(&crate::fsutil::canonical(repo.common_dir()));
     let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;
     if let Some(out) = &args.out {
-        let mut doc = render::json(&plan, &manifest);
-        doc.saved = Some(crate::plan::saved::Saved {
-            fingerprint: crate::plan::saved::fingerprint(&manifest, &state, &plan),
-            manifest: manifest.path.clone(),
-            force: args.force,
-            manifest_digest: crate::plan::saved::manifest_digest(&manifest),
-            targets: args.target.clone(),
-        });
-        let path = start_dir.join(out);
-        crate::fsutil::write_atomic(&path, render::to_json_string(&doc).as_bytes())?;
+        let saved = crate::plan::saved::Saved::new(&manifest, &state, &plan, &args.target);
+        save(&saved, &manifest, start_dir, out)?;
         printer.status(&format!(
             "Saved the plan to {}; `flowloom apply {}` carries it out.",
             out.display(),
@@ -47,4 +39,22 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Write the plan's JSON document with `saved` (the plan itself and its fingerprint) to `out`.
+fn save(
+    saved: &crate::plan::saved::Saved,
+    manifest: &crate::manifest::Manifest,
+    start_dir: &Path,
+    out: &Path,
+) -> Result<(), Error> {
+    let mut doc = render::json(&saved.plan, manifest);
+    doc.saved = Some(saved.clone());
+    // A path that is not UTF-8 has no JSON form: such a plan cannot be saved.
+    let text = serde_json::to_string_pretty(&doc).map_err(|why| Error::Unsaveable {
+        file: out.to_owned(),
+        why,
+    })?;
+    crate::fsutil::write_atomic(&start_dir.join(out), format!("{text}\n").as_bytes())?;
+    Ok(())
 }

@@ -1,6 +1,9 @@
-//! `flowloom rm ID`: drop the session from the manifest and carry out that removal alone,
-//! asking as `apply` does, with every check of SPEC §7. Nothing is written before the user
-//! agrees; then the manifest first, then the removal.
+//! `flowloom rm ID`: remove the session with every check of SPEC §7, asking as `apply`
+//! does, then drop it from the layer that declares it. All or nothing (SPEC §11.2): when
+//! the removal is blocked, nothing changes (the manifest included), and the error names
+//! what blocks it, the files by name.
+//!
+//! [`blockers`] and [`undeclare`] are the pieces other commands that end a session reuse.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,7 +11,13 @@ use std::process::ExitCode;
 use super::apply::{Confirm, Run, refuse_without_terminal};
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, RmArgs};
-use crate::render::output::Printer;
+use crate::manifest::{Layer, Manifest};
+use crate::plan::{Action, Plan};
+use crate::read::state::State;
+use crate::render::output::{Printer, escape};
+
+/// At most this many blocking files are named; the rest are counted.
+const MAX_FILES: usize = 20;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
@@ -18,11 +27,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
         "review `flowloom plan`, then run `flowloom rm --yes ID`",
     )?;
     let repo = open_repo(start_dir)?;
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        printer,
-    )?;
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+    let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
     remove_locked(cli, start_dir, &repo, &lock, args, confirm, printer, false)
 }
 
@@ -39,69 +45,161 @@ pub(super) fn remove_locked(
     printer: &Printer,
     plan_on_stderr: bool,
 ) -> Result<ExitCode, Error> {
-    let current = load(cli, start_dir, Some(repo))?;
-    let owned = crate::store::ownership::Record::read(&crate::fsutil::canonical(repo.common_dir()))?
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+
+    let current = load(cli, start_dir, Some(&repo))?;
+    let owned = crate::store::ownership::Record::read(&common_dir)?
         .sessions
         .iter()
         .any(|o| o.id == args.id);
-    let edited = crate::plan::adopt::remove_session(&current.source, &args.id).map_err(|why| Error::Usage {
-        message: format!("cannot edit {}: {why}", current.relative(&current.path)),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
-    })?;
-    if edited.is_none() && !owned {
-        return Err(Error::Usage {
-            message: format!(
-                "no session `{}` in {}",
-                crate::render::output::escape(&args.id),
-                current.relative(&current.path)
-            ),
-            help: Some("`flowloom status` lists the sessions".into()),
-        });
-    }
-    if !owned {
-        // Declared but never made (or made by hand, which flowloom never removes): dropping
-        // the declaration is all there is to do, and it loses nothing.
-        if let Some(text) = &edited {
-            crate::fsutil::write_atomic(&current.path, text.as_bytes())?;
+    let layer = current.sessions.get(&args.id).map(|s| s.layer);
+    let Some(layer) = layer.filter(|_| !owned) else {
+        if !owned {
+            return Err(Error::Usage {
+                message: format!(
+                    "no session `{}` in {}",
+                    escape(&args.id),
+                    current.relative(&current.path)
+                ),
+                help: Some("`flowloom status` lists the sessions".into()),
+            });
         }
-        printer.status(&format!(
-            "removed `{}` from {}; flowloom owns nothing of it in the repository",
-            args.id,
-            current.relative(&current.path)
-        ));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let manifest = match &edited {
-        Some(text) => current.with_source(text.clone())?,
+        return remove(
+            &repo,
+            start_dir,
+            &current,
+            layer,
+            args,
+            confirm,
+            lock,
+            printer,
+            plan_on_stderr,
+        );
+    };
+    // Declared but never made (or made by hand, which flowloom never removes): dropping
+    // the declaration is all there is to do, and it loses nothing.
+    undeclare(&current, &common_dir, &args.id, layer)?;
+    printer.status(&format!(
+        "removed `{}` from {}; flowloom owns nothing of it in the repository",
+        args.id,
+        current.relative(&current.layer_path(layer))
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Remove an owned session, then drop its declaration (from `layer`, if declared).
+#[allow(clippy::too_many_arguments)]
+fn remove(
+    repo: &gix::Repository,
+    start_dir: &Path,
+    current: &Manifest,
+    layer: Option<Layer>,
+    args: &RmArgs,
+    confirm: Confirm,
+    lock: &crate::store::lock::ApplyLock,
+    printer: &Printer,
+    plan_on_stderr: bool,
+) -> Result<ExitCode, Error> {
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+    // Planned without the session, written only once it is gone.
+    let manifest = match layer {
+        Some(layer) => {
+            let text = removed(current, layer, current.layer_source(layer), &args.id)?
+                .unwrap_or_else(|| current.layer_source(layer).to_owned());
+            current.with_layer(layer, text)?
+        }
         None => current.clone(),
     };
+    // Through the shell function, the shell leaves the session with flowloom: neither
+    // counts as being inside it.
+    let main = crate::read::state::main_workdir(repo).map(|m| crate::fsutil::canonical(&m));
+    let shell_moves = crate::read::inspect::invoking_shell().is_some();
+    let (from, moved) = match (&main, shell_moves) {
+        (Some(main), true) => (main.as_path(), Some(super::open_repo(main)?)),
+        _ => (start_dir, None),
+    };
+    let refuse = |plan: &Plan, state: &State| blockers(plan, state, &manifest, &args.id, args.force);
     let run = Run {
+        refuse: Some(&refuse),
         plan_on_stderr,
-        ..Run::new(repo, start_dir, printer, lock)
+        ..Run::new(moved.as_ref().unwrap_or(repo), from, printer, lock)
     };
     let options = crate::plan::Options {
         force: args.force,
         targets: [args.id.clone()].into(),
     };
-    let path = manifest.path.clone();
-    let source = manifest.source.clone();
-    let mut write = || -> Result<(), Error> {
-        if edited.is_some() {
-            crate::fsutil::write_atomic(&path, source.as_bytes())?;
-        }
-        Ok(())
+    let code = run.carry_out(&manifest, &options, confirm, None, &mut || Ok(()))?;
+    if code != ExitCode::SUCCESS {
+        return Ok(code);
+    }
+    if let Some(layer) = layer {
+        undeclare(current, &common_dir, &args.id, layer)?;
+    }
+    if let (Some(main), true) = (&main, shell_moves) {
+        super::shell_init::change_directory(main);
+    }
+    Ok(code)
+}
+
+/// The text of one layer without `[sessions.<id>]`; `None` when it declares no such session.
+fn removed(manifest: &Manifest, layer: Layer, text: &str, id: &str) -> Result<Option<String>, Error> {
+    crate::plan::adopt::remove_session(text, id).map_err(|why| Error::Usage {
+        message: format!("cannot edit {}: {why}", manifest.relative(&manifest.layer_path(layer))),
+        help: Some("run `flowloom validate` and fix what it reports".into()),
+    })
+}
+
+/// Drop `[sessions.<id>]` from `layer`, compare-and-swap (an edit saved meanwhile is kept).
+pub(super) fn undeclare(manifest: &Manifest, common_dir: &Path, id: &str, layer: Layer) -> Result<Manifest, Error> {
+    let change = |text: &str| removed(manifest, layer, text, id);
+    super::edit::edit(manifest, common_dir, &[(layer, &change)])
+}
+
+/// Why the removal of `id` cannot go ahead, as the error `rm` exits with: the plan's
+/// reasons, the files that block it by name, and the command that would force it.
+pub(super) fn blockers(plan: &Plan, state: &State, manifest: &Manifest, id: &str, force: bool) -> Option<Error> {
+    let change = plan.changes.iter().find(|c| c.session == id)?;
+    let Action::Blocked { reasons } = &change.action else {
+        return None;
     };
-    let result = run.carry_out(&manifest, &options, confirm, None, &mut write);
-    // Written, but not carried out in full: say where that leaves the session.
-    let written = crate::fsutil::read_regular(&manifest.path, crate::manifest::MAX_BYTES)
-        .ok()
-        .flatten()
-        .is_some_and(|bytes| bytes == manifest.source.as_bytes());
-    if edited.is_some() && written && !matches!(result, Ok(ExitCode::SUCCESS)) {
-        printer.status(&format!(
-            "note: `{}` is no longer declared; `flowloom apply` removes it once nothing blocks it, and `flowloom new {}` declares it again",
-            args.id, args.id
+    let why: Vec<String> = reasons
+        .iter()
+        .map(|r| crate::render::reason_text(r, manifest))
+        .collect();
+    let files = state
+        .worktrees
+        .get(&change.path)
+        .and_then(|w| w.dirt.as_ref())
+        .map(crate::read::inspect::Dirt::all_paths)
+        .unwrap_or_default();
+    let mut help = String::new();
+    if !files.is_empty() {
+        help.push_str(&format!("blocking files: {}. ", file_list(&files)));
+    }
+    help.push_str(if force {
+        "what blocks it even with --force must be resolved first"
+    } else {
+        "commit or stash the work, or force it"
+    });
+    if !force {
+        help.push_str(&format!(
+            " with `flowloom rm --yes --force {id}`, which keeps every commit and file under refs/flowloom/archive first"
         ));
     }
-    result
+    Some(Error::Usage {
+        message: format!(
+            "session `{id}` cannot be removed: {}; nothing was changed",
+            why.join("; ")
+        ),
+        help: Some(help),
+    })
+}
+
+/// Up to [`MAX_FILES`] names, then how many more.
+fn file_list(files: &[String]) -> String {
+    let mut shown: Vec<String> = files.iter().take(MAX_FILES).map(|f| escape(f).into_owned()).collect();
+    if files.len() > MAX_FILES {
+        shown.push(format!("and {} more", files.len() - MAX_FILES));
+    }
+    shown.join(", ")
 }

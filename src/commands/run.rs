@@ -7,13 +7,13 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, load, open_repo};
+use super::{Error, open_repo};
 use crate::cli::{Cli, RunArgs};
 use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let manifest = super::fallback::load_or_record(cli, start_dir, &repo, printer)?;
     let Some(session) = manifest.sessions.get(&args.id) else {
         return Err(Error::Usage {
             message: format!(

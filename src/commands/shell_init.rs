@@ -8,52 +8,73 @@ use std::process::ExitCode;
 use crate::cli::{InitShell, ShellInitArgs};
 use crate::render::output::Printer;
 
-const POSIX: &str = r#"# flowloom: `flowloom cd ID` changes directory to a session's worktree.
+const POSIX: &str = r#"# flowloom: `flowloom cd ID` changes directory to a session's worktree; `flowloom new`
+# leaves the shell in the new session, and `flowloom rm` run inside a session in the main
+# worktree.
 # Add to your shell's startup file: eval "$(flowloom shell-init bash)"
 flowloom() {
-    if [ "$1" = "cd" ]; then
+    case "$1" in
+    cd)
         shift
         local __flowloom_dir
         __flowloom_dir="$(command flowloom path "$@")" || return $?
         cd -- "$__flowloom_dir"
-    elif [ "$1" = "merge" ]; then
-        # `merge` run inside a session removes it: this shell then moves to the base's
-        # worktree, so it does not hold the session (the pid says which shell moves).
-        local __flowloom_to __flowloom_rc
-        __flowloom_to="$(mktemp)" || return $?
-        FLOWLOOM_SHELL_PID=$$ FLOWLOOM_CD_FILE="$__flowloom_to" command flowloom "$@"
-        __flowloom_rc=$?
-        if [ -s "$__flowloom_to" ]; then
-            cd -- "$(cat "$__flowloom_to")"
+        ;;
+    new | rm | merge)
+        local __flowloom_file __flowloom_status __flowloom_dir
+        __flowloom_file="$(mktemp "${TMPDIR:-/tmp}/flowloom-cd.XXXXXX")" || return 1
+        FLOWLOOM_CD_FILE="$__flowloom_file" FLOWLOOM_SHELL_PID=$$ command flowloom "$@"
+        __flowloom_status=$?
+        __flowloom_dir="$(cat -- "$__flowloom_file")"
+        command rm -f -- "$__flowloom_file"
+        if [ -n "$__flowloom_dir" ]; then
+            cd -- "$__flowloom_dir" || return $?
         fi
-        rm -f -- "$__flowloom_to"
-        return $__flowloom_rc
-    else
+        return $__flowloom_status
+        ;;
+    *)
         command flowloom "$@"
-    fi
+        ;;
+    esac
 }
 "#;
 
-const FISH: &str = r#"# flowloom: `flowloom cd ID` changes directory to a session's worktree.
+const FISH: &str = r#"# flowloom: `flowloom cd ID` changes directory to a session's worktree; `flowloom new`
+# leaves the shell in the new session, and `flowloom rm` run inside a session in the main
+# worktree.
 # Add to config.fish: flowloom shell-init fish | source
 function flowloom
     if test (count $argv) -ge 1; and test "$argv[1]" = cd
         set -l dir (command flowloom path $argv[2..-1]); or return $status
         cd -- $dir
-    else if test (count $argv) -ge 1; and test "$argv[1]" = merge
-        set -l to (mktemp); or return $status
-        FLOWLOOM_SHELL_PID=$fish_pid FLOWLOOM_CD_FILE=$to command flowloom $argv
-        set -l rc $status
-        if test -s $to
-            cd -- (cat $to)
+    else if test (count $argv) -ge 1; and contains -- "$argv[1]" new rm merge
+        set -l file (mktemp (set -q TMPDIR; and echo $TMPDIR; or echo /tmp)/flowloom-cd.XXXXXX); or return 1
+        FLOWLOOM_CD_FILE=$file FLOWLOOM_SHELL_PID=$fish_pid command flowloom $argv
+        set -l code $status
+        set -l dir (cat -- $file)
+        command rm -f -- $file
+        if test -n "$dir"
+            cd -- $dir; or return $status
         end
-        rm -f -- $to
-        return $rc
+        return $code
     else
         command flowloom $argv
     end
 end
 "#;
+
+/// Through the shell function, the folder the shell moves to once flowloom is done: the
+/// function passes a file in `FLOWLOOM_CD_FILE` (a program cannot change its parent's
+/// directory). Only an existing regular file is written; without the function, nothing.
+pub(super) fn change_directory(dir: &std::path::Path) {
+    let Some(file) = std::env::var_os("FLOWLOOM_CD_FILE").map(std::path::PathBuf::from) else {
+        return;
+    };
+    if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_file()) {
+        return;
+    }
+    let _ = std::fs::write(&file, dir.as_os_str().as_encoded_bytes());
+}
 
 pub fn run(args: &ShellInitArgs, printer: &Printer) -> ExitCode {
     let (function, shell) = match args.shell {

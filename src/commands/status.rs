@@ -3,8 +3,10 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::{Error, load, open_repo};
+use super::{Error, open_repo};
 use crate::cli::{Cli, StatusArgs};
+use crate::manifest::Manifest;
+use crate::read::dashboard::{Dashboard, Unreadable};
 use crate::read::state::{Needs, State};
 use crate::render::output::Printer;
 use crate::status;
@@ -12,7 +14,7 @@ use crate::status;
 pub fn run(cli: &Cli, start_dir: &Path, args: &StatusArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
     let repo = open_repo(start_dir)?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let manifest = super::fallback::load_or_record(cli, start_dir, &repo, &printer)?;
     let mut state = State::read(&repo, &manifest, start_dir)?;
     // Of the planner's questions, only the merge checks of undeclared sessions' branches:
     // they tell a retained branch from one apply deletes. The dirty checks are status's
@@ -27,12 +29,34 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &StatusArgs, printer: &Printer) ->
         },
     )?;
     let plan = crate::plan::plan(&manifest, &state);
-    let rows = status::rows(&repo, &manifest, &state, &plan, &|w| printer.warn(w));
+    let (dashboard, unreadable) = status::dashboard(&repo, &manifest, &state, &plan, start_dir);
+    print_dashboard(&dashboard, &unreadable, &manifest, args, &printer);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboard as JSON or as the fitted table, after a warning per unreadable worktree.
+fn print_dashboard(
+    dashboard: &Dashboard,
+    unreadable: &[Unreadable],
+    manifest: &Manifest,
+    args: &StatusArgs,
+    printer: &Printer,
+) {
+    use crate::render::status as words;
+    for u in unreadable {
+        printer.warn(&words::unreadable_warning(&manifest.relative(&u.path), &u.error));
+    }
     let now = status::now();
     if args.json {
-        printer.out(&crate::render::to_json_string(&status::json(&rows, &manifest, now)));
+        let relative = |p: &Path| match manifest.relative(p) {
+            rel if rel.is_empty() => ".".to_owned(),
+            rel => rel,
+        };
+        let json = words::json(dashboard, &relative, now);
+        printer.out(&crate::render::to_json_string(&json));
     } else {
-        printer.out(&status::text(&rows, &manifest, &printer, now));
+        let width = (!args.wide).then(words::terminal_width);
+        let name = manifest.relative(&manifest.path);
+        printer.out(&words::text(dashboard, &name, printer, now, width));
     }
-    Ok(ExitCode::SUCCESS)
 }

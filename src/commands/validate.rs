@@ -15,9 +15,23 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     };
     let manifest = load(cli, start_dir, repo.as_ref())?;
     let n = manifest.sessions.len();
+    let files = match &manifest.local {
+        Some(local) => {
+            let own = manifest
+                .sessions
+                .values()
+                .filter(|s| s.layer == crate::manifest::Layer::Local)
+                .count();
+            format!(
+                "{} with {} ({own} of them)",
+                manifest.relative(&manifest.path),
+                manifest.relative(&local.path)
+            )
+        }
+        None => manifest.relative(&manifest.path),
+    };
     printer.status(&format!(
-        "{} is valid: {n} {} declared.",
-        manifest.relative(&manifest.path),
+        "{files} is valid: {n} {} declared.",
         crate::plan::plural(n, "session")
     ));
     Ok(ExitCode::SUCCESS)

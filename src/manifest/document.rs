@@ -9,9 +9,11 @@ use schemars::JsonSchema;
 
 use super::Environment;
 
-/// flowloom.toml: the work sessions a team wants, committed with the code.
+/// flowloom.toml: the work sessions a team wants, committed with the code; and
+/// flowloom.local.toml beside it, this clone's own sessions (never committed), whose
+/// `[defaults]` may set `root` only.
 #[derive(JsonSchema)]
-#[schemars(deny_unknown_fields, title = "flowloom.toml")]
+#[schemars(deny_unknown_fields, title = "flowloom.toml and flowloom.local.toml")]
 #[allow(dead_code)]
 struct Document {
     /// The manifest format; only 1 exists.
@@ -31,7 +33,8 @@ struct DefaultsDoc {
     /// branch, else `main`, else `master`.
     base: Option<String>,
     /// Folder that holds the session worktrees, relative to the manifest's folder (it may
-    /// leave it: `../{repo}.sessions`). Default `sessions`.
+    /// leave it: `../{repo}.sessions`). Default `sessions`. The one key flowloom.local.toml's
+    /// `[defaults]` may set: this clone's choice, for every session.
     root: Option<String>,
     /// Branch name template; `{id}` is the session id. Default `session/{id}`.
     branch: Option<String>,

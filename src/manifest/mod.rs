@@ -21,6 +21,39 @@ pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem, shorten};
 /// The file name looked for at the root of the main worktree.
 pub const FILE_NAME: &str = "flowloom.toml";
 
+/// This clone's own sessions, beside the manifest, never committed (SPEC §11.1).
+pub const LOCAL_FILE_NAME: &str = "flowloom.local.toml";
+
+/// A manifest file's text, read as `load` reads it; `None` when there is no such file.
+pub fn read_text(path: &Path) -> Result<Option<String>, ManifestError> {
+    validate::read_text(path)
+}
+
+/// The local layer's path for the manifest at `path`.
+pub fn local_path(path: &Path) -> PathBuf {
+    path.with_file_name(LOCAL_FILE_NAME)
+}
+
+/// Which file declares a session (SPEC §11.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// The committed manifest: the team's sessions.
+    Shared,
+    /// `flowloom.local.toml`: this clone's own.
+    Local,
+}
+
+/// The local layer as read.
+#[derive(Debug, Clone)]
+pub struct LocalFile {
+    pub path: PathBuf,
+    pub source: String,
+    /// Where its text starts in the committed text, a line break and its text: the
+    /// coordinates of every span of a [`Manifest`] (`Session::base_span`).
+    pub offset: usize,
+}
+
 /// A parsed and validated manifest.
 #[derive(Debug, Clone)]
 pub struct Manifest {
@@ -33,6 +66,8 @@ pub struct Manifest {
     pub repo: std::ffi::OsString,
     /// The file's text, kept so that later errors (an unresolvable `base`) can point into it.
     pub source: String,
+    /// The local layer, when `flowloom.local.toml` exists.
+    pub local: Option<LocalFile>,
     pub defaults: Defaults,
     /// Declared sessions by id, in id order.
     pub sessions: BTreeMap<String, Session>,
@@ -72,6 +107,8 @@ pub struct Session {
     /// The session environment: `[defaults]`' lists unless the session sets its own, and
     /// `env` merged name by name (the session's value wins).
     pub environment: Environment,
+    /// The file that declares it.
+    pub layer: Layer,
 }
 
 /// SPEC §10: what a new session gets besides its checkout.
@@ -262,10 +299,52 @@ impl Manifest {
     /// `text` parsed as this manifest's new content, with what the repository told this one
     /// (the default base, `{repo}`): for commands that edit the manifest and go on with it.
     pub fn with_source(&self, text: String) -> Result<Manifest, ManifestError> {
-        let mut manifest = Manifest::from_source(&self.path, text)?;
+        self.with_sources(text, self.local.as_ref().map(|l| l.source.clone()))
+    }
+
+    /// As [`Manifest::with_source`], for both layers' texts (`None`: no local file).
+    pub fn with_sources(&self, text: String, local: Option<String>) -> Result<Manifest, ManifestError> {
+        let mut manifest = validate::from_sources(&self.path, text, local)?;
         manifest.use_default_base(&self.defaults.base);
         manifest.use_repo_name(&self.repo);
         Ok(manifest)
+    }
+
+    /// The text of one layer's file (empty for a local layer not written yet).
+    pub fn layer_source(&self, layer: Layer) -> &str {
+        match layer {
+            Layer::Shared => &self.source,
+            Layer::Local => self.local.as_ref().map_or("", |l| l.source.as_str()),
+        }
+    }
+
+    /// The path of one layer's file.
+    pub fn layer_path(&self, layer: Layer) -> PathBuf {
+        match layer {
+            Layer::Shared => self.path.clone(),
+            Layer::Local => local_path(&self.path),
+        }
+    }
+
+    /// This manifest with one layer's text replaced by `text`.
+    pub fn with_layer(&self, layer: Layer, text: String) -> Result<Manifest, ManifestError> {
+        match layer {
+            Layer::Shared => self.with_source(text),
+            Layer::Local => self.with_sources(self.source.clone(), Some(text)),
+        }
+    }
+
+    /// The file and the span within it of a `span` of this manifest (in the coordinates
+    /// of [`LocalFile::offset`]).
+    pub fn locate(&self, span: &Range<usize>) -> (PathBuf, &str, Range<usize>) {
+        match &self.local {
+            Some(l) if span.start >= l.offset => (
+                l.path.clone(),
+                l.source.as_str(),
+                span.start - l.offset..span.end.saturating_sub(l.offset),
+            ),
+            _ => (self.path.clone(), self.source.as_str(), span.clone()),
+        }
     }
 
     /// Absolute path of a session's worktree.
@@ -290,35 +369,37 @@ impl Manifest {
     /// A path inside the manifest's folder, relative to it, with `/` separators (for output);
     /// beside it (a root `../x`), with the root's leading `..`.
     pub fn relative(&self, path: &Path) -> String {
-        let join = |rel: &Path| {
-            rel.components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/")
-        };
-        if let Ok(rel) = path.strip_prefix(&self.dir) {
-            return join(rel);
-        }
-        // Beside the manifest's folder, as a root `../{repo}.sessions` puts it: as many `..`
-        // as the root starts with, at most.
-        let ups = self
-            .defaults
-            .root
-            .components()
-            .take_while(|c| *c == std::path::Component::ParentDir);
-        let mut above = self.dir.as_path();
-        let mut prefix = String::new();
-        for _ in ups {
-            let Some(parent) = above.parent() else { break };
-            above = parent;
-            prefix.push_str("../");
-            if let Ok(rel) = path.strip_prefix(above) {
-                return format!("{prefix}{}", join(rel));
-            }
-        }
-        // Elsewhere: shown as it is, not as `//abs/path`.
-        path.display().to_string()
+        relative(&self.dir, &self.defaults.root, path)
     }
+}
+
+/// `path` relative to `dir` (a manifest's folder, whose `root` may reach above it), as
+/// [`Manifest::relative`] shows it.
+pub fn relative(dir: &Path, root: &Path, path: &Path) -> String {
+    let join = |rel: &Path| {
+        rel.components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
+    if let Ok(rel) = path.strip_prefix(dir) {
+        return join(rel);
+    }
+    // Beside the manifest's folder, as a root `../{repo}.sessions` puts it: as many `..`
+    // as the root starts with, at most.
+    let ups = root.components().take_while(|c| *c == std::path::Component::ParentDir);
+    let mut above = dir;
+    let mut prefix = String::new();
+    for _ in ups {
+        let Some(parent) = above.parent() else { break };
+        above = parent;
+        prefix.push_str("../");
+        if let Ok(rel) = path.strip_prefix(above) {
+            return format!("{prefix}{}", join(rel));
+        }
+    }
+    // Elsewhere: shown as it is, not as `//abs/path`.
+    path.display().to_string()
 }
 
 #[cfg(test)]

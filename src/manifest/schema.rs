@@ -130,6 +130,12 @@ const SHARED_KEYS: &[&str] = &[
 /// Parses the document. `None` when it is not TOML at all: then the syntax errors are the
 /// only findings, as anything read from a half-parsed document would be guesswork.
 pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest> {
+    parse_layer(source, false, out)
+}
+
+/// As [`parse`]; for the local layer (`flowloom.local.toml`, SPEC §11.1) `[defaults]` may
+/// set `root` only: its sessions inherit the committed file's defaults.
+pub(super) fn parse_layer(source: &str, local: bool, out: &mut Vec<Finding>) -> Option<RawManifest> {
     let (doc, errors) = DeTable::parse_recoverable(source);
     if !errors.is_empty() {
         for e in errors {
@@ -152,6 +158,10 @@ pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest>
                     continue;
                 };
                 for (k, v) in table.iter() {
+                    if local && k.get_ref().as_ref() != "root" {
+                        out.push(local_default(k));
+                        continue;
+                    }
                     if raw.defaults.environment.read(k, v, out) {
                         continue;
                     }
@@ -183,6 +193,19 @@ pub(super) fn parse(source: &str, out: &mut Vec<Finding>) -> Option<RawManifest>
         }
     }
     Some(raw)
+}
+
+/// A `[defaults]` key other than `root` in the local layer.
+fn local_default(key: &Spanned<DeString<'_>>) -> Finding {
+    Finding::new(
+        format!("`{}` cannot be set in the local layer's `[defaults]`", key.get_ref()),
+        key.span(),
+        "only `root` may be set here",
+    )
+    .help(
+        "this clone's sessions inherit the committed manifest's `[defaults]`; set the key per session, \
+         or in the committed manifest",
+    )
 }
 
 fn session(id: &Spanned<DeString<'_>>, body: &Spanned<DeValue<'_>>, out: &mut Vec<Finding>) -> Option<RawSession> {

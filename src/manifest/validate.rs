@@ -18,7 +18,7 @@ use crate::fsutil::{ReadError, read_regular};
 
 use super::environment;
 use super::schema::{self, Finding, RawManifest, RawSession, Str, inner_span};
-use super::{Defaults, Manifest, Session, Template, is_valid_id};
+use super::{Defaults, Layer, LocalFile, Manifest, Session, Template, is_valid_id};
 
 /// Everything wrong with one manifest file.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
@@ -101,13 +101,71 @@ pub fn shorten(part: &str) -> String {
 }
 
 impl ManifestError {
-    fn new(path: &Path, source: Arc<str>, mut findings: Vec<Finding>) -> Self {
+    fn new(path: &Path, source: Arc<str>, findings: Vec<Finding>) -> Self {
+        let name = shown(path);
+        let problems = Self::problems(&name, source, findings);
+        let summary = match problems.len() {
+            1 => format!("{name} has 1 problem"),
+            n => format!("{name} has {n} problems"),
+        };
+        ManifestError {
+            path: name,
+            summary,
+            problems,
+        }
+    }
+
+    /// Problems of both layers (SPEC §11.1): `findings` point into `combined`, the committed
+    /// text, a line break and the local text; each problem is shown in its own file, and one
+    /// that points into both files is shown in each.
+    fn layered(path: &Path, source: &str, local: &LocalFile, findings: Vec<Finding>) -> Self {
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for f in findings {
+            let (in_local, in_committed): (Vec<_>, Vec<_>) = f
+                .labels
+                .iter()
+                .cloned()
+                .partition(|(span, _)| span.start >= local.offset);
+            let push = |labels: Vec<(Range<usize>, String)>, shift: usize, to: &mut Vec<Finding>| {
+                if labels.is_empty() {
+                    return;
+                }
+                let labels = labels
+                    .into_iter()
+                    .map(|(span, label)| (span.start - shift..span.end - shift, label))
+                    .collect();
+                to.push(Finding { labels, ..f.clone() });
+            };
+            push(in_committed, 0, &mut ours);
+            push(in_local, local.offset, &mut theirs);
+        }
+        let name = shown(path);
+        let local_name = shown(&local.path);
+        // The summary names the files that have problems.
+        let files = match (ours.is_empty(), theirs.is_empty()) {
+            (false, false) => format!("{name} with {local_name}"),
+            (true, _) => local_name.clone(),
+            (false, true) => name.clone(),
+        };
+        let mut problems = Self::problems(&name, source.into(), ours);
+        problems.extend(Self::problems(&local_name, local.source.as_str().into(), theirs));
+        let summary = match problems.len() {
+            1 => format!("{files} has 1 problem"),
+            n => format!("{files} has {n} problems"),
+        };
+        ManifestError {
+            path: name,
+            summary,
+            problems,
+        }
+    }
+
+    fn problems(name: &str, source: Arc<str>, mut findings: Vec<Finding>) -> Vec<Problem> {
         // File order reads best; the sort is stable, so findings at one place keep theirs.
         findings.sort_by_key(|f| f.labels.first().map_or(0, |(span, _)| span.start));
-        let name = shown(path);
         // One line index for the whole file, shared by every problem.
-        let source_code = ManifestSource::new(&name, source);
-        let problems = findings
+        let source_code = ManifestSource::new(name, source);
+        findings
             .into_iter()
             .map(|f| Problem {
                 message: shorten_quoted(&f.message),
@@ -128,19 +186,10 @@ impl ManifestError {
                     })
                     .collect(),
             })
-            .collect::<Vec<_>>();
-        let summary = match problems.len() {
-            1 => format!("{name} has 1 problem"),
-            n => format!("{name} has {n} problems"),
-        };
-        ManifestError {
-            path: name,
-            summary,
-            problems,
-        }
+            .collect()
     }
 
-    fn unreadable(path: &Path, error: Option<&ReadError>) -> Self {
+    pub(crate) fn unreadable(path: &Path, error: Option<&ReadError>) -> Self {
         let name = path.display().to_string();
         let (message, help) = match error {
             None => (
@@ -183,52 +232,125 @@ impl ManifestError {
 pub const MAX_BYTES: u64 = 1024 * 1024;
 
 pub(super) fn load(path: &Path) -> Result<Manifest, ManifestError> {
+    let source = read_text(path)?.ok_or_else(|| ManifestError::unreadable(path, None))?;
+    let local_path = super::local_path(path);
+    let local = read_text(&local_path)?;
+    from_sources(path, source, local)
+}
+
+/// A manifest file's text; `None` when there is no such file.
+pub(super) fn read_text(path: &Path) -> Result<Option<String>, ManifestError> {
     match read_regular(path, MAX_BYTES) {
-        Ok(Some(bytes)) => from_bytes(path, bytes),
-        Ok(None) => Err(ManifestError::unreadable(path, None)),
+        Ok(Some(bytes)) => utf8(path, bytes).map(Some),
+        Ok(None) => Ok(None),
         Err(e) => Err(ManifestError::unreadable(path, Some(&e))),
     }
 }
 
 /// The file is read as bytes so that a stray Latin-1 byte is a diagnostic, not an io error
 /// without a location.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String, ManifestError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        // The lossy text equals the original up to `offset`, where one U+FFFD stands for
+        // the bad sequence: a span over it stays on char boundaries.
+        let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+        let finding = Finding::new(
+            format!("not valid UTF-8: invalid byte at offset {offset}"),
+            offset..offset + '\u{FFFD}'.len_utf8(),
+            "not UTF-8",
+        )
+        .help("save the file as UTF-8");
+        ManifestError::new(path, text.into(), vec![finding])
+    })
+}
+
+/// Bytes as `load` reads them (the tests' way in).
+#[cfg(test)]
 fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Manifest, ManifestError> {
-    match String::from_utf8(bytes) {
-        Ok(source) => from_source(path, source),
-        Err(e) => {
-            let offset = e.utf8_error().valid_up_to();
-            // The lossy text equals the original up to `offset`, where one U+FFFD stands for
-            // the bad sequence: a span over it stays on char boundaries.
-            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let finding = Finding::new(
-                format!("not valid UTF-8: invalid byte at offset {offset}"),
-                offset..offset + '\u{FFFD}'.len_utf8(),
-                "not UTF-8",
-            )
-            .help("save the file as UTF-8");
-            Err(ManifestError::new(path, text.into(), vec![finding]))
-        }
-    }
+    from_source(path, utf8(path, bytes)?)
 }
 
 pub(super) fn from_source(path: &Path, source: String) -> Result<Manifest, ManifestError> {
+    from_sources(path, source, None)
+}
+
+/// The committed manifest at `path` with its local layer's text, if there is one (SPEC
+/// §11.1): local sessions are checked with the committed `[defaults]` (the local file may
+/// set `root` only), and against the committed sessions (an id, branch or folder declared
+/// twice is an error pointing at both).
+pub(super) fn from_sources(path: &Path, source: String, local: Option<String>) -> Result<Manifest, ManifestError> {
     let mut findings = Vec::new();
-    let checked = schema::parse(&source, &mut findings).map(|raw| check(&raw, &source, &mut findings));
-    match checked {
-        Some((defaults, sessions)) if findings.is_empty() => {
-            let dir = path.parent().map(Path::to_owned).unwrap_or_default();
-            Ok(Manifest {
-                path: path.to_owned(),
-                // `{repo}` until the repository is known: the manifest's folder name.
-                repo: dir.file_name().map(std::ffi::OsStr::to_owned).unwrap_or_default(),
-                dir,
-                source,
-                defaults,
-                sessions,
-            })
+    let Some(mut raw) = schema::parse(&source, &mut findings) else {
+        return Err(ManifestError::new(path, source.into(), findings));
+    };
+    let local = local.map(|text| LocalFile {
+        path: super::local_path(path),
+        offset: source.len() + 1,
+        source: text,
+    });
+    let combined = match &local {
+        Some(l) => format!("{source}\n{}", l.source),
+        None => source.clone(),
+    };
+    let mut local_ids = std::collections::BTreeSet::new();
+    if let Some(l) = &local {
+        // Parsed with its spans where the combined text has them.
+        let padded = format!("{}{}", " ".repeat(l.offset), l.source);
+        let Some(theirs) = schema::parse_layer(&padded, true, &mut findings) else {
+            return Err(ManifestError::layered(path, &source, l, findings));
+        };
+        if let Some(root) = theirs.defaults.root {
+            raw.defaults.root = Some(root);
         }
-        _ => Err(ManifestError::new(path, source.into(), findings)),
+        for s in theirs.sessions {
+            if let Some(ours) = raw.sessions.iter().find(|o| o.id.value == s.id.value) {
+                findings.push(both_layers(&s.id, &ours.id, path));
+                continue;
+            }
+            local_ids.insert(s.id.value.clone());
+            raw.sessions.push(s);
+        }
+        raw.sessions.sort_by(|a, b| a.id.value.cmp(&b.id.value));
     }
+    let (defaults, mut sessions) = check(&raw, &combined, &mut findings);
+    if !findings.is_empty() {
+        return Err(match &local {
+            Some(l) => ManifestError::layered(path, &source, l, findings),
+            None => ManifestError::new(path, source.into(), findings),
+        });
+    }
+    for id in &local_ids {
+        if let Some(s) = sessions.get_mut(id) {
+            s.layer = Layer::Local;
+        }
+    }
+    let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+    Ok(Manifest {
+        path: path.to_owned(),
+        // `{repo}` until the repository is known: the manifest's folder name.
+        repo: dir.file_name().map(std::ffi::OsStr::to_owned).unwrap_or_default(),
+        dir,
+        source,
+        local,
+        defaults,
+        sessions,
+    })
+}
+
+/// An id declared in both layers: one problem, shown in each file.
+fn both_layers(local: &Str, committed: &Str, path: &Path) -> Finding {
+    let id = &local.value;
+    Finding::new(
+        format!("session `{id}` is declared in both {} and {}", shown(path), super::LOCAL_FILE_NAME),
+        local.span.clone(),
+        "declared in this clone's local layer",
+    )
+    .label(committed.span.clone(), "declared in the committed manifest")
+    .help(format!(
+        "keep one: remove `[{}]` from one of the files (`flowloom share {id}` / `flowloom unshare {id}` move a session between them)",
+        schema::session_header(id)
+    ))
 }
 
 /// Applies SPEC §2 to the raw manifest. The returned model is only meaningful when no
@@ -300,6 +422,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
                 branch: branch_name.map(|(n, _)| n).unwrap_or_default(),
                 worktree: worktree_name.map(|(n, _)| n).unwrap_or_default(),
                 environment,
+                layer: Layer::Shared,
             },
         );
     }

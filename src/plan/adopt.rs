@@ -10,12 +10,21 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use toml_edit::{DocumentMut, InlineTable, Item, Table, value};
+use toml_edit::{DocumentMut, Item, Table, value};
 
 use crate::manifest::{Manifest, is_valid_id};
 use crate::plan::Plan;
 use crate::read::state::State;
 use crate::store::metadata::{MetadataFile, Wanted};
+
+/// Why a manifest file could not be edited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("the manifest is not valid TOML: {0}")]
+    NotToml(String),
+    #[error("`sessions` is not a table")]
+    SessionsNotTable,
+}
 
 /// One session to adopt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +165,7 @@ fn wanted_field<'a>(w: &'a Wanted, key: &str) -> Option<&'a str> {
 
 /// Edit `source` with `f`, keeping what toml_edit would not: a byte order mark and CRLF
 /// line endings.
-fn keeping_layout(source: &str, f: impl FnOnce(&str) -> Result<String, String>) -> Result<String, String> {
+fn keeping_layout(source: &str, f: impl FnOnce(&str) -> Result<String, EditError>) -> Result<String, EditError> {
     let (bom, text) = match source.strip_prefix('\u{feff}') {
         Some(rest) => ("\u{feff}", rest),
         None => ("", source),
@@ -175,14 +184,63 @@ fn keeping_layout(source: &str, f: impl FnOnce(&str) -> Result<String, String>) 
 }
 
 /// `source` with a `[sessions.<id>]` table added per adoption, everything else unchanged.
-pub fn edit(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
-    keeping_layout(source, |source| edit_text(source, adoptions))
+pub fn edit(source: &str, adoptions: &[Adoption]) -> Result<String, EditError> {
+    let tables: Vec<(String, Table)> = adoptions
+        .iter()
+        .map(|a| {
+            let mut t = Table::new();
+            for (k, v) in &a.keys {
+                t.insert(k, value(v.as_str()));
+            }
+            (a.id.clone(), t)
+        })
+        .collect();
+    keeping_layout(source, |source| edit_text(source, tables))
 }
 
-fn edit_text(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
-    let mut doc: DocumentMut = source
+/// `source` with `table` as `[sessions.<id>]` (its keys, values and comments), after
+/// everything else: the other half of [`take_session`].
+pub fn put_session(source: &str, id: &str, table: Table) -> Result<String, EditError> {
+    keeping_layout(source, |source| edit_text(source, vec![(id.to_owned(), table)]))
+}
+
+/// `source` without `[sessions.<id>]`, and that table; `None` when it declares no such
+/// session.
+pub fn take_session(source: &str, id: &str) -> Result<Option<(String, Table)>, EditError> {
+    let mut taken = None;
+    let out = keeping_layout(source, |source| {
+        let mut doc = parse(source)?;
+        taken = match doc.get_mut("sessions") {
+            Some(Item::Table(sessions)) => sessions.remove(id).and_then(|i| i.into_table().ok()),
+            Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => {
+                sessions.remove(id).and_then(|v| Item::Value(v).into_table().ok())
+            }
+            _ => None,
+        };
+        Ok(doc.to_string())
+    })?;
+    Ok(taken.map(|t| (out, t)))
+}
+
+fn parse(source: &str) -> Result<DocumentMut, EditError> {
+    source
         .parse()
-        .map_err(|e: toml_edit::TomlError| format!("the manifest is not valid TOML: {}", e.message()))?;
+        .map_err(|e: toml_edit::TomlError| EditError::NotToml(e.message().to_owned()))
+}
+
+/// Give `table` and the tables inside it the positions from `next` on, in order.
+fn place(table: &mut Table, next: &mut isize) {
+    table.set_position(Some(*next));
+    *next += 1;
+    for (_, item) in table.iter_mut() {
+        if let Item::Table(t) = item {
+            place(t, next);
+        }
+    }
+}
+
+fn edit_text(source: &str, adoptions: Vec<(String, Table)>) -> Result<String, EditError> {
+    let mut doc = parse(source)?;
     if adoptions.is_empty() {
         return Ok(source.to_owned());
     }
@@ -207,35 +265,39 @@ fn edit_text(source: &str, adoptions: &[Adoption]) -> Result<String, String> {
     });
     match sessions {
         Item::Table(sessions) => {
-            for (n, a) in adoptions.iter().enumerate() {
-                let mut t = Table::new();
-                for (k, v) in &a.keys {
-                    t.insert(k, value(v.as_str()));
-                }
-                t.set_position(Some(last + 1 + n as isize));
-                t.decor_mut()
-                    .set_prefix(if n == 0 { lead.clone() } else { "\n".to_owned() });
-                sessions.insert(&a.id, Item::Table(t));
+            let mut next = last + 1;
+            for (n, (id, mut t)) in adoptions.into_iter().enumerate() {
+                place(&mut t, &mut next);
+                t.set_implicit(false);
+                // A moved table keeps the comments above it.
+                let own = t
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or_default()
+                    .trim_start_matches('\n')
+                    .to_owned();
+                let lead = if n == 0 { lead.clone() } else { "\n".to_owned() };
+                t.decor_mut().set_prefix(format!("{lead}{own}"));
+                sessions.insert(&id, Item::Table(t));
             }
         }
         Item::Value(toml_edit::Value::InlineTable(sessions)) => {
-            for a in adoptions {
-                let mut t = InlineTable::new();
-                for (k, v) in &a.keys {
-                    t.insert(*k, v.as_str().into());
-                }
-                sessions.insert(&a.id, toml_edit::Value::InlineTable(t));
+            for (id, t) in adoptions {
+                let mut inline = t.into_inline_table();
+                inline.fmt();
+                sessions.insert(&id, toml_edit::Value::InlineTable(inline));
             }
             doc.set_trailing(lead.trim_start_matches('\n').to_owned());
         }
-        _ => return Err("`sessions` is not a table".to_owned()),
+        _ => return Err(EditError::SessionsNotTable),
     }
     Ok(doc.to_string())
 }
 
 /// `source` without the `[sessions.<id>]` table (and its comments), everything else
 /// unchanged; `None` when it declares no such session.
-pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, String> {
+pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, EditError> {
     let mut removed = false;
     let out = keeping_layout(source, |source| {
         let (text, found) = remove_text(source, id)?;
@@ -245,10 +307,8 @@ pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, String> 
     Ok(removed.then_some(out))
 }
 
-fn remove_text(source: &str, id: &str) -> Result<(String, bool), String> {
-    let mut doc: DocumentMut = source
-        .parse()
-        .map_err(|e: toml_edit::TomlError| format!("the manifest is not valid TOML: {}", e.message()))?;
+fn remove_text(source: &str, id: &str) -> Result<(String, bool), EditError> {
+    let mut doc = parse(source)?;
     let removed = match doc.get_mut("sessions") {
         Some(Item::Table(sessions)) => sessions.remove(id).is_some(),
         Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => sessions.remove(id).is_some(),

@@ -8,22 +8,24 @@
 //! so apply decides nothing and reads neither the manifest nor the state.
 
 pub mod adopt;
+#[cfg(test)]
+mod roundtrip;
 pub mod saved;
 pub mod tracking;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
 use crate::names::INITIALIZING;
 use crate::read::state::{Needs, State, Worktree};
-use crate::store::metadata::{MetadataFile, Wanted};
+use crate::store::metadata::{MetadataFile, SetupProgress, SetupState, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState};
 use crate::store::recover::Leftover;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     /// Sorted by session id, then path.
     pub changes: Vec<Change>,
@@ -34,11 +36,11 @@ pub struct Plan {
     pub force: bool,
     /// Ports this repository's sessions hold by their `metadata.json`, when a step
     /// allocates ports: never handed out again, even when the machine's registry lost them.
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub held_ports: BTreeSet<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub session: String,
     pub branch: String,
@@ -47,7 +49,7 @@ pub struct Change {
     pub action: Action,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Action {
     /// Branch (per `start`), worktree, session folder, metadata, ownership entry (recording
@@ -112,7 +114,7 @@ impl Action {
 
 /// SPEC §10: what a new session gets after its checkout, in this order: the copies, then
 /// its ports (kept in `metadata.json`), then the `setup` commands with its environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prepare {
     /// The main worktree the copies come from.
     pub from: Option<PathBuf>,
@@ -133,7 +135,7 @@ impl Prepare {
 }
 
 /// Where a new branch starts (SPEC §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Start {
     pub from: StartFrom,
     /// The local branch, `<remote>/<branch>`, or the base revspec.
@@ -143,7 +145,7 @@ pub struct Start {
     pub upstream: Option<crate::read::tracking::Upstream>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StartFrom {
     Local,
@@ -161,7 +163,7 @@ impl StartFrom {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Repair {
     /// The worktree is gone (folder deleted by hand) or half-made by a killed apply: drop
@@ -190,11 +192,43 @@ pub enum Repair {
     Ports { names: Vec<String> },
     /// A killed apply left the ownership entry in `creating` or `removing`: mark it created.
     FinishRecord,
+    /// SPEC §11.3: the session's worktree is at `from` (its `root` or `worktree` template
+    /// changed): move it to the session's path as `git worktree move` does — the folder with
+    /// every file in it (uncommitted, ignored), the registration `admin_id`'s `gitdir`, the
+    /// worktree's `.git`, the ownership entry, metadata's `workingDirectory`. `across`:
+    /// another file system, so the folder is copied, verified, then deleted. `resumed`: a
+    /// killed apply had started it (the record says so); only what is left is done.
+    Move {
+        from: PathBuf,
+        admin_id: String,
+        across: bool,
+        resumed: bool,
+    },
+    /// SPEC §11.3: copy ignored entries of the main worktree `from` into the session, never
+    /// overwriting what it has. `finishing`: the copy a creation started (killed or failed)
+    /// is finished, folders merged file by file; otherwise `items` are the entries the
+    /// session lacks (added to `copy` since it was made) and `kept` those it already has,
+    /// left as they are.
+    Copies {
+        from: PathBuf,
+        items: Vec<crate::apply::copy::CopyItem>,
+        kept: Vec<String>,
+        finishing: bool,
+    },
+    /// SPEC §11.3: the setup that did not finish: run `commands` (those that did not succeed
+    /// yet; `done` did, and are not run again) with the session's `env`, then record the
+    /// setup `ok` (or `failed`). `copied`: the copies were done before this apply.
+    RunSetup {
+        commands: Vec<String>,
+        done: Vec<String>,
+        env: BTreeMap<String, String>,
+        copied: bool,
+    },
 }
 
 /// How an orphan goes: its worktree (after apply checks it again), then its branch, then
 /// its ownership entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removal {
     pub worktree: WorktreeRemoval,
     /// The branch is deleted only if it still points at this commit.
@@ -214,7 +248,7 @@ pub struct Removal {
     pub exclude_drop: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WorktreeRemoval {
     /// Check again, move the folder into the trash, drop the registration, delete the trash.
@@ -236,7 +270,7 @@ pub enum WorktreeRemoval {
 
 /// Where a forced removal keeps the commits (and, with `snapshot`, the uncommitted files)
 /// it would otherwise lose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Archive {
     /// `refs/flowloom/archive/<n>/<branch>` (`name_archives`): never clashes with another
     /// archive, never overwrites one.
@@ -251,7 +285,7 @@ pub struct Archive {
 }
 
 /// Why a change cannot be made; turned into words only where output is made (`render`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reason {
     BranchCheckedOutElsewhere {
@@ -341,13 +375,19 @@ pub enum Reason {
     CannotCheckOut {
         why: String,
     },
+    /// The commit to check out tracks a file where flowloom keeps the session's own
+    /// (`sessions/<id>/metadata.json`): git would check it out, and flowloom never
+    /// overwrites a tracked file.
+    SessionFolderTracked {
+        path: String,
+    },
     /// SPEC §10: the session's `setup` list is not trusted on this machine (or changed since).
     SetupNotTrusted {
         script: crate::store::machine::SetupScript,
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SwitchBlock {
     Detached,
@@ -357,7 +397,7 @@ pub enum SwitchBlock {
     Start { reason: Box<Reason> },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DirtKind {
     Modified,
@@ -391,9 +431,10 @@ impl Reason {
     }
 }
 
-/// A step that belongs to no session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+/// A step that belongs to no session. Tagged `step`, not `kind`: a leftover has a `kind`
+/// of its own, and a second `kind` key would not read back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
 pub enum Housekeeping {
     /// Rewrite flowloom's block of `info/exclude` to exactly these lines (dropping the
     /// first version's `legacy` lines, when its block is there).
@@ -409,10 +450,18 @@ pub enum Housekeeping {
     EmptyTrash { path: PathBuf },
     /// Drop an ownership entry whose worktree and branch are both gone.
     DropRecord { session: String, path: PathBuf },
+    /// SPEC §11.3: a worktree move a kill interrupted (the record's `moving`): once its
+    /// folder is at `to`, point the registration and the ownership entry there; while it is
+    /// still at `from`, forget the move (the session's plan moves it again).
+    FinishMove {
+        admin_id: String,
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 /// How to plan.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Options {
     /// `--force`: remove orphans despite dirty files, session files and unmerged commits.
     pub force: bool,
@@ -426,7 +475,7 @@ impl Options {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unmanaged {
     pub session: String,
     pub branch: Option<String>,
@@ -499,7 +548,7 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
                     .iter()
                     .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id))
         }
-        Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) => true,
+        Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) | Housekeeping::FinishMove { .. } => true,
     });
     let allocates = changes.iter().any(|c| match &c.action {
         Action::Create { prepare, .. } => !prepare.ports.is_empty(),
@@ -542,16 +591,17 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         let checks_out = state.worktrees.get(&path).is_none_or(|wt| wt.missing);
         if checks_out && let Ok(start) = start_of(manifest, state, session) {
             needs.checkout.insert(start.commit);
-            if !session.environment.copy.is_empty() || state.include.is_some() {
-                let patterns = needs.copy.get_or_insert_with(Vec::new);
-                for p in &session.environment.copy {
-                    if !patterns.contains(p) {
-                        patterns.push(p.clone());
-                    }
-                }
-            }
+            ask_copy(&mut needs, state, session);
+        }
+        if let Some(MoveSource::Found(wt)) = move_source(state, session, &path) {
+            needs.moving.insert(wt.path.clone());
         }
         let Some(wt) = state.worktrees.get(&path) else { continue };
+        // SPEC §11.3: a session in place gets what its copy lacks: which entries has it?
+        if !wt.missing && (!session.environment.copy.is_empty() || state.include.is_some()) {
+            ask_copy(&mut needs, state, session);
+            needs.copy_settled.insert(path.clone());
+        }
         if !wt.missing && wt.branch.is_some() && wt.branch.as_deref() != Some(session.branch.as_str()) {
             needs.dirt.insert(path.clone());
         }
@@ -573,6 +623,19 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         }
     }
     needs
+}
+
+/// Ask for the main worktree's ignored entries that `session`'s copy names.
+fn ask_copy(needs: &mut Needs, state: &State, session: &Session) {
+    if session.environment.copy.is_empty() && state.include.is_none() {
+        return;
+    }
+    let patterns = needs.copy.get_or_insert_with(Vec::new);
+    for p in &session.environment.copy {
+        if !patterns.contains(p) {
+            patterns.push(p.clone());
+        }
+    }
 }
 
 /// Whether the session's `setup` list may run: an empty one always may.
@@ -737,6 +800,18 @@ fn post_checkout(state: &State) -> Option<crate::hooks::HooksDir> {
     state.hooks.clone().filter(|h| h.may_run("post-checkout"))
 }
 
+/// Why checking `start` out for session `id` would go wrong: what git could not write as
+/// flowloom writes it, or a file the commit tracks where flowloom keeps the session's own
+/// (git checks the committed `sessions/<id>/metadata.json` out; flowloom never overwrites it).
+fn checkout_blocker(state: &State, start: &Start, id: &str) -> Option<Reason> {
+    if let Some(why) = state.checkout_problems.get(&start.commit) {
+        return Some(Reason::CannotCheckOut { why: why.clone() });
+    }
+    let tracked = state.tracked_session_files.get(&start.commit)?;
+    let path = tracked.get(id).or_else(|| tracked.get(""))?;
+    Some(Reason::SessionFolderTracked { path: path.clone() })
+}
+
 fn blocked(reason: Reason) -> Option<Action> {
     Some(Action::Blocked { reasons: vec![reason] })
 }
@@ -759,6 +834,9 @@ fn plan_declared(
             path: p.to_path_buf(),
         });
 
+    if let Some(found) = move_source(state, session, path) {
+        return plan_move(manifest, state, session, path, found, wanted, base);
+    }
     let Some(wt) = state.worktrees.get(path) else {
         let mut reasons: Vec<Reason> = elsewhere.into_iter().collect();
         if state.occupied.contains(path) {
@@ -770,10 +848,8 @@ fn plan_declared(
             });
         }
         return Some(match start_of(manifest, state, session) {
-            Ok(start) if state.checkout_problems.contains_key(&start.commit) => Action::Blocked {
-                reasons: vec![Reason::CannotCheckOut {
-                    why: state.checkout_problems[&start.commit].clone(),
-                }],
+            Ok(start) if checkout_blocker(state, &start, &session.id).is_some() => Action::Blocked {
+                reasons: checkout_blocker(state, &start, &session.id).into_iter().collect(),
             },
             Ok(start) if reasons.is_empty() => Action::Create {
                 start,
@@ -791,6 +867,7 @@ fn plan_declared(
     };
 
     let mut repairs = Vec::new();
+    let mut finishing = Vec::new();
     let half_made = owned.is_some_and(|o| half_made(o, wt));
     // An interrupted removal moved the folder into the trash or had not touched it yet:
     // either way the session is planned as it is found, never wiped.
@@ -822,8 +899,8 @@ fn plan_declared(
             Ok(start) => start,
             Err(why) => return blocked(why),
         };
-        if let Some(why) = state.checkout_problems.get(&start.commit) {
-            return blocked(Reason::CannotCheckOut { why: why.clone() });
+        if let Some(reason) = checkout_blocker(state, &start, &session.id) {
+            return blocked(reason);
         }
         if !trusted(state, session) {
             return blocked(Reason::SetupNotTrusted {
@@ -843,6 +920,10 @@ fn plan_declared(
             Ok(found) => repairs = found,
             Err(reason) => return blocked(reason),
         }
+        match copies_and_setup(state, session, wt, owned) {
+            Ok(found) => finishing = found,
+            Err(reason) => return blocked(reason),
+        }
     }
     let held = match &wt.metadata {
         MetadataFile::Valid(found) if !wt.missing => found.ports(),
@@ -858,10 +939,163 @@ fn plan_declared(
     if !names.is_empty() {
         repairs.push(Repair::Ports { names });
     }
+    repairs.extend(finishing);
     if unfinished {
         repairs.push(Repair::FinishRecord);
     }
     (!repairs.is_empty()).then_some(Action::Update { repairs, wanted, base })
+}
+
+/// Where a declared session's worktree is when it is not at its path: a move a killed
+/// apply started towards it, or its owned worktree at another path (a changed `root` or
+/// `worktree` template), with the registration there.
+enum MoveSource<'a> {
+    Resumed(&'a crate::store::ownership::Moving),
+    Found(&'a Worktree),
+}
+
+fn move_source<'a>(state: &'a State, session: &Session, path: &Path) -> Option<MoveSource<'a>> {
+    if state.worktrees.get(path).is_some_and(|wt| !wt.missing) {
+        return None;
+    }
+    if let Some(m) = state.owned.moving.iter().find(|m| m.to == path) {
+        return Some(MoveSource::Resumed(m));
+    }
+    state
+        .owned
+        .sessions
+        .iter()
+        .filter(|o| o.id == session.id && o.branch == session.branch && o.path != path)
+        .find_map(|o| state.worktrees.get(&o.path).or(state.elsewhere.get(&o.path)))
+        .filter(|wt| !wt.missing)
+        .map(MoveSource::Found)
+}
+
+/// SPEC §11.3: move a session's worktree to its declared path, unless something forbids
+/// it: a lock, a process working inside, flowloom started inside it, the path taken.
+fn plan_move(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    path: &Path,
+    found: MoveSource<'_>,
+    wanted: Wanted,
+    base: String,
+) -> Option<Action> {
+    let wt = match found {
+        MoveSource::Resumed(m) => {
+            let repairs = vec![Repair::Move {
+                from: m.from.clone(),
+                admin_id: m.admin_id.clone(),
+                across: false,
+                resumed: true,
+            }];
+            return Some(Action::Update { repairs, wanted, base });
+        }
+        MoveSource::Found(wt) => wt,
+    };
+    let mut reasons = Vec::new();
+    if let Some(lock) = &wt.lock {
+        reasons.push(Reason::Locked { lock: lock.clone() });
+    }
+    for p in &wt.processes {
+        reasons.push(Reason::Process {
+            pid: p.pid,
+            name: p.name.clone(),
+            uses: p.uses.clone(),
+        });
+    }
+    if state.current_worktree.as_deref() == Some(wt.path.as_path()) {
+        reasons.push(Reason::StartedInside);
+    }
+    if state.occupied.contains(path) {
+        reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
+    }
+    if !reasons.is_empty() {
+        return Some(Action::Blocked { reasons });
+    }
+    let mut repairs = vec![Repair::Move {
+        from: wt.path.clone(),
+        admin_id: wt.admin_id.clone(),
+        across: wt.device.is_none() || wt.device != state.root_device,
+        resumed: false,
+    }];
+    // What else the session needs, judged on the worktree as it is; metadata's
+    // `workingDirectory` is the move's own.
+    let moved = Worktree {
+        path: path.to_owned(),
+        ..wt.clone()
+    };
+    match repairs_in_place(manifest, state, session, &moved, &wanted, None) {
+        Ok(found) => repairs.extend(
+            found
+                .into_iter()
+                .filter(|r| !matches!(r, Repair::Metadata { old: Some(_), .. })),
+        ),
+        Err(reason) => return blocked(reason),
+    }
+    Some(Action::Update { repairs, wanted, base })
+}
+
+/// SPEC §11.3 for a session in place: the copy and setup a creation did not finish (a kill,
+/// Ctrl-C, a failed command), or else the `copy` entries it lacks. A creation killed before
+/// its metadata recorded anything (still `creating`) has finished nothing.
+fn copies_and_setup(
+    state: &State,
+    session: &Session,
+    wt: &Worktree,
+    owned: Option<&OwnedSession>,
+) -> Result<Vec<Repair>, Reason> {
+    let creating = owned.is_some_and(|o| o.state == OwnedState::Creating);
+    let progress = match &wt.metadata {
+        MetadataFile::Valid(m) if m.records_setup() => Some(m.setup_progress()),
+        MetadataFile::Valid(_) | MetadataFile::Missing if creating => Some(SetupProgress::started()),
+        _ => None,
+    };
+    let prepare = prepare(state, session);
+    let Some(progress) = progress.filter(|p| p.state != SetupState::Ok) else {
+        return Ok(late_copies(wt, prepare).into_iter().collect());
+    };
+    let mut steps = Vec::new();
+    let copying = !progress.copied && !prepare.copy.is_empty();
+    if let (true, Some(from)) = (copying, prepare.from.clone()) {
+        steps.push(Repair::Copies {
+            from,
+            items: prepare.copy.clone(),
+            kept: Vec::new(),
+            finishing: true,
+        });
+    }
+    let commands = progress.remaining(&prepare.setup).to_vec();
+    if !commands.is_empty() && !trusted(state, session) {
+        return Err(Reason::SetupNotTrusted {
+            script: session.environment.setup_script(),
+        });
+    }
+    let recorded = matches!(&wt.metadata, MetadataFile::Valid(m) if m.records_setup());
+    if recorded || !steps.is_empty() || !commands.is_empty() {
+        steps.push(Repair::RunSetup {
+            commands,
+            done: progress.done,
+            env: prepare.env,
+            copied: !copying,
+        });
+    }
+    Ok(steps)
+}
+
+/// SPEC §11.3: the `copy` entries a finished session lacks (added since it was made), and
+/// those it has, which stay as they are.
+fn late_copies(wt: &Worktree, prepare: Prepare) -> Option<Repair> {
+    let settled = wt.copy_settled.as_ref()?;
+    let from = prepare.from?;
+    let (kept, items): (Vec<_>, Vec<_>) = prepare.copy.into_iter().partition(|i| settled.contains(&i.path));
+    (!items.is_empty()).then(|| Repair::Copies {
+        from,
+        items,
+        kept: kept.into_iter().map(|i| i.path).collect(),
+        finishing: false,
+    })
 }
 
 /// Drift of a declared session whose worktree is in place: another branch checked out,
@@ -970,11 +1204,12 @@ fn plan_orphan(
         Some(wt) => worktree_loss(state, owned, wt, half_made),
         None => Loss::default(),
     };
-    // The branch goes with the session only when no other worktree has it checked out,
-    // and never when it is what sessions start from.
+    // The branch goes with the session only when flowloom created it (SPEC §11.2), no
+    // other worktree has it checked out, and never when it is what sessions start from.
     let is_a_base = state.bases.contains_key(&owned.branch);
     let delete_branch = branch.filter(|_| {
-        !is_a_base
+        owned.branch_created
+            && !is_a_base
             && checked_out
                 .get(owned.branch.as_str())
                 .is_none_or(|p| *p == owned.path.as_path())
@@ -1260,9 +1495,10 @@ fn hidden_sessions<'a>(
 ) -> Vec<(&'a str, String, PathBuf)> {
     let creating: BTreeSet<&Path> = changes
         .iter()
-        .filter(|c| matches!(c.action, Action::Create { .. }))
+        .filter(|c| matches!(c.action, Action::Create { .. }) || moved_from(c).is_some())
         .map(|c| c.path.as_path())
         .collect();
+    let moving_from: BTreeSet<&Path> = changes.iter().filter_map(moved_from).collect();
     let mut sessions = Vec::new();
     for s in manifest.sessions.values() {
         let path = state.root.join(&s.worktree);
@@ -1272,11 +1508,43 @@ fn hidden_sessions<'a>(
     }
     for o in &state.owned.sessions {
         // A session's lines stay while its worktree does (a retained branch has none).
-        if state.worktrees.contains_key(&o.path) {
+        if state.worktrees.contains_key(&o.path) && !moving_from.contains(o.path.as_path()) {
             sessions.push((o.id.as_str(), folder_name(&o.path), o.path.clone()));
         }
     }
     sessions
+}
+
+/// SPEC §11.3: the lines of owned worktrees a changed `root` left outside it and that this
+/// plan does not move (blocked): hidden where they are until they move.
+fn staying_elsewhere(state: &State, changes: &[Change]) -> Vec<String> {
+    let moving: BTreeSet<&Path> = changes.iter().filter_map(moved_from).collect();
+    state
+        .elsewhere
+        .values()
+        .filter(|wt| !wt.missing && !moving.contains(wt.path.as_path()))
+        .filter_map(|wt| {
+            let id = state.owned.by_path(&wt.path)?.id.as_str();
+            let parent = wt.path.parent()?;
+            Some(crate::store::exclude::wanted(
+                state.main_workdir.as_deref(),
+                parent,
+                [(id, folder_name(&wt.path).as_str())],
+            ))
+        })
+        .flatten()
+        .collect()
+}
+
+/// Where a change moves its worktree from (SPEC §11.3).
+fn moved_from(change: &Change) -> Option<&Path> {
+    match &change.action {
+        Action::Update { repairs, .. } => repairs.iter().find_map(|r| match r {
+            Repair::Move { from, .. } => Some(from.as_path()),
+            _ => None,
+        }),
+        _ => None,
+    }
 }
 
 fn folder_name(path: &Path) -> String {
@@ -1296,11 +1564,14 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         .into_iter()
         .map(|(id, folder, _)| (id, folder))
         .collect();
-    let new = crate::store::exclude::wanted(
+    let mut new = crate::store::exclude::wanted(
         state.main_workdir.as_deref(),
         &state.root,
         sessions.iter().map(|(id, wt)| (*id, wt.as_str())),
     );
+    new.extend(staying_elsewhere(state, changes));
+    new.sort();
+    new.dedup();
     if new != state.exclude.lines || state.exclude.legacy {
         steps.push(Housekeeping::Excludes {
             old: state.exclude.lines.clone(),
@@ -1341,6 +1612,12 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             .iter()
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
+    // A move a kill interrupted: finished (or forgotten, when its folder had not moved).
+    steps.extend(state.owned.moving.iter().map(|m| Housekeeping::FinishMove {
+        admin_id: m.admin_id.clone(),
+        from: m.from.clone(),
+        to: m.to.clone(),
+    }));
     for o in &state.owned.sessions {
         let gone = !state.worktrees.contains_key(&o.path) && !state.branches.contains_key(&o.branch);
         if gone {
@@ -1568,6 +1845,8 @@ mod tests {
                         nested: Vec::new(),
                         processes: Vec::new(),
                         unsafe_session: None,
+                        copy_settled: None,
+                        device: None,
                     },
                 );
             }
@@ -1592,6 +1871,7 @@ mod tests {
                     state: owned,
                     trash: None,
                     trash_digest: None,
+                    branch_created: true,
                 });
             }
         }
@@ -1615,6 +1895,7 @@ mod tests {
                     next.deleting.retain(|t| t != path);
                 }
                 Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
+                Housekeeping::FinishMove { to, .. } => record.moving.retain(|m| m.to != *to),
             }
         }
         for change in &plan.changes {
@@ -1652,6 +1933,8 @@ mod tests {
                             nested: Vec::new(),
                             processes: Vec::new(),
                             unsafe_session: None,
+                            copy_settled: None,
+                            device: None,
                         },
                     );
                     record.upsert(OwnedSession {
@@ -1662,9 +1945,16 @@ mod tests {
                         state: OwnedState::Created,
                         trash: None,
                         trash_digest: None,
+                        branch_created: true,
                     });
                 }
                 Action::Update { repairs, wanted, .. } => {
+                    if let Some(from) = moved_from(change)
+                        && let Some(mut moved) = next.worktrees.remove(from)
+                    {
+                        moved.path = change.path.clone();
+                        next.worktrees.insert(change.path.clone(), moved);
+                    }
                     let wt = next.worktrees.get_mut(&change.path).expect("updates have a worktree");
                     for r in repairs {
                         match r {
@@ -1693,6 +1983,12 @@ mod tests {
                                     o.state = OwnedState::Created;
                                 }
                             }
+                            Repair::Move { from, .. } => {
+                                if let Some(o) = record.sessions.iter_mut().find(|o| o.path == *from) {
+                                    o.path = change.path.clone();
+                                }
+                            }
+                            Repair::Copies { .. } | Repair::RunSetup { .. } => {}
                         }
                     }
                 }
@@ -1818,6 +2114,8 @@ mod reason_table {
             nested: Vec::new(),
             processes: Vec::new(),
             unsafe_session: None,
+            copy_settled: None,
+            device: None,
         }
     }
 
@@ -1840,6 +2138,7 @@ mod reason_table {
             state,
             trash: None,
             trash_digest: None,
+            branch_created: true,
         }
     }
 

@@ -1,8 +1,12 @@
-//! Saved plans (`plan --out FILE`, `apply FILE`): the plan's JSON document plus a
-//! fingerprint of everything it was computed from — the manifest's path and bytes, the state
-//! read from the repository (refs, worktrees, metadata, the ownership record) and the plan
-//! options. `apply FILE` recomputes both and refuses, changing nothing, unless they match:
-//! what it carries out is then exactly the saved plan.
+//! Saved plans (`plan --out`, `apply FILE`, `show FILE`): the plan's JSON document (SPEC
+//! §9) with a `saved` field that holds the typed plan itself and a fingerprint of
+//! everything it was computed from — the manifest's path and bytes, the state read from
+//! the repository (refs, worktrees, metadata, the ownership record) and the plan.
+//!
+//! `apply FILE` reads the plan back, plans again under the lock, and carries out the plan
+//! it read only when nothing it relies on changed (the fingerprint) and the plan made now
+//! is that plan, step for step: a file edited by hand, or made over another repository,
+//! is refused, never executed.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +16,15 @@ use crate::manifest::Manifest;
 use crate::plan::Plan;
 use crate::read::state::State;
 
+/// The version of the `saved` field's layout that this flowloom reads and writes.
+pub const VERSION: u32 = 2;
+
 /// What `plan --out` adds to the JSON plan (a field added, per SPEC §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saved {
+    /// [`VERSION`]; a file without it was saved by a flowloom that did not keep the plan.
+    #[serde(default)]
+    pub version: u32,
     pub fingerprint: String,
     /// The manifest it was made from, absolute.
     pub manifest: PathBuf,
@@ -25,54 +35,97 @@ pub struct Saved {
     /// `--target`: the sessions the plan was limited to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub targets: Vec<String>,
+    /// The manifest's `root` as written, to show paths as `plan` showed them.
+    pub root: PathBuf,
+    /// The plan itself: what `apply FILE` carries out and `show FILE` prints.
+    pub plan: Plan,
 }
 
-/// The parts of a saved plan file that `apply FILE` reads back.
-#[derive(Debug, Deserialize)]
-pub struct SavedFile {
-    pub saved: Saved,
-    pub changes: serde_json::Value,
+impl Saved {
+    /// The record of `plan`, made from `manifest` and `state` with `targets`.
+    pub fn new(manifest: &Manifest, state: &State, plan: &Plan, targets: &[String]) -> Saved {
+        Saved {
+            version: VERSION,
+            fingerprint: fingerprint(manifest, state, plan),
+            manifest: manifest.path.clone(),
+            force: plan.force,
+            manifest_digest: manifest_digest(manifest),
+            targets: targets.to_vec(),
+            root: manifest.defaults.root.clone(),
+            plan: plan.clone(),
+        }
+    }
+
+    /// Whether this saved plan may be carried out now: made from `manifest`, over the
+    /// state `state` (the fingerprint), and `now` (the plan made under the lock) is the
+    /// saved plan exactly.
+    pub fn check(&self, manifest: &Manifest, state: &State, now: &Plan) -> Result<(), Stale> {
+        if self.manifest != manifest.path {
+            return Err(Stale::OtherManifest(self.manifest.clone()));
+        }
+        if self.manifest_digest != manifest_digest(manifest) {
+            return Err(Stale::ManifestChanged);
+        }
+        let same_inputs = self.fingerprint == fingerprint(manifest, state, now);
+        if same_inputs && self.plan == *now {
+            return Ok(());
+        }
+        let sessions = differing_sessions(&self.plan, now);
+        match (same_inputs, sessions.is_empty()) {
+            // Made over this very state, yet not what it plans: the file was edited.
+            (true, _) => Err(Stale::NotAsPlanned(sessions)),
+            (false, false) => Err(Stale::SessionsDiffer(sessions)),
+            (false, true) => Err(Stale::RepositoryChanged),
+        }
+    }
+}
+
+/// Why a saved plan is not carried out (each says what differs).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Stale {
+    #[error("it was made for another manifest ({})", .0.display())]
+    OtherManifest(PathBuf),
+    #[error("the manifest changed")]
+    ManifestChanged,
+    #[error("the plan for {} is not the same now", .0.join(", "))]
+    SessionsDiffer(Vec<String>),
+    #[error("the repository changed in what the plan read (refs, worktrees, files)")]
+    RepositoryChanged,
+    #[error("its steps are not the ones flowloom plans{} (was the file edited?)", for_sessions(.0))]
+    NotAsPlanned(Vec<String>),
+}
+
+fn for_sessions(sessions: &[String]) -> String {
+    if sessions.is_empty() {
+        String::new()
+    } else {
+        format!(" for {}", sessions.join(", "))
+    }
+}
+
+/// The sessions whose changes differ between two plans, each once, in order.
+pub fn differing_sessions(a: &Plan, b: &Plan) -> Vec<String> {
+    let sessions: std::collections::BTreeSet<&String> =
+        a.changes.iter().chain(&b.changes).map(|c| &c.session).collect();
+    let of = |plan: &'_ Plan, s: &String| {
+        plan.changes
+            .iter()
+            .filter(|c| &c.session == s)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    sessions.into_iter().filter(|s| of(a, s) != of(b, s)).cloned().collect()
 }
 
 /// A digest of the manifest's bytes.
 pub fn manifest_digest(manifest: &Manifest) -> String {
     let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
     hasher.update(manifest.source.as_bytes());
+    if let Some(local) = &manifest.local {
+        hasher.update(b"\0");
+        hasher.update(local.source.as_bytes());
+    }
     hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
-}
-
-/// What differs between a saved plan and the plan made now, in words, for the refusal.
-pub fn what_changed(saved: &SavedFile, manifest: &Manifest, now: &serde_json::Value) -> String {
-    let mut what = Vec::new();
-    if saved.saved.manifest != manifest.path {
-        what.push(format!(
-            "it was made for another manifest ({})",
-            saved.saved.manifest.display()
-        ));
-    } else if saved.saved.manifest_digest != manifest_digest(manifest) {
-        what.push("the manifest changed".to_owned());
-    }
-    let by_session = |v: &serde_json::Value| -> std::collections::BTreeMap<String, serde_json::Value> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| (c["session"].as_str().unwrap_or_default().to_owned(), c.clone()))
-            .collect()
-    };
-    let (before, after) = (by_session(&saved.changes), by_session(now));
-    let sessions: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let differ: Vec<&str> = sessions
-        .into_iter()
-        .filter(|s| before.get(*s) != after.get(*s))
-        .map(String::as_str)
-        .collect();
-    if !differ.is_empty() {
-        what.push(format!("the plan for {} is not the same now", differ.join(", ")));
-    }
-    if what.is_empty() {
-        what.push("the repository changed in what the plan read (refs, worktrees, files)".to_owned());
-    }
-    what.join("; ")
 }
 
 /// A hash of everything a plan was computed from and of the plan itself, in serialized
@@ -83,6 +136,7 @@ pub fn fingerprint(manifest: &Manifest, state: &State, plan: &Plan) -> String {
     for part in [
         manifest.path.to_string_lossy().into_owned(),
         manifest.source.clone(),
+        manifest.local.as_ref().map(|l| l.source.clone()).unwrap_or_default(),
         serde_json::to_string(state).unwrap_or_default(),
         serde_json::to_string(plan).unwrap_or_default(),
     ] {
@@ -95,14 +149,90 @@ pub fn fingerprint(manifest: &Manifest, state: &State, plan: &Plan) -> String {
 /// The largest saved plan `apply FILE` reads: a plan of tens of thousands of sessions fits.
 pub const MAX_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Why a file is not read as a saved plan. `file` is named as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: there is no such file", file.display())]
+    Missing { file: PathBuf },
+    #[error("cannot read {}: {why}", file.display())]
+    Io {
+        file: PathBuf,
+        why: crate::fsutil::ReadError,
+    },
+    #[error("refusing to read {}: {why}", file.display())]
+    Refused {
+        file: PathBuf,
+        why: crate::fsutil::ReadError,
+    },
+    #[error("{} is not a saved flowloom plan: {why}", file.display())]
+    NotJson { file: PathBuf, why: serde_json::Error },
+    #[error("{} is not a saved flowloom plan: it has no `saved` field", file.display())]
+    NotSaved { file: PathBuf },
+    #[error("{} was saved by another version of flowloom (saved plan version {found}; this one reads {VERSION})", file.display())]
+    OtherVersion { file: PathBuf, found: u64 },
+    #[error("{} is not a saved flowloom plan: its `saved` field is not valid: {why}", file.display())]
+    Invalid { file: PathBuf, why: serde_json::Error },
+}
+
 /// Read a saved plan: a regular file (not a symlink, FIFO or device) of at most
-/// [`MAX_BYTES`].
-pub fn read(path: &Path) -> Result<SavedFile, String> {
+/// [`MAX_BYTES`], of this [`VERSION`], whose plan reads back whole. `file` names it in
+/// errors.
+pub fn read(path: &Path, file: &Path) -> Result<Saved, ReadError> {
+    let file = file.to_owned();
     let bytes = match crate::fsutil::read_regular(path, MAX_BYTES) {
         Ok(Some(bytes)) => bytes,
-        Ok(None) => return Err(format!("cannot read {}: there is no such file", path.display())),
-        Err(e @ crate::fsutil::ReadError::Io(_)) => return Err(format!("cannot read {}: {e}", path.display())),
-        Err(e) => return Err(format!("refusing to read {}: {e}", path.display())),
+        Ok(None) => return Err(ReadError::Missing { file }),
+        Err(why @ crate::fsutil::ReadError::Io(_)) => return Err(ReadError::Io { file, why }),
+        Err(why) => return Err(ReadError::Refused { file, why }),
     };
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is not a saved flowloom plan: {e}", path.display()))
+    let mut doc: serde_json::Value = match serde_json::from_slice(&bytes) {
+        Ok(doc) => doc,
+        Err(why) => return Err(ReadError::NotJson { file, why }),
+    };
+    let Some(saved) = doc
+        .get_mut("saved")
+        .filter(|s| s.is_object())
+        .map(serde_json::Value::take)
+    else {
+        return Err(ReadError::NotSaved { file });
+    };
+    let found = saved.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if found != u64::from(VERSION) {
+        return Err(ReadError::OtherVersion { file, found });
+    }
+    serde_json::from_value(saved).map_err(|why| ReadError::Invalid { file, why })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sessions: &[&str]) -> Plan {
+        Plan {
+            changes: sessions
+                .iter()
+                .map(|s| crate::plan::Change {
+                    session: (*s).to_owned(),
+                    branch: format!("session/{s}"),
+                    path: PathBuf::from(format!("/repo/sessions/{s}")),
+                    action: crate::plan::Action::Blocked { reasons: Vec::new() },
+                })
+                .collect(),
+            unmanaged: Vec::new(),
+            housekeeping: Vec::new(),
+            force: false,
+            held_ports: Default::default(),
+        }
+    }
+
+    #[test]
+    fn differing_sessions_names_each_session_whose_steps_differ() {
+        assert_eq!(
+            differing_sessions(&plan(&["a", "b"]), &plan(&["a", "b"])),
+            Vec::<String>::new()
+        );
+        assert_eq!(differing_sessions(&plan(&["a", "b"]), &plan(&["b", "c"])), ["a", "c"]);
+        // A second step for a session is a difference of that session.
+        assert_eq!(differing_sessions(&plan(&["a", "a"]), &plan(&["a"])), ["a"]);
+    }
 }

@@ -117,31 +117,8 @@ pub fn dirt(
     hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
-    use gix::status::index_worktree::iter::Summary;
-    let mut dirt = Dirt::default();
     let wt_repo = open_worktree(repo, admin_id, path)?;
-    let mut iter = wt_repo
-        .status(gix::progress::Discard)
-        .map_err(|e| RepoError::git("read status of", path, e))?
-        .untracked_files(gix::status::UntrackedFiles::Files)
-        .into_iter(None)
-        .map_err(|e| RepoError::git("read status of", path, e))?;
-    for item in &mut iter {
-        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
-        match item {
-            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
-            gix::status::Item::IndexWorktree(item) => {
-                let rel = item.rela_path().to_str_lossy().into_owned();
-                match item.summary() {
-                    Some(Summary::Removed) => dirt.deleted.push(rel),
-                    Some(Summary::Added) => dirt.untracked.push(rel),
-                    Some(_) => dirt.modified.push(rel),
-                    None => {}
-                }
-            }
-        }
-    }
-    let outcome = iter.into_outcome();
+    let (mut dirt, outcome) = status_of(&wt_repo, path, for_status)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -180,6 +157,50 @@ pub fn dirt(
         refresh_index(&wt_repo, &mut outcome);
     }
     Ok(dirt)
+}
+
+/// The `git status` of an opened worktree, by kind (no hidden session files); with
+/// `refresh`, the re-checked stats written back to its index as `git status` does.
+pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
+    let (dirt, outcome) = status_of(wt_repo, path, refresh)?;
+    if refresh && let Some(mut outcome) = outcome {
+        refresh_index(wt_repo, &mut outcome);
+    }
+    Ok(dirt)
+}
+
+/// `one_thread`: the check of the tracked files runs on the calling thread (status checks
+/// many worktrees at once, one per core; threads of their own would only contend).
+fn status_of(
+    wt_repo: &gix::Repository,
+    path: &Path,
+    one_thread: bool,
+) -> Result<(Dirt, Option<gix::status::Outcome>), RepoError> {
+    use gix::status::index_worktree::iter::Summary;
+    let mut dirt = Dirt::default();
+    let mut iter = wt_repo
+        .status(gix::progress::Discard)
+        .map_err(|e| RepoError::git("read status of", path, e))?
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .index_worktree_options_mut(|o| o.thread_limit = one_thread.then_some(1).or(o.thread_limit))
+        .into_iter(None)
+        .map_err(|e| RepoError::git("read status of", path, e))?;
+    for item in &mut iter {
+        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
+        match item {
+            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
+            gix::status::Item::IndexWorktree(item) => {
+                let rel = item.rela_path().to_str_lossy().into_owned();
+                match item.summary() {
+                    Some(Summary::Removed) => dirt.deleted.push(rel),
+                    Some(Summary::Added) => dirt.untracked.push(rel),
+                    Some(_) => dirt.modified.push(rel),
+                    None => {}
+                }
+            }
+        }
+    }
+    Ok((dirt, iter.into_outcome()))
 }
 
 /// Write back the file stats the status had to re-check, as `git status` does: without
@@ -249,12 +270,8 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         return found;
     }
     let me = std::process::id();
-    // The shell that started this process through the shell function, which moves it out
-    // once flowloom is done (`FLOWLOOM_SHELL_PID`, believed only for the parent).
-    let moving_shell = std::env::var(crate::names::SHELL_PID_VAR)
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .filter(|pid| *pid == std::os::unix::process::parent_id());
+    let wanted: std::collections::HashSet<&Path> = paths.iter().copied().collect();
+    let shell = invoking_shell();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -262,7 +279,7 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me || Some(pid) == moving_shell {
+        if pid == me || Some(pid) == shell {
             continue;
         }
         let dir = entry.path();
@@ -278,7 +295,8 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
             }
         }
         for (uses, target) in targets {
-            let Some(path) = paths.iter().find(|p| target.starts_with(p)) else {
+            // A look-up per folder above the target, not a comparison per worktree.
+            let Some(path) = target.ancestors().find_map(|a| wanted.get(a)) else {
                 continue;
             };
             let list = found.entry(path.to_path_buf()).or_default();
@@ -292,6 +310,14 @@ pub fn processes_inside(paths: &[&Path]) -> BTreeMap<PathBuf, Vec<Process>> {
         }
     }
     found
+}
+
+/// The shell that runs flowloom through the function of `shell-init`, which moves that
+/// shell out of a session it removes (SPEC §11.2): its pid in `FLOWLOOM_SHELL_PID`, counted
+/// only when it is this process's parent, so that no other process can be waved through.
+pub fn invoking_shell() -> Option<u32> {
+    let pid: u32 = std::env::var("FLOWLOOM_SHELL_PID").ok()?.trim().parse().ok()?;
+    (pid == std::os::unix::process::parent_id()).then_some(pid)
 }
 
 /// How many commits `head` reaches that no local branch and no tag reaches: what a
@@ -658,7 +684,7 @@ pub fn unmerged(
 }
 
 /// How a branch's changes are already in a target (its base or upstream), SPEC §7.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Integration {
     /// Its tip is an ancestor of the target.
@@ -800,6 +826,22 @@ fn changes(repo: &gix::Repository, old: &gix::Tree<'_>, new: &gix::Tree<'_>) -> 
     Some(out)
 }
 
+/// The paths whose content or mode differs between two commits' trees (`git diff
+/// --name-only old new`); `None` when a tree cannot be read.
+pub fn changed_paths(
+    repo: &gix::Repository,
+    old: gix::ObjectId,
+    new: gix::ObjectId,
+) -> Option<std::collections::BTreeSet<String>> {
+    let tree = |id: gix::ObjectId| repo.find_commit(id).ok()?.tree().ok();
+    let list = changes(repo, &tree(old)?, &tree(new)?)?;
+    Some(
+        list.into_iter()
+            .map(|(path, _, _)| path.to_str_lossy().into_owned())
+            .collect(),
+    )
+}
+
 /// A patch id at the level of files: a hash of which paths change from which content and
 /// mode to which. Two commits that make the same change to the same files share it; a
 /// change of mode alone has one of its own.
@@ -909,6 +951,52 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
         }
     }
     None
+}
+
+/// What `commit` tracks where flowloom keeps a session's own files, by session id: a
+/// committed `sessions/<id>/metadata.json`, or `sessions/<id>` or `sessions/<id>/artifacts`
+/// as anything but a folder. git checks such a file out; flowloom would have to overwrite it.
+pub fn tracked_session_files(repo: &gix::Repository, commit: &str) -> BTreeMap<String, String> {
+    let mut found = BTreeMap::new();
+    let Some(sessions) = gix::ObjectId::from_hex(commit.as_bytes())
+        .ok()
+        .and_then(|id| repo.find_commit(id).ok())
+        .and_then(|c| c.tree().ok())
+        .and_then(|t| t.find_entry(crate::names::SESSIONS).map(|e| (e.mode(), e.object_id())))
+    else {
+        return found;
+    };
+    let entries = |mode: gix::object::tree::EntryMode, id: gix::ObjectId| {
+        mode.is_tree().then(|| repo.find_tree(id).ok()).flatten().map(|t| {
+            t.decode()
+                .map(|d| {
+                    d.entries
+                        .iter()
+                        .map(|e| (e.filename.to_str_lossy().into_owned(), e.mode, e.oid.to_owned()))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    let Some(ids) = entries(sessions.0, sessions.1) else {
+        found.insert(String::new(), crate::names::SESSIONS.to_owned());
+        return found;
+    };
+    for (id, mode, oid) in ids {
+        let folder = format!("{}/{id}", crate::names::SESSIONS);
+        let path = match entries(mode, oid) {
+            None => Some(folder),
+            Some(inside) => inside.iter().find_map(|(name, mode, _)| match name.as_str() {
+                "metadata.json" => Some(format!("{folder}/metadata.json")),
+                "artifacts" if !mode.is_tree() => Some(format!("{folder}/artifacts")),
+                _ => None,
+            }),
+        };
+        if let Some(path) = path {
+            found.insert(id, path);
+        }
+    }
+    found
 }
 
 /// The branch a rebase in progress in this administration folder (the common dir for the

@@ -1,5 +1,6 @@
 //! What the repository holds, read through gix: worktrees, branches, metadata, dirt.
 
+pub mod dashboard;
 pub mod inspect;
 pub mod state;
 pub mod tracking;

@@ -63,6 +63,9 @@ pub struct State {
     /// Commit → why checking it out would go wrong (answered for the commits a creation
     /// or a recreated worktree would check out).
     pub checkout_problems: BTreeMap<String, String>,
+    /// Commit → session id → the path it tracks where flowloom keeps that session's own
+    /// files (`sessions/<id>/metadata.json`, say), for the same commits.
+    pub tracked_session_files: BTreeMap<String, BTreeMap<String, String>>,
     /// What a killed apply left behind (read by the caller, which knows whether the apply
     /// lock was taken over from a dead holder).
     pub leftovers: Vec<crate::store::recover::Leftover>,
@@ -74,6 +77,12 @@ pub struct State {
     pub trusted: BTreeSet<String>,
     /// How this repository is named in the machine's trust and port files.
     pub repository_key: String,
+    /// Owned worktrees outside the root (a changed `root` left them there), by absolute
+    /// path: what moving them needs (SPEC §11.3).
+    pub elsewhere: BTreeMap<PathBuf, Worktree>,
+    /// The file system the root is on (or would be, for a root not made yet): a worktree on
+    /// another one moves by copy-and-verify.
+    pub root_device: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -123,6 +132,12 @@ pub struct Worktree {
     pub processes: Vec<crate::read::inspect::Process>,
     /// A symlink or special file where flowloom would write the session folder.
     pub unsafe_session: Option<String>,
+    /// SPEC §11.3: the main worktree's ignored entries (`State::ignored`) that need no copy
+    /// into this worktree: it has them, or copy would never copy them (a special file, a
+    /// `.git`). Read for sessions in place whose manifest copies.
+    pub copy_settled: Option<BTreeSet<String>>,
+    /// The file system the folder is on (`None` when it is gone).
+    pub device: Option<u64>,
 }
 
 pub use crate::read::inspect::Dirt;
@@ -152,6 +167,9 @@ impl Worktree {
             ),
             _ => (MetadataFile::Missing, false),
         };
+        let device = std::fs::symlink_metadata(&path)
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::dev(&m));
         Worktree {
             admin_id,
             lock: proxy.lock_reason().map(|r| r.to_str_lossy().into_owned()),
@@ -175,6 +193,8 @@ impl Worktree {
             nested: Vec::new(),
             processes: Vec::new(),
             unsafe_session,
+            copy_settled: None,
+            device,
         }
     }
 }
@@ -255,6 +275,7 @@ impl State {
             .filter(|p| p.symlink_metadata().is_ok())
             .cloned()
             .collect();
+        state.root_device = device_of(&state.root);
         state.read_worktrees(repo, manifest, &common_dir)?;
         state.read_branches(repo, manifest, &common_dir)?;
         for session in manifest.sessions.values() {
@@ -318,7 +339,10 @@ impl State {
                     )));
                 }
                 Found::Gone => {}
-                Found::Outside { branch, path } => {
+                Found::Outside { branch, path, owned } => {
+                    if let Some(worktree) = owned {
+                        self.elsewhere.insert(path.clone(), *worktree);
+                    }
                     if let Some(branch) = branch {
                         self.busy_branches.insert(branch, path);
                     }
@@ -473,9 +497,14 @@ impl State {
                 wt.unreachable = unreachable;
             }
         }
-        let paths: Vec<&Path> = needs.removal.iter().map(PathBuf::as_path).collect();
+        let paths: Vec<&Path> = needs
+            .removal
+            .iter()
+            .chain(&needs.moving)
+            .map(PathBuf::as_path)
+            .collect();
         for (path, found) in crate::read::inspect::processes_inside(&paths) {
-            if let Some(wt) = self.worktrees.get_mut(&path) {
+            if let Some(wt) = self.worktrees.get_mut(&path).or(self.elsewhere.get_mut(&path)) {
                 wt.processes = found;
             }
         }
@@ -485,9 +514,19 @@ impl State {
             let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
             self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
         }
+        for path in &needs.copy_settled {
+            let (Some(main), Some(wt)) = (&self.main_workdir, self.worktrees.get_mut(path)) else {
+                continue;
+            };
+            wt.copy_settled = Some(copy_settled(main, path, &self.ignored));
+        }
         for commit in &needs.checkout {
             if let Some(why) = crate::read::inspect::checkout_problem(repo, commit) {
                 self.checkout_problems.insert(commit.clone(), why);
+            }
+            let tracked = crate::read::inspect::tracked_session_files(repo, commit);
+            if !tracked.is_empty() {
+                self.tracked_session_files.insert(commit.clone(), tracked);
             }
         }
         for (branch, base) in &needs.unmerged {
@@ -526,6 +565,44 @@ pub struct Needs {
     /// A creation copies ignored files: which ones does the main worktree have? The `copy`
     /// patterns of every creation (`.worktreeinclude` is read anyway).
     pub copy: Option<Vec<String>>,
+    /// Sessions in place whose copy may lack entries: which ignored entries need no copy?
+    pub copy_settled: BTreeSet<PathBuf>,
+    /// Worktrees a move would rename: which processes use them?
+    pub moving: BTreeSet<PathBuf>,
+}
+
+/// The file system `path` is on, or its nearest existing folder above (a root not made yet
+/// is made there). In debug builds `FLOWLOOM_TEST_OTHER_DEVICE` makes it another one, so
+/// that tests can move across file systems on one.
+fn device_of(path: &Path) -> Option<u64> {
+    let found = path
+        .ancestors()
+        .find_map(|p| std::fs::symlink_metadata(p).ok())
+        .map(|m| std::os::unix::fs::MetadataExt::dev(&m));
+    #[cfg(debug_assertions)]
+    if std::env::var_os("FLOWLOOM_TEST_OTHER_DEVICE").is_some() {
+        return found.map(|d| d ^ 1);
+    }
+    found
+}
+
+/// The ignored entries of `main` that need no copy into `worktree`: it has something at
+/// that path (never replaced), or the entry is nothing copy copies (not a file, folder or
+/// symlink; a `.git`).
+fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::apply::copy::Ignored]) -> BTreeSet<String> {
+    ignored
+        .iter()
+        .filter(|entry| {
+            let rel = Path::new(&entry.path);
+            let copyable = rel.file_name().is_some_and(|n| n != ".git")
+                && std::fs::symlink_metadata(main.join(rel)).is_ok_and(|m| {
+                    let t = m.file_type();
+                    t.is_file() || t.is_dir() || t.is_symlink()
+                });
+            !copyable || std::fs::symlink_metadata(worktree.join(rel)).is_ok()
+        })
+        .map(|entry| entry.path.clone())
+        .collect()
 }
 
 /// What one registration is, as `State::read_worktrees` sorts them.
@@ -538,6 +615,8 @@ enum Found {
     Outside {
         branch: Option<String>,
         path: PathBuf,
+        /// Read when flowloom owns it: a changed root moves it.
+        owned: Option<Box<Worktree>>,
     },
     Inside(Box<Worktree>),
 }
@@ -565,7 +644,21 @@ fn read_registration(
             crate::read::inspect::rebasing(proxy.git_dir())
                 .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned))
         });
-        return Found::Outside { branch, path };
+        let owned = owned.by_path(&path).map(|o| {
+            let detached = head
+                .as_deref()
+                .filter(|_| !missing)
+                .and_then(crate::read::inspect::detached_in);
+            Box::new(Worktree::read(
+                proxy,
+                path.clone(),
+                branch.clone(),
+                detached,
+                missing,
+                Some(o.id.clone()),
+            ))
+        });
+        return Found::Outside { branch, path, owned };
     }
     let session_id = match declared.get(&path) {
         Some(s) => Some(s.id.clone()),
@@ -763,7 +856,7 @@ fn head_branch(head_file: &Path) -> Option<String> {
 }
 
 /// The branch a `HEAD` file's `content` is on.
-fn branch_in(content: &[u8]) -> Option<String> {
+pub(crate) fn branch_in(content: &[u8]) -> Option<String> {
     let target = content.trim().strip_prefix(b"ref: ")?;
     let name = target.strip_prefix(crate::names::HEADS.as_bytes())?;
     Some(name.to_str().ok()?.to_owned())
@@ -808,7 +901,7 @@ fn peeled(repo: &gix::Repository, full: &str) -> Option<String> {
     r.peel_to_id().ok().map(|id| id.to_string())
 }
 
-fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {
+pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef) -> Option<(String, Option<String>)> {
     let tracking = repo
         .branch_remote_tracking_ref_name(name, gix::remote::Direction::Fetch)?
         .ok()?;

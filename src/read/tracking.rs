@@ -4,7 +4,7 @@
 use gix::bstr::ByteSlice;
 
 /// `branch.<name>.remote` and `.merge` of an upstream (`remote` is `.` for a local branch).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Upstream {
     pub remote: String,
     /// A full ref name on the remote, `refs/heads/<branch>`.

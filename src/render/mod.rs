@@ -2,6 +2,7 @@
 
 pub mod output;
 pub mod progress;
+pub mod status;
 
 use std::fmt::Write as _;
 
@@ -13,7 +14,7 @@ use crate::render::output::{Printer, Style};
 use crate::store::recover::LeftoverKind;
 
 /// The human plan: one line per change, details indented below, then a summary line.
-pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
+pub fn text(plan: &Plan, manifest: &dyn Places, p: &Printer) -> String {
     let mut out = String::new();
     if !plan.housekeeping.is_empty() {
         let _ = writeln!(out, "{}", p.paint(Style::Bold, "Housekeeping:"));
@@ -84,10 +85,41 @@ pub fn text(plan: &Plan, manifest: &Manifest, p: &Printer) -> String {
     out
 }
 
-fn manifest_name(manifest: &Manifest) -> String {
-    manifest
-        .path
-        .file_name()
+fn manifest_name(manifest: &dyn Places) -> String {
+    manifest.manifest_name()
+}
+
+/// Where a plan's paths are shown from: the manifest's folder. A plan is worded with the
+/// manifest it was made from, or, read back from a saved plan, with what the file says of it.
+pub trait Places {
+    /// `path` as the plan shows it (see [`Manifest::relative`]).
+    fn relative(&self, path: &std::path::Path) -> String;
+    /// The manifest's file name, for "No changes".
+    fn manifest_name(&self) -> String;
+}
+
+impl Places for Manifest {
+    fn relative(&self, path: &std::path::Path) -> String {
+        Manifest::relative(self, path)
+    }
+    fn manifest_name(&self) -> String {
+        file_name(&self.path)
+    }
+}
+
+/// A saved plan's places: the manifest path and root it was made with.
+impl Places for crate::plan::saved::Saved {
+    fn relative(&self, path: &std::path::Path) -> String {
+        let dir = self.manifest.parent().unwrap_or(std::path::Path::new(""));
+        crate::manifest::relative(dir, &self.root, path)
+    }
+    fn manifest_name(&self) -> String {
+        file_name(&self.manifest)
+    }
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "the manifest".into())
 }
@@ -148,6 +180,23 @@ fn summary_of(change: &Change) -> String {
                     names.join(", ")
                 ),
                 Repair::FinishRecord => "finish interrupted creation".to_owned(),
+                Repair::Copies { finishing: true, .. } => "finish copy".to_owned(),
+                Repair::Copies { items, .. } => {
+                    let names: Vec<String> = items.iter().map(copy_name).collect();
+                    format!("copies: {}", shown_list(&names))
+                }
+                Repair::RunSetup { commands, .. } if commands.is_empty() => "record setup finished".to_owned(),
+                Repair::RunSetup { .. } => "run setup".to_owned(),
+                Repair::Move { resumed: true, .. } => "finish moving worktree (a move was interrupted)".to_owned(),
+                Repair::Move { from, across, .. } => format!(
+                    "move worktree from {}{}",
+                    output::escape(&from.to_string_lossy()),
+                    if *across {
+                        " (another file system: copied, verified, then the old folder deleted)"
+                    } else {
+                        ""
+                    }
+                ),
             })
             .collect::<Vec<_>>()
             .join(", "),
@@ -190,7 +239,7 @@ fn summary_of(change: &Change) -> String {
     }
 }
 
-fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) {
+fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer) {
     match &change.action {
         Action::Blocked { reasons } => {
             for r in reasons {
@@ -240,6 +289,7 @@ fn details(out: &mut String, change: &Change, manifest: &Manifest, p: &Printer) 
                     let copy: Vec<String> = prepare.copy.iter().map(copy_name).collect();
                     prepare_details(out, &copy, &prepare.ports, &prepare.setup, p);
                 }
+                finishing_details(out, r, p);
                 if let Repair::Metadata {
                     old: Some(old),
                     new: Some(new),
@@ -277,19 +327,58 @@ fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
     }
 }
 
+/// Up to five names, escaped, then how many more.
+fn shown_list(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut shown: Vec<String> = names
+        .iter()
+        .take(SHOWN)
+        .map(|c| crate::render::output::escape(c).into_owned())
+        .collect();
+    if names.len() > SHOWN {
+        shown.push(format!("and {} more", names.len() - SHOWN));
+    }
+    shown.join(", ")
+}
+
+/// SPEC §11.3: what finishing a session copies and runs, and what it leaves alone.
+fn finishing_details(out: &mut String, repair: &Repair, p: &Printer) {
+    match repair {
+        Repair::Copies {
+            items, kept, finishing, ..
+        } => {
+            if *finishing {
+                let copy: Vec<String> = items.iter().map(copy_name).collect();
+                prepare_details(out, &copy, &[], &[], p);
+            }
+            if !kept.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {} {}",
+                    p.paint(Style::Dim, "skipped (the session has them, never overwritten):"),
+                    shown_list(kept)
+                );
+            }
+        }
+        Repair::RunSetup { commands, done, .. } => {
+            prepare_details(out, &[], &[], commands, p);
+            if !done.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "      {} {}",
+                    p.paint(Style::Dim, "already succeeded, not run again:"),
+                    shown_list(done)
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 /// SPEC §10: what a new session gets after its checkout, for plans and saved plans.
 fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &[String], p: &Printer) {
     if !copy.is_empty() {
-        const SHOWN: usize = 5;
-        let mut names: Vec<String> = copy
-            .iter()
-            .take(SHOWN)
-            .map(|c| crate::render::output::escape(c).into_owned())
-            .collect();
-        if copy.len() > SHOWN {
-            names.push(format!("and {} more", copy.len() - SHOWN));
-        }
-        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), names.join(", "));
+        let _ = writeln!(out, "      {} {}", p.paint(Style::Dim, "copies:"), shown_list(copy));
     }
     if !ports.is_empty() {
         let _ = writeln!(
@@ -416,16 +505,6 @@ pub(crate) fn pad(text: &str, width: usize) -> String {
     out
 }
 
-/// Like [`pad`], with the spaces first (numbers align right).
-pub(crate) fn pad_left(text: &str, width: usize) -> String {
-    let text = crate::render::output::escape(text);
-    let fill = width.saturating_sub(text.chars().count());
-    let mut out = String::with_capacity(text.len() + fill);
-    out.extend(std::iter::repeat_n(' ', fill));
-    out.push_str(&text);
-    out
-}
-
 // ---- JSON (SPEC §9) ----
 
 #[derive(Serialize)]
@@ -538,7 +617,7 @@ pub struct JsonError {
     pub error: String,
 }
 
-pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
+pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
     let changes = plan
         .changes
         .iter()
@@ -577,6 +656,12 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                             j.copy = prepare.copy.iter().map(copy_name).collect();
                             j.setup = prepare.setup.clone();
                         }
+                        if let Repair::Copies { items, .. } = r {
+                            j.copy = items.iter().map(copy_name).collect();
+                        }
+                        if let Repair::RunSetup { commands, .. } = r {
+                            j.setup = commands.clone();
+                        }
                     }
                     j.repairs = repairs
                         .iter()
@@ -589,6 +674,9 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                                 Repair::Restore { .. } => "restore",
                                 Repair::Ports { .. } => "ports",
                                 Repair::FinishRecord => "record",
+                                Repair::Copies { .. } => "copies",
+                                Repair::RunSetup { .. } => "setup",
+                                Repair::Move { .. } => "move",
                             }
                             .to_owned()
                         })
@@ -644,6 +732,7 @@ pub fn json(plan: &Plan, manifest: &Manifest) -> JsonPlan {
                     Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => {
                         manifest.relative(path)
                     }
+                    Housekeeping::FinishMove { to, .. } => manifest.relative(to),
                 },
                 description: housekeeping_text(h, manifest),
             })
@@ -675,231 +764,10 @@ pub fn to_json_string(value: &impl Serialize) -> String {
     s
 }
 
-// ---- Saved plans, shown again (`flowloom show FILE`) ----
-//
-// A saved plan is the JSON document above; `show` prints it in the plan's text form from
-// that document alone, without the repository. The document holds every step and value
-// apply uses, but not everything the live plan prints: a metadata update is shown without
-// its diff, and a worktree removal without whether its folder is already gone.
-
-/// The parts of a saved plan's JSON that are shown.
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownPlan {
-    #[serde(default)]
-    pub changes: Vec<ShownChange>,
-    #[serde(default)]
-    pub unmanaged: Vec<ShownUnmanaged>,
-    #[serde(default)]
-    pub housekeeping: Vec<ShownHousekeeping>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownChange {
-    pub action: String,
-    pub session: String,
-    pub branch: String,
-    pub path: String,
-    pub start: Option<ShownStart>,
-    #[serde(default)]
-    pub reasons: Vec<String>,
-    #[serde(default)]
-    pub repairs: Vec<String>,
-    pub delete_branch: Option<bool>,
-    pub worktree: Option<bool>,
-    pub integrated: Option<String>,
-    pub archive: Option<ShownArchive>,
-    #[serde(default)]
-    pub discard: Vec<String>,
-    #[serde(default)]
-    pub copy: Vec<String>,
-    #[serde(default)]
-    pub ports: Vec<String>,
-    #[serde(default)]
-    pub setup: Vec<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownStart {
-    pub from: String,
-    #[serde(rename = "ref")]
-    pub reference: String,
-    pub commit: String,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownArchive {
-    #[serde(rename = "ref")]
-    pub reference: String,
-    pub commits: usize,
-    #[serde(default)]
-    pub snapshot: bool,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownUnmanaged {
-    pub session: String,
-    pub branch: Option<String>,
-    pub path: Option<String>,
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShownHousekeeping {
-    pub description: String,
-}
-
-fn shown_start_text(start: &ShownStart) -> String {
-    let from = match start.from.as_str() {
-        "local" => StartFrom::Local,
-        "remote" => StartFrom::Remote,
-        _ => StartFrom::Base,
-    };
-    start_text(&Start {
-        from,
-        reference: start.reference.clone(),
-        commit: start.commit.clone(),
-        upstream: None,
-    })
-}
-
-fn shown_summary(c: &ShownChange) -> String {
-    match c.action.as_str() {
-        "create" => c.start.as_ref().map(shown_start_text).unwrap_or_default(),
-        "update" => c
-            .repairs
-            .iter()
-            .map(|r| match r.as_str() {
-                "worktree" => match &c.start {
-                    Some(start) => format!("recreate worktree ({})", shown_start_text(start)),
-                    None => "recreate worktree".to_owned(),
-                },
-                "metadata" => "update metadata".to_owned(),
-                "switch" => match &c.start {
-                    Some(start) => format!("switch back ({})", shown_start_text(start)),
-                    None => "switch back".to_owned(),
-                },
-                "artifacts" => "create artifacts folder".to_owned(),
-                "restore" => "move its worktree back from the trash (its removal was interrupted)".to_owned(),
-                "record" => "finish interrupted creation".to_owned(),
-                other => other.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
-        "retained" if c.worktree == Some(true) => "remove worktree, keep branch (not integrated)".to_owned(),
-        "retained" => "retained: branch kept until integrated (or --force)".to_owned(),
-        "remove" => {
-            let mut parts = vec![match c.worktree {
-                Some(true) => "remove worktree",
-                Some(false) => "remove",
-                // Saved by a version that did not say whether a worktree is left.
-                None => "remove",
-            }];
-            if c.delete_branch == Some(true) {
-                parts.push(match c.integrated.as_deref() {
-                    Some("same_tree") => "delete branch (same tree as its base)",
-                    Some("nothing_to_add") => "delete branch (its changes are in its base)",
-                    Some("patch_id") => "delete branch (merged by squash or rebase)",
-                    _ => "delete branch",
-                });
-            }
-            if c.archive.is_some() || !c.discard.is_empty() {
-                parts.push("forced");
-            }
-            parts.join(", ")
-        }
-        "blocked" => "blocked".to_owned(),
-        other => other.to_owned(),
-    }
-}
-
-/// A saved plan in the text form `plan` prints. `manifest_name`: the manifest's file name,
-/// for "No changes".
-pub fn saved_text(plan: &ShownPlan, manifest_name: &str, p: &Printer) -> String {
-    let mut out = String::new();
-    if !plan.housekeeping.is_empty() {
-        let _ = writeln!(out, "{}", p.paint(Style::Bold, "Housekeeping:"));
-        for step in &plan.housekeeping {
-            let _ = writeln!(out, "  {} {}", p.paint(Style::Update, "~"), step.description);
-        }
-        out.push('\n');
-    }
-    if plan.changes.is_empty() && plan.housekeeping.is_empty() {
-        out.push_str(&p.paint(Style::Bold, "No changes."));
-        let _ = writeln!(out, " The sessions match {manifest_name}.");
-    } else if !plan.changes.is_empty() {
-        let rows: Vec<[String; 3]> = plan
-            .changes
-            .iter()
-            .map(|c| [c.session.clone(), c.branch.clone(), c.path.clone()])
-            .collect();
-        let widths = column_widths(&rows);
-        for (change, row) in plan.changes.iter().zip(&rows) {
-            let (symbol, style) = match change.action.as_str() {
-                "create" => ("+", Style::Create),
-                "update" => ("~", Style::Update),
-                "remove" => ("-", Style::Remove),
-                "retained" if change.worktree == Some(true) => ("-", Style::Remove),
-                "retained" => ("=", Style::Dim),
-                _ => ("!", Style::Blocked),
-            };
-            change_line(&mut out, (symbol, style), row, &widths, &shown_summary(change), p);
-            let reason_style = if change.action == "blocked" {
-                Style::Blocked
-            } else {
-                Style::Dim
-            };
-            for r in &change.reasons {
-                let _ = writeln!(out, "      {}", p.paint(reason_style, r));
-            }
-            let archive = change
-                .archive
-                .as_ref()
-                .map(|a| (a.reference.as_str(), a.snapshot, a.commits));
-            forced_details(&mut out, archive, &change.discard, p);
-            prepare_details(&mut out, &change.copy, &change.ports, &change.setup, p);
-        }
-        out.push('\n');
-    }
-    if !plan.unmanaged.is_empty() {
-        let rows: Vec<[String; 3]> = plan
-            .unmanaged
-            .iter()
-            .map(|u| {
-                [
-                    u.session.clone(),
-                    u.branch.clone().unwrap_or_else(|| "(detached)".into()),
-                    u.path.clone().unwrap_or_else(|| "(no worktree)".into()),
-                ]
-            })
-            .collect();
-        unmanaged_text(&mut out, &rows, p);
-    }
-    if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
-        let count = |kind: &str| plan.changes.iter().filter(|c| c.action == kind).count();
-        let _ = write!(
-            out,
-            "{} {} to create, {} to update, {} to remove, {} blocked",
-            p.paint(Style::Bold, "Plan:"),
-            count("create"),
-            count("update"),
-            count("remove"),
-            count("blocked"),
-        );
-        let retained = count("retained");
-        if retained > 0 {
-            let _ = write!(out, ", {retained} retained");
-        }
-        if !plan.housekeeping.is_empty() {
-            let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
-        }
-        out.push_str(".\n");
-    }
-    out
-}
-
 // ---- words ----
 
 /// A blocked reason in words.
-pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
+pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
     let shown = |p: &std::path::Path| manifest.relative(p);
     match reason {
         Reason::BranchCheckedOutElsewhere { branch, path } => match shown(path) {
@@ -1005,6 +873,12 @@ pub fn reason_text(reason: &Reason, manifest: &Manifest) -> String {
             }
         }
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
+        Reason::SessionFolderTracked { path } => format!(
+            "its base tracks {}, where flowloom keeps the session's own files: git would check the committed \
+             file out and flowloom never overwrites it; remove it from the branch (git rm --cached), or name \
+             the session differently",
+            crate::render::output::escape(path)
+        ),
         Reason::SetupNotTrusted { script } => {
             let commands = &script.commands;
             let mut text = format!(
@@ -1066,6 +940,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::DetachedCommits { .. } => "detached_commits",
         Reason::NewSincePlan { .. } => "new_since_plan",
         Reason::CannotCheckOut { .. } => "cannot_check_out",
+        Reason::SessionFolderTracked { .. } => "session_folder_tracked",
         Reason::ForeignGit { .. } => "foreign_git",
         Reason::NestedRepository { .. } => "nested_repository",
         Reason::SetupNotTrusted { .. } => "setup_not_trusted",
@@ -1086,11 +961,12 @@ fn housekeeping_kind(step: &Housekeeping) -> &'static str {
         Housekeeping::Leftover(_) => "leftover",
         Housekeeping::EmptyTrash { .. } => "empty_trash",
         Housekeeping::DropRecord { .. } => "drop_record",
+        Housekeeping::FinishMove { .. } => "finish_move",
     }
 }
 
 /// A housekeeping step in words.
-pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
+pub fn housekeeping_text(step: &Housekeeping, manifest: &dyn Places) -> String {
     match step {
         Housekeeping::Excludes { old, new, .. } => {
             // Sets: a block lists a line or two per session.
@@ -1117,6 +993,11 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &Manifest) -> String {
         Housekeeping::DropRecord { session, .. } => {
             format!("forget `{session}` in the ownership record (its worktree and branch are gone)")
         }
+        Housekeeping::FinishMove { from, to, .. } => format!(
+            "finish the move of {} to {} a killed apply started",
+            manifest.relative(from),
+            manifest.relative(to)
+        ),
     }
 }
 
@@ -1127,13 +1008,11 @@ mod tests {
     #[test]
     fn padding_never_panics_and_counts_what_is_shown() {
         assert_eq!(pad("ab", 4), "ab  ");
-        assert_eq!(pad_left("7", 3), "  7");
         assert_eq!(pad("abcdef", 2), "abcdef");
         assert_eq!(pad("é", 2), "é ");
         // Past 65,535, `format!("{:<w$}")` panics.
         let long = "x".repeat(70_000);
         assert_eq!(pad(&long, 70_001).len(), 70_001);
-        assert_eq!(pad_left("", 70_000).len(), 70_000);
         // Widths are those of the escaped text, and capped.
         assert_eq!(pad("a\u{1b}", 8), "a\\u001b ");
         let rows = [["a\u{1b}".to_owned(), long.clone()], ["b".to_owned(), "c".to_owned()]];

@@ -247,6 +247,22 @@ pub fn write(common_dir: &Path, lines: &[String], legacy: &[String]) -> Result<(
     crate::fsutil::write_beneath(common_dir, Path::new(REL), out.as_bytes())
 }
 
+/// Make sure `line` is in the file, outside flowloom's block, which apply rewrites: the
+/// local layer (`/flowloom.local.toml`, SPEC §11.1) is a file of the user's, kept out of
+/// commits whether or not any session exists.
+pub fn ensure_line(common_dir: &Path, line: &str) -> Result<(), RepoError> {
+    let mut text = read_text(common_dir).map_err(|why| RepoError::message(format!("{}; {}", why.message, why.help)))?;
+    if text.lines().any(|l| l == line) {
+        return Ok(());
+    }
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line);
+    text.push('\n');
+    crate::fsutil::write_beneath(common_dir, Path::new(REL), text.as_bytes())
+}
+
 /// The folders (relative to a worktree) that flowloom's `lines` hide.
 pub fn line_paths(lines: &[String]) -> Vec<PathBuf> {
     lines

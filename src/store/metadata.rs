@@ -105,10 +105,100 @@ impl Metadata {
             Some(value) => serde_json::from_value(value.clone()).unwrap_or(SetupState::Incomplete),
         }
     }
+
+    /// Whether the file records how far copy and setup got (a session flowloom made with
+    /// something to copy or set up, or is finishing).
+    pub fn records_setup(&self) -> bool {
+        self.fields.contains_key(SetupState::FIELD)
+    }
+
+    /// How far copy and setup got: the state, whether the copies are done (`"copied"`),
+    /// and the setup commands that succeeded, in order (`"setupDone"`).
+    pub fn setup_progress(&self) -> SetupProgress {
+        SetupProgress {
+            state: self.setup_state(),
+            copied: self
+                .fields
+                .get(SetupProgress::COPIED)
+                .and_then(Value::as_bool)
+                .unwrap_or(self.setup_state() != SetupState::Incomplete),
+            done: self
+                .fields
+                .get(SetupProgress::DONE)
+                .and_then(Value::as_array)
+                .map(|list| list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The file with `progress` recorded, everything else kept.
+    pub fn with_progress(&self, progress: &SetupProgress) -> String {
+        let mut fields = self.fields.clone();
+        fields.insert(SetupState::FIELD.into(), progress.state.as_str().into());
+        fields.insert(SetupProgress::COPIED.into(), progress.copied.into());
+        let done: Vec<Value> = progress.done.iter().map(|c| Value::from(c.as_str())).collect();
+        fields.insert(SetupProgress::DONE.into(), Value::Array(done));
+        self.rewritten(&fields)
+    }
+
+    /// A parsed file's text, `None` when it is not a JSON object.
+    pub fn parse(text: &str) -> Option<Metadata> {
+        match serde_json::from_str(text) {
+            Ok(Value::Object(fields)) => Some(Metadata {
+                fields,
+                text: text.to_owned(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// `fields` rendered, ending in a newline only when this file did.
+    fn rewritten(&self, fields: &Map<String, Value>) -> String {
+        let mut text = render(fields);
+        if !self.text.ends_with('\n') {
+            text.pop();
+        }
+        text
+    }
+}
+
+/// SPEC §11.3: how far a session's copy and setup got, as its metadata records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SetupProgress {
+    pub state: SetupState,
+    /// The copies finished (an interrupted or failed copy leaves this false).
+    pub copied: bool,
+    /// The setup commands that succeeded, in order: never run again by a finishing apply.
+    pub done: Vec<String>,
+}
+
+impl SetupProgress {
+    pub const COPIED: &'static str = "copied";
+    pub const DONE: &'static str = "setupDone";
+
+    /// A session whose copy and setup have not started.
+    pub fn started() -> SetupProgress {
+        SetupProgress {
+            state: SetupState::Incomplete,
+            copied: false,
+            done: Vec::new(),
+        }
+    }
+
+    /// The setup commands of `commands` still to run: those after the longest start of the
+    /// list that already succeeded in this order.
+    pub fn remaining<'a>(&self, commands: &'a [String]) -> &'a [String] {
+        let ran = commands
+            .iter()
+            .zip(&self.done)
+            .take_while(|(want, done)| want == done)
+            .count();
+        commands.get(ran..).unwrap_or_default()
+    }
 }
 
 /// What the manifest says the determined fields of a session are.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Wanted {
     pub session_id: String,
     pub purpose: String,

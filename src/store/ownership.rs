@@ -21,6 +21,11 @@ pub struct Record {
     /// removal is only ever finished, never undone: such a folder never moves back.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleting: Vec<PathBuf>,
+    /// Worktree moves under way (SPEC §11.3), recorded before the folder is renamed: a kill
+    /// in the middle leaves this entry, and the next apply finishes the move (or, when the
+    /// folder had not moved yet, forgets it and moves it again).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moving: Vec<Moving>,
     /// Where each path's entry is in `sessions`, so that [`Record::by_path`] (asked once or
     /// more per worktree by the reader, the planner and apply) is not a scan: kept by
     /// `read`, `new`, `upsert`, `remove_path` and `reindex`. Code that edits `sessions`
@@ -33,11 +38,27 @@ pub struct Record {
 /// Equal records hold the same entries; the index is derived from them.
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.version == other.version && self.sessions == other.sessions && self.deleting == other.deleting
+        self.version == other.version
+            && self.sessions == other.sessions
+            && self.deleting == other.deleting
+            && self.moving == other.moving
     }
 }
 
 impl Eq for Record {}
+
+/// A name of one path component, no `..`, no separator (an administration folder's name).
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\0'])
+}
+
+/// A worktree move under way: its registration, where the folder was and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moving {
+    pub admin_id: String,
+    pub from: PathBuf,
+    pub to: PathBuf,
+}
 
 /// Entries as [`Record::write_with`] last serialised them, by path.
 #[derive(Debug, Default)]
@@ -65,6 +86,21 @@ pub struct OwnedSession {
     /// may be deleted; one that does not is moved back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trash_digest: Option<String>,
+    /// Whether flowloom created the branch (SPEC §11.2): a branch that existed (locally, or
+    /// as `<remote>/<branch>`) when the session was made, or that `import` adopted, is never
+    /// deleted by flowloom. Records written before this field existed say nothing: they
+    /// keep what they did.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub branch_created: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_yes(value: &bool) -> bool {
+    *value
 }
 
 /// The largest ownership record flowloom reads (tens of thousands of entries fit).
@@ -203,6 +239,16 @@ impl Record {
             }
             _ => false,
         });
+        // Only normalised absolute paths, under an administration folder's plain name.
+        record
+            .moving
+            .retain_mut(|m| match (normalise(&m.from), normalise(&m.to)) {
+                (Ok(from), Ok(to)) if is_plain_name(&m.admin_id) => {
+                    (m.from, m.to) = (from, to);
+                    true
+                }
+                _ => false,
+            });
         record.reindex();
         Ok((record, dropped))
     }
@@ -213,6 +259,7 @@ impl Record {
             version,
             sessions,
             deleting: Vec::new(),
+            moving: Vec::new(),
             index: Default::default(),
         };
         record.reindex();
@@ -262,12 +309,16 @@ impl Record {
     fn document(&self, rendered: &mut Rendered) -> String {
         let mut sessions: Vec<&OwnedSession> = self.sessions.iter().collect();
         sessions.sort_by(|a, b| a.id.cmp(&b.id).then(a.path.cmp(&b.path)));
-        let deleting = if self.deleting.is_empty() {
+        let mut deleting = if self.deleting.is_empty() {
             String::new()
         } else {
             let list = serde_json::to_string_pretty(&self.deleting).expect("paths serialise");
             format!(",\n  \"deleting\": {}", list.replace('\n', "\n  "))
         };
+        if !self.moving.is_empty() {
+            let list = serde_json::to_string_pretty(&self.moving).expect("moves serialise");
+            deleting.push_str(&format!(",\n  \"moving\": {}", list.replace('\n', "\n  ")));
+        }
         if sessions.is_empty() {
             return format!("{{\n  \"version\": 1,\n  \"sessions\": []{deleting}\n}}\n");
         }
@@ -364,6 +415,7 @@ mod tests {
             state: OwnedState::Created,
             trash: trash.map(PathBuf::from),
             trash_digest: trash.map(|_| "d\"ig\nest".to_owned()),
+            branch_created: id != "b",
         };
         let mut record = Record::new(
             1,

@@ -14,13 +14,13 @@ use std::time::SystemTime;
 use crate::store::ownership::{OwnedState, Record};
 
 /// Something a killed apply left behind.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Leftover {
     pub path: PathBuf,
     pub kind: LeftoverKind,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeftoverKind {
     /// A lock file an intent of the dead apply names.

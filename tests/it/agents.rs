@@ -9,7 +9,7 @@ fn an_agent_workflow_new_run_rm() {
     let env = TestEnv::new();
     env.manifest("# our sessions\n[sessions.keep] # kept\n");
     // new: declared (comments kept), made, and its path printed alone on stdout.
-    let (code, out, err) = env.run(&["new", "fix-login", "--purpose", "Fix the login bug"]);
+    let (code, out, err) = env.run(&["new", "fix-login", "--purpose", "Fix the login bug", "--shared"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let path = std::path::PathBuf::from(out.trim());
     assert!(path.ends_with("sessions/shell-instance-fix-login"), "{out}");
@@ -47,7 +47,7 @@ fn an_agent_workflow_new_run_rm() {
     // rm: the work blocks it...
     let (code, out, err) = env.run(&["rm", "fix-login", "--yes"]);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(out.contains("untracked file"), "{out}");
+    assert!(err.contains("untracked file") && err.contains("agent.txt"), "{err}");
     assert!(path.join("agent.txt").exists());
     // ... until it is committed and merged, then it goes.
     env.git_in(&path, &["add", "agent.txt"]);
@@ -81,7 +81,7 @@ fn eight_agents_running_new_at_once_all_succeed_with_distinct_ports() {
         let out = child.wait_with_output().expect("wait");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    let manifest = std::fs::read_to_string(env.path("flowloom.local.toml")).expect("manifest");
     for i in 0..8 {
         assert!(manifest.contains(&format!("[sessions.agent-{i}]")), "{manifest}");
     }
@@ -312,7 +312,7 @@ fn run_becomes_the_command_new_checks_its_input_and_target_names_a_session() {
 fn new_and_rm_keep_crlf_and_a_byte_order_mark() {
     let env = TestEnv::new();
     env.write("flowloom.toml", "\u{feff}# team\r\n[sessions.a]\r\npurpose = \"A\"\r\n");
-    let (code, _, err) = env.run(&["new", "b"]);
+    let (code, _, err) = env.run(&["new", "b", "--shared"]);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
     assert!(

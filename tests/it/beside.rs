@@ -58,7 +58,7 @@ fn a_root_beside_the_repository_works_end_to_end() {
 
     // status, path, run, and the same from inside a session (`{repo}` stays the main
     // worktree's name, not the session folder's).
-    let (code, out, err) = env.run(&["status"]);
+    let (code, out, err) = env.run(&["status", "--wide"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("../repo.sessions/shell-instance-b"), "{out}");
     let (code, out, _) = env.run(&["path", "a"]);
@@ -103,7 +103,7 @@ fn a_root_beside_the_repository_works_end_to_end() {
         "session/h",
         &root.join("shell-instance-h").display().to_string(),
     ]);
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
     assert!(manifest.contains("[sessions.h]"), "{manifest}");

@@ -500,10 +500,14 @@ fn a_failing_checkout_filter_is_named_and_leaves_nothing_behind() {
     assert_eq!(code, 1, "{out}\n{err}");
     let flat = err.replace('│', "").split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        flat.contains("A filter this repository configures") && flat.contains("git-lfs"),
+        flat.contains("checkout filter `lfs` failed on a.bin") && flat.contains("filter.lfs.process"),
         "{err}"
     );
     assert!(env.worktrees().is_empty(), "the failed checkout was rolled back");
+    assert!(
+        !env.branches().contains(&"session/a".to_owned()),
+        "the branch it made went too"
+    );
     let (code, out, _) = env.run(&["plan"]);
     assert_eq!(code, 0);
     assert!(out.contains("+ a"), "{out}");

@@ -291,7 +291,7 @@ fn setup_runs_only_once_trusted_and_a_changed_list_is_refused_again() {
 }
 
 #[test]
-fn a_failing_setup_leaves_the_session_made_and_is_not_run_again() {
+fn a_failing_setup_leaves_the_session_made_and_only_what_failed_runs_again() {
     let env = TestEnv::new();
     let marker = env.tmp.path().join("ran");
     env.manifest(&format!(
@@ -306,9 +306,11 @@ fn a_failing_setup_leaves_the_session_made_and_is_not_run_again() {
     assert!(env.path("sessions/shell-instance-a").is_dir());
     assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "once\n");
     assert_eq!(env.worktrees().len(), 1);
-    // The next apply has nothing to do and runs nothing.
-    let (code, out, _) = env.run(&["apply", "--yes"]);
-    assert_eq!(code, 0, "{out}");
+    // SPEC §11.3: the next apply runs the setup that did not succeed (it fails again here),
+    // never the command that did.
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("setup command `exit 3` failed"), "{err}");
     assert_eq!(std::fs::read_to_string(&marker).expect("ran"), "once\n");
 }
 

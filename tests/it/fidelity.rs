@@ -62,3 +62,88 @@ fn a_base_naming_a_tag_and_a_branch_is_refused_as_git_refuses_it() {
     let (code, _, err) = env.run(&["apply", "--yes"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A stand-in for `git lfs filter-process` whose objects are missing: it answers every
+/// smudge with `status=error` (`FAKE_LFS=error`, as git-lfs does) or dies mid-request
+/// (`FAKE_LFS=die`, which leaves the reader "failed to fill whole buffer").
+const FAKE_LFS: &str = include_str!("fake-lfs.pl");
+
+fn lfs_repo(mode: &str) -> TestEnv {
+    let env = TestEnv::new();
+    env.write(".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
+    env.write(
+        "assets/big.bin",
+        "version https://git-lfs.github.com/spec/v1\n\
+         oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n",
+    );
+    env.commit("lfs pointer");
+    let script = env.tmp.path().join("fake-lfs.pl");
+    std::fs::write(&script, FAKE_LFS).expect("script");
+    env.git(&[
+        "config",
+        "filter.lfs.process",
+        &format!("env FAKE_LFS={mode} perl '{}'", script.display()),
+    ]);
+    env.git(&["config", "filter.lfs.required", "true"]);
+    env
+}
+
+/// A missing LFS object fails the creation naming the file and `git lfs fetch` (git fails
+/// too: "smudge filter lfs failed"), and nothing of the session is left: no worktree, no
+/// registration, no branch, no folder.
+#[test]
+fn a_missing_lfs_object_is_named_and_leaves_nothing() {
+    for mode in ["error", "die"] {
+        let env = lfs_repo(mode);
+        let git = env.git_output(&env.repo, &["worktree", "add", "-q", "-b", "probe", "../probe", "main"]);
+        assert!(!git.status.success(), "git checked out a missing LFS object");
+        env.manifest("[sessions.x]\n");
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 1, "{mode}: {out}\n{err}");
+        let flat = format!("{out}{err}")
+            .replace('│', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            flat.contains("assets/big.bin") && flat.contains("git lfs fetch"),
+            "{mode}: {flat}"
+        );
+        assert!(!flat.contains("fill whole buffer"), "{mode}: {flat}");
+        assert!(!env.path("sessions/shell-instance-x").exists(), "{mode}: folder left");
+        assert!(
+            !env.git(&["worktree", "list", "--porcelain"])
+                .contains("shell-instance-x"),
+            "{mode}: registration left"
+        );
+        assert!(!env.branches().contains(&"session/x".to_owned()), "{mode}: branch left");
+        env.fsck();
+    }
+}
+
+/// A base that commits `sessions/<id>/metadata.json`: git checks that file out, and
+/// flowloom never overwrites it, so the plan blocks that session with the reason (typed:
+/// `session_folder_tracked`); other sessions are made.
+#[test]
+fn a_base_tracking_the_session_metadata_blocks_that_session() {
+    let env = TestEnv::new();
+    env.write("sessions/x/metadata.json", "{\"committed\": true}\n");
+    env.commit("a committed session file");
+    env.manifest("[sessions.x]\n[sessions.y]\n");
+    let (code, out, err) = env.run(&["plan", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("session_folder_tracked"), "{out}");
+    let (_, out, err) = env.run(&["apply", "--yes"]);
+    let flat = format!("{out}{err}").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("its base tracks sessions/x/metadata.json"), "{flat}");
+    assert!(!env.path("sessions/shell-instance-x").exists(), "{flat}");
+    assert!(
+        env.path("sessions/shell-instance-y/sessions/y/metadata.json").is_file(),
+        "{flat}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("sessions/shell-instance-y/sessions/x/metadata.json")).expect("checked out"),
+        "{\"committed\": true}\n",
+        "the committed file is what git checks out"
+    );
+}

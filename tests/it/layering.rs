@@ -92,6 +92,11 @@ const DEBTS: &[(&str, &str, &str)] = &[
         "render words the reader's probe results (dirt, processes) directly",
     ),
     ("render", "apply::copy", "render words copy items with copy's types"),
+    (
+        "render",
+        "read::dashboard",
+        "render words the dashboard's rows, which the reader completes, directly",
+    ),
 ];
 
 #[test]

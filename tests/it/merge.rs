@@ -312,7 +312,8 @@ fn run_from_inside_without_the_function_the_removal_is_blocked_and_the_merge_sta
     env.commit_file(&wt, "a.txt", "a\n", "add a");
     let (code, out, err) = run(env.flowloom_in(&wt).args(["merge", "--yes", "a"]));
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(err.contains("is merged into `main`"), "{err}");
+    assert!(err.contains("Merged `session/a` into `main`"), "{err}");
+    assert!(err.contains("cannot be removed"), "{err}");
     assert!(env.path("a.txt").exists());
     assert!(wt.exists());
 }

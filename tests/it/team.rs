@@ -190,18 +190,19 @@ fn status_shows_every_state_and_counts_like_git() {
     );
 
     let before = env.git(&["for-each-ref"]);
-    let (code, out, err) = status(&env, &["status"]);
+    let (code, out, err) = status(&env, &["status", "--wide"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(err, "");
     insta::assert_snapshot!(out, @"
-    SESSION     PURPOSE  BRANCH              STATE      BASE   AGE  LAST COMMIT   PATH
-    4242-spike  spike    session/4242-spike  unmanaged  +0 -1   3h  tools         sessions/shell-instance-4242
-    auth                 session/auth        locked     +0 -0   3h  develop work  sessions/shell-instance-auth
-    docs                 session/docs        ok         +1 -1   3h  docs work     sessions/shell-instance-docs
-    gone                 session/gone        orphan     +0 -1   3h  tools         sessions/shell-instance-gone
-    later                session/later       missing    -        -                sessions/shell-instance-later
-    meta                 session/meta        drifted    +0 -1   3h  tools         sessions/shell-instance-meta
-    perf                 session/perf        dirty      +0 -1   3h  tools         sessions/shell-instance-perf
+      SESSION     PURPOSE  BRANCH              STATE      DIRT  BASE   AGE  LAST COMMIT   PATH
+    @ (main)               main                dirty      ?2            3h  main moves    .
+      4242-spike  spike    session/4242-spike  unmanaged  ?1    +0 -1   3h  tools         sessions/shell-instance-4242
+      auth                 session/auth        locked           +0 -0   3h  develop work  sessions/shell-instance-auth
+      docs                 session/docs        ok               +1 -1   3h  docs work     sessions/shell-instance-docs
+      gone                 session/gone        orphan           +0 -1   3h  tools         sessions/shell-instance-gone
+      later                session/later       missing          -        -                sessions/shell-instance-later
+      meta                 session/meta        drifted          +0 -1   3h  tools         sessions/shell-instance-meta
+      perf                 session/perf        dirty      !1    +0 -1   3h  tools         sessions/shell-instance-perf
     ");
     assert_eq!(env.git(&["for-each-ref"]), before, "status changes nothing");
 
@@ -250,7 +251,7 @@ fn status_shows_every_state_and_counts_like_git() {
         };
         assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
     }
-    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"locked":false}"#);
+    insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","layer":"shared","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","current":false,"base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"dirt":{"staged":0,"modified":0,"untracked":0},"locked":false,"setup":"ok","in_use":[]}"#);
 }
 
 #[test]
@@ -259,12 +260,34 @@ fn status_without_sessions_says_so() {
     env.manifest("# nothing yet\n");
     let (code, out, _) = env.run(&["status"]);
     assert_eq!(code, 0);
-    insta::assert_snapshot!(out, @"No sessions. Declare some in flowloom.toml and run `flowloom apply`.");
+    insta::assert_snapshot!(out, @"
+      SESSION  BRANCH  STATE  DIRT   AGE  LAST COMMIT  PATH
+    @ (main)   main    dirty  ?1    11mo  tools        .
+    No sessions. Declare some in flowloom.toml and run `flowloom apply`.
+    ");
     let (_, out, _) = env.run(&["status", "--json"]);
     insta::assert_snapshot!(out, @r#"
     {
       "format_version": 1,
-      "sessions": []
+      "main": {
+        "branch": "main",
+        "path": ".",
+        "state": "dirty",
+        "current": true,
+        "dirt": {
+          "staged": 0,
+          "modified": 0,
+          "untracked": 1
+        },
+        "upstream": null,
+        "last_commit": {
+          "id": "a84cda599ccfaf2e3327b9633ba0a0610a9eebcd",
+          "subject": "tools",
+          "time": "2026-01-01T00:00:00Z"
+        }
+      },
+      "sessions": [],
+      "overlaps": []
     }
     "#);
 }
@@ -306,7 +329,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     );
 
     // Without --yes on a pipe: shows the diff, refuses, writes nothing.
-    let (code, _, err) = env.run(&["import"]);
+    let (code, _, err) = env.run(&["import", "--shared"]);
     assert_eq!(code, 1);
     assert!(err.contains("standard input is not a terminal"), "{err}");
     assert_eq!(
@@ -314,7 +337,7 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
         COMMENTED
     );
 
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @r#"
     --- a/flowloom.toml
@@ -365,10 +388,10 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     );
     let (_, out, _) = env.run(&["status"]);
     assert!(
-        out.lines().any(|l| l.starts_with("4242-spike") && l.contains(" ok ")),
+        out.lines().any(|l| l.starts_with("  4242-spike") && l.contains(" ok ")),
         "{out}"
     );
-    let (code, _, err) = env.run(&["import", "--yes"]);
+    let (code, _, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0);
     assert_eq!(
         err,
@@ -438,7 +461,7 @@ fn import_writes_only_the_keys_the_templates_do_not_give() {
     );
     // Detached: cannot be declared.
     env.git(&["worktree", "add", "-q", "--detach", "sessions/shell-instance-detached"]);
-    let (code, out, err) = env.run(&["import", "--yes"]);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
     assert_eq!(code, 0, "{err}");
     insta::assert_snapshot!(out, @r#"
     --- a/flowloom.toml

@@ -1,0 +1,107 @@
+//! Edits of the manifest's two files (SPEC §11.1), shared by `new`, `rm`, `import`,
+//! `share` and `unshare`. Made under the lock, compare-and-swap: each file is read again
+//! right before it is written, the edit is made on that text (so an edit saved meanwhile,
+//! in an editor or by another tool, is kept), the result is validated as a whole, and it
+//! is written only while the files still hold what was read; otherwise it starts over.
+//! toml_edit keeps every comment, the header and the `#:schema` line included.
+
+use std::path::Path;
+
+use super::Error;
+use crate::manifest::{Layer, Manifest};
+
+/// How often an edit starts over when the files keep changing under it.
+const ATTEMPTS: usize = 5;
+
+/// One file's edit: its new text from its current one (`""` for a local layer not written
+/// yet); `None` leaves the file as it is.
+pub(crate) type Change<'a> = &'a dyn Fn(&str) -> Result<Option<String>, Error>;
+
+/// Both files' texts: the committed one and the local layer's (`None`: no such file).
+type Texts = (String, Option<String>);
+
+/// Carry out `changes` on the current files and return the manifest they now declare
+/// (with what the repository told `manifest`: the default base, `{repo}`).
+pub(crate) fn edit(manifest: &Manifest, common_dir: &Path, changes: &[(Layer, Change<'_>)]) -> Result<Manifest, Error> {
+    for attempt in 0..ATTEMPTS {
+        let read = read_texts(manifest)?;
+        let mut next = read.clone();
+        for (layer, change) in changes {
+            let current = match layer {
+                Layer::Shared => next.0.as_str(),
+                Layer::Local => next.1.as_deref().unwrap_or_default(),
+            };
+            if let Some(text) = change(current)? {
+                match layer {
+                    Layer::Shared => next.0 = text,
+                    Layer::Local => next.1 = Some(text),
+                }
+            }
+        }
+        let edited = manifest.with_sources(next.0.clone(), next.1.clone())?;
+        if attempt == 0 {
+            test_hook();
+        }
+        if read_texts(manifest)? != read {
+            continue;
+        }
+        write(manifest, common_dir, &read, &next)?;
+        return Ok(edited);
+    }
+    Err(Error::Usage {
+        message: format!(
+            "{} kept changing while flowloom edited it; nothing was written",
+            manifest.relative(&manifest.path)
+        ),
+        help: Some("run the command again once nothing else writes the manifest".into()),
+    })
+}
+
+fn read_texts(manifest: &Manifest) -> Result<Texts, Error> {
+    let committed = crate::manifest::read_text(&manifest.path)?
+        .ok_or_else(|| crate::manifest::ManifestError::unreadable(&manifest.path, None))?;
+    let local = crate::manifest::read_text(&manifest.layer_path(Layer::Local))?;
+    Ok((committed, local))
+}
+
+/// Write the files that changed; the local layer is listed in `info/exclude` before it
+/// is first written, so that it never shows up as a file to commit.
+fn write(manifest: &Manifest, common_dir: &Path, read: &Texts, next: &Texts) -> Result<(), Error> {
+    // A Ctrl-C waits for the writes to finish.
+    let _critical = crate::store::lock::Critical::enter();
+    if let Some(local) = &next.1
+        && next.1 != read.1
+    {
+        let path = manifest.layer_path(Layer::Local);
+        if let Some(line) = local_exclude_line(common_dir, &path) {
+            crate::store::exclude::ensure_line(common_dir, &line)?;
+        }
+        crate::fsutil::write_atomic(&path, local.as_bytes())?;
+    }
+    if next.0 != read.0 {
+        crate::fsutil::write_atomic(&manifest.path, next.0.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The `info/exclude` line for the local layer at `path`, when it lies in the main
+/// worktree (the common dir's parent).
+fn local_exclude_line(common_dir: &Path, path: &Path) -> Option<String> {
+    let top = common_dir.parent()?;
+    let rel = path.strip_prefix(top).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// Debug builds only (the tests' binary): `FLOWLOOM_TEST_BEFORE_MANIFEST_EDIT=<shell
+/// command>` runs the command between reading the files and writing them, to prove that an
+/// edit saved meanwhile is kept.
+fn test_hook() {
+    #[cfg(debug_assertions)]
+    if let Ok(command) = std::env::var("FLOWLOOM_TEST_BEFORE_MANIFEST_EDIT") {
+        let _ = std::process::Command::new("sh").arg("-c").arg(command).status();
+    }
+}

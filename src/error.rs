@@ -114,21 +114,6 @@ fn list(files: &[String]) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[derive(Debug, thiserror::Error)]
-    #[error("could not find a repository")]
-    struct Outer(#[source] Inner);
-    #[derive(Debug, thiserror::Error)]
-    #[error("NotFound")]
-    struct Inner;
-
-    #[test]
-    fn bare_identifiers_never_reach_the_user() {
-        assert_eq!(super::chain(&Outer(Inner)), "could not find a repository");
-    }
-}
-
 impl RepoError {
     pub fn git(action: &'static str, path: &Path, err: impl std::error::Error + 'static) -> Self {
         RepoError::Git {
@@ -148,5 +133,20 @@ impl RepoError {
 
     pub fn message(text: impl Into<String>) -> Self {
         RepoError::Message(text.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not find a repository")]
+    struct Outer(#[source] Inner);
+    #[derive(Debug, thiserror::Error)]
+    #[error("NotFound")]
+    struct Inner;
+
+    #[test]
+    fn bare_identifiers_never_reach_the_user() {
+        assert_eq!(super::chain(&Outer(Inner)), "could not find a repository");
     }
 }

@@ -44,6 +44,17 @@ fn rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
         let (kind, reasons) = match change.map(|c| &c.action) {
             None => (SessionState::Ok, Vec::new()),
             Some(Action::Create { .. }) => (SessionState::Missing, Vec::new()),
+            // Finishing a copy or setup is not drift: the setup state (from metadata) says it.
+            Some(Action::Update { repairs, .. })
+                if repairs.iter().all(|r| {
+                    matches!(
+                        r,
+                        crate::plan::Repair::Copies { finishing: true, .. } | crate::plan::Repair::RunSetup { .. }
+                    )
+                }) =>
+            {
+                (SessionState::Ok, Vec::new())
+            }
             Some(Action::Update { .. }) => (SessionState::Drifted, Vec::new()),
             // Blocked with a worktree in place means it differs in a way apply will not
             // repair (another branch, bad metadata); without one, it is not made yet.

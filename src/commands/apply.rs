@@ -75,6 +75,9 @@ pub(super) fn refuse_without_terminal(confirm: Confirm, what: &str, help: &str) 
     Ok(())
 }
 
+/// A command's own last word on a plan before it is carried out (`rm`: what blocks it).
+pub(super) type Refusal<'a> = dyn Fn(&Plan, &State) -> Option<Error> + 'a;
+
 /// One apply, under the lock already taken: plan, show, confirm, carry out, say what happened.
 pub(super) struct Run<'a> {
     pub repo: &'a gix::Repository,
@@ -87,7 +90,7 @@ pub(super) struct Run<'a> {
     pub plan_on_stderr: bool,
     /// All or nothing (`flowloom rm`, SPEC §11.2): an error that stops the run once the plan
     /// is made, before anything is asked or done (a blocked removal).
-    pub refuse: Option<&'a dyn Fn(&Plan, &State) -> Option<Error>>,
+    pub refuse: Option<&'a Refusal<'a>>,
     /// Ask for trust on a terminal even when the changes need no confirmation (`new`).
     pub ask_trust: bool,
 }

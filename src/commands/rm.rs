@@ -47,7 +47,7 @@ pub(super) fn remove_locked(
 ) -> Result<ExitCode, Error> {
     let common_dir = crate::fsutil::canonical(repo.common_dir());
 
-    let current = load(cli, start_dir, Some(&repo))?;
+    let current = load(cli, start_dir, Some(repo))?;
     let owned = crate::store::ownership::Record::read(&common_dir)?
         .sessions
         .iter()
@@ -65,7 +65,7 @@ pub(super) fn remove_locked(
             });
         }
         return remove(
-            &repo,
+            repo,
             start_dir,
             &current,
             layer,

@@ -55,6 +55,26 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+    /// SPEC §11.2: a removal that `rm` (or the end of `merge`) refuses, all or nothing.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::blocked))]
+    Blocked {
+        message: String,
+        #[help]
+        help: String,
+    },
+    /// `flowloom merge`: the merge landed, the removal it ends with did not finish.
+    #[error("{landed}, but the removal of session `{session}` did not finish; the merge stays")]
+    #[diagnostic(code(flowloom::merge::removal))]
+    Landed {
+        landed: String,
+        session: String,
+        #[help]
+        help: String,
+        /// What stopped the removal.
+        #[related]
+        removal: Vec<Error>,
+    },
     /// A file flowloom would have to rewrite (`info/exclude`) that it refuses to read.
     #[error("{message}")]
     #[diagnostic(code(flowloom::unreadable))]

@@ -808,7 +808,14 @@ impl<'a> Executor<'a> {
         let mut stamps = None;
         if let WorktreeRemoval::Remove { admin_id, half_made } = &removal.worktree {
             test_hook("FLOWLOOM_TEST_BEFORE_RECHECK", &change.session);
-            stamps = Some(self.recheck(change, admin_id, *half_made, removal)?);
+            let mut checked = self.recheck(change, admin_id, *half_made, removal)?;
+            // SPEC §11.3: only a removal that will go ahead runs the teardown; what it left
+            // in the worktree is then checked as anything else (the stamps read anew).
+            if let Some(teardown) = &removal.teardown {
+                self.teardown(change, teardown)?;
+                checked = self.recheck(change, admin_id, *half_made, removal)?;
+            }
+            stamps = Some(checked);
         }
         if let WorktreeRemoval::Prune { .. } = &removal.worktree
             && change.path.symlink_metadata().is_ok()
@@ -874,6 +881,49 @@ impl<'a> Executor<'a> {
         // SPEC §10: a session without a worktree holds no ports.
         if !retain || removal.worktree != WorktreeRemoval::None {
             crate::store::machine::release_ports(&self.repository_key(), &change.session)?;
+        }
+        Ok(())
+    }
+
+    /// SPEC §11.3: run the removal's teardown in the worktree. A failure blocks the removal
+    /// (nothing of it is done yet); with `--force` it is reported and the removal goes on.
+    fn teardown(&self, change: &Change, teardown: &crate::plan::Teardown) -> Result<(), Failure> {
+        let run = || {
+            crate::apply::setup::teardown(
+                &change.session,
+                &teardown.commands,
+                &change.path,
+                &teardown.vars,
+                teardown.go_on,
+            )
+        };
+        let failed = match &self.bar {
+            Some(bar) => bar.suspend(run),
+            None => run(),
+        };
+        failpoint("remove:teardown");
+        if failed.is_empty() {
+            return Ok(());
+        }
+        if !teardown.go_on {
+            return Err(Failure::Blocked(
+                failed
+                    .into_iter()
+                    .map(|f| Reason::TeardownFailed {
+                        command: f.command,
+                        status: f.status,
+                    })
+                    .collect(),
+            ));
+        }
+        for f in failed {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "teardown of `{}`: `{}` failed ({}); --force: the removal goes on",
+                change.session,
+                crate::render::output::escape(&f.command),
+                f.status
+            );
         }
         Ok(())
     }

@@ -58,25 +58,12 @@ pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String,
 
 /// One setup command, as [`run`] runs each.
 pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "setup of `{session}`: $ {}",
-        crate::render::output::escape(command)
-    );
-    drop(err);
-    let status = session_command("sh", worktree, vars)
-        .arg("-c")
-        .arg(command)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| {
-            format!(
-                "could not run setup command `{}`: {e}",
-                crate::render::output::escape(command)
-            )
-        })?;
+    let status = run_shell("setup", session, command, worktree, vars).map_err(|e| {
+        format!(
+            "could not run setup command `{}`: {e}",
+            crate::render::output::escape(command)
+        )
+    })?;
     if !status.success() {
         return Err(format!(
             "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (the next `flowloom apply` runs what did not succeed; `flowloom setup {session}` runs it all again)",
@@ -84,6 +71,67 @@ pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, S
         ));
     }
     Ok(())
+}
+
+/// One `setup` or `teardown` (`what`) command: named on standard error, then run with
+/// `sh -c` in `worktree` with `vars`, standard input closed, its output on standard error
+/// (standard output may be JSON).
+fn run_shell(
+    what: &str,
+    session: &str,
+    command: &str,
+    worktree: &Path,
+    vars: &[(String, String)],
+) -> std::io::Result<std::process::ExitStatus> {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "{what} of `{session}`: $ {}",
+        crate::render::output::escape(command)
+    );
+    drop(err);
+    session_command("sh", worktree, vars)
+        .arg("-c")
+        .arg(command)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+}
+
+/// A teardown command that did not succeed: the command and its exit status or signal (or
+/// why it could not start).
+#[derive(Debug)]
+pub struct TeardownFailed {
+    pub command: String,
+    pub status: String,
+}
+
+/// SPEC §11.3: a removal's `teardown` commands, in order, in the worktree about to go, as
+/// setup commands run. Stops at the first that fails unless `go_on` (`--force`), which runs
+/// every one; the failures, in order.
+pub fn teardown(
+    session: &str,
+    commands: &[String],
+    worktree: &Path,
+    vars: &[(String, String)],
+    go_on: bool,
+) -> Vec<TeardownFailed> {
+    let mut failed = Vec::new();
+    for command in commands {
+        let status = match run_shell("teardown", session, command, worktree, vars) {
+            Ok(status) if status.success() => continue,
+            Ok(status) => status.to_string(),
+            Err(e) => format!("could not start: {e}"),
+        };
+        failed.push(TeardownFailed {
+            command: command.clone(),
+            status,
+        });
+        if !go_on {
+            break;
+        }
+    }
+    failed
 }
 
 /// What wraps each setup command as it runs (a progress bar steps aside).

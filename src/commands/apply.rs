@@ -42,6 +42,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
             Some(s) => s.targets.iter().cloned().collect(),
             None => args.target.iter().cloned().collect(),
         },
+        ..Default::default()
     };
     let lock = take_lock(
         &crate::fsutil::canonical(repo.common_dir()),
@@ -200,13 +201,15 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The distinct setup scripts that keep sessions of `plan` from being created.
+/// The distinct setup scripts (setup and teardown, one trust) that keep sessions of
+/// `plan` from being created or removed.
 pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::store::machine::SetupScript> {
     let mut scripts: Vec<crate::store::machine::SetupScript> = Vec::new();
     for change in &plan.changes {
         if let Action::Blocked { reasons } = &change.action {
             for r in reasons {
-                if let crate::plan::Reason::SetupNotTrusted { script } = r
+                if let crate::plan::Reason::SetupNotTrusted { script }
+                | crate::plan::Reason::TeardownNotTrusted { script } = r
                     && !scripts.contains(script)
                 {
                     scripts.push(script.clone());
@@ -218,9 +221,10 @@ pub(super) fn untrusted_setup(plan: &Plan) -> Vec<crate::store::machine::SetupSc
 }
 
 /// Shows the commands and asks whether this machine trusts them.
-fn ask_trust(scripts: &[crate::store::machine::SetupScript], printer: &Printer) -> bool {
+pub(super) fn ask_trust(scripts: &[crate::store::machine::SetupScript], printer: &Printer) -> bool {
     let mut text = String::from(
-        "The manifest's setup commands are code from whoever last changed it. They run in each new session:\n",
+        "The manifest's setup and teardown commands are code from whoever last changed it. Setup runs in each new \
+         session, teardown in a session right before it is removed:\n",
     );
     text.push_str(&super::trust::describe_scripts(scripts));
     // Part of the question, so that `--quiet` cannot hide what is being trusted.
@@ -296,8 +300,17 @@ impl Summary {
                         .iter()
                         .map(|r| crate::render::output::escape(&render::reason_text(r, manifest)).into_owned())
                         .collect();
+                    // A failed teardown is what apply did, not what it found on a check.
+                    let found = if reasons
+                        .iter()
+                        .all(|r| matches!(r, crate::plan::Reason::TeardownFailed { .. }))
+                    {
+                        ""
+                    } else {
+                        "checked again right before, "
+                    };
                     let text = format!(
-                        "{}: {} not carried out: checked again right before, {}",
+                        "{}: {} not carried out: {found}{}",
                         change.session,
                         change.action.kind(),
                         words.join("; ")

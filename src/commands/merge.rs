@@ -51,8 +51,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         purpose: session.purpose.clone(),
     };
     let mut landing = crate::apply::land::prepare(&repo, &request)?;
+    let teardown = &session.environment.teardown;
+    let trusted = teardown_trusted(&repo, &session.environment, confirm, &printer)?;
     if !args.json {
-        printer.out(&describe(&request, &landing, &worktree));
+        printer.out(&describe(&request, &landing, &worktree, teardown, trusted));
     }
     if confirm == Confirm::Ask && !printer.confirm("Merge and remove the session?") {
         printer.status("Nothing merged.");
@@ -128,6 +130,31 @@ fn landed_anyway(error: Error, landed: &super::rm::Landed, session: &str, force:
     }
 }
 
+/// SPEC §11.3: whether the session's teardown may run when the removal comes (an empty one
+/// always may); on a terminal, an untrusted one is shown and asked about first, as `apply`
+/// asks (`--yes` never implies trust).
+fn teardown_trusted(
+    repo: &gix::Repository,
+    environment: &crate::manifest::Environment,
+    confirm: Confirm,
+    printer: &Printer,
+) -> Result<bool, Error> {
+    if environment.teardown.is_empty() {
+        return Ok(true);
+    }
+    let script = environment.setup_script();
+    let hash = crate::store::machine::setup_hash(&script);
+    let key = crate::store::machine::repository_key(&crate::fsutil::canonical(repo.common_dir()));
+    if crate::store::machine::trusted(&key)?.contains(&hash) {
+        return Ok(true);
+    }
+    if confirm == Confirm::Ask && super::apply::ask_trust(&[script], printer) {
+        crate::store::machine::trust(&key, &[hash].into())?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
 /// `--squash`/`--rebase`/`--ff-only`, else the manifest's `merge`, else squash.
 fn mode(args: &MergeArgs, configured: Option<MergeMode>) -> Mode {
     if args.squash {
@@ -176,8 +203,9 @@ fn short(id: &gix::ObjectId) -> String {
     id.to_hex_with_len(7).to_string()
 }
 
-/// The plan: the commits, the base's move, the worktree's update, the removal.
-fn describe(request: &Request, landing: &Landing, worktree: &Path) -> String {
+/// The plan: the commits, the base's move, the worktree's update, the removal (and the
+/// teardown it runs first).
+fn describe(request: &Request, landing: &Landing, worktree: &Path, teardown: &[String], trusted: bool) -> String {
     let mut text = format!(
         "flowloom will merge session `{}` ({}) into `{}`:\n",
         request.session,
@@ -226,6 +254,14 @@ fn describe(request: &Request, landing: &Landing, worktree: &Path) -> String {
         worktree.display(),
         request.branch
     ));
+    for command in teardown {
+        text.push_str(&format!("      runs teardown: {}\n", escape(command)));
+    }
+    if !trusted {
+        text.push_str(
+            "      the teardown is not trusted on this machine: the removal will be blocked until `flowloom trust`\n",
+        );
+    }
     text
 }
 

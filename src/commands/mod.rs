@@ -640,6 +640,10 @@ pub(crate) fn compute(
             help: why.help,
         });
     }
+    // A session `rm` or `merge` ends is no longer in `manifest`: its teardown needs trust too.
+    if options.ending.values().any(|e| !e.teardown.is_empty()) {
+        state.trusted = crate::store::machine::trusted(&state.repository_key)?;
+    }
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
     let needs = crate::plan::questions(manifest, &state);

@@ -82,6 +82,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
     let options = crate::plan::Options {
         force: false,
         targets: [wanted.id.clone()].into(),
+        ..Default::default()
     };
     let code = run.carry_out(&manifest, &options, Confirm::Given, None, &mut || Ok(()))?;
     if let Some(session) = manifest.sessions.get(&wanted.id) {

@@ -15,6 +15,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     let options = crate::plan::Options {
         force: args.force,
         targets: args.target.iter().cloned().collect(),
+        ..Default::default()
     };
     let stale = crate::store::recover::stale_since(&crate::fsutil::canonical(repo.common_dir()));
     let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;

@@ -138,6 +138,13 @@ fn remove(
     let options = crate::plan::Options {
         force: args.force,
         targets: [args.id.clone()].into(),
+        // SPEC §11.3: the session's own teardown runs, as declared until now.
+        ending: current
+            .sessions
+            .get(&args.id)
+            .map(|s| (args.id.clone(), s.environment.clone()))
+            .into_iter()
+            .collect(),
     };
     let code = run.carry_out(&manifest, &options, confirm, None, &mut || Ok(()))?;
     if code != ExitCode::SUCCESS {

@@ -246,6 +246,21 @@ pub struct Removal {
     /// Lines of flowloom's `info/exclude` block that only this session needs: dropped once
     /// it is gone.
     pub exclude_drop: Vec<String>,
+    /// SPEC §11.3: the (trusted) `teardown` commands run in the worktree right before it
+    /// goes, once it is checked; a worktree already gone has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<Teardown>,
+}
+
+/// SPEC §11.3: what runs in a session right before its worktree is removed, with the
+/// session's variables (SPEC §10) as they will be set, expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Teardown {
+    pub commands: Vec<String>,
+    pub vars: Vec<(String, String)>,
+    /// `--force`: a failing command is reported and the removal goes on; otherwise it
+    /// blocks the removal, which leaves the session as it was.
+    pub go_on: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,6 +400,17 @@ pub enum Reason {
     SetupNotTrusted {
         script: crate::store::machine::SetupScript,
     },
+    /// SPEC §11.3: the `teardown` a removal would run is not trusted on this machine: it
+    /// neither runs nor is skipped (`--force` does not lift it), so the session stays.
+    TeardownNotTrusted {
+        script: crate::store::machine::SetupScript,
+    },
+    /// SPEC §11.3: a teardown command failed (`status`: its exit status or signal); the
+    /// session was left as it was.
+    TeardownFailed {
+        command: String,
+        status: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -467,6 +493,10 @@ pub struct Options {
     pub force: bool,
     /// `--target`: plan only these sessions (as Terraform's `-target`); empty plans all.
     pub targets: BTreeSet<String>,
+    /// Sessions the command ends by dropping their declaration (`rm`, `merge`): their
+    /// environment as declared, whose `teardown` runs. Other orphans get `[defaults]`'.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ending: BTreeMap<String, crate::manifest::Environment>,
 }
 
 impl Options {
@@ -523,7 +553,8 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
         }
     }
     for owned in orphans(manifest, &state.root, state) {
-        if let Some(action) = plan_orphan(state, owned, &checked_out, options) {
+        let environment = options.ending.get(&owned.id).unwrap_or(&manifest.defaults.environment);
+        if let Some(action) = plan_orphan(state, owned, &checked_out, options, environment) {
             changes.push(Change {
                 session: owned.id.clone(),
                 branch: owned.branch.clone(),
@@ -640,11 +671,16 @@ fn ask_copy(needs: &mut Needs, state: &State, session: &Session) {
 
 /// Whether the session's `setup` list may run: an empty one always may.
 fn trusted(state: &State, session: &Session) -> bool {
-    let env = &session.environment;
+    trusts(state, &session.environment)
+}
+
+/// Whether this machine trusts an environment's setup and teardown (one trust covers both,
+/// with `env`): empty lists need none.
+fn trusts(state: &State, env: &crate::manifest::Environment) -> bool {
     (env.setup.is_empty() && env.teardown.is_empty())
         || state
             .trusted
-            .contains(&crate::store::machine::setup_hash(&session.environment.setup_script()))
+            .contains(&crate::store::machine::setup_hash(&env.setup_script()))
 }
 
 /// SPEC §10 for a new session: the entries to copy are chosen here, from what the reader
@@ -1172,6 +1208,7 @@ fn plan_orphan(
     owned: &OwnedSession,
     checked_out: &BTreeMap<&str, &Path>,
     options: &Options,
+    environment: &crate::manifest::Environment,
 ) -> Option<Action> {
     let wt: Option<&Worktree> = state.worktrees.get(&owned.path);
     let branch = state.branches.get(&owned.branch);
@@ -1252,6 +1289,20 @@ fn plan_orphan(
     let forced = !loss.reasons.is_empty() && options.force && loss.reasons.iter().all(Reason::forceable);
     // Only the branch holds unmerged work: the worktree can go, the branch stays.
     let only_branch = !loss.reasons.is_empty() && loss.reasons.iter().all(|r| matches!(r, Reason::Unmerged { .. }));
+    // SPEC §11.3: a worktree that is there and goes runs the teardown first (a checkout a
+    // killed apply left half-made never ran its setup).
+    let teardown = match (&worktree, loss.reasons.is_empty() || forced || only_branch) {
+        (WorktreeRemoval::Remove { half_made: false, .. }, true) => {
+            match teardown_of(state, owned, wt, environment, options.force) {
+                Ok(teardown) => teardown,
+                Err(reason) => {
+                    loss.reasons.push(reason);
+                    return Some(Action::Blocked { reasons: loss.reasons });
+                }
+            }
+        }
+        _ => None,
+    };
     if only_branch && !forced {
         return Some(Action::Retain {
             removal: Removal {
@@ -1262,6 +1313,7 @@ fn plan_orphan(
                 discard: Vec::new(),
                 base: owned.base.clone(),
                 exclude_drop: Vec::new(),
+                teardown,
             },
             reasons: loss.reasons,
         });
@@ -1285,6 +1337,46 @@ fn plan_orphan(
         discard: if forced { loss.discard } else { Vec::new() },
         base: owned.base.clone(),
         exclude_drop: Vec::new(),
+        teardown,
+    }))
+}
+
+/// SPEC §11.3: the teardown an orphan's removal runs, from `environment` (its declaration
+/// when the command drops it, else `[defaults]`), with its variables expanded (its ports
+/// from its `metadata.json`); blocked when this machine does not trust it.
+fn teardown_of(
+    state: &State,
+    owned: &OwnedSession,
+    wt: Option<&Worktree>,
+    environment: &crate::manifest::Environment,
+    force: bool,
+) -> Result<Option<Teardown>, Reason> {
+    if environment.teardown.is_empty() {
+        return Ok(None);
+    }
+    if !trusts(state, environment) {
+        return Err(Reason::TeardownNotTrusted {
+            script: environment.setup_script(),
+        });
+    }
+    let ports = match wt.map(|wt| &wt.metadata) {
+        Some(MetadataFile::Valid(m)) => m.ports(),
+        _ => BTreeMap::new(),
+    };
+    let worktree = owned.path.to_string_lossy();
+    let vars = crate::manifest::environment::variables(
+        environment,
+        &crate::manifest::environment::Values {
+            id: &owned.id,
+            branch: &owned.branch,
+            worktree: &worktree,
+            ports: &ports,
+        },
+    );
+    Ok(Some(Teardown {
+        commands: environment.teardown.clone(),
+        vars,
+        go_on: force,
     }))
 }
 
@@ -2282,6 +2374,7 @@ mod reason_table {
                 discard: Vec::new(),
                 base: "main".into(),
                 exclude_drop: Vec::new(),
+                teardown: None,
             })
         };
         let change = |branch: &str, keep: &str| Change {

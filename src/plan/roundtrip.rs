@@ -154,6 +154,18 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
                 },
             })
             .boxed(),
+        (texts(), env(), texts())
+            .prop_map(|(commands, env, teardown)| Reason::TeardownNotTrusted {
+                script: SetupScript {
+                    commands,
+                    env,
+                    teardown,
+                },
+            })
+            .boxed(),
+        (text(), text())
+            .prop_map(|(command, status)| Reason::TeardownFailed { command, status })
+            .boxed(),
     ])
 }
 
@@ -234,8 +246,15 @@ fn removal() -> impl Strategy<Value = Removal> {
         integration(),
         archive(),
     );
-    (parts, texts(), text(), texts()).prop_map(
-        |((worktree, delete_branch, integrated, archive), discard, base, exclude_drop)| Removal {
+    let teardown = proptest::option::of(
+        (texts(), env(), any::<bool>()).prop_map(|(commands, env, go_on)| Teardown {
+            commands,
+            vars: env.into_iter().collect(),
+            go_on,
+        }),
+    );
+    (parts, texts(), text(), texts(), teardown).prop_map(
+        |((worktree, delete_branch, integrated, archive), discard, base, exclude_drop, teardown)| Removal {
             worktree,
             delete_branch,
             integrated,
@@ -243,6 +262,7 @@ fn removal() -> impl Strategy<Value = Removal> {
             discard,
             base,
             exclude_drop,
+            teardown,
         },
     )
 }

@@ -242,7 +242,9 @@ impl State {
         }
         state.main_workdir = main_workdir;
         state.repository_key = crate::store::machine::repository_key(&common_dir);
-        if manifest.sessions.values().any(|s| !s.environment.setup.is_empty()) {
+        // Setup and teardown (one trust, SPEC §11.3); `[defaults]`' teardown is an orphan's.
+        let scripted = |e: &crate::manifest::Environment| !e.setup.is_empty() || !e.teardown.is_empty();
+        if manifest.sessions.values().any(|s| scripted(&s.environment)) || scripted(&manifest.defaults.environment) {
             state.trusted = crate::store::machine::trusted(&state.repository_key)?;
         }
         state.hooks = Some(crate::hooks::hooks_dir(repo));

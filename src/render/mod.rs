@@ -253,7 +253,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                 );
             }
         }
-        Action::Retain { reasons, .. } => {
+        Action::Retain { reasons, removal } => {
             for r in reasons {
                 let _ = writeln!(
                     out,
@@ -261,6 +261,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                     p.paint(Style::Dim, &crate::render::output::escape(&reason_text(r, manifest)))
                 );
             }
+            teardown_details(out, removal.teardown.as_ref(), p);
         }
         Action::Create {
             post_checkout, prepare, ..
@@ -281,6 +282,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                 .archive
                 .as_ref()
                 .map(|a| (a.reference.as_str(), a.snapshot.is_some(), a.commits));
+            teardown_details(out, r.teardown.as_ref(), p);
             forced_details(out, archive, &r.discard, p);
         }
         Action::Update { repairs, .. } => {
@@ -394,6 +396,29 @@ fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &
             "      {} {}",
             p.paint(Style::Dim, "runs setup:"),
             crate::render::output::escape(command)
+        );
+    }
+}
+
+/// SPEC §11.3: the teardown commands a removal runs first, in order.
+fn teardown_details(out: &mut String, teardown: Option<&crate::plan::Teardown>, p: &Printer) {
+    let Some(teardown) = teardown else { return };
+    for command in &teardown.commands {
+        let _ = writeln!(
+            out,
+            "      {} {}",
+            p.paint(Style::Dim, "runs teardown:"),
+            crate::render::output::escape(command)
+        );
+    }
+    if teardown.go_on {
+        let _ = writeln!(
+            out,
+            "      {}",
+            p.paint(
+                Style::Dim,
+                "(--force: a failing teardown is reported and the removal goes on)"
+            )
         );
     }
 }
@@ -567,6 +592,10 @@ pub struct JsonChange {
     /// `create` changes: the trusted setup commands run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub setup: Vec<String>,
+    /// `remove` and `retained` changes (SPEC §11.3): the trusted teardown commands run in
+    /// the worktree right before it goes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub teardown: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -639,6 +668,7 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
                 copy: Vec::new(),
                 ports: Vec::new(),
                 setup: Vec::new(),
+                teardown: Vec::new(),
             };
             match &c.action {
                 Action::Create { start, prepare, .. } => {
@@ -688,8 +718,10 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
                     j.worktree = Some(removal.worktree != WorktreeRemoval::None);
                     j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
                     j.reason_kinds = reasons.iter().map(reason_kind).collect();
+                    j.teardown = removal.teardown.iter().flat_map(|t| t.commands.clone()).collect();
                 }
                 Action::Remove(r) => {
+                    j.teardown = r.teardown.iter().flat_map(|t| t.commands.clone()).collect();
                     j.delete_branch = Some(r.delete_branch.is_some());
                     j.worktree = Some(r.worktree != WorktreeRemoval::None);
                     j.integrated = r.integrated;
@@ -907,6 +939,26 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
             ));
             text
         }
+        Reason::TeardownNotTrusted { script } => format!(
+            "its teardown {} not trusted on this machine, so it neither runs nor is skipped: {}; review {} \
+             and run `flowloom trust` (one trust covers setup and teardown)",
+            if script.teardown.len() == 1 {
+                "command is"
+            } else {
+                "commands are"
+            },
+            script
+                .teardown
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if script.teardown.len() == 1 { "it" } else { "them" }
+        ),
+        Reason::TeardownFailed { command, status } => format!(
+            "its teardown command `{command}` failed ({status}; its output is above), so the session was left as \
+             it was; fix it, or remove with --force, which runs the teardown and goes on"
+        ),
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
@@ -944,6 +996,8 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::ForeignGit { .. } => "foreign_git",
         Reason::NestedRepository { .. } => "nested_repository",
         Reason::SetupNotTrusted { .. } => "setup_not_trusted",
+        Reason::TeardownNotTrusted { .. } => "teardown_not_trusted",
+        Reason::TeardownFailed { .. } => "teardown_failed",
     }
 }
 

@@ -3,7 +3,7 @@
 # floor (copying the files), and against what a reader must read at least.
 # See bench/README.md for what each row measures and how to read the ratios.
 #
-#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5,6]
+#   bench/run.sh [--runs N] [--quick] [--keep] [--tmp DIR] [--sections 1,2,3,4,5,6,7]
 #   FLOWLOOM=path/to/flowloom bench/run.sh
 #
 # Everything it needs it makes itself, in a temp dir: fixture repositories with
@@ -21,7 +21,7 @@ RUNS_SET=0
 QUICK=0
 KEEP=0
 TMP_PARENT=${TMPDIR:-/tmp}
-SECTIONS=1,2,3,4,5,6
+SECTIONS=1,2,3,4,5,6,7
 while (($#)); do
     case $1 in
         --runs) RUNS=${2:?--runs needs a number}; RUNS_SET=1; shift 2 ;;
@@ -36,7 +36,7 @@ while (($#)); do
     esac
 done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs wants a positive integer, not '$RUNS'" >&2; exit 1; }
-[[ $SECTIONS =~ ^[1-6](,[1-6])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 6 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
+[[ $SECTIONS =~ ^[1-7](,[1-7])*$ ]] || { echo "run.sh: --sections wants a list of 1 to 7 such as 1,3, not '$SECTIONS'" >&2; exit 1; }
 want() { [[ ,$SECTIONS, == *,$1,* ]]; }
 
 # ---------------------------------------------------------------------------------------
@@ -652,6 +652,40 @@ if want 6; then
     rm -rf "$TMP/move"
 fi
 
+# 7. Merge ---------------------------------------------------------------------------------
+if want 7; then
+    MERGE_COMMITS=10
+    log "7. merge: a $MERGE_COMMITS-commit session into the $FILES-file repository, then its removal"
+    fresh_merge() { # one session with MERGE_COMMITS commits, each changing one file
+        fresh_big && manifest "$RUN" 1
+        (cd "$RUN" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>&1) || { log "set-up apply failed"; exit 1; }
+        local wt=$RUN/sessions/shell-instance-s001 i=0 file
+        while read -r file; do
+            i=$((i + 1))
+            echo "change $i" >>"$wt/$file"
+            git -C "$wt" commit -qam "change $i"
+        done < <(git -C "$wt" ls-files | awk 'NR % 400 == 1' | head -n "$MERGE_COMMITS")
+    }
+    check_merged() { # the session is gone, its changes are on main, the main worktree is clean
+        [[ $(worktree_count "$RUN") -eq 1 ]] && ! git -C "$RUN" rev-parse -q --verify refs/heads/session/s001 >/dev/null \
+            && [[ $(git -C "$RUN" rev-list --count main) -eq 2 ]] \
+            && [[ -z $(git -C "$RUN" status --porcelain --untracked-files=no) ]] || {
+            log "the merge left the session, missed its changes, or left a dirty main worktree"
+            exit 1
+        }
+    }
+    cat >"$CMD/flowloom_merge.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" merge --yes s001 </dev/null
+SH
+    cat >"$CMD/git_merge.sh" <<'SH'
+cd "$1" && git merge -q --squash session/s001 && git commit -q -m "land s001" \
+    && git worktree remove sessions/shell-instance-s001 && git branch -q -D session/s001
+SH
+    measure flowloom_merge fresh_merge check_merged -- bash "$CMD/flowloom_merge.sh" "$RUN"
+    measure git_merge fresh_merge check_merged -- bash "$CMD/git_merge.sh" "$RUN"
+    rm -rf "$RUN"
+fi
+
 # ---------------------------------------------------------------------------------------
 # Report.
 cell_ms() { if [[ -n ${NOTE[$1]:-} ]]; then echo "${NOTE[$1]}"; else fmt_ms "${MED[$1]:-}"; fi; }
@@ -748,7 +782,12 @@ if want 6; then
     echo "| 6 | move $MOVE_N sessions, $FILES files (a changed root) | \`flowloom apply --yes\` | $(cell_ms flowloom_move) | $(cell_mib flowloom_move) |"
     echo "| 6 | | \`git worktree move\` ×$MOVE_N | $(cell_ms git_move_loop) | $(cell_mib git_move_loop) |"
 fi
-if want 1 || want 2 || want 3 || want 5 || want 6; then echo; fi
+if want 7; then
+    ((want_table)) || want 5 || want 6 || { echo "| # | what | contender | median ms | peak RSS MiB |"; echo "|---|---|---|---:|---:|"; }
+    echo "| 7 | merge a $MERGE_COMMITS-commit session ($FILES files) and remove it | \`flowloom merge --yes\` | $(cell_ms flowloom_merge) | $(cell_mib flowloom_merge) |"
+    echo "| 7 | | \`git merge --squash\` + \`commit\` + \`worktree remove\` + \`branch -D\` | $(cell_ms git_merge) | $(cell_mib git_merge) |"
+fi
+if want 1 || want 2 || want 3 || want 5 || want 6 || want 7; then echo; fi
 
 echo "| ratio | measured | target | |"
 echo "|---|---:|---:|---|"
@@ -766,6 +805,9 @@ if want 3; then
 fi
 if want 6; then
     r=$(ratio flowloom_move git_move_loop); echo "| move $MOVE_N sessions / \`git worktree move\` ×$MOVE_N | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
+fi
+if want 7; then
+    r=$(ratio flowloom_merge git_merge); echo "| merge / git merge --squash + commit + worktree remove + branch -D | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
 fi
 if want 4; then
     GMAX=${GROWTH_SIZES[-1]} GMIN=${GROWTH_SIZES[0]}

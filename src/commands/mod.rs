@@ -642,6 +642,9 @@ pub(crate) fn compute(
     }
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
+    state
+        .leftovers
+        .extend(crate::store::recover::empty_trash(&state.root, &state.owned));
     let needs = crate::plan::questions(manifest, &state);
     state.answer(repo, &needs)?;
     let plan = crate::plan::plan_with(manifest, &state, options);

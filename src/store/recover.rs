@@ -34,6 +34,9 @@ pub enum LeftoverKind {
     /// The folder of a session being created that holds nothing but the `.git` link a
     /// registration cut short wrote.
     LoneLink,
+    /// An empty `<root>/.flowloom-trash` folder: a removal killed between finishing its
+    /// deletion (or moving a folder back) and removing the trash folder itself.
+    EmptyTrash,
 }
 
 const INTENT_PREFIX: &str = "intent-";
@@ -164,6 +167,30 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
     found
 }
 
+/// Empty trash folders in the root and beside the recorded sessions: nothing records them
+/// (they are made right before a move into them and removed once empty), so a kill in
+/// between leaves them to be found here. Only a real, empty folder; nothing else.
+pub fn empty_trash(root: &Path, record: &Record) -> Vec<Leftover> {
+    let mut parents: Vec<&Path> = vec![root];
+    parents.extend(record.sessions.iter().filter_map(|o| o.path.parent()));
+    parents.sort();
+    parents.dedup();
+    parents
+        .into_iter()
+        .map(|p| p.join(crate::names::TRASH_DIR))
+        .filter(|t| is_empty_folder(t))
+        .map(|path| Leftover {
+            path,
+            kind: LeftoverKind::EmptyTrash,
+        })
+        .collect()
+}
+
+fn is_empty_folder(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 /// Remove one leftover, re-checking it first: a lock file only if it stays unchanged for
 /// longer than git holds one (a git command that took it since is left alone).
 pub fn remove(leftover: &Leftover) -> Result<(), String> {
@@ -179,6 +206,16 @@ pub fn remove(leftover: &Leftover) -> Result<(), String> {
             remove_file(path)
         }
         LeftoverKind::Intent | LeftoverKind::TempFile => remove_file(path),
+        LeftoverKind::EmptyTrash => {
+            if !is_empty_folder(path) {
+                return Err(format!("{} is not an empty folder now; left alone", path.display()));
+            }
+            match std::fs::remove_dir(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+            }
+        }
         LeftoverKind::LoneLink => {
             let only_link =
                 std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));

@@ -41,7 +41,13 @@ root       = "../{repo}.sessions"    # the session worktrees, beside the reposit
 
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = if cli.global.manifest.is_some() {
-        gix::discover(start_dir).ok()
+        // With a manifest path given, a repository is optional, but one whose format is
+        // refused still is.
+        match open_repo(start_dir) {
+            Ok(repo) => Some(repo),
+            Err(Error::Format(refusal)) => return Err(refusal.into()),
+            Err(_) => None,
+        }
     } else {
         Some(open_repo(start_dir)?)
     };

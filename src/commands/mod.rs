@@ -48,6 +48,10 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] crate::store::lock::LockError),
+    /// A repository format git or gitoxide cannot honour: refused before anything is read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Format(#[from] crate::read::format::FormatError),
     #[error("{message}")]
     #[diagnostic(code(flowloom::usage))]
     Usage {
@@ -419,9 +423,39 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
     let repo =
         gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start_dir, Default::default(), trust)
             .map(gix::Repository::from)
-            .map_err(|e| open_error(start_dir, &crate::error::chain(&e)))?;
-    refuse_unsupported(&repo)?;
+            .map_err(|e| {
+                // gix refuses some formats itself (SHA-256, a version above 1): say it as git does.
+                if let Some(Err(refusal)) = common_dir_of(start_dir).map(|dir| crate::read::format::check(&dir)) {
+                    return refusal.into();
+                }
+                open_error(start_dir, &crate::error::chain(&e))
+            })?;
+    crate::read::format::check(repo.common_dir())?;
     Ok(repo)
+}
+
+/// The common directory of the repository at or above `start_dir` (or named by `GIT_DIR`),
+/// found without reading its configuration: for the format check when gix cannot open it.
+fn common_dir_of(start_dir: &Path) -> Option<PathBuf> {
+    let git_dir = match std::env::var_os("GIT_DIR") {
+        Some(dir) => start_dir.join(dir),
+        None => {
+            gix::discover::upwards(start_dir)
+                .ok()?
+                .0
+                .into_repository_and_work_tree_directories()
+                .0
+        }
+    };
+    match std::fs::read(git_dir.join("commondir")) {
+        Ok(bytes) => {
+            let rel = String::from_utf8_lossy(&bytes)
+                .trim_end_matches(['\n', '\r'])
+                .to_owned();
+            Some(git_dir.join(rel))
+        }
+        Err(_) => Some(git_dir),
+    }
 }
 
 /// Why a repository could not be opened, in the words a git user expects.
@@ -435,42 +469,12 @@ fn open_error(start_dir: &Path, chain: &str) -> Error {
             ),
         };
     }
-    if chain.contains("bject format") || chain.contains("objectFormat") {
-        return Error::Usage {
-            message: format!(
-                "the repository at {} uses SHA-256 object names, which this build of flowloom cannot read: {chain}",
-                start_dir.display()
-            ),
-            help: Some("use git itself for this repository (`git worktree add`), or a SHA-1 repository".into()),
-        };
-    }
     Error::Usage {
         message: format!("{} is not inside a git repository: {chain}", start_dir.display()),
         help: Some(
             "run flowloom inside the repository, or point -C at it (GIT_DIR and GIT_WORK_TREE are honoured)".into(),
         ),
     }
-}
-
-/// Repository formats gix cannot handle: refused before anything is read or written.
-fn refuse_unsupported(repo: &gix::Repository) -> Result<(), Error> {
-    let config = repo.config_snapshot();
-    if config
-        .string("extensions.refStorage")
-        .is_some_and(|v| v.eq_ignore_ascii_case(b"reftable"))
-    {
-        return Err(Error::Usage {
-            message: format!(
-                "the repository at {} stores its refs in the reftable format (extensions.refStorage = reftable), which gitoxide cannot read or write yet",
-                repo.common_dir().display()
-            ),
-            help: Some(
-                "flowloom changes nothing here. To use it, convert the refs with `git refs migrate --ref-format=files`"
-                    .into(),
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said

@@ -1873,14 +1873,11 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// gix writes index format 2 (or 3); a repository that asks for format 4 gets it, as git
-/// would write it.
+/// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4
+/// or a null trailer (`index.skipHash`, `feature.manyFiles`) gets it, as git would write it.
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
-    if crate::apply::index_v4::wants_v4(wt_repo) {
-        let path = wt_repo.index_path();
-        crate::apply::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
-    }
-    Ok(())
+    crate::apply::index_v4::write_as_configured(wt_repo)
+        .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 
 /// Of the administration folders `admins`, one whose `gitdir` points at `path`. git names

@@ -181,6 +181,21 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "index.skipHash=true (null trailer)",
+        setup: skip_hash,
+        ..ROW
+    },
+    Case {
+        name: "index.skipHash=true with index.version=4",
+        setup: skip_hash_v4,
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles with index.skipHash=false (format 4, checksum)",
+        setup: many_files_checksum,
+        ..ROW
+    },
+    Case {
         name: "worktree.useRelativePaths (absolute links, which every git reads)",
         setup: relative_paths,
         ..ROW
@@ -564,6 +579,12 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         .get(4..8)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]).to_string());
     seen.insert("index format version".into(), version.unwrap_or("(no index)".into()));
+    // `index.skipHash` (and `feature.manyFiles`): git writes 20 zero bytes for the checksum.
+    let trailer = index.len().checked_sub(20).map(|at| match &index[at..] {
+        t if t.iter().all(|b| *b == 0) => "null (index.skipHash)",
+        _ => "checksum",
+    });
+    seen.insert("index trailer".into(), trailer.unwrap_or("(no index)").into());
     seen.insert(
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
@@ -583,6 +604,10 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
     for line in git_text(env, &worktree, &["status", "--porcelain=v2", "--branch"]).lines() {
         seen.insert(format!("status {}", status_key(line)), line.to_owned());
     }
+    seen.insert(
+        "git fsck --strict".into(),
+        git_text(env, &worktree, &["fsck", "--strict", "--no-progress"]),
+    );
     let tip = git_text(env, &worktree, &["rev-parse", BRANCH]);
     seen.insert("branch tip".into(), tip.trim().to_owned());
     seen.insert(
@@ -937,6 +962,21 @@ fn relative_paths(env: &TestEnv) {
 fn many_files(env: &TestEnv) {
     plain(env);
     config(env, "feature.manyFiles", "true");
+}
+
+fn skip_hash(env: &TestEnv) {
+    plain(env);
+    config(env, "index.skipHash", "true");
+}
+
+fn skip_hash_v4(env: &TestEnv) {
+    skip_hash(env);
+    config(env, "index.version", "4");
+}
+
+fn many_files_checksum(env: &TestEnv) {
+    many_files(env);
+    config(env, "index.skipHash", "false");
 }
 
 fn odd_names(env: &TestEnv) {

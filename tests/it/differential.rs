@@ -151,6 +151,17 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "post-checkout hook's environment (GIT_* variables, folder, arguments)",
+        setup: env_hook,
+        ..ROW
+    },
+    Case {
+        name: "post-checkout hook's environment under the caller's GIT_DIR and GIT_WORK_TREE",
+        setup: git_dir_env_hook,
+        env: &[("GIT_DIR", "{side}/store.git"), ("GIT_WORK_TREE", "{side}/repo")],
+        ..ROW
+    },
+    Case {
         name: "core.hooksPath with a post-checkout hook",
         setup: hooks_path,
         ..ROW
@@ -916,6 +927,24 @@ fn post_checkout_hook(env: &TestEnv) {
     plain(env);
     env.write(".git/hooks/post-checkout", MARKER_HOOK);
     chmod(env, ".git/hooks/post-checkout", 0o755);
+}
+
+/// Writes the hook's `GIT_*` variables (but `GIT_EXEC_PATH`, which git sets to its own
+/// install), its folder and its arguments to `hook-env` where it runs.
+pub const ENV_HOOK: &str =
+    "#!/bin/sh\n{ env | grep '^GIT_' | grep -v '^GIT_EXEC_PATH=' | sort; pwd; echo \"$@\"; } > hook-env\n";
+
+fn env_hook(env: &TestEnv) {
+    plain(env);
+    env.write(".git/hooks/post-checkout", ENV_HOOK);
+    chmod(env, ".git/hooks/post-checkout", 0o755);
+}
+
+fn git_dir_env_hook(env: &TestEnv) {
+    git_dir_env(env);
+    let hook = side(env).join("store.git/hooks/post-checkout");
+    std::fs::write(&hook, ENV_HOOK).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
 fn hooks_path(env: &TestEnv) {

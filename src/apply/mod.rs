@@ -16,6 +16,7 @@ pub mod land;
 pub mod refs;
 pub mod relocate;
 pub mod setup;
+mod worktree_config;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -1098,7 +1099,7 @@ impl<'a> Executor<'a> {
         let tip_id = gix::ObjectId::from_hex(tip.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(tip), e))?;
         let mut hidden = Vec::new();
-        if let Ok(id) = self.repo.rev_parse_single(format!("{base}^{{commit}}").as_str()) {
+        if let Ok(id) = self.repo.rev_parse_single(crate::names::commit_spec(base).as_str()) {
             hidden.push(id.detach());
         }
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
@@ -1499,6 +1500,7 @@ impl<'a> Executor<'a> {
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
+        worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
         index_as_configured(&wt_repo)?;

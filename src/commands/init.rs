@@ -83,7 +83,9 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     // Say so where the base would not resolve (a repository without commits).
     let base = base.unwrap_or_else(|| "main".to_owned());
     if let Some(repo) = &repo
-        && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
+        && repo
+            .rev_parse_single(crate::names::commit_spec(&base).as_str())
+            .is_err()
     {
         printer.warn(&format!(
             "`{base}` does not name a commit here: set `base` under [defaults] in {shown} before declaring sessions"

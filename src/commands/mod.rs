@@ -420,6 +420,7 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
     let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
     trust.full = trust.full.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
     trust.reduced = trust.reduced.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
+    let as_is = trust.full.clone().open_path_as_is(true);
     let repo =
         gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start_dir, Default::default(), trust)
             .map(gix::Repository::from)
@@ -431,7 +432,26 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
                 open_error(start_dir, &crate::error::chain(&e))
             })?;
     crate::read::format::check(repo.common_dir())?;
-    Ok(repo)
+    bare_as_configured(repo, as_is)
+}
+
+/// gix decides whether a repository is bare from its `config` alone, before it reads
+/// `config.worktree`: with `extensions.worktreeConfig` and `core.bare = true` there (the
+/// bare-clone layout, `proj/.git` a gitfile to `proj/.bare`), it takes the folder beside the
+/// git dir for a main worktree that git does not see. Reopened as bare, as git reads it
+/// (`GIT_WORK_TREE` or `core.worktree` still give a worktree, as in git).
+fn bare_as_configured(repo: gix::Repository, as_is: gix::open::Options) -> Result<gix::Repository, Error> {
+    let config = repo.config_snapshot();
+    let bare_by_git = config.boolean("core.bare") == Some(true)
+        && config.string("core.worktree").is_none()
+        && std::env::var_os("GIT_WORK_TREE").is_none();
+    drop(config);
+    if !bare_by_git || repo.workdir().is_none() || repo.kind() != gix::repository::Kind::Common {
+        return Ok(repo);
+    }
+    let git_dir = repo.git_dir().to_owned();
+    let bare = gix::open_opts(&git_dir, as_is).map_err(|e| open_error(&git_dir, &crate::error::chain(&e)))?;
+    Ok(if bare.workdir().is_none() { bare } else { repo })
 }
 
 /// The common directory of the repository at or above `start_dir` (or named by `GIT_DIR`),
@@ -505,7 +525,11 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
             let main = repo
                 .main_repo()
                 .map_err(|e| RepoError::git("open the main worktree of", repo.common_dir(), e))?;
-            let top = main.workdir().ok_or_else(|| Error::Usage {
+            let top = main
+                .workdir()
+                .or(bare_clone_folder(repo).as_deref())
+                .map(Path::to_owned);
+            let top = top.ok_or_else(|| Error::Usage {
                 message: "the repository is bare: it has no main worktree to hold flowloom.toml".into(),
                 help: Some("pass --manifest PATH".into()),
             })?;
@@ -514,6 +538,20 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
         (None, None) => start_dir.join(manifest::FILE_NAME),
     };
     Ok(canonical_folder(&path))
+}
+
+/// The folder of the bare-clone layout: a bare repository (`proj/.bare`, any name) whose
+/// parent holds a `.git` gitfile pointing at it, with the worktrees beside. That folder
+/// stands for the main worktree: it holds `flowloom.toml`.
+pub(crate) fn bare_clone_folder(repo: &gix::Repository) -> Option<PathBuf> {
+    let common = crate::fsutil::canonical(repo.common_dir());
+    let parent = common.parent()?;
+    let dot_git = parent.join(".git");
+    if !dot_git.symlink_metadata().ok()?.is_file() {
+        return None;
+    }
+    let target = gix::discover::path::from_gitdir_file(&dot_git).ok()?;
+    (crate::fsutil::canonical(&parent.join(target)) == common).then(|| parent.to_owned())
 }
 
 /// `path` with its folder made canonical (so that every path derived from it compares with

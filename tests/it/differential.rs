@@ -307,7 +307,6 @@ const CASES: &[Case] = &[
         setup: message_search,
         manifest: "[sessions.x]\nbase = \":/findme\"\n",
         base: ":/findme",
-        known: Some("refused before anything is written: the manifest check does not resolve `:/text`"),
         ..ROW
     },
     Case {
@@ -336,6 +335,23 @@ const CASES: &[Case] = &[
     Case {
         name: "unknown extension in a version 0 repository (ignored, as git ignores it)",
         setup: unknown_extension_v0,
+        ..ROW
+    },
+    Case {
+        name: "base :/!-text (youngest commit whose message does not match)",
+        setup: message_search,
+        manifest: "[sessions.x]\nbase = \":/!-unrelated\"\n",
+        base: ":/!-unrelated",
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout (.bare, .git gitfile, worktrees beside), core.bare in config",
+        setup: bare_clone_layout,
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout, core.bare in config.worktree (extensions.worktreeConfig)",
+        setup: bare_clone_layout_worktree_config,
         ..ROW
     },
     Case {
@@ -1286,4 +1302,26 @@ fn known_extensions(env: &TestEnv) {
     config(env, "extensions.preciousObjects", "true");
     config(env, "extensions.noop", "true");
     env.git(&["config", "--worktree", "core.autocrlf", "true"]);
+}
+
+/// `<side>/repo` in the bare-clone layout: the repository in `repo/.bare`, `repo/.git` a
+/// gitfile to it, `main` checked out beside (`repo/main`); `repo/` is no worktree and holds
+/// the manifest.
+fn bare_clone_layout(env: &TestEnv) {
+    plain(env);
+    let origin = as_origin(env);
+    std::fs::create_dir(&env.repo).expect("mkdir");
+    env.git_in(
+        &side(env),
+        &["clone", "-q", "--bare", &origin.display().to_string(), "repo/.bare"],
+    );
+    std::fs::write(env.path(".git"), "gitdir: ./.bare\n").expect("gitfile");
+    env.git(&["worktree", "add", "-q", "main", "main"]);
+}
+
+fn bare_clone_layout_worktree_config(env: &TestEnv) {
+    bare_clone_layout(env);
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--unset", "core.bare"]);
+    env.git(&["config", "--worktree", "core.bare", "true"]);
 }

@@ -203,3 +203,28 @@ fn an_unknown_repository_extension_is_refused_by_every_command() {
         assert_eq!(snapshot(&env), before, "{args:?} wrote something");
     }
 }
+
+/// `:/text` bases resolve as `git rev-parse` resolves them (the youngest commit reachable
+/// from any ref whose message matches; `:/!-text` for the youngest that does not), on the
+/// command line and in the manifest; one that matches nothing is refused, naming it, with
+/// nothing made.
+#[test]
+fn message_search_bases_resolve_as_git_resolves_them() {
+    let env = TestEnv::new();
+    let git_says = |spec: &str| env.git(&["rev-parse", spec]).trim().to_owned();
+    let tip = |branch: &str| env.git(&["rev-parse", branch]).trim().to_owned();
+    env.manifest("");
+    let (code, _, err) = env.run(&["new", "a", "--base", ":/develop work"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tip("session/a"), git_says(":/develop work"));
+    env.manifest("[sessions.b]\nbase = \":/!-develop\"\n[sessions.c]\nbase = \":/tool\"\n");
+    env.apply();
+    assert_eq!(tip("session/b"), git_says(":/!-develop"));
+    assert_eq!(tip("session/c"), git_says(":/tool"));
+    let (code, out, err) = env.run(&["new", "d", "--base", ":/no such message"]);
+    let said = format!("{out}{err}");
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains(":/no such message"), "{said}");
+    assert!(!env.branches().contains(&"session/d".to_owned()), "{said}");
+    assert!(!env.path("sessions/shell-instance-d").exists(), "{said}");
+}

@@ -286,24 +286,80 @@ fn the_worktree_ends_as_git_merge_leaves_it() {
     env.fsck();
 }
 
-#[test]
-fn from_inside_through_the_bash_function_the_shell_lands_in_the_base() {
+/// From inside the session, through the shell function of `program` (`init` loads it),
+/// `flowloom merge` lands the shell in the base's worktree; a merge whose removal is
+/// blocked (a file left in the session) leaves the shell where it was.
+fn from_inside_through(program: &str, init: &str) {
     let (env, wt) = with_session("");
     env.commit_file(&wt, "a.txt", "a\n", "add a");
-    let (_, script, _) = env.run(&["shell-init", "bash"]);
     let bin = assert_cmd::cargo::cargo_bin("flowloom");
     let dir = bin.parent().expect("bin dir").display().to_string();
-    let mut cmd = std::process::Command::new("bash");
+    let status = if program == "fish" { "$status" } else { "$?" };
+    let script = format!(
+        "{init}\necho wip > wip.txt\nflowloom merge --yes a >&2 2>/dev/null\necho \"blocked {status}\"\npwd\n\
+         rm wip.txt\nflowloom rm --yes a >&2\npwd\n"
+    );
+    let wt_text = wt.canonicalize().expect("wt").display().to_string();
+    let main = env.repo.canonicalize().expect("repo").display().to_string();
+    let mut cmd = std::process::Command::new(program);
     crate::common::hermetic(&mut cmd, &env.home());
     let (code, out, err) = run(cmd
         .current_dir(&wt)
         .env("PATH", format!("{dir}:{}", std::env::var("PATH").unwrap_or_default()))
-        .args(["-c", &format!("{script}\nflowloom merge --yes a >&2 && pwd")]));
-    assert_eq!(code, 0, "{out}\n{err}");
+        .args(["-c", &script]));
+    assert_eq!(code, 0, "{program}: {out}\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first().copied(), Some("blocked 1"), "{program}: {out}\n{err}");
+    assert_eq!(lines.get(1).copied(), Some(wt_text.as_str()), "{program}: stays: {out}");
+    assert_eq!(lines.get(2).copied(), Some(main.as_str()), "{program}: {out}\n{err}");
+    assert_eq!(env.git(&["show", "main:a.txt"]), "a\n");
+    assert!(!wt.exists(), "{program}: {err}");
+
+    // A clean session: one merge lands it and moves the shell.
+    let then = if program == "fish" {
+        "; and pwd; or exit 3"
+    } else {
+        " && pwd || exit 3"
+    };
+    let (env, wt) = with_session("");
+    env.commit_file(&wt, "b.txt", "b\n", "add b");
+    let mut cmd = std::process::Command::new(program);
+    crate::common::hermetic(&mut cmd, &env.home());
+    let (code, out, err) = run(cmd
+        .current_dir(&wt)
+        .env("PATH", format!("{dir}:{}", std::env::var("PATH").unwrap_or_default()))
+        .args(["-c", &format!("{init}\nflowloom merge --yes a >&2{then}")]));
+    assert_eq!(code, 0, "{program}: {out}\n{err}");
     assert_eq!(out.trim(), env.repo.canonicalize().expect("repo").display().to_string());
-    assert!(!wt.exists(), "{err}");
-    assert!(env.path("a.txt").exists());
+    assert!(!wt.exists(), "{program}: {err}");
+    assert!(env.path("b.txt").exists());
     env.fsck();
+}
+
+fn installed(program: &str) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn from_inside_through_the_bash_function_the_shell_lands_in_the_base() {
+    from_inside_through("bash", "eval \"$(flowloom shell-init bash)\"");
+}
+
+#[test]
+fn from_inside_through_the_zsh_function_the_shell_lands_in_the_base() {
+    if installed("zsh") {
+        from_inside_through("zsh", "eval \"$(flowloom shell-init zsh)\"");
+    }
+}
+
+#[test]
+fn from_inside_through_the_fish_function_the_shell_lands_in_the_base() {
+    if installed("fish") {
+        from_inside_through("fish", "flowloom shell-init fish | source");
+    }
 }
 
 #[test]

@@ -451,3 +451,59 @@ fn a_lock_reason_or_a_process_name_never_makes_a_line_of_its_own() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+/// Newlines and escapes in every other manifest string (copy patterns, port names, the
+/// remote, templates, the branch) and in command-line ids reach no terminal raw, in any
+/// command that shows them or quotes them in an error.
+#[test]
+fn every_other_string_is_shown_escaped_too() {
+    let env = TestEnv::new();
+    let values = [
+        "[defaults]\ncopy = [\"\\nfake copy\\u001b[2J\"]\n[sessions.a]\n",
+        "[defaults]\nports = [\"web\\nfake port\\u001b[2J\"]\n[sessions.a]\n",
+        "[defaults]\nremote = \"origin\\nfake remote\\u001b[2J\"\n[sessions.a]\n",
+        "[defaults]\nworktree = \"w-{id}\\nfake worktree\\u001b[2J\"\n[sessions.a]\n",
+        "[sessions.a]\nbranch = \"b\\nfake branch\\u001b[2J\"\n",
+        "[sessions.a]\nenv = { \"K\\nfake key\" = \"v\" }\n",
+        "[sessions.a]\ncopy = [\"x\"]\nsetup = [\"true\"]\nenv = { K = \"\\u001b]0;title\\u0007\\nfake env\" }\n",
+        "[sessions.\"a\\nfake id\"]\n",
+        "[defaults]\nroot = \"s\\nfake root\"\n[sessions.a]\n",
+    ];
+    for manifest in values {
+        env.manifest(manifest);
+        let exclude_before = std::fs::read_to_string(env.path(".git/info/exclude")).unwrap_or_default();
+        for args in [
+            &["validate"][..],
+            &["plan"],
+            &["status"],
+            &["apply", "--yes"],
+            &["trust"],
+            &["run", "a", "--", "true"],
+        ] {
+            let (_, out, err) = env.run(args);
+            nothing_raw(&format!("{manifest:?} {args:?}"), &format!("{out}{err}"));
+        }
+        // A folder name never splits a line of `info/exclude` into a pattern of its own.
+        let exclude = std::fs::read_to_string(env.path(".git/info/exclude")).unwrap_or_default();
+        assert!(
+            exclude == exclude_before || !exclude.lines().any(|l| l.starts_with("fake")),
+            "{manifest:?}: {exclude}"
+        );
+    }
+    env.manifest("[sessions.a]\n");
+    for args in [
+        &["path", "x\nfake line\u{1b}[2J"][..],
+        &["run", "x\nfake line\u{1b}[2J", "--", "true"],
+        &["new", "x\nfake line\u{1b}[2J"],
+        &["new", "ok", "--branch", "b\nfake line\u{1b}[2J"],
+        &["new", "ok2", "--base", "m\nfake line\u{1b}[2J"],
+        &["rm", "--yes", "x\nfake line\u{1b}[2J"],
+        &["merge", "--yes", "x\nfake line\u{1b}[2J"],
+        &["setup", "x\nfake line\u{1b}[2J"],
+        &["share", "x\nfake line\u{1b}[2J"],
+        &["plan", "--target", "x\nfake line\u{1b}[2J"],
+    ] {
+        let (_, out, err) = env.run(args);
+        nothing_raw(&format!("{args:?}"), &format!("{out}{err}"));
+    }
+}

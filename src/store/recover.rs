@@ -77,9 +77,31 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
     else {
         return Vec::new();
     };
-    let mut found = Vec::new();
     let state_dir = common_dir.join(crate::names::STATE_DIR);
-    for entry in std::fs::read_dir(&state_dir).into_iter().flatten().flatten() {
+    let mut found = intents(common_dir, &state_dir);
+    found.extend(half_registrations(common_dir, since));
+    found.extend(lone_links(record, since));
+    // flowloom's own atomic writes leave a temporary file behind when killed: next to the
+    // record and `info/exclude`, and in the session folders of the sessions it worked on.
+    let mut tmp_dirs = vec![state_dir, common_dir.join("info")];
+    tmp_dirs.extend(
+        record
+            .sessions
+            .iter()
+            .filter(|o| o.state != OwnedState::Created)
+            .map(|o| o.path.join(crate::names::session_dir(&o.id))),
+    );
+    found.extend(temp_files(&tmp_dirs, since));
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup();
+    found
+}
+
+/// The intents in the state folder, and the lock files (inside the repository's git
+/// directory) they name.
+fn intents(common_dir: &Path, state_dir: &Path) -> Vec<Leftover> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(state_dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with(INTENT_PREFIX) {
             continue;
@@ -103,8 +125,13 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             kind: LeftoverKind::Intent,
         });
     }
-    // A worktree registration killed half-way can leave an administration folder without
-    // its `gitdir` file, or with an empty one, which git lists but cannot use.
+    found
+}
+
+/// A worktree registration killed half-way can leave an administration folder without
+/// its `gitdir` file, or with an empty one, which git lists but cannot use.
+fn half_registrations(common_dir: &Path, since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(common_dir.join("worktrees"))
         .into_iter()
         .flatten()
@@ -119,9 +146,14 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             });
         }
     }
-    // The folder of a session being created, when it holds nothing but the `.git` link
-    // that registration writes first and no registration points at it: nobody else's,
-    // since creation is planned only where the folder is absent or empty.
+    found
+}
+
+/// The folder of a session being created, when it holds nothing but the `.git` link
+/// that registration writes first and no registration points at it: nobody else's,
+/// since creation is planned only where the folder is absent or empty.
+fn lone_links(record: &Record, since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
     for owned in record.sessions.iter().filter(|o| o.state == OwnedState::Creating) {
         let only_link = std::fs::read_dir(&owned.path)
             .is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"))
@@ -137,17 +169,13 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             });
         }
     }
-    // flowloom's own atomic writes leave a temporary file behind when killed: next to the
-    // record and `info/exclude`, and in the session folders of the sessions it worked on.
-    let mut tmp_dirs = vec![state_dir, common_dir.join("info")];
-    tmp_dirs.extend(
-        record
-            .sessions
-            .iter()
-            .filter(|o| o.state != OwnedState::Created)
-            .map(|o| o.path.join(crate::names::session_dir(&o.id))),
-    );
-    for dir in tmp_dirs {
+    found
+}
+
+/// The temporary files of flowloom's atomic writes in these folders.
+fn temp_files(dirs: &[PathBuf], since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
+    for dir in dirs {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             let ours = entry
@@ -162,8 +190,6 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             }
         }
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup();
     found
 }
 

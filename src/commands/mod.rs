@@ -59,6 +59,26 @@ pub enum Error {
         #[help]
         help: Option<String>,
     },
+    /// SPEC §11.2: a removal that `rm` (or the end of `merge`) refuses, all or nothing.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::blocked))]
+    Blocked {
+        message: String,
+        #[help]
+        help: String,
+    },
+    /// `flowloom merge`: the merge landed, the removal it ends with did not finish.
+    #[error("{landed}, but the removal of session `{session}` did not finish; the merge stays")]
+    #[diagnostic(code(flowloom::merge::removal))]
+    Landed {
+        landed: String,
+        session: String,
+        #[help]
+        help: String,
+        /// What stopped the removal.
+        #[related]
+        removal: Vec<Error>,
+    },
     /// A file flowloom would have to rewrite (`info/exclude`) that it refuses to read.
     #[error("{message}")]
     #[diagnostic(code(flowloom::unreadable))]
@@ -636,7 +656,43 @@ pub(crate) fn compute(
         repo.common_dir().display()
     ));
     let started = std::time::Instant::now();
-    for target in &options.targets {
+    check_targets(repo, manifest, &options.targets)?;
+    let mut state = State::read(repo, manifest, start_dir)?;
+    // A plan keeps flowloom's block of `info/exclude` up to date: one it may not read (a
+    // symlink, a special file) it could not rewrite either, so there is no plan.
+    if let Some(why) = state.exclude.unreadable.take() {
+        return Err(Error::Unreadable {
+            message: why.message,
+            help: why.help,
+        });
+    }
+    let common_dir = crate::fsutil::canonical(repo.common_dir());
+    state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
+    state
+        .leftovers
+        .extend(crate::store::recover::empty_trash(&state.root, &state.owned));
+    let needs = crate::plan::questions(manifest, &state);
+    state.answer(repo, &needs)?;
+    let plan = crate::plan::plan_with(manifest, &state, options);
+    printer.detail(&format!(
+        "read {} worktrees and {} branches in scope, {} owned sessions, {} dirty checks; planned in {:.1?}",
+        state.worktrees.len(),
+        state.branches.len(),
+        state.owned.sessions.len(),
+        state.worktrees.values().filter(|w| w.dirt.is_some()).count(),
+        started.elapsed()
+    ));
+    let bad_base = report_bad_bases(manifest, &plan);
+    Ok((state, plan, bad_base))
+}
+
+/// Each `--target` names a declared session or one of flowloom's own.
+fn check_targets(
+    repo: &gix::Repository,
+    manifest: &Manifest,
+    targets: &std::collections::BTreeSet<String>,
+) -> Result<(), Error> {
+    for target in targets {
         if !manifest.sessions.contains_key(target) {
             let owned = crate::store::ownership::Record::read(&crate::fsutil::canonical(repo.common_dir()))?
                 .sessions
@@ -654,28 +710,12 @@ pub(crate) fn compute(
             }
         }
     }
-    let mut state = State::read(repo, manifest, start_dir)?;
-    // A plan keeps flowloom's block of `info/exclude` up to date: one it may not read (a
-    // symlink, a special file) it could not rewrite either, so there is no plan.
-    if let Some(why) = state.exclude.unreadable.take() {
-        return Err(Error::Unreadable {
-            message: why.message,
-            help: why.help,
-        });
-    }
-    let common_dir = crate::fsutil::canonical(repo.common_dir());
-    state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
-    let needs = crate::plan::questions(manifest, &state);
-    state.answer(repo, &needs)?;
-    let plan = crate::plan::plan_with(manifest, &state, options);
-    printer.detail(&format!(
-        "read {} worktrees and {} branches in scope, {} owned sessions, {} dirty checks; planned in {:.1?}",
-        state.worktrees.len(),
-        state.branches.len(),
-        state.owned.sessions.len(),
-        state.worktrees.values().filter(|w| w.dirt.is_some()).count(),
-        started.elapsed()
-    ));
+    Ok(())
+}
+
+/// Reports, pointing into the manifest, each declared session blocked because its base
+/// does not resolve; true if there was one.
+fn report_bad_bases(manifest: &Manifest, plan: &Plan) -> bool {
     let mut bad_base = false;
     // Made on the first error, then shared (one line index for the whole file).
     let mut source: Option<manifest::ManifestSource> = None;
@@ -688,43 +728,50 @@ pub(crate) fn compute(
         };
         if reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })) {
             bad_base = true;
-            // The file the base is written in: either layer (SPEC §11.1).
-            let (file, text, within) = session.base_span.as_ref().map_or_else(
-                || (manifest.path.clone(), manifest.source.as_str(), 0..0),
-                |r| manifest.locate(r),
-            );
-            let src = if file == manifest.path {
-                source
-                    .get_or_insert_with(|| {
-                        manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
-                    })
-                    .clone()
-            } else {
-                manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
-            };
-            // A label need not cover a 100,000-byte value to point at it.
-            let span = session
-                .base_span
-                .as_ref()
-                .map(|_| SourceSpan::from(src.clamp(within.start, within.end.saturating_sub(within.start))));
-            report(&BaseError {
-                session: session.id.clone(),
-                base: manifest::shorten(&session.base),
-                src,
-                span,
-                help: match session.base_span {
-                    Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
-                    // Nothing in the file to point at: the default applies.
-                    None => format!(
-                        "`{}` is the default base; make that commit exist (a first commit, a fetch), or set `base` \
-                         in [defaults] or in [sessions.{}]",
-                        session.base, session.id
-                    ),
-                },
-            });
+            report(&base_error(manifest, session, &mut source));
         }
     }
-    Ok((state, plan, bad_base))
+    bad_base
+}
+
+/// A base that does not resolve, labelled where the manifest writes it (or the default's help).
+fn base_error(
+    manifest: &Manifest,
+    session: &manifest::Session,
+    source: &mut Option<manifest::ManifestSource>,
+) -> BaseError {
+    // The file the base is written in: either layer (SPEC §11.1).
+    let (file, text, within) = session.base_span.as_ref().map_or_else(
+        || (manifest.path.clone(), manifest.source.as_str(), 0..0),
+        |r| manifest.locate(r),
+    );
+    let src = if file == manifest.path {
+        source
+            .get_or_insert_with(|| manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text)))
+            .clone()
+    } else {
+        manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
+    };
+    // A label need not cover a 100,000-byte value to point at it.
+    let span = session
+        .base_span
+        .as_ref()
+        .map(|_| SourceSpan::from(src.clamp(within.start, within.end.saturating_sub(within.start))));
+    BaseError {
+        session: session.id.clone(),
+        base: manifest::shorten(&session.base),
+        src,
+        span,
+        help: match session.base_span {
+            Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
+            // Nothing in the file to point at: the default applies.
+            None => format!(
+                "`{}` is the default base; make that commit exist (a first commit, a fetch), or set `base` \
+                 in [defaults] or in [sessions.{}]",
+                session.base, session.id
+            ),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -156,6 +156,17 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "post-checkout hook's environment (GIT_* variables, folder, arguments)",
+        setup: env_hook,
+        ..ROW
+    },
+    Case {
+        name: "post-checkout hook's environment under the caller's GIT_DIR and GIT_WORK_TREE",
+        setup: git_dir_env_hook,
+        env: &[("GIT_DIR", "{side}/store.git"), ("GIT_WORK_TREE", "{side}/repo")],
+        ..ROW
+    },
+    Case {
         name: "core.hooksPath with a post-checkout hook",
         setup: hooks_path,
         ..ROW
@@ -183,6 +194,21 @@ const CASES: &[Case] = &[
     Case {
         name: "feature.manyFiles (index format 4)",
         setup: many_files,
+        ..ROW
+    },
+    Case {
+        name: "index.skipHash=true (null trailer)",
+        setup: skip_hash,
+        ..ROW
+    },
+    Case {
+        name: "index.skipHash=true with index.version=4",
+        setup: skip_hash_v4,
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles with index.skipHash=false (format 4, checksum)",
+        setup: many_files_checksum,
         ..ROW
     },
     Case {
@@ -684,6 +710,12 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         .get(4..8)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]).to_string());
     seen.insert("index format version".into(), version.unwrap_or("(no index)".into()));
+    // `index.skipHash` (and `feature.manyFiles`): git writes 20 zero bytes for the checksum.
+    let trailer = index.len().checked_sub(20).map(|at| match &index[at..] {
+        t if t.iter().all(|b| *b == 0) => "null (index.skipHash)",
+        _ => "checksum",
+    });
+    seen.insert("index trailer".into(), trailer.unwrap_or("(no index)").into());
     seen.insert(
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
@@ -703,6 +735,10 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
     for line in git_text(env, &worktree, &["status", "--porcelain=v2", "--branch"]).lines() {
         seen.insert(format!("status {}", status_key(line)), line.to_owned());
     }
+    seen.insert(
+        "git fsck --strict".into(),
+        git_text(env, &worktree, &["fsck", "--strict", "--no-progress"]),
+    );
     let tip = git_text(env, &worktree, &["rev-parse", BRANCH]);
     seen.insert("branch tip".into(), tip.trim().to_owned());
     seen.insert(
@@ -1013,6 +1049,24 @@ fn post_checkout_hook(env: &TestEnv) {
     chmod(env, ".git/hooks/post-checkout", 0o755);
 }
 
+/// Writes the hook's `GIT_*` variables (but `GIT_EXEC_PATH`, which git sets to its own
+/// install), its folder and its arguments to `hook-env` where it runs.
+pub const ENV_HOOK: &str =
+    "#!/bin/sh\n{ env | grep '^GIT_' | grep -v '^GIT_EXEC_PATH=' | sort; pwd; echo \"$@\"; } > hook-env\n";
+
+fn env_hook(env: &TestEnv) {
+    plain(env);
+    env.write(".git/hooks/post-checkout", ENV_HOOK);
+    chmod(env, ".git/hooks/post-checkout", 0o755);
+}
+
+fn git_dir_env_hook(env: &TestEnv) {
+    git_dir_env(env);
+    let hook = side(env).join("store.git/hooks/post-checkout");
+    std::fs::write(&hook, ENV_HOOK).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 fn hooks_path(env: &TestEnv) {
     plain(env);
     // A tracked hooks folder (relative paths are taken from the worktree the hook runs in).
@@ -1057,6 +1111,21 @@ fn relative_paths(env: &TestEnv) {
 fn many_files(env: &TestEnv) {
     plain(env);
     config(env, "feature.manyFiles", "true");
+}
+
+fn skip_hash(env: &TestEnv) {
+    plain(env);
+    config(env, "index.skipHash", "true");
+}
+
+fn skip_hash_v4(env: &TestEnv) {
+    skip_hash(env);
+    config(env, "index.version", "4");
+}
+
+fn many_files_checksum(env: &TestEnv) {
+    many_files(env);
+    config(env, "index.skipHash", "false");
 }
 
 fn odd_names(env: &TestEnv) {

@@ -383,3 +383,64 @@ fn a_link_repair_killed_halfway_converges() {
     assert_eq!(env.worktrees().len(), 2);
     env.fsck();
 }
+
+/// The post-checkout hook gets the environment `git worktree add` gives it, started in a
+/// subfolder under the caller's `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and
+/// `GIT_OBJECT_DIRECTORY`: `GIT_PREFIX` is the subfolder, `GIT_DIR`/`GIT_WORK_TREE` are
+/// gone, it runs in the new worktree with `<null> <new HEAD> 1`. git lets the caller's
+/// index and object folder through (its hook's `git` then works on the caller's index);
+/// flowloom clears them too, and a hook that runs `git status` sees the new worktree.
+#[test]
+fn the_post_checkout_hook_gets_gits_environment_and_no_caller_location() {
+    let env = TestEnv::new();
+    let hook = format!(
+        "{}git status --porcelain > hook-status\n",
+        crate::differential::ENV_HOOK
+    );
+    env.write(".git/hooks/post-checkout", &hook);
+    crate::common::set_executable(&env.path(".git/hooks/post-checkout"));
+    let repo = env.repo.display().to_string();
+    let caller = [
+        ("GIT_DIR", format!("{repo}/.git")),
+        ("GIT_WORK_TREE", repo.clone()),
+        ("GIT_INDEX_FILE", format!("{repo}/.git/index")),
+        ("GIT_OBJECT_DIRECTORY", format!("{repo}/.git/objects")),
+    ];
+    let mut git = std::process::Command::new("git");
+    crate::common::hermetic(&mut git, &env.home());
+    let out = git
+        .current_dir(env.path("src"))
+        .envs(caller.iter().map(|(k, v)| (k, v)))
+        .args(["worktree", "add", "-q", "-b", "probe", "../../probe", "main"])
+        .output()
+        .expect("git worktree add");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let probe = env.tmp.path().join("probe");
+    let by_git = std::fs::read_to_string(probe.join("hook-env")).expect("git ran the hook");
+    assert!(by_git.contains("GIT_PREFIX=src/\n"), "{by_git}");
+    env.manifest("[sessions.x]\n");
+    let (code, out, err) = crate::common::run(
+        env.flowloom_in(&env.path("src"))
+            .envs(caller.iter().map(|(k, v)| (k, v)))
+            .args(["apply", "--yes"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let worktree = env.path("sessions/shell-instance-x");
+    let by_flowloom = std::fs::read_to_string(worktree.join("hook-env")).expect("flowloom ran the hook");
+    let expected: String = by_git
+        .lines()
+        .filter(|l| !l.starts_with("GIT_INDEX_FILE=") && !l.starts_with("GIT_OBJECT_DIRECTORY="))
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.replace(&probe.display().to_string(), &worktree.display().to_string())
+            )
+        })
+        .collect();
+    assert_eq!(by_flowloom, expected);
+    let status = std::fs::read_to_string(worktree.join("hook-status")).expect("git status in the hook");
+    assert_eq!(
+        status, "?? hook-env\n?? hook-status\n",
+        "the hook's git works on the new worktree"
+    );
+}

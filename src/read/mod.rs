@@ -4,3 +4,4 @@ pub mod dashboard;
 pub mod inspect;
 pub mod state;
 pub mod tracking;
+pub mod worktree_status;

@@ -76,7 +76,7 @@ pub fn status_of(wt_repo: &gix::Repository, path: &Path, one_thread: bool) -> Re
 #[derive(Clone)]
 enum Submodules {
     None,
-    Builtin(gix::status::index_worktree::BuiltinSubmoduleStatus),
+    Builtin(Box<gix::status::index_worktree::BuiltinSubmoduleStatus>),
 }
 
 impl Submodules {
@@ -88,12 +88,11 @@ impl Submodules {
         {
             return Ok(Submodules::None);
         }
-        Ok(Submodules::Builtin(
-            gix::status::index_worktree::BuiltinSubmoduleStatus::new(
-                wt_repo.clone().into_sync(),
-                gix::status::Submodule::AsConfigured { check_dirty: false },
-            )?,
-        ))
+        let builtin = gix::status::index_worktree::BuiltinSubmoduleStatus::new(
+            wt_repo.clone().into_sync(),
+            gix::status::Submodule::AsConfigured { check_dirty: false },
+        )?;
+        Ok(Submodules::Builtin(Box::new(builtin)))
     }
 }
 

@@ -461,11 +461,12 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
 /// git dir for a main worktree that git does not see. Reopened as bare, as git reads it
 /// (`GIT_WORK_TREE` or `core.worktree` still give a worktree, as in git).
 fn bare_as_configured(repo: gix::Repository, as_is: gix::open::Options) -> Result<gix::Repository, Error> {
-    let config = repo.config_snapshot();
-    let bare_by_git = config.boolean("core.bare") == Some(true)
-        && config.string("core.worktree").is_none()
-        && std::env::var_os("GIT_WORK_TREE").is_none();
-    drop(config);
+    let bare_by_git = {
+        let config = repo.config_snapshot();
+        config.boolean("core.bare") == Some(true)
+            && config.string("core.worktree").is_none()
+            && std::env::var_os("GIT_WORK_TREE").is_none()
+    };
     if !bare_by_git || repo.workdir().is_none() || repo.kind() != gix::repository::Kind::Common {
         return Ok(repo);
     }

@@ -217,16 +217,17 @@ fn message_search_bases_resolve_as_git_resolves_them() {
     let (code, _, err) = env.run(&["new", "a", "--base", ":/develop work"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(tip("session/a"), git_says(":/develop work"));
-    env.manifest("[sessions.b]\nbase = \":/!-develop\"\n[sessions.c]\nbase = \":/^tools$\"\n");
+    env.manifest("[sessions.b]\nbase = \":/!-develop\"\n[sessions.c]\nbase = \":/tool\"\n");
     env.apply();
     assert_eq!(tip("session/b"), git_says(":/!-develop"));
-    assert_eq!(tip("session/c"), git_says(":/^tools$"));
+    assert_eq!(tip("session/c"), git_says(":/tool"));
     let (code, out, err) = env.run(&["new", "d", "--base", ":/no such message"]);
     let said = format!("{out}{err}");
     assert_eq!(code, 1, "{said}");
     assert!(said.contains(":/no such message"), "{said}");
     assert!(!env.branches().contains(&"session/d".to_owned()), "{said}");
     assert!(!env.path("sessions/shell-instance-d").exists(), "{said}");
+}
 
 /// The post-checkout hook gets the environment `git worktree add` gives it, started in a
 /// subfolder under the caller's `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and

@@ -284,5 +284,8 @@ fn the_post_checkout_hook_gets_gits_environment_and_no_caller_location() {
         .collect();
     assert_eq!(by_flowloom, expected);
     let status = std::fs::read_to_string(worktree.join("hook-status")).expect("git status in the hook");
-    assert_eq!(status, "?? hook-env\n?? hook-status\n", "the hook's git works on the new worktree");
+    assert_eq!(
+        status, "?? hook-env\n?? hook-status\n",
+        "the hook's git works on the new worktree"
+    );
 }

@@ -421,7 +421,32 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
             .map(gix::Repository::from)
             .map_err(|e| open_error(start_dir, &crate::error::chain(&e)))?;
     refuse_unsupported(&repo)?;
+    shared_repository(&repo)?;
     Ok(repo)
+}
+
+/// `core.sharedRepository`, remembered for the files flowloom makes in the repository
+/// (`fsutil::shared`); a value git refuses is refused, as git refuses it.
+fn shared_repository(repo: &gix::Repository) -> Result<(), Error> {
+    const KEY: &str = "core.sharedRepository";
+    let config = repo.config_snapshot();
+    let value = config.string(KEY);
+    let shared = match &value {
+        Some(v) => crate::fsutil::shared::parse(Some(&v.to_string())),
+        None if config.boolean(KEY) == Some(true) => crate::fsutil::shared::parse(None),
+        None => Some(0),
+    };
+    let shared = shared.ok_or_else(|| Error::Usage {
+        message: format!(
+            "core.sharedRepository is `{}`, which git refuses too",
+            crate::render::output::escape(&value.map(|v| v.to_string()).unwrap_or_default())
+        ),
+        help: Some(
+            "set it to umask, group, all, or an octal mode that lets the owner read and write (0660, 0640)".into(),
+        ),
+    })?;
+    crate::fsutil::shared::set(shared);
+    Ok(())
 }
 
 /// Why a repository could not be opened, in the words a git user expects.

@@ -104,6 +104,8 @@ impl ApplyLock {
         if !meta.file_type().is_file() {
             return Err(not_regular(kind(&meta)));
         }
+        // `core.sharedRepository`: git's mode, as for a file git makes in its folder.
+        crate::fsutil::shared::adjust(&path);
         let started = std::time::Instant::now();
         let mut waiting = Some(waiting);
         loop {

@@ -29,49 +29,31 @@ pub fn dashboard(
     crate::read::dashboard::read(repo, state, rows(manifest, state, plan), start_dir)
 }
 
+/// The plan's changes by session id and path: one look-up per session, not a search of the
+/// plan, so classifying stays linear in sessions.
+type ByKey<'a> = HashMap<(&'a str, &'a Path), &'a Change>;
+
 /// The classified rows, sorted by session id then path.
 fn rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
-    let mut rows = Vec::new();
-    // One look-up per session, not a search of the plan: linear in sessions.
-    let by_key: HashMap<(&str, &Path), &Change> = plan
+    let by_key: ByKey<'_> = plan
         .changes
         .iter()
         .map(|c| ((c.session.as_str(), c.path.as_path()), c))
         .collect();
+    let mut rows = declared_rows(manifest, state, &by_key);
+    rows.extend(orphan_rows(manifest, state, &by_key));
+    rows.extend(unmanaged_rows(manifest, state, plan));
+    rows.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
+    rows
+}
+
+/// One row per declared session, classified by its change.
+fn declared_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<Row> {
+    let mut rows = Vec::new();
     for session in manifest.sessions.values() {
         let path = state.root.join(&session.worktree);
         let change = by_key.get(&(session.id.as_str(), path.as_path())).copied();
-        let (kind, reasons) = match change.map(|c| &c.action) {
-            None => (SessionState::Ok, Vec::new()),
-            Some(Action::Create { .. }) => (SessionState::Missing, Vec::new()),
-            // Finishing a copy or setup is not drift: the setup state (from metadata) says it.
-            Some(Action::Update { repairs, .. })
-                if repairs.iter().all(|r| {
-                    matches!(
-                        r,
-                        crate::plan::Repair::Copies { finishing: true, .. } | crate::plan::Repair::RunSetup { .. }
-                    )
-                }) =>
-            {
-                (SessionState::Ok, Vec::new())
-            }
-            Some(Action::Update { .. }) => (SessionState::Drifted, Vec::new()),
-            // Blocked with a worktree in place means it differs in a way apply will not
-            // repair (another branch, bad metadata); without one, it is not made yet.
-            Some(Action::Blocked { reasons }) => {
-                let words = reasons
-                    .iter()
-                    .map(|r| crate::render::reason_text(r, manifest))
-                    .collect();
-                match state.worktrees.get(&path) {
-                    Some(wt) if !wt.missing => (SessionState::Drifted, words),
-                    _ => (SessionState::Missing, words),
-                }
-            }
-            Some(Action::Remove(_) | Action::Retain { .. } | Action::Restore { .. }) => {
-                (SessionState::Orphan, Vec::new())
-            }
-        };
+        let (kind, reasons) = classify_declared(change, manifest, state, &path);
         let mut row = Row::new(
             session.id.clone(),
             Some(session.branch.clone()),
@@ -89,6 +71,52 @@ fn rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
         row.reasons = reasons;
         rows.push(row);
     }
+    rows
+}
+
+/// A declared session's state from its change (none: it is as declared), with the reasons
+/// a blocked one shows.
+fn classify_declared(
+    change: Option<&Change>,
+    manifest: &Manifest,
+    state: &State,
+    path: &Path,
+) -> (SessionState, Vec<String>) {
+    match change.map(|c| &c.action) {
+        None => (SessionState::Ok, Vec::new()),
+        Some(Action::Create { .. }) => (SessionState::Missing, Vec::new()),
+        // Finishing a copy or setup is not drift: the setup state (from metadata) says it.
+        Some(Action::Update { repairs, .. })
+            if repairs.iter().all(|r| {
+                matches!(
+                    r,
+                    crate::plan::Repair::Copies { finishing: true, .. } | crate::plan::Repair::RunSetup { .. }
+                )
+            }) =>
+        {
+            (SessionState::Ok, Vec::new())
+        }
+        Some(Action::Update { .. }) => (SessionState::Drifted, Vec::new()),
+        // Blocked with a worktree in place means it differs in a way apply will not
+        // repair (another branch, bad metadata); without one, it is not made yet.
+        Some(Action::Blocked { reasons }) => {
+            let words = reasons
+                .iter()
+                .map(|r| crate::render::reason_text(r, manifest))
+                .collect();
+            match state.worktrees.get(path) {
+                Some(wt) if !wt.missing => (SessionState::Drifted, words),
+                _ => (SessionState::Missing, words),
+            }
+        }
+        Some(Action::Remove(_) | Action::Retain { .. } | Action::Restore { .. }) => (SessionState::Orphan, Vec::new()),
+    }
+}
+
+/// One row per session flowloom made that the manifest no longer declares, while anything
+/// of it is left in the repository.
+fn orphan_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<Row> {
+    let mut rows = Vec::new();
     for owned in crate::plan::orphans(manifest, &state.root, state) {
         let wt = state.worktrees.get(&owned.path);
         if wt.is_none() && !state.branches.contains_key(&owned.branch) {
@@ -124,23 +152,29 @@ fn rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
         row.reasons = reasons;
         rows.push(row);
     }
-    for u in &plan.unmanaged {
-        let mut row = Row::new(
-            u.session.clone(),
-            u.branch.clone(),
-            u.path.clone(),
-            SessionState::Unmanaged,
-            manifest.defaults.base.clone(),
-        );
-        row.purpose = u
-            .path
-            .as_ref()
-            .and_then(|p| state.worktrees.get(p))
-            .and_then(metadata_purpose);
-        rows.push(row);
-    }
-    rows.sort_by(|a, b| a.session.cmp(&b.session).then_with(|| a.path.cmp(&b.path)));
     rows
+}
+
+/// One row per worktree or branch the plan found that flowloom did not make.
+fn unmanaged_rows(manifest: &Manifest, state: &State, plan: &Plan) -> Vec<Row> {
+    plan.unmanaged
+        .iter()
+        .map(|u| {
+            let mut row = Row::new(
+                u.session.clone(),
+                u.branch.clone(),
+                u.path.clone(),
+                SessionState::Unmanaged,
+                manifest.defaults.base.clone(),
+            );
+            row.purpose = u
+                .path
+                .as_ref()
+                .and_then(|p| state.worktrees.get(p))
+                .and_then(metadata_purpose);
+            row
+        })
+        .collect()
 }
 
 /// The path a row stands for (empty when it has none).

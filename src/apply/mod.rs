@@ -16,6 +16,7 @@ pub mod land;
 pub mod refs;
 pub mod relocate;
 pub mod setup;
+mod worktree_config;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -241,13 +242,7 @@ impl<'a> Executor<'a> {
                 if !in_trash {
                     return Err(format!("{} is not in a trash folder; left alone", path.display()));
                 }
-                delete_tree(path).map_err(|e| e.to_string())?;
-                self.record.deleting.retain(|p| p != path);
-                self.save_record().map_err(|e| e.to_string())?;
-                if let Some(trash) = path.parent() {
-                    let _ = std::fs::remove_dir(trash);
-                }
-                Ok(())
+                self.finish_deletion(path).map_err(|e| e.to_string())
             }
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
@@ -266,17 +261,8 @@ impl<'a> Executor<'a> {
                 if !ours || registered {
                     return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
                 }
-                delete_tree(path).map_err(|e| e.to_string())?;
-                if let Some(trash) = path.parent() {
-                    let _ = std::fs::remove_dir(trash);
-                }
-                for o in &mut self.record.sessions {
-                    if o.trash.as_deref() == Some(path.as_path()) {
-                        o.trash = None;
-                        o.trash_digest = None;
-                    }
-                }
-                self.save_record().map_err(|e| e.to_string())
+                self.start_deletion(path).map_err(|e| e.to_string())?;
+                self.finish_deletion(path).map_err(|e| e.to_string())
             }
             Housekeeping::FinishMove { admin_id, from, to } => self.resume_move(admin_id, from, to),
             Housekeeping::DropRecord { path, session } => {
@@ -1000,15 +986,35 @@ impl<'a> Executor<'a> {
             entry.trash_digest = None;
             self.record.upsert(entry);
         }
-        if !self.record.deleting.iter().any(|p| p == trash) {
-            self.record.deleting.push(trash.to_owned());
+        self.start_deletion(trash)?;
+        Ok(self.finish_deletion(trash)?)
+    }
+
+    /// One record write: `path` leaves every session entry's trash for the list of
+    /// deletions started. From then on no plan moves it back; every plan finishes it.
+    fn start_deletion(&mut self, path: &Path) -> Result<(), RepoError> {
+        for o in &mut self.record.sessions {
+            if o.trash.as_deref() == Some(path) {
+                o.trash = None;
+                o.trash_digest = None;
+            }
         }
+        if !self.record.deleting.iter().any(|p| p == path) {
+            self.record.deleting.push(path.to_owned());
+        }
+        self.save_record()
+    }
+
+    /// Delete a folder whose deletion the record says started, then drop it from the
+    /// record, then the trash folder if that is empty now (a kill before that leaves an
+    /// empty trash folder, which the next plan removes as a leftover).
+    fn finish_deletion(&mut self, path: &Path) -> Result<(), RepoError> {
+        failpoint_part_way("remove:deleting", path);
+        delete_tree(path)?;
+        self.record.deleting.retain(|p| p != path);
         self.save_record()?;
-        failpoint_part_way("remove:deleting", trash);
-        delete_tree(trash)?;
-        self.record.deleting.retain(|p| p != trash);
-        self.save_record()?;
-        if let Some(dir) = trash.parent() {
+        failpoint("remove:deleted");
+        if let Some(dir) = path.parent() {
             let _ = std::fs::remove_dir(dir);
         }
         Ok(())
@@ -1113,7 +1119,7 @@ impl<'a> Executor<'a> {
         let tip_id = gix::ObjectId::from_hex(tip.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(tip), e))?;
         let mut hidden = Vec::new();
-        if let Ok(id) = self.repo.rev_parse_single(format!("{base}^{{commit}}").as_str()) {
+        if let Ok(id) = self.repo.rev_parse_single(crate::names::commit_spec(base).as_str()) {
             hidden.push(id.detach());
         }
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
@@ -1522,6 +1528,7 @@ impl<'a> Executor<'a> {
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
+        worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
         index_as_configured(&wt_repo)?;
@@ -2321,7 +2328,7 @@ fn test_hook(var: &str, session: &str) {
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started
 /// creation also passes `create:branch-ref` (between the branch and its upstream).
-pub const FAILPOINTS: [&str; 13] = [
+pub const FAILPOINTS: [&str; 14] = [
     "create:record",
     "create:branch",
     "create:registered",
@@ -2333,6 +2340,7 @@ pub const FAILPOINTS: [&str; 13] = [
     "remove:checked",
     "remove:unregistered",
     "remove:deleting",
+    "remove:deleted",
     "remove:worktree",
     "remove:branch",
 ];

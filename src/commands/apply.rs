@@ -10,7 +10,7 @@ use crate::apply::{Executor, Failure, Report};
 use crate::cli::{ApplyArgs, Cli};
 use crate::error::RepoError;
 use crate::manifest::Manifest;
-use crate::plan::{Action, Plan};
+use crate::plan::{Action, Change, Plan};
 use crate::read::state::State;
 use crate::render;
 use crate::render::output::{Printer, Style};
@@ -228,6 +228,20 @@ fn ask_trust(scripts: &[crate::store::machine::SetupScript], printer: &Printer) 
     printer.confirm(&text)
 }
 
+/// A change apply did not carry out because checking again right before found it blocked.
+fn blocked_again_text(change: &Change, reasons: &[crate::plan::Reason], manifest: &Manifest) -> String {
+    let words: Vec<String> = reasons
+        .iter()
+        .map(|r| crate::render::output::escape(&render::reason_text(r, manifest)).into_owned())
+        .collect();
+    format!(
+        "{}: {} not carried out: checked again right before, {}",
+        change.session,
+        change.action.kind(),
+        words.join("; ")
+    )
+}
+
 /// What an apply did, counted.
 #[derive(Default)]
 struct Summary {
@@ -262,24 +276,7 @@ impl Summary {
             match outcome.result {
                 Ok(()) if !change.action.changes_anything() => {}
                 Ok(()) => {
-                    let (verb, style) = match change.action {
-                        Action::Create { .. } => {
-                            s.created += 1;
-                            ("created", Style::Create)
-                        }
-                        Action::Update { .. } => {
-                            s.updated += 1;
-                            ("updated", Style::Update)
-                        }
-                        Action::Retain { .. } => {
-                            s.retained += 1;
-                            ("removed the worktree, kept the branch of", Style::Remove)
-                        }
-                        _ => {
-                            s.removed += 1;
-                            ("removed", Style::Remove)
-                        }
-                    };
+                    let (verb, style) = s.count_done(&change.action);
                     if lines {
                         printer.status(&format!(
                             "{} {}: {}",
@@ -292,16 +289,7 @@ impl Summary {
                 Err(Failure::Blocked(reasons)) => {
                     s.blocked += 1;
                     s.late_blocked += 1;
-                    let words: Vec<String> = reasons
-                        .iter()
-                        .map(|r| crate::render::output::escape(&render::reason_text(r, manifest)).into_owned())
-                        .collect();
-                    let text = format!(
-                        "{}: {} not carried out: checked again right before, {}",
-                        change.session,
-                        change.action.kind(),
-                        words.join("; ")
-                    );
+                    let text = blocked_again_text(change, &reasons, manifest);
                     if lines {
                         printer.status(&format!("{} {text}", printer.paint(Style::Blocked, "!")));
                     }
@@ -330,6 +318,28 @@ impl Summary {
             }
         }
         s
+    }
+
+    /// Counts a change carried out, and gives the verb (with its style) that says what was done.
+    fn count_done(&mut self, action: &Action) -> (&'static str, Style) {
+        match action {
+            Action::Create { .. } => {
+                self.created += 1;
+                ("created", Style::Create)
+            }
+            Action::Update { .. } => {
+                self.updated += 1;
+                ("updated", Style::Update)
+            }
+            Action::Retain { .. } => {
+                self.retained += 1;
+                ("removed the worktree, kept the branch of", Style::Remove)
+            }
+            _ => {
+                self.removed += 1;
+                ("removed", Style::Remove)
+            }
+        }
     }
 
     /// `Apply complete: 2 created, 0 updated, 1 removed, 0 blocked.`, as Terraform ends.

@@ -28,24 +28,66 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         printer.warn(&why);
     }
 
-    // Each adoption must leave a valid manifest (a branch another session declares would
-    // not): add them one by one and skip, with the validator's reason, what breaks it.
     // This clone's own sessions unless `--shared` (SPEC §11.1).
     let layer = if args.shared { Layer::Shared } else { Layer::Local };
     let old_source = manifest.layer_source(layer).to_owned();
     let name = manifest.relative(&manifest.layer_path(layer));
-    let edit = |text: &str, adoptions: &[Adoption]| {
-        adopt::edit(text, adoptions).map_err(|why| Error::Usage {
-            message: format!("cannot edit {name}: {why}"),
-            help: Some("run `flowloom validate` and fix what it reports".into()),
-        })
-    };
+    let (adopted, new_source) = choose(&manifest, layer, &name, candidates, printer)?;
+    if adopted.is_empty() {
+        printer.status("Nothing to import: no unmanaged session with a worktree can be adopted.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    show(&name, &old_source, &new_source, &adopted, printer);
+    if !args.yes && !confirmed(&name, adopted.len(), printer)? {
+        printer.status("Import cancelled; nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+
+    // Manifest first, record second: if the record cannot be written, the sessions are
+    // declared but not owned, which is harmless. The other order would briefly make them
+    // owned and undeclared: orphans, which apply removes. The manifest edit is made on the
+    // file as it is now: an edit saved since it was read is kept.
+    let change = |text: &str| edit(&name, text, &adopted).map(Some);
+    let manifest = super::edit::edit(&manifest, &common_dir, &[(layer, &change)])?;
+    // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
+    let _critical = crate::store::lock::Critical::enter();
+    own(&common_dir, &manifest, &adopted)?;
+    exclude(&repo, start_dir, &common_dir, &manifest)?;
+    let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
+    printer.status(&format!(
+        "{} {}: {}",
+        printer.paint(Style::Create, "imported"),
+        plural_sessions(adopted.len()),
+        ids.join(", ")
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The layer's text with these sessions declared in it.
+fn edit(name: &str, text: &str, adoptions: &[Adoption]) -> Result<String, Error> {
+    adopt::edit(text, adoptions).map_err(|why| Error::Usage {
+        message: format!("cannot edit {name}: {why}"),
+        help: Some("run `flowloom validate` and fix what it reports".into()),
+    })
+}
+
+/// The candidates to adopt, with the layer's text that declares them. Each adoption must
+/// leave a valid manifest (a branch another session declares would not): they are added
+/// one by one, and what breaks it is skipped with the validator's reason.
+fn choose(
+    manifest: &crate::manifest::Manifest,
+    layer: Layer,
+    name: &str,
+    candidates: Vec<Adoption>,
+    printer: &Printer,
+) -> Result<(Vec<Adoption>, String), Error> {
+    let old_source = manifest.layer_source(layer);
     let mut adopted: Vec<Adoption> = Vec::new();
-    let mut new_source = old_source.clone();
+    let mut new_source = old_source.to_owned();
     for candidate in candidates {
         let mut trial = adopted.clone();
         trial.push(candidate);
-        let text = edit(&old_source, &trial)?;
+        let text = edit(name, old_source, &trial)?;
         let Some(candidate) = trial.pop() else { continue };
         match manifest.with_layer(layer, text.clone()) {
             Ok(_) => {
@@ -59,13 +101,13 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             )),
         }
     }
-    if adopted.is_empty() {
-        printer.status("Nothing to import: no unmanaged session with a worktree can be adopted.");
-        return Ok(ExitCode::SUCCESS);
-    }
+    Ok((adopted, new_source))
+}
 
+/// The manifest diff, then what each adoption notes.
+fn show(name: &str, old_source: &str, new_source: &str, adopted: &[Adoption], printer: &Printer) {
     let mut out = String::new();
-    for line in adopt::diff(&name, &old_source, &new_source).lines() {
+    for line in adopt::diff(name, old_source, new_source).lines() {
         let style = match line.as_bytes().first() {
             Some(b'+') => Style::Create,
             Some(b'-') => Style::Remove,
@@ -75,35 +117,28 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
         out.push('\n');
     }
     printer.out(&out);
-    for a in &adopted {
+    for a in adopted {
         for note in &a.notes {
             printer.status(&format!("note: `{}`: {note}", a.id));
         }
     }
+}
 
-    if !args.yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Error::Usage {
-                message: "refusing to import without confirmation: standard input is not a terminal".into(),
-                help: Some("review the diff above, then run `flowloom import --yes`".into()),
-            });
-        }
-        if !printer.confirm(&format!("Import {} into {name}?", plural_sessions(adopted.len()))) {
-            printer.status("Import cancelled; nothing was changed.");
-            return Ok(ExitCode::from(1));
-        }
+/// Asks like `apply`: never without a terminal to answer on.
+fn confirmed(name: &str, count: usize, printer: &Printer) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage {
+            message: "refusing to import without confirmation: standard input is not a terminal".into(),
+            help: Some("review the diff above, then run `flowloom import --yes`".into()),
+        });
     }
+    Ok(printer.confirm(&format!("Import {} into {name}?", plural_sessions(count))))
+}
 
-    // Manifest first, record second: if the record cannot be written, the sessions are
-    // declared but not owned, which is harmless. The other order would briefly make them
-    // owned and undeclared: orphans, which apply removes. The manifest edit is made on the
-    // file as it is now: an edit saved since it was read is kept.
-    let change = |text: &str| edit(text, &adopted).map(Some);
-    let manifest = super::edit::edit(&manifest, &common_dir, &[(layer, &change)])?;
-    // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
-    let _critical = crate::store::lock::Critical::enter();
-    let mut record = Record::read(&common_dir)?;
-    for a in &adopted {
+/// The ownership record takes the adopted sessions as flowloom's, their branches made by hand.
+fn own(common_dir: &Path, manifest: &crate::manifest::Manifest, adopted: &[Adoption]) -> Result<(), Error> {
+    let mut record = Record::read(common_dir)?;
+    for a in adopted {
         record.upsert(OwnedSession {
             id: a.id.clone(),
             branch: a.branch.clone(),
@@ -116,12 +151,21 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             branch_created: false,
         });
     }
-    record.write(&common_dir)?;
-    // The adopted sessions' folders join flowloom's block of `info/exclude`, as apply would
-    // write it: the next plan then shows no change for them.
-    let mut state = State::read(&repo, &manifest, start_dir)?;
-    state.answer(&repo, &crate::plan::questions(&manifest, &state))?;
-    let excludes = crate::plan::plan(&manifest, &state)
+    record.write(common_dir)?;
+    Ok(())
+}
+
+/// The adopted sessions' folders join flowloom's block of `info/exclude`, as apply would
+/// write it: the next plan then shows no change for them.
+fn exclude(
+    repo: &gix::Repository,
+    start_dir: &Path,
+    common_dir: &Path,
+    manifest: &crate::manifest::Manifest,
+) -> Result<(), Error> {
+    let mut state = State::read(repo, manifest, start_dir)?;
+    state.answer(repo, &crate::plan::questions(manifest, &state))?;
+    let excludes = crate::plan::plan(manifest, &state)
         .housekeeping
         .into_iter()
         .find_map(|h| match h {
@@ -129,16 +173,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
             _ => None,
         });
     if let Some((lines, legacy)) = excludes {
-        crate::store::exclude::write(&common_dir, &lines, &legacy)?;
+        crate::store::exclude::write(common_dir, &lines, &legacy)?;
     }
-    let ids: Vec<&str> = adopted.iter().map(|a| a.id.as_str()).collect();
-    printer.status(&format!(
-        "{} {}: {}",
-        printer.paint(Style::Create, "imported"),
-        plural_sessions(adopted.len()),
-        ids.join(", ")
-    ));
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn plural_sessions(n: usize) -> String {

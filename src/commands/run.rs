@@ -4,11 +4,13 @@
 //! flowloom replaces itself with the command, so the command gets every signal directly
 //! (Ctrl-C, SIGTERM, SIGHUP) and its exit status is the command's own.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Error, open_repo};
 use crate::cli::{Cli, RunArgs};
+use crate::manifest::Session;
 use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
@@ -42,44 +44,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
         crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
         _ => Default::default(),
     };
-    let missing: Vec<&str> = session
-        .environment
-        .ports
-        .iter()
-        .filter(|name| !ports.contains_key(*name))
-        .map(String::as_str)
-        .collect();
-    if !missing.is_empty() {
-        printer.warn(&format!(
-            "session `{}` holds no port for {} (its metadata.json lacks {}): FLOWLOOM_PORT_* and {{port.*}} are empty; `flowloom apply` allocates {}",
-            session.id,
-            missing.join(", "),
-            if missing.len() == 1 { "it" } else { "them" },
-            if missing.len() == 1 { "it" } else { "them" },
-        ));
-    }
-    // `env` comes from a committed file: a `PATH` or `LD_PRELOAD` there changes what CMD
-    // does, so it applies only once this machine trusts it (with the session's setup).
-    if !session.environment.env.is_empty() {
-        let script = session.environment.setup_script();
-        let key = crate::store::machine::repository_key(repo.common_dir());
-        if !crate::store::machine::trusted(&key)?.contains(&crate::store::machine::setup_hash(&script)) {
-            return Err(Error::Usage {
-                message: format!(
-                    "session `{}`'s environment is not trusted on this machine, so nothing runs with it: {}",
-                    session.id,
-                    session
-                        .environment
-                        .env
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                help: Some("review it in the manifest, then run `flowloom trust`".into()),
-            });
-        }
-    }
+    warn_missing_ports(session, &ports, printer);
+    check_env_trusted(&repo, session)?;
     let worktree_text = worktree.to_string_lossy();
     let vars = crate::manifest::environment::variables(
         &session.environment,
@@ -96,5 +62,52 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     Err(Error::Usage {
         message: format!("cannot run {}: {failed}", program.to_string_lossy()),
         help: Some("check the command name and PATH".into()),
+    })
+}
+
+/// Ports the session declares that its metadata does not hold: their variables are empty.
+fn warn_missing_ports(session: &Session, ports: &BTreeMap<String, u16>, printer: &Printer) {
+    let missing: Vec<&str> = session
+        .environment
+        .ports
+        .iter()
+        .filter(|name| !ports.contains_key(*name))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        printer.warn(&format!(
+            "session `{}` holds no port for {} (its metadata.json lacks {}): FLOWLOOM_PORT_* and {{port.*}} are empty; `flowloom apply` allocates {}",
+            session.id,
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" },
+            if missing.len() == 1 { "it" } else { "them" },
+        ));
+    }
+}
+
+/// `env` comes from a committed file: a `PATH` or `LD_PRELOAD` there changes what CMD
+/// does, so it applies only once this machine trusts it (with the session's setup).
+fn check_env_trusted(repo: &gix::Repository, session: &Session) -> Result<(), Error> {
+    if session.environment.env.is_empty() {
+        return Ok(());
+    }
+    let script = session.environment.setup_script();
+    let key = crate::store::machine::repository_key(repo.common_dir());
+    if crate::store::machine::trusted(&key)?.contains(&crate::store::machine::setup_hash(&script)) {
+        return Ok(());
+    }
+    Err(Error::Usage {
+        message: format!(
+            "session `{}`'s environment is not trusted on this machine, so nothing runs with it: {}",
+            session.id,
+            session
+                .environment
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        help: Some("review it in the manifest, then run `flowloom trust`".into()),
     })
 }

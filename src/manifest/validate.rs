@@ -359,14 +359,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
     let d = &raw.defaults;
     let base = non_empty(d.base.as_ref(), "base", out).unwrap_or("main");
     let remote = d.remote.as_ref().map_or("origin", |r| check_remote(r, out));
-    let root = match &d.root {
-        Some(r) => normalise_root(&r.value).unwrap_or_else(|(label, help, at)| {
-            let span = at.map_or_else(|| r.span.clone(), |at| inner_span(source, r, at));
-            out.push(Finding::new(format!("invalid `root` \"{}\"", r.value), span, label).help(help));
-            PathBuf::new()
-        }),
-        None => PathBuf::from("sessions"),
-    };
+    let root = check_root(d.root.as_ref(), source, out);
     let branch = DefaultTemplate::check(Kind::Branch, d.branch.as_ref(), source, out);
     let worktree = DefaultTemplate::check(Kind::Worktree, d.worktree.as_ref(), source, out);
     let default_environment = environment::check(&d.environment, source, out);
@@ -437,21 +430,38 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
         branch: branch.template,
         worktree: worktree.template,
         remote: remote.to_owned(),
-        environment: crate::manifest::Environment {
-            copy: default_environment.copy.unwrap_or_default(),
-            setup: default_environment.setup.unwrap_or_default(),
-            ports: default_environment.ports.unwrap_or_default(),
-            env: default_environment
-                .env
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k, v.value))
-                .collect(),
-            teardown: default_environment.teardown.unwrap_or_default(),
-            merge: default_environment.merge,
-        },
+        environment: defaults_environment(default_environment),
     };
     (defaults, sessions)
+}
+
+/// The worktrees root, normalised (`sessions` when not written).
+fn check_root(root: Option<&Str>, source: &str, out: &mut Vec<Finding>) -> PathBuf {
+    match root {
+        Some(r) => normalise_root(&r.value).unwrap_or_else(|(label, help, at)| {
+            let span = at.map_or_else(|| r.span.clone(), |at| inner_span(source, r, at));
+            out.push(Finding::new(format!("invalid `root` \"{}\"", r.value), span, label).help(help));
+            PathBuf::new()
+        }),
+        None => PathBuf::from("sessions"),
+    }
+}
+
+/// `[defaults]`'s environment as the model holds it: what is not written is empty.
+fn defaults_environment(checked: environment::Checked) -> crate::manifest::Environment {
+    crate::manifest::Environment {
+        copy: checked.copy.unwrap_or_default(),
+        setup: checked.setup.unwrap_or_default(),
+        ports: checked.ports.unwrap_or_default(),
+        env: checked
+            .env
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.value))
+            .collect(),
+        teardown: checked.teardown.unwrap_or_default(),
+        merge: checked.merge,
+    }
 }
 
 fn non_empty<'a>(value: Option<&'a Str>, key: &str, out: &mut Vec<Finding>) -> Option<&'a str> {

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use toml_edit::{DocumentMut, Item, Table, value};
 
 use crate::manifest::{Manifest, is_valid_id};
-use crate::plan::Plan;
-use crate::read::state::State;
+use crate::plan::{Plan, Unmanaged};
+use crate::read::state::{State, Worktree};
 use crate::store::metadata::{MetadataFile, Wanted};
 
 /// Why a manifest file could not be edited.
@@ -46,110 +46,134 @@ pub fn candidates(manifest: &Manifest, state: &State, plan: &Plan) -> (Vec<Adopt
     let mut skipped = Vec::new();
     let mut taken: BTreeSet<String> = manifest.sessions.keys().cloned().collect();
     for u in &plan.unmanaged {
-        let id = &u.session;
-        let Some(path) = &u.path else {
-            skipped.push(format!(
-                "skipped `{id}`: branch `{}` has no worktree; declare `[sessions.{id}]` yourself if you want one",
-                u.branch.as_deref().unwrap_or_default()
-            ));
-            continue;
-        };
-        let shown = manifest.relative(path);
-        let Some(wt) = state.worktrees.get(path) else {
-            continue;
-        };
-        let Some(branch) = &u.branch else {
-            skipped.push(format!(
-                "skipped {shown}: its HEAD is detached; switch it to a branch first"
-            ));
-            continue;
-        };
-        if !is_valid_id(id) {
-            skipped.push(format!(
-                "skipped {shown}: `{id}` is not a valid session id ([A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters)"
-            ));
-            continue;
+        match candidate(manifest, state, u, &mut taken) {
+            Ok(Some(adoption)) => adoptions.push(adoption),
+            Ok(None) => {}
+            Err(why) => skipped.push(why),
         }
-        if wt.missing {
-            skipped.push(format!(
-                "skipped `{id}`: its folder {shown} is gone; `git worktree prune` drops the registration"
-            ));
-            continue;
-        }
-        if !taken.insert(id.clone()) {
-            skipped.push(format!(
-                "skipped {shown}: the id `{id}` is already used by another session"
-            ));
-            continue;
-        }
-        let Some(folder) = path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .filter(|_| path.parent() == Some(state.root.as_path()))
-        else {
-            skipped.push(format!(
-                "skipped `{id}`: {shown} is not directly inside the worktrees root, which the manifest cannot express"
-            ));
-            continue;
-        };
-        let purpose = match &wt.metadata {
-            MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
-            MetadataFile::Invalid(why) => {
-                skipped.push(format!(
-                    "skipped `{id}`: sessions/{id}/metadata.json in {shown} is not valid ({why}); fix or delete it first"
-                ));
-                taken.remove(id);
-                continue;
-            }
-            MetadataFile::Missing => None,
-        };
-        let mut keys = Vec::new();
-        if let Some(p) = purpose.as_deref().filter(|p| *p != id) {
-            keys.push(("purpose", p.to_owned()));
-        }
-        if *branch != manifest.defaults.branch.expand(id) {
-            keys.push(("branch", branch.clone()));
-        }
-        if folder != manifest.defaults.worktree.expand(id) {
-            keys.push(("worktree", folder.to_owned()));
-        }
-        let wanted = Wanted {
-            session_id: id.clone(),
-            purpose: purpose.clone().unwrap_or_else(|| id.clone()),
-            working_directory: path.to_string_lossy().into_owned(),
-            git_branch: branch.clone(),
-            worktree_name: folder.to_owned(),
-        };
-        let mut notes = Vec::new();
-        match &wt.metadata {
-            MetadataFile::Valid(m) if !wanted.matches(m) => {
-                let differ: Vec<&str> = crate::store::metadata::DETERMINED
-                    .into_iter()
-                    .filter(|k| m.str_field(k) != wanted_field(&wanted, k))
-                    .collect();
-                notes.push(format!(
-                    "its metadata differs in {}: the next apply rewrites {}",
-                    differ.join(", "),
-                    if differ.len() == 1 { "it" } else { "them" }
-                ));
-            }
-            MetadataFile::Missing => notes.push(format!(
-                "it has no sessions/{id}/metadata.json: the next apply writes one"
-            )),
-            _ => {}
-        }
-        if !wt.has_artifacts {
-            notes.push(format!("the next apply creates sessions/{id}/artifacts/"));
-        }
-        adoptions.push(Adoption {
-            id: id.clone(),
-            keys,
-            branch: branch.clone(),
-            path: path.clone(),
-            notes,
-        });
     }
     (adoptions, skipped)
+}
+
+/// One unmanaged session as an adoption; `Err` says why it cannot be adopted, `None`: its
+/// worktree was not read (nothing to say). `taken`: the ids in use, this one's added.
+fn candidate(
+    manifest: &Manifest,
+    state: &State,
+    u: &Unmanaged,
+    taken: &mut BTreeSet<String>,
+) -> Result<Option<Adoption>, String> {
+    let id = &u.session;
+    let Some(path) = &u.path else {
+        return Err(format!(
+            "skipped `{id}`: branch `{}` has no worktree; declare `[sessions.{id}]` yourself if you want one",
+            u.branch.as_deref().unwrap_or_default()
+        ));
+    };
+    let shown = manifest.relative(path);
+    let Some(wt) = state.worktrees.get(path) else {
+        return Ok(None);
+    };
+    let Some(branch) = &u.branch else {
+        return Err(format!(
+            "skipped {shown}: its HEAD is detached; switch it to a branch first"
+        ));
+    };
+    if !is_valid_id(id) {
+        return Err(format!(
+            "skipped {shown}: `{id}` is not a valid session id ([A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters)"
+        ));
+    }
+    if wt.missing {
+        return Err(format!(
+            "skipped `{id}`: its folder {shown} is gone; `git worktree prune` drops the registration"
+        ));
+    }
+    if !taken.insert(id.clone()) {
+        return Err(format!(
+            "skipped {shown}: the id `{id}` is already used by another session"
+        ));
+    }
+    let Some(folder) = path
+        .file_name()
+        .and_then(|f| f.to_str())
+        .filter(|_| path.parent() == Some(state.root.as_path()))
+    else {
+        return Err(format!(
+            "skipped `{id}`: {shown} is not directly inside the worktrees root, which the manifest cannot express"
+        ));
+    };
+    let purpose = match &wt.metadata {
+        MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
+        MetadataFile::Invalid(why) => {
+            taken.remove(id);
+            return Err(format!(
+                "skipped `{id}`: sessions/{id}/metadata.json in {shown} is not valid ({why}); fix or delete it first"
+            ));
+        }
+        MetadataFile::Missing => None,
+    };
+    let wanted = Wanted {
+        session_id: id.clone(),
+        purpose: purpose.clone().unwrap_or_else(|| id.clone()),
+        working_directory: path.to_string_lossy().into_owned(),
+        git_branch: branch.clone(),
+        worktree_name: folder.to_owned(),
+    };
+    Ok(Some(Adoption {
+        id: id.clone(),
+        keys: keys(manifest, id, purpose.as_deref(), branch, folder),
+        branch: branch.clone(),
+        path: path.clone(),
+        notes: notes(wt, id, &wanted),
+    }))
+}
+
+/// The keys that make the next plan show no change: those the defaults do not give.
+fn keys(
+    manifest: &Manifest,
+    id: &str,
+    purpose: Option<&str>,
+    branch: &str,
+    folder: &str,
+) -> Vec<(&'static str, String)> {
+    let mut keys = Vec::new();
+    if let Some(p) = purpose.filter(|p| *p != id) {
+        keys.push(("purpose", p.to_owned()));
+    }
+    if branch != manifest.defaults.branch.expand(id) {
+        keys.push(("branch", branch.to_owned()));
+    }
+    if folder != manifest.defaults.worktree.expand(id) {
+        keys.push(("worktree", folder.to_owned()));
+    }
+    keys
+}
+
+/// What the next apply will still do to an adopted session's worktree.
+fn notes(wt: &Worktree, id: &str, wanted: &Wanted) -> Vec<String> {
+    let mut notes = Vec::new();
+    match &wt.metadata {
+        MetadataFile::Valid(m) if !wanted.matches(m) => {
+            let differ: Vec<&str> = crate::store::metadata::DETERMINED
+                .into_iter()
+                .filter(|k| m.str_field(k) != wanted_field(wanted, k))
+                .collect();
+            notes.push(format!(
+                "its metadata differs in {}: the next apply rewrites {}",
+                differ.join(", "),
+                if differ.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        MetadataFile::Missing => notes.push(format!(
+            "it has no sessions/{id}/metadata.json: the next apply writes one"
+        )),
+        _ => {}
+    }
+    if !wt.has_artifacts {
+        notes.push(format!("the next apply creates sessions/{id}/artifacts/"));
+    }
+    notes
 }
 
 fn wanted_field<'a>(w: &'a Wanted, key: &str) -> Option<&'a str> {

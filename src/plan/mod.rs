@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
 use crate::names::INITIALIZING;
-use crate::read::state::{Needs, State, Worktree};
+use crate::read::state::{Branch, Needs, State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState};
 use crate::store::recover::Leftover;
@@ -838,36 +838,9 @@ fn plan_declared(
         return plan_move(manifest, state, session, path, found, wanted, base);
     }
     let Some(wt) = state.worktrees.get(path) else {
-        let mut reasons: Vec<Reason> = elsewhere.into_iter().collect();
-        if state.occupied.contains(path) {
-            reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
-        }
-        if !trusted(state, session) {
-            reasons.push(Reason::SetupNotTrusted {
-                script: session.environment.setup_script(),
-            });
-        }
-        return Some(match start_of(manifest, state, session) {
-            Ok(start) if checkout_blocker(state, &start, &session.id).is_some() => Action::Blocked {
-                reasons: checkout_blocker(state, &start, &session.id).into_iter().collect(),
-            },
-            Ok(start) if reasons.is_empty() => Action::Create {
-                start,
-                wanted,
-                base: session.base.clone(),
-                post_checkout: post_checkout(state),
-                prepare: prepare(state, session),
-            },
-            Ok(_) => Action::Blocked { reasons },
-            Err(why) => {
-                reasons.push(why);
-                Action::Blocked { reasons }
-            }
-        });
+        return Some(plan_create(manifest, state, session, path, wanted, elsewhere));
     };
 
-    let mut repairs = Vec::new();
-    let mut finishing = Vec::new();
     let half_made = owned.is_some_and(|o| half_made(o, wt));
     // An interrupted removal moved the folder into the trash or had not touched it yet:
     // either way the session is planned as it is found, never wiped.
@@ -888,43 +861,102 @@ fn plan_declared(
             base,
         });
     }
-    if wt.missing || half_made {
-        if let Some(lock) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
-            return blocked(Reason::LockedWithFolderGone { lock: lock.to_owned() });
+    let found = if wt.missing || half_made {
+        remake(manifest, state, session, wt, half_made, elsewhere).map(|repairs| (repairs, Vec::new()))
+    } else {
+        repairs_in_place(manifest, state, session, wt, &wanted, elsewhere)
+            .and_then(|repairs| Ok((repairs, copies_and_setup(state, session, wt, owned)?)))
+    };
+    let (mut repairs, finishing) = match found {
+        Ok(found) => found,
+        Err(reason) => return blocked(reason),
+    };
+    repairs.extend(missing_ports(session, wt));
+    repairs.extend(finishing);
+    if unfinished {
+        repairs.push(Repair::FinishRecord);
+    }
+    (!repairs.is_empty()).then_some(Action::Update { repairs, wanted, base })
+}
+
+/// A declared session with no worktree registered at its path: created, unless something
+/// is in the way (its branch checked out elsewhere, a folder, an untrusted setup, a start
+/// that does not resolve or cannot be checked out).
+fn plan_create(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    path: &Path,
+    wanted: Wanted,
+    elsewhere: Option<Reason>,
+) -> Action {
+    let mut reasons: Vec<Reason> = elsewhere.into_iter().collect();
+    if state.occupied.contains(path) {
+        reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
+    }
+    if !trusted(state, session) {
+        reasons.push(Reason::SetupNotTrusted {
+            script: session.environment.setup_script(),
+        });
+    }
+    match start_of(manifest, state, session) {
+        Ok(start) if checkout_blocker(state, &start, &session.id).is_some() => Action::Blocked {
+            reasons: checkout_blocker(state, &start, &session.id).into_iter().collect(),
+        },
+        Ok(start) if reasons.is_empty() => Action::Create {
+            start,
+            wanted,
+            base: session.base.clone(),
+            post_checkout: post_checkout(state),
+            prepare: prepare(state, session),
+        },
+        Ok(_) => Action::Blocked { reasons },
+        Err(why) => {
+            reasons.push(why);
+            Action::Blocked { reasons }
         }
-        if let Some(why) = elsewhere {
-            return blocked(why);
-        }
-        let start = match start_of(manifest, state, session) {
-            Ok(start) => start,
-            Err(why) => return blocked(why),
-        };
-        if let Some(reason) = checkout_blocker(state, &start, &session.id) {
-            return blocked(reason);
-        }
-        if !trusted(state, session) {
-            return blocked(Reason::SetupNotTrusted {
-                script: session.environment.setup_script(),
-            });
-        }
-        repairs.push(Repair::Worktree {
+    }
+}
+
+/// A registered worktree whose folder is gone, or that a killed apply left half-made: its
+/// checkout made again (reset: over the half-made one), with metadata and artifacts.
+fn remake(
+    manifest: &Manifest,
+    state: &State,
+    session: &Session,
+    wt: &Worktree,
+    half_made: bool,
+    elsewhere: Option<Reason>,
+) -> Result<Vec<Repair>, Reason> {
+    if let Some(lock) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
+        return Err(Reason::LockedWithFolderGone { lock: lock.to_owned() });
+    }
+    if let Some(why) = elsewhere {
+        return Err(why);
+    }
+    let start = start_of(manifest, state, session)?;
+    if let Some(reason) = checkout_blocker(state, &start, &session.id) {
+        return Err(reason);
+    }
+    if !trusted(state, session) {
+        return Err(Reason::SetupNotTrusted {
+            script: session.environment.setup_script(),
+        });
+    }
+    Ok(vec![
+        Repair::Worktree {
             start,
             reset: half_made,
             post_checkout: post_checkout(state),
             prepare: prepare(state, session),
-        });
-        repairs.push(Repair::Metadata { old: None, new: None });
-        repairs.push(Repair::Artifacts);
-    } else {
-        match repairs_in_place(manifest, state, session, wt, &wanted, elsewhere) {
-            Ok(found) => repairs = found,
-            Err(reason) => return blocked(reason),
-        }
-        match copies_and_setup(state, session, wt, owned) {
-            Ok(found) => finishing = found,
-            Err(reason) => return blocked(reason),
-        }
-    }
+        },
+        Repair::Metadata { old: None, new: None },
+        Repair::Artifacts,
+    ])
+}
+
+/// The ports the session declares that its metadata does not hold yet.
+fn missing_ports(session: &Session, wt: &Worktree) -> Option<Repair> {
     let held = match &wt.metadata {
         MetadataFile::Valid(found) if !wt.missing => found.ports(),
         _ => BTreeMap::new(),
@@ -936,14 +968,73 @@ fn plan_declared(
         .filter(|name| !held.contains_key(*name))
         .cloned()
         .collect();
-    if !names.is_empty() {
-        repairs.push(Repair::Ports { names });
+    (!names.is_empty()).then_some(Repair::Ports { names })
+}
+
+/// An orphan whose worktree is in the trash and changed since it was checked. Moved back
+/// only while its registration waits for it: a folder no registration points at any more
+/// would come back as a folder that is not a worktree (SPEC §11.4).
+fn changed_in_trash(owned: &OwnedSession, wt: Option<&Worktree>, from: &Path) -> Action {
+    if wt.is_some_and(|wt| wt.missing) {
+        return Action::Restore {
+            from: from.to_owned(),
+            base: owned.base.clone(),
+        };
     }
-    repairs.extend(finishing);
-    if unfinished {
-        repairs.push(Repair::FinishRecord);
+    Action::Blocked {
+        reasons: vec![Reason::NewSincePlan {
+            files: vec![format!(
+                "(the folder {} changed in the trash after its registration was dropped)",
+                from.display()
+            )],
+        }],
     }
-    (!repairs.is_empty()).then_some(Action::Update { repairs, wanted, base })
+}
+
+/// What deleting an orphan's branch would lose: its commits the base (or its upstream) does
+/// not reach, unless the base integrated them; gives the integration that vouches for it.
+fn branch_loss(owned: &OwnedSession, b: &Branch, loss: &mut Loss) -> Option<crate::read::inspect::Integration> {
+    match b.unmerged {
+        Some(0) => None,
+        Some(_) if b.integrated.is_some() => b.integrated,
+        Some(n) => {
+            loss.reasons.push(Reason::Unmerged {
+                branch: owned.branch.clone(),
+                count: n,
+                base: owned.base.clone(),
+                upstream: b.upstream.as_ref().map(|(u, _)| u.clone()),
+            });
+            loss.keep.push(b.commit.clone());
+            loss.commits += n;
+            None
+        }
+        None => {
+            loss.reasons.push(Reason::UnmergedUnchecked {
+                branch: owned.branch.clone(),
+            });
+            None
+        }
+    }
+}
+
+/// How an orphan's worktree goes: its trashed folder finished, a registration whose folder is
+/// gone pruned, or the worktree removed.
+fn worktree_removal(wt: Option<&Worktree>, trashed: Option<&PathBuf>, half_made: bool) -> WorktreeRemoval {
+    match wt {
+        Some(wt) if wt.missing && trashed.is_some() => WorktreeRemoval::Trashed {
+            admin_id: wt.admin_id.clone(),
+            trash: trashed.cloned().unwrap_or_default(),
+            half_made: wt.lock.as_deref() == Some(INITIALIZING),
+        },
+        Some(wt) if wt.missing => WorktreeRemoval::Prune {
+            admin_id: wt.admin_id.clone(),
+        },
+        Some(wt) => WorktreeRemoval::Remove {
+            admin_id: wt.admin_id.clone(),
+            half_made,
+        },
+        None => WorktreeRemoval::None,
+    }
 }
 
 /// Where a declared session's worktree is when it is not at its path: a move a killed
@@ -1178,23 +1269,8 @@ fn plan_orphan(
     // Its worktree is in the trash: changed since it was checked, it goes back (and the next
     // plan judges it afresh); exactly as checked, its removal is finished below.
     let trashed = owned.trash.as_ref().filter(|t| state.trash.contains(t));
-    // Moved back only while its registration waits for it: a folder no registration points
-    // at any more would come back as a folder that is not a worktree (SPEC §11.4).
     if let Some(from) = trashed.filter(|t| !state.trash_intact.contains(*t)) {
-        if wt.is_some_and(|wt| wt.missing) {
-            return Some(Action::Restore {
-                from: from.clone(),
-                base: owned.base.clone(),
-            });
-        }
-        return Some(Action::Blocked {
-            reasons: vec![Reason::NewSincePlan {
-                files: vec![format!(
-                    "(the folder {} changed in the trash after its registration was dropped)",
-                    from.display()
-                )],
-            }],
-        });
+        return Some(changed_in_trash(owned, wt, from));
     }
     if wt.is_none() && branch.is_none() {
         return None;
@@ -1214,41 +1290,8 @@ fn plan_orphan(
                 .get(owned.branch.as_str())
                 .is_none_or(|p| *p == owned.path.as_path())
     });
-    let mut integrated = None;
-    if let Some(b) = delete_branch {
-        match b.unmerged {
-            Some(0) => {}
-            Some(_) if b.integrated.is_some() => integrated = b.integrated,
-            Some(n) => {
-                loss.reasons.push(Reason::Unmerged {
-                    branch: owned.branch.clone(),
-                    count: n,
-                    base: owned.base.clone(),
-                    upstream: b.upstream.as_ref().map(|(u, _)| u.clone()),
-                });
-                loss.keep.push(b.commit.clone());
-                loss.commits += n;
-            }
-            None => loss.reasons.push(Reason::UnmergedUnchecked {
-                branch: owned.branch.clone(),
-            }),
-        }
-    }
-    let worktree = match wt {
-        Some(wt) if wt.missing && trashed.is_some() => WorktreeRemoval::Trashed {
-            admin_id: wt.admin_id.clone(),
-            trash: trashed.cloned().unwrap_or_default(),
-            half_made: wt.lock.as_deref() == Some(INITIALIZING),
-        },
-        Some(wt) if wt.missing => WorktreeRemoval::Prune {
-            admin_id: wt.admin_id.clone(),
-        },
-        Some(wt) => WorktreeRemoval::Remove {
-            admin_id: wt.admin_id.clone(),
-            half_made,
-        },
-        None => WorktreeRemoval::None,
-    };
+    let integrated = delete_branch.and_then(|b| branch_loss(owned, b, &mut loss));
+    let worktree = worktree_removal(wt, trashed, half_made);
     let forced = !loss.reasons.is_empty() && options.force && loss.reasons.iter().all(Reason::forceable);
     // Only the branch holds unmerged work: the worktree can go, the branch stays.
     let only_branch = !loss.reasons.is_empty() && loss.reasons.iter().all(|r| matches!(r, Reason::Unmerged { .. }));
@@ -1882,24 +1925,8 @@ mod tests {
     fn carry_out(plan: &Plan, state: &State) -> State {
         let mut next = state.clone();
         let mut record = Record::new(1, next.owned.sessions.clone());
-        // Housekeeping, as apply carries it out (first).
-        for step in &plan.housekeeping {
-            match step {
-                Housekeeping::Excludes { new, .. } => {
-                    next.exclude.lines = new.clone();
-                    next.exclude.legacy = false;
-                }
-                Housekeeping::DropRecord { path, .. } => record.remove_path(path),
-                Housekeeping::EmptyTrash { path } => {
-                    next.trash.retain(|t| t != path);
-                    next.deleting.retain(|t| t != path);
-                }
-                Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
-                Housekeeping::FinishMove { to, .. } => record.moving.retain(|m| m.to != *to),
-            }
-        }
+        carry_out_housekeeping(plan, &mut next, &mut record);
         for change in &plan.changes {
-            let fresh = |wanted: &Wanted| parse(&wanted.create(1, "2026-01-01T00:00:00Z"));
             match &change.action {
                 Action::Create { wanted, base, .. } => {
                     next.branches.entry(change.branch.clone()).or_insert_with(|| Branch {
@@ -1909,34 +1936,8 @@ mod tests {
                         unmerged: Some(0),
                         integrated: None,
                     });
-                    next.worktrees.insert(
-                        change.path.clone(),
-                        Worktree {
-                            path: change.path.clone(),
-                            admin_id: String::new(),
-                            branch: Some(change.branch.clone()),
-                            lock: None,
-                            missing: false,
-                            session_id: Some(change.session.clone()),
-                            metadata: fresh(wanted),
-                            has_artifacts: true,
-                            dirt: Some(Dirt::default()),
-                            unreadable: None,
-                            stray: None,
-                            switching_to: None,
-                            switch_resumable: false,
-                            detached: None,
-                            head: Some(COMMIT.into()),
-                            unreachable: None,
-                            submodule: None,
-                            foreign_git: None,
-                            nested: Vec::new(),
-                            processes: Vec::new(),
-                            unsafe_session: None,
-                            copy_settled: None,
-                            device: None,
-                        },
-                    );
+                    next.worktrees
+                        .insert(change.path.clone(), created(change, fresh(wanted)));
                     record.upsert(OwnedSession {
                         id: change.session.clone(),
                         branch: change.branch.clone(),
@@ -1949,48 +1950,7 @@ mod tests {
                     });
                 }
                 Action::Update { repairs, wanted, .. } => {
-                    if let Some(from) = moved_from(change)
-                        && let Some(mut moved) = next.worktrees.remove(from)
-                    {
-                        moved.path = change.path.clone();
-                        next.worktrees.insert(change.path.clone(), moved);
-                    }
-                    let wt = next.worktrees.get_mut(&change.path).expect("updates have a worktree");
-                    for r in repairs {
-                        match r {
-                            Repair::Worktree { .. } => {
-                                wt.branch = Some(change.branch.clone());
-                                wt.missing = false;
-                                wt.lock = None;
-                                wt.dirt = Some(Dirt::default());
-                            }
-                            Repair::Metadata { new: Some(text), .. } => wt.metadata = parse(text),
-                            Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
-                            Repair::SwitchBranch { .. } => wt.branch = Some(change.branch.clone()),
-                            Repair::Artifacts => wt.has_artifacts = true,
-                            Repair::Restore { from } => {
-                                wt.missing = false;
-                                next.trash.retain(|t| t != from);
-                            }
-                            Repair::Ports { names } => {
-                                if let MetadataFile::Valid(m) = &wt.metadata {
-                                    let ports = names.iter().map(|n| (n.clone(), 20000)).collect();
-                                    wt.metadata = parse(&m.with_ports(&ports));
-                                }
-                            }
-                            Repair::FinishRecord => {
-                                if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
-                                    o.state = OwnedState::Created;
-                                }
-                            }
-                            Repair::Move { from, .. } => {
-                                if let Some(o) = record.sessions.iter_mut().find(|o| o.path == *from) {
-                                    o.path = change.path.clone();
-                                }
-                            }
-                            Repair::Copies { .. } | Repair::RunSetup { .. } => {}
-                        }
-                    }
+                    carry_out_update(change, repairs, wanted, &mut next, &mut record)
                 }
                 Action::Retain { removal, .. } => {
                     if removal.worktree != WorktreeRemoval::None {
@@ -2022,6 +1982,105 @@ mod tests {
         }
         next.owned = record;
         next
+    }
+
+    /// The metadata apply writes for a session it makes.
+    fn fresh(wanted: &Wanted) -> MetadataFile {
+        parse(&wanted.create(1, "2026-01-01T00:00:00Z"))
+    }
+
+    /// Housekeeping, as apply carries it out (first).
+    fn carry_out_housekeeping(plan: &Plan, next: &mut State, record: &mut Record) {
+        for step in &plan.housekeeping {
+            match step {
+                Housekeeping::Excludes { new, .. } => {
+                    next.exclude.lines = new.clone();
+                    next.exclude.legacy = false;
+                }
+                Housekeeping::DropRecord { path, .. } => record.remove_path(path),
+                Housekeeping::EmptyTrash { path } => {
+                    next.trash.retain(|t| t != path);
+                    next.deleting.retain(|t| t != path);
+                }
+                Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
+                Housekeeping::FinishMove { to, .. } => record.moving.retain(|m| m.to != *to),
+            }
+        }
+    }
+
+    /// The worktree apply makes for a created session: clean, on its branch.
+    fn created(change: &Change, metadata: MetadataFile) -> Worktree {
+        Worktree {
+            path: change.path.clone(),
+            admin_id: String::new(),
+            branch: Some(change.branch.clone()),
+            lock: None,
+            missing: false,
+            session_id: Some(change.session.clone()),
+            metadata,
+            has_artifacts: true,
+            dirt: Some(Dirt::default()),
+            unreadable: None,
+            stray: None,
+            switching_to: None,
+            switch_resumable: false,
+            detached: None,
+            head: Some(COMMIT.into()),
+            unreachable: None,
+            submodule: None,
+            foreign_git: None,
+            nested: Vec::new(),
+            processes: Vec::new(),
+            unsafe_session: None,
+            copy_settled: None,
+            device: None,
+        }
+    }
+
+    /// An update's repairs, as apply carries them out.
+    fn carry_out_update(change: &Change, repairs: &[Repair], wanted: &Wanted, next: &mut State, record: &mut Record) {
+        if let Some(from) = moved_from(change)
+            && let Some(mut moved) = next.worktrees.remove(from)
+        {
+            moved.path = change.path.clone();
+            next.worktrees.insert(change.path.clone(), moved);
+        }
+        let wt = next.worktrees.get_mut(&change.path).expect("updates have a worktree");
+        for r in repairs {
+            match r {
+                Repair::Worktree { .. } => {
+                    wt.branch = Some(change.branch.clone());
+                    wt.missing = false;
+                    wt.lock = None;
+                    wt.dirt = Some(Dirt::default());
+                }
+                Repair::Metadata { new: Some(text), .. } => wt.metadata = parse(text),
+                Repair::Metadata { new: None, .. } => wt.metadata = fresh(wanted),
+                Repair::SwitchBranch { .. } => wt.branch = Some(change.branch.clone()),
+                Repair::Artifacts => wt.has_artifacts = true,
+                Repair::Restore { from } => {
+                    wt.missing = false;
+                    next.trash.retain(|t| t != from);
+                }
+                Repair::Ports { names } => {
+                    if let MetadataFile::Valid(m) = &wt.metadata {
+                        let ports = names.iter().map(|n| (n.clone(), 20000)).collect();
+                        wt.metadata = parse(&m.with_ports(&ports));
+                    }
+                }
+                Repair::FinishRecord => {
+                    if let Some(o) = record.sessions.iter_mut().find(|o| o.path == change.path) {
+                        o.state = OwnedState::Created;
+                    }
+                }
+                Repair::Move { from, .. } => {
+                    if let Some(o) = record.sessions.iter_mut().find(|o| o.path == *from) {
+                        o.path = change.path.clone();
+                    }
+                }
+                Repair::Copies { .. } | Repair::RunSetup { .. } => {}
+            }
+        }
     }
 
     proptest! {
@@ -2332,9 +2391,12 @@ mod reason_table {
 
     type Setup = fn(&mut State);
 
-    #[test]
-    fn every_reason_has_its_row() {
-        let rows: Vec<(&str, &str, Setup, Reason)> = vec![
+    /// A session, what the row checks, the state that blocks it, and the one reason expected.
+    type ReasonRow = (&'static str, &'static str, Setup, Reason);
+
+    /// Why a session is not made: what is in the way of creating it.
+    fn creation_rows() -> Vec<ReasonRow> {
+        vec![
             (
                 "x",
                 "branch checked out elsewhere",
@@ -2395,6 +2457,12 @@ mod reason_table {
                 },
                 Reason::BaseUnread { base: "main".into() },
             ),
+        ]
+    }
+
+    /// Why a worktree in place is not repaired.
+    fn repair_rows() -> Vec<ReasonRow> {
+        vec![
             (
                 "x",
                 "half-made checkout holds other files",
@@ -2479,6 +2547,12 @@ mod reason_table {
                     why: "`sessions/x` is a symlink".into(),
                 },
             ),
+        ]
+    }
+
+    /// Why an orphan's worktree is not removed: what is in it or using it.
+    fn removal_rows() -> Vec<ReasonRow> {
+        vec![
             (
                 "o",
                 "locked",
@@ -2531,6 +2605,12 @@ mod reason_table {
                     why: "broken index".into(),
                 },
             ),
+        ]
+    }
+
+    /// Why an orphan is not removed: what removing it would lose or cut short.
+    fn loss_rows() -> Vec<ReasonRow> {
+        vec![
             (
                 "o",
                 "unmerged commits",
@@ -2610,7 +2690,12 @@ mod reason_table {
                 },
                 Reason::DetachedCommits { count: 1 },
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn every_reason_has_its_row() {
+        let rows = [creation_rows(), repair_rows(), removal_rows(), loss_rows()].concat();
         for (session, what, setup, reason) in rows {
             let (manifest, mut state) = start();
             // Without the setup, nothing blocks.

@@ -618,100 +618,9 @@ pub struct JsonError {
 }
 
 pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
-    let changes = plan
-        .changes
-        .iter()
-        .map(|c| {
-            let mut j = JsonChange {
-                action: c.action.kind(),
-                session: c.session.clone(),
-                branch: c.branch.clone(),
-                path: manifest.relative(&c.path),
-                start: None,
-                reasons: Vec::new(),
-                reason_kinds: Vec::new(),
-                repairs: Vec::new(),
-                delete_branch: None,
-                worktree: None,
-                integrated: None,
-                archive: None,
-                discard: Vec::new(),
-                copy: Vec::new(),
-                ports: Vec::new(),
-                setup: Vec::new(),
-            };
-            match &c.action {
-                Action::Create { start, prepare, .. } => {
-                    j.start = Some(json_start(start));
-                    j.copy = prepare.copy.iter().map(copy_name).collect();
-                    j.ports = prepare.ports.clone();
-                    j.setup = prepare.setup.clone();
-                }
-                Action::Update { repairs, .. } => {
-                    for r in repairs {
-                        if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
-                            j.start = Some(json_start(start));
-                        }
-                        if let Repair::Worktree { prepare, .. } = r {
-                            j.copy = prepare.copy.iter().map(copy_name).collect();
-                            j.setup = prepare.setup.clone();
-                        }
-                        if let Repair::Copies { items, .. } = r {
-                            j.copy = items.iter().map(copy_name).collect();
-                        }
-                        if let Repair::RunSetup { commands, .. } = r {
-                            j.setup = commands.clone();
-                        }
-                    }
-                    j.repairs = repairs
-                        .iter()
-                        .map(|r| {
-                            match r {
-                                Repair::Worktree { .. } => "worktree",
-                                Repair::Metadata { .. } => "metadata",
-                                Repair::SwitchBranch { .. } => "switch",
-                                Repair::Artifacts => "artifacts",
-                                Repair::Restore { .. } => "restore",
-                                Repair::Ports { .. } => "ports",
-                                Repair::FinishRecord => "record",
-                                Repair::Copies { .. } => "copies",
-                                Repair::RunSetup { .. } => "setup",
-                                Repair::Move { .. } => "move",
-                            }
-                            .to_owned()
-                        })
-                        .collect();
-                }
-                Action::Restore { .. } => j.repairs = vec!["restore".to_owned()],
-                Action::Retain { removal, reasons } => {
-                    j.delete_branch = Some(false);
-                    j.worktree = Some(removal.worktree != WorktreeRemoval::None);
-                    j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
-                    j.reason_kinds = reasons.iter().map(reason_kind).collect();
-                }
-                Action::Remove(r) => {
-                    j.delete_branch = Some(r.delete_branch.is_some());
-                    j.worktree = Some(r.worktree != WorktreeRemoval::None);
-                    j.integrated = r.integrated;
-                    j.archive = r.archive.as_ref().map(|a| JsonArchive {
-                        reference: a.reference.clone(),
-                        commit: a.keep.first().cloned().unwrap_or_default(),
-                        commits: a.commits,
-                        snapshot: a.snapshot.is_some(),
-                    });
-                    j.discard = r.discard.clone();
-                }
-                Action::Blocked { reasons } => {
-                    j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
-                    j.reason_kinds = reasons.iter().map(reason_kind).collect();
-                }
-            }
-            j
-        })
-        .collect();
     JsonPlan {
         format_version: 1,
-        changes,
+        changes: plan.changes.iter().map(|c| json_change(c, manifest)).collect(),
         unmanaged: plan
             .unmanaged
             .iter()
@@ -724,18 +633,7 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
         housekeeping: plan
             .housekeeping
             .iter()
-            .map(|h| JsonHousekeeping {
-                action: housekeeping_kind(h),
-                path: match h {
-                    Housekeeping::Excludes { .. } => "info/exclude".to_owned(),
-                    Housekeeping::Leftover(l) => l.path.to_string_lossy().into_owned(),
-                    Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => {
-                        manifest.relative(path)
-                    }
-                    Housekeeping::FinishMove { to, .. } => manifest.relative(to),
-                },
-                description: housekeeping_text(h, manifest),
-            })
+            .map(|h| json_housekeeping(h, manifest))
             .collect(),
         summary: JsonSummary {
             create: plan.count("create"),
@@ -747,6 +645,111 @@ pub fn json(plan: &Plan, manifest: &dyn Places) -> JsonPlan {
         saved: None,
         applied: None,
         errors: Vec::new(),
+    }
+}
+
+/// One change as JSON: what every change shows, then what its action adds.
+fn json_change(c: &Change, manifest: &dyn Places) -> JsonChange {
+    let mut j = JsonChange {
+        action: c.action.kind(),
+        session: c.session.clone(),
+        branch: c.branch.clone(),
+        path: manifest.relative(&c.path),
+        start: None,
+        reasons: Vec::new(),
+        reason_kinds: Vec::new(),
+        repairs: Vec::new(),
+        delete_branch: None,
+        worktree: None,
+        integrated: None,
+        archive: None,
+        discard: Vec::new(),
+        copy: Vec::new(),
+        ports: Vec::new(),
+        setup: Vec::new(),
+    };
+    match &c.action {
+        Action::Create { start, prepare, .. } => {
+            j.start = Some(json_start(start));
+            j.copy = prepare.copy.iter().map(copy_name).collect();
+            j.ports = prepare.ports.clone();
+            j.setup = prepare.setup.clone();
+        }
+        Action::Update { repairs, .. } => json_repairs(&mut j, repairs),
+        Action::Restore { .. } => j.repairs = vec!["restore".to_owned()],
+        Action::Retain { removal, reasons } => {
+            j.delete_branch = Some(false);
+            j.worktree = Some(removal.worktree != WorktreeRemoval::None);
+            json_reasons(&mut j, reasons, manifest);
+        }
+        Action::Remove(r) => {
+            j.delete_branch = Some(r.delete_branch.is_some());
+            j.worktree = Some(r.worktree != WorktreeRemoval::None);
+            j.integrated = r.integrated;
+            j.archive = r.archive.as_ref().map(|a| JsonArchive {
+                reference: a.reference.clone(),
+                commit: a.keep.first().cloned().unwrap_or_default(),
+                commits: a.commits,
+                snapshot: a.snapshot.is_some(),
+            });
+            j.discard = r.discard.clone();
+        }
+        Action::Blocked { reasons } => json_reasons(&mut j, reasons, manifest),
+    }
+    j
+}
+
+/// An update's repairs by name, and the start, copies and setup they carry.
+fn json_repairs(j: &mut JsonChange, repairs: &[Repair]) {
+    for r in repairs {
+        if let Repair::Worktree { start, .. } | Repair::SwitchBranch { start, .. } = r {
+            j.start = Some(json_start(start));
+        }
+        if let Repair::Worktree { prepare, .. } = r {
+            j.copy = prepare.copy.iter().map(copy_name).collect();
+            j.setup = prepare.setup.clone();
+        }
+        if let Repair::Copies { items, .. } = r {
+            j.copy = items.iter().map(copy_name).collect();
+        }
+        if let Repair::RunSetup { commands, .. } = r {
+            j.setup = commands.clone();
+        }
+    }
+    j.repairs = repairs.iter().map(|r| repair_kind(r).to_owned()).collect();
+}
+
+/// A repair's machine name.
+fn repair_kind(repair: &Repair) -> &'static str {
+    match repair {
+        Repair::Worktree { .. } => "worktree",
+        Repair::Metadata { .. } => "metadata",
+        Repair::SwitchBranch { .. } => "switch",
+        Repair::Artifacts => "artifacts",
+        Repair::Restore { .. } => "restore",
+        Repair::Ports { .. } => "ports",
+        Repair::FinishRecord => "record",
+        Repair::Copies { .. } => "copies",
+        Repair::RunSetup { .. } => "setup",
+        Repair::Move { .. } => "move",
+    }
+}
+
+fn json_reasons(j: &mut JsonChange, reasons: &[Reason], manifest: &dyn Places) {
+    j.reasons = reasons.iter().map(|r| reason_text(r, manifest)).collect();
+    j.reason_kinds = reasons.iter().map(reason_kind).collect();
+}
+
+fn json_housekeeping(h: &Housekeeping, manifest: &dyn Places) -> JsonHousekeeping {
+    JsonHousekeeping {
+        action: housekeeping_kind(h),
+        path: match h {
+            Housekeeping::Excludes { .. } => "info/exclude".to_owned(),
+            Housekeeping::Leftover(l) => l.path.to_string_lossy().into_owned(),
+            Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => manifest.relative(path),
+            Housekeeping::FinishMove { to, .. } => manifest.relative(to),
+        },
+        description: housekeeping_text(h, manifest),
     }
 }
 
@@ -783,36 +786,14 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         }
         Reason::BaseUnresolved { base, why } => format!("base `{base}` does not resolve to a commit: {why}"),
         Reason::BaseUnread { base } => format!("base `{base}` was not read"),
-        Reason::HalfMadeHoldsOtherFiles { files } => format!(
-            "a killed apply left this checkout half-made, and it now holds {} {} its checkout did not write ({}); \
-             move {} away, then apply again",
-            files.len(),
-            crate::plan::plural(files.len(), "file"),
-            files.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
-            if files.len() == 1 { "it" } else { "them" }
-        ),
+        Reason::HalfMadeHoldsOtherFiles { files } => half_made_text(files),
         Reason::LockedWithFolderGone { lock } => {
             format!(
                 "worktree folder is gone but the worktree is locked ({})",
                 lock_text(lock)
             )
         }
-        Reason::SwitchBack { from, to, path, why } => {
-            let on = match from {
-                Some(from) => format!("worktree is checked out on `{from}` instead of `{to}`"),
-                None => "worktree has a detached HEAD, whose commits only it may hold".to_owned(),
-            };
-            let why = match why {
-                SwitchBlock::Detached => String::new(),
-                SwitchBlock::CheckedOutElsewhere { path } => {
-                    format!(" and branch `{to}` is checked out in {}", shown(path))
-                }
-                SwitchBlock::Uncommitted => ", with uncommitted changes".to_owned(),
-                SwitchBlock::Unchecked => "; its contents were not checked".to_owned(),
-                SwitchBlock::Start { reason } => format!(": {}", reason_text(reason, manifest)),
-            };
-            format!("{on}{why}; switch it back by hand (git -C {} switch {to})", shown(path))
-        }
+        Reason::SwitchBack { from, to, path, why } => switch_back_text(from.as_deref(), to, path, why, manifest),
         Reason::MetadataInvalid { id, why } => {
             format!("sessions/{id}/metadata.json is not valid ({why}); fix or delete it")
         }
@@ -836,15 +817,7 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
             count,
             base,
             upstream,
-        } => {
-            let commits = crate::plan::plural(*count, "commit");
-            match upstream {
-                Some(u) => format!(
-                    "branch `{branch}` has {count} {commits} reachable neither from base `{base}` nor from `{u}`"
-                ),
-                None => format!("branch `{branch}` has {count} {commits} not reachable from base `{base}`"),
-            }
-        }
+        } => unmerged_text(branch, *count, base, upstream.as_deref()),
         Reason::UnmergedUnchecked { branch } => format!("branch `{branch}` was not checked for unmerged commits"),
         Reason::Submodule { what } => format!(
             "worktree holds an initialized submodule ({what}), whose repository would be deleted with it; \
@@ -858,20 +831,7 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::ForeignGit { why } => {
             format!("{why}; flowloom removes only what git would (git worktree remove refuses it too)")
         }
-        Reason::NestedRepository { path, unpushed } => {
-            let path = crate::render::output::escape(path);
-            match unpushed {
-                Some(n) => format!(
-                    "it holds a repository of its own ({path}) with {n} {} none of its remote-tracking refs reaches, \
-                     which would be lost even with --force; push them or move it out first",
-                    crate::plan::plural(*n, "commit")
-                ),
-                None => format!(
-                    "it holds a repository of its own ({path}) that could not be read, so nothing vouches for its \
-                     history; move it out first"
-                ),
-            }
-        }
+        Reason::NestedRepository { path, unpushed } => nested_repository_text(path, *unpushed),
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::SessionFolderTracked { path } => format!(
             "its base tracks {}, where flowloom keeps the session's own files: git would check the committed \
@@ -879,41 +839,115 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
              the session differently",
             crate::render::output::escape(path)
         ),
-        Reason::SetupNotTrusted { script } => {
-            let commands = &script.commands;
-            let mut text = format!(
-                "its setup {} not trusted on this machine, so nothing of it runs: {}",
-                if commands.len() == 1 {
-                    "command is"
-                } else {
-                    "commands are"
-                },
-                commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-            );
-            if !script.env.is_empty() {
-                text.push_str(&format!(
-                    " (with {})",
-                    script
-                        .env
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-            text.push_str(&format!(
-                "; review {} and run `flowloom trust`",
-                if commands.len() == 1 { "it" } else { "them" }
-            ));
-            text
-        }
+        Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
             crate::plan::plural(files.len(), "file"),
-            files.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+            first_three(files)
         ),
     }
+}
+
+/// A half-made checkout (a killed apply's) that now holds files its checkout did not write.
+fn half_made_text(files: &[String]) -> String {
+    format!(
+        "a killed apply left this checkout half-made, and it now holds {} {} its checkout did not write ({}); \
+         move {} away, then apply again",
+        files.len(),
+        crate::plan::plural(files.len(), "file"),
+        first_three(files),
+        if files.len() == 1 { "it" } else { "them" }
+    )
+}
+
+/// The first three of a list of files, for a reason that names some of them.
+fn first_three(files: &[String]) -> String {
+    files.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+}
+
+/// A worktree on another branch (or detached): where it is, why flowloom does not switch it back
+/// itself, and the git command that does.
+fn switch_back_text(
+    from: Option<&str>,
+    to: &str,
+    path: &std::path::Path,
+    why: &SwitchBlock,
+    manifest: &dyn Places,
+) -> String {
+    let on = match from {
+        Some(from) => format!("worktree is checked out on `{from}` instead of `{to}`"),
+        None => "worktree has a detached HEAD, whose commits only it may hold".to_owned(),
+    };
+    let why = match why {
+        SwitchBlock::Detached => String::new(),
+        SwitchBlock::CheckedOutElsewhere { path } => {
+            format!(" and branch `{to}` is checked out in {}", manifest.relative(path))
+        }
+        SwitchBlock::Uncommitted => ", with uncommitted changes".to_owned(),
+        SwitchBlock::Unchecked => "; its contents were not checked".to_owned(),
+        SwitchBlock::Start { reason } => format!(": {}", reason_text(reason, manifest)),
+    };
+    format!(
+        "{on}{why}; switch it back by hand (git -C {} switch {to})",
+        manifest.relative(path)
+    )
+}
+
+fn unmerged_text(branch: &str, count: usize, base: &str, upstream: Option<&str>) -> String {
+    let commits = crate::plan::plural(count, "commit");
+    match upstream {
+        Some(u) => {
+            format!("branch `{branch}` has {count} {commits} reachable neither from base `{base}` nor from `{u}`")
+        }
+        None => format!("branch `{branch}` has {count} {commits} not reachable from base `{base}`"),
+    }
+}
+
+fn nested_repository_text(path: &str, unpushed: Option<usize>) -> String {
+    let path = crate::render::output::escape(path);
+    match unpushed {
+        Some(n) => format!(
+            "it holds a repository of its own ({path}) with {n} {} none of its remote-tracking refs reaches, \
+             which would be lost even with --force; push them or move it out first",
+            crate::plan::plural(n, "commit")
+        ),
+        None => format!(
+            "it holds a repository of its own ({path}) that could not be read, so nothing vouches for its \
+             history; move it out first"
+        ),
+    }
+}
+
+/// Setup commands not trusted here: each command, the environment they would run with, and how to
+/// trust them.
+fn setup_not_trusted_text(script: &crate::store::machine::SetupScript) -> String {
+    let commands = &script.commands;
+    let mut text = format!(
+        "its setup {} not trusted on this machine, so nothing of it runs: {}",
+        if commands.len() == 1 {
+            "command is"
+        } else {
+            "commands are"
+        },
+        commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+    );
+    if !script.env.is_empty() {
+        text.push_str(&format!(
+            " (with {})",
+            script
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        "; review {} and run `flowloom trust`",
+        if commands.len() == 1 { "it" } else { "them" }
+    ));
+    text
 }
 
 /// A blocked reason's machine name.
@@ -983,6 +1017,7 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &dyn Places) -> String {
                 LeftoverKind::TempFile => "temporary file",
                 LeftoverKind::HalfRegistration => "half-made worktree registration",
                 LeftoverKind::LoneLink => "half-made worktree folder",
+                LeftoverKind::EmptyTrash => "empty trash folder",
             };
             format!("remove the {what} {} a killed apply left", l.path.display())
         }

@@ -74,64 +74,8 @@ impl ApplyLock {
         stale: impl FnOnce(&str),
     ) -> Result<ApplyLock, LockError> {
         let path = common_dir.join(FILE_NAME);
-        let io = |source| LockError::Io {
-            path: path.clone(),
-            source,
-        };
-        let not_regular = |what| LockError::NotRegular {
-            path: path.clone(),
-            what,
-        };
-        // Look before opening: opening a device or a FIFO can block or have effects.
-        match std::fs::symlink_metadata(&path) {
-            Ok(meta) if meta.file_type().is_symlink() => return Err(not_regular("a symlink")),
-            Ok(meta) if !meta.file_type().is_file() => return Err(not_regular(kind(&meta))),
-            _ => {}
-        }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o666)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => not_regular("a symlink"),
-                _ => io(e),
-            })?;
-        let meta = file.metadata().map_err(io)?;
-        if !meta.file_type().is_file() {
-            return Err(not_regular(kind(&meta)));
-        }
-        // `core.sharedRepository`: git's mode, as for a file git makes in its folder.
-        crate::fsutil::shared::adjust(&path);
-        let started = std::time::Instant::now();
-        let mut waiting = Some(waiting);
-        loop {
-            match file.try_lock() {
-                Ok(()) => break,
-                Err(TryLockError::WouldBlock) => {
-                    // The holder writes its name right after it takes the lock: give it a
-                    // moment before saying "holder unknown".
-                    let holder = read_holder(&mut file);
-                    let elapsed = started.elapsed();
-                    if elapsed >= timeout {
-                        return Err(LockError::Held {
-                            path: path.clone(),
-                            holder: describe(&holder),
-                        });
-                    }
-                    if (!holder.trim().is_empty() || elapsed.as_millis() > 500)
-                        && let Some(say) = waiting.take()
-                    {
-                        say(&describe(&holder));
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(50).min(timeout - elapsed));
-                }
-                Err(TryLockError::Error(e)) => return Err(io(e)),
-            }
-        }
+        let mut file = open_regular(&path)?;
+        wait_for(&mut file, &path, timeout, waiting)?;
         let previous = read_holder(&mut file);
         let stale_holder = (!previous.trim().is_empty()).then(|| Stale {
             description: describe(&previous),
@@ -154,7 +98,10 @@ impl ApplyLock {
             .and_then(|()| file.rewind())
             .and_then(|()| file.write_all(info.as_bytes()))
             .and_then(|()| file.sync_all())
-            .map_err(io)?;
+            .map_err(|source| LockError::Io {
+                path: path.clone(),
+                source,
+            })?;
         // For the Ctrl-C handler: it empties the holder text before the process exits.
         if let Ok(clone) = file.try_clone() {
             *HELD.lock().unwrap_or_else(PoisonError::into_inner) = Some(clone);
@@ -178,6 +125,84 @@ impl Drop for ApplyLock {
         // An empty file tells the next apply that this run ended cleanly.
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
+    }
+}
+
+/// Opens the lock file, made if missing, refusing a symlink or anything but a regular file.
+fn open_regular(path: &Path) -> Result<std::fs::File, LockError> {
+    let io = |source| LockError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let not_regular = |what| LockError::NotRegular {
+        path: path.to_owned(),
+        what,
+    };
+    // Look before opening: opening a device or a FIFO can block or have effects.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => return Err(not_regular("a symlink")),
+        Ok(meta) if !meta.file_type().is_file() => return Err(not_regular(kind(&meta))),
+        _ => {}
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o666)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => not_regular("a symlink"),
+            _ => io(e),
+        })?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(kind(&meta)));
+    }
+    // `core.sharedRepository`: git's mode, as for a file git makes in its folder.
+    crate::fsutil::shared::adjust(path);
+    Ok(file)
+}
+
+/// Takes the OS lock on the file, waiting up to `timeout` while another flowloom holds it;
+/// `waiting` hears once who that is.
+fn wait_for(
+    file: &mut std::fs::File,
+    path: &Path,
+    timeout: std::time::Duration,
+    waiting: impl FnOnce(&str),
+) -> Result<(), LockError> {
+    let started = std::time::Instant::now();
+    let mut waiting = Some(waiting);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(TryLockError::WouldBlock) => {
+                // The holder writes its name right after it takes the lock: give it a
+                // moment before saying "holder unknown".
+                let holder = read_holder(file);
+                let elapsed = started.elapsed();
+                if elapsed >= timeout {
+                    return Err(LockError::Held {
+                        path: path.to_owned(),
+                        holder: describe(&holder),
+                    });
+                }
+                if (!holder.trim().is_empty() || elapsed.as_millis() > 500)
+                    && let Some(say) = waiting.take()
+                {
+                    say(&describe(&holder));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50).min(timeout - elapsed));
+            }
+            Err(TryLockError::Error(e)) => {
+                return Err(LockError::Io {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub enum LeftoverKind {
     /// The folder of a session being created that holds nothing but the `.git` link a
     /// registration cut short wrote.
     LoneLink,
+    /// An empty `<root>/.flowloom-trash` folder: a removal killed between finishing its
+    /// deletion (or moving a folder back) and removing the trash folder itself.
+    EmptyTrash,
 }
 
 const INTENT_PREFIX: &str = "intent-";
@@ -74,9 +77,31 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
     else {
         return Vec::new();
     };
-    let mut found = Vec::new();
     let state_dir = common_dir.join(crate::names::STATE_DIR);
-    for entry in std::fs::read_dir(&state_dir).into_iter().flatten().flatten() {
+    let mut found = intents(common_dir, &state_dir);
+    found.extend(half_registrations(common_dir, since));
+    found.extend(lone_links(record, since));
+    // flowloom's own atomic writes leave a temporary file behind when killed: next to the
+    // record and `info/exclude`, and in the session folders of the sessions it worked on.
+    let mut tmp_dirs = vec![state_dir, common_dir.join("info")];
+    tmp_dirs.extend(
+        record
+            .sessions
+            .iter()
+            .filter(|o| o.state != OwnedState::Created)
+            .map(|o| o.path.join(crate::names::session_dir(&o.id))),
+    );
+    found.extend(temp_files(&tmp_dirs, since));
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    found.dedup();
+    found
+}
+
+/// The intents in the state folder, and the lock files (inside the repository's git
+/// directory) they name.
+fn intents(common_dir: &Path, state_dir: &Path) -> Vec<Leftover> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(state_dir).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.starts_with(INTENT_PREFIX) {
             continue;
@@ -100,8 +125,13 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             kind: LeftoverKind::Intent,
         });
     }
-    // A worktree registration killed half-way can leave an administration folder without
-    // its `gitdir` file, or with an empty one, which git lists but cannot use.
+    found
+}
+
+/// A worktree registration killed half-way can leave an administration folder without
+/// its `gitdir` file, or with an empty one, which git lists but cannot use.
+fn half_registrations(common_dir: &Path, since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
     for entry in std::fs::read_dir(common_dir.join("worktrees"))
         .into_iter()
         .flatten()
@@ -116,9 +146,14 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             });
         }
     }
-    // The folder of a session being created, when it holds nothing but the `.git` link
-    // that registration writes first and no registration points at it: nobody else's,
-    // since creation is planned only where the folder is absent or empty.
+    found
+}
+
+/// The folder of a session being created, when it holds nothing but the `.git` link
+/// that registration writes first and no registration points at it: nobody else's,
+/// since creation is planned only where the folder is absent or empty.
+fn lone_links(record: &Record, since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
     for owned in record.sessions.iter().filter(|o| o.state == OwnedState::Creating) {
         let only_link = std::fs::read_dir(&owned.path)
             .is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"))
@@ -134,17 +169,13 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             });
         }
     }
-    // flowloom's own atomic writes leave a temporary file behind when killed: next to the
-    // record and `info/exclude`, and in the session folders of the sessions it worked on.
-    let mut tmp_dirs = vec![state_dir, common_dir.join("info")];
-    tmp_dirs.extend(
-        record
-            .sessions
-            .iter()
-            .filter(|o| o.state != OwnedState::Created)
-            .map(|o| o.path.join(crate::names::session_dir(&o.id))),
-    );
-    for dir in tmp_dirs {
+    found
+}
+
+/// The temporary files of flowloom's atomic writes in these folders.
+fn temp_files(dirs: &[PathBuf], since: SystemTime) -> Vec<Leftover> {
+    let mut found = Vec::new();
+    for dir in dirs {
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let path = entry.path();
             let ours = entry
@@ -159,9 +190,31 @@ pub fn leftovers(common_dir: &Path, record: &Record, since: Option<jiff::Timesta
             }
         }
     }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found.dedup();
     found
+}
+
+/// Empty trash folders in the root and beside the recorded sessions: nothing records them
+/// (they are made right before a move into them and removed once empty), so a kill in
+/// between leaves them to be found here. Only a real, empty folder; nothing else.
+pub fn empty_trash(root: &Path, record: &Record) -> Vec<Leftover> {
+    let mut parents: Vec<&Path> = vec![root];
+    parents.extend(record.sessions.iter().filter_map(|o| o.path.parent()));
+    parents.sort();
+    parents.dedup();
+    parents
+        .into_iter()
+        .map(|p| p.join(crate::names::TRASH_DIR))
+        .filter(|t| is_empty_folder(t))
+        .map(|path| Leftover {
+            path,
+            kind: LeftoverKind::EmptyTrash,
+        })
+        .collect()
+}
+
+fn is_empty_folder(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
 /// Remove one leftover, re-checking it first: a lock file only if it stays unchanged for
@@ -179,6 +232,16 @@ pub fn remove(leftover: &Leftover) -> Result<(), String> {
             remove_file(path)
         }
         LeftoverKind::Intent | LeftoverKind::TempFile => remove_file(path),
+        LeftoverKind::EmptyTrash => {
+            if !is_empty_folder(path) {
+                return Err(format!("{} is not an empty folder now; left alone", path.display()));
+            }
+            match std::fs::remove_dir(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+            }
+        }
         LeftoverKind::LoneLink => {
             let only_link =
                 std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));

@@ -65,6 +65,10 @@ struct Case {
     min_git: Option<(u32, u32)>,
     /// Why this row differs today; `None` for rows that must match.
     known: Option<&'static str>,
+    /// A repository git refuses (`git worktree add` fails): flowloom must refuse it too, exit
+    /// 1 with a message containing this text, and leave every file of the side folder as it
+    /// was.
+    refused: Option<&'static str>,
 }
 
 const ROW: Case = Case {
@@ -76,6 +80,7 @@ const ROW: Case = Case {
     umask: None,
     min_git: None,
     known: None,
+    refused: None,
 };
 
 const CASES: &[Case] = &[
@@ -374,7 +379,51 @@ const CASES: &[Case] = &[
         setup: message_search,
         manifest: "[sessions.x]\nbase = \":/findme\"\n",
         base: ":/findme",
-        known: Some("refused before anything is written: the manifest check does not resolve `:/text`"),
+        ..ROW
+    },
+    Case {
+        name: "unknown extension (repositoryFormatVersion 1, extensions.somethingNew)",
+        setup: unknown_extension,
+        refused: Some("somethingnew"),
+        ..ROW
+    },
+    Case {
+        name: "version 1 with extensions.objectFormat=sha1 in a version 0 repository",
+        setup: v1_extension_in_v0,
+        refused: Some("objectformat"),
+        ..ROW
+    },
+    Case {
+        name: "repositoryFormatVersion 2",
+        setup: format_version_2,
+        refused: Some("format version 2"),
+        ..ROW
+    },
+    Case {
+        name: "known extensions (worktreeConfig, objectFormat=sha1, preciousObjects, noop) in version 1",
+        setup: known_extensions,
+        ..ROW
+    },
+    Case {
+        name: "unknown extension in a version 0 repository (ignored, as git ignores it)",
+        setup: unknown_extension_v0,
+        ..ROW
+    },
+    Case {
+        name: "base :/!-text (youngest commit whose message does not match)",
+        setup: message_search,
+        manifest: "[sessions.x]\nbase = \":/!-unrelated\"\n",
+        base: ":/!-unrelated",
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout (.bare, .git gitfile, worktrees beside), core.bare in config",
+        setup: bare_clone_layout,
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout, core.bare in config.worktree (extensions.worktreeConfig)",
+        setup: bare_clone_layout_worktree_config,
         ..ROW
     },
     Case {
@@ -433,6 +482,10 @@ impl Outcome {
         }
         if self.code == 1 && self.stderr.trim().is_empty() {
             return Some(format!("`{name}`: flowloom exited 1 without saying why"));
+        }
+        if case.refused.is_some() && case.known.is_none() {
+            return (!self.differences.is_empty())
+                .then(|| format!("`{name}`: git refuses this repository; flowloom must refuse it and write nothing"));
         }
         match case.known {
             None if self.code != 0 || !self.differences.is_empty() => Some(format!(
@@ -507,6 +560,14 @@ fn run_case(case: &Case) -> Outcome {
         .arg(&worktree)
         .arg(case.base);
     let out = under_umask(add, case.umask).output().expect("git worktree add");
+    if let Some(named) = case.refused {
+        assert!(
+            !out.status.success(),
+            "`{}`: git took the repository it should refuse",
+            case.name
+        );
+        return run_refused(case, &env, &pristine, &side, &vars, named);
+    }
     assert!(
         out.status.success(),
         "`{}`: git worktree add failed (the set-up is wrong): {}",
@@ -560,6 +621,65 @@ fn run_case(case: &Case) -> Outcome {
                 what: key.clone(),
                 git: g.cloned(),
                 flowloom: f.cloned(),
+            });
+        }
+    }
+    Outcome {
+        name: case.name,
+        known: case.known,
+        code,
+        stderr,
+        differences,
+    }
+}
+
+/// A row git refuses: flowloom, in the untouched copy, must refuse too (exit 1, naming
+/// `named`) and change nothing in the side folder.
+fn run_refused(
+    case: &Case,
+    env: &TestEnv,
+    pristine: &Path,
+    side: &Path,
+    vars: &[(&str, String)],
+    named: &str,
+) -> Outcome {
+    std::fs::rename(side, env.tmp.path().join("refused-by-git")).expect("move git's side aside");
+    std::fs::rename(pristine, side).expect("move the copy in");
+    let mut before = BTreeMap::new();
+    walk(side, Path::new(""), &mut before);
+    let out = env
+        .flowloom_in(&env.repo)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["apply", "--yes"])
+        .output()
+        .expect("run flowloom");
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut after = BTreeMap::new();
+    walk(side, Path::new(""), &mut after);
+    let mut differences = Vec::new();
+    let flat = stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" │", "");
+    if code != 1 || !flat.contains(named) {
+        differences.push(Difference {
+            what: format!("refusal naming `{named}` (exit code 1)"),
+            git: Some("refused".into()),
+            flowloom: Some(format!("{code}: {}", stderr.trim())),
+        });
+    }
+    for key in before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if before.get(key) != after.get(key) {
+            differences.push(Difference {
+                what: format!("written by a refused apply: {key}"),
+                git: before.get(key).cloned(),
+                flowloom: after.get(key).cloned(),
             });
         }
     }
@@ -776,7 +896,7 @@ fn normalize(seen: BTreeMap<String, String>, side: &Path) -> BTreeMap<String, St
 }
 
 /// Every entry below `root/rel`: type, mode and bytes (escaped), or a symlink's target.
-fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
+pub(crate) fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
     let Ok(dir) = std::fs::read_dir(root.join(rel)) else {
         return;
     };
@@ -1355,4 +1475,68 @@ fn message_search(env: &TestEnv) {
     env.git(&["checkout", "-q", "main"]);
     env.write("c.txt", "c\n");
     env.commit("unrelated");
+}
+
+/// Appends `text` to the repository's own `config` (git refuses to edit a repository whose
+/// format it refuses, so the file is written directly).
+fn append_config(env: &TestEnv, text: &str) {
+    let path = env.repo.join(".git/config");
+    let mut config = std::fs::read_to_string(&path).expect("config");
+    config.push_str(text);
+    std::fs::write(path, config).expect("config");
+}
+
+fn unknown_extension(env: &TestEnv) {
+    plain(env);
+    config(env, "core.repositoryFormatVersion", "1");
+    append_config(env, "[extensions]\n\tsomethingNew = true\n");
+}
+
+fn unknown_extension_v0(env: &TestEnv) {
+    plain(env);
+    append_config(env, "[extensions]\n\tsomethingNew = true\n");
+}
+
+fn v1_extension_in_v0(env: &TestEnv) {
+    plain(env);
+    append_config(env, "[extensions]\n\tobjectFormat = sha1\n");
+}
+
+fn format_version_2(env: &TestEnv) {
+    plain(env);
+    config(env, "core.repositoryFormatVersion", "2");
+}
+
+fn known_extensions(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    config(env, "core.repositoryFormatVersion", "1");
+    config(env, "extensions.worktreeConfig", "true");
+    config(env, "extensions.objectFormat", "sha1");
+    config(env, "extensions.preciousObjects", "true");
+    config(env, "extensions.noop", "true");
+    env.git(&["config", "--worktree", "core.autocrlf", "true"]);
+}
+
+/// `<side>/repo` in the bare-clone layout: the repository in `repo/.bare`, `repo/.git` a
+/// gitfile to it, `main` checked out beside (`repo/main`); `repo/` is no worktree and holds
+/// the manifest.
+fn bare_clone_layout(env: &TestEnv) {
+    plain(env);
+    let origin = as_origin(env);
+    std::fs::create_dir(&env.repo).expect("mkdir");
+    env.git_in(
+        &side(env),
+        &["clone", "-q", "--bare", &origin.display().to_string(), "repo/.bare"],
+    );
+    std::fs::write(env.path(".git"), "gitdir: ./.bare\n").expect("gitfile");
+    env.git(&["worktree", "add", "-q", "main", "main"]);
+}
+
+fn bare_clone_layout_worktree_config(env: &TestEnv) {
+    bare_clone_layout(env);
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--unset", "core.bare"]);
+    env.git(&["config", "--worktree", "core.bare", "true"]);
 }

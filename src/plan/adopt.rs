@@ -235,7 +235,7 @@ pub fn take_session(source: &str, id: &str) -> Result<Option<(String, Table)>, E
     let out = keeping_layout(source, |source| {
         let mut doc = parse(source)?;
         taken = match doc.get_mut("sessions") {
-            Some(Item::Table(sessions)) => sessions.remove(id).and_then(|i| i.into_table().ok()),
+            Some(Item::Table(_)) => remove_table(&mut doc, id),
             Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => {
                 sessions.remove(id).and_then(|v| Item::Value(v).into_table().ok())
             }
@@ -334,11 +334,99 @@ pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, EditErro
 fn remove_text(source: &str, id: &str) -> Result<(String, bool), EditError> {
     let mut doc = parse(source)?;
     let removed = match doc.get_mut("sessions") {
-        Some(Item::Table(sessions)) => sessions.remove(id).is_some(),
+        Some(Item::Table(_)) => remove_table(&mut doc, id).is_some(),
         Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => sessions.remove(id).is_some(),
         _ => false,
     };
     Ok((doc.to_string(), removed))
+}
+
+/// Take `[sessions.<id>]` out of `doc`. The comments above the file's first table are
+/// where toml_edit keeps the file's header (`#:schema`, what the file is for): when that
+/// table goes, the header stays, above what now comes first. The header is what lies above
+/// the last blank line (else the `#:` lines at the top); the comment right above the table
+/// is its own and goes with it.
+fn remove_table(doc: &mut DocumentMut, id: &str) -> Option<Table> {
+    let first = first_table_position(doc.as_table());
+    let sessions = doc.get_mut("sessions")?.as_table_mut()?;
+    let mut table = sessions.remove(id)?.into_table().ok()?;
+    let only_tables = doc.iter().all(|(_, item)| item.is_table() || item.is_array_of_tables());
+    if !only_tables || table.position().is_none() || table.position() != first {
+        return Some(table);
+    }
+    let prefix = table
+        .decor()
+        .prefix()
+        .and_then(|p| p.as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let split = match prefix.rfind("\n\n") {
+        Some(at) => at + 2,
+        None => prefix
+            .split_inclusive('\n')
+            .take_while(|line| line.starts_with("#:"))
+            .map(str::len)
+            .sum(),
+    };
+    let (header, own) = prefix.split_at(split);
+    if header.is_empty() {
+        return Some(table);
+    }
+    table.decor_mut().set_prefix(own.to_owned());
+    match first_table_mut(doc.as_table_mut()) {
+        Some(next) => {
+            let rest = next.decor().prefix().and_then(|p| p.as_str()).unwrap_or_default();
+            let rest = if header.ends_with("\n\n") {
+                rest.trim_start_matches('\n')
+            } else {
+                rest
+            };
+            let joined = format!("{header}{rest}");
+            next.decor_mut().set_prefix(joined);
+        }
+        None => {
+            let trailing = doc.trailing().as_str().unwrap_or_default().to_owned();
+            doc.set_trailing(format!("{header}{trailing}"));
+        }
+    }
+    Some(table)
+}
+
+/// The position of the first table written out (implicit ones are not).
+fn first_table_position(table: &Table) -> Option<isize> {
+    let mut first = (!table.is_implicit()).then(|| table.position()).flatten();
+    for (_, item) in table.iter() {
+        let inner = match item {
+            Item::Table(t) => first_table_position(t),
+            Item::ArrayOfTables(a) => a.iter().filter_map(Table::position).min(),
+            _ => None,
+        };
+        first = match (first, inner) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    first
+}
+
+/// The table written out first (for its comments), if any; arrays of tables not counted.
+fn first_table_mut(root: &mut Table) -> Option<&mut Table> {
+    let at = first_table_position(root)?;
+    find_table_at(root, at)
+}
+
+fn find_table_at(table: &mut Table, at: isize) -> Option<&mut Table> {
+    if !table.is_implicit() && table.position() == Some(at) {
+        return Some(table);
+    }
+    for (_, item) in table.iter_mut() {
+        if let Item::Table(t) = item
+            && let Some(found) = find_table_at(t, at)
+        {
+            return Some(found);
+        }
+    }
+    None
 }
 
 fn max_position(table: &Table) -> isize {

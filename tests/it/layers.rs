@@ -218,3 +218,38 @@ fn import_adopts_into_the_local_layer_unless_shared() {
     assert!(read(&env, "flowloom.toml").contains("[sessions.other]"));
     assert!(!read(&env, "flowloom.local.toml").contains("other"));
 }
+
+/// The file's header (`#:schema`, comments, a blank line) belongs to the file, not to the
+/// first session below it: removing (`rm`, `merge`) or moving (`unshare`) that session keeps
+/// it where it is, with `[defaults]` or without.
+#[test]
+fn the_header_stays_when_the_first_session_goes() {
+    for top in ["", "[defaults]\nbase = \"main\"\n\n"] {
+        let header = "#:schema ./docs/flowloom.schema.json\n# Team sessions: ask before adding.\n\n";
+        for (what, args) in [
+            ("rm", &["rm", "--yes", "first"][..]),
+            ("unshare", &["unshare", "first"]),
+            ("merge", &["merge", "--yes", "first"]),
+        ] {
+            let env = TestEnv::new();
+            env.manifest(&format!(
+                "{header}{top}# about first\n[sessions.first]\npurpose = \"x\"\n\n# about second\n[sessions.second]\n"
+            ));
+            env.commit("manifest");
+            env.apply();
+            if what == "merge" {
+                let wt = env.path("sessions/shell-instance-first");
+                env.commit_file(&wt, "work.txt", "w\n", "work");
+            }
+            let (code, out, err) = env.run(args);
+            assert_eq!(code, 0, "{what} {top:?}: {out}\n{err}");
+            let text = read(&env, "flowloom.toml");
+            assert!(
+                text.starts_with(&format!("{header}{top}")),
+                "{what} {top:?}: the header went:\n{text}"
+            );
+            assert!(!text.contains("[sessions.first]"), "{what}: {text}");
+            assert!(text.contains("# about second\n[sessions.second]"), "{what}: {text}");
+        }
+    }
+}

@@ -604,8 +604,16 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
             needs.checkout.insert(start.commit);
             ask_copy(&mut needs, state, session);
         }
-        if let Some(MoveSource::Found(wt)) = move_source(state, session, &path) {
-            needs.moving.insert(wt.path.clone());
+        match move_source(state, session, &path) {
+            Some(MoveSource::Found(wt)) => {
+                needs.moving.insert(wt.path.clone());
+            }
+            // A move a kill interrupted before its rename moves the folder still: the
+            // processes working there are as much in the way.
+            Some(MoveSource::Resumed(m)) => {
+                needs.moving.insert(m.from.clone());
+            }
+            None => {}
         }
         let Some(wt) = state.worktrees.get(&path) else { continue };
         // SPEC §11.3: a session in place gets what its copy lacks: which entries has it?
@@ -1086,6 +1094,19 @@ fn plan_move(
 ) -> Option<Action> {
     let wt = match found {
         MoveSource::Resumed(m) => {
+            // Still at `from` (registered, there): the rename is still to come, and what
+            // blocks a move blocks it. Once at `to`, only the registration is left.
+            if let Some(wt) = state
+                .worktrees
+                .get(&m.from)
+                .or(state.elsewhere.get(&m.from))
+                .filter(|wt| !wt.missing)
+            {
+                let reasons = move_blockers(state, wt, None);
+                if !reasons.is_empty() {
+                    return Some(Action::Blocked { reasons });
+                }
+            }
             let repairs = vec![Repair::Move {
                 from: m.from.clone(),
                 admin_id: m.admin_id.clone(),
@@ -1096,23 +1117,7 @@ fn plan_move(
         }
         MoveSource::Found(wt) => wt,
     };
-    let mut reasons = Vec::new();
-    if let Some(lock) = &wt.lock {
-        reasons.push(Reason::Locked { lock: lock.clone() });
-    }
-    for p in &wt.processes {
-        reasons.push(Reason::Process {
-            pid: p.pid,
-            name: p.name.clone(),
-            uses: p.uses.clone(),
-        });
-    }
-    if state.current_worktree.as_deref() == Some(wt.path.as_path()) {
-        reasons.push(Reason::StartedInside);
-    }
-    if state.occupied.contains(path) {
-        reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
-    }
+    let reasons = move_blockers(state, wt, Some(path));
     if !reasons.is_empty() {
         return Some(Action::Blocked { reasons });
     }
@@ -1137,6 +1142,29 @@ fn plan_move(
         Err(reason) => return blocked(reason),
     }
     Some(Action::Update { repairs, wanted, base })
+}
+
+/// What forbids moving `wt` (to `to`, when the target is still to check): a lock, a
+/// process working inside, flowloom started inside it, the target taken.
+fn move_blockers(state: &State, wt: &Worktree, to: Option<&Path>) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if let Some(lock) = &wt.lock {
+        reasons.push(Reason::Locked { lock: lock.clone() });
+    }
+    for p in &wt.processes {
+        reasons.push(Reason::Process {
+            pid: p.pid,
+            name: p.name.clone(),
+            uses: p.uses.clone(),
+        });
+    }
+    if state.current_worktree.as_deref() == Some(wt.path.as_path()) {
+        reasons.push(Reason::StartedInside);
+    }
+    if let Some(to) = to.filter(|to| state.occupied.contains(*to)) {
+        reasons.push(Reason::FolderInTheWay { path: to.to_owned() });
+    }
+    reasons
 }
 
 /// SPEC §11.3 for a session in place: the copy and setup a creation did not finish (a kill,

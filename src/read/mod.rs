@@ -6,3 +6,4 @@ pub mod inspect;
 pub mod links;
 pub mod state;
 pub mod tracking;
+pub mod worktree_status;

@@ -913,8 +913,8 @@ fn nested_repository_text(path: &str, unpushed: Option<usize>) -> String {
             crate::plan::plural(n, "commit")
         ),
         None => format!(
-            "it holds a repository of its own ({path}) that could not be read, so nothing vouches for its \
-             history; move it out first"
+            "it holds a repository of its own or a folder ({path}) that could not be read, so nothing \
+             vouches for the history it may hold; make it readable or move it out first"
         ),
     }
 }

@@ -444,3 +444,55 @@ fn the_post_checkout_hook_gets_gits_environment_and_no_caller_location() {
         "the hook's git works on the new worktree"
     );
 }
+
+/// `stat %a` of `path`.
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path).expect("stat");
+    format!("{:o}", meta.permissions().mode() & 0o7777)
+}
+
+/// With `core.sharedRepository=group` under umask 077, what flowloom makes in the git dir
+/// for itself (its lock, its record and the folder of it) gets the modes git gives what it
+/// makes there (`adjust_shared_perm`): files 660, folders 2770; the session's ref and
+/// reflog too (the differential rows compare those with git's).
+#[test]
+fn flowloom_files_in_a_shared_repository_get_gits_modes() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.sharedRepository", "group"]);
+    env.manifest("[sessions.x]\n");
+    let mut cmd = std::process::Command::new("sh");
+    crate::common::hermetic(&mut cmd, &env.home());
+    let flowloom = assert_cmd::cargo::cargo_bin("flowloom");
+    let (code, out, err) = crate::common::run(
+        cmd.current_dir(&env.repo)
+            .args(["-c", "umask 077 && exec \"$0\" apply --yes"])
+            .arg(&flowloom),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let git_dir = env.path(".git");
+    assert_eq!(mode(&git_dir.join("flowloom.lock")), "660");
+    assert_eq!(mode(&git_dir.join("flowloom")), "2770");
+    assert_eq!(mode(&git_dir.join("flowloom/owned.json")), "660");
+    assert_eq!(mode(&git_dir.join("refs/heads/session/x")), "660");
+    assert_eq!(mode(&git_dir.join("logs/refs/heads/session/x")), "660");
+    assert_eq!(mode(&env.path("sessions/shell-instance-x")), "2770");
+}
+
+/// A `core.sharedRepository` git refuses (the owner could not write) is refused before
+/// anything is made, as `git worktree add` dies on it.
+#[test]
+fn a_shared_repository_mode_git_refuses_is_refused() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.sharedRepository", "0440"]);
+    let git = env.git_output(&env.repo, &["worktree", "add", "-q", "-b", "probe", "../probe", "main"]);
+    assert!(!git.status.success(), "git took core.sharedRepository=0440");
+    env.manifest("[sessions.x]\n");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("core.sharedRepository is `0440`"),
+        "{out}{err}"
+    );
+    assert!(!env.path("sessions").exists());
+}

@@ -793,6 +793,7 @@ fn base_error(
         src,
         span,
         help: match session.base_span {
+            _ if let Some(hint) = crate::read::inspect::alternates_env_hint() => hint.to_owned(),
             Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
             // Nothing in the file to point at: the default applies.
             None => format!(

@@ -976,7 +976,10 @@ fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
     repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
-        .map_err(|e| crate::error::chain(&e))
+        .map_err(|e| match crate::read::inspect::alternates_env_hint() {
+            Some(hint) => format!("{}; {hint}", crate::error::chain(&e)),
+            None => crate::error::chain(&e),
+        })
 }
 
 fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {

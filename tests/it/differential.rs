@@ -278,6 +278,18 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "objects/info/alternates with a relative path",
+        setup: relative_alternates,
+        ..ROW
+    },
+    Case {
+        name: "GIT_ALTERNATE_OBJECT_DIRECTORIES (objects only found there)",
+        setup: alternates_from_environment,
+        env: &[("GIT_ALTERNATE_OBJECT_DIRECTORIES", "{side}/origin/.git/objects")],
+        known: Some("blocked, naming the variable: gitoxide reads alternates from objects/info/alternates only"),
+        ..ROW
+    },
+    Case {
         name: "--separate-git-dir",
         setup: separate_git_dir,
         ..ROW
@@ -1325,6 +1337,24 @@ fn shared_clone(env: &TestEnv) {
     plain(env);
     as_origin(env);
     env.git_in(&side(env), &["clone", "-q", "--shared", "origin", "repo"]);
+}
+
+/// `clone --shared` with the alternates path made relative (to the objects folder, as git
+/// reads it).
+fn relative_alternates(env: &TestEnv) {
+    shared_clone(env);
+    std::fs::write(
+        env.path(".git/objects/info/alternates"),
+        "../../../origin/.git/objects\n",
+    )
+    .expect("alternates");
+}
+
+/// A clone whose objects are all in `<side>/origin` and found through the environment only:
+/// its refs copied, no objects, no alternates file.
+fn alternates_from_environment(env: &TestEnv) {
+    shared_clone(env);
+    std::fs::remove_file(env.path(".git/objects/info/alternates")).expect("alternates");
 }
 
 fn separate_git_dir(env: &TestEnv) {

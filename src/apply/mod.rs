@@ -265,6 +265,9 @@ impl<'a> Executor<'a> {
                 self.finish_deletion(path).map_err(|e| e.to_string())
             }
             Housekeeping::FinishMove { admin_id, from, to } => self.resume_move(admin_id, from, to),
+            Housekeeping::RepairLinks { admin_id, from, to } => {
+                self.repair_links(admin_id, from, to).map_err(|e| e.to_string())
+            }
             Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
                 self.save_record().map_err(|e| e.to_string())?;
@@ -768,6 +771,20 @@ impl<'a> Executor<'a> {
             self.delete_moved(from)?;
         }
         Ok(())
+    }
+
+    /// `git worktree repair` for one registration whose worktree or repository moved: the
+    /// ownership entry first (a kill after it leaves links the next plan repairs again),
+    /// then both links, as a move writes them.
+    fn repair_links(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), RepoError> {
+        if let Some(mut entry) = self.record.by_path(from).cloned() {
+            self.record.remove_path(from);
+            entry.path = to.to_owned();
+            self.record.upsert(entry);
+            self.save_record()?;
+        }
+        failpoint("repair:recorded");
+        relocate::point_registration(&self.common_dir, admin_id, to)
     }
 
     /// The original of a worktree copied to another file system: into the trash beside it,

@@ -17,6 +17,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use crate::error::RepoError;
 
 pub mod shared;
+pub mod wide;
 
 /// What the temporary files of the atomic writes are called: a kill between write and
 /// rename leaves one, which a later apply recognises as its own (`recover`).

@@ -130,6 +130,7 @@ pub(crate) fn update_worktree(
         let was = skipped.contains(path);
         entry.flags.set(Flags::SKIP_WORKTREE, was);
     }
+    encodings_as_git_writes_them(wt_repo, &mut index, &workdir, Some(&changed))?;
     // The cached trees no longer describe the entries.
     index.remove_tree();
     index
@@ -192,6 +193,86 @@ fn check_out_entries(
         )));
     }
     Ok(())
+}
+
+/// gix writes a file whose `working-tree-encoding` is UTF-16 or UTF-32 as its UTF-8 blob
+/// (after `ident` and eol conversion, which git also applies first); git writes it in that
+/// encoding (`fsutil::wide`). Each such file of `index` (only those in `only`, when given)
+/// is rewritten so, and its entry gets the new file's stat. A blob that is not UTF-8 stays
+/// as it is, as git leaves it. Whether any entry changed.
+pub(crate) fn encodings_as_git_writes_them(
+    wt_repo: &gix::Repository,
+    index: &mut gix::index::File,
+    workdir: &std::path::Path,
+    only: Option<&std::collections::BTreeSet<&gix::bstr::BStr>>,
+) -> Result<bool, RepoError> {
+    if !attributes_mention(wt_repo, index, b"working-tree-encoding=") {
+        return Ok(false);
+    }
+    let wide: Vec<(usize, crate::fsutil::wide::Wide)> = {
+        let mut attributes = wt_repo
+            .attributes_only(index, gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(|e| RepoError::git("read the attributes of", workdir, e))?;
+        let mut outcome = attributes.selected_attribute_matches(["working-tree-encoding"]);
+        let mut found = Vec::new();
+        for (i, entry) in index.entries().iter().enumerate() {
+            use gix::index::entry::Mode;
+            let path = entry.path(index);
+            if (entry.mode != Mode::FILE && entry.mode != Mode::FILE_EXECUTABLE)
+                || only.is_some_and(|o| !o.contains(path))
+            {
+                continue;
+            }
+            let Ok(platform) = attributes.at_entry(path, Some(entry.mode)) else {
+                continue;
+            };
+            platform.matching_attributes(&mut outcome);
+            let form = outcome.iter_selected().find_map(|m| match m.assignment.state {
+                gix::attrs::StateRef::Value(v) => crate::fsutil::wide::by_name(v.as_bstr()),
+                _ => None,
+            });
+            if let Some(form) = form {
+                found.push((i, form));
+            }
+        }
+        found
+    };
+    let mut changed = false;
+    for (i, form) in wide {
+        let Ok(rel) = gix::path::from_bstr(index.entries()[i].path(index)).map(|p| p.into_owned()) else {
+            continue;
+        };
+        let file = workdir.join(rel);
+        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let bytes = std::fs::read(&file).map_err(|e| RepoError::io("read", &file, e))?;
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        std::fs::write(&file, form.encode(text)).map_err(|e| RepoError::io("write", &file, e))?;
+        let meta = gix::index::fs::Metadata::from_path_no_follow(&file).map_err(|e| RepoError::io("stat", &file, e))?;
+        if let Ok(stat) = gix::index::entry::Stat::from_fs(&meta) {
+            index.entries_mut()[i].stat = stat;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// Whether `info/attributes` or a `.gitattributes` of `index` holds `word`: a cheap look
+/// before attributes are matched entry by entry.
+fn attributes_mention(repo: &gix::Repository, index: &gix::index::File, word: &[u8]) -> bool {
+    let holds = |text: &[u8]| text.find(word).is_some();
+    crate::fsutil::read_regular(&repo.common_dir().join("info").join("attributes"), 1 << 20)
+        .ok()
+        .flatten()
+        .is_some_and(|t| holds(&t))
+        || index.entries().iter().any(|e| {
+            let rel = e.path(index);
+            (rel == ".gitattributes" || rel.ends_with(b"/.gitattributes"))
+                && repo.find_object(e.id).is_ok_and(|o| holds(&o.data))
+        })
 }
 
 /// Why a checkout of `tree` failed, when a filter the repository configures is the cause,

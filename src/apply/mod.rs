@@ -1598,6 +1598,7 @@ impl<'a> Executor<'a> {
         worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
+        encodings_as_git_writes_them(&wt_repo, path)?;
         index_as_configured(&wt_repo)?;
         shared_modes_as_git_gives_them(&wt_repo, path);
         let head = wt_repo
@@ -2200,6 +2201,20 @@ fn ident_as_git_writes_it(wt_repo: &gix::Repository, worktree: &Path) -> Result<
         }
     }
     if changed {
+        index
+            .write(Default::default())
+            .map_err(|e| RepoError::git("write the index of", worktree, e))?;
+    }
+    Ok(())
+}
+
+/// UTF-16 and UTF-32 `working-tree-encoding` as git writes them
+/// ([`crate::apply::checkout::encodings_as_git_writes_them`]), in a new worktree.
+fn encodings_as_git_writes_them(wt_repo: &gix::Repository, worktree: &Path) -> Result<(), RepoError> {
+    let mut index = wt_repo
+        .open_index()
+        .map_err(|e| RepoError::git("read the index of", worktree, e))?;
+    if crate::apply::checkout::encodings_as_git_writes_them(wt_repo, &mut index, worktree, None)? {
         index
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", worktree, e))?;

@@ -828,8 +828,8 @@ fn commit_patch_id(repo: &gix::Repository, id: gix::ObjectId) -> Option<gix::Obj
 
 /// Why checking out `commit` would go wrong before anything is written, if it would: blobs
 /// missing from the object database (a partial clone not fetched yet), or a
-/// `working-tree-encoding` gix cannot write (UTF-16/UTF-32: gix writes such files as their
-/// UTF-8 blob, which git then shows modified).
+/// wide `working-tree-encoding` flowloom cannot write (UCS-2, UCS-4, odd UTF-16/32 names:
+/// gix would write such files as their UTF-8 blob, which git then shows modified).
 pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> {
     let id = gix::ObjectId::from_hex(commit.as_bytes()).ok()?;
     let tree = repo.find_commit(id).ok()?.tree_id().ok()?;
@@ -888,11 +888,8 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
             let Some(value) = word.strip_prefix(b"working-tree-encoding=") else {
                 continue;
             };
-            let upper = value.to_ascii_uppercase();
-            if [&b"UTF-16"[..], b"UTF-32", b"UCS-2", b"UCS-4", b"UTF16", b"UTF32"]
-                .iter()
-                .any(|p| upper.starts_with(p))
-            {
+            // UTF-16 and UTF-32 flowloom writes itself (`fsutil::wide`); other wide forms not.
+            if crate::fsutil::wide::is_wide_name(value) && crate::fsutil::wide::by_name(value).is_none() {
                 return Some(format!(
                     "its attributes ask for working-tree-encoding={}, which gitoxide cannot write yet (it would \
                      check the UTF-8 blob out unconverted); make this session with `git worktree add`",

@@ -146,7 +146,16 @@ const CASES: &[Case] = &[
     Case {
         name: "working-tree-encoding=UTF-16LE",
         setup: utf16_encoding,
-        known: Some("refused before anything is written: gix cannot write UTF-16 (it would write the UTF-8 blob)"),
+        ..ROW
+    },
+    Case {
+        name: "working-tree-encoding UTF-16 (byte order mark), utf-16be, UTF-32, UTF32LE, UTF-32BE; empty and non-UTF-8 files",
+        setup: wide_encodings,
+        ..ROW
+    },
+    Case {
+        name: "working-tree-encoding=UTF-16 with eol=crlf, and UTF-32 under core.autocrlf",
+        setup: wide_encodings_crlf,
         ..ROW
     },
     Case {
@@ -1156,6 +1165,58 @@ fn utf16_encoding(env: &TestEnv) {
         .collect();
     write_bytes(env, b"wide.u16", &bytes);
     env.commit("utf-16");
+}
+
+/// Files in `encoding` (UTF-8 text converted by iconv, as a user's editor would save them)
+/// committed under the attribute `pattern`.
+fn wide_files(env: &TestEnv, attributes: &str, files: &[(&str, &str)]) {
+    env.write(".gitattributes", attributes);
+    for (name, encoding) in files {
+        let out = Command::new("iconv")
+            .args(["-f", "UTF-8", "-t", encoding])
+            .stdin(std::fs::File::open(env.path("README.md")).expect("README"))
+            .output()
+            .expect("iconv");
+        assert!(out.status.success(), "iconv to {encoding}");
+        write_bytes(env, name.as_bytes(), &out.stdout);
+    }
+}
+
+fn wide_encodings(env: &TestEnv) {
+    plain(env);
+    // A blob that is not UTF-8 (committed before the attribute): git cannot convert it and
+    // checks it out as it is.
+    write_bytes(env, b"latin.u16", b"caf\xe9\n");
+    env.commit("not utf-8");
+    env.git(&["update-index", "--assume-unchanged", "latin.u16"]);
+    env.write("README.md", "h\u{e9}llo \u{1F600}\nworld\n");
+    wide_files(
+        env,
+        "*.u16 text working-tree-encoding=UTF-16\n*.be16 text working-tree-encoding=utf-16be\n\
+         *.u32 text working-tree-encoding=UTF-32\n*.le32 text working-tree-encoding=UTF32LE\n\
+         *.be32 text working-tree-encoding=UTF-32BE\n",
+        &[
+            ("a.u16", "UTF-16"),
+            ("deep/b.be16", "UTF-16BE"),
+            ("c.u32", "UTF-32"),
+            ("d.le32", "UTF-32LE"),
+            ("e.be32", "UTF-32BE"),
+        ],
+    );
+    write_bytes(env, b"empty.u16", b"");
+    env.commit("wide encodings");
+}
+
+fn wide_encodings_crlf(env: &TestEnv) {
+    plain(env);
+    env.write("README.md", "one\ntwo\n");
+    wide_files(
+        env,
+        "*.u16 text eol=crlf working-tree-encoding=UTF-16\n*.u32 text working-tree-encoding=UTF-32\n",
+        &[("a.u16", "UTF-16"), ("b.u32", "UTF-32")],
+    );
+    env.commit("wide with crlf");
+    config(env, "core.autocrlf", "true");
 }
 
 fn ident(env: &TestEnv) {

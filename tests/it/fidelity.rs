@@ -496,3 +496,38 @@ fn a_shared_repository_mode_git_refuses_is_refused() {
     );
     assert!(!env.path("sessions").exists());
 }
+
+/// `merge` updating the base's worktree writes a UTF-16 file (and a UTF-32 one) as `git
+/// merge` does: in its encoding, with git's byte order mark; `git status` sees no change.
+/// An `index.skipHash` index keeps git's null trailer.
+#[test]
+fn merge_writes_wide_encodings_and_the_index_as_git_does() {
+    let env = TestEnv::new();
+    env.git(&["config", "index.skipHash", "true"]);
+    env.write(
+        ".gitattributes",
+        "*.u16 text working-tree-encoding=UTF-16\n*.u32 text working-tree-encoding=UTF-32BE\n",
+    );
+    env.manifest("[sessions.a]\npurpose = \"wide\"\n");
+    env.commit("attributes");
+    env.apply();
+    let wt = env.path("sessions/shell-instance-a");
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("h\u{e9}\n".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let utf32: Vec<u8> = "h\u{e9}\n".chars().flat_map(|c| u32::from(c).to_be_bytes()).collect();
+    std::fs::write(wt.join("a.u16"), &utf16).expect("write");
+    std::fs::write(wt.join("b.u32"), &utf32).expect("write");
+    env.git_in(&wt, &["add", "a.u16", "b.u32"]);
+    env.git_in(&wt, &["commit", "-qm", "wide files"]);
+    let (code, out, err) = env.run(&["merge", "--yes", "a"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read(env.path("a.u16")).expect("merged"), utf16);
+    assert_eq!(std::fs::read(env.path("b.u32")).expect("merged"), utf32);
+    let status = env.git(&["status", "--porcelain"]);
+    assert!(!status.contains(".u16") && !status.contains(".u32"), "{status}");
+    let index = std::fs::read(env.path(".git/index")).expect("index");
+    assert_eq!(&index[index.len() - 20..], &[0u8; 20][..], "git's null trailer");
+    env.fsck();
+}

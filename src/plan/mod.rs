@@ -458,6 +458,14 @@ pub enum Housekeeping {
         from: PathBuf,
         to: PathBuf,
     },
+    /// A worktree or its repository moved since the session was made: write both links
+    /// again as `git worktree repair` does (the registration's `gitdir` names `<to>/.git`,
+    /// the worktree's `.git` names the registration), the ownership entry following it.
+    RepairLinks {
+        admin_id: String,
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 /// How to plan.
@@ -548,7 +556,10 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
                     .iter()
                     .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id))
         }
-        Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) | Housekeeping::FinishMove { .. } => true,
+        Housekeeping::Excludes { .. }
+        | Housekeeping::Leftover(_)
+        | Housekeeping::FinishMove { .. }
+        | Housekeeping::RepairLinks { .. } => true,
     });
     let allocates = changes.iter().any(|c| match &c.action {
         Action::Create { prepare, .. } => !prepare.ports.is_empty(),
@@ -1683,6 +1694,12 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             .iter()
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
+    // Links a moved folder broke: repaired before anything else reads the worktrees.
+    steps.extend(state.broken_links.iter().map(|r| Housekeeping::RepairLinks {
+        admin_id: r.admin_id.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+    }));
     // A move a kill interrupted: finished (or forgotten, when its folder had not moved).
     steps.extend(state.owned.moving.iter().map(|m| Housekeeping::FinishMove {
         admin_id: m.admin_id.clone(),
@@ -2032,6 +2049,7 @@ mod tests {
                 }
                 Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
                 Housekeeping::FinishMove { to, .. } => record.moving.retain(|m| m.to != *to),
+                Housekeeping::RepairLinks { to, .. } => next.broken_links.retain(|r| r.to != *to),
             }
         }
     }

@@ -527,8 +527,18 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(rel) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(worktree.join(&rel)) else {
-            continue;
+        let entries = match std::fs::read_dir(worktree.join(&rel)) {
+            Ok(entries) => entries,
+            // A folder that cannot be listed (mode 000, another user's) may hold a
+            // repository nothing here can vouch for: it blocks as one that cannot be read.
+            Err(e) if !rel.as_os_str().is_empty() && e.kind() == std::io::ErrorKind::PermissionDenied => {
+                found.push(Nested {
+                    path: rel.to_string_lossy().into_owned(),
+                    unpushed: None,
+                });
+                continue;
+            }
+            Err(_) => continue,
         };
         let mut dirs = Vec::new();
         let (mut dot_git, mut head, mut objects, mut refs) = (false, false, false, false);

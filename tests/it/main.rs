@@ -28,4 +28,5 @@ mod safety;
 mod saved_plans;
 mod shell_function;
 mod team;
+mod trust_prompt;
 mod workflow;

@@ -13,11 +13,38 @@ const POSIX: &str = r#"# flowloom: `flowloom cd ID` changes directory to a sessi
 # worktree.
 # Add to your shell's startup file: eval "$(flowloom shell-init bash)"
 flowloom() {
-    case "$1" in
+    # The command is the first word that is neither a global option nor its value
+    # (`flowloom -C DIR new x` as well as `flowloom new x`).
+    local __flowloom_cmd= __flowloom_at=0 __flowloom_skip=0 __flowloom_arg
+    for __flowloom_arg in "$@"; do
+        __flowloom_at=$((__flowloom_at + 1))
+        if [ "$__flowloom_skip" = 1 ]; then
+            __flowloom_skip=0
+            continue
+        fi
+        case "$__flowloom_arg" in
+        -C | --manifest | --color | --lock-timeout) __flowloom_skip=1 ;;
+        -*) ;;
+        *)
+            __flowloom_cmd=$__flowloom_arg
+            break
+            ;;
+        esac
+    done
+    case "$__flowloom_cmd" in
     cd)
-        shift
-        local __flowloom_dir
-        __flowloom_dir="$(command flowloom path "$@")" || return $?
+        local __flowloom_dir __flowloom_i=0
+        # The same words with `cd` replaced by `path` (global options kept).
+        for __flowloom_arg in "$@"; do
+            shift
+            __flowloom_i=$((__flowloom_i + 1))
+            if [ "$__flowloom_i" = "$__flowloom_at" ]; then
+                set -- "$@" path
+            else
+                set -- "$@" "$__flowloom_arg"
+            fi
+        done
+        __flowloom_dir="$(command flowloom "$@")" || return $?
         cd -- "$__flowloom_dir"
         ;;
     new | rm | merge)
@@ -44,10 +71,31 @@ const FISH: &str = r#"# flowloom: `flowloom cd ID` changes directory to a sessio
 # worktree.
 # Add to config.fish: flowloom shell-init fish | source
 function flowloom
-    if test (count $argv) -ge 1; and test "$argv[1]" = cd
-        set -l dir (command flowloom path $argv[2..-1]); or return $status
+    # The command is the first word that is neither a global option nor its value.
+    set -l cmd
+    set -l at 0
+    set -l skip 0
+    for i in (seq (count $argv))
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        switch $argv[$i]
+            case -C --manifest --color --lock-timeout
+                set skip 1
+            case '-*'
+            case '*'
+                set cmd $argv[$i]
+                set at $i
+                break
+        end
+    end
+    if test "$cmd" = cd
+        set -l words $argv
+        set words[$at] path
+        set -l dir (command flowloom $words); or return $status
         cd -- $dir
-    else if test (count $argv) -ge 1; and contains -- "$argv[1]" new rm merge
+    else if contains -- "$cmd" new rm merge
         set -l file (mktemp (set -q TMPDIR; and echo $TMPDIR; or echo /tmp)/flowloom-cd.XXXXXX); or return 1
         FLOWLOOM_CD_FILE=$file FLOWLOOM_SHELL_PID=$fish_pid command flowloom $argv
         set -l code $status

@@ -29,4 +29,5 @@ mod saved_plans;
 mod shell_function;
 mod team;
 mod teardown;
+mod trust_prompt;
 mod workflow;

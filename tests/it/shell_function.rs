@@ -112,3 +112,42 @@ fn without_the_function_the_shell_pid_counts_for_nothing() {
     assert_eq!(code, 1);
     assert!(err.contains("shell-init"), "{err}");
 }
+
+/// `flowloom -C DIR new …` from outside the repository lands in the new session too, and
+/// `flowloom -C DIR cd ID` goes there: the function finds the command after global options.
+fn from_elsewhere(program: &str, init: &str) {
+    let env = TestEnv::new();
+    env.manifest("");
+    let main = env.repo.canonicalize().expect("repo");
+    let outside = env.tmp.path().canonicalize().expect("tmp");
+    let script = format!(
+        "{init}\ncd {out} || exit 9\nflowloom -C {repo} --color never new agent-2 > /dev/null || exit 10\npwd\n\
+         cd {out} || exit 9\nflowloom -q -C {repo} cd agent-2 || exit 11\npwd\n",
+        out = outside.display(),
+        repo = main.display(),
+    );
+    let (code, out, err) = shell(&env, program, &script);
+    assert_eq!(code, 0, "{program}: {out}\n{err}");
+    let session = main.join("sessions/shell-instance-agent-2").display().to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, [session.as_str(), session.as_str()], "{program}: {out}\n{err}");
+}
+
+#[test]
+fn bash_new_with_a_directory_option_lands_in_the_session() {
+    from_elsewhere("bash", "eval \"$(flowloom shell-init bash)\"");
+}
+
+#[test]
+fn zsh_new_with_a_directory_option_lands_in_the_session() {
+    if installed("zsh") {
+        from_elsewhere("zsh", "eval \"$(flowloom shell-init zsh)\"");
+    }
+}
+
+#[test]
+fn fish_new_with_a_directory_option_lands_in_the_session() {
+    if installed("fish") {
+        from_elsewhere("fish", "flowloom shell-init fish | source");
+    }
+}

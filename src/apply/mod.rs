@@ -38,6 +38,19 @@ pub struct Outcome<'p> {
     pub result: Result<(), Failure>,
 }
 
+/// Why a housekeeping step was left undone.
+#[derive(Debug, thiserror::Error)]
+pub enum HousekeepError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Leftover(#[from] crate::store::recover::RemoveError),
+    #[error("{} is not in a trash folder; left alone", .0.display())]
+    NotInTrash(PathBuf),
+    #[error("{} is not flowloom's to delete; left alone", .0.display())]
+    NotOurs(PathBuf),
+}
+
 /// Why a change was not carried out.
 #[derive(Debug)]
 pub enum Failure {
@@ -61,7 +74,7 @@ impl From<RepoError> for Failure {
 #[derive(Debug)]
 pub struct Report<'p> {
     /// Housekeeping steps that could not be done, with why (the rest were).
-    pub housekeeping: Vec<(&'p Housekeeping, String)>,
+    pub housekeeping: Vec<(&'p Housekeeping, HousekeepError)>,
     pub changes: Vec<Outcome<'p>>,
 }
 
@@ -166,7 +179,7 @@ impl<'a> Executor<'a> {
                         .iter()
                         .map(|change| Outcome {
                             change,
-                            result: Err(Failure::Error(RepoError::message(why.clone()))),
+                            result: Err(Failure::Error(RepoError::message(why.to_string()))),
                         })
                         .collect();
                     report.housekeeping.push((step, why));
@@ -225,12 +238,12 @@ impl<'a> Executor<'a> {
         report
     }
 
-    fn housekeep(&mut self, step: &Housekeeping) -> Result<(), String> {
+    fn housekeep(&mut self, step: &Housekeeping) -> Result<(), HousekeepError> {
         match step {
             Housekeeping::Excludes { new, legacy, .. } => {
-                crate::store::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
+                Ok(crate::store::exclude::write(&self.common_dir, new, legacy)?)
             }
-            Housekeeping::Leftover(leftover) => crate::store::recover::remove(leftover),
+            Housekeeping::Leftover(leftover) => Ok(crate::store::recover::remove(leftover)?),
             Housekeeping::EmptyTrash { path } if self.record.deleting.contains(path) => {
                 // A deletion that started: finished, whatever is left of the folder (it was
                 // checked before anything of it was deleted). Only in a real trash folder.
@@ -239,11 +252,11 @@ impl<'a> Executor<'a> {
                         && std::fs::symlink_metadata(t).is_ok_and(|m| m.is_dir())
                 });
                 if !in_trash {
-                    return Err(format!("{} is not in a trash folder; left alone", path.display()));
+                    return Err(HousekeepError::NotInTrash(path.clone()));
                 }
-                delete_tree(path).map_err(|e| e.to_string())?;
+                delete_tree(path)?;
                 self.record.deleting.retain(|p| p != path);
-                self.save_record().map_err(|e| e.to_string())?;
+                self.save_record()?;
                 if let Some(trash) = path.parent() {
                     let _ = std::fs::remove_dir(trash);
                 }
@@ -259,14 +272,14 @@ impl<'a> Executor<'a> {
                         && o.trash_digest.as_deref() == Some(crate::read::inspect::Stamps::read(path).digest().as_str())
                 });
                 let registered = match owner {
-                    Some(o) => self.proxy(&o.path).map_err(|e| e.to_string())?.is_some(),
+                    Some(o) => self.proxy(&o.path)?.is_some(),
                     None => false,
                 };
                 let ours = owner.is_some_and(|o| crate::read::inspect::is_trash_of(path, &o.path));
                 if !ours || registered {
-                    return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
+                    return Err(HousekeepError::NotOurs(path.clone()));
                 }
-                delete_tree(path).map_err(|e| e.to_string())?;
+                delete_tree(path)?;
                 if let Some(trash) = path.parent() {
                     let _ = std::fs::remove_dir(trash);
                 }
@@ -276,18 +289,18 @@ impl<'a> Executor<'a> {
                         o.trash_digest = None;
                     }
                 }
-                self.save_record().map_err(|e| e.to_string())
+                Ok(self.save_record()?)
             }
-            Housekeeping::FinishMove { admin_id, from, to } => self.resume_move(admin_id, from, to),
+            Housekeeping::FinishMove { admin_id, from, to } => Ok(self.resume_move(admin_id, from, to)?),
             Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
-                self.save_record().map_err(|e| e.to_string())?;
+                self.save_record()?;
                 // A creation that died before its worktree existed may hold ports (unless
                 // the id lives on in another entry: its ports are that session's).
                 if self.record.sessions.iter().any(|o| o.id == *session) {
                     return Ok(());
                 }
-                crate::store::machine::release_ports(&self.repository_key(), session).map_err(|e| e.to_string())
+                Ok(crate::store::machine::release_ports(&self.repository_key(), session)?)
             }
         }
     }
@@ -787,16 +800,16 @@ impl<'a> Executor<'a> {
 
     /// A move a kill interrupted: finished when the folder is at `to`, forgotten while it is
     /// still at `from` (the session's plan moves it again).
-    fn resume_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), String> {
+    fn resume_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), RepoError> {
         let stage = relocate::staging(to);
         if stage.symlink_metadata().is_ok() {
-            delete_tree(&stage).map_err(|e| e.to_string())?;
+            delete_tree(&stage)?;
         }
         if to.is_dir() && (from.symlink_metadata().is_err() || relocate::first_difference(from, to).is_none()) {
-            return self.finish_move(admin_id, from, to).map_err(|e| e.to_string());
+            return self.finish_move(admin_id, from, to);
         }
         self.record.moving.retain(|m| m.to != to);
-        self.save_record().map_err(|e| e.to_string())
+        self.save_record()
     }
 
     /// Check again, archive (forced only), record `removing`, move the worktree into the
@@ -1851,7 +1864,7 @@ impl<'a> Executor<'a> {
     /// the plan checked is checked again right before.
     fn create_dir_in_worktree(&self, worktree: &Path, rel: &Path) -> Result<(), Failure> {
         crate::fsutil::check_beneath(worktree, rel)
-            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why: why.to_string() }]))?;
         crate::fsutil::create_dir_beneath(worktree, rel)?;
         Ok(())
     }
@@ -1859,7 +1872,7 @@ impl<'a> Executor<'a> {
     fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
         let rel = crate::names::metadata_file(&change.session);
         crate::fsutil::check_beneath(&change.path, &rel)
-            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why: why.to_string() }]))?;
         let fresh;
         let text = match text {
             Some(t) => t,

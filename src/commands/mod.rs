@@ -419,14 +419,24 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
     let repo =
         gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start_dir, Default::default(), trust)
             .map(gix::Repository::from)
-            .map_err(|e| open_error(start_dir, &crate::error::chain(&e)))?;
+            .map_err(|e| open_error(start_dir, &e))?;
     refuse_unsupported(&repo)?;
     Ok(repo)
 }
 
-/// Why a repository could not be opened, in the words a git user expects.
-fn open_error(start_dir: &Path, chain: &str) -> Error {
-    if chain.contains("considered unsafe") {
+/// Whether gix classed the failure to open as `class` itself (an I/O error of that kind
+/// on the way, such as a folder it may not read, does not count).
+fn classed_as(e: &gix::Error, class: gix::error::Class) -> bool {
+    e.classify()
+        .any(|c| c.class() == class && c.error().downcast_ref::<std::io::Error>().is_none())
+}
+
+/// Why a repository could not be opened, in the words a git user expects: gix refuses a
+/// repository another user owns as permission denied, and one whose object format this
+/// build does not have as unsupported.
+fn open_error(start_dir: &Path, e: &gix::Error) -> Error {
+    let chain = crate::error::chain(e);
+    if classed_as(e, gix::error::Class::PermissionDenied) {
         return Error::Usage {
             message: format!("detected dubious ownership in the repository at {}: {chain}", start_dir.display()),
             help: Some(
@@ -435,7 +445,7 @@ fn open_error(start_dir: &Path, chain: &str) -> Error {
             ),
         };
     }
-    if chain.contains("bject format") || chain.contains("objectFormat") {
+    if classed_as(e, gix::error::Class::Unsupported) {
         return Error::Usage {
             message: format!(
                 "the repository at {} uses SHA-256 object names, which this build of flowloom cannot read: {chain}",

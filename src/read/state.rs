@@ -159,6 +159,7 @@ impl Worktree {
             crate::fsutil::check_beneath(&path, &crate::names::metadata_file(id))
                 .and_then(|()| crate::fsutil::check_beneath(&path, &crate::names::artifacts_dir(id)))
                 .err()
+                .map(|e| e.to_string())
         });
         let (metadata, has_artifacts) = match present_id {
             Some(id) if unsafe_session.is_none() => (

@@ -16,6 +16,17 @@ pub fn archive_ref(n: u64, branch: &str) -> String {
     format!("{ARCHIVE_PREFIX}{n}/{branch}")
 }
 
+/// The revspec that names the commit `spec` names (`<spec>^{commit}`), for `rev_parse`. A
+/// `:/text` spec (the youngest commit reachable from any ref whose message matches) takes
+/// the rest of the spec as its text, so it is left as it is: it names a commit already.
+pub fn commit_spec(spec: &str) -> String {
+    if spec.starts_with(":/") {
+        spec.to_owned()
+    } else {
+        format!("{spec}^{{commit}}")
+    }
+}
+
 /// The lock reason `git worktree add` (and gix) leave while a checkout is under way.
 pub const INITIALIZING: &str = "initializing";
 

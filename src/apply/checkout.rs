@@ -135,11 +135,8 @@ pub(crate) fn update_worktree(
     index
         .write(Default::default())
         .map_err(|e| RepoError::git("write the index of", &workdir, e))?;
-    if crate::apply::index_v4::wants_v4(wt_repo) {
-        let path = wt_repo.index_path();
-        crate::apply::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
-    }
-    Ok(())
+    crate::apply::index_v4::write_as_configured(wt_repo)
+        .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 
 /// The deleted files go, and the folders they leave empty.

@@ -1,29 +1,77 @@
-//! `index.version=4`: gix writes the index in format 2 (or 3) whatever the configuration
-//! asks; git reads that, but a repository that asked for format 4 (`index.version=4`, or
-//! `feature.manyFiles`) should get format 4, as `git worktree add` writes it. Format 4 is
-//! format 3 with each entry's path stored as "drop N bytes from the previous path, then add
-//! this suffix" and no padding, so flowloom re-encodes what gix wrote.
+//! The index as the repository's configuration asks git to write it. gix writes format 2
+//! (or 3) with a checksum whatever the configuration says; git writes:
 //!
-//! Anything this encoder does not know (a split index, an unknown version, a checksum that
-//! does not match) leaves the file as gix wrote it: format 2 is always correct, only larger.
+//! - format 4 for `index.version=4` (or `GIT_INDEX_VERSION=4`, or `feature.manyFiles`):
+//!   format 3 with each entry's path stored as "drop N bytes from the previous path, then
+//!   add this suffix" and no padding;
+//! - 20 zero bytes instead of the trailing checksum for `index.skipHash` (which
+//!   `feature.manyFiles` turns on): `git fsck` and every reader take a null trailer as "not
+//!   computed" (repo-settings.c, read-cache.c).
+//!
+//! So flowloom re-encodes what gix wrote. Anything this encoder does not know (a split
+//! index, an unknown version, a checksum that does not match) leaves the file as gix wrote
+//! it: format 2 with a checksum is always correct, only larger and slower.
 
 use std::io::Write;
 use std::path::Path;
 
-/// The index format the repository's configuration asks for, when it asks for 4.
-pub fn wants_v4(repo: &gix::Repository) -> bool {
+/// How git would write this repository's index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Format {
+    /// Index format 4.
+    pub v4: bool,
+    /// A null trailer instead of the checksum.
+    pub skip_hash: bool,
+}
+
+/// The format git's settings give (`prepare_repo_settings`, `get_index_format_default`):
+/// `feature.manyFiles` is the default of both, `index.version` (under `GIT_INDEX_VERSION`)
+/// and `index.skipHash` decide where set.
+pub fn configured(repo: &gix::Repository) -> Format {
     let config = repo.config_snapshot();
-    match config.integer("index.version") {
-        Some(v) => v == 4,
-        None => config.boolean("feature.manyFiles").unwrap_or(false),
+    let many_files = config.boolean("feature.manyFiles").unwrap_or(false);
+    let version = std::env::var("GIT_INDEX_VERSION")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .or_else(|| config.integer("index.version"));
+    Format {
+        v4: version.map_or(many_files, |v| v == 4),
+        skip_hash: config.boolean("index.skipHash").unwrap_or(many_files),
     }
 }
 
-/// Re-encodes the index at `path` in format 4, under git's `index.lock` (when another
-/// process holds it, the file is left as it is).
+/// The index format the repository's configuration asks for, when it asks for 4.
+pub fn wants_v4(repo: &gix::Repository) -> bool {
+    configured(repo).v4
+}
+
+/// Re-encodes the index of `repo` (its `index_path`) as git would write it, under git's
+/// `index.lock` (when another process holds it, the file is left as it is).
+pub fn write_as_configured(repo: &gix::Repository) -> std::io::Result<()> {
+    let format = configured(repo);
+    if format == Format::default() {
+        return Ok(());
+    }
+    replace(&repo.index_path(), |bytes| recode(bytes, format))
+}
+
+/// Re-encodes the index at `path` in format 4, its trailer kept as it is (null or a
+/// checksum), under git's `index.lock` (when another process holds it, the file is left as
+/// it is).
 pub fn rewrite(path: &Path) -> std::io::Result<()> {
+    replace(path, |bytes| {
+        let (_, trailer) = split(bytes)?;
+        let skip_hash = trailer.iter().all(|b| *b == 0);
+        recode(bytes, Format { v4: true, skip_hash })
+    })
+}
+
+/// `path`'s bytes replaced by what `change` makes of them, when it makes something else.
+fn replace(path: &Path, change: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> std::io::Result<()> {
     let bytes = std::fs::read(path)?;
-    let Some(v4) = encode(&bytes) else { return Ok(()) };
+    let Some(new) = change(&bytes).filter(|new| *new != bytes) else {
+        return Ok(());
+    };
     let lock = path.with_extension("lock");
     let mut file = match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
         Ok(f) => f,
@@ -31,7 +79,7 @@ pub fn rewrite(path: &Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     };
     let written = file
-        .write_all(&v4)
+        .write_all(&new)
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::rename(&lock, path));
     if written.is_err() {
@@ -53,13 +101,48 @@ fn sha1(parts: &[&[u8]]) -> Option<Vec<u8>> {
     hasher.try_finalize().ok().map(|id| id.as_bytes().to_vec())
 }
 
-/// Format 2 or 3 → format 4; `None` when the bytes are not an index this can re-encode.
-pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
+/// An index's body and trailer, when the trailer is its checksum or null (`index.skipHash`).
+fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let body_len = bytes.len().checked_sub(HASH_LEN)?;
-    let (body, checksum) = bytes.split_at(body_len);
-    if body.get(..4)? != b"DIRC" || sha1(&[body])?.as_slice() != checksum {
-        return None;
-    }
+    let (body, trailer) = bytes.split_at(body_len);
+    let valid = trailer.iter().all(|b| *b == 0) || sha1(&[body])?.as_slice() == trailer;
+    (body.get(..4)? == b"DIRC" && valid).then_some((body, trailer))
+}
+
+/// The index `bytes` written in `format`: format 2 or 3 made format 4 where asked (any
+/// other version kept), and the trailer null or the checksum. `None` when the bytes are
+/// not an index this can re-encode.
+pub fn recode(bytes: &[u8], format: Format) -> Option<Vec<u8>> {
+    let (body, _) = split(bytes)?;
+    let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    let mut out = if format.v4 && (version == 2 || version == 3) {
+        encode_body(body)?
+    } else {
+        body.to_vec()
+    };
+    let trailer = if format.skip_hash {
+        vec![0; HASH_LEN]
+    } else {
+        sha1(&[&out])?
+    };
+    out.extend_from_slice(&trailer);
+    Some(out)
+}
+
+/// Format 2 or 3 → format 4 (with a checksum); `None` when the bytes are not an index this
+/// can re-encode.
+pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
+    recode(
+        bytes,
+        Format {
+            v4: true,
+            skip_hash: false,
+        },
+    )
+}
+
+/// The body (no trailer) of a format 2 or 3 index, in format 4.
+fn encode_body(body: &[u8]) -> Option<Vec<u8>> {
     let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
     if version != 2 && version != 3 {
         return None;
@@ -115,8 +198,6 @@ pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     out.extend_from_slice(&extensions);
-    let checksum = sha1(&[&out])?;
-    out.extend_from_slice(&checksum);
     Some(out)
 }
 
@@ -154,5 +235,43 @@ mod tests {
         v2.extend(sha1(&[&v2]).expect("sha1"));
         let v4 = encode(&v2).expect("an empty index");
         assert_eq!(v4.get(4..8), Some(&[0u8, 0, 0, 4][..]));
+    }
+
+    #[test]
+    fn skip_hash_writes_a_null_trailer_and_back() {
+        let mut v2 = b"DIRC\0\0\0\x02\0\0\0\0".to_vec();
+        v2.extend(sha1(&[&v2]).expect("sha1"));
+        let null = recode(
+            &v2,
+            Format {
+                v4: false,
+                skip_hash: true,
+            },
+        )
+        .expect("recodes");
+        assert_eq!(&null[..12], &v2[..12]);
+        assert_eq!(&null[12..], &[0u8; HASH_LEN][..]);
+        assert_eq!(
+            recode(&null, Format::default()),
+            Some(v2.clone()),
+            "a null trailer is read"
+        );
+        let v4 = recode(
+            &null,
+            Format {
+                v4: true,
+                skip_hash: true,
+            },
+        )
+        .expect("recodes");
+        assert_eq!(v4.get(4..8), Some(&[0u8, 0, 0, 4][..]));
+        assert_eq!(&v4[12..], &[0u8; HASH_LEN][..]);
+        let mut corrupt = v2.clone();
+        corrupt[12] ^= 1;
+        assert_eq!(
+            recode(&corrupt, Format::default()),
+            None,
+            "a wrong checksum is left alone"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod land;
 pub mod refs;
 pub mod relocate;
 pub mod setup;
+mod worktree_config;
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -254,13 +255,7 @@ impl<'a> Executor<'a> {
                 if !in_trash {
                     return Err(HousekeepError::NotInTrash(path.clone()));
                 }
-                delete_tree(path)?;
-                self.record.deleting.retain(|p| p != path);
-                self.save_record()?;
-                if let Some(trash) = path.parent() {
-                    let _ = std::fs::remove_dir(trash);
-                }
-                Ok(())
+                Ok(self.finish_deletion(path)?)
             }
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
@@ -279,17 +274,8 @@ impl<'a> Executor<'a> {
                 if !ours || registered {
                     return Err(HousekeepError::NotOurs(path.clone()));
                 }
-                delete_tree(path)?;
-                if let Some(trash) = path.parent() {
-                    let _ = std::fs::remove_dir(trash);
-                }
-                for o in &mut self.record.sessions {
-                    if o.trash.as_deref() == Some(path.as_path()) {
-                        o.trash = None;
-                        o.trash_digest = None;
-                    }
-                }
-                Ok(self.save_record()?)
+                self.start_deletion(path)?;
+                Ok(self.finish_deletion(path)?)
             }
             Housekeeping::FinishMove { admin_id, from, to } => Ok(self.resume_move(admin_id, from, to)?),
             Housekeeping::DropRecord { path, session } => {
@@ -427,7 +413,7 @@ impl<'a> Executor<'a> {
         // reported once the session is complete.
         let hook = post_checkout.map(|dir| {
             let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
-            crate::apply::hooks::post_checkout(dir, &change.path, &null, &head)
+            crate::apply::hooks::post_checkout(dir, &change.path, &self.git_prefix(), &null, &head)
         });
         // SPEC §10: the copies, then setup (the ports were allocated first).
         // SPEC §11.3: a session with copies or setup is recorded `incomplete` until both end.
@@ -445,6 +431,19 @@ impl<'a> Executor<'a> {
             return Err(Failure::HookFailed(why));
         }
         setup.map_err(Failure::HookFailed)
+    }
+
+    /// `GIT_PREFIX` as git sets it for a command's hooks: where flowloom was started,
+    /// relative to the top of the worktree it found (`sub/`), empty outside it.
+    fn git_prefix(&self) -> String {
+        let Some(top) = self.repo.workdir() else {
+            return String::new();
+        };
+        let start = crate::fsutil::canonical(&self.start_dir);
+        match start.strip_prefix(crate::fsutil::canonical(top)) {
+            Ok(rel) if !rel.as_os_str().is_empty() => format!("{}/", rel.to_string_lossy()),
+            _ => String::new(),
+        }
     }
 
     /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
@@ -630,7 +629,9 @@ impl<'a> Executor<'a> {
                     let head = self.add_worktree(change)?;
                     if let Some(dir) = post_checkout {
                         let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
-                        hook_failure = crate::apply::hooks::post_checkout(dir, &change.path, &null, &head).err();
+                        hook_failure =
+                            crate::apply::hooks::post_checkout(dir, &change.path, &self.git_prefix(), &null, &head)
+                                .err();
                     }
                     // A worktree made again is a new checkout: it gets its copies and setup
                     // as a new session does (its ports are the ones it holds), once its
@@ -998,15 +999,35 @@ impl<'a> Executor<'a> {
             entry.trash_digest = None;
             self.record.upsert(entry);
         }
-        if !self.record.deleting.iter().any(|p| p == trash) {
-            self.record.deleting.push(trash.to_owned());
+        self.start_deletion(trash)?;
+        Ok(self.finish_deletion(trash)?)
+    }
+
+    /// One record write: `path` leaves every session entry's trash for the list of
+    /// deletions started. From then on no plan moves it back; every plan finishes it.
+    fn start_deletion(&mut self, path: &Path) -> Result<(), RepoError> {
+        for o in &mut self.record.sessions {
+            if o.trash.as_deref() == Some(path) {
+                o.trash = None;
+                o.trash_digest = None;
+            }
         }
+        if !self.record.deleting.iter().any(|p| p == path) {
+            self.record.deleting.push(path.to_owned());
+        }
+        self.save_record()
+    }
+
+    /// Delete a folder whose deletion the record says started, then drop it from the
+    /// record, then the trash folder if that is empty now (a kill before that leaves an
+    /// empty trash folder, which the next plan removes as a leftover).
+    fn finish_deletion(&mut self, path: &Path) -> Result<(), RepoError> {
+        failpoint_part_way("remove:deleting", path);
+        delete_tree(path)?;
+        self.record.deleting.retain(|p| p != path);
         self.save_record()?;
-        failpoint_part_way("remove:deleting", trash);
-        delete_tree(trash)?;
-        self.record.deleting.retain(|p| p != trash);
-        self.save_record()?;
-        if let Some(dir) = trash.parent() {
+        failpoint("remove:deleted");
+        if let Some(dir) = path.parent() {
             let _ = std::fs::remove_dir(dir);
         }
         Ok(())
@@ -1111,7 +1132,7 @@ impl<'a> Executor<'a> {
         let tip_id = gix::ObjectId::from_hex(tip.as_bytes())
             .map_err(|e| RepoError::git("parse object id", Path::new(tip), e))?;
         let mut hidden = Vec::new();
-        if let Ok(id) = self.repo.rev_parse_single(format!("{base}^{{commit}}").as_str()) {
+        if let Ok(id) = self.repo.rev_parse_single(crate::names::commit_spec(base).as_str()) {
             hidden.push(id.detach());
         }
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
@@ -1512,6 +1533,7 @@ impl<'a> Executor<'a> {
         if let Some(bar) = &self.bar {
             bar.session_done();
         }
+        worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
         index_as_configured(&wt_repo)?;
@@ -1886,14 +1908,11 @@ impl<'a> Executor<'a> {
     }
 }
 
-/// gix writes index format 2 (or 3); a repository that asks for format 4 gets it, as git
-/// would write it.
+/// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4
+/// or a null trailer (`index.skipHash`, `feature.manyFiles`) gets it, as git would write it.
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
-    if crate::apply::index_v4::wants_v4(wt_repo) {
-        let path = wt_repo.index_path();
-        crate::apply::index_v4::rewrite(&path).map_err(|e| RepoError::io("write the index", &path, e))?;
-    }
-    Ok(())
+    crate::apply::index_v4::write_as_configured(wt_repo)
+        .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 
 /// Of the administration folders `admins`, one whose `gitdir` points at `path`. git names
@@ -2283,7 +2302,7 @@ fn test_hook(var: &str, session: &str) {
 
 /// The failpoints a plain (base-started) creation and a removal pass through; remote-started
 /// creation also passes `create:branch-ref` (between the branch and its upstream).
-pub const FAILPOINTS: [&str; 13] = [
+pub const FAILPOINTS: [&str; 14] = [
     "create:record",
     "create:branch",
     "create:registered",
@@ -2295,6 +2314,7 @@ pub const FAILPOINTS: [&str; 13] = [
     "remove:checked",
     "remove:unregistered",
     "remove:deleting",
+    "remove:deleted",
     "remove:worktree",
     "remove:branch",
 ];

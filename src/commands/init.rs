@@ -41,7 +41,13 @@ root       = "../{repo}.sessions"    # the session worktrees, beside the reposit
 
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = if cli.global.manifest.is_some() {
-        gix::discover(start_dir).ok()
+        // With a manifest path given, a repository is optional, but one whose format is
+        // refused still is.
+        match open_repo(start_dir) {
+            Ok(repo) => Some(repo),
+            Err(Error::Format(refusal)) => return Err(refusal.into()),
+            Err(_) => None,
+        }
     } else {
         Some(open_repo(start_dir)?)
     };
@@ -77,7 +83,9 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     // Say so where the base would not resolve (a repository without commits).
     let base = base.unwrap_or_else(|| "main".to_owned());
     if let Some(repo) = &repo
-        && repo.rev_parse_single(format!("{base}^{{commit}}").as_str()).is_err()
+        && repo
+            .rev_parse_single(crate::names::commit_spec(&base).as_str())
+            .is_err()
     {
         printer.warn(&format!(
             "`{base}` does not name a commit here: set `base` under [defaults] in {shown} before declaring sessions"

@@ -79,6 +79,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
     } else {
         open_repo(&removal_dir)?
     };
+    let landed = super::rm::Landed {
+        branch: request.branch.clone(),
+        base: request.base.clone(),
+        commit: short(&landing.new),
+    };
     let removed = super::rm::remove_locked(
         cli,
         &removal_dir,
@@ -87,8 +92,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         &rm,
         Confirm::Given,
         &printer,
-        true,
-    )?;
+        Some(&landed),
+    )
+    .map_err(|e| landed_anyway(e, &landed, &request.session, args.force))?;
     let gone = !worktree.exists();
     if args.json {
         printer.out(&json(&request, &landing, gone));
@@ -106,6 +112,20 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         ));
     }
     Ok(removed)
+}
+
+/// The removal after a merge failed: what blocked it (already saying the merge stays), or
+/// any other error, told with what landed and how to finish the removal.
+fn landed_anyway(error: Error, landed: &super::rm::Landed, session: &str, force: bool) -> Error {
+    if matches!(error, Error::Blocked { .. }) {
+        return error;
+    }
+    Error::Landed {
+        landed: landed.text(),
+        session: session.to_owned(),
+        help: super::rm::force_help(session, force, true, true),
+        removal: vec![error],
+    }
 }
 
 /// `--squash`/`--rebase`/`--ff-only`, else the manifest's `merge`, else squash.

@@ -48,12 +48,36 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Lock(#[from] crate::store::lock::LockError),
+    /// A repository format git or gitoxide cannot honour: refused before anything is read.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Format(#[from] crate::read::format::FormatError),
     #[error("{message}")]
     #[diagnostic(code(flowloom::usage))]
     Usage {
         message: String,
         #[help]
         help: Option<String>,
+    },
+    /// SPEC §11.2: a removal that `rm` (or the end of `merge`) refuses, all or nothing.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::blocked))]
+    Blocked {
+        message: String,
+        #[help]
+        help: String,
+    },
+    /// `flowloom merge`: the merge landed, the removal it ends with did not finish.
+    #[error("{landed}, but the removal of session `{session}` did not finish; the merge stays")]
+    #[diagnostic(code(flowloom::merge::removal))]
+    Landed {
+        landed: String,
+        session: String,
+        #[help]
+        help: String,
+        /// What stopped the removal.
+        #[related]
+        removal: Vec<Error>,
     },
     /// A file flowloom would have to rewrite (`info/exclude`) that it refuses to read.
     #[error("{message}")]
@@ -416,12 +440,63 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
     let mut trust = gix::sec::trust::Mapping::<gix::open::Options>::default();
     trust.full = trust.full.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
     trust.reduced = trust.reduced.config_overrides(CONFIG_OVERRIDES).bail_if_untrusted(true);
+    let as_is = trust.full.clone().open_path_as_is(true);
     let repo =
         gix::ThreadSafeRepository::discover_with_environment_overrides_opts(start_dir, Default::default(), trust)
             .map(gix::Repository::from)
-            .map_err(|e| open_error(start_dir, &e))?;
-    refuse_unsupported(&repo)?;
-    Ok(repo)
+            .map_err(|e| {
+                // gix refuses some formats itself (SHA-256, a version above 1): say it as git does.
+                if let Some(Err(refusal)) = common_dir_of(start_dir).map(|dir| crate::read::format::check(&dir)) {
+                    return refusal.into();
+                }
+                open_error(start_dir, &e)
+            })?;
+    crate::read::format::check(repo.common_dir())?;
+    bare_as_configured(repo, as_is)
+}
+
+/// gix decides whether a repository is bare from its `config` alone, before it reads
+/// `config.worktree`: with `extensions.worktreeConfig` and `core.bare = true` there (the
+/// bare-clone layout, `proj/.git` a gitfile to `proj/.bare`), it takes the folder beside the
+/// git dir for a main worktree that git does not see. Reopened as bare, as git reads it
+/// (`GIT_WORK_TREE` or `core.worktree` still give a worktree, as in git).
+fn bare_as_configured(repo: gix::Repository, as_is: gix::open::Options) -> Result<gix::Repository, Error> {
+    let bare_by_git = {
+        let config = repo.config_snapshot();
+        config.boolean("core.bare") == Some(true)
+            && config.string("core.worktree").is_none()
+            && std::env::var_os("GIT_WORK_TREE").is_none()
+    };
+    if !bare_by_git || repo.workdir().is_none() || repo.kind() != gix::repository::Kind::Common {
+        return Ok(repo);
+    }
+    let git_dir = repo.git_dir().to_owned();
+    let bare = gix::open_opts(&git_dir, as_is).map_err(|e| open_error(&git_dir, &e))?;
+    Ok(if bare.workdir().is_none() { bare } else { repo })
+}
+
+/// The common directory of the repository at or above `start_dir` (or named by `GIT_DIR`),
+/// found without reading its configuration: for the format check when gix cannot open it.
+fn common_dir_of(start_dir: &Path) -> Option<PathBuf> {
+    let git_dir = match std::env::var_os("GIT_DIR") {
+        Some(dir) => start_dir.join(dir),
+        None => {
+            gix::discover::upwards(start_dir)
+                .ok()?
+                .0
+                .into_repository_and_work_tree_directories()
+                .0
+        }
+    };
+    match std::fs::read(git_dir.join("commondir")) {
+        Ok(bytes) => {
+            let rel = String::from_utf8_lossy(&bytes)
+                .trim_end_matches(['\n', '\r'])
+                .to_owned();
+            Some(git_dir.join(rel))
+        }
+        Err(_) => Some(git_dir),
+    }
 }
 
 /// Whether gix classed the failure to open as `class` itself (an I/O error of that kind
@@ -432,8 +507,7 @@ fn classed_as(e: &gix::Error, class: gix::error::Class) -> bool {
 }
 
 /// Why a repository could not be opened, in the words a git user expects: gix refuses a
-/// repository another user owns as permission denied, and one whose object format this
-/// build does not have as unsupported.
+/// repository another user owns as permission denied.
 fn open_error(start_dir: &Path, e: &gix::Error) -> Error {
     let chain = crate::error::chain(e);
     if classed_as(e, gix::error::Class::PermissionDenied) {
@@ -445,42 +519,12 @@ fn open_error(start_dir: &Path, e: &gix::Error) -> Error {
             ),
         };
     }
-    if classed_as(e, gix::error::Class::Unsupported) {
-        return Error::Usage {
-            message: format!(
-                "the repository at {} uses SHA-256 object names, which this build of flowloom cannot read: {chain}",
-                start_dir.display()
-            ),
-            help: Some("use git itself for this repository (`git worktree add`), or a SHA-1 repository".into()),
-        };
-    }
     Error::Usage {
         message: format!("{} is not inside a git repository: {chain}", start_dir.display()),
         help: Some(
             "run flowloom inside the repository, or point -C at it (GIT_DIR and GIT_WORK_TREE are honoured)".into(),
         ),
     }
-}
-
-/// Repository formats gix cannot handle: refused before anything is read or written.
-fn refuse_unsupported(repo: &gix::Repository) -> Result<(), Error> {
-    let config = repo.config_snapshot();
-    if config
-        .string("extensions.refStorage")
-        .is_some_and(|v| v.eq_ignore_ascii_case(b"reftable"))
-    {
-        return Err(Error::Usage {
-            message: format!(
-                "the repository at {} stores its refs in the reftable format (extensions.refStorage = reftable), which gitoxide cannot read or write yet",
-                repo.common_dir().display()
-            ),
-            help: Some(
-                "flowloom changes nothing here. To use it, convert the refs with `git refs migrate --ref-format=files`"
-                    .into(),
-            ),
-        });
-    }
-    Ok(())
 }
 
 /// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said
@@ -511,7 +555,11 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
             let main = repo
                 .main_repo()
                 .map_err(|e| RepoError::git("open the main worktree of", repo.common_dir(), e))?;
-            let top = main.workdir().ok_or_else(|| Error::Usage {
+            let top = main
+                .workdir()
+                .or(bare_clone_folder(repo).as_deref())
+                .map(Path::to_owned);
+            let top = top.ok_or_else(|| Error::Usage {
                 message: "the repository is bare: it has no main worktree to hold flowloom.toml".into(),
                 help: Some("pass --manifest PATH".into()),
             })?;
@@ -520,6 +568,20 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
         (None, None) => start_dir.join(manifest::FILE_NAME),
     };
     Ok(canonical_folder(&path))
+}
+
+/// The folder of the bare-clone layout: a bare repository (`proj/.bare`, any name) whose
+/// parent holds a `.git` gitfile pointing at it, with the worktrees beside. That folder
+/// stands for the main worktree: it holds `flowloom.toml`.
+pub(crate) fn bare_clone_folder(repo: &gix::Repository) -> Option<PathBuf> {
+    let common = crate::fsutil::canonical(repo.common_dir());
+    let parent = common.parent()?;
+    let dot_git = parent.join(".git");
+    if !dot_git.symlink_metadata().ok()?.is_file() {
+        return None;
+    }
+    let target = gix::discover::path::from_gitdir_file(&dot_git).ok()?;
+    (crate::fsutil::canonical(&parent.join(target)) == common).then(|| parent.to_owned())
 }
 
 /// `path` with its folder made canonical (so that every path derived from it compares with
@@ -615,6 +677,9 @@ pub(crate) fn compute(
     }
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     state.leftovers = crate::store::recover::leftovers(&common_dir, &state.owned, stale);
+    state
+        .leftovers
+        .extend(crate::store::recover::empty_trash(&state.root, &state.owned));
     let needs = crate::plan::questions(manifest, &state);
     state.answer(repo, &needs)?;
     let plan = crate::plan::plan_with(manifest, &state, options);

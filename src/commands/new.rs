@@ -171,7 +171,7 @@ fn resolve_base(repo: &gix::Repository, base: &str, remote: &str) -> Result<Stri
     if base == "HEAD" || base == "@" {
         return head_now(repo);
     }
-    let resolves = |rev: &str| repo.rev_parse_single(format!("{rev}^{{commit}}").as_str()).is_ok();
+    let resolves = |rev: &str| repo.rev_parse_single(crate::names::commit_spec(rev).as_str()).is_ok();
     if resolves(base) {
         return Ok(base.to_owned());
     }

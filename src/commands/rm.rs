@@ -29,11 +29,32 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RmArgs, printer: &Printer) -> Res
     let repo = open_repo(start_dir)?;
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
-    remove_locked(cli, start_dir, &repo, &lock, args, confirm, printer, false)
+    remove_locked(cli, start_dir, &repo, &lock, args, confirm, printer, None)
+}
+
+/// What `flowloom merge` landed before the removal it ends with: a blocked removal says
+/// so instead of "nothing was changed".
+pub(super) struct Landed {
+    pub branch: String,
+    pub base: String,
+    /// The base's new commit (short).
+    pub commit: String,
+}
+
+impl Landed {
+    /// `` `session/a` is merged into `main` (now 1a2b3c4) ``
+    pub fn text(&self) -> String {
+        format!(
+            "`{}` is merged into `{}` (now {})",
+            escape(&self.branch),
+            escape(&self.base),
+            self.commit
+        )
+    }
 }
 
 /// The removal itself, under the lock already taken (`flowloom merge` ends with it, its
-/// plan on standard error).
+/// plan on standard error, `landed` saying what the merge did).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn remove_locked(
     cli: &Cli,
@@ -43,7 +64,7 @@ pub(super) fn remove_locked(
     args: &RmArgs,
     confirm: Confirm,
     printer: &Printer,
-    plan_on_stderr: bool,
+    landed: Option<&Landed>,
 ) -> Result<ExitCode, Error> {
     let common_dir = crate::fsutil::canonical(repo.common_dir());
 
@@ -64,17 +85,7 @@ pub(super) fn remove_locked(
                 help: Some("`flowloom status` lists the sessions".into()),
             });
         }
-        return remove(
-            repo,
-            start_dir,
-            &current,
-            layer,
-            args,
-            confirm,
-            lock,
-            printer,
-            plan_on_stderr,
-        );
+        return remove(repo, start_dir, &current, layer, args, confirm, lock, printer, landed);
     };
     // Declared but never made (or made by hand, which flowloom never removes): dropping
     // the declaration is all there is to do, and it loses nothing.
@@ -98,7 +109,7 @@ fn remove(
     confirm: Confirm,
     lock: &crate::store::lock::ApplyLock,
     printer: &Printer,
-    plan_on_stderr: bool,
+    landed: Option<&Landed>,
 ) -> Result<ExitCode, Error> {
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     // Planned without the session, written only once it is gone.
@@ -118,10 +129,10 @@ fn remove(
         (Some(main), true) => (main.as_path(), Some(super::open_repo(main)?)),
         _ => (start_dir, None),
     };
-    let refuse = |plan: &Plan, state: &State| blockers(plan, state, &manifest, &args.id, args.force);
+    let refuse = |plan: &Plan, state: &State| blockers(plan, state, &manifest, &args.id, args.force, landed);
     let run = Run {
         refuse: Some(&refuse),
-        plan_on_stderr,
+        plan_on_stderr: landed.is_some(),
         ..Run::new(moved.as_ref().unwrap_or(repo), from, printer, lock)
     };
     let options = crate::plan::Options {
@@ -156,8 +167,16 @@ pub(super) fn undeclare(manifest: &Manifest, common_dir: &Path, id: &str, layer:
 }
 
 /// Why the removal of `id` cannot go ahead, as the error `rm` exits with: the plan's
-/// reasons, the files that block it by name, and the command that would force it.
-pub(super) fn blockers(plan: &Plan, state: &State, manifest: &Manifest, id: &str, force: bool) -> Option<Error> {
+/// reasons, the files that block it by name, and the command that would force it. After a
+/// merge (`landed`), it says that the merge stays.
+pub(super) fn blockers(
+    plan: &Plan,
+    state: &State,
+    manifest: &Manifest,
+    id: &str,
+    force: bool,
+    landed: Option<&Landed>,
+) -> Option<Error> {
     let change = plan.changes.iter().find(|c| c.session == id)?;
     let Action::Blocked { reasons } = &change.action else {
         return None;
@@ -172,27 +191,45 @@ pub(super) fn blockers(plan: &Plan, state: &State, manifest: &Manifest, id: &str
         .and_then(|w| w.dirt.as_ref())
         .map(crate::read::inspect::Dirt::all_paths)
         .unwrap_or_default();
+    let forceable = reasons.iter().all(crate::plan::Reason::forceable);
     let mut help = String::new();
     if !files.is_empty() {
         help.push_str(&format!("blocking files: {}. ", file_list(&files)));
     }
-    help.push_str(if force {
-        "what blocks it even with --force must be resolved first"
-    } else {
-        "commit or stash the work, or force it"
-    });
-    if !force {
-        help.push_str(&format!(
-            " with `flowloom rm --yes --force {id}`, which keeps every commit and file under refs/flowloom/archive first"
-        ));
-    }
-    Some(Error::Usage {
-        message: format!(
+    help.push_str(&force_help(id, force, forceable, landed.is_some()));
+    let message = match landed {
+        None => format!(
             "session `{id}` cannot be removed: {}; nothing was changed",
             why.join("; ")
         ),
-        help: Some(help),
-    })
+        Some(landed) => format!(
+            "{}, but session `{id}` cannot be removed: {}; the merge stays and the session is left as it was",
+            landed.text(),
+            why.join("; ")
+        ),
+    };
+    Some(Error::Blocked { message, help })
+}
+
+/// How to get past a blocked removal: what `--force` lifts, and the command. `merged`:
+/// after `flowloom merge`, whose own run is over.
+pub(super) fn force_help(id: &str, forced: bool, forceable: bool, merged: bool) -> String {
+    if forced || !forceable {
+        let then = if merged {
+            format!(", then run `flowloom rm --yes {id}`")
+        } else {
+            String::new()
+        };
+        return format!("what blocks it even with --force must be resolved first{then}");
+    }
+    let first = if merged {
+        format!("fix that and run `flowloom rm --yes {id}`, or force it")
+    } else {
+        "commit or stash the work, or force it".to_owned()
+    };
+    format!(
+        "{first} with `flowloom rm --yes --force {id}`, which keeps every commit and file under refs/flowloom/archive first"
+    )
 }
 
 /// Up to [`MAX_FILES`] names, then how many more.

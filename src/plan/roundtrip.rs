@@ -283,6 +283,7 @@ fn housekeeping() -> impl Strategy<Value = Housekeeping> {
         Just(LeftoverKind::TempFile),
         Just(LeftoverKind::HalfRegistration),
         Just(LeftoverKind::LoneLink),
+        Just(LeftoverKind::EmptyTrash),
     ];
     prop_oneof![
         (texts(), texts(), texts()).prop_map(|(old, new, legacy)| Housekeeping::Excludes { old, new, legacy }),

@@ -1,6 +1,7 @@
 //! What the repository holds, read through gix: worktrees, branches, metadata, dirt.
 
 pub mod dashboard;
+pub mod format;
 pub mod inspect;
 pub mod state;
 pub mod tracking;

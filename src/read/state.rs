@@ -932,7 +932,7 @@ fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
 }
 
 fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
-    repo.rev_parse_single(format!("{spec}^{{commit}}").as_str())
+    repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
         .map_err(|e| crate::error::chain(&e))
 }

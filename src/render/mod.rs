@@ -1017,6 +1017,7 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &dyn Places) -> String {
                 LeftoverKind::TempFile => "temporary file",
                 LeftoverKind::HalfRegistration => "half-made worktree registration",
                 LeftoverKind::LoneLink => "half-made worktree folder",
+                LeftoverKind::EmptyTrash => "empty trash folder",
             };
             format!("remove the {what} {} a killed apply left", l.path.display())
         }

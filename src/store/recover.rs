@@ -34,6 +34,9 @@ pub enum LeftoverKind {
     /// The folder of a session being created that holds nothing but the `.git` link a
     /// registration cut short wrote.
     LoneLink,
+    /// An empty `<root>/.flowloom-trash` folder: a removal killed between finishing its
+    /// deletion (or moving a folder back) and removing the trash folder itself.
+    EmptyTrash,
 }
 
 const INTENT_PREFIX: &str = "intent-";
@@ -190,12 +193,38 @@ fn temp_files(dirs: &[PathBuf], since: SystemTime) -> Vec<Leftover> {
     found
 }
 
+/// Empty trash folders in the root and beside the recorded sessions: nothing records them
+/// (they are made right before a move into them and removed once empty), so a kill in
+/// between leaves them to be found here. Only a real, empty folder; nothing else.
+pub fn empty_trash(root: &Path, record: &Record) -> Vec<Leftover> {
+    let mut parents: Vec<&Path> = vec![root];
+    parents.extend(record.sessions.iter().filter_map(|o| o.path.parent()));
+    parents.sort();
+    parents.dedup();
+    parents
+        .into_iter()
+        .map(|p| p.join(crate::names::TRASH_DIR))
+        .filter(|t| is_empty_folder(t))
+        .map(|path| Leftover {
+            path,
+            kind: LeftoverKind::EmptyTrash,
+        })
+        .collect()
+}
+
+fn is_empty_folder(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
 /// Why a leftover was not removed.
 #[derive(Debug, thiserror::Error)]
 pub enum RemoveError {
     /// A lock file that changed, or is too recent: a git command may hold it.
     #[error("{} is in use (it changed, or is too recent); left alone", .0.display())]
     InUse(PathBuf),
+    #[error("{} is not an empty folder now; left alone", .0.display())]
+    NotEmpty(PathBuf),
     #[error("{} holds more than a `.git` link now; left alone", .0.display())]
     NotALoneLink(PathBuf),
     #[error("{} is a complete registration now; left alone", .0.display())]
@@ -220,6 +249,16 @@ pub fn remove(leftover: &Leftover) -> Result<(), RemoveError> {
             remove_file(path)
         }
         LeftoverKind::Intent | LeftoverKind::TempFile => remove_file(path),
+        LeftoverKind::EmptyTrash => {
+            if !is_empty_folder(path) {
+                return Err(RemoveError::NotEmpty(path.clone()));
+            }
+            match std::fs::remove_dir(path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(delete(e)),
+            }
+        }
         LeftoverKind::LoneLink => {
             let only_link =
                 std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));

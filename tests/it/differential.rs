@@ -62,6 +62,10 @@ struct Case {
     min_git: Option<(u32, u32)>,
     /// Why this row differs today; `None` for rows that must match.
     known: Option<&'static str>,
+    /// A repository git refuses (`git worktree add` fails): flowloom must refuse it too, exit
+    /// 1 with a message containing this text, and leave every file of the side folder as it
+    /// was.
+    refused: Option<&'static str>,
 }
 
 const ROW: Case = Case {
@@ -72,6 +76,7 @@ const ROW: Case = Case {
     env: &[],
     min_git: None,
     known: None,
+    refused: None,
 };
 
 const CASES: &[Case] = &[
@@ -151,6 +156,17 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "post-checkout hook's environment (GIT_* variables, folder, arguments)",
+        setup: env_hook,
+        ..ROW
+    },
+    Case {
+        name: "post-checkout hook's environment under the caller's GIT_DIR and GIT_WORK_TREE",
+        setup: git_dir_env_hook,
+        env: &[("GIT_DIR", "{side}/store.git"), ("GIT_WORK_TREE", "{side}/repo")],
+        ..ROW
+    },
+    Case {
         name: "core.hooksPath with a post-checkout hook",
         setup: hooks_path,
         ..ROW
@@ -178,6 +194,21 @@ const CASES: &[Case] = &[
     Case {
         name: "feature.manyFiles (index format 4)",
         setup: many_files,
+        ..ROW
+    },
+    Case {
+        name: "index.skipHash=true (null trailer)",
+        setup: skip_hash,
+        ..ROW
+    },
+    Case {
+        name: "index.skipHash=true with index.version=4",
+        setup: skip_hash_v4,
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles with index.skipHash=false (format 4, checksum)",
+        setup: many_files_checksum,
         ..ROW
     },
     Case {
@@ -302,7 +333,51 @@ const CASES: &[Case] = &[
         setup: message_search,
         manifest: "[sessions.x]\nbase = \":/findme\"\n",
         base: ":/findme",
-        known: Some("refused before anything is written: the manifest check does not resolve `:/text`"),
+        ..ROW
+    },
+    Case {
+        name: "unknown extension (repositoryFormatVersion 1, extensions.somethingNew)",
+        setup: unknown_extension,
+        refused: Some("somethingnew"),
+        ..ROW
+    },
+    Case {
+        name: "version 1 with extensions.objectFormat=sha1 in a version 0 repository",
+        setup: v1_extension_in_v0,
+        refused: Some("objectformat"),
+        ..ROW
+    },
+    Case {
+        name: "repositoryFormatVersion 2",
+        setup: format_version_2,
+        refused: Some("format version 2"),
+        ..ROW
+    },
+    Case {
+        name: "known extensions (worktreeConfig, objectFormat=sha1, preciousObjects, noop) in version 1",
+        setup: known_extensions,
+        ..ROW
+    },
+    Case {
+        name: "unknown extension in a version 0 repository (ignored, as git ignores it)",
+        setup: unknown_extension_v0,
+        ..ROW
+    },
+    Case {
+        name: "base :/!-text (youngest commit whose message does not match)",
+        setup: message_search,
+        manifest: "[sessions.x]\nbase = \":/!-unrelated\"\n",
+        base: ":/!-unrelated",
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout (.bare, .git gitfile, worktrees beside), core.bare in config",
+        setup: bare_clone_layout,
+        ..ROW
+    },
+    Case {
+        name: "bare-clone layout, core.bare in config.worktree (extensions.worktreeConfig)",
+        setup: bare_clone_layout_worktree_config,
         ..ROW
     },
     Case {
@@ -361,6 +436,10 @@ impl Outcome {
         }
         if self.code == 1 && self.stderr.trim().is_empty() {
             return Some(format!("`{name}`: flowloom exited 1 without saying why"));
+        }
+        if case.refused.is_some() && case.known.is_none() {
+            return (!self.differences.is_empty())
+                .then(|| format!("`{name}`: git refuses this repository; flowloom must refuse it and write nothing"));
         }
         match case.known {
             None if self.code != 0 || !self.differences.is_empty() => Some(format!(
@@ -436,6 +515,14 @@ fn run_case(case: &Case) -> Outcome {
         .arg(case.base)
         .output()
         .expect("git worktree add");
+    if let Some(named) = case.refused {
+        assert!(
+            !out.status.success(),
+            "`{}`: git took the repository it should refuse",
+            case.name
+        );
+        return run_refused(case, &env, &pristine, &side, &vars, named);
+    }
     assert!(
         out.status.success(),
         "`{}`: git worktree add failed (the set-up is wrong): {}",
@@ -510,6 +597,65 @@ fn differences(
     differences
 }
 
+/// A row git refuses: flowloom, in the untouched copy, must refuse too (exit 1, naming
+/// `named`) and change nothing in the side folder.
+fn run_refused(
+    case: &Case,
+    env: &TestEnv,
+    pristine: &Path,
+    side: &Path,
+    vars: &[(&str, String)],
+    named: &str,
+) -> Outcome {
+    std::fs::rename(side, env.tmp.path().join("refused-by-git")).expect("move git's side aside");
+    std::fs::rename(pristine, side).expect("move the copy in");
+    let mut before = BTreeMap::new();
+    walk(side, Path::new(""), &mut before);
+    let out = env
+        .flowloom_in(&env.repo)
+        .envs(vars.iter().map(|(k, v)| (k, v)))
+        .args(["apply", "--yes"])
+        .output()
+        .expect("run flowloom");
+    let code = out.status.code().unwrap_or(-1);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let mut after = BTreeMap::new();
+    walk(side, Path::new(""), &mut after);
+    let mut differences = Vec::new();
+    let flat = stderr
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" │", "");
+    if code != 1 || !flat.contains(named) {
+        differences.push(Difference {
+            what: format!("refusal naming `{named}` (exit code 1)"),
+            git: Some("refused".into()),
+            flowloom: Some(format!("{code}: {}", stderr.trim())),
+        });
+    }
+    for key in before
+        .keys()
+        .chain(after.keys())
+        .collect::<std::collections::BTreeSet<_>>()
+    {
+        if before.get(key) != after.get(key) {
+            differences.push(Difference {
+                what: format!("written by a refused apply: {key}"),
+                git: before.get(key).cloned(),
+                flowloom: after.get(key).cloned(),
+            });
+        }
+    }
+    Outcome {
+        name: case.name,
+        known: case.known,
+        code,
+        stderr,
+        differences,
+    }
+}
+
 /// Everything compared about the session worktree, as `what → value`; absolute paths under
 /// `side` shown as `<side>`.
 fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
@@ -570,6 +716,12 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         .get(4..8)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]).to_string());
     seen.insert("index format version".into(), version.unwrap_or("(no index)".into()));
+    // `index.skipHash` (and `feature.manyFiles`): git writes 20 zero bytes for the checksum.
+    let trailer = index.len().checked_sub(20).map(|at| match &index[at..] {
+        t if t.iter().all(|b| *b == 0) => "null (index.skipHash)",
+        _ => "checksum",
+    });
+    seen.insert("index trailer".into(), trailer.unwrap_or("(no index)").into());
     seen.insert(
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
@@ -589,6 +741,10 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
     for line in git_text(env, &worktree, &["status", "--porcelain=v2", "--branch"]).lines() {
         seen.insert(format!("status {}", status_key(line)), line.to_owned());
     }
+    seen.insert(
+        "git fsck --strict".into(),
+        git_text(env, &worktree, &["fsck", "--strict", "--no-progress"]),
+    );
     let tip = git_text(env, &worktree, &["rev-parse", BRANCH]);
     seen.insert("branch tip".into(), tip.trim().to_owned());
     seen.insert(
@@ -634,7 +790,7 @@ fn normalize(seen: BTreeMap<String, String>, side: &Path) -> BTreeMap<String, St
 }
 
 /// Every entry below `root/rel`: type, mode and bytes (escaped), or a symlink's target.
-fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
+pub(crate) fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<String, String>) {
     let Ok(dir) = std::fs::read_dir(root.join(rel)) else {
         return;
     };
@@ -899,6 +1055,24 @@ fn post_checkout_hook(env: &TestEnv) {
     chmod(env, ".git/hooks/post-checkout", 0o755);
 }
 
+/// Writes the hook's `GIT_*` variables (but `GIT_EXEC_PATH`, which git sets to its own
+/// install), its folder and its arguments to `hook-env` where it runs.
+pub const ENV_HOOK: &str =
+    "#!/bin/sh\n{ env | grep '^GIT_' | grep -v '^GIT_EXEC_PATH=' | sort; pwd; echo \"$@\"; } > hook-env\n";
+
+fn env_hook(env: &TestEnv) {
+    plain(env);
+    env.write(".git/hooks/post-checkout", ENV_HOOK);
+    chmod(env, ".git/hooks/post-checkout", 0o755);
+}
+
+fn git_dir_env_hook(env: &TestEnv) {
+    git_dir_env(env);
+    let hook = side(env).join("store.git/hooks/post-checkout");
+    std::fs::write(&hook, ENV_HOOK).expect("hook");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
 fn hooks_path(env: &TestEnv) {
     plain(env);
     // A tracked hooks folder (relative paths are taken from the worktree the hook runs in).
@@ -943,6 +1117,21 @@ fn relative_paths(env: &TestEnv) {
 fn many_files(env: &TestEnv) {
     plain(env);
     config(env, "feature.manyFiles", "true");
+}
+
+fn skip_hash(env: &TestEnv) {
+    plain(env);
+    config(env, "index.skipHash", "true");
+}
+
+fn skip_hash_v4(env: &TestEnv) {
+    skip_hash(env);
+    config(env, "index.version", "4");
+}
+
+fn many_files_checksum(env: &TestEnv) {
+    many_files(env);
+    config(env, "index.skipHash", "false");
 }
 
 fn odd_names(env: &TestEnv) {
@@ -1146,4 +1335,68 @@ fn message_search(env: &TestEnv) {
     env.git(&["checkout", "-q", "main"]);
     env.write("c.txt", "c\n");
     env.commit("unrelated");
+}
+
+/// Appends `text` to the repository's own `config` (git refuses to edit a repository whose
+/// format it refuses, so the file is written directly).
+fn append_config(env: &TestEnv, text: &str) {
+    let path = env.repo.join(".git/config");
+    let mut config = std::fs::read_to_string(&path).expect("config");
+    config.push_str(text);
+    std::fs::write(path, config).expect("config");
+}
+
+fn unknown_extension(env: &TestEnv) {
+    plain(env);
+    config(env, "core.repositoryFormatVersion", "1");
+    append_config(env, "[extensions]\n\tsomethingNew = true\n");
+}
+
+fn unknown_extension_v0(env: &TestEnv) {
+    plain(env);
+    append_config(env, "[extensions]\n\tsomethingNew = true\n");
+}
+
+fn v1_extension_in_v0(env: &TestEnv) {
+    plain(env);
+    append_config(env, "[extensions]\n\tobjectFormat = sha1\n");
+}
+
+fn format_version_2(env: &TestEnv) {
+    plain(env);
+    config(env, "core.repositoryFormatVersion", "2");
+}
+
+fn known_extensions(env: &TestEnv) {
+    plain(env);
+    eol_files(env);
+    env.commit("text");
+    config(env, "core.repositoryFormatVersion", "1");
+    config(env, "extensions.worktreeConfig", "true");
+    config(env, "extensions.objectFormat", "sha1");
+    config(env, "extensions.preciousObjects", "true");
+    config(env, "extensions.noop", "true");
+    env.git(&["config", "--worktree", "core.autocrlf", "true"]);
+}
+
+/// `<side>/repo` in the bare-clone layout: the repository in `repo/.bare`, `repo/.git` a
+/// gitfile to it, `main` checked out beside (`repo/main`); `repo/` is no worktree and holds
+/// the manifest.
+fn bare_clone_layout(env: &TestEnv) {
+    plain(env);
+    let origin = as_origin(env);
+    std::fs::create_dir(&env.repo).expect("mkdir");
+    env.git_in(
+        &side(env),
+        &["clone", "-q", "--bare", &origin.display().to_string(), "repo/.bare"],
+    );
+    std::fs::write(env.path(".git"), "gitdir: ./.bare\n").expect("gitfile");
+    env.git(&["worktree", "add", "-q", "main", "main"]);
+}
+
+fn bare_clone_layout_worktree_config(env: &TestEnv) {
+    bare_clone_layout(env);
+    config(env, "extensions.worktreeConfig", "true");
+    env.git(&["config", "--unset", "core.bare"]);
+    env.git(&["config", "--worktree", "core.bare", "true"]);
 }

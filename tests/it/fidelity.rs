@@ -147,3 +147,145 @@ fn a_base_tracking_the_session_metadata_blocks_that_session() {
         "the committed file is what git checks out"
     );
 }
+
+/// Every file below the temp folder (repository, sessions, home), for "nothing written".
+fn snapshot(env: &TestEnv) -> std::collections::BTreeMap<String, String> {
+    let mut files = std::collections::BTreeMap::new();
+    crate::differential::walk(env.tmp.path(), std::path::Path::new(""), &mut files);
+    files
+}
+
+/// An unknown extension in a version 1 repository: git refuses every command there ("unknown
+/// repository extension found"), and so does every flowloom command that opens the
+/// repository, naming the extension, exit 1, with nothing written (the differential rows
+/// compare `apply` with `git worktree add`).
+#[test]
+fn an_unknown_repository_extension_is_refused_by_every_command() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.x]\n[sessions.y]\n");
+    env.apply();
+    env.git(&["config", "core.repositoryFormatVersion", "1"]);
+    let config = env.path(".git/config");
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("[extensions]\n\tsomethingNew = true\n");
+    std::fs::write(&config, text).expect("config");
+    assert!(!env.git_output(&env.repo, &["status"]).status.success(), "git took it");
+    let before = snapshot(&env);
+    let commands: &[&[&str]] = &[
+        &["plan"],
+        &["apply", "--yes"],
+        &["status"],
+        &["status", "--json"],
+        &["validate"],
+        &["new", "z"],
+        &["rm", "--yes", "x"],
+        &["merge", "--yes", "x"],
+        &["path", "x"],
+        &["run", "x", "--", "true"],
+        &["setup", "x"],
+        &["trust"],
+        &["import", "--yes"],
+        &["share", "y"],
+        &["unshare", "y"],
+        &["init"],
+    ];
+    for args in commands {
+        let (code, out, err) = env.run(args);
+        let said = format!("{out}{err}").split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(code, 1, "{args:?}: {said}");
+        assert!(
+            said.contains("extension") && said.contains("somethingnew"),
+            "{args:?}: {said}"
+        );
+        // From inside a session too.
+        let (code, _, err) = crate::common::run(env.flowloom_in(&env.path("sessions/shell-instance-x")).args(*args));
+        assert_eq!(code, 1, "{args:?} in a session: {err}");
+        assert_eq!(snapshot(&env), before, "{args:?} wrote something");
+    }
+}
+
+/// `:/text` bases resolve as `git rev-parse` resolves them (the youngest commit reachable
+/// from any ref whose message matches; `:/!-text` for the youngest that does not), on the
+/// command line and in the manifest; one that matches nothing is refused, naming it, with
+/// nothing made.
+#[test]
+fn message_search_bases_resolve_as_git_resolves_them() {
+    let env = TestEnv::new();
+    let git_says = |spec: &str| env.git(&["rev-parse", spec]).trim().to_owned();
+    let tip = |branch: &str| env.git(&["rev-parse", branch]).trim().to_owned();
+    env.manifest("");
+    let (code, _, err) = env.run(&["new", "a", "--base", ":/develop work"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tip("session/a"), git_says(":/develop work"));
+    env.manifest("[sessions.b]\nbase = \":/!-develop\"\n[sessions.c]\nbase = \":/tool\"\n");
+    env.apply();
+    assert_eq!(tip("session/b"), git_says(":/!-develop"));
+    assert_eq!(tip("session/c"), git_says(":/tool"));
+    let (code, out, err) = env.run(&["new", "d", "--base", ":/no such message"]);
+    let said = format!("{out}{err}");
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains(":/no such message"), "{said}");
+    assert!(!env.branches().contains(&"session/d".to_owned()), "{said}");
+    assert!(!env.path("sessions/shell-instance-d").exists(), "{said}");
+}
+
+/// The post-checkout hook gets the environment `git worktree add` gives it, started in a
+/// subfolder under the caller's `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and
+/// `GIT_OBJECT_DIRECTORY`: `GIT_PREFIX` is the subfolder, `GIT_DIR`/`GIT_WORK_TREE` are
+/// gone, it runs in the new worktree with `<null> <new HEAD> 1`. git lets the caller's
+/// index and object folder through (its hook's `git` then works on the caller's index);
+/// flowloom clears them too, and a hook that runs `git status` sees the new worktree.
+#[test]
+fn the_post_checkout_hook_gets_gits_environment_and_no_caller_location() {
+    let env = TestEnv::new();
+    let hook = format!(
+        "{}git status --porcelain > hook-status\n",
+        crate::differential::ENV_HOOK
+    );
+    env.write(".git/hooks/post-checkout", &hook);
+    crate::common::set_executable(&env.path(".git/hooks/post-checkout"));
+    let repo = env.repo.display().to_string();
+    let caller = [
+        ("GIT_DIR", format!("{repo}/.git")),
+        ("GIT_WORK_TREE", repo.clone()),
+        ("GIT_INDEX_FILE", format!("{repo}/.git/index")),
+        ("GIT_OBJECT_DIRECTORY", format!("{repo}/.git/objects")),
+    ];
+    let mut git = std::process::Command::new("git");
+    crate::common::hermetic(&mut git, &env.home());
+    let out = git
+        .current_dir(env.path("src"))
+        .envs(caller.iter().map(|(k, v)| (k, v)))
+        .args(["worktree", "add", "-q", "-b", "probe", "../../probe", "main"])
+        .output()
+        .expect("git worktree add");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let probe = env.tmp.path().join("probe");
+    let by_git = std::fs::read_to_string(probe.join("hook-env")).expect("git ran the hook");
+    assert!(by_git.contains("GIT_PREFIX=src/\n"), "{by_git}");
+    env.manifest("[sessions.x]\n");
+    let (code, out, err) = crate::common::run(
+        env.flowloom_in(&env.path("src"))
+            .envs(caller.iter().map(|(k, v)| (k, v)))
+            .args(["apply", "--yes"]),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let worktree = env.path("sessions/shell-instance-x");
+    let by_flowloom = std::fs::read_to_string(worktree.join("hook-env")).expect("flowloom ran the hook");
+    let expected: String = by_git
+        .lines()
+        .filter(|l| !l.starts_with("GIT_INDEX_FILE=") && !l.starts_with("GIT_OBJECT_DIRECTORY="))
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.replace(&probe.display().to_string(), &worktree.display().to_string())
+            )
+        })
+        .collect();
+    assert_eq!(by_flowloom, expected);
+    let status = std::fs::read_to_string(worktree.join("hook-status")).expect("git status in the hook");
+    assert_eq!(
+        status, "?? hook-env\n?? hook-status\n",
+        "the hook's git works on the new worktree"
+    );
+}

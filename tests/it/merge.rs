@@ -314,8 +314,41 @@ fn run_from_inside_without_the_function_the_removal_is_blocked_and_the_merge_sta
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains("Merged `session/a` into `main`"), "{err}");
     assert!(err.contains("cannot be removed"), "{err}");
+    // The message is true: the merge landed (named with its commit), the removal did not.
+    let short = &rev(&env, "main")[..7];
+    assert!(
+        err.contains(&format!("`session/a` is merged into `main` (now {short})")),
+        "{err}"
+    );
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("flowloom rm --yes a"), "{err}");
     assert!(env.path("a.txt").exists());
     assert!(wt.exists());
+}
+
+#[test]
+fn a_blocked_removal_after_a_merge_says_the_merge_landed_and_how_to_force() {
+    let (env, wt) = with_session("");
+    env.commit_file(&wt, "a.txt", "a\n", "add a");
+    std::fs::write(wt.join("notes.txt"), "mine\n").expect("write");
+    let (code, out, err) = env.run(&["merge", "--yes", "a"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let short = &rev(&env, "main")[..7];
+    assert!(
+        err.contains(&format!("`session/a` is merged into `main` (now {short})")),
+        "{err}"
+    );
+    assert!(err.contains("untracked") && err.contains("notes.txt"), "{err}");
+    assert!(!err.contains("nothing was changed"), "{err}");
+    assert!(err.contains("flowloom rm --yes --force a"), "{err}");
+    assert_eq!(env.git(&["show", "main:a.txt"]), "a\n");
+    assert!(wt.join("notes.txt").exists(), "the session is left as it was");
+    let manifest = std::fs::read_to_string(env.path("flowloom.toml")).expect("manifest");
+    assert!(manifest.contains("[sessions.a]"), "still declared: {manifest}");
+    let (code, out, err) = env.run(&["rm", "--yes", "--force", "a"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!wt.exists());
+    env.fsck();
 }
 
 #[test]

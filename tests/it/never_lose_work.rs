@@ -264,6 +264,62 @@ fn a_kill_part_way_through_a_deletion_is_finished_never_moved_back() {
     env.fsck();
 }
 
+/// A kill after the deletion is done and recorded but before the empty trash folder goes
+/// (the window a kill -9 at random once hit): the folder is a step `plan` shows, and goes.
+#[test]
+fn a_kill_after_the_deletion_leaves_an_empty_trash_that_the_next_apply_removes() {
+    let env = orphan();
+    let (code, _, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "remove:deleted")
+        .args(["apply", "--yes"]));
+    assert_eq!(code, -1, "the failpoint did not fire: {err}");
+    assert!(!env.path(GONE).exists());
+    let left = std::fs::read_dir(trash(&env))
+        .expect("the trash folder is left")
+        .count();
+    assert_eq!(left, 0, "the deletion itself was done");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "a leftover trash folder is never `no changes`:\n{out}");
+    assert!(out.contains(".flowloom-trash"), "{out}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!trash(&env).exists());
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    env.fsck();
+}
+
+/// A kill after the registration was dropped (the folder waits in the trash, checked), then
+/// a second kill part-way through the deletion that finishes it: the deletion, once
+/// started, is recorded as such, so the half-deleted folder is finished by the next apply,
+/// never blocked as "changed in the trash" nor moved back.
+#[test]
+fn a_kill_part_way_through_finishing_a_trashed_folder_is_finished_too() {
+    let env = orphan();
+    let (code, _, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "remove:unregistered")
+        .args(["apply", "--yes"]));
+    assert_eq!(code, -1, "the failpoint did not fire: {err}");
+    let (code, _, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "remove:deleting")
+        .args(["apply", "--yes"]));
+    assert_eq!(code, -1, "the kill did not land inside the finishing deletion: {err}");
+    assert!(trash(&env).exists(), "part of it is left");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("0 blocked") && !out.contains(" back"), "{out}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!env.path(GONE).exists(), "never moved back into the root");
+    assert!(!trash(&env).exists());
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}");
+    env.fsck();
+}
+
 #[test]
 fn a_read_only_folder_never_stops_a_removal_of_root() {
     let env = orphan();

@@ -1724,7 +1724,6 @@ impl<'a> Executor<'a> {
     /// (ignored) files and the session folder stay. A kill in between leaves `HEAD` on
     /// `from` with changes, which the next plan reports as blocked instead of guessing.
     fn switch_branch(&self, change: &Change, from: &str) -> Result<(), RepoError> {
-        use gix::bstr::ByteSlice;
         let path = &change.path;
         let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
         // Through its registration, so that it inherits this repository's open options.
@@ -1750,21 +1749,7 @@ impl<'a> Executor<'a> {
         // can recognise as this switch's own and finish (`state::switch_leftovers_are_ours`).
         let marker = wt_repo.git_dir().join(crate::names::SWITCH_MARKER);
         crate::fsutil::write_atomic(&marker, format!("{}\n", change.branch).as_bytes())?;
-        let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
-            index.entries().iter().map(|e| e.path(&index)).collect();
-        for entry in old.entries() {
-            let rel = entry.path(&old);
-            if keep.contains(rel) {
-                continue;
-            }
-            let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
-            let file = workdir.join(rel);
-            match std::fs::remove_file(&file) {
-                Ok(()) => crate::apply::refs::remove_empty_parents(&file, &workdir),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(RepoError::io("delete", &file, e)),
-            }
-        }
+        remove_files_not_in(&index, &old, &workdir, path)?;
         let mut options = wt_repo
             .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
             .map_err(git("read checkout options for"))?;
@@ -1785,16 +1770,27 @@ impl<'a> Executor<'a> {
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", path, e))?;
         index_as_configured(&wt_repo)?;
-        let head: gix::refs::FullName = full
-            .as_str()
-            .try_into()
-            .map_err(|e| RepoError::git("name branch", path, e))?;
+        self.point_head(
+            &wt_repo,
+            path,
+            &full,
+            &format!("checkout: moving from {from} to {}", change.branch),
+        )?;
+        let _ = std::fs::remove_file(&marker);
+        Ok(())
+    }
+
+    /// Points the worktree's HEAD at branch `full`, then logs the move in HEAD's own reflog
+    /// (as git does) without touching the branch itself.
+    fn point_head(&self, wt_repo: &gix::Repository, path: &Path, full: &str, message: &str) -> Result<(), RepoError> {
+        let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
+        let head: gix::refs::FullName = full.try_into().map_err(|e| RepoError::git("name branch", path, e))?;
         let head_ref: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
         let commit = wt_repo
-            .find_reference(full.as_str())
+            .find_reference(full)
             .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
             .map_err(git("read the branch of"))?;
-        let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
+        let message: gix::bstr::BString = message.into();
         let _intent = crate::store::recover::Intent::begin(
             &self.common_dir,
             &[
@@ -1802,8 +1798,6 @@ impl<'a> Executor<'a> {
                 wt_repo.git_dir().join("logs/HEAD.lock"),
             ],
         );
-        // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
-        // without touching the branch itself.
         for edit in [
             RefEdit {
                 change: RefChange::Update {
@@ -1834,7 +1828,6 @@ impl<'a> Executor<'a> {
         ] {
             wt_repo.edit_reference(edit).map_err(git("point HEAD of"))?;
         }
-        let _ = std::fs::remove_file(&marker);
         Ok(())
     }
 
@@ -1906,6 +1899,32 @@ impl<'a> Executor<'a> {
         crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// Deletes from the worktree the files the old index tracks that the new one does not (as
+/// a switch of branches does), with the folders that leaves empty.
+fn remove_files_not_in(
+    index: &gix::index::State,
+    old: &gix::index::State,
+    workdir: &Path,
+    path: &Path,
+) -> Result<(), RepoError> {
+    use gix::bstr::ByteSlice;
+    let keep: std::collections::BTreeSet<&gix::bstr::BStr> = index.entries().iter().map(|e| e.path(index)).collect();
+    for entry in old.entries() {
+        let rel = entry.path(old);
+        if keep.contains(rel) {
+            continue;
+        }
+        let rel = gix::path::from_bstr(rel.as_bstr()).map_err(|e| RepoError::git("name a file in", path, e))?;
+        let file = workdir.join(rel);
+        match std::fs::remove_file(&file) {
+            Ok(()) => crate::apply::refs::remove_empty_parents(&file, workdir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RepoError::io("delete", &file, e)),
+        }
+    }
+    Ok(())
 }
 
 /// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4

@@ -16,6 +16,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::error::RepoError;
 
+pub mod shared;
+
 /// What the temporary files of the atomic writes are called: a kill between write and
 /// rename leaves one, which a later apply recognises as its own (`recover`).
 pub const TMP_PREFIX: &str = ".flowloom-tmp-";

@@ -47,12 +47,15 @@ pub fn wants_v4(repo: &gix::Repository) -> bool {
 
 /// Re-encodes the index of `repo` (its `index_path`) as git would write it, under git's
 /// `index.lock` (when another process holds it, the file is left as it is).
+/// The file gets git's mode under `core.sharedRepository`.
 pub fn write_as_configured(repo: &gix::Repository) -> std::io::Result<()> {
     let format = configured(repo);
-    if format == Format::default() {
-        return Ok(());
+    let path = repo.index_path();
+    if format != Format::default() {
+        replace(&path, |bytes| recode(bytes, format))?;
     }
-    replace(&repo.index_path(), |bytes| recode(bytes, format))
+    crate::fsutil::shared::adjust(&path);
+    Ok(())
 }
 
 /// Re-encodes the index at `path` in format 4, its trailer kept as it is (null or a

@@ -278,6 +278,7 @@ impl<'a> Executor<'a> {
                 Ok(self.finish_deletion(path)?)
             }
             Housekeeping::FinishMove { admin_id, from, to } => Ok(self.resume_move(admin_id, from, to)?),
+            Housekeeping::RepairLinks { admin_id, from, to } => Ok(self.repair_links(admin_id, from, to)?),
             Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
                 self.save_record()?;
@@ -781,6 +782,20 @@ impl<'a> Executor<'a> {
             self.delete_moved(from)?;
         }
         Ok(())
+    }
+
+    /// `git worktree repair` for one registration whose worktree or repository moved: the
+    /// ownership entry first (a kill after it leaves links the next plan repairs again),
+    /// then both links, as a move writes them.
+    fn repair_links(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), RepoError> {
+        if let Some(mut entry) = self.record.by_path(from).cloned() {
+            self.record.remove_path(from);
+            entry.path = to.to_owned();
+            self.record.upsert(entry);
+            self.save_record()?;
+        }
+        failpoint("repair:recorded");
+        relocate::point_registration(&self.common_dir, admin_id, to)
     }
 
     /// The original of a worktree copied to another file system: into the trash beside it,
@@ -1417,6 +1432,13 @@ impl<'a> Executor<'a> {
             &crate::apply::refs::delete_locks(&self.common_dir, branch),
         );
         let message = format!("branch: Created from {}", start.reference);
+        // With `core.sharedRepository`, the ref, its reflog and the folders made for them
+        // get git's shared modes.
+        let made: Vec<PathBuf> = [&full, &format!("logs/{full}")]
+            .iter()
+            .map(|rel| self.common_dir.join(rel))
+            .flat_map(|file| crate::fsutil::shared::missing_folders(&file))
+            .collect();
         self.repo
             .edit_reference(RefEdit {
                 change: RefChange::Update {
@@ -1435,6 +1457,7 @@ impl<'a> Executor<'a> {
                 deref: false,
             })
             .map_err(|e| RepoError::git("create branch", Path::new(&full), e))?;
+        made.iter().rev().for_each(|p| crate::fsutil::shared::adjust(p));
         if let Some(upstream) = &start.upstream {
             failpoint("create:branch-ref");
             self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
@@ -1504,8 +1527,8 @@ impl<'a> Executor<'a> {
     /// Register and check out the worktree; the commit checked out.
     fn add_worktree(&self, change: &Change) -> Result<String, RepoError> {
         let path = &change.path;
+        self.leading_folders_as_git_makes_them(path)?;
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
             // The root the plan checked is its real path: a symlink put in its place (or on
             // the way to it) since then would lead the checkout elsewhere, into `.git` say.
             if crate::fsutil::canonical(parent) != parent {
@@ -1537,11 +1560,30 @@ impl<'a> Executor<'a> {
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
         index_as_configured(&wt_repo)?;
+        shared_modes_as_git_gives_them(&wt_repo, path);
         let head = wt_repo
             .head_id()
             .map(|id| id.to_string())
             .map_err(|e| RepoError::git("read the HEAD of", path, e))?;
         Ok(head)
+    }
+
+    /// The folders leading to a new worktree and `worktrees/` in the common dir, made as
+    /// `git worktree add` makes them: with `core.sharedRepository`, each new one gets git's
+    /// shared mode before anything is made inside it (so that what is made there inherits
+    /// its set-group-id bit, as under git).
+    fn leading_folders_as_git_makes_them(&self, path: &Path) -> Result<(), RepoError> {
+        use crate::fsutil::shared;
+        let Some(parent) = path.parent() else { return Ok(()) };
+        let made = shared::missing_folders(parent);
+        std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
+        made.iter().rev().for_each(|folder| shared::adjust(folder));
+        let worktrees = self.common_dir.join("worktrees");
+        if !shared::missing_folders(&worktrees).is_empty() {
+            std::fs::create_dir_all(&worktrees).map_err(|e| RepoError::io("create", &worktrees, e))?;
+            shared::adjust(&worktrees);
+        }
+        Ok(())
     }
 
     /// `git worktree add` for the common configuration, through gix's parts, each once.
@@ -1932,6 +1974,18 @@ fn remove_files_not_in(
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
     crate::apply::index_v4::write_as_configured(wt_repo)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
+}
+
+/// With `core.sharedRepository`, what `git worktree add` adjusts gets git's shared modes:
+/// the worktree folder, and in its administration folder `HEAD`, the index and the reflog
+/// (`gitdir` and `commondir` git writes without adjusting them).
+fn shared_modes_as_git_gives_them(wt_repo: &gix::Repository, worktree: &Path) {
+    use crate::fsutil::shared::adjust;
+    adjust(worktree);
+    let admin = wt_repo.git_dir();
+    for rel in ["HEAD", "index", "logs", "logs/HEAD"] {
+        adjust(&admin.join(rel));
+    }
 }
 
 /// Of the administration folders `admins`, one whose `gitdir` points at `path`. git names

@@ -115,6 +115,7 @@ pub fn delete_branch(common_dir: &Path, branch: &str, expected: &str) -> Result<
         packed_lock
             .commit()
             .map_err(|e| RepoError::io("replace", &packed_path, e.error))?;
+        crate::fsutil::shared::adjust(&packed_path);
     } else {
         drop(packed_lock);
     }

@@ -9,11 +9,13 @@ use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
 
 /// The variables with which git finds a repository, its index, its objects or the
 /// caller's place in it: the repository-locating part of what git itself clears when it
-/// enters another repository (`git rev-parse --local-env-vars`). A caller's `GIT_DIR` (a
-/// hook, a git alias, an editor run by git) would otherwise send a `git commit` made in a
+/// enters another repository (`git rev-parse --local-env-vars`), with the caller's
+/// namespace (which a local `git push` or `fetch` from the session would carry into the
+/// other repository's refs) and the caller's limits on discovery (ceilings, file-system
+/// boundary: set for the caller's place, not the session's). A caller's `GIT_DIR` (a hook,
+/// a git alias, an editor run by git) would otherwise send a `git commit` made in a
 /// session to the caller's repository. git's configuration variables (`GIT_CONFIG_*`) are
-/// the user's settings, not a place, and `GIT_NAMESPACE` only changes what is served to
-/// remotes: both are kept.
+/// the user's settings, not a place: they are kept.
 pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -26,6 +28,11 @@ pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_SHALLOW_FILE",
     "GIT_GRAFT_FILE",
     "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_NAMESPACE",
+    "GIT_CEILING_DIRECTORIES",
+    "GIT_DISCOVERY_ACROSS_FILESYSTEM",
+    "GIT_NO_REPLACE_OBJECTS",
+    "GIT_REPLACE_REF_BASE",
 ];
 
 /// THE way to start anything inside a session (SPEC §10, §11.4): `flowloom run`, setup

@@ -37,7 +37,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         ),
         help: Some("`flowloom status` lists the sessions".into()),
     })?;
-    let worktree = crate::fsutil::canonical(&manifest.worktree_path(session));
+    // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
+    let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);
     let request = request(session, args);
     let mut landing = crate::apply::land::prepare(&repo, &request)?;
     if !args.json {

@@ -452,7 +452,9 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
                 open_error(start_dir, &e)
             })?;
     crate::read::format::check(repo.common_dir())?;
-    bare_as_configured(repo, as_is)
+    let repo = bare_as_configured(repo, as_is)?;
+    shared_repository(&repo)?;
+    Ok(repo)
 }
 
 /// gix decides whether a repository is bare from its `config` alone, before it reads
@@ -497,6 +499,30 @@ fn common_dir_of(start_dir: &Path) -> Option<PathBuf> {
         }
         Err(_) => Some(git_dir),
     }
+}
+
+/// `core.sharedRepository`, remembered for the files flowloom makes in the repository
+/// (`fsutil::shared`); a value git refuses is refused, as git refuses it.
+fn shared_repository(repo: &gix::Repository) -> Result<(), Error> {
+    const KEY: &str = "core.sharedRepository";
+    let config = repo.config_snapshot();
+    let value = config.string(KEY);
+    let shared = match &value {
+        Some(v) => crate::fsutil::shared::parse(Some(&v.to_string())),
+        None if config.boolean(KEY) == Some(true) => crate::fsutil::shared::parse(None),
+        None => Some(0),
+    };
+    let shared = shared.ok_or_else(|| Error::Usage {
+        message: format!(
+            "core.sharedRepository is `{}`, which git refuses too",
+            crate::render::output::escape(&value.map(|v| v.to_string()).unwrap_or_default())
+        ),
+        help: Some(
+            "set it to umask, group, all, or an octal mode that lets the owner read and write (0660, 0640)".into(),
+        ),
+    })?;
+    crate::fsutil::shared::set(shared);
+    Ok(())
 }
 
 /// Whether gix classed the failure to open as `class` itself (an I/O error of that kind

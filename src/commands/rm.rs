@@ -69,6 +69,8 @@ pub(super) fn remove_locked(
     let common_dir = crate::fsutil::canonical(repo.common_dir());
 
     let current = load(cli, start_dir, Some(repo))?;
+    // SPEC §11.4: the one root check, before anything is edited or removed.
+    crate::read::state::check_root(repo, &current)?;
     let owned = crate::store::ownership::Record::read(&common_dir)?
         .sessions
         .iter()
@@ -181,9 +183,10 @@ pub(super) fn blockers(
     let Action::Blocked { reasons } = &change.action else {
         return None;
     };
+    // One line: a lock reason or a process name from the repository may hold newlines.
     let why: Vec<String> = reasons
         .iter()
-        .map(|r| crate::render::reason_text(r, manifest))
+        .map(|r| escape(&crate::render::reason_text(r, manifest)).into_owned())
         .collect();
     let files = state
         .worktrees

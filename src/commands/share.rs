@@ -17,6 +17,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ShareArgs, to: Layer, printer: &P
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     let _lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
+    // SPEC §11.4: the one root check, as for every command that edits a session.
+    crate::read::state::check_root(&repo, &manifest)?;
     let Some(session) = manifest.sessions.get(&args.id) else {
         return Err(Error::Usage {
             message: format!("no session `{}` is declared", escape(&args.id)),

@@ -527,6 +527,10 @@ fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<u
     if root.contains('\0') {
         return err("contains a NUL byte", inside);
     }
+    if root.chars().any(|c| c.is_control() && c != '\0') {
+        // A newline would split the root's lines in `info/exclude`.
+        return err("contains a control character (a newline, an escape)", inside);
+    }
     if root.contains('\\') {
         // On Windows a separator, elsewhere a file name character: refuse the ambiguity.
         return err("contains `\\`", "separate folders with `/`");
@@ -715,6 +719,10 @@ fn worktree_problem(name: &str) -> Option<&'static str> {
         Some("`.` and `..` are not folder names")
     } else if name.contains('\0') {
         Some("it contains a NUL byte")
+    } else if name.chars().any(char::is_control) {
+        // A newline would split the folder's line in `info/exclude` (the rest a pattern of
+        // its own) and in `git worktree list --porcelain`.
+        Some("it contains a control character (a newline, an escape)")
     } else if name.eq_ignore_ascii_case(".git") {
         Some("`.git` is git's own folder name")
     } else if name.to_ascii_lowercase().starts_with(".flowloom") {
@@ -1303,6 +1311,8 @@ worktree = "auth"
             ".GIT",
             ".flowloom-trash",
             ".FlowLoom-x",
+            "a\\nb",
+            "a\\u001b[2Jb",
         ] {
             let source = format!("[sessions.s]\nworktree = \"{bad}\"\n");
             assert_eq!(messages(&source).len(), 1, "{bad:?} should be refused");

@@ -458,6 +458,14 @@ pub enum Housekeeping {
         from: PathBuf,
         to: PathBuf,
     },
+    /// A worktree or its repository moved since the session was made: write both links
+    /// again as `git worktree repair` does (the registration's `gitdir` names `<to>/.git`,
+    /// the worktree's `.git` names the registration), the ownership entry following it.
+    RepairLinks {
+        admin_id: String,
+        from: PathBuf,
+        to: PathBuf,
+    },
 }
 
 /// How to plan.
@@ -548,7 +556,10 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
                     .iter()
                     .any(|o| o.trash.as_ref() == Some(path) && options.targets(&o.id))
         }
-        Housekeeping::Excludes { .. } | Housekeeping::Leftover(_) | Housekeeping::FinishMove { .. } => true,
+        Housekeeping::Excludes { .. }
+        | Housekeeping::Leftover(_)
+        | Housekeeping::FinishMove { .. }
+        | Housekeeping::RepairLinks { .. } => true,
     });
     let allocates = changes.iter().any(|c| match &c.action {
         Action::Create { prepare, .. } => !prepare.ports.is_empty(),
@@ -593,8 +604,16 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
             needs.checkout.insert(start.commit);
             ask_copy(&mut needs, state, session);
         }
-        if let Some(MoveSource::Found(wt)) = move_source(state, session, &path) {
-            needs.moving.insert(wt.path.clone());
+        match move_source(state, session, &path) {
+            Some(MoveSource::Found(wt)) => {
+                needs.moving.insert(wt.path.clone());
+            }
+            // A move a kill interrupted before its rename moves the folder still: the
+            // processes working there are as much in the way.
+            Some(MoveSource::Resumed(m)) => {
+                needs.moving.insert(m.from.clone());
+            }
+            None => {}
         }
         let Some(wt) = state.worktrees.get(&path) else { continue };
         // SPEC §11.3: a session in place gets what its copy lacks: which entries has it?
@@ -1075,6 +1094,19 @@ fn plan_move(
 ) -> Option<Action> {
     let wt = match found {
         MoveSource::Resumed(m) => {
+            // Still at `from` (registered, there): the rename is still to come, and what
+            // blocks a move blocks it. Once at `to`, only the registration is left.
+            if let Some(wt) = state
+                .worktrees
+                .get(&m.from)
+                .or(state.elsewhere.get(&m.from))
+                .filter(|wt| !wt.missing)
+            {
+                let reasons = move_blockers(state, wt, None);
+                if !reasons.is_empty() {
+                    return Some(Action::Blocked { reasons });
+                }
+            }
             let repairs = vec![Repair::Move {
                 from: m.from.clone(),
                 admin_id: m.admin_id.clone(),
@@ -1085,23 +1117,7 @@ fn plan_move(
         }
         MoveSource::Found(wt) => wt,
     };
-    let mut reasons = Vec::new();
-    if let Some(lock) = &wt.lock {
-        reasons.push(Reason::Locked { lock: lock.clone() });
-    }
-    for p in &wt.processes {
-        reasons.push(Reason::Process {
-            pid: p.pid,
-            name: p.name.clone(),
-            uses: p.uses.clone(),
-        });
-    }
-    if state.current_worktree.as_deref() == Some(wt.path.as_path()) {
-        reasons.push(Reason::StartedInside);
-    }
-    if state.occupied.contains(path) {
-        reasons.push(Reason::FolderInTheWay { path: path.to_owned() });
-    }
+    let reasons = move_blockers(state, wt, Some(path));
     if !reasons.is_empty() {
         return Some(Action::Blocked { reasons });
     }
@@ -1126,6 +1142,29 @@ fn plan_move(
         Err(reason) => return blocked(reason),
     }
     Some(Action::Update { repairs, wanted, base })
+}
+
+/// What forbids moving `wt` (to `to`, when the target is still to check): a lock, a
+/// process working inside, flowloom started inside it, the target taken.
+fn move_blockers(state: &State, wt: &Worktree, to: Option<&Path>) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if let Some(lock) = &wt.lock {
+        reasons.push(Reason::Locked { lock: lock.clone() });
+    }
+    for p in &wt.processes {
+        reasons.push(Reason::Process {
+            pid: p.pid,
+            name: p.name.clone(),
+            uses: p.uses.clone(),
+        });
+    }
+    if state.current_worktree.as_deref() == Some(wt.path.as_path()) {
+        reasons.push(Reason::StartedInside);
+    }
+    if let Some(to) = to.filter(|to| state.occupied.contains(*to)) {
+        reasons.push(Reason::FolderInTheWay { path: to.to_owned() });
+    }
+    reasons
 }
 
 /// SPEC §11.3 for a session in place: the copy and setup a creation did not finish (a kill,
@@ -1655,6 +1694,12 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
             .iter()
             .map(|path| Housekeeping::EmptyTrash { path: path.clone() }),
     );
+    // Links a moved folder broke: repaired before anything else reads the worktrees.
+    steps.extend(state.broken_links.iter().map(|r| Housekeeping::RepairLinks {
+        admin_id: r.admin_id.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+    }));
     // A move a kill interrupted: finished (or forgotten, when its folder had not moved).
     steps.extend(state.owned.moving.iter().map(|m| Housekeeping::FinishMove {
         admin_id: m.admin_id.clone(),
@@ -2004,6 +2049,7 @@ mod tests {
                 }
                 Housekeeping::Leftover(l) => next.leftovers.retain(|x| x != l),
                 Housekeeping::FinishMove { to, .. } => record.moving.retain(|m| m.to != *to),
+                Housekeeping::RepairLinks { to, .. } => next.broken_links.retain(|r| r.to != *to),
             }
         }
     }

@@ -118,7 +118,7 @@ pub fn dirt(
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
     let wt_repo = open_worktree(repo, admin_id, path)?;
-    let (mut dirt, outcome) = status_of(&wt_repo, path, for_status)?;
+    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, for_status)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -153,8 +153,8 @@ pub fn dirt(
         dirt.session_files.sort();
         dirt.session_files.dedup();
     }
-    if for_status && let Some(mut outcome) = outcome {
-        refresh_index(&wt_repo, &mut outcome);
+    if for_status {
+        crate::read::worktree_status::refresh_index(&wt_repo, stats);
     }
     Ok(dirt)
 }
@@ -162,71 +162,11 @@ pub fn dirt(
 /// The `git status` of an opened worktree, by kind (no hidden session files); with
 /// `refresh`, the re-checked stats written back to its index as `git status` does.
 pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
-    let (dirt, outcome) = status_of(wt_repo, path, refresh)?;
-    if refresh && let Some(mut outcome) = outcome {
-        refresh_index(wt_repo, &mut outcome);
+    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, refresh)?;
+    if refresh {
+        crate::read::worktree_status::refresh_index(wt_repo, stats);
     }
     Ok(dirt)
-}
-
-/// `one_thread`: the check of the tracked files runs on the calling thread (status checks
-/// many worktrees at once, one per core; threads of their own would only contend).
-fn status_of(
-    wt_repo: &gix::Repository,
-    path: &Path,
-    one_thread: bool,
-) -> Result<(Dirt, Option<gix::status::Outcome>), RepoError> {
-    use gix::status::index_worktree::iter::Summary;
-    let mut dirt = Dirt::default();
-    let mut iter = wt_repo
-        .status(gix::progress::Discard)
-        .map_err(|e| RepoError::git("read status of", path, e))?
-        .untracked_files(gix::status::UntrackedFiles::Files)
-        .index_worktree_options_mut(|o| o.thread_limit = one_thread.then_some(1).or(o.thread_limit))
-        .into_iter(None)
-        .map_err(|e| RepoError::git("read status of", path, e))?;
-    for item in &mut iter {
-        let item = item.map_err(|e| RepoError::git("read status of", path, e))?;
-        match item {
-            gix::status::Item::TreeIndex(change) => dirt.staged.push(change.location().to_str_lossy().into_owned()),
-            gix::status::Item::IndexWorktree(item) => {
-                let rel = item.rela_path().to_str_lossy().into_owned();
-                match item.summary() {
-                    Some(Summary::Removed) => dirt.deleted.push(rel),
-                    Some(Summary::Added) => dirt.untracked.push(rel),
-                    Some(_) => dirt.modified.push(rel),
-                    None => {}
-                }
-            }
-        }
-    }
-    Ok((dirt, iter.into_outcome()))
-}
-
-/// Write back the file stats the status had to re-check, as `git status` does: without
-/// it, files checked out within the index's own timestamp tick stay "racily clean" and
-/// every later status hashes them again. Opportunistic: skipped (silently, as git does)
-/// unless the index on disk is still the one the status read, so a concurrent
-/// `git add` is never undone.
-fn refresh_index(repo: &gix::Repository, outcome: &mut gix::status::Outcome) {
-    use std::io::{Read, Seek, SeekFrom};
-    if !outcome.has_changes() {
-        return;
-    }
-    let gix::worktree::IndexPersistedOrInMemory::Persisted(index) = &outcome.worktree_index else {
-        return;
-    };
-    let Some(read) = index.checksum() else { return };
-    let mut on_disk = [0u8; 20];
-    let unchanged = std::fs::File::open(repo.index_path())
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-20))?;
-            f.read_exact(&mut on_disk)
-        })
-        .is_ok_and(|()| on_disk.as_slice() == read.as_bytes());
-    if unchanged && outcome.write_changes().is_some_and(|r| r.is_ok()) && crate::apply::index_v4::wants_v4(repo) {
-        let _ = crate::apply::index_v4::rewrite(&repo.index_path());
-    }
 }
 
 /// Whether the worktree holds an initialized submodule, as `git worktree remove` judges
@@ -587,8 +527,18 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
     let mut found = Vec::new();
     let mut pending = vec![PathBuf::new()];
     while let Some(rel) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(worktree.join(&rel)) else {
-            continue;
+        let entries = match std::fs::read_dir(worktree.join(&rel)) {
+            Ok(entries) => entries,
+            // A folder that cannot be listed (mode 000, another user's) may hold a
+            // repository nothing here can vouch for: it blocks as one that cannot be read.
+            Err(e) if !rel.as_os_str().is_empty() && e.kind() == std::io::ErrorKind::PermissionDenied => {
+                found.push(Nested {
+                    path: rel.to_string_lossy().into_owned(),
+                    unpushed: None,
+                });
+                continue;
+            }
+            Err(_) => continue,
         };
         let mut dirs = Vec::new();
         let (mut dot_git, mut head, mut objects, mut refs) = (false, false, false, false);

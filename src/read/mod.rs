@@ -3,5 +3,7 @@
 pub mod dashboard;
 pub mod format;
 pub mod inspect;
+pub mod links;
 pub mod state;
 pub mod tracking;
+pub mod worktree_status;

@@ -77,6 +77,8 @@ pub struct State {
     pub trusted: BTreeSet<String>,
     /// How this repository is named in the machine's trust and port files.
     pub repository_key: String,
+    /// Registrations whose links a moved folder broke: repaired first, read as repaired.
+    pub broken_links: Vec<crate::read::links::LinkRepair>,
     /// Owned worktrees outside the root (a changed `root` left them there), by absolute
     /// path: what moving them needs (SPEC §11.3).
     pub elsewhere: BTreeMap<PathBuf, Worktree>,
@@ -320,12 +322,28 @@ impl State {
             .iter()
             .filter_map(|proxy| proxy.id().ok().map(ToOwned::to_owned))
             .collect();
+        self.broken_links = broken_links(repo, &ids, &declared, common_dir);
+        // Read as they will be once repaired (the plan's first step), with the ownership
+        // entries following them.
+        for repair in &self.broken_links {
+            if let Some(mut entry) = self.owned.by_path(&repair.from).cloned() {
+                self.owned.remove_path(&repair.from);
+                entry.path = repair.to.clone();
+                self.owned.upsert(entry);
+            }
+        }
         let found = {
-            let (root, owned) = (&self.root, &self.owned);
+            let (root, owned, repairs) = (&self.root, &self.owned, &self.broken_links);
             let read_one = |repo: &gix::Repository, id: &gix::bstr::BString| match repo
                 .worktree_proxy_by_id(gix::bstr::BStr::new(id.as_slice()))
             {
-                Ok(Some(proxy)) => read_registration(&proxy, root, &declared, manifest, owned),
+                Ok(Some(proxy)) => {
+                    let moved = repairs
+                        .iter()
+                        .find(|r| id == r.admin_id.as_bytes())
+                        .map(|r| r.to.as_path());
+                    read_registration(&proxy, moved, root, &declared, manifest, owned)
+                }
                 _ => Found::Gone,
             };
             in_parallel(repo, &ids, read_one)
@@ -641,8 +659,29 @@ enum Found {
 }
 
 /// Read one registration: what a plan needs of it, cheaply (`Worktree::read`).
+/// The registrations whose links a moved folder broke ([`crate::read::links`]), looked for
+/// at the declared sessions' paths.
+fn broken_links(
+    repo: &gix::Repository,
+    ids: &[gix::bstr::BString],
+    declared: &BTreeMap<PathBuf, &crate::manifest::Session>,
+    common_dir: &Path,
+) -> Vec<crate::read::links::LinkRepair> {
+    let candidates: Vec<&Path> = declared.keys().map(PathBuf::as_path).collect();
+    ids.iter()
+        .filter_map(|id| {
+            let proxy = repo.worktree_proxy_by_id(gix::bstr::BStr::new(id.as_slice())).ok()??;
+            let registered = normalise(&proxy.base().ok()?);
+            crate::read::links::repair_for(common_dir, &id.to_str_lossy(), &registered, &candidates)
+        })
+        .collect()
+}
+
+/// `moved`: where the worktree is, when its registration names an old place (the links
+/// are repaired before anything else is done).
 fn read_registration(
     proxy: &gix::worktree::Proxy<'_>,
+    moved: Option<&Path>,
     root: &Path,
     declared: &BTreeMap<PathBuf, &crate::manifest::Session>,
     manifest: &Manifest,
@@ -651,7 +690,9 @@ fn read_registration(
     if let Some(problem) = crate::read::inspect::admin_problem(proxy.git_dir()) {
         return Found::Unsafe(problem);
     }
-    let Ok(base) = proxy.base() else { return Found::Gone };
+    let Some(base) = moved.map(Path::to_owned).or_else(|| proxy.base().ok()) else {
+        return Found::Gone;
+    };
     let missing = !base.exists();
     let path = if missing { normalise(&base) } else { canonical(&base) };
     // Read once: its branch, or the commit it is detached at.

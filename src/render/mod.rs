@@ -747,7 +747,7 @@ fn json_housekeeping(h: &Housekeeping, manifest: &dyn Places) -> JsonHousekeepin
             Housekeeping::Excludes { .. } => "info/exclude".to_owned(),
             Housekeeping::Leftover(l) => l.path.to_string_lossy().into_owned(),
             Housekeeping::EmptyTrash { path } | Housekeeping::DropRecord { path, .. } => manifest.relative(path),
-            Housekeeping::FinishMove { to, .. } => manifest.relative(to),
+            Housekeeping::FinishMove { to, .. } | Housekeeping::RepairLinks { to, .. } => manifest.relative(to),
         },
         description: housekeeping_text(h, manifest),
     }
@@ -913,8 +913,8 @@ fn nested_repository_text(path: &str, unpushed: Option<usize>) -> String {
             crate::plan::plural(n, "commit")
         ),
         None => format!(
-            "it holds a repository of its own ({path}) that could not be read, so nothing vouches for its \
-             history; move it out first"
+            "it holds a repository of its own or a folder ({path}) that could not be read, so nothing \
+             vouches for the history it may hold; make it readable or move it out first"
         ),
     }
 }
@@ -996,6 +996,7 @@ fn housekeeping_kind(step: &Housekeeping) -> &'static str {
         Housekeeping::EmptyTrash { .. } => "empty_trash",
         Housekeeping::DropRecord { .. } => "drop_record",
         Housekeeping::FinishMove { .. } => "finish_move",
+        Housekeeping::RepairLinks { .. } => "repair_links",
     }
 }
 
@@ -1032,6 +1033,15 @@ pub fn housekeeping_text(step: &Housekeeping, manifest: &dyn Places) -> String {
             "finish the move of {} to {} a killed apply started",
             manifest.relative(from),
             manifest.relative(to)
+        ),
+        Housekeeping::RepairLinks { from, to, .. } if from == to => format!(
+            "repair links: {} names a registration that moved (as `git worktree repair` does)",
+            manifest.relative(to)
+        ),
+        Housekeeping::RepairLinks { from, to, .. } => format!(
+            "repair links: {} was made at {}; point its registration and ownership entry there (as `git worktree repair` does)",
+            manifest.relative(to),
+            manifest.relative(from)
         ),
     }
 }

@@ -244,7 +244,31 @@ pub fn write(common_dir: &Path, lines: &[String], legacy: &[String]) -> Result<(
         out.push('\n');
     }
     // Atomic, and refused when `exclude` or `info` is a symlink or a special file.
-    crate::fsutil::write_beneath(common_dir, Path::new(REL), out.as_bytes())
+    write_file(common_dir, out.as_bytes())
+}
+
+/// The file written (atomically, refused through a symlink). It is git's file (`git init`
+/// makes it): one that was there keeps its mode, as git never rewrites it; one made here
+/// (and `info/`) gets the umask's mode, with git's under `core.sharedRepository`.
+fn write_file(common_dir: &Path, bytes: &[u8]) -> Result<(), RepoError> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = common_dir.join(REL);
+    let made = file
+        .parent()
+        .map(crate::fsutil::shared::missing_folders)
+        .unwrap_or_default();
+    let mode = std::fs::symlink_metadata(&file)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.permissions().mode() & 0o7777);
+    crate::fsutil::write_beneath(common_dir, Path::new(REL), bytes)?;
+    made.iter().for_each(|folder| crate::fsutil::shared::adjust(folder));
+    match mode {
+        Some(mode) => std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| RepoError::io("keep the mode of", &file, e))?,
+        None => crate::fsutil::shared::adjust(&file),
+    }
+    Ok(())
 }
 
 /// Make sure `line` is in the file, outside flowloom's block, which apply rewrites: the
@@ -260,7 +284,7 @@ pub fn ensure_line(common_dir: &Path, line: &str) -> Result<(), RepoError> {
     }
     text.push_str(line);
     text.push('\n');
-    crate::fsutil::write_beneath(common_dir, Path::new(REL), text.as_bytes())
+    write_file(common_dir, text.as_bytes())
 }
 
 /// The folders (relative to a worktree) that flowloom's `lines` hide.

@@ -160,6 +160,8 @@ fn open_regular(path: &Path) -> Result<std::fs::File, LockError> {
     if !meta.file_type().is_file() {
         return Err(not_regular(kind(&meta)));
     }
+    // `core.sharedRepository`: git's mode, as for a file git makes in its folder.
+    crate::fsutil::shared::adjust(path);
     Ok(file)
 }
 

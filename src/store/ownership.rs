@@ -316,7 +316,13 @@ impl Record {
     pub fn write_with(&self, common_dir: &Path, rendered: &mut Rendered) -> Result<(), RepoError> {
         let path = Record::path(common_dir);
         let text = self.document(rendered);
-        crate::fsutil::write_atomic(&path, text.as_bytes())
+        let folder = common_dir.join(DIR);
+        let made = crate::fsutil::shared::missing_folders(&folder);
+        crate::fsutil::write_atomic(&path, text.as_bytes())?;
+        // `core.sharedRepository`: git's modes, as for a file git makes in its folder.
+        made.iter().for_each(|f| crate::fsutil::shared::adjust(f));
+        crate::fsutil::shared::adjust(&path);
+        Ok(())
     }
 
     /// The record's file: `serde_json::to_string_pretty` of the version and the entries,

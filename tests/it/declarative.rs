@@ -391,3 +391,37 @@ fn a_worktree_a_process_works_in_is_not_moved() {
     assert!(a.is_dir(), "moved from under a process");
     assert_eq!(main_status(&env), "");
 }
+
+#[test]
+fn a_move_resumed_after_a_kill_is_blocked_by_a_process_working_in_it() {
+    let env = TestEnv::new();
+    sessions_with_work(&env);
+    let a = session(&env, "a");
+    env.manifest("[defaults]\nroot = \"../moved\"\n[sessions.a]\n");
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "move:recorded")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0, "the failpoint did not fire");
+    assert!(a.is_dir(), "killed before the rename");
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .current_dir(&a)
+        .spawn()
+        .expect("sleep");
+    let shown = plan(&env);
+    let _ = env.run(&["apply", "--yes"]);
+    let still = a.is_dir();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(shown.contains(&format!("process {}", sleeper.id())), "{shown}");
+    assert!(shown.contains("1 blocked"), "{shown}");
+    assert!(still, "moved from under a process");
+    assert_eq!(main_status(&env), "");
+    // Once the process is gone, the move goes through.
+    env.apply();
+    let new_a = moved_root(&env).join("shell-instance-a");
+    assert!(new_a.is_dir() && !a.exists());
+    assert!(plan(&env).contains("No changes"), "{}", plan(&env));
+    env.fsck();
+}

@@ -58,6 +58,9 @@ struct Case {
     /// value is replaced by the absolute side folder. The observations run without them, as
     /// a user who `cd`s into the new worktree would.
     env: &'static [(&'static str, &'static str)],
+    /// The umask both `git worktree add` and `flowloom apply` run under (the set-up runs
+    /// under the test's own); `None` keeps the test's.
+    umask: Option<&'static str>,
     /// The oldest git (major, minor) that can set this row up; older gits skip it with a note.
     min_git: Option<(u32, u32)>,
     /// Why this row differs today; `None` for rows that must match.
@@ -74,6 +77,7 @@ const ROW: Case = Case {
     manifest: ONE_SESSION,
     base: "main",
     env: &[],
+    umask: None,
     min_git: None,
     known: None,
     refused: None,
@@ -209,6 +213,48 @@ const CASES: &[Case] = &[
     Case {
         name: "feature.manyFiles with index.skipHash=false (format 4, checksum)",
         setup: many_files_checksum,
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=group, umask 022",
+        setup: shared_group,
+        umask: Some("022"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=group, umask 077",
+        setup: shared_group,
+        umask: Some("077"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=all, umask 077",
+        setup: shared_all,
+        umask: Some("077"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=0640, umask 022",
+        setup: shared_0640,
+        umask: Some("022"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=0600, umask 022",
+        setup: shared_0600,
+        umask: Some("022"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=umask, umask 077",
+        setup: shared_umask,
+        umask: Some("077"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=true, umask 022, executable file, a worktrees/ folder already there",
+        setup: shared_true_existing,
+        umask: Some("022"),
         ..ROW
     },
     Case {
@@ -508,13 +554,12 @@ fn run_case(case: &Case) -> Outcome {
 
     // git, in the set-up folder.
     let worktree = env.repo.join(WORKTREE);
-    let out = git(&env, &env.repo)
-        .envs(vars.iter().map(|(k, v)| (k, v)))
+    let mut add = git(&env, &env.repo);
+    add.envs(vars.iter().map(|(k, v)| (k, v)))
         .args(["worktree", "add", "-q", "-b", BRANCH])
         .arg(&worktree)
-        .arg(case.base)
-        .output()
-        .expect("git worktree add");
+        .arg(case.base);
+    let out = under_umask(add, case.umask).output().expect("git worktree add");
     if let Some(named) = case.refused {
         assert!(
             !out.status.success(),
@@ -534,12 +579,9 @@ fn run_case(case: &Case) -> Outcome {
     // flowloom, in the copy moved to the same path.
     std::fs::rename(&side, env.tmp.path().join("done-by-git")).expect("move git's result aside");
     std::fs::rename(&pristine, &side).expect("move the copy in");
-    let out = env
-        .flowloom_in(&env.repo)
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .args(["apply", "--yes"])
-        .output()
-        .expect("run flowloom");
+    let mut apply = env.flowloom_in(&env.repo);
+    apply.envs(vars.iter().map(|(k, v)| (k, v))).args(["apply", "--yes"]);
+    let out = under_umask(apply, case.umask).output().expect("run flowloom");
     let code = out.status.code().unwrap_or(-1);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let by_flowloom = observe(&env, &side);
@@ -726,6 +768,7 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
     );
+    seen.extend(modes(env, &worktree, &admin));
     let mut admin_files = BTreeMap::new();
     walk(&admin, Path::new(""), &mut admin_files);
     for (k, v) in admin_files {
@@ -760,6 +803,75 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         .unwrap_or("(not listed)");
     seen.insert("git worktree list".into(), entry.trim().replace('\n', "; "));
     normalize(seen, side)
+}
+
+/// `cmd` run by `sh` under `umask` (the same program, arguments, folder and environment).
+fn under_umask(cmd: Command, umask: Option<&str>) -> Command {
+    let Some(umask) = umask else { return cmd };
+    let mut sh = Command::new("sh");
+    sh.env_clear()
+        .arg("-c")
+        .arg(format!("umask {umask} && exec \"$@\""))
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            sh.env(key, value);
+        }
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        sh.current_dir(dir);
+    }
+    sh
+}
+
+/// The modes (`stat %a`) of what `git worktree add` makes or adjusts outside the files
+/// compared one by one: the worktree folder and the folder it is in, and in the common dir
+/// `worktrees/`, the administration folder, its `HEAD`, index and reflog, the branch's ref
+/// and reflog and the folders made for them, `info/exclude`.
+fn modes(env: &TestEnv, worktree: &Path, admin: &Path) -> BTreeMap<String, String> {
+    let common = PathBuf::from(
+        git_text(
+            env,
+            worktree,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        )
+        .trim(),
+    );
+    let mut paths = vec![
+        ("worktree folder".to_owned(), worktree.to_path_buf()),
+        (
+            "worktree's parent folder".to_owned(),
+            worktree.parent().unwrap_or(worktree).to_path_buf(),
+        ),
+        ("admin folder".to_owned(), admin.to_path_buf()),
+    ];
+    for rel in [
+        "worktrees",
+        "refs/heads/session",
+        "refs/heads/session/x",
+        "logs/refs/heads/session",
+        "logs/refs/heads/session/x",
+        "info",
+        "info/exclude",
+        "packed-refs",
+        "config",
+    ] {
+        paths.push((format!("common {rel}"), common.join(rel)));
+    }
+    for rel in ["HEAD", "index", "logs", "logs/HEAD"] {
+        paths.push((format!("admin {rel}"), admin.join(rel)));
+    }
+    paths
+        .into_iter()
+        .map(|(what, path)| {
+            let mode = std::fs::symlink_metadata(&path).map_or("(absent)".to_owned(), |m| {
+                format!("{:04o}", m.permissions().mode() & 0o7777)
+            });
+            (format!("mode of {what}"), mode)
+        })
+        .collect()
 }
 
 /// A porcelain v2 line's key: the header's name, or the entry's path.
@@ -1132,6 +1244,40 @@ fn skip_hash_v4(env: &TestEnv) {
 fn many_files_checksum(env: &TestEnv) {
     many_files(env);
     config(env, "index.skipHash", "false");
+}
+
+fn shared(env: &TestEnv, value: &str) {
+    plain(env);
+    config(env, "core.sharedRepository", value);
+}
+
+fn shared_group(env: &TestEnv) {
+    shared(env, "group");
+}
+
+fn shared_all(env: &TestEnv) {
+    shared(env, "all");
+}
+
+fn shared_0640(env: &TestEnv) {
+    shared(env, "0640");
+}
+
+fn shared_0600(env: &TestEnv) {
+    shared(env, "0600");
+}
+
+fn shared_umask(env: &TestEnv) {
+    shared(env, "umask");
+}
+
+/// `worktrees/` made before the setting (by a worktree since removed): git leaves its mode.
+fn shared_true_existing(env: &TestEnv) {
+    executable(env);
+    env.git(&["worktree", "add", "-q", "../gone"]);
+    env.git(&["worktree", "remove", "../gone"]);
+    std::fs::create_dir_all(env.path(".git/worktrees")).expect("worktrees folder");
+    config(env, "core.sharedRepository", "true");
 }
 
 fn odd_names(env: &TestEnv) {

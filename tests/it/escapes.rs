@@ -14,7 +14,9 @@ fn callers_git(env: &TestEnv, cmd: &mut std::process::Command) {
         .env("GIT_INDEX_FILE", git_dir.join("index"))
         .env("GIT_COMMON_DIR", &git_dir)
         .env("GIT_OBJECT_DIRECTORY", git_dir.join("objects"))
-        .env("GIT_PREFIX", "src/");
+        .env("GIT_PREFIX", "src/")
+        .env("GIT_CEILING_DIRECTORIES", env.tmp.path())
+        .env("GIT_NO_REPLACE_OBJECTS", "1");
 }
 
 #[test]
@@ -50,20 +52,28 @@ fn git_in_run_setup_and_hooks_works_on_the_session_not_the_callers_repository() 
         std::fs::remove_file(wt.join(file)).expect("rm");
     }
 
-    // An agent's commit through `flowloom run` lands on the session's branch.
+    // An agent's commit through `flowloom run` lands on the session's branch, and its push
+    // to a local remote lands on that remote's branch, not in the caller's namespace.
+    let remote = env.tmp.path().join("remote.git");
+    env.git(&["init", "-q", "--bare", &remote.to_string_lossy()]);
+    let script = format!(
+        "echo work > agent.txt && git add agent.txt && git commit -q -m agent-work && git push -q {} HEAD:refs/heads/agent",
+        remote.display()
+    );
     let mut run = env.flowloom();
-    run.args([
-        "run",
-        "a",
-        "--",
-        "sh",
-        "-c",
-        "echo work > agent.txt && git add agent.txt && git commit -q -m agent-work",
-    ]);
+    run.args(["run", "a", "--", "sh", "-c", &script]);
     callers_git(&env, &mut run);
+    // A namespace hides the caller's refs from flowloom as from git: only for the command.
+    run.env("GIT_NAMESPACE", "caller");
     let (code, out, err) = crate::common::run(&mut run);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(env.git(&["log", "-1", "--format=%s", "session/a"]).trim(), "agent-work");
+    let pushed = env.git_in(&remote, &["for-each-ref", "--format=%(refname)"]);
+    assert_eq!(
+        pushed.trim(),
+        "refs/heads/agent",
+        "the push went to the caller's namespace"
+    );
     assert_eq!(env.git(&["rev-parse", "HEAD"]), main_before, "main moved");
     assert_eq!(env.git(&["log", "-1", "--format=%s", "main"]).trim(), "tools");
     assert_eq!(std::fs::read(env.path(".git/index")).expect("index"), index_before);
@@ -321,4 +331,179 @@ fn manifest_and_repository_text_is_shown_escaped_everywhere() {
     let (code, text) = both(env.run(&["plan"]));
     assert_eq!(code, 1, "{text}");
     nothing_raw("a diagnostic", &text);
+}
+
+/// Every file below `dir` (symlinks not followed), with its bytes: what a command may not
+/// have changed.
+fn listing(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path.clone());
+            }
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap_or_default()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// SPEC §11.4: every command that reaches a session's folder (or writes anything for a
+/// session) goes through the one root check: a committed `sessions` symlink, a symlinked
+/// folder on the way to the root, refuse alike for `run`, `path`, `cd`, `setup`, `merge`,
+/// `status`, `plan`, `apply`, `new`, `rm`, `share` and `unshare`; nothing is written out there, and `merge`
+/// lands nothing on the base before it finds out.
+#[test]
+fn every_command_that_uses_a_sessions_path_checks_the_root() {
+    for (what, root, link) in [
+        ("a committed `sessions` symlink", "sessions", "sessions"),
+        ("a symlinked folder on the way", "nest/sessions", "nest"),
+    ] {
+        let env = TestEnv::new();
+        let elsewhere = env.tmp.path().join("elsewhere");
+        let fake = if link == "sessions" {
+            elsewhere.clone()
+        } else {
+            elsewhere.join("sessions")
+        };
+        std::fs::create_dir_all(fake.join("shell-instance-a")).expect("mkdir");
+        std::fs::write(fake.join("shell-instance-a/keep.txt"), "keep\n").expect("write");
+        std::os::unix::fs::symlink(&elsewhere, env.path(link)).expect("symlink");
+        env.manifest(&format!(
+            "[defaults]\nroot = \"{root}\"\nsetup = [\"touch setup-ran\"]\n[sessions.a]\n[sessions.b]\n"
+        ));
+        env.commit("sessions link");
+        // The session's branch exists with work to land (made with git alone).
+        env.git(&["branch", "session/a"]);
+        let scratch = env.tmp.path().join("scratch");
+        env.git(&["worktree", "add", "-q", &scratch.to_string_lossy(), "session/a"]);
+        env.commit_file(&scratch, "landed.txt", "x\n", "work");
+        env.git(&["worktree", "remove", &scratch.to_string_lossy()]);
+        let _ = env.run(&["trust"]);
+        let before = listing(&elsewhere);
+        let main = env.git(&["rev-parse", "main"]);
+        let commands: [&[&str]; 13] = [
+            &["run", "a", "--", "touch", "pwned"],
+            &["path", "a"],
+            &["cd", "a"],
+            &["setup", "a"],
+            &["merge", "--yes", "a"],
+            &["status"],
+            &["plan"],
+            &["apply", "--yes"],
+            &["new", "c"],
+            &["rm", "--yes", "a"],
+            &["rm", "--yes", "--force", "b"],
+            &["unshare", "a"],
+            &["share", "a"],
+        ];
+        for args in commands {
+            let (code, out, err) = env.run(args);
+            assert_ne!(code, 0, "{what}: {args:?} went ahead\n{out}\n{err}");
+            assert!(
+                !out.contains(&elsewhere.display().to_string()),
+                "{what}: {args:?} printed the path out there: {out}"
+            );
+            assert_eq!(listing(&elsewhere), before, "{what}: {args:?} wrote out there");
+            assert_eq!(env.git(&["rev-parse", "main"]), main, "{what}: {args:?} moved main");
+        }
+    }
+}
+
+/// Text from the repository and the machine in a refusal (a lock reason, a process's name,
+/// both with a newline and escapes) stays on its line, in `rm`'s error as in `plan`.
+#[test]
+fn a_lock_reason_or_a_process_name_never_makes_a_line_of_its_own() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    env.apply();
+    env.git(&[
+        "worktree",
+        "lock",
+        "--reason",
+        "x\nfake line\u{1b}[2K",
+        "sessions/shell-instance-a",
+    ]);
+    let program = env.tmp.path().join("z\nfake proc");
+    std::fs::copy("/bin/sleep", &program).expect("copy sleep");
+    let mut sleeper = std::process::Command::new(&program)
+        .arg("30")
+        .current_dir(env.path("sessions/shell-instance-b"))
+        .spawn()
+        .expect("spawn");
+    let both = |(_, out, err): (i32, String, String)| format!("{out}{err}");
+    for args in [
+        &["rm", "--yes", "a"][..],
+        &["rm", "--yes", "b"],
+        &["plan"],
+        &["apply", "--yes"],
+    ] {
+        if args[0] == "plan" {
+            env.manifest("");
+        }
+        let text = both(env.run(args));
+        nothing_raw(&format!("{args:?}"), &text);
+        assert!(text.contains("fake"), "{args:?}: the reason is shown: {text}");
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
+
+/// Newlines and escapes in every other manifest string (copy patterns, port names, the
+/// remote, templates, the branch) and in command-line ids reach no terminal raw, in any
+/// command that shows them or quotes them in an error.
+#[test]
+fn every_other_string_is_shown_escaped_too() {
+    let env = TestEnv::new();
+    let values = [
+        "[defaults]\ncopy = [\"\\nfake copy\\u001b[2J\"]\n[sessions.a]\n",
+        "[defaults]\nports = [\"web\\nfake port\\u001b[2J\"]\n[sessions.a]\n",
+        "[defaults]\nremote = \"origin\\nfake remote\\u001b[2J\"\n[sessions.a]\n",
+        "[defaults]\nworktree = \"w-{id}\\nfake worktree\\u001b[2J\"\n[sessions.a]\n",
+        "[sessions.a]\nbranch = \"b\\nfake branch\\u001b[2J\"\n",
+        "[sessions.a]\nenv = { \"K\\nfake key\" = \"v\" }\n",
+        "[sessions.a]\ncopy = [\"x\"]\nsetup = [\"true\"]\nenv = { K = \"\\u001b]0;title\\u0007\\nfake env\" }\n",
+        "[sessions.\"a\\nfake id\"]\n",
+        "[defaults]\nroot = \"s\\nfake root\"\n[sessions.a]\n",
+    ];
+    for manifest in values {
+        env.manifest(manifest);
+        let exclude_before = std::fs::read_to_string(env.path(".git/info/exclude")).unwrap_or_default();
+        for args in [
+            &["validate"][..],
+            &["plan"],
+            &["status"],
+            &["apply", "--yes"],
+            &["trust"],
+            &["run", "a", "--", "true"],
+        ] {
+            let (_, out, err) = env.run(args);
+            nothing_raw(&format!("{manifest:?} {args:?}"), &format!("{out}{err}"));
+        }
+        // A folder name never splits a line of `info/exclude` into a pattern of its own.
+        let exclude = std::fs::read_to_string(env.path(".git/info/exclude")).unwrap_or_default();
+        assert!(
+            exclude == exclude_before || !exclude.lines().any(|l| l.starts_with("fake")),
+            "{manifest:?}: {exclude}"
+        );
+    }
+    env.manifest("[sessions.a]\n");
+    for args in [
+        &["path", "x\nfake line\u{1b}[2J"][..],
+        &["run", "x\nfake line\u{1b}[2J", "--", "true"],
+        &["new", "x\nfake line\u{1b}[2J"],
+        &["new", "ok", "--branch", "b\nfake line\u{1b}[2J"],
+        &["new", "ok2", "--base", "m\nfake line\u{1b}[2J"],
+        &["rm", "--yes", "x\nfake line\u{1b}[2J"],
+        &["merge", "--yes", "x\nfake line\u{1b}[2J"],
+        &["setup", "x\nfake line\u{1b}[2J"],
+        &["share", "x\nfake line\u{1b}[2J"],
+        &["plan", "--target", "x\nfake line\u{1b}[2J"],
+    ] {
+        let (_, out, err) = env.run(args);
+        nothing_raw(&format!("{args:?}"), &format!("{out}{err}"));
+    }
 }

@@ -229,6 +229,161 @@ fn message_search_bases_resolve_as_git_resolves_them() {
     assert!(!env.path("sessions/shell-instance-d").exists(), "{said}");
 }
 
+/// A repository folder moved after its sessions were made, and what `git worktree repair`
+/// (plus `git worktree move`, where flowloom moves a worktree left outside the new root)
+/// writes in a copy of it moved alike: flowloom writes the same links, says so in its plan
+/// (`repair_links`), moves the ownership record's paths along, and ends with nothing to do.
+struct Moved {
+    /// The manifest (sessions `x` and `y`).
+    manifest: &'static str,
+    /// Where the worktrees are, relative to the repository's folder.
+    sessions: &'static str,
+    /// Whether the sessions' folder moves with the repository (when it is beside it).
+    sessions_move: bool,
+}
+
+const MOVES: &[Moved] = &[
+    Moved {
+        manifest: "[sessions.x]\n[sessions.y]\n",
+        sessions: "sessions",
+        sessions_move: true,
+    },
+    Moved {
+        manifest: "[defaults]\nroot = \"../{repo}.sessions\"\n[sessions.x]\n[sessions.y]\n",
+        sessions: "../repo.sessions",
+        sessions_move: true,
+    },
+    Moved {
+        manifest: "[defaults]\nroot = \"../{repo}.sessions\"\n[sessions.x]\n[sessions.y]\n",
+        sessions: "../repo.sessions",
+        sessions_move: false,
+    },
+];
+
+/// Moves `<tmp>/a/repo` (with `repo.sessions` beside it when `sessions_move`) to `<tmp>/b/`.
+fn move_repository(env: &TestEnv, sessions_move: bool) {
+    let (a, b) = (env.tmp.path().join("a"), env.tmp.path().join("b"));
+    std::fs::create_dir_all(&b).expect("mkdir");
+    std::fs::rename(a.join("repo"), b.join("repo")).expect("move the repository");
+    if sessions_move && a.join("repo.sessions").exists() {
+        std::fs::rename(a.join("repo.sessions"), b.join("repo.sessions")).expect("move the sessions");
+    }
+}
+
+/// The links of every session worktree of the repository at `repo`, and git's list.
+fn links(env: &TestEnv, repo: &std::path::Path) -> Vec<(String, String)> {
+    let mut seen = Vec::new();
+    for id in ["shell-instance-x", "shell-instance-y"] {
+        let gitdir = std::fs::read_to_string(repo.join(".git/worktrees").join(id).join("gitdir")).expect("gitdir");
+        let worktree = std::path::Path::new(gitdir.trim())
+            .parent()
+            .expect("worktree")
+            .to_owned();
+        let dot_git = std::fs::read_to_string(worktree.join(".git")).unwrap_or_else(|e| format!("({e})"));
+        seen.push((format!("{id}/gitdir"), gitdir));
+        seen.push((format!("{id}: .git"), dot_git));
+    }
+    let list = env.git_in(repo, &["worktree", "list", "--porcelain"]);
+    seen.push(("git worktree list".into(), list));
+    seen
+}
+
+#[test]
+fn a_moved_repository_is_repaired_as_git_worktree_repair_repairs_it() {
+    for case in MOVES {
+        let mut env = TestEnv::new();
+        let a = env.tmp.path().join("a");
+        std::fs::create_dir(&a).expect("mkdir");
+        std::fs::rename(&env.repo, a.join("repo")).expect("move");
+        env.repo = a.join("repo");
+        env.manifest(case.manifest);
+        env.apply();
+        let copy = env.tmp.path().join("copy");
+        let out = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&a)
+            .arg(&copy)
+            .output()
+            .expect("cp");
+        assert!(out.status.success());
+        move_repository(&env, case.sessions_move);
+        env.repo = env.tmp.path().join("b/repo");
+        let sessions = env.repo.join(case.sessions);
+
+        // flowloom: the plan says it, apply does it, and the next plan has nothing to do.
+        let (code, out, err) = env.run(&["plan", "--json"]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("\"repair_links\""), "{}: {out}", case.sessions);
+        assert!(!out.contains("\"action\": \"blocked\""), "{}: {out}", case.sessions);
+        env.apply();
+        let (code, out, err) = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code, 0, "{}: {out}{err}", case.sessions);
+        let by_flowloom = links(&env, &env.repo);
+        let record = std::fs::read_to_string(env.path(".git/flowloom/owned.json")).expect("record");
+        assert!(
+            !record.contains("/a/"),
+            "the record still names the old place: {record}"
+        );
+        env.git_in(&sessions.join("shell-instance-x"), &["status", "--short"]);
+        env.fsck();
+
+        // git, in the copy moved alike to the same place.
+        let done = env.tmp.path().join("done-by-flowloom");
+        std::fs::rename(env.tmp.path().join("b"), &done).expect("aside");
+        let _ = std::fs::rename(&a, env.tmp.path().join("left-by-flowloom"));
+        std::fs::rename(&copy, &a).expect("the copy in");
+        move_repository(&env, case.sessions_move);
+        let (left, moved) = (a.join("repo.sessions"), sessions.clone());
+        if case.sessions_move {
+            let x = moved.join("shell-instance-x").display().to_string();
+            let y = moved.join("shell-instance-y").display().to_string();
+            env.git(&["worktree", "repair", &x, &y]);
+        } else {
+            env.git(&["worktree", "repair"]);
+            for id in ["shell-instance-x", "shell-instance-y"] {
+                let (from, to) = (left.join(id), moved.join(id));
+                std::fs::create_dir_all(&moved).expect("mkdir");
+                env.git(&[
+                    "worktree",
+                    "move",
+                    &from.display().to_string(),
+                    &to.display().to_string(),
+                ]);
+            }
+        }
+        assert_eq!(by_flowloom, links(&env, &env.repo), "{}", case.sessions);
+    }
+}
+
+/// A kill after the ownership record moved but before the links did: the next apply
+/// repairs them and converges.
+#[test]
+fn a_link_repair_killed_halfway_converges() {
+    let mut env = TestEnv::new();
+    let a = env.tmp.path().join("a");
+    std::fs::create_dir(&a).expect("mkdir");
+    std::fs::rename(&env.repo, a.join("repo")).expect("move");
+    env.repo = a.join("repo");
+    env.manifest("[sessions.x]\n[sessions.y]\n");
+    env.apply();
+    move_repository(&env, true);
+    env.repo = env.tmp.path().join("b/repo");
+    let (code, _, _) = crate::common::run(
+        env.flowloom()
+            .env("FLOWLOOM_FAILPOINT", "repair:recorded")
+            .args(["apply", "--yes"]),
+    );
+    assert_ne!(code, 0, "the failpoint did not fire");
+    let (code, out, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("repair links"), "{out}");
+    env.apply();
+    let (code, out, err) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.worktrees().len(), 2);
+    env.fsck();
+}
+
 /// The post-checkout hook gets the environment `git worktree add` gives it, started in a
 /// subfolder under the caller's `GIT_DIR`, `GIT_WORK_TREE`, `GIT_INDEX_FILE` and
 /// `GIT_OBJECT_DIRECTORY`: `GIT_PREFIX` is the subfolder, `GIT_DIR`/`GIT_WORK_TREE` are
@@ -288,4 +443,56 @@ fn the_post_checkout_hook_gets_gits_environment_and_no_caller_location() {
         status, "?? hook-env\n?? hook-status\n",
         "the hook's git works on the new worktree"
     );
+}
+
+/// `stat %a` of `path`.
+fn mode(path: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path).expect("stat");
+    format!("{:o}", meta.permissions().mode() & 0o7777)
+}
+
+/// With `core.sharedRepository=group` under umask 077, what flowloom makes in the git dir
+/// for itself (its lock, its record and the folder of it) gets the modes git gives what it
+/// makes there (`adjust_shared_perm`): files 660, folders 2770; the session's ref and
+/// reflog too (the differential rows compare those with git's).
+#[test]
+fn flowloom_files_in_a_shared_repository_get_gits_modes() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.sharedRepository", "group"]);
+    env.manifest("[sessions.x]\n");
+    let mut cmd = std::process::Command::new("sh");
+    crate::common::hermetic(&mut cmd, &env.home());
+    let flowloom = assert_cmd::cargo::cargo_bin("flowloom");
+    let (code, out, err) = crate::common::run(
+        cmd.current_dir(&env.repo)
+            .args(["-c", "umask 077 && exec \"$0\" apply --yes"])
+            .arg(&flowloom),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let git_dir = env.path(".git");
+    assert_eq!(mode(&git_dir.join("flowloom.lock")), "660");
+    assert_eq!(mode(&git_dir.join("flowloom")), "2770");
+    assert_eq!(mode(&git_dir.join("flowloom/owned.json")), "660");
+    assert_eq!(mode(&git_dir.join("refs/heads/session/x")), "660");
+    assert_eq!(mode(&git_dir.join("logs/refs/heads/session/x")), "660");
+    assert_eq!(mode(&env.path("sessions/shell-instance-x")), "2770");
+}
+
+/// A `core.sharedRepository` git refuses (the owner could not write) is refused before
+/// anything is made, as `git worktree add` dies on it.
+#[test]
+fn a_shared_repository_mode_git_refuses_is_refused() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.sharedRepository", "0440"]);
+    let git = env.git_output(&env.repo, &["worktree", "add", "-q", "-b", "probe", "../probe", "main"]);
+    assert!(!git.status.success(), "git took core.sharedRepository=0440");
+    env.manifest("[sessions.x]\n");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("core.sharedRepository is `0440`"),
+        "{out}{err}"
+    );
+    assert!(!env.path("sessions").exists());
 }

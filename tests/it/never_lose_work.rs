@@ -392,6 +392,28 @@ fn a_read_only_folder_never_stops_a_removal_of_an_ordinary_user() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// An ignored folder the user cannot read (mode 000) hides what is in it from every check:
+/// a repository of its own in there blocks the removal as one that could not be read,
+/// never deleted unseen; once readable, the usual rule decides.
+#[test]
+fn an_unreadable_folder_may_hide_a_repository_so_it_blocks() {
+    let Some(env) = as_nobody() else { return };
+    ignore(&env, "sealed");
+    let tool = env.path(&format!("{GONE}/sealed/tool"));
+    nested_repo(&env, &tool);
+    chown(env.tmp.path(), "65534:65534");
+    let sealed = env.path(&format!("{GONE}/sealed"));
+    set_mode(&sealed, 0o000);
+    let (code, out, err) = run_as_nobody(&env, &["apply", "--yes", "--force"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("sealed"), "says where: {out}");
+    set_mode(&sealed, 0o755);
+    assert!(tool.join(".git").is_dir(), "the hidden repository was deleted");
+    let (code, out, _) = run_as_nobody(&env, &["apply", "--yes", "--force"]);
+    assert_eq!(code, 1, "readable, its unpushed commit blocks: {out}");
+    assert!(out.contains("repository of its own (sealed/tool)"), "{out}");
+}
+
 /// A file the user cannot delete (in a folder someone else owns): the removal fails after
 /// its deletion started; what is left stays in the trash, as a step every plan shows and
 /// every apply tries again, and is never moved back. Once it can be deleted, it is.

@@ -46,22 +46,31 @@ pub struct GlobalArgs {
     pub lock_timeout: std::time::Duration,
 }
 
+/// Why a duration could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("`{0}` is not a duration: write e.g. `30s`, `2m` or `500ms`")]
+    NotANumber(String),
+    #[error("`{0}`: the unit must be ms, s, m or h")]
+    Unit(String),
+    #[error("`{0}` is too long a duration")]
+    TooLong(String),
+}
+
 /// `500ms`, `30s`, `2m`, `1h`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, DurationError> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write e.g. `30s`, `2m` or `500ms`"))?;
+    let n: u64 = number.parse().map_err(|_| DurationError::NotANumber(text.to_owned()))?;
     let millis = match unit {
         "ms" => Some(n),
         "" | "s" => n.checked_mul(1000),
         "m" => n.checked_mul(60_000),
         "h" => n.checked_mul(3_600_000),
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+        _ => return Err(DurationError::Unit(text.to_owned())),
     }
-    .ok_or_else(|| format!("`{text}` is too long a duration"))?;
+    .ok_or_else(|| DurationError::TooLong(text.to_owned()))?;
     Ok(std::time::Duration::from_millis(millis))
 }
 

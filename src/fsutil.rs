@@ -335,13 +335,26 @@ pub fn write_beneath(top: &Path, rel: &Path, bytes: &[u8]) -> Result<(), RepoErr
     written
 }
 
+/// Why a path below a folder could not be written there safely.
+#[derive(Debug, thiserror::Error)]
+pub enum Unsafe {
+    #[error("`{}` leaves the folder it must stay in", .0.display())]
+    Leaves(PathBuf),
+    #[error("cannot inspect `{}`: {source}", path.display())]
+    Uninspectable { path: PathBuf, source: std::io::Error },
+    #[error("`{}` is a symlink", .0.display())]
+    Symlink(PathBuf),
+    #[error("`{}` is {kind}", path.display())]
+    Special { path: PathBuf, kind: &'static str },
+}
+
 /// Whether `top/rel` could be written by [`write_beneath`] or made by
 /// [`create_dir_beneath`]: the first component below `top` that is a symlink, or that is
 /// neither a folder nor (for the last one) a regular file, as a reason for a blocked plan.
 /// Components that do not exist yet are fine.
-pub fn check_beneath(top: &Path, rel: &Path) -> Result<(), String> {
+pub fn check_beneath(top: &Path, rel: &Path) -> Result<(), Unsafe> {
     let Some(parts) = components(rel) else {
-        return Err(format!("`{}` leaves the folder it must stay in", rel.display()));
+        return Err(Unsafe::Leaves(rel.to_owned()));
     };
     let mut walked = PathBuf::new();
     let count = parts.len();
@@ -350,15 +363,18 @@ pub fn check_beneath(top: &Path, rel: &Path) -> Result<(), String> {
         let meta = match std::fs::symlink_metadata(top.join(&walked)) {
             Ok(m) => m,
             Err(e) if is_not_found(&e) => return Ok(()),
-            Err(e) => return Err(format!("cannot inspect `{}`: {e}", walked.display())),
+            Err(source) => return Err(Unsafe::Uninspectable { path: walked, source }),
         };
         let file_type = meta.file_type();
         let last = i + 1 == count;
         if file_type.is_symlink() {
-            return Err(format!("`{}` is a symlink", walked.display()));
+            return Err(Unsafe::Symlink(walked));
         }
         if !(file_type.is_dir() || last && file_type.is_file()) {
-            return Err(format!("`{}` is {}", walked.display(), kind_of(file_type)));
+            return Err(Unsafe::Special {
+                path: walked,
+                kind: kind_of(file_type),
+            });
         }
     }
     Ok(())
@@ -550,8 +566,8 @@ mod tests {
             t.path().join("a/d")
         );
         assert!(t.path().join("a/d").is_dir());
-        assert_eq!(check_beneath(t.path(), Path::new("a/b/c.json")), Ok(()));
-        assert_eq!(check_beneath(t.path(), Path::new("a/new/x")), Ok(()));
+        assert!(check_beneath(t.path(), Path::new("a/b/c.json")).is_ok());
+        assert!(check_beneath(t.path(), Path::new("a/new/x")).is_ok());
     }
 
     #[test]
@@ -566,7 +582,7 @@ mod tests {
         assert!(create_dir_beneath(&top, Path::new("s/x")).is_err());
         assert!(!outside.join("x").exists(), "nothing written through the symlink");
         assert_eq!(
-            check_beneath(&top, Path::new("s/x")),
+            check_beneath(&top, Path::new("s/x")).map_err(|e| e.to_string()),
             Err("`s` is a symlink".to_owned())
         );
 
@@ -586,7 +602,7 @@ mod tests {
         assert!(write_beneath(&top, Path::new("fifo"), b"x").is_err());
         assert!(write_atomic(&top.join("fifo"), b"x").is_err());
         assert_eq!(
-            check_beneath(&top, Path::new("fifo")),
+            check_beneath(&top, Path::new("fifo")).map_err(|e| e.to_string()),
             Err("`fifo` is a FIFO".to_owned())
         );
 

@@ -39,6 +39,19 @@ pub struct Outcome<'p> {
     pub result: Result<(), Failure>,
 }
 
+/// Why a housekeeping step was left undone.
+#[derive(Debug, thiserror::Error)]
+pub enum HousekeepError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Leftover(#[from] crate::store::recover::RemoveError),
+    #[error("{} is not in a trash folder; left alone", .0.display())]
+    NotInTrash(PathBuf),
+    #[error("{} is not flowloom's to delete; left alone", .0.display())]
+    NotOurs(PathBuf),
+}
+
 /// Why a change was not carried out.
 #[derive(Debug)]
 pub enum Failure {
@@ -62,7 +75,7 @@ impl From<RepoError> for Failure {
 #[derive(Debug)]
 pub struct Report<'p> {
     /// Housekeeping steps that could not be done, with why (the rest were).
-    pub housekeeping: Vec<(&'p Housekeeping, String)>,
+    pub housekeeping: Vec<(&'p Housekeeping, HousekeepError)>,
     pub changes: Vec<Outcome<'p>>,
 }
 
@@ -167,7 +180,7 @@ impl<'a> Executor<'a> {
                         .iter()
                         .map(|change| Outcome {
                             change,
-                            result: Err(Failure::Error(RepoError::message(why.clone()))),
+                            result: Err(Failure::Error(RepoError::message(why.to_string()))),
                         })
                         .collect();
                     report.housekeeping.push((step, why));
@@ -226,12 +239,12 @@ impl<'a> Executor<'a> {
         report
     }
 
-    fn housekeep(&mut self, step: &Housekeeping) -> Result<(), String> {
+    fn housekeep(&mut self, step: &Housekeeping) -> Result<(), HousekeepError> {
         match step {
             Housekeeping::Excludes { new, legacy, .. } => {
-                crate::store::exclude::write(&self.common_dir, new, legacy).map_err(|e| e.to_string())
+                Ok(crate::store::exclude::write(&self.common_dir, new, legacy)?)
             }
-            Housekeeping::Leftover(leftover) => crate::store::recover::remove(leftover),
+            Housekeeping::Leftover(leftover) => Ok(crate::store::recover::remove(leftover)?),
             Housekeeping::EmptyTrash { path } if self.record.deleting.contains(path) => {
                 // A deletion that started: finished, whatever is left of the folder (it was
                 // checked before anything of it was deleted). Only in a real trash folder.
@@ -240,9 +253,9 @@ impl<'a> Executor<'a> {
                         && std::fs::symlink_metadata(t).is_ok_and(|m| m.is_dir())
                 });
                 if !in_trash {
-                    return Err(format!("{} is not in a trash folder; left alone", path.display()));
+                    return Err(HousekeepError::NotInTrash(path.clone()));
                 }
-                self.finish_deletion(path).map_err(|e| e.to_string())
+                Ok(self.finish_deletion(path)?)
             }
             Housekeeping::EmptyTrash { path } => {
                 // Only a folder the record says flowloom moved there, checked before it was
@@ -254,29 +267,27 @@ impl<'a> Executor<'a> {
                         && o.trash_digest.as_deref() == Some(crate::read::inspect::Stamps::read(path).digest().as_str())
                 });
                 let registered = match owner {
-                    Some(o) => self.proxy(&o.path).map_err(|e| e.to_string())?.is_some(),
+                    Some(o) => self.proxy(&o.path)?.is_some(),
                     None => false,
                 };
                 let ours = owner.is_some_and(|o| crate::read::inspect::is_trash_of(path, &o.path));
                 if !ours || registered {
-                    return Err(format!("{} is not flowloom's to delete; left alone", path.display()));
+                    return Err(HousekeepError::NotOurs(path.clone()));
                 }
-                self.start_deletion(path).map_err(|e| e.to_string())?;
-                self.finish_deletion(path).map_err(|e| e.to_string())
+                self.start_deletion(path)?;
+                Ok(self.finish_deletion(path)?)
             }
-            Housekeeping::FinishMove { admin_id, from, to } => self.resume_move(admin_id, from, to),
-            Housekeeping::RepairLinks { admin_id, from, to } => {
-                self.repair_links(admin_id, from, to).map_err(|e| e.to_string())
-            }
+            Housekeeping::FinishMove { admin_id, from, to } => Ok(self.resume_move(admin_id, from, to)?),
+            Housekeeping::RepairLinks { admin_id, from, to } => Ok(self.repair_links(admin_id, from, to)?),
             Housekeeping::DropRecord { path, session } => {
                 self.record.remove_path(path);
-                self.save_record().map_err(|e| e.to_string())?;
+                self.save_record()?;
                 // A creation that died before its worktree existed may hold ports (unless
                 // the id lives on in another entry: its ports are that session's).
                 if self.record.sessions.iter().any(|o| o.id == *session) {
                     return Ok(());
                 }
-                crate::store::machine::release_ports(&self.repository_key(), session).map_err(|e| e.to_string())
+                Ok(crate::store::machine::release_ports(&self.repository_key(), session)?)
             }
         }
     }
@@ -805,16 +816,16 @@ impl<'a> Executor<'a> {
 
     /// A move a kill interrupted: finished when the folder is at `to`, forgotten while it is
     /// still at `from` (the session's plan moves it again).
-    fn resume_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), String> {
+    fn resume_move(&mut self, admin_id: &str, from: &Path, to: &Path) -> Result<(), RepoError> {
         let stage = relocate::staging(to);
         if stage.symlink_metadata().is_ok() {
-            delete_tree(&stage).map_err(|e| e.to_string())?;
+            delete_tree(&stage)?;
         }
         if to.is_dir() && (from.symlink_metadata().is_err() || relocate::first_difference(from, to).is_none()) {
-            return self.finish_move(admin_id, from, to).map_err(|e| e.to_string());
+            return self.finish_move(admin_id, from, to);
         }
         self.record.moving.retain(|m| m.to != to);
-        self.save_record().map_err(|e| e.to_string())
+        self.save_record()
     }
 
     /// Check again, archive (forced only), record `removing`, move the worktree into the
@@ -1806,7 +1817,6 @@ impl<'a> Executor<'a> {
     /// (ignored) files and the session folder stay. A kill in between leaves `HEAD` on
     /// `from` with changes, which the next plan reports as blocked instead of guessing.
     fn switch_branch(&self, change: &Change, from: &str) -> Result<(), RepoError> {
-        use gix::bstr::ByteSlice;
         let path = &change.path;
         let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
         // Through its registration, so that it inherits this repository's open options.
@@ -1832,21 +1842,7 @@ impl<'a> Executor<'a> {
         // can recognise as this switch's own and finish (`state::switch_leftovers_are_ours`).
         let marker = wt_repo.git_dir().join(crate::names::SWITCH_MARKER);
         crate::fsutil::write_atomic(&marker, format!("{}\n", change.branch).as_bytes())?;
-        let keep: std::collections::BTreeSet<&gix::bstr::BStr> =
-            index.entries().iter().map(|e| e.path(&index)).collect();
-        for entry in old.entries() {
-            let rel = entry.path(&old);
-            if keep.contains(rel) {
-                continue;
-            }
-            let rel = gix::path::from_bstr(rel.as_bstr()).map_err(git("name a file in"))?;
-            let file = workdir.join(rel);
-            match std::fs::remove_file(&file) {
-                Ok(()) => crate::apply::refs::remove_empty_parents(&file, &workdir),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(RepoError::io("delete", &file, e)),
-            }
-        }
+        remove_files_not_in(&index, &old, &workdir, path)?;
         let mut options = wt_repo
             .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
             .map_err(git("read checkout options for"))?;
@@ -1867,16 +1863,27 @@ impl<'a> Executor<'a> {
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", path, e))?;
         index_as_configured(&wt_repo)?;
-        let head: gix::refs::FullName = full
-            .as_str()
-            .try_into()
-            .map_err(|e| RepoError::git("name branch", path, e))?;
+        self.point_head(
+            &wt_repo,
+            path,
+            &full,
+            &format!("checkout: moving from {from} to {}", change.branch),
+        )?;
+        let _ = std::fs::remove_file(&marker);
+        Ok(())
+    }
+
+    /// Points the worktree's HEAD at branch `full`, then logs the move in HEAD's own reflog
+    /// (as git does) without touching the branch itself.
+    fn point_head(&self, wt_repo: &gix::Repository, path: &Path, full: &str, message: &str) -> Result<(), RepoError> {
+        let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
+        let head: gix::refs::FullName = full.try_into().map_err(|e| RepoError::git("name branch", path, e))?;
         let head_ref: gix::refs::FullName = "HEAD".try_into().map_err(|e| RepoError::git("name HEAD", path, e))?;
         let commit = wt_repo
-            .find_reference(full.as_str())
+            .find_reference(full)
             .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
             .map_err(git("read the branch of"))?;
-        let message: gix::bstr::BString = format!("checkout: moving from {from} to {}", change.branch).into();
+        let message: gix::bstr::BString = message.into();
         let _intent = crate::store::recover::Intent::begin(
             &self.common_dir,
             &[
@@ -1884,8 +1891,6 @@ impl<'a> Executor<'a> {
                 wt_repo.git_dir().join("logs/HEAD.lock"),
             ],
         );
-        // Point HEAD at the branch, then log the move in HEAD's own reflog (as git does)
-        // without touching the branch itself.
         for edit in [
             RefEdit {
                 change: RefChange::Update {
@@ -1916,7 +1921,6 @@ impl<'a> Executor<'a> {
         ] {
             wt_repo.edit_reference(edit).map_err(git("point HEAD of"))?;
         }
-        let _ = std::fs::remove_file(&marker);
         Ok(())
     }
 
@@ -1968,7 +1972,7 @@ impl<'a> Executor<'a> {
     /// the plan checked is checked again right before.
     fn create_dir_in_worktree(&self, worktree: &Path, rel: &Path) -> Result<(), Failure> {
         crate::fsutil::check_beneath(worktree, rel)
-            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why: why.to_string() }]))?;
         crate::fsutil::create_dir_beneath(worktree, rel)?;
         Ok(())
     }
@@ -1976,7 +1980,7 @@ impl<'a> Executor<'a> {
     fn write_metadata(&self, change: &Change, wanted: &Wanted, text: Option<&str>) -> Result<(), Failure> {
         let rel = crate::names::metadata_file(&change.session);
         crate::fsutil::check_beneath(&change.path, &rel)
-            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why }]))?;
+            .map_err(|why| Failure::Blocked(vec![Reason::UnsafeSessionFolder { why: why.to_string() }]))?;
         let fresh;
         let text = match text {
             Some(t) => t,
@@ -1988,6 +1992,32 @@ impl<'a> Executor<'a> {
         crate::fsutil::write_beneath(&change.path, &rel, text.as_bytes())?;
         Ok(())
     }
+}
+
+/// Deletes from the worktree the files the old index tracks that the new one does not (as
+/// a switch of branches does), with the folders that leaves empty.
+fn remove_files_not_in(
+    index: &gix::index::State,
+    old: &gix::index::State,
+    workdir: &Path,
+    path: &Path,
+) -> Result<(), RepoError> {
+    use gix::bstr::ByteSlice;
+    let keep: std::collections::BTreeSet<&gix::bstr::BStr> = index.entries().iter().map(|e| e.path(index)).collect();
+    for entry in old.entries() {
+        let rel = entry.path(old);
+        if keep.contains(rel) {
+            continue;
+        }
+        let rel = gix::path::from_bstr(rel.as_bstr()).map_err(|e| RepoError::git("name a file in", path, e))?;
+        let file = workdir.join(rel);
+        match std::fs::remove_file(&file) {
+            Ok(()) => crate::apply::refs::remove_empty_parents(&file, workdir),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(RepoError::io("delete", &file, e)),
+        }
+    }
+    Ok(())
 }
 
 /// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4

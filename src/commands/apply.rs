@@ -281,7 +281,7 @@ impl Summary {
             printer.warn(&format!(
                 "{}: {}",
                 crate::render::output::escape(&render::housekeeping_text(step, manifest)),
-                crate::render::output::escape(why)
+                crate::render::output::escape(&why.to_string())
             ));
         }
         for outcome in report.changes {

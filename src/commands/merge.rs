@@ -39,18 +39,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
     })?;
     // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
     let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);
-    let request = Request {
-        session: session.id.clone(),
-        branch: session.branch.clone(),
-        base: session
-            .base
-            .strip_prefix("refs/heads/")
-            .unwrap_or(&session.base)
-            .to_owned(),
-        mode: mode(args, session.environment.merge),
-        message: args.message.clone(),
-        purpose: session.purpose.clone(),
-    };
+    let request = request(session, args);
     let mut landing = crate::apply::land::prepare(&repo, &request)?;
     let teardown = &session.environment.teardown;
     let trusted = teardown_trusted(&repo, &session.environment, confirm, &printer)?;
@@ -115,6 +104,23 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         ));
     }
     Ok(removed)
+}
+
+/// What to land: the session's branch on its local base branch (named without
+/// `refs/heads/`), in the mode the command line or the manifest asks for.
+fn request(session: &crate::manifest::Session, args: &MergeArgs) -> Request {
+    Request {
+        session: session.id.clone(),
+        branch: session.branch.clone(),
+        base: session
+            .base
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&session.base)
+            .to_owned(),
+        mode: mode(args, session.environment.merge),
+        message: args.message.clone(),
+        purpose: session.purpose.clone(),
+    }
 }
 
 /// The removal after a merge failed: what blocked it (already saying the merge stays), or

@@ -449,7 +449,7 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
                 if let Some(Err(refusal)) = common_dir_of(start_dir).map(|dir| crate::read::format::check(&dir)) {
                     return refusal.into();
                 }
-                open_error(start_dir, &crate::error::chain(&e))
+                open_error(start_dir, &e)
             })?;
     crate::read::format::check(repo.common_dir())?;
     let repo = bare_as_configured(repo, as_is)?;
@@ -473,7 +473,7 @@ fn bare_as_configured(repo: gix::Repository, as_is: gix::open::Options) -> Resul
         return Ok(repo);
     }
     let git_dir = repo.git_dir().to_owned();
-    let bare = gix::open_opts(&git_dir, as_is).map_err(|e| open_error(&git_dir, &crate::error::chain(&e)))?;
+    let bare = gix::open_opts(&git_dir, as_is).map_err(|e| open_error(&git_dir, &e))?;
     Ok(if bare.workdir().is_none() { bare } else { repo })
 }
 
@@ -525,9 +525,18 @@ fn shared_repository(repo: &gix::Repository) -> Result<(), Error> {
     Ok(())
 }
 
-/// Why a repository could not be opened, in the words a git user expects.
-fn open_error(start_dir: &Path, chain: &str) -> Error {
-    if chain.contains("considered unsafe") {
+/// Whether gix classed the failure to open as `class` itself (an I/O error of that kind
+/// on the way, such as a folder it may not read, does not count).
+fn classed_as(e: &gix::Error, class: gix::error::Class) -> bool {
+    e.classify()
+        .any(|c| c.class() == class && c.error().downcast_ref::<std::io::Error>().is_none())
+}
+
+/// Why a repository could not be opened, in the words a git user expects: gix refuses a
+/// repository another user owns as permission denied.
+fn open_error(start_dir: &Path, e: &gix::Error) -> Error {
+    let chain = crate::error::chain(e);
+    if classed_as(e, gix::error::Class::PermissionDenied) {
         return Error::Usage {
             message: format!("detected dubious ownership in the repository at {}: {chain}", start_dir.display()),
             help: Some(

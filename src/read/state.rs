@@ -161,6 +161,7 @@ impl Worktree {
             crate::fsutil::check_beneath(&path, &crate::names::metadata_file(id))
                 .and_then(|()| crate::fsutil::check_beneath(&path, &crate::names::artifacts_dir(id)))
                 .err()
+                .map(|e| e.to_string())
         });
         let (metadata, has_artifacts) = match present_id {
             Some(id) if unsafe_session.is_none() => (
@@ -454,6 +455,47 @@ impl State {
                 wt.stray = Some(stray);
             }
         }
+        self.answer_dirt(repo, needs);
+        self.answer_removal(repo, needs)?;
+        let paths: Vec<&Path> = needs
+            .removal
+            .iter()
+            .chain(&needs.moving)
+            .map(PathBuf::as_path)
+            .collect();
+        for (path, found) in crate::read::inspect::processes_inside(&paths) {
+            if let Some(wt) = self.worktrees.get_mut(&path).or(self.elsewhere.get_mut(&path)) {
+                wt.processes = found;
+            }
+        }
+        if let Some(patterns) = &needs.copy
+            && let Some(main) = &self.main_workdir
+        {
+            let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
+            self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
+        }
+        for path in &needs.copy_settled {
+            let (Some(main), Some(wt)) = (&self.main_workdir, self.worktrees.get_mut(path)) else {
+                continue;
+            };
+            wt.copy_settled = Some(copy_settled(main, path, &self.ignored));
+        }
+        for commit in &needs.checkout {
+            if let Some(why) = crate::read::inspect::checkout_problem(repo, commit) {
+                self.checkout_problems.insert(commit.clone(), why);
+            }
+            let tracked = crate::read::inspect::tracked_session_files(repo, commit);
+            if !tracked.is_empty() {
+                self.tracked_session_files.insert(commit.clone(), tracked);
+            }
+        }
+        self.answer_unmerged(repo, needs)?;
+        Ok(())
+    }
+
+    /// Which worktrees have uncommitted changes (a worktree git cannot read is unreadable,
+    /// not an error), and whether a switch a kill interrupted can be finished.
+    fn answer_dirt(&mut self, repo: &gix::Repository, needs: &Needs) {
         let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
         let mut lines = self.exclude.lines.clone();
         lines.extend(self.exclude.legacy_lines.iter().cloned());
@@ -483,7 +525,10 @@ impl State {
                 wt.switch_resumable = ours;
             }
         }
-        // What removing a worktree would take with it besides files.
+    }
+
+    /// What removing each worktree would take with it besides files.
+    fn answer_removal(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
         for path in &needs.removal {
             let Some(wt) = self.worktrees.get(path) else { continue };
             // A worktree whose index cannot be read is unreadable, not "with a submodule".
@@ -517,38 +562,12 @@ impl State {
                 wt.unreachable = unreachable;
             }
         }
-        let paths: Vec<&Path> = needs
-            .removal
-            .iter()
-            .chain(&needs.moving)
-            .map(PathBuf::as_path)
-            .collect();
-        for (path, found) in crate::read::inspect::processes_inside(&paths) {
-            if let Some(wt) = self.worktrees.get_mut(&path).or(self.elsewhere.get_mut(&path)) {
-                wt.processes = found;
-            }
-        }
-        if let Some(patterns) = &needs.copy
-            && let Some(main) = &self.main_workdir
-        {
-            let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
-            self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
-        }
-        for path in &needs.copy_settled {
-            let (Some(main), Some(wt)) = (&self.main_workdir, self.worktrees.get_mut(path)) else {
-                continue;
-            };
-            wt.copy_settled = Some(copy_settled(main, path, &self.ignored));
-        }
-        for commit in &needs.checkout {
-            if let Some(why) = crate::read::inspect::checkout_problem(repo, commit) {
-                self.checkout_problems.insert(commit.clone(), why);
-            }
-            let tracked = crate::read::inspect::tracked_session_files(repo, commit);
-            if !tracked.is_empty() {
-                self.tracked_session_files.insert(commit.clone(), tracked);
-            }
-        }
+        Ok(())
+    }
+
+    /// Each branch's commits its base does not reach, and whether its base or upstream
+    /// integrated them another way.
+    fn answer_unmerged(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
         for (branch, base) in &needs.unmerged {
             let base = self.bases.get(base).and_then(|b| b.as_ref().ok()).cloned();
             if let Some(b) = self.branches.get_mut(branch) {

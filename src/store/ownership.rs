@@ -111,7 +111,22 @@ pub const MAX_BYTES: u64 = 16 * 1024 * 1024;
 pub struct Dropped {
     pub id: String,
     pub path: PathBuf,
-    pub reason: String,
+    pub reason: Untrusted,
+}
+
+/// Why a record entry (or a path in it) cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Untrusted {
+    #[error("its id is not a valid session id")]
+    InvalidId,
+    #[error("its branch is not a valid branch name: {0}")]
+    InvalidBranch(String),
+    #[error("its path contains a NUL byte")]
+    NulInPath,
+    #[error("its path is longer than 4096 bytes")]
+    PathTooLong,
+    #[error("its path is not absolute")]
+    PathNotAbsolute,
 }
 
 impl std::fmt::Display for Dropped {
@@ -128,12 +143,12 @@ impl std::fmt::Display for Dropped {
 
 impl OwnedSession {
     /// Normalise the path in place; why the entry cannot be trusted, if it cannot.
-    fn check(&mut self) -> Result<(), String> {
+    fn check(&mut self) -> Result<(), Untrusted> {
         if !crate::manifest::is_valid_id(&self.id) {
-            return Err("its id is not a valid session id".into());
+            return Err(Untrusted::InvalidId);
         }
         if let Some(problem) = crate::manifest::branch_problem(&self.branch) {
-            return Err(format!("its branch is not a valid branch name: {problem}"));
+            return Err(Untrusted::InvalidBranch(problem.to_string()));
         }
         self.path = normalise(&self.path)?;
         if let Some(trash) = &self.trash {
@@ -145,17 +160,17 @@ impl OwnedSession {
 
 /// `path` with `.` and `..` folded lexically; it must be absolute, hold no NUL byte and be
 /// at most 4096 bytes long (`PATH_MAX`).
-pub fn normalise(path: &Path) -> Result<PathBuf, String> {
+pub fn normalise(path: &Path) -> Result<PathBuf, Untrusted> {
     use std::path::Component;
     let bytes = path.as_os_str().as_encoded_bytes();
     if bytes.contains(&0) {
-        return Err("its path contains a NUL byte".into());
+        return Err(Untrusted::NulInPath);
     }
     if bytes.len() > 4096 {
-        return Err("its path is longer than 4096 bytes".into());
+        return Err(Untrusted::PathTooLong);
     }
     if !path.is_absolute() {
-        return Err("its path is not absolute".into());
+        return Err(Untrusted::PathNotAbsolute);
     }
     let mut out = PathBuf::new();
     for c in path.components() {
@@ -170,7 +185,7 @@ pub fn normalise(path: &Path) -> Result<PathBuf, String> {
         }
     }
     if !out.is_absolute() {
-        return Err("its path is not absolute".into());
+        return Err(Untrusted::PathNotAbsolute);
     }
     Ok(out)
 }

@@ -217,62 +217,79 @@ fn is_empty_folder(path: &Path) -> bool {
         && std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
 }
 
+/// Why a leftover was not removed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    /// A lock file that changed, or is too recent: a git command may hold it.
+    #[error("{} is in use (it changed, or is too recent); left alone", .0.display())]
+    InUse(PathBuf),
+    #[error("{} is not an empty folder now; left alone", .0.display())]
+    NotEmpty(PathBuf),
+    #[error("{} holds more than a `.git` link now; left alone", .0.display())]
+    NotALoneLink(PathBuf),
+    #[error("{} is a complete registration now; left alone", .0.display())]
+    RegistrationComplete(PathBuf),
+    #[error("could not delete {}: {source}", path.display())]
+    Delete { path: PathBuf, source: std::io::Error },
+}
+
 /// Remove one leftover, re-checking it first: a lock file only if it stays unchanged for
 /// longer than git holds one (a git command that took it since is left alone).
-pub fn remove(leftover: &Leftover) -> Result<(), String> {
+pub fn remove(leftover: &Leftover) -> Result<(), RemoveError> {
     let path = &leftover.path;
+    let delete = |source| RemoveError::Delete {
+        path: path.clone(),
+        source,
+    };
     match leftover.kind {
         LeftoverKind::LockFile => {
             if !is_abandoned(path, std::time::Duration::from_secs(2)) {
-                return Err(format!(
-                    "{} is in use (it changed, or is too recent); left alone",
-                    path.display()
-                ));
+                return Err(RemoveError::InUse(path.clone()));
             }
             remove_file(path)
         }
         LeftoverKind::Intent | LeftoverKind::TempFile => remove_file(path),
         LeftoverKind::EmptyTrash => {
             if !is_empty_folder(path) {
-                return Err(format!("{} is not an empty folder now; left alone", path.display()));
+                return Err(RemoveError::NotEmpty(path.clone()));
             }
             match std::fs::remove_dir(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+                Err(e) => Err(delete(e)),
             }
         }
         LeftoverKind::LoneLink => {
             let only_link =
                 std::fs::read_dir(path).is_ok_and(|entries| entries.flatten().all(|e| e.file_name() == ".git"));
             if !only_link {
-                return Err(format!(
-                    "{} holds more than a `.git` link now; left alone",
-                    path.display()
-                ));
+                return Err(RemoveError::NotALoneLink(path.clone()));
             }
             remove_file(&path.join(".git"))?;
-            std::fs::remove_dir(path).map_err(|e| format!("could not delete {}: {e}", path.display()))
+            std::fs::remove_dir(path).map_err(delete)
         }
         LeftoverKind::HalfRegistration => {
             let gitdir = std::fs::read_to_string(path.join("gitdir")).unwrap_or_default();
             if !gitdir.trim().is_empty() {
-                return Err(format!("{} is a complete registration now; left alone", path.display()));
+                return Err(RemoveError::RegistrationComplete(path.clone()));
             }
             match std::fs::remove_dir_all(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+                Err(e) => Err(delete(e)),
             }
         }
     }
 }
 
-fn remove_file(path: &Path) -> Result<(), String> {
+fn remove_file(path: &Path) -> Result<(), RemoveError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("could not delete {}: {e}", path.display())),
+        Err(source) => Err(RemoveError::Delete {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

@@ -224,42 +224,52 @@ fn completions_offer_the_manifests_session_ids() {
     assert_eq!((code, out.trim()), (0, beta.display().to_string().as_str()), "{err}");
 
     if installed("zsh") {
-        let (_, zsh_init, _) = env.run(&["shell-init", "zsh"]);
-        // compadd works inside a completion widget only: a stand-in prints what it is given.
-        let line = format!(
-            "{zsh_init}\ncompadd() {{ [[ $1 == -a ]] && print -l -- \"${{(@P)2}}\" }}\n\
-             words=(flowloom cd al); CURRENT=3; _flowloom\n\
-             words=(flowloom plan --target ''); CURRENT=4; _flowloom\n\
-             flowloom cd beta && pwd"
-        );
-        let (code, out, err) = in_shell(&env, &env.repo, "zsh", &["-f", "-c", &line]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(
-            out.lines().collect::<Vec<_>>(),
-            ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
-            "{err}"
-        );
-        // With compsys loaded, the function is registered for flowloom, without a word.
-        let line = format!("autoload -U compinit; compinit -u -D\n{zsh_init}\nprint -r -- $_comps[flowloom]");
-        let (code, out, err) = in_shell(&env, &env.repo, "zsh", &["-f", "-c", &line]);
-        assert_eq!((code, out.trim(), err.as_str()), (0, "_flowloom", ""));
+        zsh_completes(&env, &beta);
     }
     if installed("fish") {
-        let (_, fish_init, _) = env.run(&["shell-init", "fish"]);
-        let script = env.tmp.path().join("init.fish");
-        std::fs::write(&script, &fish_init).expect("write");
-        let line = format!(
-            "source {}; complete -C 'flowloom cd al'; complete -C 'flowloom apply --target '; flowloom cd beta; and pwd",
-            script.display()
-        );
-        let (code, out, err) = in_shell(&env, &env.repo, "fish", &["-N", "-c", &line]);
-        assert_eq!(code, 0, "{err}");
-        assert_eq!(
-            out.lines().collect::<Vec<_>>(),
-            ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
-            "{err}"
-        );
+        fish_completes(&env, &beta);
     }
+}
+
+/// zsh: the completion function offers the ids, and `flowloom cd` changes directory.
+fn zsh_completes(env: &TestEnv, beta: &std::path::Path) {
+    let (_, zsh_init, _) = env.run(&["shell-init", "zsh"]);
+    // compadd works inside a completion widget only: a stand-in prints what it is given.
+    let line = format!(
+        "{zsh_init}\ncompadd() {{ [[ $1 == -a ]] && print -l -- \"${{(@P)2}}\" }}\n\
+         words=(flowloom cd al); CURRENT=3; _flowloom\n\
+         words=(flowloom plan --target ''); CURRENT=4; _flowloom\n\
+         flowloom cd beta && pwd"
+    );
+    let (code, out, err) = in_shell(env, &env.repo, "zsh", &["-f", "-c", &line]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
+        "{err}"
+    );
+    // With compsys loaded, the function is registered for flowloom, without a word.
+    let line = format!("autoload -U compinit; compinit -u -D\n{zsh_init}\nprint -r -- $_comps[flowloom]");
+    let (code, out, err) = in_shell(env, &env.repo, "zsh", &["-f", "-c", &line]);
+    assert_eq!((code, out.trim(), err.as_str()), (0, "_flowloom", ""));
+}
+
+/// fish: the completions offer the ids, and `flowloom cd` changes directory.
+fn fish_completes(env: &TestEnv, beta: &std::path::Path) {
+    let (_, fish_init, _) = env.run(&["shell-init", "fish"]);
+    let script = env.tmp.path().join("init.fish");
+    std::fs::write(&script, &fish_init).expect("write");
+    let line = format!(
+        "source {}; complete -C 'flowloom cd al'; complete -C 'flowloom apply --target '; flowloom cd beta; and pwd",
+        script.display()
+    );
+    let (code, out, err) = in_shell(env, &env.repo, "fish", &["-N", "-c", &line]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["alpha", "alps", "alpha", "alps", "beta", &beta.display().to_string()],
+        "{err}"
+    );
 }
 
 #[test]

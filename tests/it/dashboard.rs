@@ -75,53 +75,8 @@ fn status_is_a_dashboard_git_agrees_with() {
             ("wip", "ok")
         ]
     );
-    let count = |range: String| {
-        env.git(&["rev-list", "--count", &range])
-            .trim()
-            .parse::<u64>()
-            .expect("n")
-    };
     for s in sessions {
-        let branch = s["branch"].as_str().expect("branch");
-        let base = s["base"].as_str().expect("base");
-        assert_eq!(s["ahead"].as_u64(), Some(count(format!("{base}..{branch}"))), "{s}");
-        assert_eq!(s["behind"].as_u64(), Some(count(format!("{branch}..{base}"))), "{s}");
-        assert_eq!(
-            s["last_commit"]["subject"].as_str(),
-            Some(env.git(&["log", "-1", "--format=%s", branch]).trim_end()),
-            "{s}"
-        );
-        assert_eq!(
-            s["last_commit"]["time"].as_str(),
-            Some(
-                env.git(&[
-                    "log",
-                    "-1",
-                    "--format=%cd",
-                    "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
-                    branch
-                ])
-                .trim_end()
-            ),
-            "{s}"
-        );
-        assert_eq!(s["age_seconds"], 2 * 86_400, "{s}");
-        match s["session"].as_str() {
-            Some("pushed") => {
-                let up = &s["upstream"];
-                let reference = env.git(&["rev-parse", "--abbrev-ref", "session/pushed@{upstream}"]);
-                assert_eq!(up["ref"].as_str(), Some(reference.trim_end()), "{s}");
-                assert_eq!(
-                    up["ahead"].as_u64(),
-                    Some(count("session/pushed@{upstream}..session/pushed".into()))
-                );
-                assert_eq!(
-                    up["behind"].as_u64(),
-                    Some(count("session/pushed..session/pushed@{upstream}".into()))
-                );
-            }
-            _ => assert!(s["upstream"].is_null(), "{s}"),
-        }
+        counts_agree_with_git(&env, s);
     }
     assert_eq!(sessions[0]["purpose"], "Ship the parser");
     assert!(sessions[1]["path"].is_null(), "a retained session has no worktree");
@@ -132,6 +87,57 @@ fn status_is_a_dashboard_git_agrees_with() {
         "{}",
         sessions[1]
     );
+}
+
+/// One session of `status --json` as git counts it: ahead of and behind its base, its last
+/// commit, its age, and its upstream.
+fn counts_agree_with_git(env: &TestEnv, s: &serde_json::Value) {
+    let count = |range: String| {
+        env.git(&["rev-list", "--count", &range])
+            .trim()
+            .parse::<u64>()
+            .expect("n")
+    };
+    let branch = s["branch"].as_str().expect("branch");
+    let base = s["base"].as_str().expect("base");
+    assert_eq!(s["ahead"].as_u64(), Some(count(format!("{base}..{branch}"))), "{s}");
+    assert_eq!(s["behind"].as_u64(), Some(count(format!("{branch}..{base}"))), "{s}");
+    assert_eq!(
+        s["last_commit"]["subject"].as_str(),
+        Some(env.git(&["log", "-1", "--format=%s", branch]).trim_end()),
+        "{s}"
+    );
+    assert_eq!(
+        s["last_commit"]["time"].as_str(),
+        Some(
+            env.git(&[
+                "log",
+                "-1",
+                "--format=%cd",
+                "--date=format-local:%Y-%m-%dT%H:%M:%SZ",
+                branch
+            ])
+            .trim_end()
+        ),
+        "{s}"
+    );
+    assert_eq!(s["age_seconds"], 2 * 86_400, "{s}");
+    match s["session"].as_str() {
+        Some("pushed") => {
+            let up = &s["upstream"];
+            let reference = env.git(&["rev-parse", "--abbrev-ref", "session/pushed@{upstream}"]);
+            assert_eq!(up["ref"].as_str(), Some(reference.trim_end()), "{s}");
+            assert_eq!(
+                up["ahead"].as_u64(),
+                Some(count("session/pushed@{upstream}..session/pushed".into()))
+            );
+            assert_eq!(
+                up["behind"].as_u64(),
+                Some(count("session/pushed..session/pushed@{upstream}".into()))
+            );
+        }
+        _ => assert!(s["upstream"].is_null(), "{s}"),
+    }
 }
 
 #[test]

@@ -607,9 +607,27 @@ fn run_case(case: &Case) -> Outcome {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let by_flowloom = observe(&env, &side);
 
+    let differences = differences(&by_git, &by_flowloom, code, &stderr, &side);
+    Outcome {
+        name: case.name,
+        known: case.known,
+        code,
+        stderr,
+        differences,
+    }
+}
+
+/// Where flowloom's result differs from git's: its exit code, then each thing observed.
+fn differences(
+    by_git: &BTreeMap<String, String>,
+    by_flowloom: &BTreeMap<String, String>,
+    code: i32,
+    stderr: &str,
+    side: &Path,
+) -> Vec<Difference> {
     let mut differences = Vec::new();
     if code != 0 {
-        let said = normalize(BTreeMap::from([(String::new(), stderr.trim().to_owned())]), &side);
+        let said = normalize(BTreeMap::from([(String::new(), stderr.trim().to_owned())]), side);
         differences.push(Difference {
             what: "exit code (git worktree add, flowloom apply)".into(),
             git: Some("0".into()),
@@ -623,13 +641,7 @@ fn run_case(case: &Case) -> Outcome {
             git: Some(format!("made ({} things compared)", by_git.len())),
             flowloom: Some("(missing)".into()),
         });
-        return Outcome {
-            name: case.name,
-            known: case.known,
-            code,
-            stderr,
-            differences,
-        };
+        return differences;
     }
     for key in by_git
         .keys()
@@ -645,13 +657,7 @@ fn run_case(case: &Case) -> Outcome {
             });
         }
     }
-    Outcome {
-        name: case.name,
-        known: case.known,
-        code,
-        stderr,
-        differences,
-    }
+    differences
 }
 
 /// A row git refuses: flowloom, in the untouched copy, must refuse too (exit 1, naming

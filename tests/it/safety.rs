@@ -407,48 +407,8 @@ fn a_real_kill_anywhere_converges() {
             .flatten()
             .any(|e| std::fs::read_to_string(e.path().join("locked")).is_ok_and(|r| r.trim() == "initializing"))
     };
-    // Kill apply the moment `seen()` holds; whether it was seen while apply still ran.
-    let kill_when = |seen: &dyn Fn() -> bool| {
-        let mut child = env
-            .flowloom()
-            .args(["apply", "--yes"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let landed = loop {
-            if seen() {
-                let _ = child.kill();
-                break true;
-            }
-            if child.try_wait().expect("wait").is_some() {
-                break false;
-            }
-            std::thread::sleep(std::time::Duration::from_micros(200));
-        };
-        let _ = child.wait();
-        landed
-    };
-    let converges = |what: &str, expected: usize| {
-        let (code, out, err) = env.run(&["plan"]);
-        assert_eq!(code, 0, "{what}: plan failed:\n{out}\n{err}");
-        let (code, out, err) = env.run(&["apply", "--yes"]);
-        assert_eq!(code, 0, "{what}: apply failed:\n{out}\n{err}");
-        assert_eq!(env.worktrees().len(), expected, "{what}");
-        let porcelain = env.git(&["worktree", "list", "--porcelain"]);
-        assert!(!porcelain.contains("locked"), "{what}: {porcelain}");
-        for (path, _) in env.worktrees() {
-            assert_eq!(
-                env.git_in(&env.path(&path), &["status", "--porcelain"]),
-                "",
-                "{what}: {path}"
-            );
-        }
-        assert!(!trash.exists(), "{what}: the trash is emptied");
-        let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
-        assert_eq!(code, 0, "{what}: not converged\n{out}");
-        env.fsck();
-    };
+    let kill_when = |seen: &dyn Fn() -> bool| kill_apply_when(&env, seen);
+    let converges = |what: &str, expected: usize| converges_after_kill(&env, &trash, what, expected);
     type Probe<'a> = (&'a str, &'a dyn Fn() -> bool, &'a str);
     let creating: [Probe; 2] = [
         (
@@ -487,6 +447,52 @@ fn a_real_kill_anywhere_converges() {
             );
         }
     }
+}
+
+/// Kills an apply the moment `seen()` holds; whether it was seen while apply still ran.
+fn kill_apply_when(env: &TestEnv, seen: &dyn Fn() -> bool) -> bool {
+    let mut child = env
+        .flowloom()
+        .args(["apply", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let landed = loop {
+        if seen() {
+            let _ = child.kill();
+            break true;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    let _ = child.wait();
+    landed
+}
+
+/// After a kill, plan and apply succeed and leave `expected` clean, unlocked worktrees, an
+/// empty trash and nothing more to do, with a repository git finds sound.
+fn converges_after_kill(env: &TestEnv, trash: &std::path::Path, what: &str, expected: usize) {
+    let (code, out, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{what}: plan failed:\n{out}\n{err}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{what}: apply failed:\n{out}\n{err}");
+    assert_eq!(env.worktrees().len(), expected, "{what}");
+    let porcelain = env.git(&["worktree", "list", "--porcelain"]);
+    assert!(!porcelain.contains("locked"), "{what}: {porcelain}");
+    for (path, _) in env.worktrees() {
+        assert_eq!(
+            env.git_in(&env.path(&path), &["status", "--porcelain"]),
+            "",
+            "{what}: {path}"
+        );
+    }
+    assert!(!trash.exists(), "{what}: the trash is emptied");
+    let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{what}: not converged\n{out}");
+    env.fsck();
 }
 
 #[test]

@@ -167,24 +167,7 @@ fn status_shows_every_state_and_counts_like_git() {
         "[sessions.auth]\nbase = \"develop\"\n[sessions.docs]\n[sessions.gone]\n[sessions.meta]\n[sessions.perf]\n",
     );
     env.apply();
-    manual_session(&env, 4242, "spike");
-    // main moves on: every session based on it is one behind.
-    env.write("MAIN.md", "main\n");
-    env.git(&["add", "MAIN.md"]);
-    env.git(&["commit", "-q", "-m", "main moves"]);
-    let docs = env.path("sessions/shell-instance-docs");
-    std::fs::write(docs.join("docs.md"), "docs\n").expect("write");
-    env.git_in(&docs, &["add", "docs.md"]);
-    env.git_in(&docs, &["commit", "-q", "-m", "docs work"]);
-    env.write("sessions/shell-instance-perf/README.md", "changed\n");
-    env.git(&[
-        "worktree",
-        "lock",
-        "--reason",
-        "on a USB disk",
-        "sessions/shell-instance-auth",
-    ]);
-    std::fs::remove_file(env.path("sessions/shell-instance-meta/sessions/meta/metadata.json")).expect("rm");
+    every_state(&env);
     env.manifest(
         "[sessions.auth]\nbase = \"develop\"\n[sessions.docs]\n[sessions.later]\n[sessions.meta]\n[sessions.perf]\n",
     );
@@ -252,6 +235,30 @@ fn status_shows_every_state_and_counts_like_git() {
         assert_eq!(s["dirty"].as_bool(), dirty, "{s}");
     }
     insta::assert_snapshot!(serde_json::to_string(&sessions[2]).expect("row"), @r#"{"session":"docs","layer":"shared","purpose":"docs","branch":"session/docs","path":"sessions/shell-instance-docs","state":"ok","current":false,"base":"main","ahead":1,"behind":1,"upstream":null,"last_commit":{"id":"933618efbdcf8a6c20fa41de51c245d302486d81","subject":"docs work","time":"2026-01-01T00:00:00Z"},"age_seconds":10800,"dirty":false,"dirt":{"staged":0,"modified":0,"untracked":0},"locked":false,"setup":"ok","in_use":[]}"#);
+}
+
+/// After an apply of auth, docs, gone, meta and perf: a session made by hand, main one
+/// commit ahead, docs with a commit of its own, perf changed, auth locked, meta without
+/// its metadata.
+fn every_state(env: &TestEnv) {
+    manual_session(env, 4242, "spike");
+    // main moves on: every session based on it is one behind.
+    env.write("MAIN.md", "main\n");
+    env.git(&["add", "MAIN.md"]);
+    env.git(&["commit", "-q", "-m", "main moves"]);
+    let docs = env.path("sessions/shell-instance-docs");
+    std::fs::write(docs.join("docs.md"), "docs\n").expect("write");
+    env.git_in(&docs, &["add", "docs.md"]);
+    env.git_in(&docs, &["commit", "-q", "-m", "docs work"]);
+    env.write("sessions/shell-instance-perf/README.md", "changed\n");
+    env.git(&[
+        "worktree",
+        "lock",
+        "--reason",
+        "on a USB disk",
+        "sessions/shell-instance-auth",
+    ]);
+    std::fs::remove_file(env.path("sessions/shell-instance-meta/sessions/meta/metadata.json")).expect("rm");
 }
 
 #[test]
@@ -373,17 +380,31 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
     worktree = "shell-instance-4242"
     "#);
 
+    settled_after_import(&env, &wt, &metadata_path, &metadata);
+
+    // It is flowloom's own now: undeclared, it is an orphan (removed only when nothing is lost).
+    env.manifest(COMMENTED);
+    let (_, out, _) = env.run(&["plan", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(json["changes"][0]["session"], "4242-spike");
+    assert_eq!(json["changes"][0]["action"], "remove");
+    env.fsck();
+}
+
+/// After an import: the next plan shows no change, nothing touched the session, status shows
+/// it ok, and a second import finds nothing.
+fn settled_after_import(env: &TestEnv, wt: &std::path::Path, metadata_path: &std::path::Path, metadata: &[u8]) {
     // The next plan shows no change, and nothing touched the session.
     let (code, out, _) = env.run(&["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}");
     insta::assert_snapshot!(out, @"No changes. The sessions match flowloom.toml.");
     assert_eq!(
-        std::fs::read(&metadata_path).expect("metadata"),
+        std::fs::read(metadata_path).expect("metadata"),
         metadata,
         "byte-identical"
     );
     assert_eq!(
-        env.git_in(&wt, &["rev-parse", "--abbrev-ref", "HEAD"]),
+        env.git_in(wt, &["rev-parse", "--abbrev-ref", "HEAD"]),
         "session/4242-spike\n"
     );
     let (_, out, _) = env.run(&["status"]);
@@ -397,20 +418,61 @@ fn a_manual_session_is_unmanaged_survives_apply_and_is_imported() {
         err,
         "Nothing to import: no unmanaged session with a worktree can be adopted.\n"
     );
-
-    // It is flowloom's own now: undeclared, it is an orphan (removed only when nothing is lost).
-    env.manifest(COMMENTED);
-    let (_, out, _) = env.run(&["plan", "--json"]);
-    let json: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(json["changes"][0]["session"], "4242-spike");
-    assert_eq!(json["changes"][0]["action"], "remove");
-    env.fsck();
 }
 
 #[test]
 fn import_writes_only_the_keys_the_templates_do_not_give() {
     let env = TestEnv::new();
     env.manifest("[defaults]\nbranch = \"work/{id}\"\n");
+    hand_made_worktrees(&env);
+    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
+    assert_eq!(code, 0, "{err}");
+    insta::assert_snapshot!(out, @r#"
+    --- a/flowloom.toml
+    +++ b/flowloom.toml
+    @@ -1,2 +1,9 @@
+     [defaults]
+     branch = "work/{id}"
+    +
+    +[sessions.bare]
+    +branch = "feature/x"
+    +
+    +[sessions.moved]
+    +
+    +[sessions.plain]
+    "#);
+    insta::assert_snapshot!(err, @"
+    warning: skipped sessions/shell-instance-detached: its HEAD is detached; switch it to a branch first
+    note: `bare`: it has no sessions/bare/metadata.json: the next apply writes one
+    note: `bare`: the next apply creates sessions/bare/artifacts/
+    note: `moved`: its metadata differs in workingDirectory: the next apply rewrites it
+    note: `moved`: the next apply creates sessions/moved/artifacts/
+    imported 3 sessions: bare, moved, plain
+    ");
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    insta::assert_snapshot!(mask(&env, &out), @r#"
+      ~ bare   feature/x   sessions/shell-instance-bare   write metadata, create artifacts folder
+      ~ moved  work/moved  sessions/shell-instance-moved  update metadata, create artifacts folder
+          --- a/sessions/moved/metadata.json
+          +++ b/sessions/moved/metadata.json
+          @@ -5,3 +5,3 @@
+             "createdManually": true,
+          -  "workingDirectory": "/old/place",
+          +  "workingDirectory": "[TMP]/repo/sessions/shell-instance-moved",
+             "gitBranch": "work/moved",
+
+    Unmanaged sessions (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):
+      ? detached  (detached)  sessions/shell-instance-detached
+
+    Plan: 0 to create, 2 to update, 0 to remove, 0 blocked.
+    "#);
+}
+
+/// Four worktrees made by hand under `[defaults] branch = "work/{id}"`: one with default
+/// names and its metadata, one on another branch without metadata, one moved since its
+/// metadata was written, one detached.
+fn hand_made_worktrees(env: &TestEnv) {
     // Default names throughout, metadata purpose equal to the id: an empty table.
     env.git(&[
         "worktree",
@@ -461,48 +523,6 @@ fn import_writes_only_the_keys_the_templates_do_not_give() {
     );
     // Detached: cannot be declared.
     env.git(&["worktree", "add", "-q", "--detach", "sessions/shell-instance-detached"]);
-    let (code, out, err) = env.run(&["import", "--yes", "--shared"]);
-    assert_eq!(code, 0, "{err}");
-    insta::assert_snapshot!(out, @r#"
-    --- a/flowloom.toml
-    +++ b/flowloom.toml
-    @@ -1,2 +1,9 @@
-     [defaults]
-     branch = "work/{id}"
-    +
-    +[sessions.bare]
-    +branch = "feature/x"
-    +
-    +[sessions.moved]
-    +
-    +[sessions.plain]
-    "#);
-    insta::assert_snapshot!(err, @"
-    warning: skipped sessions/shell-instance-detached: its HEAD is detached; switch it to a branch first
-    note: `bare`: it has no sessions/bare/metadata.json: the next apply writes one
-    note: `bare`: the next apply creates sessions/bare/artifacts/
-    note: `moved`: its metadata differs in workingDirectory: the next apply rewrites it
-    note: `moved`: the next apply creates sessions/moved/artifacts/
-    imported 3 sessions: bare, moved, plain
-    ");
-    let (code, out, _) = env.run(&["plan"]);
-    assert_eq!(code, 0);
-    insta::assert_snapshot!(mask(&env, &out), @r#"
-      ~ bare   feature/x   sessions/shell-instance-bare   write metadata, create artifacts folder
-      ~ moved  work/moved  sessions/shell-instance-moved  update metadata, create artifacts folder
-          --- a/sessions/moved/metadata.json
-          +++ b/sessions/moved/metadata.json
-          @@ -5,3 +5,3 @@
-             "createdManually": true,
-          -  "workingDirectory": "/old/place",
-          +  "workingDirectory": "[TMP]/repo/sessions/shell-instance-moved",
-             "gitBranch": "work/moved",
-
-    Unmanaged sessions (in scope, neither declared nor created by flowloom; left alone, adopt with `flowloom import`):
-      ? detached  (detached)  sessions/shell-instance-detached
-
-    Plan: 0 to create, 2 to update, 0 to remove, 0 blocked.
-    "#);
 }
 
 #[test]

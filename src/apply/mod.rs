@@ -595,6 +595,41 @@ impl<'a> Executor<'a> {
         crate::store::machine::repository_key(&self.common_dir)
     }
 
+    /// Make a missing (or half-made, `reset`) worktree again on the session's branch, as
+    /// creating it does; returns the post-checkout hook's failure, which does not stop the
+    /// rest of the update.
+    fn remake_worktree(
+        &mut self,
+        change: &Change,
+        start: &Start,
+        reset: bool,
+        post_checkout: Option<&crate::hooks::HooksDir>,
+        base: &str,
+    ) -> Result<Option<String>, Failure> {
+        if reset {
+            // Checked again under the lock: the half-made checkout still holds
+            // nothing but its branch's files.
+            let branch = self
+                .record
+                .by_path(&change.path)
+                .map_or_else(|| change.branch.clone(), |o| o.branch.clone());
+            let stray = crate::read::inspect::stray_files(self.repo, &change.path, Some(&branch));
+            if !stray.is_empty() {
+                return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
+            }
+        }
+        self.recheck_before_checkout(change, true)?;
+        // Making the worktree again is creating it: recorded the same way, so
+        // that a kill during its checkout is recognised and redone.
+        self.mark(change, base, OwnedState::Creating)?;
+        self.drop_registration(&change.path, reset)?;
+        self.ensure_branch(&change.branch, start)?;
+        let head = self.add_worktree(change)?;
+        let Some(dir) = post_checkout else { return Ok(None) };
+        let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
+        Ok(crate::apply::hooks::post_checkout(dir, &change.path, &self.git_prefix(), &null, &head).err())
+    }
+
     fn update(&mut self, change: &Change, repairs: &[Repair], wanted: &Wanted, base: &str) -> Result<(), Failure> {
         let mut recreated = None;
         let mut hook_failure = None;
@@ -609,31 +644,7 @@ impl<'a> Executor<'a> {
                     post_checkout,
                     prepare,
                 } => {
-                    if *reset {
-                        // Checked again under the lock: the half-made checkout still holds
-                        // nothing but its branch's files.
-                        let branch = self
-                            .record
-                            .by_path(&change.path)
-                            .map_or_else(|| change.branch.clone(), |o| o.branch.clone());
-                        let stray = crate::read::inspect::stray_files(self.repo, &change.path, Some(&branch));
-                        if !stray.is_empty() {
-                            return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
-                        }
-                    }
-                    self.recheck_before_checkout(change, true)?;
-                    // Making the worktree again is creating it: recorded the same way, so
-                    // that a kill during its checkout is recognised and redone.
-                    self.mark(change, base, OwnedState::Creating)?;
-                    self.drop_registration(&change.path, *reset)?;
-                    self.ensure_branch(&change.branch, start)?;
-                    let head = self.add_worktree(change)?;
-                    if let Some(dir) = post_checkout {
-                        let null = gix::ObjectId::null(self.repo.object_hash()).to_string();
-                        hook_failure =
-                            crate::apply::hooks::post_checkout(dir, &change.path, &self.git_prefix(), &null, &head)
-                                .err();
-                    }
+                    hook_failure = self.remake_worktree(change, start, *reset, post_checkout.as_ref(), base)?;
                     // A worktree made again is a new checkout: it gets its copies and setup
                     // as a new session does (its ports are the ones it holds), once its
                     // metadata is written (below), which records how far they get.

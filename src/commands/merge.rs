@@ -29,14 +29,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         &printer,
     )?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let session = manifest.sessions.get(&args.id).ok_or_else(|| Error::Usage {
-        message: format!(
-            "no session `{}` in {}",
-            escape(&args.id),
-            manifest.relative(&manifest.path)
-        ),
-        help: Some("`flowloom status` lists the sessions".into()),
-    })?;
+    let session = super::declared(&manifest, &args.id)?;
     // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
     let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);
     let request = request(session, args);

@@ -628,6 +628,23 @@ fn canonical_folder(path: &Path) -> PathBuf {
     }
 }
 
+/// The session `id` the manifest declares, or the error that says there is none.
+pub(crate) fn declared<'m>(manifest: &'m Manifest, id: &str) -> Result<&'m manifest::Session, Error> {
+    manifest.sessions.get(id).ok_or_else(|| no_session(manifest, id))
+}
+
+/// "No session `id`" in the manifest's words, with where to look.
+pub(crate) fn no_session(manifest: &Manifest, id: &str) -> Error {
+    Error::Usage {
+        message: format!(
+            "no session `{}` in {}",
+            crate::render::output::escape(id),
+            manifest.relative(&manifest.path)
+        ),
+        help: Some("`flowloom status` lists the sessions; `flowloom new ID` makes one".into()),
+    }
+}
+
 pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<Manifest, Error> {
     let path = manifest_path(cli, start_dir, repo)?;
     let mut manifest = Manifest::load(&path)?;

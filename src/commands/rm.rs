@@ -78,14 +78,7 @@ pub(super) fn remove_locked(
     let layer = current.sessions.get(&args.id).map(|s| s.layer);
     let Some(layer) = layer.filter(|_| !owned) else {
         if !owned {
-            return Err(Error::Usage {
-                message: format!(
-                    "no session `{}` in {}",
-                    escape(&args.id),
-                    current.relative(&current.path)
-                ),
-                help: Some("`flowloom status` lists the sessions".into()),
-            });
+            return Err(super::no_session(&current, &args.id));
         }
         return remove(repo, start_dir, &current, layer, args, confirm, lock, printer, landed);
     };

@@ -16,16 +16,7 @@ use crate::render::output::Printer;
 pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = super::fallback::load_or_record(cli, start_dir, &repo, printer)?;
-    let Some(session) = manifest.sessions.get(&args.id) else {
-        return Err(Error::Usage {
-            message: format!(
-                "no session `{}` in {}",
-                crate::render::output::escape(&args.id),
-                manifest.relative(&manifest.path)
-            ),
-            help: Some("`flowloom status` lists the sessions; `flowloom new ID` makes one".into()),
-        });
-    };
+    let session = super::declared(&manifest, &args.id)?;
     let worktree = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
     if !worktree.is_dir() {
         return Err(Error::Usage {

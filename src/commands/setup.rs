@@ -13,16 +13,7 @@ use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
 pub fn run(cli: &Cli, start_dir: &Path, args: &SetupArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let repo = open_repo(start_dir)?;
     let manifest = load(cli, start_dir, Some(&repo))?;
-    let Some(session) = manifest.sessions.get(&args.id) else {
-        return Err(Error::Usage {
-            message: format!(
-                "no session `{}` in {}",
-                crate::render::output::escape(&args.id),
-                manifest.relative(&manifest.path)
-            ),
-            help: Some("`flowloom status` lists the sessions".into()),
-        });
-    };
+    let session = super::declared(&manifest, &args.id)?;
     let worktree = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     let MetadataFile::Valid(found) = crate::store::metadata::read(&worktree, &session.id) else {

@@ -2661,6 +2661,12 @@ mod reason_table {
                     why: SwitchBlock::Uncommitted,
                 },
             ),
+        ]
+    }
+
+    /// Why a session's own folder is not written.
+    fn session_folder_rows() -> Vec<ReasonRow> {
+        vec![
             (
                 "x",
                 "metadata invalid",
@@ -2744,6 +2750,22 @@ mod reason_table {
                     why: "broken index".into(),
                 },
             ),
+            (
+                "o",
+                "a process inside",
+                |s| {
+                    s.worktrees.get_mut(&path("o")).expect("o").processes = vec![Process {
+                        pid: 7,
+                        name: "vim".into(),
+                        uses: "cwd".into(),
+                    }]
+                },
+                Reason::Process {
+                    pid: 7,
+                    name: "vim".into(),
+                    uses: "cwd".into(),
+                },
+            ),
         ]
     }
 
@@ -2804,22 +2826,6 @@ mod reason_table {
             ),
             (
                 "o",
-                "a process inside",
-                |s| {
-                    s.worktrees.get_mut(&path("o")).expect("o").processes = vec![Process {
-                        pid: 7,
-                        name: "vim".into(),
-                        uses: "cwd".into(),
-                    }]
-                },
-                Reason::Process {
-                    pid: 7,
-                    name: "vim".into(),
-                    uses: "cwd".into(),
-                },
-            ),
-            (
-                "o",
                 "detached commits",
                 |s| {
                     let w = s.worktrees.get_mut(&path("o")).expect("o");
@@ -2834,7 +2840,14 @@ mod reason_table {
 
     #[test]
     fn every_reason_has_its_row() {
-        let rows = [creation_rows(), repair_rows(), removal_rows(), loss_rows()].concat();
+        let rows = [
+            creation_rows(),
+            repair_rows(),
+            session_folder_rows(),
+            removal_rows(),
+            loss_rows(),
+        ]
+        .concat();
         for (session, what, setup, reason) in rows {
             let (manifest, mut state) = start();
             // Without the setup, nothing blocks.

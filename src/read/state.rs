@@ -818,18 +818,10 @@ pub fn main_workdir(repo: &gix::Repository) -> Option<PathBuf> {
     repo.main_repo().ok().and_then(|r| r.workdir().map(canonical))
 }
 
-/// [`check_root`] with the main worktree already known.
-fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&Path>) -> Result<PathBuf, RepoError> {
+/// SPEC §11.4: why a folder on the way from the manifest's folder to the root (of those
+/// that exist) cannot be used, when one is a symlink or a file.
+fn symlink_on_the_way(manifest: &Manifest) -> Option<String> {
     use std::path::Component;
-    let unsafe_root = |why: String| RepoError::UnsafeRoot {
-        path: manifest.root_dir(),
-        why,
-    };
-    if manifest.root_uses_repo() && manifest.repo.is_empty() {
-        return Err(unsafe_root(
-            "`{repo}` stands for the main worktree's folder name, and this one has none (the filesystem root)".into(),
-        ));
-    }
     let mut at = manifest.dir.clone();
     for part in manifest.root_rel().components() {
         match part {
@@ -839,16 +831,31 @@ fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&
             Component::Normal(name) => {
                 at.push(name);
                 match std::fs::symlink_metadata(&at) {
-                    Ok(m) if m.file_type().is_symlink() => {
-                        return Err(unsafe_root(format!("{} is a symlink", at.display())));
-                    }
-                    Ok(m) if !m.is_dir() => return Err(unsafe_root(format!("{} is not a folder", at.display()))),
+                    Ok(m) if m.file_type().is_symlink() => return Some(format!("{} is a symlink", at.display())),
+                    Ok(m) if !m.is_dir() => return Some(format!("{} is not a folder", at.display())),
                     Ok(_) => {}
                     Err(_) => break,
                 }
             }
             _ => {}
         }
+    }
+    None
+}
+
+/// [`check_root`] with the main worktree already known.
+fn check_root_beside(repo: &gix::Repository, manifest: &Manifest, main: Option<&Path>) -> Result<PathBuf, RepoError> {
+    let unsafe_root = |why: String| RepoError::UnsafeRoot {
+        path: manifest.root_dir(),
+        why,
+    };
+    if manifest.root_uses_repo() && manifest.repo.is_empty() {
+        return Err(unsafe_root(
+            "`{repo}` stands for the main worktree's folder name, and this one has none (the filesystem root)".into(),
+        ));
+    }
+    if let Some(why) = symlink_on_the_way(manifest) {
+        return Err(unsafe_root(why));
     }
     let root = canonical(&manifest.root_dir());
     let common_dir = canonical(repo.common_dir());

@@ -719,6 +719,41 @@ fn run_refused(
     }
 }
 
+/// The index entries' stat data git keeps (`ls-files --debug`), as `index stat <path>`:
+/// ctime, mtime, dev and inode are the file system's; uid, gid, size and flags are not.
+fn index_stats(env: &TestEnv, worktree: &Path, seen: &mut BTreeMap<String, String>) {
+    let gitlinks: Vec<String> = seen
+        .iter()
+        .filter(|(k, v)| k.starts_with("index entry ") && v.contains(" 160000 "))
+        .map(|(k, _)| k["index entry ".len()..].to_owned())
+        .collect();
+    let debug = git_text(env, worktree, &["ls-files", "--debug"]);
+    let mut path = String::new();
+    for line in debug.lines() {
+        if !line.starts_with(' ') {
+            path = line.to_owned();
+            continue;
+        }
+        // ctime, mtime, dev and inode are the file system's; uid, gid, size and flags are
+        // not. A gitlink's size is its folder's, which git ignores too ("We ignore most of
+        // the st_xxx fields for gitlinks", read-cache.c).
+        let gitlink = gitlinks.contains(&path);
+        let kept: Vec<&str> = line
+            .trim()
+            .split('\t')
+            .filter(|f| !["ctime:", "mtime:", "dev:", "ino:"].iter().any(|p| f.starts_with(p)))
+            .filter(|f| !(gitlink && f.starts_with("size:")))
+            .collect();
+        if !kept.is_empty() {
+            let value = seen.entry(format!("index stat {path}")).or_default();
+            if !value.is_empty() {
+                value.push_str("  ");
+            }
+            value.push_str(&kept.join("  "));
+        }
+    }
+}
+
 /// Everything compared about the session worktree, as `what → value`; absolute paths under
 /// `side` shown as `<side>`.
 fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
@@ -742,36 +777,7 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         let (entry, path) = line.split_once('\t').unwrap_or((line, ""));
         seen.insert(format!("index entry {path}"), entry.to_owned());
     }
-    let gitlinks: Vec<String> = seen
-        .iter()
-        .filter(|(k, v)| k.starts_with("index entry ") && v.contains(" 160000 "))
-        .map(|(k, _)| k["index entry ".len()..].to_owned())
-        .collect();
-    let debug = git_text(env, &worktree, &["ls-files", "--debug"]);
-    let mut path = String::new();
-    for line in debug.lines() {
-        if !line.starts_with(' ') {
-            path = line.to_owned();
-            continue;
-        }
-        // ctime, mtime, dev and inode are the file system's; uid, gid, size and flags are
-        // not. A gitlink's size is its folder's, which git ignores too ("We ignore most of
-        // the st_xxx fields for gitlinks", read-cache.c).
-        let gitlink = gitlinks.contains(&path);
-        let kept: Vec<&str> = line
-            .trim()
-            .split('\t')
-            .filter(|f| !["ctime:", "mtime:", "dev:", "ino:"].iter().any(|p| f.starts_with(p)))
-            .filter(|f| !(gitlink && f.starts_with("size:")))
-            .collect();
-        if !kept.is_empty() {
-            let value = seen.entry(format!("index stat {path}")).or_insert_with(String::new);
-            if !value.is_empty() {
-                value.push_str("  ");
-            }
-            value.push_str(&kept.join("  "));
-        }
-    }
+    index_stats(env, &worktree, &mut seen);
 
     let admin = PathBuf::from(git_text(env, &worktree, &["rev-parse", "--absolute-git-dir"]).trim());
     let index = std::fs::read(admin.join("index")).unwrap_or_default();

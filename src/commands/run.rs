@@ -37,16 +37,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     };
     warn_missing_ports(session, &ports, printer);
     check_env_trusted(&repo, session)?;
-    let worktree_text = worktree.to_string_lossy();
-    let vars = crate::manifest::environment::variables(
-        &session.environment,
-        &crate::manifest::environment::Values {
-            id: &session.id,
-            branch: &session.branch,
-            worktree: &worktree_text,
-            ports: &ports,
-        },
-    );
+    let vars = session.variables(&worktree, &ports);
     let failed = crate::apply::setup::session_command(program, &worktree, &vars)
         .args(rest)
         .exec();

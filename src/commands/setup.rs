@@ -43,17 +43,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &SetupArgs, printer: &Printer) -> 
     }
     // One writer of a session's metadata at a time: apply's lock.
     let _lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
-    let worktree_text = worktree.to_string_lossy();
     let ports = found.ports();
-    let vars = crate::manifest::environment::variables(
-        &session.environment,
-        &crate::manifest::environment::Values {
-            id: &session.id,
-            branch: &session.branch,
-            worktree: &worktree_text,
-            ports: &ports,
-        },
-    );
+    let vars = session.variables(&worktree, &ports);
     let progress = SetupProgress {
         state: SetupState::Incomplete,
         copied: found.setup_progress().copied,

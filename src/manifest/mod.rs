@@ -111,6 +111,22 @@ pub struct Session {
     pub layer: Layer,
 }
 
+impl Session {
+    /// SPEC §10's variables for this session working in `worktree`, with the ports it holds.
+    pub fn variables(&self, worktree: &Path, ports: &BTreeMap<String, u16>) -> Vec<(String, String)> {
+        let worktree = worktree.to_string_lossy();
+        environment::variables(
+            &self.environment,
+            &environment::Values {
+                id: &self.id,
+                branch: &self.branch,
+                worktree: &worktree,
+                ports,
+            },
+        )
+    }
+}
+
 /// SPEC §10: what a new session gets besides its checkout.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 pub struct Environment {

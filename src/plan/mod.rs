@@ -1114,7 +1114,27 @@ fn move_source<'a>(state: &'a State, session: &Session, path: &Path) -> Option<M
         .filter(|o| o.id == session.id && o.branch == session.branch && o.path != path)
         .find_map(|o| state.worktrees.get(&o.path).or(state.elsewhere.get(&o.path)))
         .filter(|wt| !wt.missing)
+        .or_else(|| moved_by_git(state, session, path))
         .map(MoveSource::Found)
+}
+
+/// The owned session's worktree that `git worktree move` took elsewhere: git keeps the
+/// registration's name (the folder name flowloom gave it), so it is the worktree
+/// registered under that name, on the session's branch, at another path.
+fn moved_by_git<'a>(state: &'a State, session: &Session, path: &Path) -> Option<&'a Worktree> {
+    let owned = state
+        .owned
+        .sessions
+        .iter()
+        .any(|o| o.id == session.id && o.branch == session.branch && o.path == path);
+    let name = path.file_name()?.to_str()?;
+    owned
+        .then(|| {
+            state.worktrees.values().chain(state.elsewhere.values()).find(|wt| {
+                !wt.missing && wt.path != path && wt.admin_id == name && wt.branch.as_deref() == Some(&session.branch)
+            })
+        })
+        .flatten()
 }
 
 /// SPEC §11.3: move a session's worktree to its declared path, unless something forbids
@@ -1819,10 +1839,20 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
     let declared_branches: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
     let owned_branches: BTreeSet<&str> = state.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
     let worktree_branches: BTreeSet<&str> = state.worktrees.values().filter_map(|wt| wt.branch.as_deref()).collect();
+    // Owned worktrees that `git worktree move` took elsewhere are moved back, not unmanaged.
+    let moved: BTreeSet<&Path> = manifest
+        .sessions
+        .values()
+        .filter_map(|s| moved_by_git(state, s, &state.root.join(&s.worktree)))
+        .map(|wt| wt.path.as_path())
+        .collect();
     let mut out = Vec::new();
     let mut listed_branches = BTreeSet::new();
     for wt in state.worktrees.values() {
-        if declared_paths.contains(&wt.path) || state.owned.by_path(&wt.path).is_some() {
+        if declared_paths.contains(&wt.path)
+            || state.owned.by_path(&wt.path).is_some()
+            || moved.contains(wt.path.as_path())
+        {
             continue;
         }
         if let Some(b) = &wt.branch {

@@ -425,3 +425,30 @@ fn a_move_resumed_after_a_kill_is_blocked_by_a_process_working_in_it() {
     assert!(plan(&env).contains("No changes"), "{}", plan(&env));
     env.fsck();
 }
+
+/// SPEC §11.3: a session moved by hand with `git worktree move` is still flowloom's: the
+/// plan moves it back to its declared path (never lists it as unmanaged, never blocks on
+/// its branch), keeping every file, and the plan converges.
+#[test]
+fn a_session_moved_by_git_worktree_move_is_moved_back() {
+    let env = TestEnv::new();
+    sessions_with_work(&env);
+    let a = session(&env, "a");
+    let status_before = env.git_in(&a, &["status", "--porcelain"]);
+    let elsewhere = env.path("sessions/moved-by-hand");
+    env.git(&[
+        "worktree",
+        "move",
+        a.to_str().expect("utf8"),
+        elsewhere.to_str().expect("utf8"),
+    ]);
+    let shown = plan(&env);
+    assert!(shown.contains("move worktree from"), "{shown}");
+    assert!(!shown.contains("Unmanaged"), "{shown}");
+    assert!(shown.contains("0 blocked"), "{shown}");
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!elsewhere.exists());
+    moved_as_git_sees_it(&env, &a, &status_before);
+    assert!(plan(&env).contains("No changes"), "{}", plan(&env));
+}

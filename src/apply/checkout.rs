@@ -145,12 +145,18 @@ fn delete_files(workdir: &std::path::Path, changes: &[crate::apply::land::PathCh
     for change in changes.iter().filter(|c| c.new.is_none()) {
         let rel =
             gix::path::from_bstr(change.path.as_bstr()).map_err(|e| RepoError::git("name a file in", workdir, e))?;
-        let file = workdir.join(rel);
-        match std::fs::remove_file(&file) {
-            Ok(()) => crate::apply::refs::remove_empty_parents(&file, workdir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RepoError::io("delete", &file, e)),
-        }
+        delete_tracked(workdir, &workdir.join(rel))?;
+    }
+    Ok(())
+}
+
+/// Delete a file a checkout no longer tracks, and the folders it leaves empty below
+/// `workdir`, as git does; a file already gone is fine.
+pub(crate) fn delete_tracked(workdir: &std::path::Path, file: &std::path::Path) -> Result<(), RepoError> {
+    match std::fs::remove_file(file) {
+        Ok(()) => crate::apply::refs::remove_empty_parents(file, workdir),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(RepoError::io("delete", file, e)),
     }
     Ok(())
 }

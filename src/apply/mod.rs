@@ -2021,12 +2021,7 @@ fn remove_files_not_in(
             continue;
         }
         let rel = gix::path::from_bstr(rel.as_bstr()).map_err(|e| RepoError::git("name a file in", path, e))?;
-        let file = workdir.join(rel);
-        match std::fs::remove_file(&file) {
-            Ok(()) => crate::apply::refs::remove_empty_parents(&file, workdir),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(RepoError::io("delete", &file, e)),
-        }
+        crate::apply::checkout::delete_tracked(workdir, &workdir.join(rel))?;
     }
     Ok(())
 }

@@ -44,17 +44,29 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         },
         ..Default::default()
     };
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        &printer,
-    )?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let (lock, manifest) = lock_and_load(cli, start_dir, &repo, &printer)?;
     let run = Run {
         json: args.json,
         ..Run::new(&repo, start_dir, &printer, &lock)
     };
     run.carry_out(&manifest, &options, confirm, saved.as_ref(), &mut || Ok(()))
+}
+
+/// The apply lock (SPEC §8), then the manifest read under it: what a concurrent `new` or
+/// `rm` declared while this command waited counts.
+pub(super) fn lock_and_load(
+    cli: &Cli,
+    start_dir: &Path,
+    repo: &gix::Repository,
+    printer: &Printer,
+) -> Result<(crate::store::lock::ApplyLock, Manifest), Error> {
+    let lock = take_lock(
+        &crate::fsutil::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        printer,
+    )?;
+    let manifest = load(cli, start_dir, Some(repo))?;
+    Ok((lock, manifest))
 }
 
 /// Whether the user already said yes (`--yes`, a saved plan, `flowloom new`).

@@ -22,7 +22,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
+        Some(file) => Some(crate::store::saved_plan::read::<crate::plan::saved::Saved>(
+            &start_dir.join(file),
+            file,
+            crate::plan::saved::VERSION,
+        )?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).

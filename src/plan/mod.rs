@@ -732,7 +732,7 @@ fn trusted(state: &State, session: &Session) -> bool {
 /// Whether this machine trusts an environment's setup and teardown (one trust covers both,
 /// with `env`): empty lists need none.
 fn trusts(state: &State, env: &crate::manifest::Environment) -> bool {
-    (env.setup.is_empty() && env.teardown.is_empty())
+    !env.runs_commands()
         || state
             .trusted
             .contains(&crate::store::machine::setup_hash(&env.setup_script()))

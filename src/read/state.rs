@@ -759,9 +759,12 @@ fn in_parallel<T: Sync, R: Send>(
     }
     let shared = repo.clone().into_sync();
     let chunk = items.len().div_ceil(threads);
+    let (mine, rest) = items.split_at(chunk);
     std::thread::scope(|scope| {
         let (shared, read) = (&shared, &read);
-        let handles: Vec<_> = items
+        // The first chunk on this thread: one thread and one allocator arena fewer (what a
+        // thread reads stays in its arena for as long as the state lives).
+        let handles: Vec<_> = rest
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
@@ -770,12 +773,13 @@ fn in_parallel<T: Sync, R: Send>(
                 })
             })
             .collect();
-        handles
+        let first: Vec<R> = mine.iter().map(|item| read(repo, item)).collect();
+        first
             .into_iter()
-            .flat_map(|h| match h.join() {
+            .chain(handles.into_iter().flat_map(|h| match h.join() {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
+            }))
             .collect()
     })
 }
@@ -1022,7 +1026,8 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full
 /// `git status` (index against tree, worktree against index, untracked files), and they
-/// are independent.
+/// are independent. This thread takes one share itself: one thread fewer, and one
+/// allocator arena fewer (each thread's arena keeps the peak of what it allocated).
 pub(crate) fn read_dirt_parallel(
     repo: &gix::Repository,
     worktrees: &[&Worktree],
@@ -1032,36 +1037,31 @@ pub(crate) fn read_dirt_parallel(
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
-        .min(worktrees.len());
-    if threads <= 1 {
+        .clamp(1, worktrees.len().max(1));
+    // Every `threads`-th worktree from `first`, with a panic caught: its slots stay empty.
+    let share = |first: usize, repo: &gix::Repository| {
         let objects = Objects::of(repo);
-        return worktrees
-            .iter()
-            .map(|wt| read_dirt(&objects, repo, wt, hidden_roots, refresh))
-            .collect();
-    }
-    let shared = repo.clone().into_sync();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (first..worktrees.len())
+                .step_by(threads)
+                .map(|i| (i, read_dirt(&objects, repo, worktrees[i], hidden_roots, refresh)))
+                .collect::<Vec<_>>()
+        }))
+        .unwrap_or_default()
+    };
+    let shared = (threads > 1).then(|| repo.clone().into_sync());
     let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let shared = &shared;
-                scope.spawn(move || {
-                    let repo = shared.to_thread_local();
-                    let objects = Objects::of(&repo);
-                    (t..worktrees.len())
-                        .step_by(threads)
-                        .map(|i| (i, read_dirt(&objects, &repo, worktrees[i], hidden_roots, refresh)))
-                        .collect::<Vec<_>>()
-                })
+        let handles: Vec<_> = (1..threads)
+            .filter_map(|t| {
+                let shared = shared.as_ref()?;
+                Some(scope.spawn(move || share(t, &shared.to_thread_local())))
             })
             .collect();
-        for handle in handles {
-            // A thread that panicked leaves its slots empty: reported below as an error.
-            if let Ok(done) = handle.join() {
-                for (i, result) in done {
-                    results[i] = Some(result);
-                }
+        let mine = share(0, repo);
+        for done in std::iter::once(mine).chain(handles.into_iter().filter_map(|h| h.join().ok())) {
+            for (i, result) in done {
+                results[i] = Some(result);
             }
         }
     });

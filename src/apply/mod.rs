@@ -1048,8 +1048,8 @@ impl<'a> Executor<'a> {
         }
         let lock = crate::read::inspect::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
             .map(|r| String::from_utf8_lossy(&r).trim().to_owned());
-        if let Some(lock) = lock.filter(|l| !(half_made && l == crate::names::INITIALIZING)) {
-            reasons.push(Reason::Locked { lock });
+        if let Some(lock) = crate::plan::rules::blocking_lock(lock.as_deref(), half_made) {
+            reasons.push(Reason::Locked { lock: lock.to_owned() });
         }
         if !reasons.is_empty() {
             self.move_back(change, removal, trash)?;
@@ -1130,7 +1130,6 @@ impl<'a> Executor<'a> {
         // Every file as it is now, before anything is looked at: a change after this moment
         // is found when the folder is in the trash.
         let stamps = crate::read::inspect::Stamps::read(&change.path);
-        let mut reasons = Vec::new();
         let proxy = self
             .repo
             .worktree_proxy_by_id(gix::bstr::BStr::new(admin_id.as_bytes()))
@@ -1148,52 +1147,44 @@ impl<'a> Executor<'a> {
             ))
             .into());
         }
-        if let Some(lock) = proxy.lock_reason() {
-            let lock = lock.to_string();
-            if !(half_made && lock == crate::names::INITIALIZING) {
-                reasons.push(Reason::Locked { lock });
-            }
-        }
-        if self.start_dir.starts_with(&change.path) {
-            reasons.push(Reason::StartedInside);
-        }
-        if let Some(what) = crate::read::inspect::populated_submodule(self.repo, admin_id, &change.path)? {
-            reasons.push(Reason::Submodule { what });
-        }
-        for (_, found) in crate::read::inspect::processes_inside(&[&change.path]) {
-            for p in found {
-                reasons.push(Reason::Process {
-                    pid: p.pid,
-                    name: p.name,
-                    uses: p.uses,
-                });
-            }
-        }
         let admin = self.common_dir.join("worktrees").join(admin_id);
-        if let Some(head) = crate::read::inspect::detached_head(&admin) {
-            let kept = removal.archive.as_ref().is_some_and(|a| a.keep.contains(&head));
-            let n = crate::read::inspect::unreachable_from_refs(self.repo, &head)?;
-            if n > 0 && !kept {
-                reasons.push(Reason::DetachedCommits { count: n });
+        let detached = match crate::read::inspect::detached_head(&admin) {
+            Some(head) => {
+                let n = crate::read::inspect::unreachable_from_refs(self.repo, &head)?;
+                Some((head, Some(n)))
             }
-        }
-        if let Some(why) = crate::read::inspect::backlink_problem(&change.path, &admin) {
-            reasons.push(Reason::ForeignGit { why });
-        }
+            None => None,
+        };
         let hidden = crate::store::exclude::line_paths(&crate::store::exclude::read(&self.common_dir).lines);
-        let dirt =
-            crate::read::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
-        for found in crate::read::inspect::unpushed_nested_repositories(&change.path) {
-            reasons.push(Reason::NestedRepository {
-                path: found.path,
-                unpushed: found.unpushed,
-            });
-        }
-        let allowed: BTreeSet<&String> = removal.discard.iter().collect();
-        let new: Vec<String> = dirt.all_paths().into_iter().filter(|p| !allowed.contains(p)).collect();
-        if !new.is_empty() {
-            reasons.push(Reason::NewSincePlan { files: new });
-        }
+        let facts = crate::plan::rules::WorktreeFacts {
+            lock: proxy.lock_reason().map(|l| l.to_string()),
+            half_made,
+            started_inside: self.start_dir.starts_with(&change.path),
+            submodule: crate::read::inspect::populated_submodule(self.repo, admin_id, &change.path)?,
+            processes: crate::read::inspect::processes_inside(&[&change.path])
+                .into_values()
+                .flatten()
+                .collect(),
+            detached,
+            foreign_git: crate::read::inspect::backlink_problem(&change.path, &admin),
+            dirt: Some(crate::read::inspect::dirt(
+                self.repo,
+                admin_id,
+                &change.path,
+                Some(&change.session),
+                &hidden,
+                false,
+            )?),
+            nested: crate::read::inspect::unpushed_nested_repositories(&change.path),
+            unreadable: None,
+            missing: false,
+        };
+        let keep = removal.archive.as_ref().map_or(&[][..], |a| a.keep.as_slice());
+        let accepted = crate::plan::rules::Accepted {
+            discard: &removal.discard,
+            keep,
+        };
+        let reasons = crate::plan::rules::removal_blockers(&facts, &change.session, Some(accepted));
         if reasons.is_empty() {
             Ok(stamps)
         } else {
@@ -1223,7 +1214,8 @@ impl<'a> Executor<'a> {
             hidden.push(id.detach());
         }
         let count = crate::read::inspect::unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
-        if count > 0 && crate::read::inspect::integration(self.repo, tip_id, &hidden).is_none() {
+        let merge = crate::plan::rules::merge(count, || crate::read::inspect::integration(self.repo, tip_id, &hidden));
+        if let crate::plan::rules::Merge::Unmerged(count) = merge {
             return Err(Failure::Blocked(vec![Reason::Unmerged {
                 branch: change.branch.clone(),
                 count,

@@ -63,11 +63,6 @@ const DEBTS: &[(&str, &str, &str)] = &[
     ("plan", "fsutil", "saved plans are read from disk in plan::saved"),
     (
         "apply",
-        "read::inspect",
-        "apply's just-in-time re-checks call the reader's probes directly",
-    ),
-    (
-        "apply",
         "render::output",
         "apply prints warnings itself instead of through a reporting trait",
     ),

@@ -11,7 +11,6 @@
 pub mod checkout;
 pub mod copy;
 pub mod hooks;
-pub mod index_v4;
 pub mod land;
 pub mod probe;
 pub mod refs;
@@ -2007,7 +2006,7 @@ fn remove_files_not_in(
 /// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4
 /// or a null trailer (`index.skipHash`, `feature.manyFiles`) gets it, as git would write it.
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
-    crate::apply::index_v4::write_as_configured(wt_repo)
+    crate::fsutil::index_v4::write_as_configured(wt_repo)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 

@@ -22,7 +22,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
+        Some(file) => Some(crate::store::saved_plan::read::<crate::plan::saved::Saved>(
+            &start_dir.join(file),
+            file,
+            crate::plan::saved::VERSION,
+        )?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
@@ -104,8 +108,6 @@ pub(super) struct Run<'a> {
     /// All or nothing (`flowloom rm`, SPEC §11.2): an error that stops the run once the plan
     /// is made, before anything is asked or done (a blocked removal).
     pub refuse: Option<&'a Refusal<'a>>,
-    /// Ask for trust on a terminal even when the changes need no confirmation (`new`).
-    pub ask_trust: bool,
 }
 
 impl<'a> Run<'a> {
@@ -124,7 +126,6 @@ impl<'a> Run<'a> {
             stale: lock.stale().and_then(|s| s.started),
             plan_on_stderr: false,
             refuse: None,
-            ask_trust: false,
         }
     }
 
@@ -144,7 +145,7 @@ impl<'a> Run<'a> {
             compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
         // SPEC §10: on a terminal, untrusted setup commands are shown and the user asked;
         // `--yes` (Confirm::Given) never implies trust.
-        if (confirm == Confirm::Ask || self.ask_trust) && saved.is_none() {
+        if confirm == Confirm::Ask && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
                 let hashes = untrusted.iter().map(crate::store::machine::setup_hash).collect();

@@ -12,6 +12,7 @@ use super::{Error, open_repo};
 use crate::apply::land::{Landing, Mode, Request};
 use crate::cli::{Cli, MergeArgs, RmArgs};
 use crate::manifest::MergeMode;
+use crate::plan::SetupOf as _;
 use crate::render::output::{Printer, escape};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> Result<ExitCode, Error> {

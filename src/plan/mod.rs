@@ -112,6 +112,42 @@ impl Action {
     }
 }
 
+/// What the trust store covers of a session's environment: the manifest's lists in the
+/// store's type (the manifest does not know the trust store, nor the store the manifest).
+pub trait SetupOf {
+    /// What must be trusted before `setup` runs (SPEC §10): the commands, `env` and
+    /// `teardown`.
+    fn setup_script(&self) -> crate::store::machine::SetupScript;
+}
+
+impl SetupOf for crate::manifest::Environment {
+    fn setup_script(&self) -> crate::store::machine::SetupScript {
+        crate::store::machine::SetupScript {
+            commands: self.setup.clone(),
+            env: self.env.clone(),
+            teardown: self.teardown.clone(),
+        }
+    }
+}
+
+/// One ignored entry of the main worktree to copy (a folder whole), relative to the main
+/// worktree and to the new session's worktree.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CopyItem {
+    /// `/`-separated.
+    pub path: String,
+    pub dir: bool,
+}
+
+impl From<crate::read::copy::Ignored> for CopyItem {
+    fn from(entry: crate::read::copy::Ignored) -> Self {
+        CopyItem {
+            path: entry.path,
+            dir: entry.dir,
+        }
+    }
+}
+
 /// SPEC §10: what a new session gets after its checkout, in this order: the copies, then
 /// its ports (kept in `metadata.json`), then the `setup` commands with its environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +155,7 @@ pub struct Prepare {
     /// The main worktree the copies come from.
     pub from: Option<PathBuf>,
     /// Ignored entries of the main worktree to copy (folders whole).
-    pub copy: Vec<crate::apply::copy::CopyItem>,
+    pub copy: Vec<CopyItem>,
     /// Names of the ports to allocate.
     pub ports: Vec<String>,
     /// `env`, placeholders not yet filled in.
@@ -211,7 +247,7 @@ pub enum Repair {
     /// left as they are.
     Copies {
         from: PathBuf,
-        items: Vec<crate::apply::copy::CopyItem>,
+        items: Vec<CopyItem>,
         kept: Vec<String>,
         finishing: bool,
     },
@@ -696,7 +732,7 @@ fn trusted(state: &State, session: &Session) -> bool {
 /// Whether this machine trusts an environment's setup and teardown (one trust covers both,
 /// with `env`): empty lists need none.
 fn trusts(state: &State, env: &crate::manifest::Environment) -> bool {
-    (env.setup.is_empty() && env.teardown.is_empty())
+    !env.runs_commands()
         || state
             .trusted
             .contains(&crate::store::machine::setup_hash(&env.setup_script()))
@@ -716,8 +752,9 @@ fn prepare(state: &State, session: &Session) -> Prepare {
             || path.starts_with(&format!("{}/", crate::names::SESSIONS))
     };
     let copy = if main.is_some() {
-        crate::apply::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
+        crate::read::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
             .into_iter()
+            .map(CopyItem::from)
             .filter(|item| !own(&item.path))
             .collect()
     } else {

@@ -889,12 +889,12 @@ pub fn rebasing(admin_dir: &Path) -> Option<String> {
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own
-/// ([`crate::apply::copy::could_match_inside`]).
+/// ([`crate::read::copy::could_match_inside`]).
 pub fn ignored_entries(
     repo: &gix::Repository,
     main: &Path,
     patterns: &[&str],
-) -> Result<Vec<crate::apply::copy::Ignored>, RepoError> {
+) -> Result<Vec<crate::read::copy::Ignored>, RepoError> {
     use gix::dir::entry::{Kind, Status};
     use gix::dir::walk::EmissionMode;
     let main_repo = repo
@@ -929,14 +929,10 @@ pub fn ignored_entries(
         let Ok(path) = e.rela_path.to_str() else { continue };
         let path = path.trim_end_matches('/').to_owned();
         let dir = matches!(e.disk_kind, Some(Kind::Directory));
-        if dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, &mut found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir });
+        found.push(crate::read::copy::Ignored { path, dir });
     }
     found.sort();
     found.dedup();
@@ -945,7 +941,7 @@ pub fn ignored_entries(
 
 /// The entries inside the ignored folder `dir` that a pattern could name, each one: folders a
 /// pattern could look into are walked (never through a symlink, never into a `.git`).
-fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::apply::copy::Ignored>) {
+fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::read::copy::Ignored>) {
     let Ok(entries) = std::fs::read_dir(main.join(dir)) else {
         return;
     };
@@ -958,14 +954,10 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         let path = format!("{dir}/{name}");
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if is_dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir: is_dir });
+        found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
 }
 

@@ -72,7 +72,7 @@ pub struct State {
     /// The text of `.worktreeinclude` at the main worktree's root (SPEC §10).
     pub include: Option<Vec<u8>>,
     /// The main worktree's ignored entries, folders whole (answered when a creation copies).
-    pub ignored: Vec<crate::apply::copy::Ignored>,
+    pub ignored: Vec<crate::read::copy::Ignored>,
     /// The hashes of the `setup` lists this machine trusts for this repository.
     pub trusted: BTreeSet<String>,
     /// How this repository is named in the machine's trust and port files.
@@ -239,7 +239,7 @@ impl State {
         }
         if let Some(main) = &main_workdir {
             state.include =
-                crate::fsutil::read_regular_beneath(main, Path::new(crate::apply::copy::INCLUDE_FILE), 1 << 20)
+                crate::fsutil::read_regular_beneath(main, Path::new(crate::read::copy::INCLUDE_FILE), 1 << 20)
                     .ok()
                     .flatten();
         }
@@ -471,7 +471,7 @@ impl State {
         if let Some(patterns) = &needs.copy
             && let Some(main) = &self.main_workdir
         {
-            let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
+            let lines = crate::read::copy::pattern_lines(patterns, self.include.as_deref());
             self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
         }
         for path in &needs.copy_settled {
@@ -628,7 +628,7 @@ fn device_of(path: &Path) -> Option<u64> {
 /// The ignored entries of `main` that need no copy into `worktree`: it has something at
 /// that path (never replaced), or the entry is nothing copy copies (not a file, folder or
 /// symlink; a `.git`).
-fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::apply::copy::Ignored]) -> BTreeSet<String> {
+fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Ignored]) -> BTreeSet<String> {
     ignored
         .iter()
         .filter(|entry| {

@@ -209,7 +209,7 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
         extensions: Default::default(),
         skip_hash,
     };
-    if index.write(options).is_ok() && crate::apply::index_v4::wants_v4(repo) {
-        let _ = crate::apply::index_v4::rewrite(&repo.index_path());
+    if index.write(options).is_ok() && crate::fsutil::index_v4::wants_v4(repo) {
+        let _ = crate::fsutil::index_v4::rewrite(&repo.index_path());
     }
 }

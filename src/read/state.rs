@@ -37,7 +37,7 @@ pub struct State {
     /// `<remote>/<branch>` → commit, for the branches of declared sessions that exist there.
     pub remote_branches: BTreeMap<String, String>,
     /// Base revspec → the commit it resolves to, or why it does not.
-    pub bases: BTreeMap<String, Result<String, String>>,
+    pub bases: BTreeMap<String, Result<String, BaseFailure>>,
     /// Base revspec → the branch it names, for those that name one (a new branch's upstream).
     pub base_branches: BTreeMap<String, crate::read::tracking::BaseBranch>,
     /// `branch.autoSetupMerge`.
@@ -989,24 +989,32 @@ pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef)
 /// A session's base as `git worktree add -b <branch> <path> <base>` takes it: a name that
 /// expands to more than one ref (a tag and a branch, say) is refused as git refuses it
 /// (`fatal: ambiguous object name`), anything else resolved to its commit.
-fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
-    let named = crate::read::tracking::refs_named(repo, spec);
-    if named.len() > 1 {
-        return Err(format!(
-            "it is ambiguous: it names {}, and git refuses it too; name one in full",
-            named.join(" and ")
-        ));
+fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, BaseFailure> {
+    let refs = crate::read::tracking::refs_named(repo, spec);
+    if refs.len() > 1 {
+        return Err(BaseFailure::Ambiguous { refs });
     }
-    resolve(repo, spec)
-}
-
-fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
     repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
-        .map_err(|e| match crate::read::inspect::alternates_env_hint() {
-            Some(hint) => format!("{}; {hint}", crate::error::chain(&e)),
-            None => crate::error::chain(&e),
+        .map_err(|e| BaseFailure::NotFound {
+            reason: crate::error::chain(&e),
+            alternates_env: crate::error::alternates_env_hint().is_some(),
         })
+}
+
+/// Why a base does not resolve to a commit; the planner blocks the session on it and the
+/// renderer words it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BaseFailure {
+    /// The name expands to more than one ref (a tag and a branch, say): git refuses it
+    /// too (`fatal: ambiguous object name`).
+    Ambiguous { refs: Vec<String> },
+    /// No commit by that name: gitoxide's reason, and whether objects may be where
+    /// gitoxide cannot read them (`GIT_ALTERNATE_OBJECT_DIRECTORIES` is set).
+    NotFound { reason: String, alternates_env: bool },
+    /// `branch.autoSetupMerge` holds a value git refuses, so no branch is made from any base.
+    BadAutoSetupMerge { value: String },
 }
 
 fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {

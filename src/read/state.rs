@@ -24,7 +24,8 @@ pub struct State {
     pub root: PathBuf,
     /// Declared worktree paths that exist on disk without being registered worktrees.
     pub occupied: BTreeSet<PathBuf>,
-    /// The worktree flowloom was started in, when that is a linked worktree inside the root.
+    /// The worktree flowloom was started in, when that is a linked worktree inside the root
+    /// (or an owned one outside it).
     pub current_worktree: Option<PathBuf>,
     /// Linked worktrees whose folder lies inside the root, by absolute path.
     pub worktrees: BTreeMap<PathBuf, Worktree>,
@@ -300,12 +301,8 @@ impl State {
         }
         state.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
         if let Ok(cwd) = start_dir.canonicalize() {
-            state.current_worktree = state
-                .worktrees
-                .keys()
-                .chain(state.elsewhere.keys())
-                .find(|p| cwd.starts_with(p))
-                .cloned();
+            let registered = state.worktrees.keys().chain(state.elsewhere.keys());
+            state.current_worktree = registered.into_iter().find(|p| cwd.starts_with(p)).cloned();
         }
         Ok(state)
     }

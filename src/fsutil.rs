@@ -16,6 +16,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::error::RepoError;
 
+pub mod remove;
 pub mod shared;
 pub mod wide;
 

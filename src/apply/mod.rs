@@ -2253,7 +2253,12 @@ fn delete_tree(path: &Path) -> Result<(), RepoError> {
         Ok(_) => std::fs::remove_file(p),
         Err(e) => Err(e),
     };
-    match remove(path) {
+    // First on every core; anything left after an error goes the careful way below.
+    let first = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => crate::fsutil::remove::remove_tree(path),
+        _ => remove(path),
+    };
+    match first {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => {

@@ -11,12 +11,7 @@ use gix::bstr::ByteSlice;
 use crate::error::RepoError;
 use crate::read::worktree_status::Objects;
 
-/// A small file git keeps (`HEAD`, `gitdir`, a `.git` link, a marker): read only when it
-/// is a regular file, and at most 64 KiB of it, so a FIFO or a device there never hangs
-/// or floods a read.
-pub fn read_small(path: &Path) -> Option<Vec<u8>> {
-    crate::fsutil::read_regular(path, 64 * 1024).ok().flatten()
-}
+pub use crate::fsutil::read_small;
 
 /// Why a worktree's administration folder cannot be read safely, if it cannot: one of the
 /// files git keeps there is a symlink or not a regular file (a FIFO would hang every read).
@@ -388,73 +383,7 @@ pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// Every entry below a folder (files, symlinks, folders, special files), with what changes
-/// when anyone writes: size, modification time, inode, mode. Symlinks are not followed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Stamps(BTreeMap<String, (u64, i128, u64, u32)>);
-
-impl Stamps {
-    pub fn read(dir: &Path) -> Stamps {
-        let mut stamps = Stamps::default();
-        stamps.walk(dir, Path::new(""));
-        stamps
-    }
-
-    fn walk(&mut self, base: &Path, rel: &Path) {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let child = rel.join(entry.file_name());
-            let Ok(m) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-            self.0.insert(
-                child.to_string_lossy().into_owned(),
-                (m.len(), mtime, m.ino(), m.mode()),
-            );
-            if m.is_dir() {
-                self.walk(base, &child);
-            }
-        }
-    }
-
-    /// A digest of every stamp, to record and compare later.
-    pub fn digest(&self) -> String {
-        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        for (path, (len, mtime, ino, mode)) in &self.0 {
-            hasher.update(path.as_bytes());
-            hasher.update(b"\0");
-            hasher.update(&len.to_le_bytes());
-            hasher.update(&mtime.to_le_bytes());
-            hasher.update(&ino.to_le_bytes());
-            hasher.update(&mode.to_le_bytes());
-        }
-        hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
-    }
-
-    /// Paths added, removed or changed in `now`, sorted.
-    pub fn changed(&self, now: &Stamps) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(path, stamp)| now.0.get(*path) != Some(stamp))
-            .map(|(path, _)| path.clone())
-            .chain(now.0.keys().filter(|p| !self.0.contains_key(*p)).cloned())
-            .collect();
-        // A folder's time changes with its entries: report the entries, not their folders.
-        let all = out.clone();
-        out.retain(|p| {
-            !all.iter()
-                .any(|q| q.len() > p.len() && q.starts_with(p.as_str()) && q.as_bytes()[p.len()] == b'/')
-        });
-        out.sort();
-        out.dedup();
-        out
-    }
-}
+pub use crate::fsutil::stamps::Stamps;
 
 /// Whether `path` is where a removal of the worktree at `worktree` moves it: a real folder
 /// (never a symlink) named after the worktree (`<name>` or `<name>-N`), in a real
@@ -899,7 +828,7 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
             None => format!(
                 "{missing} file(s) of {commit} (e.g. {}) are missing from the object database; {}",
                 first_missing.unwrap_or_default(),
-                alternates_env_hint().unwrap_or("run git fsck")
+                crate::error::alternates_env_hint().unwrap_or("run git fsck")
             ),
         });
     }
@@ -1057,16 +986,4 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
-}
-
-/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set:
-/// gitoxide reads alternates from `objects/info/alternates` only, never from the
-/// environment, so objects only found there cannot be read.
-pub fn alternates_env_hint() -> Option<&'static str> {
-    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .filter(|v| !v.is_empty())
-        .map(|_| {
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom (gitoxide) cannot read objects from it: \
-             list those folders in .git/objects/info/alternates instead (one a line), which git reads too"
-        })
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use gix::bstr::ByteSlice;
 
 use crate::error::RepoError;
+use crate::read::worktree_status::Objects;
 
 pub use crate::fsutil::read_small;
 
@@ -85,17 +86,22 @@ impl Dirt {
 
 /// Open the linked worktree registered under `admin_id`, sharing `repo`'s object database.
 pub fn open_worktree(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
-    let proxy = repo
-        .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
-        .map_err(|e| RepoError::git("find worktree", path, e))?
-        .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
-    let mut wt_repo = proxy
-        .into_repo()
-        .map_err(|e| RepoError::git("open worktree", path, e))?;
+    let mut wt_repo = open_linked(repo, admin_id, path)?;
     // Worktrees share the common dir's object database: use the one already open instead
     // of mapping its packs again for every worktree.
     wt_repo.objects = repo.objects.clone();
     Ok(wt_repo)
+}
+
+/// Open the linked worktree registered under `admin_id`, with the object database handle
+/// its opening made (a status walk reads objects through its thread's [`Objects`]: a
+/// handle cloned from `repo` would be one more inflate state per worktree).
+fn open_linked(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
+    let proxy = repo
+        .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
+        .map_err(|e| RepoError::git("find worktree", path, e))?
+        .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
+    proxy.into_repo().map_err(|e| RepoError::git("open worktree", path, e))
 }
 
 /// Count what removing this worktree would lose: `git status` in it, plus every untracked
@@ -112,8 +118,29 @@ pub fn dirt(
     hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
-    let wt_repo = open_worktree(repo, admin_id, path)?;
-    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, for_status)?;
+    dirt_with(
+        &Objects::of(repo),
+        repo,
+        admin_id,
+        path,
+        session_id,
+        hidden_roots,
+        for_status,
+    )
+}
+
+/// [`dirt`], the walks reading objects through `objects` (one per thread for many worktrees).
+pub fn dirt_with(
+    objects: &Objects,
+    repo: &gix::Repository,
+    admin_id: &str,
+    path: &Path,
+    session_id: Option<&str>,
+    hidden_roots: &[PathBuf],
+    for_status: bool,
+) -> Result<Dirt, RepoError> {
+    let wt_repo = open_linked(repo, admin_id, path)?;
+    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, objects)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -157,7 +184,7 @@ pub fn dirt(
 /// The `git status` of an opened worktree, by kind (no hidden session files); with
 /// `refresh`, the re-checked stats written back to its index as `git status` does.
 pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
-    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, refresh)?;
+    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, &Objects::of(wt_repo))?;
     if refresh {
         crate::read::worktree_status::refresh_index(wt_repo, stats);
     }
@@ -801,7 +828,7 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
             None => format!(
                 "{missing} file(s) of {commit} (e.g. {}) are missing from the object database; {}",
                 first_missing.unwrap_or_default(),
-                alternates_env_hint().unwrap_or("run git fsck")
+                crate::error::alternates_env_hint().unwrap_or("run git fsck")
             ),
         });
     }
@@ -959,16 +986,4 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
-}
-
-/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set:
-/// gitoxide reads alternates from `objects/info/alternates` only, never from the
-/// environment, so objects only found there cannot be read.
-pub fn alternates_env_hint() -> Option<&'static str> {
-    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .filter(|v| !v.is_empty())
-        .map(|_| {
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom (gitoxide) cannot read objects from it: \
-             list those folders in .git/objects/info/alternates instead (one a line), which git reads too"
-        })
 }

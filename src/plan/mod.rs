@@ -1555,7 +1555,7 @@ struct Loss {
 /// detached commits; and what forbids it outright: a lock, a submodule, a process, the
 /// worktree flowloom runs in (`rules::removal_blockers`, which apply checks again with).
 fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> Loss {
-    let facts = worktree_facts(state, owned, wt, half_made);
+    let facts = worktree_facts(state, wt, half_made);
     let mut loss = Loss {
         reasons: rules::removal_blockers(&facts, &owned.id, None),
         ..Loss::default()
@@ -1573,7 +1573,7 @@ fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: 
 }
 
 /// What the reader found in an orphan's worktree, as the removal rules take it.
-fn worktree_facts(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> rules::WorktreeFacts {
+fn worktree_facts(state: &State, wt: &Worktree, half_made: bool) -> rules::WorktreeFacts {
     rules::WorktreeFacts {
         lock: wt.lock.clone(),
         half_made,

@@ -15,17 +15,18 @@ pub mod land;
 pub mod probe;
 pub mod refs;
 pub mod relocate;
+pub mod reporter;
 pub mod setup;
 mod worktree_config;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::apply::probe::Probe;
+use crate::apply::reporter::{Reporter, Warning};
 use crate::error::RepoError;
 use crate::plan::{
     Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
@@ -90,9 +91,8 @@ pub struct Executor<'a> {
     record: Record,
     /// Raised by Ctrl-C while apply writes: checked between steps, and by checkouts.
     interrupt: &'static AtomicBool,
-    /// Show a progress bar (a terminal, output for people).
-    progress: bool,
-    bar: Option<crate::render::progress::Bar>,
+    /// Tells what happens while apply works (the command layer's progress bar, warnings).
+    reporter: &'a dyn Reporter,
     /// Every worktree `HEAD` file `checked_out_at` read: its stat when read, whether that
     /// stat vouches for the content (not `HeadStamp::racy`), the content. Each check stats
     /// every `HEAD` again and reads those whose stat changed or cannot vouch.
@@ -150,8 +150,8 @@ impl<'a> Executor<'a> {
     pub fn new(
         repo: &'a gix::Repository,
         probe: &'a dyn Probe,
+        reporter: &'a dyn Reporter,
         start_dir: &Path,
-        progress: bool,
     ) -> Result<Self, RepoError> {
         let common_dir = crate::fsutil::canonical(repo.common_dir());
         Ok(Executor {
@@ -161,8 +161,7 @@ impl<'a> Executor<'a> {
             common_dir,
             start_dir: start_dir.to_owned(),
             interrupt: crate::store::lock::interrupt_flag(),
-            progress,
-            bar: None,
+            reporter,
             heads: Default::default(),
             exclude_drops: Vec::new(),
             rendered: Default::default(),
@@ -207,10 +206,7 @@ impl<'a> Executor<'a> {
                 _ => false,
             })
             .count();
-        self.bar = Some(crate::render::progress::Bar::new(
-            self.progress && checkouts > 0,
-            checkouts,
-        ));
+        self.reporter.start(checkouts);
         // The removals whose exclude lines wait in `exclude_drops`.
         let mut dropping = Vec::new();
         for change in &plan.changes {
@@ -242,9 +238,7 @@ impl<'a> Executor<'a> {
             report.changes.push(Outcome { change, result });
         }
         self.drop_exclude_lines(&mut report, &dropping);
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
+        self.reporter.finish();
         report
     }
 
@@ -471,19 +465,12 @@ impl<'a> Executor<'a> {
         }
         failpoint_copying(from, &change.path, items);
         let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
-        let say = || {
-            for (path, why) in &copied.skipped {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "copy into `{}`: left {} alone: {why}",
-                    change.session,
-                    crate::render::output::escape(path)
-                );
-            }
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(say),
-            None => say(),
+        for (path, why) in &copied.skipped {
+            self.reporter.warn(&Warning::CopySkipped {
+                session: change.session.clone(),
+                path: path.clone(),
+                why: why.clone(),
+            });
         }
         let (path, why) = copied.failed.first()?;
         Some(format!(
@@ -514,9 +501,10 @@ impl<'a> Executor<'a> {
             copied,
             done: done.to_vec(),
         };
-        let around = |run: &mut dyn FnMut() -> Result<(), String>| match &self.bar {
-            Some(bar) => bar.suspend(run),
-            None => run(),
+        let around = |run: &mut dyn FnMut() -> Result<(), String>| {
+            let mut result = Ok(());
+            self.reporter.around(&mut || result = run());
+            result
         };
         crate::apply::setup::run_recorded(&change.session, &change.path, &vars, commands, progress, &around)
     }
@@ -947,10 +935,8 @@ impl<'a> Executor<'a> {
                 teardown.go_on,
             )
         };
-        let failed = match &self.bar {
-            Some(bar) => bar.suspend(run),
-            None => run(),
-        };
+        let mut failed = Vec::new();
+        self.reporter.around(&mut || failed = run());
         failpoint("remove:teardown");
         if failed.is_empty() {
             return Ok(());
@@ -967,13 +953,11 @@ impl<'a> Executor<'a> {
             ));
         }
         for f in failed {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "teardown of `{}`: `{}` failed ({}); --force: the removal goes on",
-                change.session,
-                crate::render::output::escape(&f.command),
-                f.status
-            );
+            self.reporter.warn(&Warning::TeardownFailed {
+                session: change.session.clone(),
+                command: f.command,
+                status: f.status,
+            });
         }
         Ok(())
     }
@@ -1582,18 +1566,13 @@ impl<'a> Executor<'a> {
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        let progress = match &self.bar {
-            Some(bar) => bar.files(&change.session),
-            None => crate::render::progress::Bar::new(false, 0).files(&change.session),
-        };
+        let progress = self.reporter.checkout(&change.session);
         let wt_repo = if needs_gix_add(self.repo) {
             self.add_worktree_with_gix(path, full, progress)?
         } else {
             self.add_worktree_directly(path, full, progress)?
         };
-        if let Some(bar) = &self.bar {
-            bar.session_done();
-        }
+        self.reporter.checkout_done();
         worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
@@ -1641,7 +1620,7 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        mut progress: crate::render::progress::Files,
+        mut progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         use gix::progress::{NestedProgress, Progress};
         use std::sync::atomic::Ordering;
@@ -1753,7 +1732,7 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        progress: crate::render::progress::Files,
+        progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         let (_, tree) = self.commit_and_tree(&full, path)?;
         let prepared = self
@@ -1779,7 +1758,7 @@ impl<'a> Executor<'a> {
         prepared: gix::worktree::add::PrepareCheckout,
         path: &Path,
         tree: gix::ObjectId,
-        progress: crate::render::progress::Files,
+        progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         let mut wt_repo = prepared
             .persist()

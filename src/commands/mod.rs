@@ -21,6 +21,7 @@ mod show;
 mod status;
 mod trust;
 mod validate;
+mod wiring;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

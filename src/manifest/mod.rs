@@ -180,6 +180,11 @@ impl MergeMode {
 }
 
 impl Environment {
+    /// Whether it runs commands (setup or teardown), which this machine must trust first.
+    pub fn runs_commands(&self) -> bool {
+        !self.setup.is_empty() || !self.teardown.is_empty()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.copy.is_empty()
             && self.setup.is_empty()

@@ -14,6 +14,7 @@ use gix::bstr::ByteSlice;
 use crate::error::RepoError;
 use crate::fsutil::{canonical, normalise};
 use crate::manifest::Manifest;
+use crate::read::worktree_status::Objects;
 use crate::store::metadata::{self, MetadataFile};
 use crate::store::ownership::Record;
 
@@ -1041,9 +1042,10 @@ pub(crate) fn read_dirt_parallel(
         .unwrap_or(1)
         .min(worktrees.len());
     if threads <= 1 {
+        let objects = Objects::of(repo);
         return worktrees
             .iter()
-            .map(|wt| read_dirt(repo, wt, hidden_roots, refresh))
+            .map(|wt| read_dirt(&objects, repo, wt, hidden_roots, refresh))
             .collect();
     }
     let shared = repo.clone().into_sync();
@@ -1054,9 +1056,10 @@ pub(crate) fn read_dirt_parallel(
                 let shared = &shared;
                 scope.spawn(move || {
                     let repo = shared.to_thread_local();
+                    let objects = Objects::of(&repo);
                     (t..worktrees.len())
                         .step_by(threads)
-                        .map(|i| (i, read_dirt(&repo, worktrees[i], hidden_roots, refresh)))
+                        .map(|i| (i, read_dirt(&objects, &repo, worktrees[i], hidden_roots, refresh)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -1086,12 +1089,14 @@ pub(crate) fn read_dirt_parallel(
 
 /// The dirty check of one worktree (`inspect::dirt`).
 pub(crate) fn read_dirt(
+    objects: &Objects,
     repo: &gix::Repository,
     wt: &Worktree,
     hidden_roots: &[PathBuf],
     refresh: bool,
 ) -> Result<Dirt, RepoError> {
-    crate::read::inspect::dirt(
+    crate::read::inspect::dirt_with(
+        objects,
         repo,
         &wt.admin_id,
         &wt.path,

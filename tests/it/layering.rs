@@ -37,11 +37,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 const DEBTS: &[(&str, &str, &str)] = &[
     (
         "apply",
-        "read::inspect",
-        "apply's just-in-time re-checks call the reader's probes directly",
-    ),
-    (
-        "apply",
         "render::output",
         "apply prints warnings itself instead of through a reporting trait",
     ),

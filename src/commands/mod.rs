@@ -283,13 +283,16 @@ fn usage_error(e: &clap::Error) {
         eprint!("{}", crate::render::output::terminal(&text, false));
         return;
     }
-    let (first, hint) = usage_lines(&text);
+    let (first, hint) = usage_lines(e);
     eprintln!("{}", crate::render::output::terminal(&first, false));
     eprintln!("{}", crate::render::output::terminal(&hint, false));
 }
 
-/// The error line and the hint line of clap's rendered error.
-fn usage_lines(text: &str) -> (String, String) {
+/// The error line and the hint line of clap's rendered error; what to hint is decided on
+/// the error's kind and context, never on its words.
+fn usage_lines(e: &clap::Error) -> (String, String) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
     let mut first = lines.next().unwrap_or("error: invalid usage").to_owned();
     // `the following required arguments were not provided:` lists them on the next lines.
@@ -300,10 +303,12 @@ fn usage_lines(text: &str) -> (String, String) {
         }
     }
     let rest: Vec<&str> = lines.collect();
-    if let Some(hint) = familiar_command(&first) {
+    if let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand)
+        && let Some(hint) = familiar_command(name)
+    {
         return (first, format!("hint: {hint}"));
     }
-    if rest.iter().any(|l| l.starts_with("Usage: flowloom run")) && first.contains("unexpected argument") {
+    if e.kind() == ErrorKind::UnknownArgument && rest.iter().any(|l| l.starts_with("Usage: flowloom run")) {
         return (
             first,
             "hint: put the command after the session id, and after `--` when it has options: \
@@ -330,10 +335,7 @@ fn usage_lines(text: &str) -> (String, String) {
 }
 
 /// What the commands people bring from other tools are called here.
-fn familiar_command(error: &str) -> Option<&'static str> {
-    let name = error
-        .strip_prefix("error: unrecognized subcommand '")?
-        .strip_suffix('\'')?;
+fn familiar_command(name: &str) -> Option<&'static str> {
     Some(match name {
         "switch" | "checkout" | "go" => {
             "`flowloom cd ID` enters a session (with the shell function of `flowloom shell-init`)"
@@ -907,29 +909,36 @@ fn base_error(
 
 #[cfg(test)]
 mod tests {
+    /// The error clap makes of `flowloom ARGS...`.
+    fn lines(args: &[&str]) -> (String, String) {
+        use clap::Parser as _;
+        let argv = std::iter::once("flowloom").chain(args.iter().copied());
+        let e = crate::cli::Cli::try_parse_from(argv).expect_err("a usage error");
+        super::usage_lines(&e)
+    }
+
     #[test]
     fn usage_errors_are_one_line_and_a_hint() {
-        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom status [OPTIONS]\n\nFor more information, try '--help'.\n";
         assert_eq!(
-            super::usage_lines(clap_text),
+            lines(&["status", "--bogus"]),
             (
                 "error: unexpected argument '--bogus' found".to_owned(),
                 "hint: see `flowloom status --help`".to_owned()
             )
         );
-        let clap_text = "error: unrecognized subcommand 'switch'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
-        assert!(super::usage_lines(clap_text).1.contains("flowloom cd ID"));
-        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom run <ID> <CMD>...\n";
-        assert!(super::usage_lines(clap_text).1.contains("flowloom run ID -- CMD"));
-        let clap_text = "error: unrecognized subcommand 'plna'\n\n  tip: a similar subcommand exists: 'plan'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
-        assert_eq!(
-            super::usage_lines(clap_text).1,
-            "hint: a similar subcommand exists: 'plan'"
+        assert!(
+            lines(&["switch"]).1.contains("flowloom cd ID"),
+            "{:?}",
+            lines(&["switch"])
         );
-        let clap_text =
-            "error: the following required arguments were not provided:\n  <ID>\n\nUsage: flowloom path <ID>\n";
+        assert!(
+            lines(&["run", "--bogus", "a"]).1.contains("flowloom run ID -- CMD"),
+            "{:?}",
+            lines(&["run", "--bogus", "a"])
+        );
+        assert_eq!(lines(&["plna"]).1, "hint: a similar subcommand exists: 'plan'");
         assert_eq!(
-            super::usage_lines(clap_text),
+            lines(&["path"]),
             (
                 "error: the following required arguments were not provided: <ID>".to_owned(),
                 "hint: see `flowloom path --help`".to_owned()

@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
+// The reader's findings a plan carries, named here so that render words the plan's
+// vocabulary and never imports the reader.
+pub use crate::read::inspect::Integration;
 pub use crate::read::state::BaseFailure;
 use crate::read::state::{Branch, Needs, State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState, Wanted};

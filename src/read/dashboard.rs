@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::RepoError;
-use crate::read::inspect::{Dirt, Process};
+use crate::read::inspect::Dirt;
+pub use crate::read::inspect::Process;
 use crate::read::state::{State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupState};
 

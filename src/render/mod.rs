@@ -223,11 +223,9 @@ fn summary_of(change: &Change) -> String {
             }
             if r.delete_branch.is_some() {
                 parts.push(match r.integrated {
-                    Some(crate::read::inspect::Integration::SameTree) => "delete branch (same tree as its base)",
-                    Some(crate::read::inspect::Integration::NothingToAdd) => {
-                        "delete branch (its changes are in its base)"
-                    }
-                    Some(crate::read::inspect::Integration::PatchId) => "delete branch (merged by squash or rebase)",
+                    Some(crate::plan::Integration::SameTree) => "delete branch (same tree as its base)",
+                    Some(crate::plan::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
+                    Some(crate::plan::Integration::PatchId) => "delete branch (merged by squash or rebase)",
                     _ => "delete branch",
                 });
             }
@@ -576,7 +574,7 @@ pub struct JsonChange {
     /// `remove` changes: how a branch with commits its base does not reach is integrated
     /// anyway (`same_tree`, `nothing_to_add`, `patch_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integrated: Option<crate::read::inspect::Integration>,
+    pub integrated: Option<crate::plan::Integration>,
     /// Forced removals: where the commits that would become unreachable are kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<JsonArchive>,

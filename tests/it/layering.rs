@@ -52,11 +52,6 @@ const DEBTS: &[(&str, &str, &str)] = &[
     ),
     (
         "render",
-        "read::inspect",
-        "render words the reader's probe results (dirt, processes) directly",
-    ),
-    (
-        "render",
         "read::dashboard",
         "render words the dashboard's rows, which the reader completes, directly",
     ),

@@ -22,7 +22,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
+        Some(file) => Some(crate::store::saved_plan::read::<crate::plan::saved::Saved>(
+            &start_dir.join(file),
+            file,
+            crate::plan::saved::VERSION,
+        )?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
@@ -44,17 +48,29 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         },
         ..Default::default()
     };
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        &printer,
-    )?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let (lock, manifest) = lock_and_load(cli, start_dir, &repo, &printer)?;
     let run = Run {
         json: args.json,
         ..Run::new(&repo, start_dir, &printer, &lock)
     };
     run.carry_out(&manifest, &options, confirm, saved.as_ref(), &mut || Ok(()))
+}
+
+/// The apply lock (SPEC §8), then the manifest read under it: what a concurrent `new` or
+/// `rm` declared while this command waited counts.
+pub(super) fn lock_and_load(
+    cli: &Cli,
+    start_dir: &Path,
+    repo: &gix::Repository,
+    printer: &Printer,
+) -> Result<(crate::store::lock::ApplyLock, Manifest), Error> {
+    let lock = take_lock(
+        &crate::fsutil::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        printer,
+    )?;
+    let manifest = load(cli, start_dir, Some(repo))?;
+    Ok((lock, manifest))
 }
 
 /// Whether the user already said yes (`--yes`, a saved plan, `flowloom new`).
@@ -160,7 +176,7 @@ impl<'a> Run<'a> {
         let mut summary = Summary::default();
         if plan.has_changes() {
             let progress = !self.json && !printer.quiet && std::io::stderr().is_terminal();
-            let mut executor = Executor::new(self.repo, self.start_dir, progress)?;
+            let mut executor = Executor::new(self.repo, &super::wiring::Reader, self.start_dir, progress)?;
             let report = executor.execute(&plan);
             summary = Summary::of(report, manifest, printer, !self.json);
         }

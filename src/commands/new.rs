@@ -20,6 +20,7 @@ use super::apply::{Confirm, Run};
 use super::{Error, load, manifest_path, open_repo, take_lock};
 use crate::cli::{Cli, NewArgs};
 use crate::manifest::{Layer, Manifest};
+use crate::plan::SetupOf as _;
 use crate::plan::adopt::Adoption;
 use crate::render::output::{Printer, escape};
 

@@ -322,11 +322,19 @@ measure() {
     local key=$1 prep=$2 check=$3 r
     shift 4
     for ((r = 1; r <= RUNS; r++)); do
-        [[ $prep == - ]] || $prep
-        time_once "$key" "$@" || return 0
-        [[ $check == - ]] || $check
+        measure_once "$key" "$prep" "$check" -- "$@" || return 0
     done
     settle "$key"
+}
+# measure_once KEY PREP CHECK -- CMD...: one run of measure's loop, for rows measured in
+# turn (one run of each, RUNS times) so that a machine's changing load weighs on each alike.
+measure_once() {
+    local key=$1 prep=$2 check=$3
+    shift 4
+    [[ -n ${NOTE[$key]:-} ]] && return 1
+    [[ $prep == - ]] || $prep
+    time_once "$key" "$@" || return 1
+    [[ $check == - ]] || $check
 }
 
 fmt_ms() { [[ -n ${1:-} ]] && awk -v u="$1" 'BEGIN { printf (u >= 100000 ? "%.0f" : "%.1f"), u / 1000 }' || echo n/a; }
@@ -408,9 +416,12 @@ if want 1; then
         grep -q '^\[sessions.s001\]' "$RUN/flowloom.local.toml" || { log "new did not declare s001 locally"; exit 1; }
     }
     check_git_one() { (($(worktree_count "$RUN") == 2)) || { log "git worktree add made no worktree"; exit 1; }; }
-    measure flowloom_new fresh_big_empty check_new -- bash "$CMD/flowloom_new.sh" "$RUN"
-    measure flowloom_apply_one fresh_big_one check_one -- bash "$CMD/flowloom_apply.sh" "$RUN"
-    measure git_worktree_add fresh_big check_git_one -- bash "$CMD/git_worktree_add.sh" "$RUN"
+    for ((r = 1; r <= RUNS; r++)); do
+        measure_once flowloom_new fresh_big_empty check_new -- bash "$CMD/flowloom_new.sh" "$RUN" || true
+        measure_once flowloom_apply_one fresh_big_one check_one -- bash "$CMD/flowloom_apply.sh" "$RUN" || true
+        measure_once git_worktree_add fresh_big check_git_one -- bash "$CMD/git_worktree_add.sh" "$RUN" || true
+    done
+    for key in flowloom_new flowloom_apply_one git_worktree_add; do settle "$key"; done
     rm -rf "$RUN" "$TMP/floor"
 fi
 
@@ -482,12 +493,17 @@ if want 3; then
             exit 1
         }
         check_sessions "$LAYERS_DIR" "$LAYERS_N"
-        bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" >/dev/null 2>&1 || true
-        measure flowloom_status_one_layer - - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR"
-        manifest_layers "$LAYERS_DIR" "$LAYERS_N"
+        one_layer() { rm -f "$LAYERS_DIR/flowloom.local.toml" && manifest "$LAYERS_DIR" "$LAYERS_N"; }
+        two_layers() { manifest_layers "$LAYERS_DIR" "$LAYERS_N"; }
+        two_layers
         check_converged "$LAYERS_DIR" || exit 1
         bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" >/dev/null 2>&1 || true
-        measure flowloom_status_two_layers - - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR"
+        for ((r = 1; r <= RUNS; r++)); do
+            measure_once flowloom_status_one_layer one_layer - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" || true
+            measure_once flowloom_status_two_layers two_layers - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" || true
+        done
+        settle flowloom_status_one_layer
+        settle flowloom_status_two_layers
         rm -rf "$LAYERS_DIR"
     fi
 fi

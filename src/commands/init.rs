@@ -59,7 +59,7 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
         Some(base) => STARTER.replacen(
             "# base     = \"main\"                  # where new session branches start: any revspec",
             &format!(
-                "base     = {}   # where new session branches start: any revspec",
+                "base       = {:<23} # where new session branches start: any revspec",
                 toml_string(base)
             ),
             1,

@@ -95,7 +95,7 @@ fn manifest_name(manifest: &dyn Places) -> String {
 pub trait Places {
     /// `path` as the plan shows it (see [`Manifest::relative`]).
     fn relative(&self, path: &std::path::Path) -> String;
-    /// The manifest's file name, for "No changes".
+    /// The manifest's file name (with its local layer's, when there is one), for "No changes".
     fn manifest_name(&self) -> String;
 }
 
@@ -104,7 +104,14 @@ impl Places for Manifest {
         Manifest::relative(self, path)
     }
     fn manifest_name(&self) -> String {
-        file_name(&self.path)
+        match &self.local {
+            Some(_) => format!(
+                "{} and {}",
+                file_name(&self.path),
+                file_name(&self.layer_path(crate::manifest::Layer::Local))
+            ),
+            None => file_name(&self.path),
+        }
     }
 }
 

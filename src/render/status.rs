@@ -375,7 +375,7 @@ pub fn text(d: &Dashboard, manifest_name: &str, p: &Printer, now: i64, width: Op
         let _ = writeln!(out, "{}", p.paint(Style::Dim, &fitted(line)));
     }
     if d.sessions.is_empty() {
-        let line = format!("No sessions. Declare some in {manifest_name} and run `flowloom apply`.");
+        let line = format!("No sessions: make one with `flowloom new ID`, or declare some in {manifest_name}.");
         let _ = writeln!(out, "{}", fitted(line));
     }
     overlaps_text(&mut out, &d.overlaps, p, width);

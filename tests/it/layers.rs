@@ -253,3 +253,23 @@ fn the_header_stays_when_the_first_session_goes() {
         }
     }
 }
+
+/// "No changes" names both files the sessions were read from once the local layer exists.
+#[test]
+fn no_changes_names_both_layers() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    let (code, out, _) = env.run(&["plan"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("No changes"), "{out}");
+    env.apply();
+    let (_, out, _) = env.run(&["plan"]);
+    assert_eq!(out, "No changes. The sessions match flowloom.toml.\n");
+    let (code, _, err) = env.run(&["new", "b"]);
+    assert_eq!(code, 0, "{err}");
+    let (_, out, _) = env.run(&["plan"]);
+    assert_eq!(
+        out,
+        "No changes. The sessions match flowloom.toml and flowloom.local.toml.\n"
+    );
+}

@@ -270,7 +270,7 @@ fn status_without_sessions_says_so() {
     insta::assert_snapshot!(out, @"
       SESSION  BRANCH  STATE  DIRT   AGE  LAST COMMIT  PATH
     @ (main)   main    dirty  ?1    11mo  tools        .
-    No sessions. Declare some in flowloom.toml and run `flowloom apply`.
+    No sessions: make one with `flowloom new ID`, or declare some in flowloom.toml.
     ");
     let (_, out, _) = env.run(&["status", "--json"]);
     insta::assert_snapshot!(out, @r#"
@@ -539,7 +539,7 @@ fn the_default_base_is_the_remotes_default_branch_and_init_writes_it() {
     let (code, _, err) = run(env.flowloom_in(&clone).args(["init"]));
     assert_eq!(code, 0, "{err}");
     let manifest = std::fs::read_to_string(clone.join("flowloom.toml")).expect("manifest");
-    assert!(manifest.contains("\nbase     = \"trunk\""), "{manifest}");
+    assert!(manifest.contains("\nbase       = \"trunk\""), "{manifest}");
     // Without `base` in the file, sessions start at the remote's default branch too.
     std::fs::write(clone.join("flowloom.toml"), "[sessions.a]\n").expect("write");
     let (code, out, err) = run(env.flowloom_in(&clone).args(["plan"]));

@@ -21,6 +21,7 @@ mod show;
 mod status;
 mod trust;
 mod validate;
+mod wiring;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,7 +94,7 @@ pub enum Error {
     /// A saved plan that cannot be read back (`apply FILE`, `show FILE`).
     #[error(transparent)]
     #[diagnostic(code(flowloom::saved_plan))]
-    SavedPlan(#[from] crate::plan::saved::ReadError),
+    SavedPlan(#[from] crate::store::saved_plan::ReadError),
     /// A saved plan that may not be carried out now: nothing was applied.
     #[error("the saved plan is stale: {0}; nothing was applied")]
     #[diagnostic(

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use super::{Error, open_repo};
 use crate::cli::{Cli, RunArgs};
 use crate::manifest::Session;
+use crate::plan::SetupOf as _;
 use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Result<ExitCode, Error> {

@@ -9,7 +9,6 @@ use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Union};
 
 use super::*;
-use crate::apply::copy::Ignored;
 use crate::hooks::HooksDir;
 use crate::read::inspect::Integration;
 use crate::read::tracking::Upstream;
@@ -67,7 +66,7 @@ fn env() -> impl Strategy<Value = BTreeMap<String, String>> {
 
 fn prepare() -> impl Strategy<Value = Prepare> {
     let copy = proptest::collection::vec(
-        (text(), any::<bool>()).prop_map(|(path, dir)| Ignored { path, dir }),
+        (text(), any::<bool>()).prop_map(|(path, dir)| CopyItem { path, dir }),
         0..3,
     );
     (proptest::option::of(path()), copy, texts(), env(), texts()).prop_map(|(from, copy, ports, env, setup)| Prepare {

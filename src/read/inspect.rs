@@ -9,13 +9,9 @@ use std::path::{Path, PathBuf};
 use gix::bstr::ByteSlice;
 
 use crate::error::RepoError;
+use crate::read::worktree_status::Objects;
 
-/// A small file git keeps (`HEAD`, `gitdir`, a `.git` link, a marker): read only when it
-/// is a regular file, and at most 64 KiB of it, so a FIFO or a device there never hangs
-/// or floods a read.
-pub fn read_small(path: &Path) -> Option<Vec<u8>> {
-    crate::fsutil::read_regular(path, 64 * 1024).ok().flatten()
-}
+pub use crate::fsutil::read_small;
 
 /// Why a worktree's administration folder cannot be read safely, if it cannot: one of the
 /// files git keeps there is a symlink or not a regular file (a FIFO would hang every read).
@@ -90,17 +86,22 @@ impl Dirt {
 
 /// Open the linked worktree registered under `admin_id`, sharing `repo`'s object database.
 pub fn open_worktree(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
-    let proxy = repo
-        .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
-        .map_err(|e| RepoError::git("find worktree", path, e))?
-        .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
-    let mut wt_repo = proxy
-        .into_repo()
-        .map_err(|e| RepoError::git("open worktree", path, e))?;
+    let mut wt_repo = open_linked(repo, admin_id, path)?;
     // Worktrees share the common dir's object database: use the one already open instead
     // of mapping its packs again for every worktree.
     wt_repo.objects = repo.objects.clone();
     Ok(wt_repo)
+}
+
+/// Open the linked worktree registered under `admin_id`, with the object database handle
+/// its opening made (a status walk reads objects through its thread's [`Objects`]: a
+/// handle cloned from `repo` would be one more inflate state per worktree).
+fn open_linked(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
+    let proxy = repo
+        .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
+        .map_err(|e| RepoError::git("find worktree", path, e))?
+        .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
+    proxy.into_repo().map_err(|e| RepoError::git("open worktree", path, e))
 }
 
 /// Count what removing this worktree would lose: `git status` in it, plus every untracked
@@ -117,8 +118,29 @@ pub fn dirt(
     hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
-    let wt_repo = open_worktree(repo, admin_id, path)?;
-    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, for_status)?;
+    dirt_with(
+        &Objects::of(repo),
+        repo,
+        admin_id,
+        path,
+        session_id,
+        hidden_roots,
+        for_status,
+    )
+}
+
+/// [`dirt`], the walks reading objects through `objects` (one per thread for many worktrees).
+pub fn dirt_with(
+    objects: &Objects,
+    repo: &gix::Repository,
+    admin_id: &str,
+    path: &Path,
+    session_id: Option<&str>,
+    hidden_roots: &[PathBuf],
+    for_status: bool,
+) -> Result<Dirt, RepoError> {
+    let wt_repo = open_linked(repo, admin_id, path)?;
+    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, objects)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -162,7 +184,7 @@ pub fn dirt(
 /// The `git status` of an opened worktree, by kind (no hidden session files); with
 /// `refresh`, the re-checked stats written back to its index as `git status` does.
 pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
-    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, refresh)?;
+    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, &Objects::of(wt_repo))?;
     if refresh {
         crate::read::worktree_status::refresh_index(wt_repo, stats);
     }
@@ -361,169 +383,7 @@ pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// Every entry below a folder (files, symlinks, folders, special files), with what changes
-/// when anyone writes: size, modification time, change time (which no one can set back,
-/// unlike the modification time), inode, mode. Symlinks are not followed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Stamps(BTreeMap<String, Stamp>);
-
-/// `(size, mtime ns, ctime ns, inode, mode)`.
-type Stamp = (u64, i128, i128, u64, u32);
-
-impl Stamps {
-    /// Read on up to [`STAMP_THREADS`] threads sharing one queue of folders (a worktree's
-    /// files are mostly in a few deep subtrees); each entry is looked up from its open
-    /// folder, not by its whole path again.
-    pub fn read(dir: &Path) -> Stamps {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(STAMP_THREADS));
-        let queue = FolderQueue::new(PathBuf::new());
-        let parts: Vec<BTreeMap<String, Stamp>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| scope.spawn(|| queue.work(|rel, found| stamp_folder(dir, rel, found))))
-                .collect();
-            workers.into_iter().filter_map(|w| w.join().ok()).collect()
-        });
-        let mut stamps = Stamps::default();
-        for part in parts {
-            stamps.0.extend(part);
-        }
-        stamps
-    }
-
-    /// A digest of every stamp, to record and compare later.
-    pub fn digest(&self) -> String {
-        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        for (path, (len, mtime, ctime, ino, mode)) in &self.0 {
-            hasher.update(path.as_bytes());
-            hasher.update(b"\0");
-            hasher.update(&len.to_le_bytes());
-            hasher.update(&mtime.to_le_bytes());
-            hasher.update(&ctime.to_le_bytes());
-            hasher.update(&ino.to_le_bytes());
-            hasher.update(&mode.to_le_bytes());
-        }
-        hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
-    }
-
-    /// Paths added, removed or changed in `now`, sorted.
-    pub fn changed(&self, now: &Stamps) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(path, stamp)| now.0.get(*path) != Some(stamp))
-            .map(|(path, _)| path.clone())
-            .chain(now.0.keys().filter(|p| !self.0.contains_key(*p)).cloned())
-            .collect();
-        // A folder's time changes with its entries: report the entries, not their folders.
-        let all = out.clone();
-        out.retain(|p| {
-            !all.iter()
-                .any(|q| q.len() > p.len() && q.starts_with(p.as_str()) && q.as_bytes()[p.len()] == b'/')
-        });
-        out.sort();
-        out.dedup();
-        out
-    }
-}
-
-/// How many threads read a folder's stamps: the stat calls are the kernel's CPU work, so
-/// more than a few cores gain nothing.
-const STAMP_THREADS: usize = 4;
-
-/// Stamp each entry of the folder `rel` (relative to `base`) into `found`; the folders
-/// among them are handed to `more`.
-fn stamp_folder(base: &Path, rel: &Path, found: &mut BTreeMap<String, Stamp>) -> Vec<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let mut folders = Vec::new();
-    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
-        return folders;
-    };
-    for entry in entries.flatten() {
-        let child = rel.join(entry.file_name());
-        // From the open folder (statx on its descriptor), never following a symlink.
-        let Ok(m) = entry.metadata() else {
-            continue;
-        };
-        let nanos = |s: i64, ns: i64| i128::from(s) * 1_000_000_000 + i128::from(ns);
-        let stamp = (
-            m.len(),
-            nanos(m.mtime(), m.mtime_nsec()),
-            nanos(m.ctime(), m.ctime_nsec()),
-            m.ino(),
-            m.mode(),
-        );
-        found.insert(child.to_string_lossy().into_owned(), stamp);
-        if m.is_dir() {
-            folders.push(child);
-        }
-    }
-    folders
-}
-
-/// Folders still to read, shared by the threads of a walk: a thread waits while others
-/// may still find more, and all stop once the queue is empty and no one is reading.
-struct FolderQueue {
-    state: std::sync::Mutex<(Vec<PathBuf>, usize)>,
-    more: std::sync::Condvar,
-}
-
-impl FolderQueue {
-    fn new(first: PathBuf) -> FolderQueue {
-        FolderQueue {
-            state: std::sync::Mutex::new((vec![first], 0)),
-            more: std::sync::Condvar::new(),
-        }
-    }
-
-    /// Take folders until none is left, reading each with `read`, which returns the
-    /// folders it found; what `read` gathered is returned.
-    fn work<T: Default>(&self, read: impl Fn(&Path, &mut T) -> Vec<PathBuf>) -> T {
-        let mut out = T::default();
-        loop {
-            let folder = {
-                let Ok(mut state) = self.state.lock() else { return out };
-                loop {
-                    if let Some(folder) = state.0.pop() {
-                        state.1 += 1;
-                        break folder;
-                    }
-                    if state.1 == 0 {
-                        self.more.notify_all();
-                        return out;
-                    }
-                    state = match self.more.wait(state) {
-                        Ok(state) => state,
-                        Err(_) => return out,
-                    };
-                }
-            };
-            // Counted out even if `read` panics, so that the other threads never wait on it.
-            let mut done = Done {
-                queue: self,
-                found: Vec::new(),
-            };
-            done.found = read(&folder, &mut out);
-        }
-    }
-}
-
-/// A folder read: what it found joins the queue, and the reader no longer counts as busy.
-struct Done<'a> {
-    queue: &'a FolderQueue,
-    found: Vec<PathBuf>,
-}
-
-impl Drop for Done<'_> {
-    fn drop(&mut self) {
-        let mut state = match self.queue.state.lock() {
-            Ok(state) => state,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        state.0.append(&mut self.found);
-        state.1 -= 1;
-        self.queue.more.notify_all();
-    }
-}
+pub use crate::fsutil::stamps::Stamps;
 
 /// Whether `path` is where a removal of the worktree at `worktree` moves it: a real folder
 /// (never a symlink) named after the worktree (`<name>` or `<name>-N`), in a real
@@ -1056,12 +916,12 @@ pub fn rebasing(admin_dir: &Path) -> Option<String> {
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own
-/// ([`crate::apply::copy::could_match_inside`]).
+/// ([`crate::read::copy::could_match_inside`]).
 pub fn ignored_entries(
     repo: &gix::Repository,
     main: &Path,
     patterns: &[&str],
-) -> Result<Vec<crate::apply::copy::Ignored>, RepoError> {
+) -> Result<Vec<crate::read::copy::Ignored>, RepoError> {
     use gix::dir::entry::{Kind, Status};
     use gix::dir::walk::EmissionMode;
     let main_repo = repo
@@ -1096,14 +956,10 @@ pub fn ignored_entries(
         let Ok(path) = e.rela_path.to_str() else { continue };
         let path = path.trim_end_matches('/').to_owned();
         let dir = matches!(e.disk_kind, Some(Kind::Directory));
-        if dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, &mut found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir });
+        found.push(crate::read::copy::Ignored { path, dir });
     }
     found.sort();
     found.dedup();
@@ -1112,7 +968,7 @@ pub fn ignored_entries(
 
 /// The entries inside the ignored folder `dir` that a pattern could name, each one: folders a
 /// pattern could look into are walked (never through a symlink, never into a `.git`).
-fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::apply::copy::Ignored>) {
+fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::read::copy::Ignored>) {
     let Ok(entries) = std::fs::read_dir(main.join(dir)) else {
         return;
     };
@@ -1125,14 +981,10 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         let path = format!("{dir}/{name}");
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if is_dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir: is_dir });
+        found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
 }
 

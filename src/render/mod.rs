@@ -321,7 +321,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
 }
 
 /// How a copied entry is named in plans and their JSON: folders end in `/`.
-fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
+fn copy_name(item: &crate::plan::CopyItem) -> String {
     if item.dir {
         format!("{}/", item.path)
     } else {

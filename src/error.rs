@@ -31,6 +31,18 @@ fn is_identifier(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// What to do when objects git would find through `GIT_ALTERNATE_OBJECT_DIRECTORIES` are
+/// missing: gitoxide does not read that variable.
+pub const ALTERNATES_ENV_HINT: &str = "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom (gitoxide) cannot read objects from it: \
+     list those folders in .git/objects/info/alternates instead (one a line), which git reads too";
+
+/// [`ALTERNATES_ENV_HINT`], when `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set (and not empty).
+pub fn alternates_env_hint() -> Option<&'static str> {
+    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+        .filter(|v| !v.is_empty())
+        .map(|_| ALTERNATES_ENV_HINT)
+}
+
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum RepoError {
     #[error("could not {action} {}: {reason}", path.display())]

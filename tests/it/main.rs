@@ -28,6 +28,7 @@ mod rm_all_or_nothing;
 mod safety;
 mod saved_plans;
 mod shell_function;
+mod stranded;
 mod team;
 mod teardown;
 mod trust_prompt;

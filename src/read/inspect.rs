@@ -1040,14 +1040,15 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
     }
 }
 
-/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set:
-/// gitoxide reads alternates from `objects/info/alternates` only, never from the
-/// environment, so objects only found there cannot be read.
+/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set and
+/// flowloom could not read its folders (it reads them through a folder of its own in the git
+/// dir, `store::objects`, which a read-only repository cannot take).
 pub fn alternates_env_hint() -> Option<&'static str> {
     std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .filter(|v| !v.is_empty())
+        .filter(|v| !v.is_empty() && !crate::store::objects::honoured())
         .map(|_| {
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom (gitoxide) cannot read objects from it: \
-             list those folders in .git/objects/info/alternates instead (one a line), which git reads too"
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom could not read objects from it (it needs to \
+             write a folder of its own in the git dir for that): list those folders in \
+             .git/objects/info/alternates instead (one a line), which git reads too"
         })
 }

@@ -53,7 +53,7 @@ const DEBTS: &[(&str, &str, &str)] = &[
     (
         "read",
         "apply::index_v4",
-        "the reader asks whether the repository wants index format 4",
+        "the reader writes a refreshed index as the configuration asks git to (format 4, trailer, untracked cache)",
     ),
     (
         "plan",

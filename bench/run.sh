@@ -51,6 +51,7 @@ if ((QUICK)); then
     GROWTH_STEP=2        # sessions created and removed on top of them
     MODULES_FILES=200    # files in the ignored node_modules/ of section 5 (10 KiB each)
     MOVE_N=3             # sessions moved by a changed root (section 6)
+    LAYERS_N=6           # sessions for the two-layer status rows (section 3)
     if ((!RUNS_SET)); then RUNS=1; fi
 else
     FILES=5000
@@ -62,6 +63,7 @@ else
     GROWTH_STEP=10
     MODULES_FILES=20000  # 20,000 files of 10 KiB: a 200 MB node_modules/
     MOVE_N=100           # sessions of the big fixture moved by a changed root (section 6)
+    LAYERS_N=500         # sessions for the two-layer status rows (section 3)
 fi
 SMALL_FILES=50         # the small fixture behind the plan rows
 MEM_SLACK_MIB=16       # "git's peak + a small constant": the constant
@@ -186,6 +188,17 @@ manifest() {
     } >"$dir/flowloom.toml"
 }
 
+# manifest_layers DIR N: the same N sessions, the first half in flowloom.toml and the rest
+# in this clone's flowloom.local.toml (the two layers).
+manifest_layers() {
+    local dir=$1 n=$2 i half=$(($2 / 2))
+    manifest "$dir" "$half"
+    {
+        echo "version = 1"
+        for ((i = half + 1; i <= n; i++)); do printf '\n[sessions.s%03d]\n' "$i"; done
+    } >"$dir/flowloom.local.toml"
+}
+
 # ---------------------------------------------------------------------------------------
 # The contenders, each a small script run as `bash script args` so that every row pays
 # the same shell start-up and GNU time sees the whole process tree (its %M is the peak
@@ -197,6 +210,12 @@ cd "$1" && exec "$FLOWLOOM" apply --yes </dev/null
 SH
 cat >"$CMD/flowloom_plan.sh" <<'SH'
 cd "$1" && exec "$FLOWLOOM" plan </dev/null
+SH
+cat >"$CMD/flowloom_new.sh" <<'SH'
+cd "$1" && exec "$FLOWLOOM" new s001 </dev/null
+SH
+cat >"$CMD/git_worktree_add.sh" <<'SH'
+cd "$1" && exec git worktree add -q -b session/s001 sessions/shell-instance-s001
 SH
 cat >"$CMD/flowloom_status.sh" <<'SH'
 cd "$1" && exec "$FLOWLOOM" status </dev/null
@@ -377,6 +396,21 @@ if want 1; then
         PEER="wt ($(wt --version 2>/dev/null | head -n 1))"
         measure peer_wt fresh_big - -- bash "$CMD/peer_wt.sh" "$RUN" "$CREATE_N"
     fi
+    # One session, as an agent makes it: `new` (declares it in the local layer, then
+    # creates it) against an apply creating the same session already declared, and
+    # against `git worktree add` alone.
+    log "1. new: one session of the $FILES-file repository"
+    fresh_big_empty() { fresh_big && manifest "$RUN" 0; }
+    fresh_big_one() { fresh_big && manifest "$RUN" 1; }
+    check_one() { check_sessions "$RUN" 1; }
+    check_new() {
+        check_one
+        grep -q '^\[sessions.s001\]' "$RUN/flowloom.local.toml" || { log "new did not declare s001 locally"; exit 1; }
+    }
+    check_git_one() { (($(worktree_count "$RUN") == 2)) || { log "git worktree add made no worktree"; exit 1; }; }
+    measure flowloom_new fresh_big_empty check_new -- bash "$CMD/flowloom_new.sh" "$RUN"
+    measure flowloom_apply_one fresh_big_one check_one -- bash "$CMD/flowloom_apply.sh" "$RUN"
+    measure git_worktree_add fresh_big check_git_one -- bash "$CMD/git_worktree_add.sh" "$RUN"
     rm -rf "$RUN" "$TMP/floor"
 fi
 
@@ -435,6 +469,27 @@ if want 3; then
         measure flowloom_status_refreshed - - -- bash "$CMD/flowloom_status.sh" "$STATUS_DIR"
     fi
     rm -rf "$STATUS_DIR"
+    # Two layers: the same LAYERS_N sessions declared in flowloom.toml alone, then half of
+    # them in flowloom.local.toml (rewritten untimed; the plan must still show no change).
+    if ((HAVE_STATUS)); then
+        log "3. status on $LAYERS_N sessions ($SMALL_FILES-file repository), one layer and two"
+        LAYERS_DIR=$TMP/layers
+        rm -rf "$LAYERS_DIR" && cp -a "$TMP/pristine-small" "$LAYERS_DIR"
+        manifest "$LAYERS_DIR" "$LAYERS_N"
+        (cd "$LAYERS_DIR" && "$FLOWLOOM" apply --yes </dev/null >/dev/null 2>"$TMP/err") || {
+            log "flowloom apply failed while setting up the two-layer repository"
+            sed 's/^/    /' "$TMP/err" | tail -n 30 >&2
+            exit 1
+        }
+        check_sessions "$LAYERS_DIR" "$LAYERS_N"
+        bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" >/dev/null 2>&1 || true
+        measure flowloom_status_one_layer - - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR"
+        manifest_layers "$LAYERS_DIR" "$LAYERS_N"
+        check_converged "$LAYERS_DIR" || exit 1
+        bash "$CMD/flowloom_status.sh" "$LAYERS_DIR" >/dev/null 2>&1 || true
+        measure flowloom_status_two_layers - - -- bash "$CMD/flowloom_status.sh" "$LAYERS_DIR"
+        rm -rf "$LAYERS_DIR"
+    fi
 fi
 
 # 4. Growth --------------------------------------------------------------------------------
@@ -754,6 +809,9 @@ if want 1; then
     else
         echo "| 1 | | peer: worktrunk \`wt\` | skipped (not on PATH) | - |"
     fi
+    echo "| 1 | one session, $FILES files | \`flowloom new\` (declared locally, then made) | $(cell_ms flowloom_new) | $(cell_mib flowloom_new) |"
+    echo "| 1 | | \`flowloom apply --yes\` of the same session, declared | $(cell_ms flowloom_apply_one) | $(cell_mib flowloom_apply_one) |"
+    echo "| 1 | | \`git worktree add -b\` | $(cell_ms git_worktree_add) | $(cell_mib git_worktree_add) |"
 fi
 if want 2; then
     for n in "${PLAN_SIZES[@]}"; do
@@ -769,6 +827,10 @@ if want 3; then
         echo "| 3 | status, $STATUS_N sessions, $FILES files | \`flowloom status\` | n/a (not in this build) | n/a |"
     fi
     echo "| 3 | | \`git status --porcelain\` loop | $(cell_ms git_status_loop) | $(cell_mib git_status_loop) |"
+    if ((HAVE_STATUS)); then
+        echo "| 3 | status, $LAYERS_N sessions, $SMALL_FILES files | \`flowloom status\`, all in flowloom.toml | $(cell_ms flowloom_status_one_layer) | $(cell_mib flowloom_status_one_layer) |"
+        echo "| 3 | | \`flowloom status\`, half in flowloom.local.toml | $(cell_ms flowloom_status_two_layers) | $(cell_mib flowloom_status_two_layers) |"
+    fi
 fi
 if want 5; then
     ((want_table)) || { echo "| # | what | contender | median ms | peak RSS MiB |"; echo "|---|---|---|---:|---:|"; }
@@ -795,6 +857,8 @@ if want 1; then
     r=$(ratio flowloom_apply manual_git_loop); echo "| apply / manual git loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
     r=$(ratio flowloom_apply cp_a_floor); echo "| apply / cp -a floor | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
     [[ -n $PEER ]] && { r=$(ratio flowloom_apply peer_wt); echo "| apply / $PEER | $(x "$r") | (info) | |"; }
+    r=$(ratio flowloom_new flowloom_apply_one); echo "| new / apply of the same session | $(x "$r") | ≤ 1.1× | $(verdict "$r" 1.1) |"
+    r=$(ratio flowloom_new git_worktree_add); echo "| new / git worktree add | $(x "$r") | (info) | |"
 fi
 if want 2; then
     r=$(ratio "flowloom_plan_$PLAN_MAIN" "git_reader_$PLAN_MAIN"); echo "| plan / git reader ($PLAN_MAIN sessions) | $(x "$r") | ≤ 3× | $(verdict "$r" 3) |"
@@ -802,6 +866,7 @@ fi
 if want 3; then
     r=$( ((HAVE_STATUS)) && ratio flowloom_status git_status_loop || echo n/a); echo "| status / git status loop | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"
     r=$( ((HAVE_STATUS)) && ratio flowloom_status_refreshed git_status_loop || echo n/a); echo "| status (git-refreshed indexes) / git status loop | $(x "$r") | (info) | |"
+    r=$( ((HAVE_STATUS)) && ratio flowloom_status_two_layers flowloom_status_one_layer || echo n/a); echo "| status, $LAYERS_N sessions: two layers / one | $(x "$r") | ≤ 1.0× | $(verdict "$r" 1.0) |"
 fi
 if want 6; then
     r=$(ratio flowloom_move git_move_loop); echo "| move $MOVE_N sessions / \`git worktree move\` ×$MOVE_N | $(x "$r") | ≤ 0.5× | $(verdict "$r" 0.5) |"

@@ -16,7 +16,9 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use crate::error::RepoError;
 
+pub mod index_v4;
 pub mod shared;
+pub mod stamps;
 pub mod wide;
 
 /// What the temporary files of the atomic writes are called: a kill between write and
@@ -101,6 +103,13 @@ fn read_open(file: File, max: u64) -> Result<Vec<u8>, ReadError> {
         return Err(ReadError::TooLarge { max });
     }
     Ok(bytes)
+}
+
+/// A small file git keeps (`HEAD`, `gitdir`, a `.git` link, a marker): read only when it
+/// is a regular file, and at most 64 KiB of it, so a FIFO or a device there never hangs
+/// or floods a read.
+pub fn read_small(path: &Path) -> Option<Vec<u8>> {
+    crate::fsutil::read_regular(path, 64 * 1024).ok().flatten()
 }
 
 /// Read `path` if it is a regular file of at most `max` bytes. `Ok(None)` when nothing is

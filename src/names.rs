@@ -105,6 +105,65 @@ pub const SHELL_PID_VAR: &str = "FLOWLOOM_SHELL_PID";
 /// shell should change to once the session it ran in is gone.
 pub const CD_FILE_VAR: &str = "FLOWLOOM_CD_FILE";
 
+/// SPEC §2: `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 64 characters, not ending in `.lock`.
+pub fn is_valid_id(id: &str) -> bool {
+    let mut bytes = id.bytes();
+    let Some(first) = bytes.next() else {
+        return false;
+    };
+    id.len() <= 64
+        && first.is_ascii_alphanumeric()
+        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !id.ends_with(".lock")
+}
+
+/// The longest branch name flowloom accepts, in bytes: git stores a branch as a file under
+/// `refs/heads/`, each part of the name a file name, and the whole a path.
+pub const MAX_BRANCH_BYTES: usize = 1024;
+/// The longest file name most filesystems allow (`NAME_MAX`).
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// git's rules for `refs/heads/<name>` (`git check-ref-format --branch`).
+pub fn branch_problem(name: &str) -> Option<String> {
+    use gix::validate::reference::name::Error as E;
+    if name.len() > MAX_BRANCH_BYTES {
+        return Some(format!(
+            "it is {} bytes long; flowloom accepts at most {MAX_BRANCH_BYTES}",
+            name.len()
+        ));
+    }
+    if name.split('/').any(|part| part.len() > MAX_NAME_BYTES) {
+        return Some(format!(
+            "a part of it is longer than {MAX_NAME_BYTES} bytes, the longest file name git can store it in"
+        ));
+    }
+    // gix checks the ref; these are the extra rules git applies to branch names.
+    if name.starts_with('-') {
+        return Some("it starts with `-`".into());
+    }
+    if name.starts_with('/') {
+        return Some("it starts with `/`".into());
+    }
+    if name == "HEAD" || name == "@" {
+        return Some(format!("`{name}` is reserved"));
+    }
+    let full = branch_ref(name);
+    let error = gix::validate::reference::branch_name(full.as_bytes().into()).err()?;
+    Some(match error {
+        E::InvalidByte { byte } => format!("it contains {byte:?}"),
+        E::RepeatedSlash => "it contains `//`".into(),
+        E::RepeatedDot => "it contains `..`".into(),
+        E::LockFileSuffix => "a part of it ends with `.lock`".into(),
+        E::ReflogPortion => "it contains `@{`".into(),
+        E::Asterisk => "it contains `*`".into(),
+        E::StartsWithDot => "a part of it starts with `.`".into(),
+        E::EndsWithDot => "it ends with `.`".into(),
+        E::EndsWithSlash => "it ends with `/`".into(),
+        E::Empty => "it is empty".into(),
+        other => other.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::commit_spec;

@@ -136,7 +136,7 @@ pub(crate) fn update_worktree(
     index
         .write(Default::default())
         .map_err(|e| RepoError::git("write the index of", &workdir, e))?;
-    crate::apply::index_v4::write_as_configured(wt_repo)
+    crate::fsutil::index_v4::write_as_configured(wt_repo)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 

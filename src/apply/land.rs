@@ -199,7 +199,7 @@ pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, Lan
     let objects = mem.objects.take_object_memory();
     let worktree = checked_out(repo, &base_ref)?;
     if let Some(wt) = &worktree {
-        check_local_changes(wt, &changes, &request.base)?;
+        check_local_changes(wt, old, &changes, &request.base)?;
     }
     let reflog = reflog_message(request, &commits, written.is_empty());
     Ok(Landing {
@@ -443,20 +443,34 @@ fn checked_out(repo: &gix::Repository, base_ref: &str) -> Result<Option<gix::Rep
     Ok(None)
 }
 
+/// Above this many changed paths the local-changes check looks at the whole worktree
+/// instead of one pathspec per path (matching is linear in the number of patterns).
+const MAX_PATHSPECS: usize = 256;
+
 /// As `git merge` refuses: local changes (staged or not) or untracked files at a path the
 /// merge changes, or in the way of one (a file where a folder comes, or the reverse).
-fn check_local_changes(wt: &gix::Repository, changes: &[PathChange], base: &str) -> Result<(), LandError> {
+/// As git, only the paths the merge touches are looked at (a pathspec per changed path,
+/// and per file standing where a changed path needs a folder), against the index and the
+/// tree of `old`, so the cost follows the merge's size, not the worktree's.
+fn check_local_changes(
+    wt: &gix::Repository,
+    old: gix::ObjectId,
+    changes: &[PathChange],
+    base: &str,
+) -> Result<(), LandError> {
     if changes.is_empty() {
         return Ok(());
     }
     let workdir = wt.workdir().map(std::path::Path::to_path_buf).unwrap_or_default();
     let changed: BTreeSet<&BStr> = changes.iter().map(|c| c.path.as_bstr()).collect();
     let status_error = |e: gix::Error| LandError::Repo(RepoError::git("read status of", &workdir, e));
+    let old_tree = tree_of(wt, old)?;
     let iter = wt
         .status(gix::progress::Discard)
         .map_err(&status_error)?
+        .head_tree(old_tree)
         .untracked_files(gix::status::UntrackedFiles::Files)
-        .into_iter(None)
+        .into_iter(pathspecs(&workdir, &changed))
         .map_err(&status_error)?;
     let mut blocking = Vec::new();
     for item in iter {
@@ -484,6 +498,42 @@ fn check_local_changes(wt: &gix::Repository, changes: &[PathChange], base: &str)
         worktree: workdir,
         paths: blocking,
     })
+}
+
+/// One literal pathspec per changed path (from the top, wherever flowloom runs) (which covers what lies below it), and one per
+/// folder above a changed path that is not a folder in the worktree (a file or symlink in
+/// the way); none (the whole worktree) past [`MAX_PATHSPECS`].
+fn pathspecs(workdir: &std::path::Path, changed: &BTreeSet<&BStr>) -> Vec<BString> {
+    let mut above: BTreeSet<&BStr> = BTreeSet::new();
+    for path in changed {
+        let mut at = path.len();
+        while let Some(slash) = path[..at].rfind_byte(b'/') {
+            if !above.insert(path[..slash].as_bstr()) {
+                break;
+            }
+            at = slash;
+        }
+    }
+    let in_the_way = above.into_iter().filter(|dir| {
+        gix::path::from_bstr(*dir)
+            .ok()
+            .and_then(|rel| workdir.join(rel).symlink_metadata().ok())
+            .is_some_and(|m| !m.is_dir())
+    });
+    let specs: Vec<BString> = changed
+        .iter()
+        .copied()
+        .chain(in_the_way)
+        .map(|p| {
+            let mut spec = BString::from(":(top,literal)");
+            spec.extend_from_slice(p);
+            spec
+        })
+        .collect();
+    if specs.len() > MAX_PATHSPECS {
+        return Vec::new();
+    }
+    specs
 }
 
 /// Whether `path` is a changed path, a folder above one, or a file below one.

@@ -11,8 +11,8 @@
 pub mod checkout;
 pub mod copy;
 pub mod hooks;
-pub mod index_v4;
 pub mod land;
+pub mod probe;
 pub mod refs;
 pub mod relocate;
 pub mod setup;
@@ -25,6 +25,7 @@ use std::sync::atomic::AtomicBool;
 
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
+use crate::apply::probe::Probe;
 use crate::error::RepoError;
 use crate::plan::{
     Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
@@ -81,6 +82,8 @@ pub struct Report<'p> {
 
 pub struct Executor<'a> {
     repo: &'a gix::Repository,
+    /// What the re-checks read again, through the command layer's reader.
+    probe: &'a dyn Probe,
     common_dir: PathBuf,
     /// Where flowloom was started (a worktree it runs in is never removed).
     start_dir: PathBuf,
@@ -144,10 +147,16 @@ impl HeadStamp {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(repo: &'a gix::Repository, start_dir: &Path, progress: bool) -> Result<Self, RepoError> {
+    pub fn new(
+        repo: &'a gix::Repository,
+        probe: &'a dyn Probe,
+        start_dir: &Path,
+        progress: bool,
+    ) -> Result<Self, RepoError> {
         let common_dir = crate::fsutil::canonical(repo.common_dir());
         Ok(Executor {
             repo,
+            probe,
             record: Record::read(&common_dir)?,
             common_dir,
             start_dir: start_dir.to_owned(),
@@ -264,13 +273,14 @@ impl<'a> Executor<'a> {
                 // lies beside its session's path, and no registration points there any more.
                 let owner = self.record.sessions.iter().find(|o| {
                     o.trash.as_deref() == Some(path.as_path())
-                        && o.trash_digest.as_deref() == Some(crate::read::inspect::Stamps::read(path).digest().as_str())
+                        && o.trash_digest.as_deref()
+                            == Some(crate::fsutil::stamps::Stamps::read(path).digest().as_str())
                 });
                 let registered = match owner {
                     Some(o) => self.proxy(&o.path)?.is_some(),
                     None => false,
                 };
-                let ours = owner.is_some_and(|o| crate::read::inspect::is_trash_of(path, &o.path));
+                let ours = owner.is_some_and(|o| self.probe.is_trash_of(path, &o.path));
                 if !ours || registered {
                     return Err(HousekeepError::NotOurs(path.clone()));
                 }
@@ -584,7 +594,7 @@ impl<'a> Executor<'a> {
                 .and_then(|r| r.workdir().map(crate::fsutil::canonical))
                 .unwrap_or_else(|| admin.to_path_buf());
         }
-        crate::read::inspect::read_small(&admin.join("gitdir"))
+        crate::fsutil::read_small(&admin.join("gitdir"))
             .map(|text| PathBuf::from(String::from_utf8_lossy(&text).trim()))
             .and_then(|gitdir| gitdir.parent().map(Path::to_path_buf))
             .unwrap_or_else(|| admin.to_path_buf())
@@ -613,7 +623,7 @@ impl<'a> Executor<'a> {
                 .record
                 .by_path(&change.path)
                 .map_or_else(|| change.branch.clone(), |o| o.branch.clone());
-            let stray = crate::read::inspect::stray_files(self.repo, &change.path, Some(&branch));
+            let stray = self.probe.stray_files(self.repo, &change.path, &branch);
             if !stray.is_empty() {
                 return Err(Failure::Blocked(vec![Reason::HalfMadeHoldsOtherFiles { files: stray }]));
             }
@@ -976,7 +986,7 @@ impl<'a> Executor<'a> {
             }]));
         }
         // Once its deletion started, a folder never moves back (SPEC §11.4).
-        if !crate::read::inspect::is_trash_of(from, &change.path) || self.record.deleting.iter().any(|p| p == from) {
+        if !self.probe.is_trash_of(from, &change.path) || self.record.deleting.iter().any(|p| p == from) {
             return Err(RepoError::message(format!("{} is no longer in the trash", from.display())).into());
         }
         std::fs::rename(from, &change.path).map_err(|e| RepoError::io("move back out of the trash", from, e))?;
@@ -995,7 +1005,7 @@ impl<'a> Executor<'a> {
         removal: &Removal,
         admin_id: &str,
         half_made: bool,
-        stamps: &crate::read::inspect::Stamps,
+        stamps: &crate::fsutil::stamps::Stamps,
     ) -> Result<(), Failure> {
         let trash = trash_target(&change.path)?;
         test_hook("FLOWLOOM_TEST_BEFORE_TRASH", &change.session);
@@ -1018,13 +1028,13 @@ impl<'a> Executor<'a> {
         admin_id: &str,
         trash: &Path,
         half_made: bool,
-        before: Option<&crate::read::inspect::Stamps>,
+        before: Option<&crate::fsutil::stamps::Stamps>,
     ) -> Result<(), Failure> {
-        if !crate::read::inspect::is_trash_of(trash, &change.path) {
+        if !self.probe.is_trash_of(trash, &change.path) {
             return Err(RepoError::message(format!("{} is not this worktree's trash", trash.display())).into());
         }
         let mut reasons = Vec::new();
-        let now = crate::read::inspect::Stamps::read(trash);
+        let now = crate::fsutil::stamps::Stamps::read(trash);
         let changed = match before {
             Some(before) => before.changed(&now),
             None => {
@@ -1039,17 +1049,15 @@ impl<'a> Executor<'a> {
         if !changed.is_empty() {
             reasons.push(Reason::NewSincePlan { files: changed });
         }
-        for (_, found) in crate::read::inspect::processes_inside(&[trash]) {
-            reasons.extend(found.into_iter().map(|p| Reason::Process {
-                pid: p.pid,
-                name: p.name,
-                uses: p.uses,
-            }));
-        }
-        let lock = crate::read::inspect::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
+        reasons.extend(self.probe.processes_inside(trash).into_iter().map(|p| Reason::Process {
+            pid: p.pid,
+            name: p.name,
+            uses: p.uses,
+        }));
+        let lock = crate::fsutil::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"))
             .map(|r| String::from_utf8_lossy(&r).trim().to_owned());
-        if let Some(lock) = lock.filter(|l| !(half_made && l == crate::names::INITIALIZING)) {
-            reasons.push(Reason::Locked { lock });
+        if let Some(lock) = crate::plan::rules::blocking_lock(lock.as_deref(), half_made) {
+            reasons.push(Reason::Locked { lock: lock.to_owned() });
         }
         if !reasons.is_empty() {
             self.move_back(change, removal, trash)?;
@@ -1126,11 +1134,10 @@ impl<'a> Executor<'a> {
         admin_id: &str,
         half_made: bool,
         removal: &Removal,
-    ) -> Result<crate::read::inspect::Stamps, Failure> {
+    ) -> Result<crate::fsutil::stamps::Stamps, Failure> {
         // Every file as it is now, before anything is looked at: a change after this moment
         // is found when the folder is in the trash.
-        let stamps = crate::read::inspect::Stamps::read(&change.path);
-        let mut reasons = Vec::new();
+        let stamps = crate::fsutil::stamps::Stamps::read(&change.path);
         let proxy = self
             .repo
             .worktree_proxy_by_id(gix::bstr::BStr::new(admin_id.as_bytes()))
@@ -1148,52 +1155,21 @@ impl<'a> Executor<'a> {
             ))
             .into());
         }
-        if let Some(lock) = proxy.lock_reason() {
-            let lock = lock.to_string();
-            if !(half_made && lock == crate::names::INITIALIZING) {
-                reasons.push(Reason::Locked { lock });
-            }
-        }
-        if self.start_dir.starts_with(&change.path) {
-            reasons.push(Reason::StartedInside);
-        }
-        if let Some(what) = crate::read::inspect::populated_submodule(self.repo, admin_id, &change.path)? {
-            reasons.push(Reason::Submodule { what });
-        }
-        for (_, found) in crate::read::inspect::processes_inside(&[&change.path]) {
-            for p in found {
-                reasons.push(Reason::Process {
-                    pid: p.pid,
-                    name: p.name,
-                    uses: p.uses,
-                });
-            }
-        }
-        let admin = self.common_dir.join("worktrees").join(admin_id);
-        if let Some(head) = crate::read::inspect::detached_head(&admin) {
-            let kept = removal.archive.as_ref().is_some_and(|a| a.keep.contains(&head));
-            let n = crate::read::inspect::unreachable_from_refs(self.repo, &head)?;
-            if n > 0 && !kept {
-                reasons.push(Reason::DetachedCommits { count: n });
-            }
-        }
-        if let Some(why) = crate::read::inspect::backlink_problem(&change.path, &admin) {
-            reasons.push(Reason::ForeignGit { why });
-        }
         let hidden = crate::store::exclude::line_paths(&crate::store::exclude::read(&self.common_dir).lines);
-        let dirt =
-            crate::read::inspect::dirt(self.repo, admin_id, &change.path, Some(&change.session), &hidden, false)?;
-        for found in crate::read::inspect::unpushed_nested_repositories(&change.path) {
-            reasons.push(Reason::NestedRepository {
-                path: found.path,
-                unpushed: found.unpushed,
-            });
-        }
-        let allowed: BTreeSet<&String> = removal.discard.iter().collect();
-        let new: Vec<String> = dirt.all_paths().into_iter().filter(|p| !allowed.contains(p)).collect();
-        if !new.is_empty() {
-            reasons.push(Reason::NewSincePlan { files: new });
-        }
+        let facts = crate::plan::rules::WorktreeFacts {
+            lock: proxy.lock_reason().map(|l| l.to_string()),
+            half_made,
+            started_inside: self.start_dir.starts_with(&change.path),
+            ..self
+                .probe
+                .worktree(self.repo, admin_id, &change.path, &change.session, &hidden)?
+        };
+        let keep = removal.archive.as_ref().map_or(&[][..], |a| a.keep.as_slice());
+        let accepted = crate::plan::rules::Accepted {
+            discard: &removal.discard,
+            keep,
+        };
+        let reasons = crate::plan::rules::removal_blockers(&facts, &change.session, Some(accepted));
         if reasons.is_empty() {
             Ok(stamps)
         } else {
@@ -1222,8 +1198,9 @@ impl<'a> Executor<'a> {
         {
             hidden.push(id.detach());
         }
-        let count = crate::read::inspect::unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
-        if count > 0 && crate::read::inspect::integration(self.repo, tip_id, &hidden).is_none() {
+        let count = self.probe.unmerged(self.repo, &change.branch, tip_id, hidden.clone())?;
+        let merge = crate::plan::rules::merge(count, || self.probe.integration(self.repo, tip_id, &hidden));
+        if let crate::plan::rules::Merge::Unmerged(count) = merge {
             return Err(Failure::Blocked(vec![Reason::Unmerged {
                 branch: change.branch.clone(),
                 count,
@@ -1267,7 +1244,7 @@ impl<'a> Executor<'a> {
             match head.as_deref().map(|h| h.strip_prefix("ref: ")) {
                 Some(Some(name)) if name == full.as_str() => return Some(dir),
                 // A rebase detaches `HEAD`: only then can the branch be being rebased there.
-                Some(None) if crate::read::inspect::rebasing(&dir).as_deref() == Some(full.as_str()) => {
+                Some(None) if self.probe.rebasing(&dir).as_deref() == Some(full.as_str()) => {
                     return Some(dir);
                 }
                 _ => {}
@@ -1288,7 +1265,7 @@ impl<'a> Executor<'a> {
         // Read, with whether the stat can vouch for the content from now on: not when the
         // file had changed just before.
         let read = |path: &Path| {
-            let content = crate::read::inspect::read_small(path);
+            let content = crate::fsutil::read_small(path);
             (stamp, !stamp.racy(std::time::SystemTime::now()), content)
         };
         let slot = match self.heads.entry(head) {
@@ -1381,7 +1358,7 @@ impl<'a> Executor<'a> {
         // Objects written a moment ago were reachable from no ref until now: a `git gc
         // --prune=now` running beside apply may have deleted them. Nothing is removed
         // unless the archive is whole.
-        if let Some(missing) = crate::read::inspect::missing_objects(self.repo, target) {
+        if let Some(missing) = self.probe.missing_objects(self.repo, target) {
             return Err(RepoError::message(format!(
                 "the archive {} lacks {missing} (was git gc --prune=now running?); nothing was removed — apply again",
                 archive.reference
@@ -2043,7 +2020,7 @@ fn remove_files_not_in(
 /// gix writes index format 2 (or 3) with a checksum; a repository that asks for format 4
 /// or a null trailer (`index.skipHash`, `feature.manyFiles`) gets it, as git would write it.
 fn index_as_configured(wt_repo: &gix::Repository) -> Result<(), RepoError> {
-    crate::apply::index_v4::write_as_configured(wt_repo)
+    crate::fsutil::index_v4::write_as_configured(wt_repo)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 
@@ -2073,7 +2050,7 @@ fn registered_at(path: &Path, admins: &[PathBuf]) -> Option<PathBuf> {
                 .is_some_and(|n| n.to_string_lossy().starts_with(&name))
         })
         .find(|admin| {
-            crate::read::inspect::read_small(&admin.join("gitdir")).is_some_and(|text| {
+            crate::fsutil::read_small(&admin.join("gitdir")).is_some_and(|text| {
                 let text = String::from_utf8_lossy(&text);
                 let gitdir = Path::new(text.trim());
                 let gitdir = if gitdir.is_absolute() {
@@ -2205,7 +2182,7 @@ fn ident_as_git_writes_it(wt_repo: &gix::Repository, worktree: &Path) -> Result<
         .open_index()
         .map_err(|e| RepoError::git("read the index of", worktree, e))?;
     let names_ident = |text: &[u8]| text.split(|b| b.is_ascii_whitespace()).any(|w| w == b"ident");
-    let mut any = crate::read::inspect::read_small(&wt_repo.common_dir().join("info").join("attributes"))
+    let mut any = crate::fsutil::read_small(&wt_repo.common_dir().join("info").join("attributes"))
         .is_some_and(|t| names_ident(&t));
     for entry in index.entries() {
         let rel = entry.path(&index);

@@ -22,7 +22,11 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
     // under it: a `flowloom new` that held the lock may just have declared a session.
     load(cli, start_dir, Some(&repo))?;
     let saved = match &args.plan_file {
-        Some(file) => Some(crate::plan::saved::read(&start_dir.join(file), file)?),
+        Some(file) => Some(crate::store::saved_plan::read::<crate::plan::saved::Saved>(
+            &start_dir.join(file),
+            file,
+            crate::plan::saved::VERSION,
+        )?),
         None => None,
     };
     // A saved plan was reviewed when it was made (as with `terraform apply PLANFILE`).
@@ -44,17 +48,29 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ApplyArgs, printer: &Printer) -> 
         },
         ..Default::default()
     };
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        &printer,
-    )?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let (lock, manifest) = lock_and_load(cli, start_dir, &repo, &printer)?;
     let run = Run {
         json: args.json,
         ..Run::new(&repo, start_dir, &printer, &lock)
     };
     run.carry_out(&manifest, &options, confirm, saved.as_ref(), &mut || Ok(()))
+}
+
+/// The apply lock (SPEC §8), then the manifest read under it: what a concurrent `new` or
+/// `rm` declared while this command waited counts.
+pub(super) fn lock_and_load(
+    cli: &Cli,
+    start_dir: &Path,
+    repo: &gix::Repository,
+    printer: &Printer,
+) -> Result<(crate::store::lock::ApplyLock, Manifest), Error> {
+    let lock = take_lock(
+        &crate::fsutil::canonical(repo.common_dir()),
+        cli.global.lock_timeout,
+        printer,
+    )?;
+    let manifest = load(cli, start_dir, Some(repo))?;
+    Ok((lock, manifest))
 }
 
 /// Whether the user already said yes (`--yes`, a saved plan, `flowloom new`).
@@ -92,8 +108,6 @@ pub(super) struct Run<'a> {
     /// All or nothing (`flowloom rm`, SPEC §11.2): an error that stops the run once the plan
     /// is made, before anything is asked or done (a blocked removal).
     pub refuse: Option<&'a Refusal<'a>>,
-    /// Ask for trust on a terminal even when the changes need no confirmation (`new`).
-    pub ask_trust: bool,
 }
 
 impl<'a> Run<'a> {
@@ -112,7 +126,6 @@ impl<'a> Run<'a> {
             stale: lock.stale().and_then(|s| s.started),
             plan_on_stderr: false,
             refuse: None,
-            ask_trust: false,
         }
     }
 
@@ -132,7 +145,7 @@ impl<'a> Run<'a> {
             compute(self.repo, manifest, self.start_dir, options, self.stale, printer)?;
         // SPEC §10: on a terminal, untrusted setup commands are shown and the user asked;
         // `--yes` (Confirm::Given) never implies trust.
-        if (confirm == Confirm::Ask || self.ask_trust) && saved.is_none() {
+        if confirm == Confirm::Ask && saved.is_none() {
             let untrusted = untrusted_setup(&plan);
             if !untrusted.is_empty() && ask_trust(&untrusted, printer) {
                 let hashes = untrusted.iter().map(crate::store::machine::setup_hash).collect();
@@ -163,7 +176,7 @@ impl<'a> Run<'a> {
         let mut summary = Summary::default();
         if plan.has_changes() {
             let progress = !self.json && !printer.quiet && std::io::stderr().is_terminal();
-            let mut executor = Executor::new(self.repo, self.start_dir, progress)?;
+            let mut executor = Executor::new(self.repo, &super::wiring::Reader, self.start_dir, progress)?;
             let report = executor.execute(&plan);
             summary = Summary::of(report, manifest, printer, !self.json);
         }

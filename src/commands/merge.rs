@@ -7,11 +7,12 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::apply::{Confirm, refuse_without_terminal};
-use super::{Error, load, open_repo, take_lock};
+use super::apply::{Confirm, lock_and_load, refuse_without_terminal};
+use super::{Error, open_repo};
 use crate::apply::land::{Landing, Mode, Request};
 use crate::cli::{Cli, MergeArgs, RmArgs};
 use crate::manifest::MergeMode;
+use crate::plan::SetupOf as _;
 use crate::render::output::{Printer, escape};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> Result<ExitCode, Error> {
@@ -23,12 +24,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         "review what it does, then run `flowloom merge --yes ID`",
     )?;
     let repo = open_repo(start_dir)?;
-    let lock = take_lock(
-        &crate::fsutil::canonical(repo.common_dir()),
-        cli.global.lock_timeout,
-        &printer,
-    )?;
-    let manifest = load(cli, start_dir, Some(&repo))?;
+    let (lock, manifest) = lock_and_load(cli, start_dir, &repo, &printer)?;
     let session = super::declared(&manifest, &args.id)?;
     // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
     let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);

@@ -3,6 +3,10 @@
 //! creating loses nothing. Under the lock from reading the manifest to the end, so that
 //! many agents can run it at once and all succeed.
 //!
+//! All or nothing, as `rm` (SPEC §11.2): a session whose setup this machine does not trust
+//! is not declared. On a terminal the commands are shown and asked about, without the
+//! lock; `n`, end of input or Ctrl-C leave nothing behind, `y` trusts them and starts over.
+//!
 //! As `git worktree add` would (SPEC §11.2): `ID` may be a branch name (`feature/login`
 //! declares id `feature-login` with that branch), `--branch` names the branch, an existing
 //! local or remote-tracking branch is checked out instead of created (§6), and `--base`
@@ -16,6 +20,7 @@ use super::apply::{Confirm, Run};
 use super::{Error, load, manifest_path, open_repo, take_lock};
 use crate::cli::{Cli, NewArgs};
 use crate::manifest::{Layer, Manifest};
+use crate::plan::SetupOf as _;
 use crate::plan::adopt::Adoption;
 use crate::render::output::{Printer, escape};
 
@@ -32,8 +37,50 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
     let repo = open_repo(start_dir)?;
     let path = manifest_path(cli, start_dir, Some(&repo))?;
     let common_dir = crate::fsutil::canonical(repo.common_dir());
-    let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
-    // Read under the lock: another `flowloom new` may just have added its session.
+    loop {
+        let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
+        // Read under the lock: another `flowloom new` may just have added its session.
+        let (current, wanted) = read_wanted(cli, start_dir, &repo, &path, args, &id, branch.as_deref())?;
+        let declared = current.sessions.contains_key(&wanted.id);
+        let manifest = if declared {
+            current.clone()
+        } else {
+            with_declaration(&current, args, &wanted)?
+        };
+        // SPEC §11.2, all or nothing: a session whose setup this machine does not trust is
+        // not declared at all. The question is asked without the lock (others go on
+        // meanwhile), and everything is read again once it is answered.
+        if let Some(script) = untrusted(&manifest, &wanted.id, &common_dir)? {
+            drop(lock);
+            if !std::io::IsTerminal::is_terminal(&std::io::stdin())
+                || !super::apply::ask_trust(std::slice::from_ref(&script), printer)
+            {
+                return Err(not_trusted(&wanted.id, args.shared));
+            }
+            let hashes = [crate::store::machine::setup_hash(&script)].into();
+            crate::store::machine::trust(&crate::store::machine::repository_key(&common_dir), &hashes)?;
+            continue;
+        }
+        let manifest = if declared {
+            manifest
+        } else {
+            declare(&current, &common_dir, args, &wanted)?
+        };
+        return create(&repo, start_dir, printer, &lock, &manifest, &wanted.id);
+    }
+}
+
+/// The manifest as read under the lock, and what `new` is asked to declare in it; refused
+/// when the id is declared already with something else.
+fn read_wanted(
+    cli: &Cli,
+    start_dir: &Path,
+    repo: &gix::Repository,
+    path: &Path,
+    args: &NewArgs,
+    id: &str,
+    branch: Option<&str>,
+) -> Result<(Manifest, Wanted), Error> {
     if path.symlink_metadata().is_err() {
         return Err(Error::Usage {
             message: format!("there is no manifest at {}", path.display()),
@@ -42,50 +89,91 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
             ),
         });
     }
-    let current = load(cli, start_dir, Some(&repo))?;
+    let current = load(cli, start_dir, Some(repo))?;
     // An unusable root is refused before the manifest is touched.
-    crate::read::state::check_root(&repo, &current)?;
+    crate::read::state::check_root(repo, &current)?;
     let base = match &args.base {
-        Some(base) => Some(resolve_base(&repo, base, &current.defaults.remote)?),
+        Some(base) => Some(resolve_base(repo, base, &current.defaults.remote)?),
         None => None,
     };
-    let branch = branch.filter(|b| *b != current.defaults.branch.expand(&id));
-    let wanted = Wanted { id, branch, base };
-    let manifest = match current.sessions.get(&wanted.id) {
-        Some(session) => {
-            let differs = args.purpose.as_ref().is_some_and(|p| *p != session.purpose)
-                || wanted.base.as_ref().is_some_and(|b| *b != session.base)
-                || wanted.branch.as_ref().is_some_and(|b| *b != session.branch);
-            if differs {
-                return Err(Error::Usage {
-                    message: format!(
-                        "session `{}` is already declared, with another purpose, base or branch; nothing was written",
-                        wanted.id
-                    ),
-                    help: Some(format!(
-                        "edit [sessions.{}] in {}, or choose another id",
-                        wanted.id,
-                        current.relative(&current.layer_path(session.layer))
-                    )),
-                });
-            }
-            current
-        }
-        None => declare(&current, &common_dir, args, &wanted)?,
+    let branch = branch
+        .filter(|b| *b != current.defaults.branch.expand(id))
+        .map(str::to_owned);
+    let wanted = Wanted {
+        id: id.to_owned(),
+        branch,
+        base,
     };
+    if let Some(session) = current.sessions.get(&wanted.id) {
+        let differs = args.purpose.as_ref().is_some_and(|p| *p != session.purpose)
+            || wanted.base.as_ref().is_some_and(|b| *b != session.base)
+            || wanted.branch.as_ref().is_some_and(|b| *b != session.branch);
+        if differs {
+            return Err(Error::Usage {
+                message: format!(
+                    "session `{}` is already declared, with another purpose, base or branch; nothing was written",
+                    wanted.id
+                ),
+                help: Some(format!(
+                    "edit [sessions.{}] in {}, or choose another id",
+                    wanted.id,
+                    current.relative(&current.layer_path(session.layer))
+                )),
+            });
+        }
+    }
+    Ok((current, wanted))
+}
+
+/// The setup (and teardown) that creating session `id` of `manifest` would need trusted and
+/// this machine does not trust; none when its worktree is there already.
+fn untrusted(
+    manifest: &Manifest,
+    id: &str,
+    common_dir: &Path,
+) -> Result<Option<crate::store::machine::SetupScript>, Error> {
+    let Some(session) = manifest.sessions.get(id) else {
+        return Ok(None);
+    };
+    if !session.environment.runs_commands() || manifest.worktree_path(session).is_dir() {
+        return Ok(None);
+    }
+    let script = session.environment.setup_script();
+    let trusted = crate::store::machine::trusted(&crate::store::machine::repository_key(common_dir))?;
+    Ok((!trusted.contains(&crate::store::machine::setup_hash(&script))).then_some(script))
+}
+
+/// `new` refused for an untrusted setup: nothing was written.
+fn not_trusted(id: &str, shared: bool) -> Error {
+    let again = if shared { " --shared" } else { "" };
+    Error::Blocked {
+        message: format!(
+            "session `{id}` was not created: its setup commands are not trusted on this machine; nothing was written"
+        ),
+        help: format!("review them and trust them with `flowloom trust`, then run `flowloom new{again} {id}` again"),
+    }
+}
+
+/// Apply the session `id` alone, without asking (creating loses nothing), and print its path.
+fn create(
+    repo: &gix::Repository,
+    start_dir: &Path,
+    printer: &Printer,
+    lock: &crate::store::lock::ApplyLock,
+    manifest: &Manifest,
+    id: &str,
+) -> Result<ExitCode, Error> {
     let run = Run {
         plan_on_stderr: true,
-        // SPEC §11.2: on a terminal, untrusted setup commands are shown and asked about.
-        ask_trust: std::io::IsTerminal::is_terminal(&std::io::stdin()),
-        ..Run::new(&repo, start_dir, printer, &lock)
+        ..Run::new(repo, start_dir, printer, lock)
     };
     let options = crate::plan::Options {
         force: false,
-        targets: [wanted.id.clone()].into(),
+        targets: [id.to_owned()].into(),
         ..Default::default()
     };
-    let code = run.carry_out(&manifest, &options, Confirm::Given, None, &mut || Ok(()))?;
-    if let Some(session) = manifest.sessions.get(&wanted.id) {
+    let code = run.carry_out(manifest, &options, Confirm::Given, None, &mut || Ok(()))?;
+    if let Some(session) = manifest.sessions.get(id) {
         let worktree = manifest.worktree_path(session);
         if worktree.is_dir() {
             let worktree = crate::fsutil::canonical(&worktree);
@@ -216,10 +304,13 @@ fn head_now(repo: &gix::Repository) -> Result<String, Error> {
     head.id().map(|id| id.to_string()).ok_or_else(unborn)
 }
 
-/// Add `[sessions.<id>]` to the local layer (the committed manifest with `--shared`),
-/// compare-and-swap, refusing anything that would make the manifest invalid; the manifest
-/// as now written.
-fn declare(current: &Manifest, common_dir: &Path, args: &NewArgs, wanted: &Wanted) -> Result<Manifest, Error> {
+/// The layer `new` declares in: the local one unless `--shared`.
+fn layer(args: &NewArgs) -> Layer {
+    if args.shared { Layer::Shared } else { Layer::Local }
+}
+
+/// `text` (of the layer `new` declares in) with `[sessions.<id>]` added, comments kept.
+fn declaration(current: &Manifest, args: &NewArgs, wanted: &Wanted, text: &str) -> Result<String, Error> {
     let mut keys = Vec::new();
     if let Some(purpose) = &args.purpose {
         keys.push(("purpose", purpose.clone()));
@@ -237,17 +328,28 @@ fn declare(current: &Manifest, common_dir: &Path, args: &NewArgs, wanted: &Wante
         path: Default::default(),
         notes: Vec::new(),
     };
-    let layer = if args.shared { Layer::Shared } else { Layer::Local };
-    let name = current.relative(&current.layer_path(layer));
-    let change = |text: &str| -> Result<Option<String>, Error> {
-        crate::plan::adopt::edit(text, std::slice::from_ref(&adoption))
-            .map(Some)
-            .map_err(|why| Error::Usage {
-                message: format!("cannot edit {name}: {why}"),
-                help: Some("run `flowloom validate` and fix what it reports".into()),
-            })
-    };
-    super::edit::edit(current, common_dir, &[(layer, &change)])
+    crate::plan::adopt::edit(text, std::slice::from_ref(&adoption)).map_err(|why| Error::Usage {
+        message: format!(
+            "cannot edit {}: {why}",
+            current.relative(&current.layer_path(layer(args)))
+        ),
+        help: Some("run `flowloom validate` and fix what it reports".into()),
+    })
+}
+
+/// The manifest as it would be with the session declared, nothing written.
+fn with_declaration(current: &Manifest, args: &NewArgs, wanted: &Wanted) -> Result<Manifest, Error> {
+    let layer = layer(args);
+    let text = declaration(current, args, wanted, current.layer_source(layer))?;
+    Ok(current.with_layer(layer, text)?)
+}
+
+/// Add `[sessions.<id>]` to the local layer (the committed manifest with `--shared`),
+/// compare-and-swap, refusing anything that would make the manifest invalid; the manifest
+/// as now written.
+fn declare(current: &Manifest, common_dir: &Path, args: &NewArgs, wanted: &Wanted) -> Result<Manifest, Error> {
+    let change = |text: &str| declaration(current, args, wanted, text).map(Some);
+    super::edit::edit(current, common_dir, &[(layer(args), &change)])
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, SetupArgs};
+use crate::plan::SetupOf as _;
 use crate::render::output::Printer;
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
 

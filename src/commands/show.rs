@@ -11,7 +11,11 @@ use crate::render::output::Printer;
 
 pub fn run(start_dir: &Path, args: &ShowArgs, printer: &Printer) -> Result<ExitCode, Error> {
     // Named as the user wrote it: the message stays one line.
-    let saved = crate::plan::saved::read(&start_dir.join(&args.file), &args.file)?;
+    let saved = crate::store::saved_plan::read::<crate::plan::saved::Saved>(
+        &start_dir.join(&args.file),
+        &args.file,
+        crate::plan::saved::VERSION,
+    )?;
     if args.json {
         printer
             .plain()

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use super::{Error, load, open_repo};
 use crate::cli::Cli;
+use crate::plan::SetupOf as _;
 use crate::render::output::Printer;
 
 pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, Error> {

@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub use crate::names::{branch_problem, is_valid_id};
 pub use document::json_schema;
 pub use source::ManifestSource;
-pub use validate::{MAX_BYTES, ManifestError, Problem, branch_problem, shorten};
+pub use validate::{MAX_BYTES, ManifestError, Problem, shorten};
 
 /// The file name looked for at the root of the main worktree.
 pub const FILE_NAME: &str = "flowloom.toml";
@@ -179,13 +180,9 @@ impl MergeMode {
 }
 
 impl Environment {
-    /// What must be trusted before `setup` runs (SPEC §10): the commands and `env`.
-    pub fn setup_script(&self) -> crate::store::machine::SetupScript {
-        crate::store::machine::SetupScript {
-            commands: self.setup.clone(),
-            env: self.env.clone(),
-            teardown: self.teardown.clone(),
-        }
+    /// Whether it runs commands (setup or teardown), which this machine must trust first.
+    pub fn runs_commands(&self) -> bool {
+        !self.setup.is_empty() || !self.teardown.is_empty()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -240,18 +237,6 @@ impl Template {
         let id = name.strip_prefix(prefix)?.strip_suffix(rest)?;
         is_valid_id(id).then_some(id)
     }
-}
-
-/// SPEC §2: `[A-Za-z0-9][A-Za-z0-9._-]*`, at most 64 characters, not ending in `.lock`.
-pub fn is_valid_id(id: &str) -> bool {
-    let mut bytes = id.bytes();
-    let Some(first) = bytes.next() else {
-        return false;
-    };
-    id.len() <= 64
-        && first.is_ascii_alphanumeric()
-        && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        && !id.ends_with(".lock")
 }
 
 impl Manifest {

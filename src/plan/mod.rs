@@ -10,6 +10,7 @@
 pub mod adopt;
 #[cfg(test)]
 mod roundtrip;
+pub mod rules;
 pub mod saved;
 pub mod tracking;
 
@@ -19,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
-use crate::names::INITIALIZING;
+pub use crate::read::state::BaseFailure;
 use crate::read::state::{Branch, Needs, State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState};
@@ -112,6 +113,42 @@ impl Action {
     }
 }
 
+/// What the trust store covers of a session's environment: the manifest's lists in the
+/// store's type (the manifest does not know the trust store, nor the store the manifest).
+pub trait SetupOf {
+    /// What must be trusted before `setup` runs (SPEC §10): the commands, `env` and
+    /// `teardown`.
+    fn setup_script(&self) -> crate::store::machine::SetupScript;
+}
+
+impl SetupOf for crate::manifest::Environment {
+    fn setup_script(&self) -> crate::store::machine::SetupScript {
+        crate::store::machine::SetupScript {
+            commands: self.setup.clone(),
+            env: self.env.clone(),
+            teardown: self.teardown.clone(),
+        }
+    }
+}
+
+/// One ignored entry of the main worktree to copy (a folder whole), relative to the main
+/// worktree and to the new session's worktree.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CopyItem {
+    /// `/`-separated.
+    pub path: String,
+    pub dir: bool,
+}
+
+impl From<crate::read::copy::Ignored> for CopyItem {
+    fn from(entry: crate::read::copy::Ignored) -> Self {
+        CopyItem {
+            path: entry.path,
+            dir: entry.dir,
+        }
+    }
+}
+
 /// SPEC §10: what a new session gets after its checkout, in this order: the copies, then
 /// its ports (kept in `metadata.json`), then the `setup` commands with its environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +156,7 @@ pub struct Prepare {
     /// The main worktree the copies come from.
     pub from: Option<PathBuf>,
     /// Ignored entries of the main worktree to copy (folders whole).
-    pub copy: Vec<crate::apply::copy::CopyItem>,
+    pub copy: Vec<CopyItem>,
     /// Names of the ports to allocate.
     pub ports: Vec<String>,
     /// `env`, placeholders not yet filled in.
@@ -211,7 +248,7 @@ pub enum Repair {
     /// left as they are.
     Copies {
         from: PathBuf,
-        items: Vec<crate::apply::copy::CopyItem>,
+        items: Vec<CopyItem>,
         kept: Vec<String>,
         finishing: bool,
     },
@@ -312,7 +349,7 @@ pub enum Reason {
     },
     BaseUnresolved {
         base: String,
-        why: String,
+        why: BaseFailure,
     },
     BaseUnread {
         base: String,
@@ -696,7 +733,7 @@ fn trusted(state: &State, session: &Session) -> bool {
 /// Whether this machine trusts an environment's setup and teardown (one trust covers both,
 /// with `env`): empty lists need none.
 fn trusts(state: &State, env: &crate::manifest::Environment) -> bool {
-    (env.setup.is_empty() && env.teardown.is_empty())
+    !env.runs_commands()
         || state
             .trusted
             .contains(&crate::store::machine::setup_hash(&env.setup_script()))
@@ -716,8 +753,9 @@ fn prepare(state: &State, session: &Session) -> Prepare {
             || path.starts_with(&format!("{}/", crate::names::SESSIONS))
     };
     let copy = if main.is_some() {
-        crate::apply::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
+        crate::read::copy::select(&env.copy, state.include.as_deref(), &state.ignored)
             .into_iter()
+            .map(CopyItem::from)
             .filter(|item| !own(&item.path))
             .collect()
     } else {
@@ -748,7 +786,7 @@ fn held_ports(state: &State) -> BTreeSet<u16> {
 /// A checkout flowloom's own killed apply left half-made: recorded `creating`, locked
 /// `initializing`, folder present.
 fn half_made(owned: &OwnedSession, wt: &Worktree) -> bool {
-    owned.state == OwnedState::Creating && !wt.missing && wt.lock.as_deref() == Some(INITIALIZING)
+    owned.state == OwnedState::Creating && !wt.missing && rules::own_checkout_lock(wt.lock.as_deref())
 }
 
 /// Owned sessions that no declared session claims (by worktree path or branch).
@@ -789,10 +827,7 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
     if let crate::read::tracking::AutoSetupMerge::Invalid(value) = &state.auto_setup_merge {
         return Err(Reason::BaseUnresolved {
             base: session.base.clone(),
-            why: format!(
-                "branch.autoSetupMerge is `{value}`, which git refuses (bad boolean config value); \
-                 set it to true, false, always, inherit or simple"
-            ),
+            why: BaseFailure::BadAutoSetupMerge { value: value.clone() },
         });
     }
     let remote_branch = crate::read::tracking::BaseBranch::Remote(crate::read::tracking::Upstream {
@@ -983,7 +1018,7 @@ fn remake(
     half_made: bool,
     elsewhere: Option<Reason>,
 ) -> Result<Vec<Repair>, Reason> {
-    if let Some(lock) = wt.lock.as_deref().filter(|r| *r != INITIALIZING || !half_made) {
+    if let Some(lock) = rules::blocking_lock(wt.lock.as_deref(), half_made) {
         return Err(Reason::LockedWithFolderGone { lock: lock.to_owned() });
     }
     if let Some(why) = elsewhere {
@@ -1049,10 +1084,10 @@ fn changed_in_trash(owned: &OwnedSession, wt: Option<&Worktree>, from: &Path) ->
 /// What deleting an orphan's branch would lose: its commits the base (or its upstream) does
 /// not reach, unless the base integrated them; gives the integration that vouches for it.
 fn branch_loss(owned: &OwnedSession, b: &Branch, loss: &mut Loss) -> Option<crate::read::inspect::Integration> {
-    match b.unmerged {
-        Some(0) => None,
-        Some(_) if b.integrated.is_some() => b.integrated,
-        Some(n) => {
+    match b.unmerged.map(|n| rules::merge(n, || b.integrated)) {
+        Some(rules::Merge::Merged) => None,
+        Some(rules::Merge::Integrated(how)) => Some(how),
+        Some(rules::Merge::Unmerged(n)) => {
             loss.reasons.push(Reason::Unmerged {
                 branch: owned.branch.clone(),
                 count: n,
@@ -1079,7 +1114,7 @@ fn worktree_removal(wt: Option<&Worktree>, trashed: Option<&PathBuf>, half_made:
         Some(wt) if wt.missing && trashed.is_some() => WorktreeRemoval::Trashed {
             admin_id: wt.admin_id.clone(),
             trash: trashed.cloned().unwrap_or_default(),
-            half_made: wt.lock.as_deref() == Some(INITIALIZING),
+            half_made: rules::own_checkout_lock(wt.lock.as_deref()),
         },
         Some(wt) if wt.missing => WorktreeRemoval::Prune {
             admin_id: wt.admin_id.clone(),
@@ -1495,71 +1530,40 @@ struct Loss {
 
 /// What deleting an orphan's worktree would lose (SPEC §7): files, session files,
 /// detached commits; and what forbids it outright: a lock, a submodule, a process, the
-/// worktree flowloom runs in.
+/// worktree flowloom runs in (`rules::removal_blockers`, which apply checks again with).
 fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> Loss {
-    let mut loss = Loss::default();
-    let reasons = &mut loss.reasons;
-    if let Some(lock) = wt.lock.as_deref().filter(|_| !half_made) {
-        reasons.push(Reason::Locked { lock: lock.to_owned() });
-    }
-    if state.current_worktree.as_deref() == Some(owned.path.as_path()) {
-        reasons.push(Reason::StartedInside);
-    }
-    if let Some(what) = &wt.submodule {
-        reasons.push(Reason::Submodule { what: what.clone() });
-    }
-    if let Some(why) = &wt.foreign_git {
-        reasons.push(Reason::ForeignGit { why: why.clone() });
-    }
-    for found in &wt.nested {
-        reasons.push(Reason::NestedRepository {
-            path: found.path.clone(),
-            unpushed: found.unpushed,
-        });
-    }
-    for p in &wt.processes {
-        reasons.push(Reason::Process {
-            pid: p.pid,
-            name: p.name.clone(),
-            uses: p.uses.clone(),
-        });
-    }
-    if let (Some(head), Some(n)) = (&wt.detached, wt.unreachable)
+    let facts = worktree_facts(state, owned, wt, half_made);
+    let mut loss = Loss {
+        reasons: rules::removal_blockers(&facts, &owned.id, None),
+        ..Loss::default()
+    };
+    if let Some((head, Some(n))) = facts.detached
         && n > 0
     {
-        reasons.push(Reason::DetachedCommits { count: n });
-        loss.keep.push(head.clone());
+        loss.keep.push(head);
         loss.commits += n;
     }
-    match &wt.dirt {
-        Some(dirt) => {
-            for (files, what) in [
-                (&dirt.modified, DirtKind::Modified),
-                (&dirt.staged, DirtKind::Staged),
-                (&dirt.deleted, DirtKind::Deleted),
-                (&dirt.untracked, DirtKind::Untracked),
-            ] {
-                if !files.is_empty() {
-                    reasons.push(Reason::Dirty {
-                        what,
-                        count: files.len(),
-                    });
-                }
-            }
-            if !dirt.session_files.is_empty() {
-                reasons.push(Reason::SessionFiles {
-                    id: owned.id.clone(),
-                    count: dirt.session_files.len(),
-                });
-            }
-            loss.discard = dirt.all_paths();
-        }
-        None if !wt.missing => reasons.push(Reason::Unreadable {
-            why: wt.unreadable.clone().unwrap_or_else(|| "not checked".to_owned()),
-        }),
-        None => {}
+    if let Some(dirt) = &wt.dirt {
+        loss.discard = dirt.all_paths();
     }
     loss
+}
+
+/// What the reader found in an orphan's worktree, as the removal rules take it.
+fn worktree_facts(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> rules::WorktreeFacts {
+    rules::WorktreeFacts {
+        lock: wt.lock.clone(),
+        half_made,
+        started_inside: state.current_worktree.as_deref() == Some(owned.path.as_path()),
+        submodule: wt.submodule.clone(),
+        foreign_git: wt.foreign_git.clone(),
+        nested: wt.nested.clone(),
+        processes: wt.processes.clone(),
+        detached: wt.detached.clone().map(|head| (head, wt.unreachable)),
+        dirt: wt.dirt.clone(),
+        unreadable: wt.unreadable.clone(),
+        missing: wt.missing,
+    }
 }
 
 /// Where a forced removal keeps what it would lose: the worktree's files committed on top
@@ -2308,6 +2312,7 @@ mod reason_table {
     //! One row per blocked reason the planner gives: plain values in, the reason out, and
     //! whether `--force` lifts it. (`NewSincePlan` is apply's, found when it checks again.)
     use super::*;
+    use crate::names::INITIALIZING;
     use crate::read::inspect::Process;
     use crate::read::state::{Branch, Dirt};
 
@@ -2560,6 +2565,13 @@ mod reason_table {
 
     type Setup = fn(&mut State);
 
+    fn not_found() -> BaseFailure {
+        BaseFailure::NotFound {
+            reason: "not found".into(),
+            alternates_env: false,
+        }
+    }
+
     /// A session, what the row checks, the state that blocks it, and the one reason expected.
     type ReasonRow = (&'static str, &'static str, Setup, Reason);
 
@@ -2589,11 +2601,11 @@ mod reason_table {
                 "x",
                 "base does not resolve",
                 |s| {
-                    s.bases.insert("main".into(), Err("not found".into()));
+                    s.bases.insert("main".into(), Err(not_found()));
                 },
                 Reason::BaseUnresolved {
                     base: "main".into(),
-                    why: "not found".into(),
+                    why: not_found(),
                 },
             ),
             (

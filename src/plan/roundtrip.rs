@@ -9,12 +9,21 @@ use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Union};
 
 use super::*;
-use crate::apply::copy::Ignored;
 use crate::hooks::HooksDir;
 use crate::read::inspect::Integration;
 use crate::read::tracking::Upstream;
 use crate::store::machine::SetupScript;
 use crate::store::recover::LeftoverKind;
+
+/// Every way a base fails to resolve.
+fn base_failure() -> BoxedStrategy<BaseFailure> {
+    prop_oneof![
+        texts().prop_map(|refs| BaseFailure::Ambiguous { refs }),
+        (text(), any::<bool>()).prop_map(|(reason, alternates_env)| BaseFailure::NotFound { reason, alternates_env }),
+        text().prop_map(|value| BaseFailure::BadAutoSetupMerge { value }),
+    ]
+    .boxed()
+}
 
 /// Any text, control characters and non-ASCII included.
 fn text() -> BoxedStrategy<String> {
@@ -67,7 +76,7 @@ fn env() -> impl Strategy<Value = BTreeMap<String, String>> {
 
 fn prepare() -> impl Strategy<Value = Prepare> {
     let copy = proptest::collection::vec(
-        (text(), any::<bool>()).prop_map(|(path, dir)| Ignored { path, dir }),
+        (text(), any::<bool>()).prop_map(|(path, dir)| CopyItem { path, dir }),
         0..3,
     );
     (proptest::option::of(path()), copy, texts(), env(), texts()).prop_map(|(from, copy, ports, env, setup)| Prepare {
@@ -102,7 +111,7 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
             .prop_map(|(branch, path)| Reason::BranchCheckedOutElsewhere { branch, path })
             .boxed(),
         path().prop_map(|path| Reason::FolderInTheWay { path }).boxed(),
-        (text(), text())
+        (text(), base_failure())
             .prop_map(|(base, why)| Reason::BaseUnresolved { base, why })
             .boxed(),
         text().prop_map(|base| Reason::BaseUnread { base }).boxed(),

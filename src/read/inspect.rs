@@ -9,13 +9,9 @@ use std::path::{Path, PathBuf};
 use gix::bstr::ByteSlice;
 
 use crate::error::RepoError;
+use crate::read::worktree_status::Objects;
 
-/// A small file git keeps (`HEAD`, `gitdir`, a `.git` link, a marker): read only when it
-/// is a regular file, and at most 64 KiB of it, so a FIFO or a device there never hangs
-/// or floods a read.
-pub fn read_small(path: &Path) -> Option<Vec<u8>> {
-    crate::fsutil::read_regular(path, 64 * 1024).ok().flatten()
-}
+pub use crate::fsutil::read_small;
 
 /// Why a worktree's administration folder cannot be read safely, if it cannot: one of the
 /// files git keeps there is a symlink or not a regular file (a FIFO would hang every read).
@@ -90,6 +86,17 @@ impl Dirt {
 
 /// Open the linked worktree registered under `admin_id`, sharing `repo`'s object database.
 pub fn open_worktree(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
+    let mut wt_repo = open_linked(repo, admin_id, path)?;
+    // Worktrees share the common dir's object database: use the one already open instead
+    // of mapping its packs again for every worktree.
+    wt_repo.objects = repo.objects.clone();
+    Ok(wt_repo)
+}
+
+/// Open the linked worktree registered under `admin_id`, with the object database handle
+/// its opening made (a status walk reads objects through its thread's [`Objects`]: a
+/// handle cloned from `repo` would be one more inflate state per worktree).
+fn open_linked(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gix::Repository, RepoError> {
     let proxy = repo
         .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
         .map_err(|e| RepoError::git("find worktree", path, e))?
@@ -97,9 +104,10 @@ pub fn open_worktree(repo: &gix::Repository, admin_id: &str, path: &Path) -> Res
     let mut wt_repo = proxy
         .into_repo()
         .map_err(|e| RepoError::git("open worktree", path, e))?;
-    // Worktrees share the common dir's object database: use the one already open instead
-    // of mapping its packs again for every worktree.
-    wt_repo.objects = repo.objects.clone();
+    if crate::error::alternates_env_is_read() {
+        // Its own opening reads no `GIT_ALTERNATE_OBJECT_DIRECTORIES`: `repo`'s store does.
+        wt_repo.objects = repo.objects.clone();
+    }
     Ok(wt_repo)
 }
 
@@ -117,8 +125,29 @@ pub fn dirt(
     hidden_roots: &[PathBuf],
     for_status: bool,
 ) -> Result<Dirt, RepoError> {
-    let wt_repo = open_worktree(repo, admin_id, path)?;
-    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, for_status)?;
+    dirt_with(
+        &Objects::of(repo),
+        repo,
+        admin_id,
+        path,
+        session_id,
+        hidden_roots,
+        for_status,
+    )
+}
+
+/// [`dirt`], the walks reading objects through `objects` (one per thread for many worktrees).
+pub fn dirt_with(
+    objects: &Objects,
+    repo: &gix::Repository,
+    admin_id: &str,
+    path: &Path,
+    session_id: Option<&str>,
+    hidden_roots: &[PathBuf],
+    for_status: bool,
+) -> Result<Dirt, RepoError> {
+    let wt_repo = open_linked(repo, admin_id, path)?;
+    let (mut dirt, stats) = crate::read::worktree_status::status_of(&wt_repo, path, objects)?;
     // The session's own metadata file is flowloom's, never work (git status shows it when
     // no exclude hides it).
     let own_metadata = session_id.map(|id| crate::names::metadata_file(id).to_string_lossy().into_owned());
@@ -162,7 +191,7 @@ pub fn dirt(
 /// The `git status` of an opened worktree, by kind (no hidden session files); with
 /// `refresh`, the re-checked stats written back to its index as `git status` does.
 pub fn status_dirt(wt_repo: &gix::Repository, path: &Path, refresh: bool) -> Result<Dirt, RepoError> {
-    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, refresh)?;
+    let (dirt, stats) = crate::read::worktree_status::status_of(wt_repo, path, &Objects::of(wt_repo))?;
     if refresh {
         crate::read::worktree_status::refresh_index(wt_repo, stats);
     }
@@ -361,73 +390,7 @@ pub fn list_files(base: &Path, rel: &Path, out: &mut Vec<String>) {
     }
 }
 
-/// Every entry below a folder (files, symlinks, folders, special files), with what changes
-/// when anyone writes: size, modification time, inode, mode. Symlinks are not followed.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Stamps(BTreeMap<String, (u64, i128, u64, u32)>);
-
-impl Stamps {
-    pub fn read(dir: &Path) -> Stamps {
-        let mut stamps = Stamps::default();
-        stamps.walk(dir, Path::new(""));
-        stamps
-    }
-
-    fn walk(&mut self, base: &Path, rel: &Path) {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let child = rel.join(entry.file_name());
-            let Ok(m) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-            self.0.insert(
-                child.to_string_lossy().into_owned(),
-                (m.len(), mtime, m.ino(), m.mode()),
-            );
-            if m.is_dir() {
-                self.walk(base, &child);
-            }
-        }
-    }
-
-    /// A digest of every stamp, to record and compare later.
-    pub fn digest(&self) -> String {
-        let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        for (path, (len, mtime, ino, mode)) in &self.0 {
-            hasher.update(path.as_bytes());
-            hasher.update(b"\0");
-            hasher.update(&len.to_le_bytes());
-            hasher.update(&mtime.to_le_bytes());
-            hasher.update(&ino.to_le_bytes());
-            hasher.update(&mode.to_le_bytes());
-        }
-        hasher.try_finalize().map(|id| id.to_string()).unwrap_or_default()
-    }
-
-    /// Paths added, removed or changed in `now`, sorted.
-    pub fn changed(&self, now: &Stamps) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(path, stamp)| now.0.get(*path) != Some(stamp))
-            .map(|(path, _)| path.clone())
-            .chain(now.0.keys().filter(|p| !self.0.contains_key(*p)).cloned())
-            .collect();
-        // A folder's time changes with its entries: report the entries, not their folders.
-        let all = out.clone();
-        out.retain(|p| {
-            !all.iter()
-                .any(|q| q.len() > p.len() && q.starts_with(p.as_str()) && q.as_bytes()[p.len()] == b'/')
-        });
-        out.sort();
-        out.dedup();
-        out
-    }
-}
+pub use crate::fsutil::stamps::Stamps;
 
 /// Whether `path` is where a removal of the worktree at `worktree` moves it: a real folder
 /// (never a symlink) named after the worktree (`<name>` or `<name>-N`), in a real
@@ -872,7 +835,7 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
             None => format!(
                 "{missing} file(s) of {commit} (e.g. {}) are missing from the object database; {}",
                 first_missing.unwrap_or_default(),
-                alternates_env_hint().unwrap_or("run git fsck")
+                crate::error::alternates_env_hint().unwrap_or("run git fsck")
             ),
         });
     }
@@ -960,12 +923,12 @@ pub fn rebasing(admin_dir: &Path) -> Option<String> {
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own
-/// ([`crate::apply::copy::could_match_inside`]).
+/// ([`crate::read::copy::could_match_inside`]).
 pub fn ignored_entries(
     repo: &gix::Repository,
     main: &Path,
     patterns: &[&str],
-) -> Result<Vec<crate::apply::copy::Ignored>, RepoError> {
+) -> Result<Vec<crate::read::copy::Ignored>, RepoError> {
     use gix::dir::entry::{Kind, Status};
     use gix::dir::walk::EmissionMode;
     let main_repo = repo
@@ -1000,14 +963,10 @@ pub fn ignored_entries(
         let Ok(path) = e.rela_path.to_str() else { continue };
         let path = path.trim_end_matches('/').to_owned();
         let dir = matches!(e.disk_kind, Some(Kind::Directory));
-        if dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, &mut found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir });
+        found.push(crate::read::copy::Ignored { path, dir });
     }
     found.sort();
     found.dedup();
@@ -1016,7 +975,7 @@ pub fn ignored_entries(
 
 /// The entries inside the ignored folder `dir` that a pattern could name, each one: folders a
 /// pattern could look into are walked (never through a symlink, never into a `.git`).
-fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::apply::copy::Ignored>) {
+fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate::read::copy::Ignored>) {
     let Ok(entries) = std::fs::read_dir(main.join(dir)) else {
         return;
     };
@@ -1029,26 +988,9 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         let path = format!("{dir}/{name}");
         let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir
-            && patterns
-                .iter()
-                .any(|p| crate::apply::copy::could_match_inside(p, &path))
-        {
+        if is_dir && patterns.iter().any(|p| crate::read::copy::could_match_inside(p, &path)) {
             list_inside(main, &path, patterns, found);
         }
-        found.push(crate::apply::copy::Ignored { path, dir: is_dir });
+        found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
-}
-
-/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set and
-/// flowloom could not read its folders (it reads them through a folder of its own in the git
-/// dir, `store::objects`, which a read-only repository cannot take).
-pub fn alternates_env_hint() -> Option<&'static str> {
-    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .filter(|v| !v.is_empty() && !crate::store::objects::honoured())
-        .map(|_| {
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom could not read objects from it (it needs to \
-             write a folder of its own in the git dir for that): list those folders in \
-             .git/objects/info/alternates instead (one a line), which git reads too"
-        })
 }

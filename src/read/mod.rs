@@ -1,5 +1,6 @@
 //! What the repository holds, read through gix: worktrees, branches, metadata, dirt.
 
+pub mod copy;
 pub mod dashboard;
 pub mod format;
 pub mod inspect;

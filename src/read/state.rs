@@ -14,6 +14,7 @@ use gix::bstr::ByteSlice;
 use crate::error::RepoError;
 use crate::fsutil::{canonical, normalise};
 use crate::manifest::Manifest;
+use crate::read::worktree_status::Objects;
 use crate::store::metadata::{self, MetadataFile};
 use crate::store::ownership::Record;
 
@@ -36,7 +37,7 @@ pub struct State {
     /// `<remote>/<branch>` → commit, for the branches of declared sessions that exist there.
     pub remote_branches: BTreeMap<String, String>,
     /// Base revspec → the commit it resolves to, or why it does not.
-    pub bases: BTreeMap<String, Result<String, String>>,
+    pub bases: BTreeMap<String, Result<String, BaseFailure>>,
     /// Base revspec → the branch it names, for those that name one (a new branch's upstream).
     pub base_branches: BTreeMap<String, crate::read::tracking::BaseBranch>,
     /// `branch.autoSetupMerge`.
@@ -72,7 +73,7 @@ pub struct State {
     /// The text of `.worktreeinclude` at the main worktree's root (SPEC §10).
     pub include: Option<Vec<u8>>,
     /// The main worktree's ignored entries, folders whole (answered when a creation copies).
-    pub ignored: Vec<crate::apply::copy::Ignored>,
+    pub ignored: Vec<crate::read::copy::Ignored>,
     /// The hashes of the `setup` lists this machine trusts for this repository.
     pub trusted: BTreeSet<String>,
     /// How this repository is named in the machine's trust and port files.
@@ -239,7 +240,7 @@ impl State {
         }
         if let Some(main) = &main_workdir {
             state.include =
-                crate::fsutil::read_regular_beneath(main, Path::new(crate::apply::copy::INCLUDE_FILE), 1 << 20)
+                crate::fsutil::read_regular_beneath(main, Path::new(crate::read::copy::INCLUDE_FILE), 1 << 20)
                     .ok()
                     .flatten();
         }
@@ -471,7 +472,7 @@ impl State {
         if let Some(patterns) = &needs.copy
             && let Some(main) = &self.main_workdir
         {
-            let lines = crate::apply::copy::pattern_lines(patterns, self.include.as_deref());
+            let lines = crate::read::copy::pattern_lines(patterns, self.include.as_deref());
             self.ignored = crate::read::inspect::ignored_entries(repo, main, &lines)?;
         }
         for path in &needs.copy_settled {
@@ -628,7 +629,7 @@ fn device_of(path: &Path) -> Option<u64> {
 /// The ignored entries of `main` that need no copy into `worktree`: it has something at
 /// that path (never replaced), or the entry is nothing copy copies (not a file, folder or
 /// symlink; a `.git`).
-fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::apply::copy::Ignored]) -> BTreeSet<String> {
+fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Ignored]) -> BTreeSet<String> {
     ignored
         .iter()
         .filter(|entry| {
@@ -988,24 +989,32 @@ pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef)
 /// A session's base as `git worktree add -b <branch> <path> <base>` takes it: a name that
 /// expands to more than one ref (a tag and a branch, say) is refused as git refuses it
 /// (`fatal: ambiguous object name`), anything else resolved to its commit.
-fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
-    let named = crate::read::tracking::refs_named(repo, spec);
-    if named.len() > 1 {
-        return Err(format!(
-            "it is ambiguous: it names {}, and git refuses it too; name one in full",
-            named.join(" and ")
-        ));
+fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, BaseFailure> {
+    let refs = crate::read::tracking::refs_named(repo, spec);
+    if refs.len() > 1 {
+        return Err(BaseFailure::Ambiguous { refs });
     }
-    resolve(repo, spec)
-}
-
-fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
     repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
-        .map_err(|e| match crate::read::inspect::alternates_env_hint() {
-            Some(hint) => format!("{}; {hint}", crate::error::chain(&e)),
-            None => crate::error::chain(&e),
+        .map_err(|e| BaseFailure::NotFound {
+            reason: crate::error::chain(&e),
+            alternates_env: crate::error::alternates_env_hint().is_some(),
         })
+}
+
+/// Why a base does not resolve to a commit; the planner blocks the session on it and the
+/// renderer words it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BaseFailure {
+    /// The name expands to more than one ref (a tag and a branch, say): git refuses it
+    /// too (`fatal: ambiguous object name`).
+    Ambiguous { refs: Vec<String> },
+    /// No commit by that name: gitoxide's reason, and whether objects may be where
+    /// gitoxide cannot read them (`GIT_ALTERNATE_OBJECT_DIRECTORIES` is set).
+    NotFound { reason: String, alternates_env: bool },
+    /// `branch.autoSetupMerge` holds a value git refuses, so no branch is made from any base.
+    BadAutoSetupMerge { value: String },
 }
 
 fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {
@@ -1033,9 +1042,10 @@ pub(crate) fn read_dirt_parallel(
         .unwrap_or(1)
         .min(worktrees.len());
     if threads <= 1 {
+        let objects = Objects::of(repo);
         return worktrees
             .iter()
-            .map(|wt| read_dirt(repo, wt, hidden_roots, refresh))
+            .map(|wt| read_dirt(&objects, repo, wt, hidden_roots, refresh))
             .collect();
     }
     let shared = repo.clone().into_sync();
@@ -1046,9 +1056,10 @@ pub(crate) fn read_dirt_parallel(
                 let shared = &shared;
                 scope.spawn(move || {
                     let repo = shared.to_thread_local();
+                    let objects = Objects::of(&repo);
                     (t..worktrees.len())
                         .step_by(threads)
-                        .map(|i| (i, read_dirt(&repo, worktrees[i], hidden_roots, refresh)))
+                        .map(|i| (i, read_dirt(&objects, &repo, worktrees[i], hidden_roots, refresh)))
                         .collect::<Vec<_>>()
                 })
             })
@@ -1078,12 +1089,14 @@ pub(crate) fn read_dirt_parallel(
 
 /// The dirty check of one worktree (`inspect::dirt`).
 pub(crate) fn read_dirt(
+    objects: &Objects,
     repo: &gix::Repository,
     wt: &Worktree,
     hidden_roots: &[PathBuf],
     refresh: bool,
 ) -> Result<Dirt, RepoError> {
-    crate::read::inspect::dirt(
+    crate::read::inspect::dirt_with(
+        objects,
         repo,
         &wt.admin_id,
         &wt.path,

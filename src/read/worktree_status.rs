@@ -1,21 +1,22 @@
 //! One worktree's `git status`, on the calling thread.
 //!
-//! gix's `status()` iterator starts two producer threads per call (the tree-against-index
-//! comparison and the index-against-worktree check), each with its own repository handle,
-//! attribute and exclude stacks and object caches, and hands every item over a channel.
-//! `flowloom status` asks it of every worktree (500 sessions, 500 calls) from one worker
-//! thread per core: the threads only contend for the cores the workers already fill, and
-//! each call's short-lived threads, handles and stacks left the allocator's arenas
-//! fragmented, so that peak memory grew with the number of sessions although the live
-//! data did not. Here the same two comparisons run one after the other on the caller's
-//! thread, with the options `status()` uses, and the stats `git status` would write back
-//! are collected for [`refresh_index`].
+//! gix's `status()` starts two producer threads per call (the tree-against-index
+//! comparison and the index-against-worktree check), each with its own clone of the
+//! object database handle, attribute and exclude stacks, and hands every item over a
+//! channel. Every database handle carries a 47 KiB inflate state allocated with 64-byte
+//! alignment, and an aligned request cannot reuse the chunk a previous one freed: with
+//! five such handles per worktree (opening it, sharing the database, gix's own clone,
+//! its two threads), `flowloom status` over 1,000 worktrees grew the allocator's arenas
+//! to 55 MiB for 7 MiB of live data. Here the modification check and the untracked walk
+//! run one after the other on the caller's thread, through gix's plumbing with the
+//! options `index_worktree_status` uses, reading objects through one handle per thread
+//! ([`Objects`]); only the handle that opening the worktree makes is left. The stats
+//! `git status` would write back are collected for [`refresh_index`].
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use gix::bstr::ByteSlice;
-use gix::status::index_worktree::iter::Summary;
 
 use crate::error::RepoError;
 use crate::read::inspect::Dirt;
@@ -32,9 +33,31 @@ enum StatChange {
     New(gix::index::entry::Stat),
 }
 
-/// The status of an opened worktree by kind. `one_thread`: the check of the tracked files
-/// runs on the calling thread too (status checks many worktrees at once, one per core).
-pub fn status_of(wt_repo: &gix::Repository, path: &Path, one_thread: bool) -> Result<(Dirt, Refresh), RepoError> {
+/// The object database for the status walk: gix's plumbing takes objects it can clone and
+/// send (`Find + Send + Clone`), and every clone of a database handle allocates a new
+/// inflate state (47 KiB, 64-byte aligned) that the allocator cannot reuse for the next
+/// one. One handle per thread behind a lock, cloned as a pointer; never contended (the
+/// walk runs on the thread that made it).
+#[derive(Clone)]
+pub struct Objects(std::sync::Arc<std::sync::Mutex<gix::OdbHandle>>);
+
+impl Objects {
+    /// One more handle on `repo`'s object database, for the status walks of this thread.
+    pub fn of(repo: &gix::Repository) -> Objects {
+        Objects(std::sync::Arc::new(std::sync::Mutex::new(repo.objects.clone())))
+    }
+}
+
+impl gix::objs::Find for Objects {
+    fn try_find<'a>(&self, id: &gix::oid, buffer: &'a mut Vec<u8>) -> gix::Result<Option<gix::objs::Data<'a>>> {
+        let handle = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        handle.try_find(id, buffer)
+    }
+}
+
+/// The status of an opened worktree by kind, on the calling thread (`status` checks many
+/// worktrees at once, one per core). `objects`: the object database, shared by the walks.
+pub fn status_of(wt_repo: &gix::Repository, path: &Path, objects: &Objects) -> Result<(Dirt, Refresh), RepoError> {
     let err = |e: gix::Error| RepoError::git("read status of", path, e);
     let index = wt_repo.index_or_empty().map_err(err)?;
     let mut dirt = Dirt::default();
@@ -43,32 +66,151 @@ pub fn status_of(wt_repo: &gix::Repository, path: &Path, one_thread: bool) -> Re
         dirt: &mut dirt,
         changes: Vec::new(),
     };
-    let options = gix::status::index_worktree::Options {
-        sorting: None,
-        dirwalk_options: Some(
-            wt_repo
-                .dirwalk_options()
-                .map_err(err)?
-                .emit_untracked(gix::dir::walk::EmissionMode::Matching),
-        ),
-        rewrites: None,
-        thread_limit: one_thread.then_some(1),
-    };
-    let submodules = Submodules::of(wt_repo, &index).map_err(err)?;
-    wt_repo
-        .index_worktree_status(
-            &index,
-            None::<&gix::bstr::BStr>,
-            &mut collect,
-            gix::status::plumbing::index_as_worktree::traits::FastEq,
-            submodules,
-            &mut gix::progress::Discard,
-            &AtomicBool::new(false),
-            options,
-        )
-        .map_err(err)?;
+    unstaged(wt_repo, &index, objects, &mut collect).map_err(err)?;
     let changes = collect.changes;
     Ok((dirt, Refresh { index, changes }))
+}
+
+/// The index against the worktree, then the untracked files, one after the other on this
+/// thread: what gix's `index_worktree_status` does (same configuration, stacks and
+/// options) without its two threads per call and their clones of the object database.
+fn unstaged(
+    wt_repo: &gix::Repository,
+    index: &gix::index::State,
+    objects: &Objects,
+    collect: &mut Collect<'_>,
+) -> Result<(), gix::Error> {
+    let workdir = wt_repo.workdir().unwrap_or(wt_repo.git_dir());
+    let interrupt = AtomicBool::new(false);
+    // No patterns: `empty_patterns_match_prefix` is gix's default (false) for a status.
+    let (mut pathspec, _) = wt_repo
+        .pathspec(
+            false,
+            None::<&str>,
+            true,
+            index,
+            gix::worktree::stack::state::attributes::Source::WorktreeThenIdMapping,
+        )?
+        .into_parts();
+    let (stack, mut excludes, filter) = stacks(wt_repo, index, workdir)?;
+    let context = gix::status::plumbing::index_as_worktree::Context {
+        pathspec: pathspec.clone(),
+        stack,
+        filter,
+        should_interrupt: &interrupt,
+    };
+    tracked(wt_repo, index, workdir, objects, collect, context)?;
+    let git_dir_realpath = gix::path::realpath_opts(
+        wt_repo.git_dir(),
+        wt_repo.current_dir(),
+        gix::path::realpath::MAX_SYMLINKS,
+    )
+    .map_err(gix::Error::from_error)?;
+    let icase = wt_repo
+        .filesystem_options()?
+        .ignore_case
+        .then(|| index.prepare_icase_backing());
+    let dirwalk = wt_repo
+        .dirwalk_options()?
+        .emit_untracked(gix::dir::walk::EmissionMode::Matching);
+    gix::dir::walk(
+        workdir,
+        gix::dir::walk::Context {
+            should_interrupt: Some(&interrupt),
+            git_dir_realpath: &git_dir_realpath,
+            current_dir: wt_repo.current_dir(),
+            index,
+            ignore_case_index_lookup: icase.as_ref(),
+            pathspec: &mut pathspec,
+            // Only patterns with attributes ask, and there are no patterns.
+            pathspec_attributes: &mut |_, _, _, _| false,
+            excludes: Some(&mut excludes),
+            objects,
+            explicit_traversal_root: Some(workdir),
+        },
+        dirwalk.into(),
+        collect,
+    )?;
+    Ok(())
+}
+
+/// The attributes stack and content filters of the modification check, and the excludes
+/// of the walk, as gix-status makes them from one stack.
+fn stacks(
+    wt_repo: &gix::Repository,
+    index: &gix::index::State,
+    workdir: &Path,
+) -> Result<
+    (
+        gix::worktree::Stack,
+        gix::worktree::Stack,
+        gix::filter::plumbing::Pipeline,
+    ),
+    gix::Error,
+> {
+    use gix::worktree::stack::State;
+    use gix::worktree::stack::state::{attributes, ignore};
+    let attrs_and_excludes = wt_repo.attributes(
+        index,
+        attributes::Source::WorktreeThenIdMapping,
+        ignore::Source::WorktreeThenIdMappingIfNotSkipped,
+        None,
+    )?;
+    let gix::diff::blob::Platform {
+        attr_stack: mut stack,
+        filter,
+        ..
+    } = gix::diff::resource_cache(
+        wt_repo,
+        gix::diff::blob::pipeline::Mode::ToGit,
+        attrs_and_excludes.detach(),
+        gix::diff::blob::pipeline::WorktreeRoots {
+            old_root: None,
+            new_root: Some(workdir.to_owned()),
+        },
+    )?;
+    let mut excludes = stack.clone();
+    if let State::AttributesAndIgnoreStack { ignore, .. } = excludes.state_mut() {
+        let ignore = std::mem::take(ignore);
+        *excludes.state_mut() = State::IgnoreStack(ignore);
+    }
+    if let State::AttributesAndIgnoreStack { attributes, .. } = stack.state_mut() {
+        let attributes = std::mem::take(attributes);
+        *stack.state_mut() = State::AttributesStack(attributes);
+    }
+    Ok((stack, excludes, filter.worktree_filter))
+}
+
+/// The tracked files against the index (gix-status's modification check, on this thread).
+fn tracked(
+    wt_repo: &gix::Repository,
+    index: &gix::index::State,
+    workdir: &Path,
+    objects: &Objects,
+    collect: &mut Collect<'_>,
+    context: gix::status::plumbing::index_as_worktree::Context<'_>,
+) -> Result<(), gix::Error> {
+    let fscache = wt_repo
+        .config_snapshot()
+        .boolean("core.fscache")
+        .unwrap_or(cfg!(windows));
+    gix::status::plumbing::index_as_worktree(
+        index,
+        workdir,
+        collect,
+        gix::status::plumbing::index_as_worktree::traits::FastEq,
+        Submodules::of(wt_repo, index)?,
+        objects.clone(),
+        &mut gix::progress::Discard,
+        context,
+        gix::status::plumbing::index_as_worktree::Options {
+            fs: wt_repo.filesystem_options()?,
+            thread_limit: Some(1),
+            stat: wt_repo.stat_options()?,
+            fscache,
+        },
+    )?;
+    Ok(())
 }
 
 /// The submodule check `git status` makes of gitlink entries; none at all (and no second
@@ -137,40 +279,55 @@ struct Collect<'a> {
     changes: Vec<(usize, StatChange)>,
 }
 
-impl<'index> gix::status::plumbing::index_as_worktree_with_renames::VisitEntry<'index> for Collect<'_> {
+impl<'index> gix::status::plumbing::index_as_worktree::VisitEntry<'index> for Collect<'_> {
     type ContentChange = ();
     type SubmoduleStatus = gix::submodule::Status;
 
     fn visit_entry(
         &mut self,
-        entry: gix::status::plumbing::index_as_worktree_with_renames::Entry<'index, (), gix::submodule::Status>,
+        _entries: &'index [gix::index::Entry],
+        _entry: &'index gix::index::Entry,
+        entry_index: usize,
+        rela_path: &'index gix::bstr::BStr,
+        status: gix::status::plumbing::index_as_worktree::EntryStatus<(), gix::submodule::Status>,
     ) {
-        use gix::status::index_worktree::Item;
         use gix::status::plumbing::index_as_worktree::{Change, EntryStatus};
-        let item: Item = entry.into();
-        if let Item::Modification {
-            status, entry_index, ..
-        } = &item
-        {
-            match status {
-                EntryStatus::NeedsUpdate(stat) => {
-                    self.changes.push((*entry_index, StatChange::New(*stat)));
-                    return;
-                }
-                EntryStatus::Change(Change::Modification {
-                    set_entry_stat_size_zero: true,
-                    ..
-                }) => self.changes.push((*entry_index, StatChange::SizeToZero)),
-                _ => {}
+        // As gix's `Item::summary` sorts them: a stat update alone is no change.
+        let list = match status {
+            EntryStatus::NeedsUpdate(stat) => {
+                self.changes.push((entry_index, StatChange::New(stat)));
+                return;
             }
+            EntryStatus::Change(Change::Removed) => &mut self.dirt.deleted,
+            EntryStatus::Change(Change::Modification {
+                set_entry_stat_size_zero,
+                ..
+            }) => {
+                if set_entry_stat_size_zero {
+                    self.changes.push((entry_index, StatChange::SizeToZero));
+                }
+                &mut self.dirt.modified
+            }
+            EntryStatus::Change(_) | EntryStatus::Conflict { .. } | EntryStatus::IntentToAdd => &mut self.dirt.modified,
+        };
+        list.push(rela_path.to_str_lossy().into_owned());
+    }
+}
+
+impl gix::dir::walk::Delegate for Collect<'_> {
+    fn emit(
+        &mut self,
+        entry: gix::dir::EntryRef<'_>,
+        _collapsed_directory_status: Option<gix::dir::entry::Status>,
+    ) -> gix::dir::walk::Action {
+        // `git status` never shows what it cannot track (sockets, FIFOs), nor what the
+        // walk emits that is not untracked.
+        if entry.disk_kind != Some(gix::dir::entry::Kind::Untrackable)
+            && entry.status == gix::dir::entry::Status::Untracked
+        {
+            self.dirt.untracked.push(entry.rela_path.to_str_lossy().into_owned());
         }
-        let rel = item.rela_path().to_str_lossy().into_owned();
-        match item.summary() {
-            Some(Summary::Removed) => self.dirt.deleted.push(rel),
-            Some(Summary::Added) => self.dirt.untracked.push(rel),
-            Some(_) => self.dirt.modified.push(rel),
-            None => {}
-        }
+        std::ops::ControlFlow::Continue(())
     }
 }
 
@@ -210,6 +367,6 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
     };
     // Then as git writes it: format 4, the null trailer, the untracked cache, as configured.
     if index.write(options).is_ok() {
-        let _ = crate::apply::index_v4::write_as_configured(repo);
+        let _ = crate::fsutil::index_v4::write_as_configured(repo);
     }
 }

@@ -1,5 +1,6 @@
 //! Plans for people (Terraform-like lines) and for programs (SPEC §9 JSON).
 
+pub mod base;
 pub mod output;
 pub mod progress;
 pub mod status;
@@ -321,7 +322,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
 }
 
 /// How a copied entry is named in plans and their JSON: folders end in `/`.
-fn copy_name(item: &crate::apply::copy::CopyItem) -> String {
+fn copy_name(item: &crate::plan::CopyItem) -> String {
     if item.dir {
         format!("{}/", item.path)
     } else {
@@ -816,7 +817,7 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::FolderInTheWay { path } => {
             format!("{} exists and is not a registered worktree; move it away", shown(path))
         }
-        Reason::BaseUnresolved { base, why } => format!("base `{base}` does not resolve to a commit: {why}"),
+        Reason::BaseUnresolved { base, why } => base::reason_text(base, why),
         Reason::BaseUnread { base } => format!("base `{base}` was not read"),
         Reason::HalfMadeHoldsOtherFiles { files } => half_made_text(files),
         Reason::LockedWithFolderGone { lock } => {

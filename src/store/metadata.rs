@@ -65,7 +65,7 @@ impl Metadata {
         self.fields
             .get("sessionId")
             .and_then(Value::as_str)
-            .filter(|s| crate::manifest::is_valid_id(s))
+            .filter(|s| crate::names::is_valid_id(s))
     }
 
     pub fn str_field(&self, key: &str) -> Option<&str> {

@@ -9,19 +9,10 @@
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::RepoError;
 
 const VARIABLE: &str = "GIT_ALTERNATE_OBJECT_DIRECTORIES";
-
-/// Set once a repository reads the variable's folders.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
-
-/// Whether this process reads the objects of the folders the variable names.
-pub fn honoured() -> bool {
-    ACTIVE.load(Ordering::Relaxed)
-}
 
 /// Makes `repo` (and any repository made from it on another thread) read the objects of
 /// the folders `GIT_ALTERNATE_OBJECT_DIRECTORIES` names, as git reads them: separated by
@@ -81,7 +72,7 @@ pub fn honour_environment(repo: &mut gix::Repository) -> Result<(), RepoError> {
     .map_err(|e| RepoError::io("open the object directory", &dir, e))?;
     repo.objects = gix::odb::memory::Proxy::from(gix::odb::Cache::from(std::sync::Arc::new(store).to_handle()))
         .with_write_passthrough();
-    ACTIVE.store(true, Ordering::Relaxed);
+    crate::error::alternates_env_read();
     Ok(())
 }
 

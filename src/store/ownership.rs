@@ -144,10 +144,10 @@ impl std::fmt::Display for Dropped {
 impl OwnedSession {
     /// Normalise the path in place; why the entry cannot be trusted, if it cannot.
     fn check(&mut self) -> Result<(), Untrusted> {
-        if !crate::manifest::is_valid_id(&self.id) {
+        if !crate::names::is_valid_id(&self.id) {
             return Err(Untrusted::InvalidId);
         }
-        if let Some(problem) = crate::manifest::branch_problem(&self.branch) {
+        if let Some(problem) = crate::names::branch_problem(&self.branch) {
             return Err(Untrusted::InvalidBranch(problem.to_string()));
         }
         self.path = normalise(&self.path)?;

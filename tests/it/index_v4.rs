@@ -29,7 +29,7 @@ fn format_4_is_byte_for_byte_what_git_writes() {
         env.git(&args);
         let v4 = std::fs::read(&index).expect("index");
         assert_eq!(&v4[4..8], &[0, 0, 0, 4]);
-        let ours = flowloom::apply::index_v4::encode(&v3).expect("encodes");
+        let ours = flowloom::fsutil::index_v4::encode(&v3).expect("encodes");
         assert!(ours == v4, "differs from git's format 4 (extra config {extra:?})");
         // And git reads it.
         std::fs::write(&index, &ours).expect("write");

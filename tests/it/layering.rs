@@ -36,37 +36,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Crossings that stand today, `(stage, imported module)`, and why. Pay them off; never add.
 const DEBTS: &[(&str, &str, &str)] = &[
     (
-        "manifest",
-        "store::machine",
-        "Manifest::setup_script builds the trust store's script type",
-    ),
-    (
-        "store",
-        "manifest",
-        "the record and metadata readers validate ids and branch names with the manifest's rules",
-    ),
-    (
-        "read",
-        "apply::copy",
-        "the reader lists ignored entries with copy's selection types",
-    ),
-    (
-        "read",
-        "apply::index_v4",
-        "the reader writes a refreshed index as the configuration asks git to (format 4, trailer, untracked cache)",
-    ),
-    (
-        "plan",
-        "apply::copy",
-        "the planner selects copies with copy's pure selection function",
-    ),
-    ("plan", "fsutil", "saved plans are read from disk in plan::saved"),
-    (
-        "apply",
-        "read::inspect",
-        "apply's just-in-time re-checks call the reader's probes directly",
-    ),
-    (
         "apply",
         "render::output",
         "apply prints warnings itself instead of through a reporting trait",
@@ -91,7 +60,6 @@ const DEBTS: &[(&str, &str, &str)] = &[
         "read::inspect",
         "render words the reader's probe results (dirt, processes) directly",
     ),
-    ("render", "apply::copy", "render words copy items with copy's types"),
     (
         "render",
         "read::dashboard",

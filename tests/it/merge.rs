@@ -192,6 +192,47 @@ fn local_changes_in_the_way_refuse_and_others_are_kept() {
     env.fsck();
 }
 
+/// Only the paths the merge changes are looked at in the base's worktree, yet everything
+/// in their way is found: an untracked file below a folder that becomes a file, a file
+/// where a folder comes, a name with glob characters, from a subfolder of the base's
+/// worktree (paths count from its top, never from where flowloom runs).
+#[test]
+fn what_is_in_the_way_of_a_changed_path_is_found_from_anywhere() {
+    let (env, wt) = with_session("");
+    // `src` (a folder on main) becomes a file; `notes` (nothing on main) a folder.
+    env.git_in(&wt, &["rm", "-rq", "src"]);
+    std::fs::write(wt.join("src"), "now a file\n").expect("write");
+    std::fs::create_dir_all(wt.join("notes")).expect("dir");
+    std::fs::write(wt.join("notes/a.txt"), "a\n").expect("write");
+    std::fs::write(wt.join("we*rd[1].txt"), "session\n").expect("write");
+    env.git_in(&wt, &["add", "-A"]);
+    env.git_in(&wt, &["commit", "-qm", "reshape"]);
+    let before = rev(&env, "main");
+    let refused = |expect: &str, from: &Path| {
+        let (code, _, err) = crate::common::run(env.flowloom_in(from).args(["merge", "--yes", "a"]));
+        assert_eq!(code, 1, "{expect}: {err}");
+        assert!(err.contains(expect), "{expect}: {err}");
+        assert_eq!(rev(&env, "main"), before, "{expect}");
+    };
+    env.write("src/mine.txt", "untracked below a folder that becomes a file\n");
+    refused("src/mine.txt", &env.path("bin"));
+    std::fs::remove_file(env.path("src/mine.txt")).expect("rm");
+    env.write("notes", "a file where a folder comes\n");
+    refused("notes", &env.path("src"));
+    std::fs::remove_file(env.path("notes")).expect("rm");
+    env.write("we*rd[1].txt", "mine\n");
+    refused("we*rd[1].txt", &env.path("bin"));
+    std::fs::remove_file(env.path("we*rd[1].txt")).expect("rm");
+    // A look-alike that the glob would match is not in the way.
+    env.write("weird1.txt", "kept\n");
+    let (code, out, err) = env.run(&["merge", "--yes", "a"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(env.path("src")).expect("src"), "now a file\n");
+    assert_eq!(std::fs::read_to_string(env.path("weird1.txt")).expect("kept"), "kept\n");
+    assert_eq!(status(&env, &env.repo), "?? weird1.txt\n");
+    env.fsck();
+}
+
 #[test]
 fn a_base_checked_out_nowhere_only_moves_the_ref() {
     let (env, wt) = with_session("");

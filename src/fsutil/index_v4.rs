@@ -1,4 +1,4 @@
-//! The index as the repository's configuration asks git to write it. gix writes format 2
+//! The index file as the repository's configuration asks git to write it. gix writes format 2
 //! (or 3) with a checksum whatever the configuration says; git writes:
 //!
 //! - format 4 for `index.version=4` (or `GIT_INDEX_VERSION=4`, or `feature.manyFiles`):
@@ -15,6 +15,9 @@
 //! So flowloom re-encodes what gix wrote. Anything this encoder does not know (a split
 //! index, an unknown version, a checksum that does not match) leaves the file as gix wrote
 //! it: format 2 with a checksum is always correct, only larger and slower.
+//!
+//! A leaf of its own: the reader writes the index back after refreshing its file times (as
+//! `git status` does), and apply writes it after a checkout.
 
 use std::io::Write;
 use std::path::Path;

@@ -118,11 +118,12 @@ fn classify_declared(
 fn orphan_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<Row> {
     let mut rows = Vec::new();
     for owned in crate::plan::orphans(manifest, &state.root, state) {
-        let wt = state.worktrees.get(&owned.path);
+        let wt = crate::plan::owned_worktree(state, owned);
         if wt.is_none() && !state.branches.contains_key(&owned.branch) {
             continue; // Gone entirely: nothing in the repository to report.
         }
-        let change = by_key.get(&(owned.id.as_str(), owned.path.as_path())).copied();
+        let path = crate::plan::owned_path(state, owned);
+        let change = by_key.get(&(owned.id.as_str(), path.as_path())).copied();
         // Retained: the plan keeps the branch, and there is no worktree left to remove
         // (or only a registration whose folder is gone).
         let kind = match change.map(|c| &c.action) {

@@ -131,6 +131,7 @@ pub(crate) fn update_worktree(
         entry.flags.set(Flags::SKIP_WORKTREE, was);
     }
     encodings_as_git_writes_them(wt_repo, &mut index, &workdir, Some(&changed))?;
+    ident_as_git_writes_it(wt_repo, &mut index, &workdir, Some(&changed))?;
     // The cached trees no longer describe the entries.
     index.remove_tree();
     index
@@ -343,6 +344,55 @@ fn smudged_wide(
     smudged.read_to_end(&mut out).map_err(gix::Error::from_error)?;
     drop(smudged);
     Ok(Some(out))
+}
+
+/// gix's `ident` filter writes `$Id: <blob id>$`; git writes `$Id: <blob id> $`. Only when
+/// some attributes file names `ident`, every checked-out file of `index` (only those in
+/// `only`, when given) that holds its own blob id that way gets git's spacing (nothing
+/// else can hold its own id), and its entry the new file's stat, as git's checkout records
+/// it. Whether any entry changed.
+pub(crate) fn ident_as_git_writes_it(
+    wt_repo: &gix::Repository,
+    index: &mut gix::index::File,
+    workdir: &std::path::Path,
+    only: Option<&std::collections::BTreeSet<&gix::bstr::BStr>>,
+) -> Result<bool, RepoError> {
+    if !attributes_mention(wt_repo, index, b"ident") {
+        return Ok(false);
+    }
+    let files: Vec<(usize, std::path::PathBuf, gix::ObjectId)> = index
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            use gix::index::entry::Mode;
+            (e.mode == Mode::FILE || e.mode == Mode::FILE_EXECUTABLE) && only.is_none_or(|o| o.contains(e.path(index)))
+        })
+        .filter_map(|(i, e)| {
+            let rel = gix::path::from_bstr(e.path(index)).ok()?.into_owned();
+            Some((i, workdir.join(rel), e.id))
+        })
+        .collect();
+    let mut changed = false;
+    for (i, file, id) in files {
+        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let gix_form = format!("$Id: {id}$");
+        if bytes.find(gix_form.as_bytes()).is_none() {
+            continue;
+        }
+        let fixed = bytes.replace(gix_form.as_bytes(), format!("$Id: {id} $").as_bytes());
+        std::fs::write(&file, fixed).map_err(|e| RepoError::io("write", &file, e))?;
+        if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
+            && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
+        {
+            index.entries_mut()[i].stat = stat;
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// Whether `info/attributes` or a `.gitattributes` of `index` holds `word`: a cheap look

@@ -2173,61 +2173,13 @@ fn executables_as_git_writes_them(wt_repo: &gix::Repository, worktree: &Path) ->
     Ok(())
 }
 
-/// gix's `ident` filter writes `$Id: <blob id>$`; git writes `$Id: <blob id> $`. Only when
-/// some attributes file of the worktree names `ident`, every checked-out file that holds
-/// its own blob id that way gets git's spacing (nothing else can hold its own id).
+/// `ident` as git writes it ([`crate::apply::checkout::ident_as_git_writes_it`]), in a new
+/// worktree.
 fn ident_as_git_writes_it(wt_repo: &gix::Repository, worktree: &Path) -> Result<(), RepoError> {
-    use gix::bstr::ByteSlice;
-    let index: gix::index::File = wt_repo
+    let mut index = wt_repo
         .open_index()
         .map_err(|e| RepoError::git("read the index of", worktree, e))?;
-    let names_ident = |text: &[u8]| text.split(|b| b.is_ascii_whitespace()).any(|w| w == b"ident");
-    let mut any = crate::fsutil::read_small(&wt_repo.common_dir().join("info").join("attributes"))
-        .is_some_and(|t| names_ident(&t));
-    for entry in index.entries() {
-        let rel = entry.path(&index);
-        if !any && (rel == ".gitattributes" || rel.ends_with(b"/.gitattributes")) {
-            any = wt_repo.find_object(entry.id).is_ok_and(|o| names_ident(&o.data));
-        }
-    }
-    if !any {
-        return Ok(());
-    }
-    let mut index = index;
-    let mut changed = false;
-    let paths: Vec<(usize, PathBuf, gix::ObjectId)> = index
-        .entries()
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| {
-            use gix::index::entry::Mode;
-            e.mode == Mode::FILE || e.mode == Mode::FILE_EXECUTABLE
-        })
-        .filter_map(|(i, e)| {
-            let rel = gix::path::from_bstr(e.path(&index).as_bstr()).ok()?.into_owned();
-            Some((i, worktree.join(rel), e.id))
-        })
-        .collect();
-    for (i, file, id) in paths {
-        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&file) else { continue };
-        let gix_form = format!("$Id: {id}$");
-        if bytes.find(gix_form.as_bytes()).is_none() {
-            continue;
-        }
-        let fixed = bytes.replace(gix_form.as_bytes(), format!("$Id: {id} $").as_bytes());
-        std::fs::write(&file, fixed).map_err(|e| RepoError::io("write", &file, e))?;
-        // The index records the file as now written, as git's checkout does.
-        if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
-            && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
-        {
-            index.entries_mut()[i].stat = stat;
-            changed = true;
-        }
-    }
-    if changed {
+    if crate::apply::checkout::ident_as_git_writes_it(wt_repo, &mut index, worktree, None)? {
         index
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", worktree, e))?;
@@ -2292,7 +2244,12 @@ fn delete_tree(path: &Path) -> Result<(), RepoError> {
         Ok(_) => std::fs::remove_file(p),
         Err(e) => Err(e),
     };
-    match remove(path) {
+    // First on every core; anything left after an error goes the careful way below.
+    let first = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => crate::fsutil::remove::remove_tree(path),
+        _ => remove(path),
+    };
+    match first {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => {
@@ -2423,7 +2380,7 @@ fn failpoint_part_way(step: &str, dir: &Path) {
 /// Debug builds only (the tests' binary): `<var>=<session>:<shell command>` runs the command
 /// at that point for that session, to prove what happens when someone acts in between
 /// (a file saved while apply waits or removes earlier sessions).
-fn test_hook(var: &str, session: &str) {
+pub(crate) fn test_hook(var: &str, session: &str) {
     #[cfg(debug_assertions)]
     if let Ok(spec) = std::env::var(var)
         && let Some((target, command)) = spec.split_once(':')

@@ -35,7 +35,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
     let found = orphans
         .iter()
         .find(|o| o.id == args.id)
-        .map(|o| o.path.clone())
+        .map(|o| crate::plan::owned_path(&state, o))
         .or_else(|| {
             plan.unmanaged
                 .iter()

@@ -191,6 +191,7 @@ pub(super) fn blockers(
     let files = state
         .worktrees
         .get(&change.path)
+        .or_else(|| state.elsewhere.get(&change.path))
         .and_then(|w| w.dirt.as_ref())
         .map(crate::read::inspect::Dirt::all_paths)
         .unwrap_or_default();

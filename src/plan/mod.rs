@@ -603,7 +603,7 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
             changes.push(Change {
                 session: owned.id.clone(),
                 branch: owned.branch.clone(),
-                path: owned.path.clone(),
+                path: owned_path(state, owned),
                 action,
             });
         }
@@ -699,11 +699,11 @@ pub fn questions(manifest: &Manifest, state: &State) -> Needs {
         }
     }
     for owned in orphans(manifest, root, state) {
-        if let Some(wt) = state.worktrees.get(&owned.path)
+        if let Some(wt) = owned_worktree(state, owned)
             && !wt.missing
         {
-            needs.dirt.insert(owned.path.clone());
-            needs.removal.insert(owned.path.clone());
+            needs.dirt.insert(wt.path.clone());
+            needs.removal.insert(wt.path.clone());
         }
         if state.branches.contains_key(&owned.branch) {
             needs.unmerged.insert(owned.branch.clone(), owned.base.clone());
@@ -798,9 +798,14 @@ pub fn orphans<'a>(manifest: &Manifest, root: &Path, state: &'a State) -> Vec<&'
         .sessions
         .iter()
         .filter(|o| !paths.contains(&o.path) && !branches.contains(o.branch.as_str()))
-        // A hand-edited record cannot make flowloom touch what lies outside its root
-        // (record paths are normalised when read: no `..` survives).
-        .filter(|o| o.path.starts_with(root) && o.path != root)
+        // Inside the root; outside it (a changed `root` left it there, or `git worktree
+        // move` took it) only while git registers it there on its branch: a hand-edited
+        // record cannot make flowloom touch anything else outside its root (record paths
+        // are normalised when read: no `..` survives).
+        .filter(|o| {
+            (o.path.starts_with(root) && o.path != root)
+                || owned_worktree(state, o).is_some_and(|wt| wt.branch.as_deref() == Some(o.branch.as_str()))
+        })
         .filter(|o| {
             !o.path
                 .components()
@@ -1149,27 +1154,46 @@ fn move_source<'a>(state: &'a State, session: &Session, path: &Path) -> Option<M
         .filter(|o| o.id == session.id && o.branch == session.branch && o.path != path)
         .find_map(|o| state.worktrees.get(&o.path).or(state.elsewhere.get(&o.path)))
         .filter(|wt| !wt.missing)
-        .or_else(|| moved_by_git(state, session, path))
+        .or_else(|| {
+            let owned = state
+                .owned
+                .sessions
+                .iter()
+                .find(|o| o.id == session.id && o.branch == session.branch && o.path == path)?;
+            moved_by_git(state, owned)
+        })
         .map(MoveSource::Found)
 }
 
 /// The owned session's worktree that `git worktree move` took elsewhere: git keeps the
 /// registration's name (the folder name flowloom gave it), so it is the worktree
-/// registered under that name, on the session's branch, at another path.
-fn moved_by_git<'a>(state: &'a State, session: &Session, path: &Path) -> Option<&'a Worktree> {
-    let owned = state
-        .owned
-        .sessions
-        .iter()
-        .any(|o| o.id == session.id && o.branch == session.branch && o.path == path);
-    let name = path.file_name()?.to_str()?;
-    owned
-        .then(|| {
-            state.worktrees.values().chain(state.elsewhere.values()).find(|wt| {
-                !wt.missing && wt.path != path && wt.admin_id == name && wt.branch.as_deref() == Some(&session.branch)
-            })
-        })
-        .flatten()
+/// registered under that name, on the session's branch, at another path that no other
+/// entry of the record claims.
+fn moved_by_git<'a>(state: &'a State, owned: &OwnedSession) -> Option<&'a Worktree> {
+    let name = owned.path.file_name()?.to_str()?;
+    state.worktrees.values().chain(state.elsewhere.values()).find(|wt| {
+        !wt.missing
+            && wt.path != owned.path
+            && wt.admin_id == name
+            && wt.branch.as_deref() == Some(&owned.branch)
+            && state.owned.by_path(&wt.path).is_none()
+    })
+}
+
+/// Where an owned session's worktree is: registered at its recorded path (inside the root
+/// or not), else where `git worktree move` took it (SPEC §3: the record is what flowloom
+/// owns, wherever git says it now lies).
+pub fn owned_worktree<'a>(state: &'a State, owned: &OwnedSession) -> Option<&'a Worktree> {
+    state
+        .worktrees
+        .get(&owned.path)
+        .or_else(|| state.elsewhere.get(&owned.path))
+        .or_else(|| moved_by_git(state, owned))
+}
+
+/// The path an owned session's plan and status name: where its worktree is now.
+pub fn owned_path(state: &State, owned: &OwnedSession) -> PathBuf {
+    owned_worktree(state, owned).map_or_else(|| owned.path.clone(), |wt| wt.path.clone())
 }
 
 /// SPEC §11.3: move a session's worktree to its declared path, unless something forbids
@@ -1395,7 +1419,8 @@ fn plan_orphan(
     options: &Options,
     environment: &crate::manifest::Environment,
 ) -> Option<Action> {
-    let wt: Option<&Worktree> = state.worktrees.get(&owned.path);
+    let wt: Option<&Worktree> = owned_worktree(state, owned);
+    let path = wt.map_or(owned.path.as_path(), |wt| wt.path.as_path());
     let branch = state.branches.get(&owned.branch);
     // Its worktree is in the trash: changed since it was checked, it goes back (and the next
     // plan judges it afresh); exactly as checked, its removal is finished below.
@@ -1415,11 +1440,7 @@ fn plan_orphan(
     // other worktree has it checked out, and never when it is what sessions start from.
     let is_a_base = state.bases.contains_key(&owned.branch);
     let delete_branch = branch.filter(|_| {
-        owned.branch_created
-            && !is_a_base
-            && checked_out
-                .get(owned.branch.as_str())
-                .is_none_or(|p| *p == owned.path.as_path())
+        owned.branch_created && !is_a_base && checked_out.get(owned.branch.as_str()).is_none_or(|p| *p == path)
     });
     let integrated = delete_branch.and_then(|b| branch_loss(owned, b, &mut loss));
     let worktree = worktree_removal(wt, trashed, half_made);
@@ -1500,7 +1521,9 @@ fn teardown_of(
         Some(MetadataFile::Valid(m)) => m.ports(),
         _ => BTreeMap::new(),
     };
-    let worktree = owned.path.to_string_lossy();
+    let worktree = wt
+        .map_or(owned.path.as_path(), |wt| wt.path.as_path())
+        .to_string_lossy();
     let vars = crate::manifest::environment::variables(
         environment,
         &crate::manifest::environment::Values {
@@ -1532,7 +1555,7 @@ struct Loss {
 /// detached commits; and what forbids it outright: a lock, a submodule, a process, the
 /// worktree flowloom runs in (`rules::removal_blockers`, which apply checks again with).
 fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> Loss {
-    let facts = worktree_facts(state, owned, wt, half_made);
+    let facts = worktree_facts(state, wt, half_made);
     let mut loss = Loss {
         reasons: rules::removal_blockers(&facts, &owned.id, None),
         ..Loss::default()
@@ -1550,11 +1573,11 @@ fn worktree_loss(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: 
 }
 
 /// What the reader found in an orphan's worktree, as the removal rules take it.
-fn worktree_facts(state: &State, owned: &OwnedSession, wt: &Worktree, half_made: bool) -> rules::WorktreeFacts {
+fn worktree_facts(state: &State, wt: &Worktree, half_made: bool) -> rules::WorktreeFacts {
     rules::WorktreeFacts {
         lock: wt.lock.clone(),
         half_made,
-        started_inside: state.current_worktree.as_deref() == Some(owned.path.as_path()),
+        started_inside: state.current_worktree.as_deref() == Some(wt.path.as_path()),
         submodule: wt.submodule.clone(),
         foreign_git: wt.foreign_git.clone(),
         nested: wt.nested.clone(),
@@ -1674,12 +1697,16 @@ fn exclude_drops(manifest: &Manifest, state: &State, changes: &mut [Change]) {
             .collect();
     for change in changes {
         let folder = folder_name(&change.path);
+        // An orphan outside the root has its lines where it lies (`staying_elsewhere`).
+        let parent = match change.path.parent() {
+            Some(parent) if !change.path.starts_with(&state.root) => parent,
+            _ => state.root.as_path(),
+        };
         if let Action::Remove(r) | Action::Retain { removal: r, .. } = &mut change.action {
-            r.exclude_drop =
-                crate::store::exclude::wanted(top, &state.root, [(change.session.as_str(), folder.as_str())])
-                    .into_iter()
-                    .filter(|l| !kept.contains(l))
-                    .collect();
+            r.exclude_drop = crate::store::exclude::wanted(top, parent, [(change.session.as_str(), folder.as_str())])
+                .into_iter()
+                .filter(|l| !kept.contains(l))
+                .collect();
         }
     }
 }
@@ -1816,6 +1843,16 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         from: r.from.clone(),
         to: r.to.clone(),
     }));
+    // An orphan that `git worktree move` took elsewhere: its ownership entry follows it
+    // before it is removed there (git wrote the links already).
+    steps.extend(orphans(manifest, &state.root, state).into_iter().filter_map(|o| {
+        let wt = owned_worktree(state, o).filter(|wt| wt.path != o.path)?;
+        Some(Housekeeping::RepairLinks {
+            admin_id: wt.admin_id.clone(),
+            from: o.path.clone(),
+            to: wt.path.clone(),
+        })
+    }));
     // A move a kill interrupted: finished (or forgotten, when its folder had not moved).
     steps.extend(state.owned.moving.iter().map(|m| Housekeeping::FinishMove {
         admin_id: m.admin_id.clone(),
@@ -1823,7 +1860,7 @@ fn housekeeping(manifest: &Manifest, state: &State, changes: &[Change]) -> Vec<H
         to: m.to.clone(),
     }));
     for o in &state.owned.sessions {
-        let gone = !state.worktrees.contains_key(&o.path) && !state.branches.contains_key(&o.branch);
+        let gone = owned_worktree(state, o).is_none() && !state.branches.contains_key(&o.branch);
         if gone {
             steps.push(Housekeeping::DropRecord {
                 session: o.id.clone(),
@@ -1843,11 +1880,13 @@ fn unmanaged(manifest: &Manifest, state: &State) -> Vec<Unmanaged> {
     let declared_branches: BTreeSet<&str> = manifest.sessions.values().map(|s| s.branch.as_str()).collect();
     let owned_branches: BTreeSet<&str> = state.owned.sessions.iter().map(|o| o.branch.as_str()).collect();
     let worktree_branches: BTreeSet<&str> = state.worktrees.values().filter_map(|wt| wt.branch.as_deref()).collect();
-    // Owned worktrees that `git worktree move` took elsewhere are moved back, not unmanaged.
-    let moved: BTreeSet<&Path> = manifest
+    // Owned worktrees that `git worktree move` took elsewhere are moved back (or removed,
+    // when orphans), never unmanaged.
+    let moved: BTreeSet<&Path> = state
+        .owned
         .sessions
-        .values()
-        .filter_map(|s| moved_by_git(state, s, &state.root.join(&s.worktree)))
+        .iter()
+        .filter_map(|o| moved_by_git(state, o))
         .map(|wt| wt.path.as_path())
         .collect();
     let mut out = Vec::new();

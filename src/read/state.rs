@@ -25,7 +25,8 @@ pub struct State {
     pub root: PathBuf,
     /// Declared worktree paths that exist on disk without being registered worktrees.
     pub occupied: BTreeSet<PathBuf>,
-    /// The worktree flowloom was started in, when that is a linked worktree inside the root.
+    /// The worktree flowloom was started in, when that is a linked worktree inside the root
+    /// (or an owned one outside it).
     pub current_worktree: Option<PathBuf>,
     /// Linked worktrees whose folder lies inside the root, by absolute path.
     pub worktrees: BTreeMap<PathBuf, Worktree>,
@@ -301,7 +302,8 @@ impl State {
         }
         state.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
         if let Ok(cwd) = start_dir.canonicalize() {
-            state.current_worktree = state.worktrees.keys().find(|p| cwd.starts_with(p)).cloned();
+            let registered = state.worktrees.keys().chain(state.elsewhere.keys());
+            state.current_worktree = registered.into_iter().find(|p| cwd.starts_with(p)).cloned();
         }
         Ok(state)
     }
@@ -497,7 +499,12 @@ impl State {
     /// Which worktrees have uncommitted changes (a worktree git cannot read is unreadable,
     /// not an error), and whether a switch a kill interrupted can be finished.
     fn answer_dirt(&mut self, repo: &gix::Repository, needs: &Needs) {
-        let to_check: Vec<&Worktree> = needs.dirt.iter().filter_map(|p| self.worktrees.get(p)).collect();
+        // Owned worktrees outside the root too: an orphan there is removed with every check.
+        let to_check: Vec<&Worktree> = needs
+            .dirt
+            .iter()
+            .filter_map(|p| self.worktrees.get(p).or_else(|| self.elsewhere.get(p)))
+            .collect();
         let mut lines = self.exclude.lines.clone();
         lines.extend(self.exclude.legacy_lines.iter().cloned());
         let hidden = crate::store::exclude::line_paths(&lines);
@@ -506,7 +513,7 @@ impl State {
         for (path, dirt) in checked.iter().zip(results) {
             // A worktree git cannot read (a half-made registration, a broken index) is not
             // an error of the whole plan: it blocks what would touch it, with the reason.
-            if let Some(wt) = self.worktrees.get_mut(path) {
+            if let Some(wt) = self.worktrees.get_mut(path).or(self.elsewhere.get_mut(path)) {
                 match dirt {
                     Ok(dirt) => wt.dirt = Some(dirt),
                     Err(e) => wt.unreadable = Some(e.to_string()),
@@ -531,7 +538,9 @@ impl State {
     /// What removing each worktree would take with it besides files.
     fn answer_removal(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
         for path in &needs.removal {
-            let Some(wt) = self.worktrees.get(path) else { continue };
+            let Some(wt) = self.worktrees.get(path).or_else(|| self.elsewhere.get(path)) else {
+                continue;
+            };
             // A worktree whose index cannot be read is unreadable, not "with a submodule".
             let (submodule, unreadable) = match crate::read::inspect::populated_submodule(repo, &wt.admin_id, path) {
                 Ok(found) => (found, None),
@@ -551,7 +560,7 @@ impl State {
             let foreign_git =
                 crate::read::inspect::backlink_problem(path, &repo.common_dir().join("worktrees").join(&wt.admin_id));
             let nested = crate::read::inspect::unpushed_nested_repositories(path);
-            if let Some(wt) = self.worktrees.get_mut(path) {
+            if let Some(wt) = self.worktrees.get_mut(path).or(self.elsewhere.get_mut(path)) {
                 if let Some(why) = unreadable {
                     wt.dirt = None;
                     wt.unreadable = Some(why);
@@ -707,7 +716,16 @@ fn read_registration(
             crate::read::inspect::rebasing(proxy.git_dir())
                 .and_then(|full| full.strip_prefix("refs/heads/").map(str::to_owned))
         });
-        let owned = owned.by_path(&path).map(|o| {
+        // Owned there, or (git keeps a registration's name) an owned session's worktree that
+        // `git worktree move` took there: the plan decides which.
+        let name: &[u8] = proxy.id().map(|id| id.as_ref()).unwrap_or_default();
+        let moved = || {
+            owned
+                .sessions
+                .iter()
+                .find(|o| o.path.file_name().is_some_and(|f| f.as_encoded_bytes() == name))
+        };
+        let owned = owned.by_path(&path).or_else(moved).map(|o| {
             let detached = head
                 .as_deref()
                 .filter(|_| !missing)

@@ -1047,13 +1047,13 @@ fn esc(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
-/// git with the hermetic environment of [`TestEnv`] (copied from its flowloom command, so
-/// the two never drift apart), started in `dir`.
 thread_local! {
     /// Variables of the row under way that every git run of it gets (see `run_case`).
     static OBSERVED_WITH: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// git with the hermetic environment of [`TestEnv`] (copied from its flowloom command, so
+/// the two never drift apart), started in `dir`.
 fn git(env: &TestEnv, dir: &Path) -> Command {
     let template = env.flowloom_in(dir);
     let mut cmd = Command::new("git");

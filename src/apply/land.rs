@@ -439,14 +439,16 @@ fn checked_out(repo: &gix::Repository, base_ref: &str) -> Result<Option<gix::Rep
             .flatten()
             .is_some_and(|n| n.as_bstr() == base_ref.as_bytes().as_bstr())
     };
-    let main = repo.main_repo().map_err(git("open", "the main worktree"))?;
+    let mut main = repo.main_repo().map_err(git("open", "the main worktree"))?;
+    main.objects = repo.objects.clone(); // the same objects (and alternates)
     if main.workdir().is_some() && on_base(&main) {
         return Ok(Some(main));
     }
     for proxy in repo.worktrees().map_err(|e| git("list", "the worktrees")(e))? {
-        let Ok(wt) = proxy.into_repo_with_possibly_inaccessible_worktree() else {
+        let Ok(mut wt) = proxy.into_repo_with_possibly_inaccessible_worktree() else {
             continue;
         };
+        wt.objects = repo.objects.clone();
         if on_base(&wt) && wt.workdir().is_some_and(std::path::Path::exists) {
             return Ok(Some(wt));
         }

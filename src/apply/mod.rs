@@ -1506,6 +1506,8 @@ impl<'a> Executor<'a> {
         edit: impl FnOnce(&mut gix::config::FileTransaction, &Path) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
         let config_path = self.common_dir.join("config");
+        // git keeps a config file's mode when it rewrites it; gix writes a new file.
+        let mode = std::fs::metadata(&config_path).map(|m| m.permissions()).ok();
         let _intent = crate::store::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
         let mut config = self
             .repo
@@ -1513,6 +1515,9 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("open", &config_path, e))?;
         if edit(&mut config, &config_path)? {
             config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
+            if let Some(mode) = mode {
+                let _ = std::fs::set_permissions(&config_path, mode);
+            }
         }
         Ok(())
     }
@@ -1634,6 +1639,8 @@ impl<'a> Executor<'a> {
             gix_worktree::add::Options::default(),
         )
         .map_err(|e| RepoError::io("prepare the worktree", path, e))?;
+        // As git, before anything is made in it (what is made inherits its set-group-id bit).
+        crate::fsutil::shared::adjust(path);
         let head_file = prepared.git_dir().join("HEAD");
         std::fs::write(&head_file, format!("ref: {}\n", full.as_bstr()))
             .map_err(|e| RepoError::io("write", &head_file, e))?;
@@ -1649,6 +1656,7 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| RepoError::message(format!("{} was not registered", path.display())))?
             .into_repo()
             .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.objects = self.repo.objects.clone(); // the same objects (and alternates)
         wt_repo.clear_namespace();
         crate::apply::checkout::config_as_git_reads_it(&mut wt_repo)?;
         // As gix (and clone): the symbolic HEAD's reflog starts at the commit, the branch
@@ -1739,6 +1747,7 @@ impl<'a> Executor<'a> {
             .repo
             .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
+        crate::fsutil::shared::adjust(path); // as git, before the checkout
         failpoint("create:registered");
         if crate::apply::checkout::has_gitdir_condition(self.repo) {
             return self.check_out_registered(prepared, path, tree, progress);
@@ -1787,11 +1796,12 @@ impl<'a> Executor<'a> {
         let path = &change.path;
         let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
         // Through its registration, so that it inherits this repository's open options.
-        let wt_repo = self
+        let mut wt_repo = self
             .proxy(path)?
             .ok_or_else(|| RepoError::message(format!("{} is not a registered worktree", path.display())))?
             .into_repo()
             .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.objects = self.repo.objects.clone(); // the same objects (and alternates)
         let workdir = wt_repo
             .workdir()
             .map(Path::to_owned)
@@ -1836,6 +1846,10 @@ impl<'a> Executor<'a> {
             &full,
             &format!("checkout: moving from {from} to {}", change.branch),
         )?;
+        // As `git switch`: what it writes through lock files gets git's shared modes.
+        for rel in ["HEAD", "index", "logs/HEAD"] {
+            crate::fsutil::shared::adjust(&wt_repo.git_dir().join(rel));
+        }
         let _ = std::fs::remove_file(&marker);
         Ok(())
     }

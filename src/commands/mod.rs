@@ -545,8 +545,9 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
                 open_error(start_dir, &e)
             })?;
     crate::read::format::check(repo.common_dir())?;
-    let repo = bare_as_configured(repo, as_is)?;
+    let mut repo = bare_as_configured(repo, as_is)?;
     shared_repository(&repo)?;
+    crate::store::objects::honour_environment(&mut repo)?;
     Ok(repo)
 }
 

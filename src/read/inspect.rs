@@ -101,7 +101,14 @@ fn open_linked(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gi
         .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
         .map_err(|e| RepoError::git("find worktree", path, e))?
         .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
-    proxy.into_repo().map_err(|e| RepoError::git("open worktree", path, e))
+    let mut wt_repo = proxy
+        .into_repo()
+        .map_err(|e| RepoError::git("open worktree", path, e))?;
+    if crate::error::alternates_env_is_read() {
+        // Its own opening reads no `GIT_ALTERNATE_OBJECT_DIRECTORIES`: `repo`'s store does.
+        wt_repo.objects = repo.objects.clone();
+    }
+    Ok(wt_repo)
 }
 
 /// Count what removing this worktree would lose: `git status` in it, plus every untracked

@@ -350,12 +350,12 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
             StatChange::New(stat) => entry.stat = stat,
         }
     }
-    let skip_hash = repo.config_snapshot().boolean("index.skipHash").unwrap_or(false);
     let options = gix::index::write::Options {
         extensions: Default::default(),
-        skip_hash,
+        skip_hash: false,
     };
-    if index.write(options).is_ok() && crate::fsutil::index_v4::wants_v4(repo) {
-        let _ = crate::fsutil::index_v4::rewrite(&repo.index_path());
+    // Then as git writes it: format 4, the null trailer, the untracked cache, as configured.
+    if index.write(options).is_ok() {
+        let _ = crate::fsutil::index_v4::write_as_configured(repo);
     }
 }

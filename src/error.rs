@@ -31,6 +31,35 @@ fn is_identifier(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// What to do when objects git would find through `GIT_ALTERNATE_OBJECT_DIRECTORIES` are
+/// missing because flowloom could not read its folders (it reads them through a folder of
+/// its own in the git dir, `store::objects`, which a read-only repository cannot take).
+pub const ALTERNATES_ENV_HINT: &str = "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom could not read objects from it \
+     (it needs to write a folder of its own in the git dir for that): list those folders in \
+     .git/objects/info/alternates instead (one a line), which git reads too";
+
+/// Set once this process reads the folders `GIT_ALTERNATE_OBJECT_DIRECTORIES` names.
+static ALTERNATES_READ: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Says that this process reads the variable's folders (`store::objects`).
+pub fn alternates_env_read() {
+    ALTERNATES_READ.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether this process reads the variable's folders (through `repo.objects` of the
+/// repository the command opened: a repository opened anew does not).
+pub fn alternates_env_is_read() -> bool {
+    ALTERNATES_READ.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// [`ALTERNATES_ENV_HINT`], when `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set (and not empty)
+/// and its folders are not read.
+pub fn alternates_env_hint() -> Option<&'static str> {
+    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
+        .filter(|v| !v.is_empty() && !ALTERNATES_READ.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|_| ALTERNATES_ENV_HINT)
+}
+
 #[derive(Debug, thiserror::Error, Diagnostic)]
 pub enum RepoError {
     #[error("could not {action} {}: {reason}", path.display())]

@@ -17,6 +17,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use crate::error::RepoError;
 
 pub mod index_v4;
+pub mod remove;
 pub mod shared;
 pub mod stamps;
 pub mod wide;

@@ -18,13 +18,42 @@ pub fn archive_ref(n: u64, branch: &str) -> String {
 
 /// The revspec that names the commit `spec` names (`<spec>^{commit}`), for `rev_parse`. A
 /// `:/text` spec (the youngest commit reachable from any ref whose message matches) takes
-/// the rest of the spec as its text, so it is left as it is: it names a commit already.
+/// the rest of the spec as its text, so nothing is appended: it names a commit already.
 pub fn commit_spec(spec: &str) -> String {
+    let spec = dot_matches_newline(spec);
     if spec.starts_with(":/") {
-        spec.to_owned()
+        spec
     } else {
         format!("{spec}^{{commit}}")
     }
+}
+
+/// git searches messages (`:/text`, `<rev>^{/text}`) with a POSIX extended regular
+/// expression compiled without `REG_NEWLINE`, so `.` matches a newline too; gix compiles
+/// Rust's syntax, where `.` stops at one unless the pattern starts with `(?s)`. The flag goes
+/// after git's `!-` (negated) or `!!` (a literal `!`) prefix.
+fn dot_matches_newline(spec: &str) -> String {
+    fn flagged(text: &str) -> String {
+        let prefix = if text.starts_with("!-") || text.starts_with("!!") {
+            2
+        } else {
+            0
+        };
+        if text.len() == prefix || (text.starts_with('!') && prefix == 0) {
+            return text.to_owned(); // refused by git and gix alike
+        }
+        format!("{}(?s){}", &text[..prefix], &text[prefix..])
+    }
+    if let Some(text) = spec.strip_prefix(":/") {
+        return format!(":/{}", flagged(text));
+    }
+    let mut parts = spec.split("^{/");
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        out.push_str("^{/");
+        out.push_str(&flagged(part));
+    }
+    out
 }
 
 /// The lock reason `git worktree add` (and gix) leave while a checkout is under way.
@@ -133,4 +162,20 @@ pub fn branch_problem(name: &str) -> Option<String> {
         E::Empty => "it is empty".into(),
         other => other.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::commit_spec;
+
+    #[test]
+    fn message_searches_let_dot_match_a_newline_as_git_does() {
+        assert_eq!(commit_spec(":/fix.*parser"), ":/(?s)fix.*parser");
+        assert_eq!(commit_spec(":/!-un.elated"), ":/!-(?s)un.elated");
+        assert_eq!(commit_spec(":/!!bang"), ":/!!(?s)bang");
+        assert_eq!(commit_spec(":/!x"), ":/!x");
+        assert_eq!(commit_spec(":/"), ":/");
+        assert_eq!(commit_spec("main^{/fix.}"), "main^{/(?s)fix.}^{commit}");
+        assert_eq!(commit_spec("main~2"), "main~2^{commit}");
+    }
 }

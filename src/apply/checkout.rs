@@ -131,6 +131,7 @@ pub(crate) fn update_worktree(
         entry.flags.set(Flags::SKIP_WORKTREE, was);
     }
     encodings_as_git_writes_them(wt_repo, &mut index, &workdir, Some(&changed))?;
+    ident_as_git_writes_it(wt_repo, &mut index, &workdir, Some(&changed))?;
     // The cached trees no longer describe the entries.
     index.remove_tree();
     index
@@ -215,11 +216,11 @@ pub(crate) fn encodings_as_git_writes_them(
     if !attributes_mention(wt_repo, index, b"working-tree-encoding=") {
         return Ok(false);
     }
-    let wide: Vec<(usize, crate::fsutil::wide::Wide)> = {
-        let mut attributes = wt_repo
-            .attributes_only(index, gix::worktree::stack::state::attributes::Source::IdMapping)
-            .map_err(|e| RepoError::git("read the attributes of", workdir, e))?;
-        let mut outcome = attributes.selected_attribute_matches(["working-tree-encoding"]);
+    let mut attributes = wt_repo
+        .attributes_only(index, gix::worktree::stack::state::attributes::Source::IdMapping)
+        .map_err(|e| RepoError::git("read the attributes of", workdir, e))?;
+    let wide: Vec<(usize, crate::fsutil::wide::Wide, Option<gix::bstr::BString>)> = {
+        let mut outcome = attributes.selected_attribute_matches(["working-tree-encoding", "filter"]);
         let mut found = Vec::new();
         for (i, entry) in index.entries().iter().enumerate() {
             use gix::index::entry::Mode;
@@ -233,32 +234,160 @@ pub(crate) fn encodings_as_git_writes_them(
                 continue;
             };
             platform.matching_attributes(&mut outcome);
-            let form = outcome.iter_selected().find_map(|m| match m.assignment.state {
-                gix::attrs::StateRef::Value(v) => crate::fsutil::wide::by_name(v.as_bstr()),
-                _ => None,
-            });
-            if let Some(form) = form {
-                found.push((i, form));
+            let value = |name: &str| {
+                outcome.iter_selected().find_map(|m| match m.assignment.state {
+                    gix::attrs::StateRef::Value(v) if m.assignment.name.as_str() == name => {
+                        Some(v.as_bstr().to_owned())
+                    }
+                    _ => None,
+                })
+            };
+            if let Some(form) = value("working-tree-encoding").and_then(|v| crate::fsutil::wide::by_name(&v)) {
+                found.push((i, form, value("filter")));
             }
         }
         found
     };
     let mut changed = false;
-    for (i, form) in wide {
-        let Ok(rel) = gix::path::from_bstr(index.entries()[i].path(index)).map(|p| p.into_owned()) else {
+    for (i, form, filter) in wide {
+        let entry = &index.entries()[i];
+        let Ok(rel) = gix::path::from_bstr(entry.path(index)).map(|p| p.into_owned()) else {
             continue;
         };
         let file = workdir.join(rel);
         if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let bytes = std::fs::read(&file).map_err(|e| RepoError::io("read", &file, e))?;
-        let Ok(text) = std::str::from_utf8(&bytes) else {
-            continue;
+        let driver = filter.and_then(|name| {
+            let drivers = gix::filter::Pipeline::options(wt_repo).ok()?.drivers;
+            drivers
+                .into_iter()
+                .find(|d| d.name == name && (d.smudge.is_some() || d.process.is_some()))
+        });
+        let written = match driver {
+            Some(driver) => {
+                let (id, mode, path) = (entry.id, entry.mode, entry.path(index).to_owned());
+                let path: &gix::bstr::BStr = path.as_ref();
+                let platform = attributes
+                    .at_entry(path, Some(mode))
+                    .map_err(|e| RepoError::git("read the attributes of", &file, e))?;
+                smudged_wide(wt_repo, &platform, path, id, form, &driver)
+                    .map_err(|e| RepoError::git("check out", &file, e))?
+            }
+            None => {
+                let bytes = std::fs::read(&file).map_err(|e| RepoError::io("read", &file, e))?;
+                std::str::from_utf8(&bytes).ok().map(|text| form.encode(text))
+            }
         };
-        std::fs::write(&file, form.encode(text)).map_err(|e| RepoError::io("write", &file, e))?;
+        let Some(written) = written else { continue };
+        std::fs::write(&file, written).map_err(|e| RepoError::io("write", &file, e))?;
         let meta = gix::index::fs::Metadata::from_path_no_follow(&file).map_err(|e| RepoError::io("stat", &file, e))?;
         if let Ok(stat) = gix::index::entry::Stat::from_fs(&meta) {
+            index.entries_mut()[i].stat = stat;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// What git writes for blob `id` at `path` with a UTF-16/32 `form` and the filter `driver`:
+/// git encodes before it smudges, so the filter gets the encoded bytes (convert.c,
+/// `convert_to_working_tree_ca_internal`: ident, eol, encoding, then the filter), where gix
+/// gives it the UTF-8 text. The blob through ident and eol (gix's pipeline without its
+/// drivers), encoded, then through the driver. `None` for a blob that is not UTF-8 (git
+/// cannot encode it, and checks it out as gix did).
+fn smudged_wide(
+    wt_repo: &gix::Repository,
+    attributes: &gix::worktree::stack::Platform<'_>,
+    path: &gix::bstr::BStr,
+    id: gix::ObjectId,
+    form: crate::fsutil::wide::Wide,
+    driver: &gix::filter::plumbing::Driver,
+) -> Result<Option<Vec<u8>>, gix::Error> {
+    use gix::filter::plumbing::{driver, pipeline::convert::to_worktree};
+    use std::io::Read;
+    let blob = wt_repo.find_blob(id)?.detach().data;
+    let mut options = gix::filter::Pipeline::options(wt_repo)?;
+    options.drivers.clear();
+    let context = wt_repo.command_context()?;
+    let mut pipeline = gix::filter::plumbing::Pipeline::new(context, wt_repo.object_hash(), options);
+    let text = pipeline
+        .convert_to_worktree(
+            &blob,
+            path,
+            &mut |_, outcome| {
+                attributes.matching_attributes(outcome);
+            },
+            to_worktree::Options {
+                can_delay: driver::apply::Delay::Forbid,
+                unknown_encoding: to_worktree::UnknownEncoding::Ignore,
+            },
+        )?
+        .as_bytes()
+        .map(<[u8]>::to_vec);
+    let Some(text) = text.and_then(|t| String::from_utf8(t).ok()) else {
+        return Ok(None);
+    };
+    let encoded = form.encode(&text);
+    let mut state = pipeline.into_driver_state();
+    let context = driver::apply::Context {
+        rela_path: path,
+        ref_name: None,
+        treeish: None,
+        blob: Some(id),
+    };
+    let smudged = state.apply(driver, &mut encoded.as_slice(), driver::Operation::Smudge, context)?;
+    let Some(mut smudged) = smudged else {
+        return Ok(Some(encoded));
+    };
+    let mut out = Vec::new();
+    smudged.read_to_end(&mut out).map_err(gix::Error::from_error)?;
+    drop(smudged);
+    Ok(Some(out))
+}
+
+/// gix's `ident` filter writes `$Id: <blob id>$`; git writes `$Id: <blob id> $`. Only when
+/// some attributes file names `ident`, every checked-out file of `index` (only those in
+/// `only`, when given) that holds its own blob id that way gets git's spacing (nothing
+/// else can hold its own id), and its entry the new file's stat, as git's checkout records
+/// it. Whether any entry changed.
+pub(crate) fn ident_as_git_writes_it(
+    wt_repo: &gix::Repository,
+    index: &mut gix::index::File,
+    workdir: &std::path::Path,
+    only: Option<&std::collections::BTreeSet<&gix::bstr::BStr>>,
+) -> Result<bool, RepoError> {
+    if !attributes_mention(wt_repo, index, b"ident") {
+        return Ok(false);
+    }
+    let files: Vec<(usize, std::path::PathBuf, gix::ObjectId)> = index
+        .entries()
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| {
+            use gix::index::entry::Mode;
+            (e.mode == Mode::FILE || e.mode == Mode::FILE_EXECUTABLE) && only.is_none_or(|o| o.contains(e.path(index)))
+        })
+        .filter_map(|(i, e)| {
+            let rel = gix::path::from_bstr(e.path(index)).ok()?.into_owned();
+            Some((i, workdir.join(rel), e.id))
+        })
+        .collect();
+    let mut changed = false;
+    for (i, file, id) in files {
+        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&file) else { continue };
+        let gix_form = format!("$Id: {id}$");
+        if bytes.find(gix_form.as_bytes()).is_none() {
+            continue;
+        }
+        let fixed = bytes.replace(gix_form.as_bytes(), format!("$Id: {id} $").as_bytes());
+        std::fs::write(&file, fixed).map_err(|e| RepoError::io("write", &file, e))?;
+        if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
+            && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
+        {
             index.entries_mut()[i].stat = stat;
             changed = true;
         }

@@ -128,6 +128,18 @@ pub enum LandError {
         worktree: PathBuf,
         paths: Vec<String>,
     },
+    #[error("the checkout filter `{driver}` fails on {}: {reason}; nothing was merged", list(.files))]
+    #[diagnostic(
+        code(flowloom::merge::filter),
+        help(
+            "the attributes send these files through filter.{driver}.smudge (or .process), which `git merge` needs too: check that the program is installed and works, then run `flowloom merge` again"
+        )
+    )]
+    FilterFailed {
+        driver: String,
+        files: Vec<String>,
+        reason: String,
+    },
     #[error("`{base}` moved while the merge ran (it was {expected}); nothing of the merge was applied to it")]
     #[diagnostic(code(flowloom::merge::moved), help("run `flowloom merge` again"))]
     Moved { base: String, expected: String },
@@ -196,11 +208,12 @@ pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, Lan
         Mode::Rebase => replay(&mem, request, old, &commits)?,
     };
     let changes = changed_paths(&mem, old, new)?;
-    let objects = mem.objects.take_object_memory();
     let worktree = checked_out(repo, &base_ref)?;
     if let Some(wt) = &worktree {
         check_local_changes(wt, old, &changes, &request.base)?;
+        check_filters(wt, &mem, new, &changes)?;
     }
+    let objects = mem.objects.take_object_memory();
     let reflog = reflog_message(request, &commits, written.is_empty());
     Ok(Landing {
         base_ref,
@@ -426,14 +439,16 @@ fn checked_out(repo: &gix::Repository, base_ref: &str) -> Result<Option<gix::Rep
             .flatten()
             .is_some_and(|n| n.as_bstr() == base_ref.as_bytes().as_bstr())
     };
-    let main = repo.main_repo().map_err(git("open", "the main worktree"))?;
+    let mut main = repo.main_repo().map_err(git("open", "the main worktree"))?;
+    main.objects = repo.objects.clone(); // the same objects (and alternates)
     if main.workdir().is_some() && on_base(&main) {
         return Ok(Some(main));
     }
     for proxy in repo.worktrees().map_err(|e| git("list", "the worktrees")(e))? {
-        let Ok(wt) = proxy.into_repo_with_possibly_inaccessible_worktree() else {
+        let Ok(mut wt) = proxy.into_repo_with_possibly_inaccessible_worktree() else {
             continue;
         };
+        wt.objects = repo.objects.clone();
         if on_base(&wt) && wt.workdir().is_some_and(std::path::Path::exists) {
             return Ok(Some(wt));
         }
@@ -534,6 +549,93 @@ fn pathspecs(workdir: &std::path::Path, changed: &BTreeSet<&BStr>) -> Vec<BStrin
     specs
 }
 
+/// As git's checkout fails on a filter that is `required` and cannot run or fails (a
+/// missing program, an LFS object that cannot be had), the merge is refused before
+/// anything is written: every new file whose attributes (as the merged tree holds them)
+/// name a configured `smudge` or `process` driver is put through the filters in memory
+/// first. A driver that is not required falls back to the blob, as in git; nothing is
+/// asked where no driver is configured.
+fn check_filters(
+    wt: &gix::Repository,
+    mem: &gix::Repository,
+    new: gix::ObjectId,
+    changes: &[PathChange],
+) -> Result<(), LandError> {
+    let config = wt.config_snapshot();
+    let drivers: BTreeSet<String> = config
+        .plumbing()
+        .sections_by_name("filter")
+        .into_iter()
+        .flatten()
+        .filter(|s| s.value("smudge").is_some() || s.value("process").is_some())
+        .filter_map(|s| s.header().subsection_name().map(|n| n.to_str_lossy().into_owned()))
+        .collect();
+    if drivers.is_empty() || changes.iter().all(|c| c.new.is_none()) {
+        return Ok(());
+    }
+    let workdir = wt.workdir().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let err = |e: gix::Error| LandError::Repo(RepoError::git("read the filters of", &workdir, e));
+    // The worktree's configuration, with the merge's objects (a merged `.gitattributes`).
+    let mut with_merge = wt.clone();
+    with_merge.objects = mem.objects.clone();
+    let index = with_merge.index_from_tree(&tree_of(mem, new)?).map_err(&err)?;
+    let source = gix::worktree::stack::state::attributes::Source::IdMapping;
+    let mut attributes = with_merge.attributes_only(&index, source).map_err(&err)?;
+    let mut outcome = attributes.selected_attribute_matches(["filter"]);
+    let stack = with_merge.attributes_only(&index, source).map_err(&err)?.detach();
+    let mut pipeline = gix::filter::Pipeline::new(&with_merge, stack).map_err(&err)?;
+    let mut failed: Vec<(String, String, String)> = Vec::new();
+    for change in changes {
+        let Some((mode, id)) = change.new else { continue };
+        if !mode.is_blob() {
+            continue;
+        }
+        let Ok(platform) = attributes.at_entry(change.path.as_bstr(), Some(mode.into())) else {
+            continue;
+        };
+        platform.matching_attributes(&mut outcome);
+        let driver = outcome.iter_selected().find_map(|m| match m.assignment.state {
+            gix::attrs::StateRef::Value(v) => Some(v.as_bstr().to_str_lossy().into_owned()),
+            _ => None,
+        });
+        let Some(driver) = driver.filter(|d| drivers.contains(d)) else {
+            continue;
+        };
+        let blob = with_merge.find_object(id).map_err(&err)?.detach();
+        if let Err(reason) = smudge(&mut pipeline, &blob.data, change.path.as_bstr()) {
+            failed.push((driver, change.path.to_str_lossy().into_owned(), reason));
+        }
+    }
+    let Some((driver, _, reason)) = failed.first().cloned() else {
+        return Ok(());
+    };
+    Err(LandError::FilterFailed {
+        files: failed
+            .into_iter()
+            .filter(|(d, ..)| *d == driver)
+            .map(|(_, f, _)| f)
+            .collect(),
+        driver,
+        reason,
+    })
+}
+
+/// Put `data` through the worktree filters of `path`, to the end of the output; why not.
+fn smudge(pipeline: &mut gix::filter::Pipeline<'_>, data: &[u8], path: &BStr) -> Result<(), String> {
+    use gix::filter::plumbing::driver::apply::MaybeDelayed;
+    use gix::filter::plumbing::pipeline::convert::ToWorktreeOutcome;
+    let options = gix::filter::plumbing::pipeline::convert::to_worktree::Options::default();
+    match pipeline.convert_to_worktree(data, path, options) {
+        Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut read))) => {
+            std::io::copy(&mut read, &mut std::io::sink())
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Whether `path` is a changed path, a folder above one, or a file below one.
 fn touches(changed: &BTreeSet<&BStr>, path: &BStr) -> bool {
     if changed.contains(path) {
@@ -580,8 +682,9 @@ fn reflog_message(request: &Request, commits: &[(gix::ObjectId, String)], fast_f
 }
 
 /// Write what [`prepare`] computed: the objects, then the worktree where the base is
-/// checked out (as `git merge` does, before the ref), then the base ref, compare-and-swap
-/// with the value read at the start, with its reflog entry.
+/// checked out (as `git merge` does, before the ref; its local changes checked once more
+/// first), then the base ref, compare-and-swap with the value read at the start, with its
+/// reflog entry.
 pub fn write(
     repo: &gix::Repository,
     landing: &mut Landing,
@@ -589,6 +692,11 @@ pub fn write(
 ) -> Result<(), LandError> {
     if landing.old == landing.new {
         return Ok(());
+    }
+    // Again right before anything is written (the plan may have waited on a question):
+    // cheap, as it looks only at the paths the merge changes.
+    if let Some(wt) = &landing.worktree {
+        check_local_changes(wt, landing.old, &landing.changes, base_name(landing))?;
     }
     if let Some(objects) = landing.objects.take() {
         for (id, (kind, data)) in objects.iter() {
@@ -612,13 +720,17 @@ pub fn write(
 
 fn moved(landing: &Landing) -> LandError {
     LandError::Moved {
-        base: landing
-            .base_ref
-            .strip_prefix("refs/heads/")
-            .unwrap_or(&landing.base_ref)
-            .to_owned(),
+        base: base_name(landing).to_owned(),
         expected: landing.old.to_string(),
     }
+}
+
+/// The base branch's short name.
+fn base_name(landing: &Landing) -> &str {
+    landing
+        .base_ref
+        .strip_prefix("refs/heads/")
+        .unwrap_or(&landing.base_ref)
 }
 
 fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError> {

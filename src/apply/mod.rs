@@ -15,17 +15,18 @@ pub mod land;
 pub mod probe;
 pub mod refs;
 pub mod relocate;
+pub mod reporter;
 pub mod setup;
 mod worktree_config;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefEdit, RefLog};
 
 use crate::apply::probe::Probe;
+use crate::apply::reporter::{Reporter, Warning};
 use crate::error::RepoError;
 use crate::plan::{
     Action, Archive, Change, Housekeeping, Plan, Reason, Removal, Repair, Start, StartFrom, WorktreeRemoval,
@@ -90,9 +91,8 @@ pub struct Executor<'a> {
     record: Record,
     /// Raised by Ctrl-C while apply writes: checked between steps, and by checkouts.
     interrupt: &'static AtomicBool,
-    /// Show a progress bar (a terminal, output for people).
-    progress: bool,
-    bar: Option<crate::render::progress::Bar>,
+    /// Tells what happens while apply works (the command layer's progress bar, warnings).
+    reporter: &'a dyn Reporter,
     /// Every worktree `HEAD` file `checked_out_at` read: its stat when read, whether that
     /// stat vouches for the content (not `HeadStamp::racy`), the content. Each check stats
     /// every `HEAD` again and reads those whose stat changed or cannot vouch.
@@ -150,8 +150,8 @@ impl<'a> Executor<'a> {
     pub fn new(
         repo: &'a gix::Repository,
         probe: &'a dyn Probe,
+        reporter: &'a dyn Reporter,
         start_dir: &Path,
-        progress: bool,
     ) -> Result<Self, RepoError> {
         let common_dir = crate::fsutil::canonical(repo.common_dir());
         Ok(Executor {
@@ -161,8 +161,7 @@ impl<'a> Executor<'a> {
             common_dir,
             start_dir: start_dir.to_owned(),
             interrupt: crate::store::lock::interrupt_flag(),
-            progress,
-            bar: None,
+            reporter,
             heads: Default::default(),
             exclude_drops: Vec::new(),
             rendered: Default::default(),
@@ -207,10 +206,7 @@ impl<'a> Executor<'a> {
                 _ => false,
             })
             .count();
-        self.bar = Some(crate::render::progress::Bar::new(
-            self.progress && checkouts > 0,
-            checkouts,
-        ));
+        self.reporter.start(checkouts);
         // The removals whose exclude lines wait in `exclude_drops`.
         let mut dropping = Vec::new();
         for change in &plan.changes {
@@ -242,9 +238,7 @@ impl<'a> Executor<'a> {
             report.changes.push(Outcome { change, result });
         }
         self.drop_exclude_lines(&mut report, &dropping);
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
+        self.reporter.finish();
         report
     }
 
@@ -471,19 +465,12 @@ impl<'a> Executor<'a> {
         }
         failpoint_copying(from, &change.path, items);
         let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
-        let say = || {
-            for (path, why) in &copied.skipped {
-                let _ = writeln!(
-                    std::io::stderr().lock(),
-                    "copy into `{}`: left {} alone: {why}",
-                    change.session,
-                    crate::render::output::escape(path)
-                );
-            }
-        };
-        match &self.bar {
-            Some(bar) => bar.suspend(say),
-            None => say(),
+        for (path, why) in &copied.skipped {
+            self.reporter.warn(&Warning::CopySkipped {
+                session: change.session.clone(),
+                path: path.clone(),
+                why: why.clone(),
+            });
         }
         let (path, why) = copied.failed.first()?;
         Some(format!(
@@ -514,9 +501,10 @@ impl<'a> Executor<'a> {
             copied,
             done: done.to_vec(),
         };
-        let around = |run: &mut dyn FnMut() -> Result<(), String>| match &self.bar {
-            Some(bar) => bar.suspend(run),
-            None => run(),
+        let around = |run: &mut dyn FnMut() -> Result<(), String>| {
+            let mut result = Ok(());
+            self.reporter.around(&mut || result = run());
+            result
         };
         crate::apply::setup::run_recorded(&change.session, &change.path, &vars, commands, progress, &around)
     }
@@ -947,10 +935,8 @@ impl<'a> Executor<'a> {
                 teardown.go_on,
             )
         };
-        let failed = match &self.bar {
-            Some(bar) => bar.suspend(run),
-            None => run(),
-        };
+        let mut failed = Vec::new();
+        self.reporter.around(&mut || failed = run());
         failpoint("remove:teardown");
         if failed.is_empty() {
             return Ok(());
@@ -967,13 +953,11 @@ impl<'a> Executor<'a> {
             ));
         }
         for f in failed {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "teardown of `{}`: `{}` failed ({}); --force: the removal goes on",
-                change.session,
-                crate::render::output::escape(&f.command),
-                f.status
-            );
+            self.reporter.warn(&Warning::TeardownFailed {
+                session: change.session.clone(),
+                command: f.command,
+                status: f.status,
+            });
         }
         Ok(())
     }
@@ -1522,6 +1506,8 @@ impl<'a> Executor<'a> {
         edit: impl FnOnce(&mut gix::config::FileTransaction, &Path) -> Result<bool, RepoError>,
     ) -> Result<(), RepoError> {
         let config_path = self.common_dir.join("config");
+        // git keeps a config file's mode when it rewrites it; gix writes a new file.
+        let mode = std::fs::metadata(&config_path).map(|m| m.permissions()).ok();
         let _intent = crate::store::recover::Intent::begin(&self.common_dir, &[self.common_dir.join("config.lock")]);
         let mut config = self
             .repo
@@ -1529,6 +1515,9 @@ impl<'a> Executor<'a> {
             .map_err(|e| RepoError::git("open", &config_path, e))?;
         if edit(&mut config, &config_path)? {
             config.commit().map_err(|e| RepoError::git("write", &config_path, e))?;
+            if let Some(mode) = mode {
+                let _ = std::fs::set_permissions(&config_path, mode);
+            }
         }
         Ok(())
     }
@@ -1582,18 +1571,13 @@ impl<'a> Executor<'a> {
         let full: gix::refs::FullName = crate::names::branch_ref(&change.branch)
             .try_into()
             .map_err(|e| RepoError::git("name branch", Path::new(&change.branch), e))?;
-        let progress = match &self.bar {
-            Some(bar) => bar.files(&change.session),
-            None => crate::render::progress::Bar::new(false, 0).files(&change.session),
-        };
+        let progress = self.reporter.checkout(&change.session);
         let wt_repo = if needs_gix_add(self.repo) {
             self.add_worktree_with_gix(path, full, progress)?
         } else {
             self.add_worktree_directly(path, full, progress)?
         };
-        if let Some(bar) = &self.bar {
-            bar.session_done();
-        }
+        self.reporter.checkout_done();
         worktree_config::as_git_writes_it(wt_repo.git_dir())?;
         executables_as_git_writes_them(&wt_repo, path)?;
         ident_as_git_writes_it(&wt_repo, path)?;
@@ -1641,7 +1625,7 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        mut progress: crate::render::progress::Files,
+        mut progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         use gix::progress::{NestedProgress, Progress};
         use std::sync::atomic::Ordering;
@@ -1655,6 +1639,8 @@ impl<'a> Executor<'a> {
             gix_worktree::add::Options::default(),
         )
         .map_err(|e| RepoError::io("prepare the worktree", path, e))?;
+        // As git, before anything is made in it (what is made inherits its set-group-id bit).
+        crate::fsutil::shared::adjust(path);
         let head_file = prepared.git_dir().join("HEAD");
         std::fs::write(&head_file, format!("ref: {}\n", full.as_bstr()))
             .map_err(|e| RepoError::io("write", &head_file, e))?;
@@ -1670,6 +1656,7 @@ impl<'a> Executor<'a> {
             .ok_or_else(|| RepoError::message(format!("{} was not registered", path.display())))?
             .into_repo()
             .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.objects = self.repo.objects.clone(); // the same objects (and alternates)
         wt_repo.clear_namespace();
         crate::apply::checkout::config_as_git_reads_it(&mut wt_repo)?;
         // As gix (and clone): the symbolic HEAD's reflog starts at the commit, the branch
@@ -1753,13 +1740,14 @@ impl<'a> Executor<'a> {
         &self,
         path: &Path,
         full: gix::refs::FullName,
-        progress: crate::render::progress::Files,
+        progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         let (_, tree) = self.commit_and_tree(&full, path)?;
         let prepared = self
             .repo
             .prepare_add_worktree(path, gix::worktree::add::Head::Attached(full), self.interrupt)
             .map_err(|e| RepoError::git("add worktree", path, e))?;
+        crate::fsutil::shared::adjust(path); // as git, before the checkout
         failpoint("create:registered");
         if crate::apply::checkout::has_gitdir_condition(self.repo) {
             return self.check_out_registered(prepared, path, tree, progress);
@@ -1779,7 +1767,7 @@ impl<'a> Executor<'a> {
         prepared: gix::worktree::add::PrepareCheckout,
         path: &Path,
         tree: gix::ObjectId,
-        progress: crate::render::progress::Files,
+        progress: gix::progress::BoxedDynNestedProgress,
     ) -> Result<gix::Repository, RepoError> {
         let mut wt_repo = prepared
             .persist()
@@ -1808,11 +1796,12 @@ impl<'a> Executor<'a> {
         let path = &change.path;
         let git = |action: &'static str| move |e: gix::Error| RepoError::git(action, path, e);
         // Through its registration, so that it inherits this repository's open options.
-        let wt_repo = self
+        let mut wt_repo = self
             .proxy(path)?
             .ok_or_else(|| RepoError::message(format!("{} is not a registered worktree", path.display())))?
             .into_repo()
             .map_err(|e| RepoError::git("open worktree", path, e))?;
+        wt_repo.objects = self.repo.objects.clone(); // the same objects (and alternates)
         let workdir = wt_repo
             .workdir()
             .map(Path::to_owned)
@@ -1857,6 +1846,10 @@ impl<'a> Executor<'a> {
             &full,
             &format!("checkout: moving from {from} to {}", change.branch),
         )?;
+        // As `git switch`: what it writes through lock files gets git's shared modes.
+        for rel in ["HEAD", "index", "logs/HEAD"] {
+            crate::fsutil::shared::adjust(&wt_repo.git_dir().join(rel));
+        }
         let _ = std::fs::remove_file(&marker);
         Ok(())
     }
@@ -2159,61 +2152,13 @@ fn executables_as_git_writes_them(wt_repo: &gix::Repository, worktree: &Path) ->
     Ok(())
 }
 
-/// gix's `ident` filter writes `$Id: <blob id>$`; git writes `$Id: <blob id> $`. Only when
-/// some attributes file of the worktree names `ident`, every checked-out file that holds
-/// its own blob id that way gets git's spacing (nothing else can hold its own id).
+/// `ident` as git writes it ([`crate::apply::checkout::ident_as_git_writes_it`]), in a new
+/// worktree.
 fn ident_as_git_writes_it(wt_repo: &gix::Repository, worktree: &Path) -> Result<(), RepoError> {
-    use gix::bstr::ByteSlice;
-    let index: gix::index::File = wt_repo
+    let mut index = wt_repo
         .open_index()
         .map_err(|e| RepoError::git("read the index of", worktree, e))?;
-    let names_ident = |text: &[u8]| text.split(|b| b.is_ascii_whitespace()).any(|w| w == b"ident");
-    let mut any = crate::fsutil::read_small(&wt_repo.common_dir().join("info").join("attributes"))
-        .is_some_and(|t| names_ident(&t));
-    for entry in index.entries() {
-        let rel = entry.path(&index);
-        if !any && (rel == ".gitattributes" || rel.ends_with(b"/.gitattributes")) {
-            any = wt_repo.find_object(entry.id).is_ok_and(|o| names_ident(&o.data));
-        }
-    }
-    if !any {
-        return Ok(());
-    }
-    let mut index = index;
-    let mut changed = false;
-    let paths: Vec<(usize, PathBuf, gix::ObjectId)> = index
-        .entries()
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| {
-            use gix::index::entry::Mode;
-            e.mode == Mode::FILE || e.mode == Mode::FILE_EXECUTABLE
-        })
-        .filter_map(|(i, e)| {
-            let rel = gix::path::from_bstr(e.path(&index).as_bstr()).ok()?.into_owned();
-            Some((i, worktree.join(rel), e.id))
-        })
-        .collect();
-    for (i, file, id) in paths {
-        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&file) else { continue };
-        let gix_form = format!("$Id: {id}$");
-        if bytes.find(gix_form.as_bytes()).is_none() {
-            continue;
-        }
-        let fixed = bytes.replace(gix_form.as_bytes(), format!("$Id: {id} $").as_bytes());
-        std::fs::write(&file, fixed).map_err(|e| RepoError::io("write", &file, e))?;
-        // The index records the file as now written, as git's checkout does.
-        if let Ok(meta) = gix::index::fs::Metadata::from_path_no_follow(&file)
-            && let Ok(stat) = gix::index::entry::Stat::from_fs(&meta)
-        {
-            index.entries_mut()[i].stat = stat;
-            changed = true;
-        }
-    }
-    if changed {
+    if crate::apply::checkout::ident_as_git_writes_it(wt_repo, &mut index, worktree, None)? {
         index
             .write(Default::default())
             .map_err(|e| RepoError::git("write the index of", worktree, e))?;
@@ -2278,7 +2223,12 @@ fn delete_tree(path: &Path) -> Result<(), RepoError> {
         Ok(_) => std::fs::remove_file(p),
         Err(e) => Err(e),
     };
-    match remove(path) {
+    // First on every core; anything left after an error goes the careful way below.
+    let first = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => crate::fsutil::remove::remove_tree(path),
+        _ => remove(path),
+    };
+    match first {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => {
@@ -2409,7 +2359,7 @@ fn failpoint_part_way(step: &str, dir: &Path) {
 /// Debug builds only (the tests' binary): `<var>=<session>:<shell command>` runs the command
 /// at that point for that session, to prove what happens when someone acts in between
 /// (a file saved while apply waits or removes earlier sessions).
-fn test_hook(var: &str, session: &str) {
+pub(crate) fn test_hook(var: &str, session: &str) {
     #[cfg(debug_assertions)]
     if let Ok(spec) = std::env::var(var)
         && let Some((target, command)) = spec.split_once(':')

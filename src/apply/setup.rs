@@ -15,7 +15,10 @@ use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
 /// boundary: set for the caller's place, not the session's). A caller's `GIT_DIR` (a hook,
 /// a git alias, an editor run by git) would otherwise send a `git commit` made in a
 /// session to the caller's repository. git's configuration variables (`GIT_CONFIG_*`) are
-/// the user's settings, not a place: they are kept.
+/// the user's settings, not a place: they are kept. So is `GIT_ALTERNATE_OBJECT_DIRECTORIES`:
+/// it only adds folders to read objects from, flowloom reads them too (`store::objects`), and
+/// `git worktree add` hands it to the `post-checkout` hook; without it, `git` in a session
+/// made from objects found only there could not read its own commits.
 pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
@@ -23,7 +26,6 @@ pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_INDEX_FILE",
     "GIT_COMMON_DIR",
     "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
     "GIT_PREFIX",
     "GIT_SHALLOW_FILE",
     "GIT_GRAFT_FILE",

@@ -176,7 +176,8 @@ impl<'a> Run<'a> {
         let mut summary = Summary::default();
         if plan.has_changes() {
             let progress = !self.json && !printer.quiet && std::io::stderr().is_terminal();
-            let mut executor = Executor::new(self.repo, &super::wiring::Reader, self.start_dir, progress)?;
+            let reporter = super::wiring::Terminal::new(progress);
+            let mut executor = Executor::new(self.repo, &super::wiring::Reader, &reporter, self.start_dir)?;
             let report = executor.execute(&plan);
             summary = Summary::of(report, manifest, printer, !self.json);
         }

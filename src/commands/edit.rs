@@ -48,12 +48,8 @@ pub(crate) fn edit(manifest: &Manifest, common_dir: &Path, changes: &[(Layer, Ch
         write(manifest, common_dir, &read, &next)?;
         return Ok(edited);
     }
-    Err(Error::Usage {
-        message: format!(
-            "{} kept changing while flowloom edited it; nothing was written",
-            manifest.relative(&manifest.path)
-        ),
-        help: Some("run the command again once nothing else writes the manifest".into()),
+    Err(Error::ManifestBusy {
+        file: manifest.relative(&manifest.path),
     })
 }
 

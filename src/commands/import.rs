@@ -65,9 +65,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
 
 /// The layer's text with these sessions declared in it.
 fn edit(name: &str, text: &str, adoptions: &[Adoption]) -> Result<String, Error> {
-    adopt::edit(text, adoptions).map_err(|why| Error::Usage {
-        message: format!("cannot edit {name}: {why}"),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
+    adopt::edit(text, adoptions).map_err(|why| Error::ManifestEdit {
+        file: name.to_owned(),
+        why,
     })
 }
 
@@ -127,9 +127,9 @@ fn show(name: &str, old_source: &str, new_source: &str, adopted: &[Adoption], pr
 /// Asks like `apply`: never without a terminal to answer on.
 fn confirmed(name: &str, count: usize, printer: &Printer) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage {
-            message: "refusing to import without confirmation: standard input is not a terminal".into(),
-            help: Some("review the diff above, then run `flowloom import --yes`".into()),
+        return Err(Error::NoConfirmation {
+            what: "import".into(),
+            help: "review the diff above, then run `flowloom import --yes`".into(),
         });
     }
     Ok(printer.confirm(&format!("Import {} into {name}?", plural_sessions(count))))

@@ -69,13 +69,7 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     match crate::fsutil::write_new_atomic(&path, text.as_bytes()) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            return Err(Error::Usage {
-                message: format!("{shown} already exists; flowloom init never overwrites a manifest"),
-                help: Some(
-                    "edit it and check it with `flowloom validate`, or move it away and run `flowloom init` again"
-                        .into(),
-                ),
-            });
+            return Err(Error::ManifestExists { file: shown });
         }
         Err(e) => return Err(RepoError::io("write", &path, e).into()),
     }

@@ -39,6 +39,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         printer.status("Nothing merged.");
         return Ok(ExitCode::SUCCESS);
     }
+    crate::apply::test_hook("FLOWLOOM_TEST_BEFORE_LANDING", &request.session);
     crate::apply::land::write(&repo, &mut landing, crate::store::lock::interrupt_flag())?;
     if !args.json {
         printer.status(&landed(&request, &landing));

@@ -53,12 +53,114 @@ pub enum Error {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Format(#[from] crate::read::format::FormatError),
+    /// The command line asks for something that cannot be: a usage error.
     #[error("{message}")]
     #[diagnostic(code(flowloom::usage))]
     Usage {
         message: String,
         #[help]
         help: Option<String>,
+    },
+    /// `-C DIR` (or the current directory) cannot be used.
+    #[error("cannot use {} as the working directory: {why}", dir.display())]
+    #[diagnostic(code(flowloom::working_directory), help("pass an existing directory to -C"))]
+    WorkingDirectory { dir: PathBuf, why: String },
+    /// No repository at or above the working directory.
+    #[error("{} is not inside a git repository: {why}", dir.display())]
+    #[diagnostic(
+        code(flowloom::not_a_repository),
+        help("run flowloom inside the repository, or point -C at it (GIT_DIR and GIT_WORK_TREE are honoured)")
+    )]
+    NotARepository { dir: PathBuf, why: String },
+    /// A repository another user owns, which git refuses too unless `safe.directory` says.
+    #[error("detected dubious ownership in the repository at {}: {why}", dir.display())]
+    #[diagnostic(
+        code(flowloom::dubious_ownership),
+        help(
+            "git refuses it too. If you trust it, run `git config --global --add safe.directory <path>` as git suggests"
+        )
+    )]
+    DubiousOwnership { dir: PathBuf, why: String },
+    /// `core.sharedRepository` holds a value git refuses.
+    #[error("core.sharedRepository is `{value}`, which git refuses too")]
+    #[diagnostic(
+        code(flowloom::shared_repository),
+        help("set it to umask, group, all, or an octal mode that lets the owner read and write (0660, 0640)")
+    )]
+    SharedRepository { value: String },
+    /// A bare repository has no main worktree, so no default place for the manifest.
+    #[error("the repository is bare: it has no main worktree to hold flowloom.toml")]
+    #[diagnostic(code(flowloom::bare), help("pass --manifest PATH"))]
+    BareWithoutManifest,
+    /// A session the command names that neither the manifest nor the repository holds.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::no_session))]
+    NoSession {
+        message: String,
+        #[help]
+        help: String,
+    },
+    /// A declared session whose worktree is not made (yet).
+    #[error("session `{id}` has no worktree{} ({})", if *with_metadata { " with a readable metadata.json" } else { "" }, path.display())]
+    #[diagnostic(code(flowloom::no_worktree), help("make it with `flowloom apply --target {id}`"))]
+    NoWorktree {
+        id: String,
+        path: PathBuf,
+        /// What is missing is the session's `metadata.json` (a worktree may be there).
+        with_metadata: bool,
+    },
+    /// `flowloom cd` without the shell function.
+    #[error("`flowloom cd {id}` needs the shell function: a program cannot change its shell's directory")]
+    #[diagnostic(
+        code(flowloom::shell_function),
+        help(
+            "add `eval \"$(flowloom shell-init bash)\"` to ~/.bashrc (zsh: ~/.zshrc with `zsh`; fish: `flowloom shell-init fish | source` in config.fish) and open a new shell; meanwhile: cd \"$(flowloom path ID)\""
+        )
+    )]
+    NeedsShellFunction { id: String },
+    /// `flowloom run`: the command could not be started.
+    #[error("cannot run {program}: {why}")]
+    #[diagnostic(code(flowloom::run), help("check the command name and PATH"))]
+    CannotRun { program: String, why: std::io::Error },
+    /// Something from the manifest would run (or set a variable) that this machine does not trust.
+    #[error("{message}")]
+    #[diagnostic(code(flowloom::not_trusted))]
+    NotTrusted {
+        message: String,
+        #[help]
+        help: String,
+    },
+    /// A manifest layer the editor cannot edit (`new`, `rm`, `import`, `share`).
+    #[error("cannot edit {file}: {why}")]
+    #[diagnostic(
+        code(flowloom::manifest_edit),
+        help("run `flowloom validate` and fix what it reports")
+    )]
+    ManifestEdit {
+        file: String,
+        why: crate::plan::adopt::EditError,
+    },
+    /// The manifest changed under every attempt of an edit.
+    #[error("{file} kept changing while flowloom edited it; nothing was written")]
+    #[diagnostic(
+        code(flowloom::manifest_busy),
+        help("run the command again once nothing else writes the manifest")
+    )]
+    ManifestBusy { file: String },
+    /// `flowloom init` where a manifest is.
+    #[error("{file} already exists; flowloom init never overwrites a manifest")]
+    #[diagnostic(
+        code(flowloom::manifest_exists),
+        help("edit it and check it with `flowloom validate`, or move it away and run `flowloom init` again")
+    )]
+    ManifestExists { file: String },
+    /// A command that asks first, with nobody to ask.
+    #[error("refusing to {what} without confirmation: standard input is not a terminal")]
+    #[diagnostic(code(flowloom::confirmation))]
+    NoConfirmation {
+        what: String,
+        #[help]
+        help: String,
     },
     /// SPEC §11.2: a removal that `rm` (or the end of `merge`) refuses, all or nothing.
     #[error("{message}")]
@@ -117,17 +219,17 @@ pub enum Error {
 
 /// A `base` that does not resolve, pointed at in the manifest (SPEC §2).
 #[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("session `{session}`: base `{base}` does not resolve to a commit")]
+#[error("{message}")]
 #[diagnostic(code(flowloom::base))]
 pub struct BaseError {
-    session: String,
-    base: String,
+    message: String,
     /// The manifest, read through the line index that its own diagnostics use: labels on
     /// a long line are windowed, and every session's error shares one index.
     #[source_code]
     src: manifest::ManifestSource,
-    #[label("not found in the repository")]
+    #[label("{label}")]
     span: Option<SourceSpan>,
+    label: String,
     #[help]
     help: String,
 }
@@ -181,13 +283,16 @@ fn usage_error(e: &clap::Error) {
         eprint!("{}", crate::render::output::terminal(&text, false));
         return;
     }
-    let (first, hint) = usage_lines(&text);
+    let (first, hint) = usage_lines(e);
     eprintln!("{}", crate::render::output::terminal(&first, false));
     eprintln!("{}", crate::render::output::terminal(&hint, false));
 }
 
-/// The error line and the hint line of clap's rendered error.
-fn usage_lines(text: &str) -> (String, String) {
+/// The error line and the hint line of clap's rendered error; what to hint is decided on
+/// the error's kind and context, never on its words.
+fn usage_lines(e: &clap::Error) -> (String, String) {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
     let mut first = lines.next().unwrap_or("error: invalid usage").to_owned();
     // `the following required arguments were not provided:` lists them on the next lines.
@@ -198,10 +303,12 @@ fn usage_lines(text: &str) -> (String, String) {
         }
     }
     let rest: Vec<&str> = lines.collect();
-    if let Some(hint) = familiar_command(&first) {
+    if let Some(ContextValue::String(name)) = e.get(ContextKind::InvalidSubcommand)
+        && let Some(hint) = familiar_command(name)
+    {
         return (first, format!("hint: {hint}"));
     }
-    if rest.iter().any(|l| l.starts_with("Usage: flowloom run")) && first.contains("unexpected argument") {
+    if e.kind() == ErrorKind::UnknownArgument && rest.iter().any(|l| l.starts_with("Usage: flowloom run")) {
         return (
             first,
             "hint: put the command after the session id, and after `--` when it has options: \
@@ -228,10 +335,7 @@ fn usage_lines(text: &str) -> (String, String) {
 }
 
 /// What the commands people bring from other tools are called here.
-fn familiar_command(error: &str) -> Option<&'static str> {
-    let name = error
-        .strip_prefix("error: unrecognized subcommand '")?
-        .strip_suffix('\'')?;
+fn familiar_command(name: &str) -> Option<&'static str> {
     Some(match name {
         "switch" | "checkout" | "go" => {
             "`flowloom cd ID` enters a session (with the shell function of `flowloom shell-init`)"
@@ -384,17 +488,8 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
         Command::Setup(args) => setup::run(cli, &start_dir, args, printer),
         Command::ShellInit(args) => Ok(shell_init::run(args, printer)),
         Command::Trust => trust::run(cli, &start_dir, printer),
-        Command::Cd(args) => Err(Error::Usage {
-            message: format!(
-                "`flowloom cd {}` needs the shell function: a program cannot change its shell's directory",
-                crate::render::output::escape(&args.id)
-            ),
-            help: Some(
-                "add `eval \"$(flowloom shell-init bash)\"` to ~/.bashrc (zsh: ~/.zshrc with `zsh`; fish: \
-                 `flowloom shell-init fish | source` in config.fish) and open a new shell; meanwhile: \
-                 cd \"$(flowloom path ID)\""
-                    .into(),
-            ),
+        Command::Cd(args) => Err(Error::NeedsShellFunction {
+            id: crate::render::output::escape(&args.id).into_owned(),
         }),
         Command::Share(args) => share::run(cli, &start_dir, args, crate::manifest::Layer::Shared, printer),
         Command::Unshare(args) => share::run(cli, &start_dir, args, crate::manifest::Layer::Local, printer),
@@ -411,10 +506,7 @@ pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
         Some(d) => cwd.join(d),
         None => cwd,
     };
-    let not_usable = |why: String| Error::Usage {
-        message: format!("cannot use {} as the working directory: {why}", dir.display()),
-        help: Some("pass an existing directory to -C".into()),
-    };
+    let not_usable = |why: String| Error::WorkingDirectory { dir: dir.clone(), why };
     let canonical = dir.canonicalize().map_err(|e| not_usable(e.to_string()))?;
     if !canonical.is_dir() {
         return Err(not_usable("it is not a directory".into()));
@@ -453,8 +545,9 @@ pub(crate) fn open_repo(start_dir: &Path) -> Result<gix::Repository, Error> {
                 open_error(start_dir, &e)
             })?;
     crate::read::format::check(repo.common_dir())?;
-    let repo = bare_as_configured(repo, as_is)?;
+    let mut repo = bare_as_configured(repo, as_is)?;
     shared_repository(&repo)?;
+    crate::store::objects::honour_environment(&mut repo)?;
     Ok(repo)
 }
 
@@ -513,14 +606,8 @@ fn shared_repository(repo: &gix::Repository) -> Result<(), Error> {
         None if config.boolean(KEY) == Some(true) => crate::fsutil::shared::parse(None),
         None => Some(0),
     };
-    let shared = shared.ok_or_else(|| Error::Usage {
-        message: format!(
-            "core.sharedRepository is `{}`, which git refuses too",
-            crate::render::output::escape(&value.map(|v| v.to_string()).unwrap_or_default())
-        ),
-        help: Some(
-            "set it to umask, group, all, or an octal mode that lets the owner read and write (0660, 0640)".into(),
-        ),
+    let shared = shared.ok_or_else(|| Error::SharedRepository {
+        value: crate::render::output::escape(&value.map(|v| v.to_string()).unwrap_or_default()).into_owned(),
     })?;
     crate::fsutil::shared::set(shared);
     Ok(())
@@ -536,22 +623,11 @@ fn classed_as(e: &gix::Error, class: gix::error::Class) -> bool {
 /// Why a repository could not be opened, in the words a git user expects: gix refuses a
 /// repository another user owns as permission denied.
 fn open_error(start_dir: &Path, e: &gix::Error) -> Error {
-    let chain = crate::error::chain(e);
+    let (dir, why) = (start_dir.to_owned(), crate::error::chain(e));
     if classed_as(e, gix::error::Class::PermissionDenied) {
-        return Error::Usage {
-            message: format!("detected dubious ownership in the repository at {}: {chain}", start_dir.display()),
-            help: Some(
-                "git refuses it too. If you trust it, run `git config --global --add safe.directory <path>` as git suggests"
-                    .into(),
-            ),
-        };
+        return Error::DubiousOwnership { dir, why };
     }
-    Error::Usage {
-        message: format!("{} is not inside a git repository: {chain}", start_dir.display()),
-        help: Some(
-            "run flowloom inside the repository, or point -C at it (GIT_DIR and GIT_WORK_TREE are honoured)".into(),
-        ),
-    }
+    Error::NotARepository { dir, why }
 }
 
 /// Take the apply lock (SPEC §8). A lock taken over from an apply that was killed is said
@@ -586,10 +662,7 @@ pub(crate) fn manifest_path(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repo
                 .workdir()
                 .or(bare_clone_folder(repo).as_deref())
                 .map(Path::to_owned);
-            let top = top.ok_or_else(|| Error::Usage {
-                message: "the repository is bare: it has no main worktree to hold flowloom.toml".into(),
-                help: Some("pass --manifest PATH".into()),
-            })?;
+            let top = top.ok_or(Error::BareWithoutManifest)?;
             top.join(manifest::FILE_NAME)
         }
         (None, None) => start_dir.join(manifest::FILE_NAME),
@@ -636,13 +709,13 @@ pub(crate) fn declared<'m>(manifest: &'m Manifest, id: &str) -> Result<&'m manif
 
 /// "No session `id`" in the manifest's words, with where to look.
 pub(crate) fn no_session(manifest: &Manifest, id: &str) -> Error {
-    Error::Usage {
+    Error::NoSession {
         message: format!(
             "no session `{}` in {}",
             crate::render::output::escape(id),
             manifest.relative(&manifest.path)
         ),
-        help: Some("`flowloom status` lists the sessions; `flowloom new ID` makes one".into()),
+        help: "`flowloom status` lists the sessions; `flowloom new ID` makes one".into(),
     }
 }
 
@@ -756,13 +829,13 @@ fn check_targets(
                 .iter()
                 .any(|o| &o.id == target);
             if !owned {
-                return Err(Error::Usage {
+                return Err(Error::NoSession {
                     message: format!(
                         "--target {}: no such session in {} or among flowloom's sessions",
                         crate::render::output::escape(target),
                         manifest.relative(&manifest.path)
                     ),
-                    help: Some("`flowloom status` lists the sessions".into()),
+                    help: "`flowloom status` lists the sessions".into(),
                 });
             }
         }
@@ -783,9 +856,12 @@ fn report_bad_bases(manifest: &Manifest, plan: &Plan) -> bool {
         let Some(session) = manifest.sessions.get(&change.session) else {
             continue;
         };
-        if reasons.iter().any(|r| matches!(r, Reason::BaseUnresolved { .. })) {
+        if let Some(why) = reasons.iter().find_map(|r| match r {
+            Reason::BaseUnresolved { why, .. } => Some(why),
+            _ => None,
+        }) {
             bad_base = true;
-            report(&base_error(manifest, session, &mut source));
+            report(&base_error(manifest, session, why, &mut source));
         }
     }
     bad_base
@@ -795,6 +871,7 @@ fn report_bad_bases(manifest: &Manifest, plan: &Plan) -> bool {
 fn base_error(
     manifest: &Manifest,
     session: &manifest::Session,
+    why: &crate::plan::BaseFailure,
     source: &mut Option<manifest::ManifestSource>,
 ) -> BaseError {
     // The file the base is written in: either layer (SPEC §11.1).
@@ -809,54 +886,60 @@ fn base_error(
     } else {
         manifest::ManifestSource::new(&manifest.relative(&file), std::sync::Arc::from(text))
     };
+    let words = crate::render::base::diagnostic(
+        &session.id,
+        &manifest::shorten(&session.base),
+        why,
+        session.base_span.is_some(),
+        &session.base,
+    );
     // A label need not cover a 100,000-byte value to point at it.
     let span = session
         .base_span
         .as_ref()
+        .filter(|_| words.label.is_some())
         .map(|_| SourceSpan::from(src.clamp(within.start, within.end.saturating_sub(within.start))));
     BaseError {
-        session: session.id.clone(),
-        base: manifest::shorten(&session.base),
+        message: words.message,
         src,
         span,
-        help: match session.base_span {
-            _ if let Some(hint) = crate::read::inspect::alternates_env_hint() => hint.to_owned(),
-            Some(_) => "name a branch, tag or commit that exists in this repository, or fetch it first".into(),
-            // Nothing in the file to point at: the default applies.
-            None => format!(
-                "`{}` is the default base; make that commit exist (a first commit, a fetch), or set `base` \
-                 in [defaults] or in [sessions.{}]",
-                session.base, session.id
-            ),
-        },
+        label: words.label.unwrap_or_default(),
+        help: words.help,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    /// The error clap makes of `flowloom ARGS...`.
+    fn lines(args: &[&str]) -> (String, String) {
+        use clap::Parser as _;
+        let argv = std::iter::once("flowloom").chain(args.iter().copied());
+        let e = crate::cli::Cli::try_parse_from(argv).expect_err("a usage error");
+        super::usage_lines(&e)
+    }
+
     #[test]
     fn usage_errors_are_one_line_and_a_hint() {
-        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom status [OPTIONS]\n\nFor more information, try '--help'.\n";
         assert_eq!(
-            super::usage_lines(clap_text),
+            lines(&["status", "--bogus"]),
             (
                 "error: unexpected argument '--bogus' found".to_owned(),
                 "hint: see `flowloom status --help`".to_owned()
             )
         );
-        let clap_text = "error: unrecognized subcommand 'switch'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
-        assert!(super::usage_lines(clap_text).1.contains("flowloom cd ID"));
-        let clap_text = "error: unexpected argument '--bogus' found\n\nUsage: flowloom run <ID> <CMD>...\n";
-        assert!(super::usage_lines(clap_text).1.contains("flowloom run ID -- CMD"));
-        let clap_text = "error: unrecognized subcommand 'plna'\n\n  tip: a similar subcommand exists: 'plan'\n\nUsage: flowloom [OPTIONS] <COMMAND>\n";
-        assert_eq!(
-            super::usage_lines(clap_text).1,
-            "hint: a similar subcommand exists: 'plan'"
+        assert!(
+            lines(&["switch"]).1.contains("flowloom cd ID"),
+            "{:?}",
+            lines(&["switch"])
         );
-        let clap_text =
-            "error: the following required arguments were not provided:\n  <ID>\n\nUsage: flowloom path <ID>\n";
+        assert!(
+            lines(&["run", "--bogus", "a"]).1.contains("flowloom run ID -- CMD"),
+            "{:?}",
+            lines(&["run", "--bogus", "a"])
+        );
+        assert_eq!(lines(&["plna"]).1, "hint: a similar subcommand exists: 'plan'");
         assert_eq!(
-            super::usage_lines(clap_text),
+            lines(&["path"]),
             (
                 "error: the following required arguments were not provided: <ID>".to_owned(),
                 "hint: see `flowloom path --help`".to_owned()

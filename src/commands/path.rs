@@ -19,9 +19,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
     if let Some(session) = manifest.sessions.get(&args.id) {
         let path = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
         if !path.is_dir() {
-            return Err(Error::Usage {
-                message: format!("session `{}` has no worktree ({})", args.id, path.display()),
-                help: Some(format!("make it with `flowloom apply --target {}`", args.id)),
+            return Err(Error::NoWorktree {
+                id: args.id.clone(),
+                path,
+                with_metadata: false,
             });
         }
         printer.out(&line(&path));
@@ -65,13 +66,13 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
     } else {
         format!("known sessions: {}", known.join(", "))
     };
-    Err(Error::Usage {
+    Err(Error::NoSession {
         message: format!(
             "no session `{}` in {} or the repository",
             args.id,
             manifest.relative(&manifest.path)
         ),
-        help: Some(help),
+        help,
     })
 }
 

@@ -20,9 +20,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     let session = super::declared(&manifest, &args.id)?;
     let worktree = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
     if !worktree.is_dir() {
-        return Err(Error::Usage {
-            message: format!("session `{}` has no worktree yet ({})", session.id, worktree.display()),
-            help: Some(format!("make it with `flowloom apply --target {}`", session.id)),
+        return Err(Error::NoWorktree {
+            id: session.id.clone(),
+            path: worktree,
+            with_metadata: false,
         });
     }
     let (program, rest) = args.command.split_first().ok_or_else(|| Error::Usage {
@@ -42,9 +43,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &RunArgs, printer: &Printer) -> Re
     let failed = crate::apply::setup::session_command(program, &worktree, &vars)
         .args(rest)
         .exec();
-    Err(Error::Usage {
-        message: format!("cannot run {}: {failed}", program.to_string_lossy()),
-        help: Some("check the command name and PATH".into()),
+    Err(Error::CannotRun {
+        program: program.to_string_lossy().into_owned(),
+        why: failed,
     })
 }
 
@@ -79,7 +80,7 @@ fn check_env_trusted(repo: &gix::Repository, session: &Session) -> Result<(), Er
     if crate::store::machine::trusted(&key)?.contains(&crate::store::machine::setup_hash(&script)) {
         return Ok(());
     }
-    Err(Error::Usage {
+    Err(Error::NotTrusted {
         message: format!(
             "session `{}`'s environment is not trusted on this machine, so nothing runs with it: {}",
             session.id,
@@ -91,6 +92,6 @@ fn check_env_trusted(repo: &gix::Repository, session: &Session) -> Result<(), Er
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        help: Some("review it in the manifest, then run `flowloom trust`".into()),
+        help: "review it in the manifest, then run `flowloom trust`".into(),
     })
 }

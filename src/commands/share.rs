@@ -20,9 +20,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ShareArgs, to: Layer, printer: &P
     // SPEC §11.4: the one root check, as for every command that edits a session.
     crate::read::state::check_root(&repo, &manifest)?;
     let Some(session) = manifest.sessions.get(&args.id) else {
-        return Err(Error::Usage {
+        return Err(Error::NoSession {
             message: format!("no session `{}` is declared", escape(&args.id)),
-            help: Some("`flowloom status` lists the sessions".into()),
+            help: "`flowloom status` lists the sessions".into(),
         });
     };
     let target = manifest.relative(&manifest.layer_path(to));
@@ -42,16 +42,16 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ShareArgs, to: Layer, printer: &P
 /// Take `[sessions.<id>]` out of `from` and put it at the end of `to`.
 fn move_session(manifest: &Manifest, common_dir: &Path, id: &str, from: Layer, to: Layer) -> Result<(), Error> {
     let taken = RefCell::new(None);
-    let failed = |layer: Layer, why: crate::plan::adopt::EditError| Error::Usage {
-        message: format!("cannot edit {}: {why}", manifest.relative(&manifest.layer_path(layer))),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
+    let failed = |layer: Layer, why: crate::plan::adopt::EditError| Error::ManifestEdit {
+        file: manifest.relative(&manifest.layer_path(layer)),
+        why,
     };
     let take = |text: &str| -> Result<Option<String>, Error> {
         let (rest, table) = crate::plan::adopt::take_session(text, id)
             .map_err(|e| failed(from, e))?
-            .ok_or_else(|| Error::Usage {
+            .ok_or_else(|| Error::NoSession {
                 message: format!("`{id}` is no longer declared; nothing was moved"),
-                help: Some("`flowloom status` lists the sessions".into()),
+                help: "`flowloom status` lists the sessions".into(),
             })?;
         *taken.borrow_mut() = Some(table);
         Ok(Some(rest))

@@ -1,12 +1,19 @@
 //! What the command layer hands `apply`: the reader, for its just-in-time re-checks
-//! ([`crate::apply::probe::Probe`]), so that apply imports nothing of `src/read`.
+//! ([`crate::apply::probe::Probe`]), and the renderer, for its progress and warnings
+//! ([`crate::apply::reporter::Reporter`]), so that apply imports nothing of `src/read` or
+//! `src/render`.
 
+use std::cell::RefCell;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::apply::probe::Probe;
+use crate::apply::reporter::{Reporter, Warning};
 use crate::error::RepoError;
 use crate::plan::rules::{Integration, Process, WorktreeFacts};
 use crate::read::inspect;
+use crate::render::output::escape;
+use crate::render::progress::Bar;
 
 /// apply's re-checks, answered by `src/read` as the planner's questions are.
 pub(crate) struct Reader;
@@ -78,5 +85,73 @@ impl Probe for Reader {
 
     fn is_trash_of(&self, path: &Path, worktree: &Path) -> bool {
         inspect::is_trash_of(path, worktree)
+    }
+}
+
+/// apply's progress on standard error: a bar over the checkouts on a terminal (`progress`),
+/// warnings always.
+pub(crate) struct Terminal {
+    progress: bool,
+    bar: RefCell<Option<Bar>>,
+}
+
+impl Terminal {
+    pub fn new(progress: bool) -> Terminal {
+        Terminal {
+            progress,
+            bar: RefCell::new(None),
+        }
+    }
+}
+
+impl Reporter for Terminal {
+    fn start(&self, checkouts: usize) {
+        *self.bar.borrow_mut() = Some(Bar::new(self.progress && checkouts > 0, checkouts));
+    }
+
+    fn checkout(&self, session: &str) -> gix::progress::BoxedDynNestedProgress {
+        let files = match &*self.bar.borrow() {
+            Some(bar) => bar.files(session),
+            None => Bar::new(false, 0).files(session),
+        };
+        gix::progress::BoxedDynNestedProgress::new(files)
+    }
+
+    fn checkout_done(&self) {
+        if let Some(bar) = &*self.bar.borrow() {
+            bar.session_done();
+        }
+    }
+
+    fn around(&self, f: &mut dyn FnMut()) {
+        match &*self.bar.borrow() {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn warn(&self, warning: &Warning) {
+        let text = match warning {
+            Warning::CopySkipped { session, path, why } => {
+                format!("copy into `{session}`: left {} alone: {why}", escape(path))
+            }
+            Warning::TeardownFailed {
+                session,
+                command,
+                status,
+            } => format!(
+                "teardown of `{session}`: `{}` failed ({status}); --force: the removal goes on",
+                escape(command)
+            ),
+        };
+        self.around(&mut || {
+            let _ = writeln!(std::io::stderr().lock(), "{text}");
+        });
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish();
+        }
     }
 }

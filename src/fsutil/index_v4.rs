@@ -8,6 +8,10 @@
 //!   `feature.manyFiles` turns on): `git fsck` and every reader take a null trailer as "not
 //!   computed" (repo-settings.c, read-cache.c).
 //!
+//! - an untracked cache (`UNTR`, empty until a `git status` fills it) for
+//!   `core.untrackedCache=true` (which `feature.manyFiles` turns on): git adds one to every
+//!   index it writes, the new worktree's included (dir.c, `new_untracked_cache`).
+//!
 //! So flowloom re-encodes what gix wrote. Anything this encoder does not know (a split
 //! index, an unknown version, a checksum that does not match) leaves the file as gix wrote
 //! it: format 2 with a checksum is always correct, only larger and slower.
@@ -43,33 +47,25 @@ pub fn configured(repo: &gix::Repository) -> Format {
     }
 }
 
-/// The index format the repository's configuration asks for, when it asks for 4.
-pub fn wants_v4(repo: &gix::Repository) -> bool {
-    configured(repo).v4
-}
-
 /// Re-encodes the index of `repo` (its `index_path`) as git would write it, under git's
 /// `index.lock` (when another process holds it, the file is left as it is).
 /// The file gets git's mode under `core.sharedRepository`.
 pub fn write_as_configured(repo: &gix::Repository) -> std::io::Result<()> {
     let format = configured(repo);
+    let untracked = untracked_cache(repo);
     let path = repo.index_path();
-    if format != Format::default() {
-        replace(&path, |bytes| recode(bytes, format))?;
+    if format != Format::default() || untracked.is_some() {
+        replace(&path, |bytes| match &untracked {
+            // An index that has one already (or that this cannot read) is only recoded.
+            Some(extension) => match with_extension(bytes, extension) {
+                Some(with) => recode(&with, format),
+                None => recode(bytes, format),
+            },
+            None => recode(bytes, format),
+        })?;
     }
     crate::fsutil::shared::adjust(&path);
     Ok(())
-}
-
-/// Re-encodes the index at `path` in format 4, its trailer kept as it is (null or a
-/// checksum), under git's `index.lock` (when another process holds it, the file is left as
-/// it is).
-pub fn rewrite(path: &Path) -> std::io::Result<()> {
-    replace(path, |bytes| {
-        let (_, trailer) = split(bytes)?;
-        let skip_hash = trailer.iter().all(|b| *b == 0);
-        recode(bytes, Format { v4: true, skip_hash })
-    })
 }
 
 /// `path`'s bytes replaced by what `change` makes of them, when it makes something else.
@@ -92,6 +88,99 @@ fn replace(path: &Path, change: impl FnOnce(&[u8]) -> Option<Vec<u8>>) -> std::i
         let _ = std::fs::remove_file(&lock);
     }
     written
+}
+
+/// The empty untracked cache git adds to the index it writes when `core.untrackedCache`
+/// is `true`, or when `feature.manyFiles` is and `core.untrackedCache` is not a boolean
+/// (`keep` keeps manyFiles' choice: repo-settings.c), as
+/// `write_untracked_extension` writes it: the ident (worktree and system, which git checks
+/// before it uses the cache), no stat data nor ids of the exclude files yet, the flags
+/// `status.showUntrackedFiles` gives, `.gitignore`, and no folders.
+fn untracked_cache(repo: &gix::Repository) -> Option<Vec<u8>> {
+    const KEY: &str = "core.untrackedCache";
+    let config = repo.config_snapshot();
+    let many_files = config.boolean("feature.manyFiles").unwrap_or(false);
+    if !config.boolean(KEY).unwrap_or(many_files) {
+        return None;
+    }
+    let worktree = crate::fsutil::canonical(repo.workdir()?);
+    let mut ident = format!("Location {}, system {}", worktree.to_str()?, system_name()).into_bytes();
+    ident.push(0);
+    let all = config
+        .string("status.showUntrackedFiles")
+        .is_some_and(|v| v.as_slice() == b"all");
+    // DIR_SHOW_OTHER_DIRECTORIES | DIR_HIDE_EMPTY_DIRECTORIES, unless every file is shown.
+    let flags: u32 = if all { 0 } else { 2 | 4 };
+    let mut data = varint(ident.len());
+    data.extend_from_slice(&ident);
+    data.extend_from_slice(&[0; 2 * 36]);
+    data.extend_from_slice(&flags.to_be_bytes());
+    data.extend_from_slice(&[0; 2 * HASH_LEN]);
+    data.extend_from_slice(b".gitignore\0");
+    data.extend_from_slice(&varint(0));
+    let mut extension = b"UNTR".to_vec();
+    extension.extend_from_slice(&u32::try_from(data.len()).ok()?.to_be_bytes());
+    extension.extend_from_slice(&data);
+    Some(extension)
+}
+
+/// `uname`'s system name, which git puts in the untracked cache's ident.
+fn system_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/ostype").map_or_else(
+        |_| match std::env::consts::OS {
+            "macos" => "Darwin".to_owned(),
+            "freebsd" => "FreeBSD".to_owned(),
+            other => other.to_owned(),
+        },
+        |text| text.trim().to_owned(),
+    )
+}
+
+/// The format 2 or 3 index `bytes` with `extension` where git writes it (after the cache
+/// tree and the resolve-undo data), unless one of its kind is there; a following
+/// end-of-index-entries extension gets its table's hash again. With a checksum; `None`
+/// when the bytes are not an index this can change.
+fn with_extension(bytes: &[u8], extension: &[u8]) -> Option<Vec<u8>> {
+    let (body, _) = split(bytes)?;
+    let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    let count = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?) as usize;
+    let mut at = 12;
+    for _ in 0..count {
+        at += entry_at(body, at, version)?.2;
+    }
+    let mut headers = Vec::new();
+    let mut ext = at;
+    while ext + 8 <= body.len() {
+        let size = u32::from_be_bytes(body.get(ext + 4..ext + 8)?.try_into().ok()?) as usize;
+        headers.push((ext, body.get(ext..ext + 4)?, size));
+        ext += 8 + size;
+    }
+    if ext != body.len() || headers.iter().any(|(_, sig, _)| *sig == &extension[..4]) {
+        return None;
+    }
+    let insert_at = headers
+        .iter()
+        .find(|(_, sig, _)| !matches!(*sig, b"TREE" | b"REUC"))
+        .map_or(body.len(), |(start, _, _)| *start);
+    let mut out = body[..insert_at].to_vec();
+    out.extend_from_slice(extension);
+    out.extend_from_slice(&body[insert_at..]);
+    if let Some((eoie, _, _)) = headers.iter().find(|(_, sig, _)| *sig == b"EOIE") {
+        // Its hash covers the signature and size of every extension before it.
+        let eoie = eoie + extension.len();
+        let table = out.get(at..eoie)?;
+        let mut parts = Vec::new();
+        let mut ext = 0;
+        while ext + 8 <= table.len() {
+            parts.extend_from_slice(table.get(ext..ext + 8)?);
+            ext += 8 + u32::from_be_bytes(table.get(ext + 4..ext + 8)?.try_into().ok()?) as usize;
+        }
+        out.get_mut(eoie + 12..eoie + 12 + HASH_LEN)?
+            .copy_from_slice(&sha1(&[&parts])?);
+    }
+    let checksum = sha1(&[&out])?;
+    out.extend_from_slice(&checksum);
+    Some(out)
 }
 
 const HASH_LEN: usize = 20;
@@ -161,19 +250,7 @@ fn encode_body(body: &[u8]) -> Option<Vec<u8>> {
     let mut at = 12;
     let mut previous: &[u8] = &[];
     for _ in 0..count {
-        let fixed = body.get(at..at + FIXED)?;
-        let flags = u16::from_be_bytes([fixed[FIXED - 2], fixed[FIXED - 1]]);
-        let extended = flags & EXTENDED != 0;
-        if extended && version < 3 {
-            return None;
-        }
-        let head = FIXED + if extended { 2 } else { 0 };
-        let head_bytes = body.get(at..at + head)?;
-        let path_start = at + head;
-        let path_len = body.get(path_start..)?.iter().position(|b| *b == 0)?;
-        let path = body.get(path_start..path_start + path_len)?;
-        // Formats 2 and 3 pad each entry with 1 to 8 NULs to a multiple of 8 bytes.
-        let entry_len = (head + path_len + 8) & !7;
+        let (head_bytes, path, entry_len) = entry_at(body, at, version)?;
         at += entry_len;
         let common = previous.iter().zip(path).take_while(|(a, b)| a == b).count();
         out.extend_from_slice(head_bytes);
@@ -205,6 +282,23 @@ fn encode_body(body: &[u8]) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&extensions);
     Some(out)
+}
+
+/// The format 2 or 3 entry at `at` of `body`: its fixed part (flags included), its path,
+/// and its length with the padding.
+fn entry_at(body: &[u8], at: usize, version: u32) -> Option<(&[u8], &[u8], usize)> {
+    let fixed = body.get(at..at + FIXED)?;
+    let flags = u16::from_be_bytes([fixed[FIXED - 2], fixed[FIXED - 1]]);
+    let extended = flags & EXTENDED != 0;
+    if (extended && version < 3) || !(version == 2 || version == 3) {
+        return None;
+    }
+    let head = FIXED + if extended { 2 } else { 0 };
+    let path_start = at + head;
+    let path_len = body.get(path_start..)?.iter().position(|b| *b == 0)?;
+    let path = body.get(path_start..path_start + path_len)?;
+    // Formats 2 and 3 pad each entry with 1 to 8 NULs to a multiple of 8 bytes.
+    Some((body.get(at..at + head)?, path, (head + path_len + 8) & !7))
 }
 
 /// git's offset varint (`encode_varint` in varint.c).
@@ -241,6 +335,19 @@ mod tests {
         v2.extend(sha1(&[&v2]).expect("sha1"));
         let v4 = encode(&v2).expect("an empty index");
         assert_eq!(v4.get(4..8), Some(&[0u8, 0, 0, 4][..]));
+    }
+
+    #[test]
+    fn an_extension_goes_after_the_cache_tree_with_a_checksum() {
+        let mut index = b"DIRC\0\0\0\x02\0\0\0\0TREE\0\0\0\x01xIEOT\0\0\0\0".to_vec();
+        index.extend(sha1(&[&index]).expect("sha1"));
+        let with = with_extension(&index, b"UNTR\0\0\0\x02ab").expect("an index");
+        let (body, _) = split(&with).expect("a valid checksum");
+        assert_eq!(
+            body,
+            b"DIRC\0\0\0\x02\0\0\0\0TREE\0\0\0\x01xUNTR\0\0\0\x02abIEOT\0\0\0\0"
+        );
+        assert_eq!(with_extension(&with, b"UNTR\0\0\0\0"), None, "one is there already");
     }
 
     #[test]

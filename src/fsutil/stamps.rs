@@ -1,49 +1,46 @@
 //! What a folder's entries look like now, to tell later whether anyone wrote in it.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Every entry below a folder (files, symlinks, folders, special files), with what changes
-/// when anyone writes: size, modification time, inode, mode. Symlinks are not followed.
+/// when anyone writes: size, modification time, change time (which no one can set back,
+/// unlike the modification time), inode, mode. Symlinks are not followed.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Stamps(BTreeMap<String, (u64, i128, u64, u32)>);
+pub struct Stamps(BTreeMap<String, Stamp>);
+
+/// `(size, mtime ns, ctime ns, inode, mode)`.
+type Stamp = (u64, i128, i128, u64, u32);
 
 impl Stamps {
+    /// Read on up to [`STAMP_THREADS`] threads sharing one queue of folders (a worktree's
+    /// files are mostly in a few deep subtrees); each entry is looked up from its open
+    /// folder, not by its whole path again.
     pub fn read(dir: &Path) -> Stamps {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(STAMP_THREADS));
+        let queue = FolderQueue::new(PathBuf::new());
+        let parts: Vec<BTreeMap<String, Stamp>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| queue.work(|rel, found| stamp_folder(dir, rel, found))))
+                .collect();
+            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        });
         let mut stamps = Stamps::default();
-        stamps.walk(dir, Path::new(""));
-        stamps
-    }
-
-    fn walk(&mut self, base: &Path, rel: &Path) {
-        use std::os::unix::fs::MetadataExt;
-        let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let child = rel.join(entry.file_name());
-            let Ok(m) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            let mtime = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
-            self.0.insert(
-                child.to_string_lossy().into_owned(),
-                (m.len(), mtime, m.ino(), m.mode()),
-            );
-            if m.is_dir() {
-                self.walk(base, &child);
-            }
+        for part in parts {
+            stamps.0.extend(part);
         }
+        stamps
     }
 
     /// A digest of every stamp, to record and compare later.
     pub fn digest(&self) -> String {
         let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
-        for (path, (len, mtime, ino, mode)) in &self.0 {
+        for (path, (len, mtime, ctime, ino, mode)) in &self.0 {
             hasher.update(path.as_bytes());
             hasher.update(b"\0");
             hasher.update(&len.to_le_bytes());
             hasher.update(&mtime.to_le_bytes());
+            hasher.update(&ctime.to_le_bytes());
             hasher.update(&ino.to_le_bytes());
             hasher.update(&mode.to_le_bytes());
         }
@@ -68,5 +65,104 @@ impl Stamps {
         out.sort();
         out.dedup();
         out
+    }
+}
+
+/// How many threads read a folder's stamps: the stat calls are the kernel's CPU work, so
+/// more than a few cores gain nothing.
+const STAMP_THREADS: usize = 4;
+
+/// Stamp each entry of the folder `rel` (relative to `base`) into `found`; the folders
+/// among them are handed to `more`.
+fn stamp_folder(base: &Path, rel: &Path, found: &mut BTreeMap<String, Stamp>) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let mut folders = Vec::new();
+    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+        return folders;
+    };
+    for entry in entries.flatten() {
+        let child = rel.join(entry.file_name());
+        // From the open folder (statx on its descriptor), never following a symlink.
+        let Ok(m) = entry.metadata() else {
+            continue;
+        };
+        let nanos = |s: i64, ns: i64| i128::from(s) * 1_000_000_000 + i128::from(ns);
+        let stamp = (
+            m.len(),
+            nanos(m.mtime(), m.mtime_nsec()),
+            nanos(m.ctime(), m.ctime_nsec()),
+            m.ino(),
+            m.mode(),
+        );
+        found.insert(child.to_string_lossy().into_owned(), stamp);
+        if m.is_dir() {
+            folders.push(child);
+        }
+    }
+    folders
+}
+
+/// Folders still to read, shared by the threads of a walk: a thread waits while others
+/// may still find more, and all stop once the queue is empty and no one is reading.
+struct FolderQueue {
+    state: std::sync::Mutex<(Vec<PathBuf>, usize)>,
+    more: std::sync::Condvar,
+}
+
+impl FolderQueue {
+    fn new(first: PathBuf) -> FolderQueue {
+        FolderQueue {
+            state: std::sync::Mutex::new((vec![first], 0)),
+            more: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Take folders until none is left, reading each with `read`, which returns the
+    /// folders it found; what `read` gathered is returned.
+    fn work<T: Default>(&self, read: impl Fn(&Path, &mut T) -> Vec<PathBuf>) -> T {
+        let mut out = T::default();
+        loop {
+            let folder = {
+                let Ok(mut state) = self.state.lock() else { return out };
+                loop {
+                    if let Some(folder) = state.0.pop() {
+                        state.1 += 1;
+                        break folder;
+                    }
+                    if state.1 == 0 {
+                        self.more.notify_all();
+                        return out;
+                    }
+                    state = match self.more.wait(state) {
+                        Ok(state) => state,
+                        Err(_) => return out,
+                    };
+                }
+            };
+            // Counted out even if `read` panics, so that the other threads never wait on it.
+            let mut done = Done {
+                queue: self,
+                found: Vec::new(),
+            };
+            done.found = read(&folder, &mut out);
+        }
+    }
+}
+
+/// A folder read: what it found joins the queue, and the reader no longer counts as busy.
+struct Done<'a> {
+    queue: &'a FolderQueue,
+    found: Vec<PathBuf>,
+}
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        let mut state = match self.queue.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        state.0.append(&mut self.found);
+        state.1 -= 1;
+        self.queue.more.notify_all();
     }
 }

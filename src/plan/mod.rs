@@ -20,6 +20,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::{Manifest, Session};
+// The reader's findings a plan carries, named here so that render words the plan's
+// vocabulary and never imports the reader.
+pub use crate::read::inspect::Integration;
+pub use crate::read::state::BaseFailure;
 use crate::read::state::{Branch, Needs, State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState, Wanted};
 use crate::store::ownership::{OwnedSession, OwnedState};
@@ -348,7 +352,7 @@ pub enum Reason {
     },
     BaseUnresolved {
         base: String,
-        why: String,
+        why: BaseFailure,
     },
     BaseUnread {
         base: String,
@@ -831,10 +835,7 @@ fn start_of(manifest: &Manifest, state: &State, session: &Session) -> Result<Sta
     if let crate::read::tracking::AutoSetupMerge::Invalid(value) = &state.auto_setup_merge {
         return Err(Reason::BaseUnresolved {
             base: session.base.clone(),
-            why: format!(
-                "branch.autoSetupMerge is `{value}`, which git refuses (bad boolean config value); \
-                 set it to true, false, always, inherit or simple"
-            ),
+            why: BaseFailure::BadAutoSetupMerge { value: value.clone() },
         });
     }
     let remote_branch = crate::read::tracking::BaseBranch::Remote(crate::read::tracking::Upstream {
@@ -2606,6 +2607,13 @@ mod reason_table {
 
     type Setup = fn(&mut State);
 
+    fn not_found() -> BaseFailure {
+        BaseFailure::NotFound {
+            reason: "not found".into(),
+            alternates_env: false,
+        }
+    }
+
     /// A session, what the row checks, the state that blocks it, and the one reason expected.
     type ReasonRow = (&'static str, &'static str, Setup, Reason);
 
@@ -2635,11 +2643,11 @@ mod reason_table {
                 "x",
                 "base does not resolve",
                 |s| {
-                    s.bases.insert("main".into(), Err("not found".into()));
+                    s.bases.insert("main".into(), Err(not_found()));
                 },
                 Reason::BaseUnresolved {
                     base: "main".into(),
-                    why: "not found".into(),
+                    why: not_found(),
                 },
             ),
             (

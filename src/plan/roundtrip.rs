@@ -15,6 +15,16 @@ use crate::read::tracking::Upstream;
 use crate::store::machine::SetupScript;
 use crate::store::recover::LeftoverKind;
 
+/// Every way a base fails to resolve.
+fn base_failure() -> BoxedStrategy<BaseFailure> {
+    prop_oneof![
+        texts().prop_map(|refs| BaseFailure::Ambiguous { refs }),
+        (text(), any::<bool>()).prop_map(|(reason, alternates_env)| BaseFailure::NotFound { reason, alternates_env }),
+        text().prop_map(|value| BaseFailure::BadAutoSetupMerge { value }),
+    ]
+    .boxed()
+}
+
 /// Any text, control characters and non-ASCII included.
 fn text() -> BoxedStrategy<String> {
     prop_oneof![any::<String>(), "[a-z/._-]{0,12}"].boxed()
@@ -101,7 +111,7 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
             .prop_map(|(branch, path)| Reason::BranchCheckedOutElsewhere { branch, path })
             .boxed(),
         path().prop_map(|path| Reason::FolderInTheWay { path }).boxed(),
-        (text(), text())
+        (text(), base_failure())
             .prop_map(|(base, why)| Reason::BaseUnresolved { base, why })
             .boxed(),
         text().prop_map(|base| Reason::BaseUnread { base }).boxed(),

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::RepoError;
-use crate::read::inspect::{Dirt, Process};
+use crate::read::inspect::Dirt;
+pub use crate::read::inspect::Process;
 use crate::read::state::{State, Worktree};
 use crate::store::metadata::{MetadataFile, SetupState};
 
@@ -331,9 +332,10 @@ fn read_dirt(
 
 /// The main worktree's `git status`.
 fn main_dirt(repo: &gix::Repository) -> Result<Dirt, RepoError> {
-    let main = repo
+    let mut main = repo
         .main_repo()
         .map_err(|e| RepoError::git("open the main worktree of", repo.common_dir(), e))?;
+    main.objects = repo.objects.clone(); // the same objects (and alternates)
     let path = main.workdir().unwrap_or(main.git_dir()).to_path_buf();
     crate::read::inspect::status_dirt(&main, &path, true)
 }

@@ -101,7 +101,14 @@ fn open_linked(repo: &gix::Repository, admin_id: &str, path: &Path) -> Result<gi
         .worktree_proxy_by_id(admin_id.as_bytes().as_bstr())
         .map_err(|e| RepoError::git("find worktree", path, e))?
         .ok_or_else(|| RepoError::message(format!("worktree {} is not registered", path.display())))?;
-    proxy.into_repo().map_err(|e| RepoError::git("open worktree", path, e))
+    let mut wt_repo = proxy
+        .into_repo()
+        .map_err(|e| RepoError::git("open worktree", path, e))?;
+    if crate::error::alternates_env_is_read() {
+        // Its own opening reads no `GIT_ALTERNATE_OBJECT_DIRECTORIES`: `repo`'s store does.
+        wt_repo.objects = repo.objects.clone();
+    }
+    Ok(wt_repo)
 }
 
 /// Count what removing this worktree would lose: `git status` in it, plus every untracked
@@ -828,7 +835,7 @@ pub fn checkout_problem(repo: &gix::Repository, commit: &str) -> Option<String> 
             None => format!(
                 "{missing} file(s) of {commit} (e.g. {}) are missing from the object database; {}",
                 first_missing.unwrap_or_default(),
-                alternates_env_hint().unwrap_or("run git fsck")
+                crate::error::alternates_env_hint().unwrap_or("run git fsck")
             ),
         });
     }
@@ -986,16 +993,4 @@ fn list_inside(main: &Path, dir: &str, patterns: &[&str], found: &mut Vec<crate:
         }
         found.push(crate::read::copy::Ignored { path, dir: is_dir });
     }
-}
-
-/// What to do when objects are missing while `GIT_ALTERNATE_OBJECT_DIRECTORIES` is set:
-/// gitoxide reads alternates from `objects/info/alternates` only, never from the
-/// environment, so objects only found there cannot be read.
-pub fn alternates_env_hint() -> Option<&'static str> {
-    std::env::var_os("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .filter(|v| !v.is_empty())
-        .map(|_| {
-            "GIT_ALTERNATE_OBJECT_DIRECTORIES is set, and flowloom (gitoxide) cannot read objects from it: \
-             list those folders in .git/objects/info/alternates instead (one a line), which git reads too"
-        })
 }

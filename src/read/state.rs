@@ -38,7 +38,7 @@ pub struct State {
     /// `<remote>/<branch>` → commit, for the branches of declared sessions that exist there.
     pub remote_branches: BTreeMap<String, String>,
     /// Base revspec → the commit it resolves to, or why it does not.
-    pub bases: BTreeMap<String, Result<String, String>>,
+    pub bases: BTreeMap<String, Result<String, BaseFailure>>,
     /// Base revspec → the branch it names, for those that name one (a new branch's upstream).
     pub base_branches: BTreeMap<String, crate::read::tracking::BaseBranch>,
     /// `branch.autoSetupMerge`.
@@ -777,9 +777,12 @@ fn in_parallel<T: Sync, R: Send>(
     }
     let shared = repo.clone().into_sync();
     let chunk = items.len().div_ceil(threads);
+    let (mine, rest) = items.split_at(chunk);
     std::thread::scope(|scope| {
         let (shared, read) = (&shared, &read);
-        let handles: Vec<_> = items
+        // The first chunk on this thread: one thread and one allocator arena fewer (what a
+        // thread reads stays in its arena for as long as the state lives).
+        let handles: Vec<_> = rest
             .chunks(chunk)
             .map(|part| {
                 scope.spawn(move || {
@@ -788,12 +791,13 @@ fn in_parallel<T: Sync, R: Send>(
                 })
             })
             .collect();
-        handles
+        let first: Vec<R> = mine.iter().map(|item| read(repo, item)).collect();
+        first
             .into_iter()
-            .flat_map(|h| match h.join() {
+            .chain(handles.into_iter().flat_map(|h| match h.join() {
                 Ok(done) => done,
                 Err(panic) => std::panic::resume_unwind(panic),
-            })
+            }))
             .collect()
     })
 }
@@ -1007,24 +1011,32 @@ pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef)
 /// A session's base as `git worktree add -b <branch> <path> <base>` takes it: a name that
 /// expands to more than one ref (a tag and a branch, say) is refused as git refuses it
 /// (`fatal: ambiguous object name`), anything else resolved to its commit.
-fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, String> {
-    let named = crate::read::tracking::refs_named(repo, spec);
-    if named.len() > 1 {
-        return Err(format!(
-            "it is ambiguous: it names {}, and git refuses it too; name one in full",
-            named.join(" and ")
-        ));
+fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, BaseFailure> {
+    let refs = crate::read::tracking::refs_named(repo, spec);
+    if refs.len() > 1 {
+        return Err(BaseFailure::Ambiguous { refs });
     }
-    resolve(repo, spec)
-}
-
-fn resolve(repo: &gix::Repository, spec: &str) -> Result<String, String> {
     repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
-        .map_err(|e| match crate::read::inspect::alternates_env_hint() {
-            Some(hint) => format!("{}; {hint}", crate::error::chain(&e)),
-            None => crate::error::chain(&e),
+        .map_err(|e| BaseFailure::NotFound {
+            reason: crate::error::chain(&e),
+            alternates_env: crate::error::alternates_env_hint().is_some(),
         })
+}
+
+/// Why a base does not resolve to a commit; the planner blocks the session on it and the
+/// renderer words it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BaseFailure {
+    /// The name expands to more than one ref (a tag and a branch, say): git refuses it
+    /// too (`fatal: ambiguous object name`).
+    Ambiguous { refs: Vec<String> },
+    /// No commit by that name: gitoxide's reason, and whether objects may be where
+    /// gitoxide cannot read them (`GIT_ALTERNATE_OBJECT_DIRECTORIES` is set).
+    NotFound { reason: String, alternates_env: bool },
+    /// `branch.autoSetupMerge` holds a value git refuses, so no branch is made from any base.
+    BadAutoSetupMerge { value: String },
 }
 
 fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {
@@ -1040,7 +1052,8 @@ fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full
 /// `git status` (index against tree, worktree against index, untracked files), and they
-/// are independent.
+/// are independent. This thread takes one share itself: one thread fewer, and one
+/// allocator arena fewer (each thread's arena keeps the peak of what it allocated).
 pub(crate) fn read_dirt_parallel(
     repo: &gix::Repository,
     worktrees: &[&Worktree],
@@ -1050,36 +1063,31 @@ pub(crate) fn read_dirt_parallel(
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(1)
-        .min(worktrees.len());
-    if threads <= 1 {
+        .clamp(1, worktrees.len().max(1));
+    // Every `threads`-th worktree from `first`, with a panic caught: its slots stay empty.
+    let share = |first: usize, repo: &gix::Repository| {
         let objects = Objects::of(repo);
-        return worktrees
-            .iter()
-            .map(|wt| read_dirt(&objects, repo, wt, hidden_roots, refresh))
-            .collect();
-    }
-    let shared = repo.clone().into_sync();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            (first..worktrees.len())
+                .step_by(threads)
+                .map(|i| (i, read_dirt(&objects, repo, worktrees[i], hidden_roots, refresh)))
+                .collect::<Vec<_>>()
+        }))
+        .unwrap_or_default()
+    };
+    let shared = (threads > 1).then(|| repo.clone().into_sync());
     let mut results: Vec<Option<Result<Dirt, RepoError>>> = (0..worktrees.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| {
-                let shared = &shared;
-                scope.spawn(move || {
-                    let repo = shared.to_thread_local();
-                    let objects = Objects::of(&repo);
-                    (t..worktrees.len())
-                        .step_by(threads)
-                        .map(|i| (i, read_dirt(&objects, &repo, worktrees[i], hidden_roots, refresh)))
-                        .collect::<Vec<_>>()
-                })
+        let handles: Vec<_> = (1..threads)
+            .filter_map(|t| {
+                let shared = shared.as_ref()?;
+                Some(scope.spawn(move || share(t, &shared.to_thread_local())))
             })
             .collect();
-        for handle in handles {
-            // A thread that panicked leaves its slots empty: reported below as an error.
-            if let Ok(done) = handle.join() {
-                for (i, result) in done {
-                    results[i] = Some(result);
-                }
+        let mine = share(0, repo);
+        for done in std::iter::once(mine).chain(handles.into_iter().filter_map(|h| h.join().ok())) {
+            for (i, result) in done {
+                results[i] = Some(result);
             }
         }
     });

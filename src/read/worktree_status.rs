@@ -135,7 +135,10 @@ fn unstaged(
 }
 
 /// The attributes stack and content filters of the modification check, and the excludes
-/// of the walk, as gix-status makes them from one stack.
+/// of the walk: what gix-status splits from the one stack `index_worktree_status` builds
+/// (`Repository::attributes`), built apart instead, so that the exclude patterns (one
+/// line per session in flowloom's block of `info/exclude`) are parsed once per worktree
+/// and never copied.
 fn stacks(
     wt_repo: &gix::Repository,
     index: &gix::index::State,
@@ -148,37 +151,23 @@ fn stacks(
     ),
     gix::Error,
 > {
-    use gix::worktree::stack::State;
     use gix::worktree::stack::state::{attributes, ignore};
-    let attrs_and_excludes = wt_repo.attributes(
-        index,
-        attributes::Source::WorktreeThenIdMapping,
-        ignore::Source::WorktreeThenIdMappingIfNotSkipped,
-        None,
-    )?;
-    let gix::diff::blob::Platform {
-        attr_stack: mut stack,
-        filter,
-        ..
-    } = gix::diff::resource_cache(
+    let excludes = wt_repo
+        .excludes(index, None, ignore::Source::WorktreeThenIdMappingIfNotSkipped)?
+        .detach();
+    let attributes = wt_repo
+        .attributes_only(index, attributes::Source::WorktreeThenIdMapping)?
+        .detach();
+    let gix::diff::blob::Platform { attr_stack, filter, .. } = gix::diff::resource_cache(
         wt_repo,
         gix::diff::blob::pipeline::Mode::ToGit,
-        attrs_and_excludes.detach(),
+        attributes,
         gix::diff::blob::pipeline::WorktreeRoots {
             old_root: None,
             new_root: Some(workdir.to_owned()),
         },
     )?;
-    let mut excludes = stack.clone();
-    if let State::AttributesAndIgnoreStack { ignore, .. } = excludes.state_mut() {
-        let ignore = std::mem::take(ignore);
-        *excludes.state_mut() = State::IgnoreStack(ignore);
-    }
-    if let State::AttributesAndIgnoreStack { attributes, .. } = stack.state_mut() {
-        let attributes = std::mem::take(attributes);
-        *stack.state_mut() = State::AttributesStack(attributes);
-    }
-    Ok((stack, excludes, filter.worktree_filter))
+    Ok((attr_stack, excludes, filter.worktree_filter))
 }
 
 /// The tracked files against the index (gix-status's modification check, on this thread).
@@ -361,12 +350,12 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
             StatChange::New(stat) => entry.stat = stat,
         }
     }
-    let skip_hash = repo.config_snapshot().boolean("index.skipHash").unwrap_or(false);
     let options = gix::index::write::Options {
         extensions: Default::default(),
-        skip_hash,
+        skip_hash: false,
     };
-    if index.write(options).is_ok() && crate::fsutil::index_v4::wants_v4(repo) {
-        let _ = crate::fsutil::index_v4::rewrite(&repo.index_path());
+    // Then as git writes it: format 4, the null trailer, the untracked cache, as configured.
+    if index.write(options).is_ok() {
+        let _ = crate::fsutil::index_v4::write_as_configured(repo);
     }
 }

@@ -1,5 +1,6 @@
 //! Plans for people (Terraform-like lines) and for programs (SPEC §9 JSON).
 
+pub mod base;
 pub mod output;
 pub mod progress;
 pub mod status;
@@ -229,11 +230,9 @@ fn summary_of(change: &Change) -> String {
             }
             if r.delete_branch.is_some() {
                 parts.push(match r.integrated {
-                    Some(crate::read::inspect::Integration::SameTree) => "delete branch (same tree as its base)",
-                    Some(crate::read::inspect::Integration::NothingToAdd) => {
-                        "delete branch (its changes are in its base)"
-                    }
-                    Some(crate::read::inspect::Integration::PatchId) => "delete branch (merged by squash or rebase)",
+                    Some(crate::plan::Integration::SameTree) => "delete branch (same tree as its base)",
+                    Some(crate::plan::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
+                    Some(crate::plan::Integration::PatchId) => "delete branch (merged by squash or rebase)",
                     _ => "delete branch",
                 });
             }
@@ -582,7 +581,7 @@ pub struct JsonChange {
     /// `remove` changes: how a branch with commits its base does not reach is integrated
     /// anyway (`same_tree`, `nothing_to_add`, `patch_id`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub integrated: Option<crate::read::inspect::Integration>,
+    pub integrated: Option<crate::plan::Integration>,
     /// Forced removals: where the commits that would become unreachable are kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<JsonArchive>,
@@ -823,7 +822,7 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::FolderInTheWay { path } => {
             format!("{} exists and is not a registered worktree; move it away", shown(path))
         }
-        Reason::BaseUnresolved { base, why } => format!("base `{base}` does not resolve to a commit: {why}"),
+        Reason::BaseUnresolved { base, why } => base::reason_text(base, why),
         Reason::BaseUnread { base } => format!("base `{base}` was not read"),
         Reason::HalfMadeHoldsOtherFiles { files } => half_made_text(files),
         Reason::LockedWithFolderGone { lock } => {

@@ -642,8 +642,7 @@ pub fn unreadable_warning(path: &str, error: &dyn std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::dashboard::{LastCommit, Upstream};
-    use crate::read::inspect::Process;
+    use crate::read::dashboard::{LastCommit, Process, Upstream};
     use proptest::prelude::*;
     use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ pub mod exclude;
 pub mod lock;
 pub mod machine;
 pub mod metadata;
+pub mod objects;
 pub mod ownership;
 pub mod recover;
 pub mod saved_plan;

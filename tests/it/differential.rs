@@ -159,6 +159,11 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "working-tree-encoding UTF-16 and UTF-32BE with a smudge filter (the filter gets the encoded bytes)",
+        setup: wide_encodings_smudged,
+        ..ROW
+    },
+    Case {
         name: "ident attribute",
         setup: ident,
         ..ROW
@@ -207,6 +212,26 @@ const CASES: &[Case] = &[
     Case {
         name: "feature.manyFiles (index format 4)",
         setup: many_files,
+        ..ROW
+    },
+    Case {
+        name: "core.untrackedCache=true (an empty untracked cache in the index)",
+        setup: untracked_cache_true,
+        ..ROW
+    },
+    Case {
+        name: "core.untrackedCache=true, status.showUntrackedFiles=all (the cache's flags)",
+        setup: untracked_cache_all,
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles with core.untrackedCache=keep (not a boolean: manyFiles' cache stays)",
+        setup: many_files_keep,
+        ..ROW
+    },
+    Case {
+        name: "core.untrackedCache=keep (no untracked cache)",
+        setup: untracked_cache_keep,
         ..ROW
     },
     Case {
@@ -267,6 +292,20 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "core.sharedRepository=group, umask 077, base origin/main: the upstream written keeps config's mode (0640)",
+        setup: cloned_shared,
+        manifest: "[sessions.x]\nbase = \"origin/main\"\n",
+        base: "origin/main",
+        umask: Some("077"),
+        ..ROW
+    },
+    Case {
+        name: "core.sharedRepository=group, umask 077, leading folders already there (refs/heads/session/, its reflog folder, sessions/)",
+        setup: shared_group_leading_folders,
+        umask: Some("077"),
+        ..ROW
+    },
+    Case {
         name: "worktree.useRelativePaths (absolute links, which every git reads)",
         setup: relative_paths,
         ..ROW
@@ -295,7 +334,15 @@ const CASES: &[Case] = &[
         name: "GIT_ALTERNATE_OBJECT_DIRECTORIES (objects only found there)",
         setup: alternates_from_environment,
         env: &[("GIT_ALTERNATE_OBJECT_DIRECTORIES", "{side}/origin/.git/objects")],
-        known: Some("blocked, naming the variable: gitoxide reads alternates from objects/info/alternates only"),
+        ..ROW
+    },
+    Case {
+        name: "GIT_ALTERNATE_OBJECT_DIRECTORIES: a missing folder and a relative one going up (git skips both), then the one",
+        setup: alternates_from_environment,
+        env: &[(
+            "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+            "{side}/nowhere:../origin/.git/objects:{side}/origin/.git/objects",
+        )],
         ..ROW
     },
     Case {
@@ -438,6 +485,27 @@ const CASES: &[Case] = &[
         ..ROW
     },
     Case {
+        name: "base :/fix(es)? [0-9]+ (a regular expression, as git's :/ takes it)",
+        setup: message_regex,
+        manifest: "[sessions.x]\nbase = \":/fix(es)? [0-9]+\"\n",
+        base: ":/fix(es)? [0-9]+",
+        ..ROW
+    },
+    Case {
+        name: "base :/!-un.elated (a negated regular expression)",
+        setup: message_regex,
+        manifest: "[sessions.x]\nbase = \":/!-un.elated\"\n",
+        base: ":/!-un.elated",
+        ..ROW
+    },
+    Case {
+        name: "base :/^fix [[:digit:]]+.*parser (an anchor, a POSIX class, `.` across lines as in git)",
+        setup: message_regex,
+        manifest: "[sessions.x]\nbase = \":/^fix [[:digit:]]+.*parser\"\n",
+        base: ":/^fix [[:digit:]]+.*parser",
+        ..ROW
+    },
+    Case {
         name: "bare-clone layout (.bare, .git gitfile, worktrees beside), core.bare in config",
         setup: bare_clone_layout,
         ..ROW
@@ -551,6 +619,7 @@ fn clip(value: &str) -> String {
 }
 
 fn run_case(case: &Case) -> Outcome {
+    OBSERVED_WITH.with(|with| with.borrow_mut().clear());
     let mut env = TestEnv::empty();
     let side = env.tmp.path().join("side");
     std::fs::create_dir(&side).expect("side folder");
@@ -562,6 +631,14 @@ fn run_case(case: &Case) -> Outcome {
         .iter()
         .map(|(k, v)| (*k, v.replace("{side}", &side.display().to_string())))
         .collect();
+    // A user who reads objects through `GIT_ALTERNATE_OBJECT_DIRECTORIES` keeps it set in
+    // the new worktree too: the observations get it (and no other variable of the row).
+    let kept: Vec<(String, String)> = vars
+        .iter()
+        .filter(|(k, _)| *k == "GIT_ALTERNATE_OBJECT_DIRECTORIES")
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    OBSERVED_WITH.with(|with| *with.borrow_mut() = kept);
 
     // Copy the whole side folder before either runs.
     let pristine = env.tmp.path().join("pristine");
@@ -791,6 +868,12 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         _ => "checksum",
     });
     seen.insert("index trailer".into(), trailer.unwrap_or("(no index)").into());
+    // `core.untrackedCache` (and `feature.manyFiles`): git adds an empty untracked cache.
+    let untracked = index.windows(4).position(|w| w == b"UNTR").and_then(|at| {
+        let size = u32::from_be_bytes(index.get(at + 4..at + 8)?.try_into().ok()?) as usize;
+        index.get(at + 8..at + 8 + size).map(esc)
+    });
+    seen.insert("index untracked cache".into(), untracked.unwrap_or("(none)".into()));
     seen.insert(
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
@@ -964,6 +1047,11 @@ fn esc(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
 }
 
+thread_local! {
+    /// Variables of the row under way that every git run of it gets (see `run_case`).
+    static OBSERVED_WITH: std::cell::RefCell<Vec<(String, String)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// git with the hermetic environment of [`TestEnv`] (copied from its flowloom command, so
 /// the two never drift apart), started in `dir`.
 fn git(env: &TestEnv, dir: &Path) -> Command {
@@ -975,6 +1063,7 @@ fn git(env: &TestEnv, dir: &Path) -> Command {
             cmd.env(key, value);
         }
     }
+    OBSERVED_WITH.with(|with| cmd.envs(with.borrow().iter().map(|(k, v)| (k, v))));
     cmd
 }
 
@@ -1231,6 +1320,20 @@ fn wide_encodings_crlf(env: &TestEnv) {
     config(env, "core.autocrlf", "true");
 }
 
+/// A smudge filter that writes a byte before what it gets: git encodes first, so the byte
+/// comes before the byte order mark, and the rest is the encoded text.
+fn wide_encodings_smudged(env: &TestEnv) {
+    plain(env);
+    env.write("README.md", "one\ntwo\n");
+    wide_files(
+        env,
+        "*.u16 text working-tree-encoding=UTF-16 filter=mark\n*.be32 text working-tree-encoding=UTF-32BE filter=mark\n",
+        &[("a.u16", "UTF-16"), ("b.be32", "UTF-32BE")],
+    );
+    env.commit("wide, filtered");
+    config(env, "filter.mark.smudge", "printf X; cat");
+}
+
 fn ident(env: &TestEnv) {
     plain(env);
     env.write(".gitattributes", "*.c ident\n");
@@ -1318,6 +1421,26 @@ fn skip_hash(env: &TestEnv) {
 fn skip_hash_v4(env: &TestEnv) {
     skip_hash(env);
     config(env, "index.version", "4");
+}
+
+fn untracked_cache_true(env: &TestEnv) {
+    plain(env);
+    config(env, "core.untrackedCache", "true");
+}
+
+fn untracked_cache_all(env: &TestEnv) {
+    untracked_cache_true(env);
+    config(env, "status.showUntrackedFiles", "all");
+}
+
+fn untracked_cache_keep(env: &TestEnv) {
+    plain(env);
+    config(env, "core.untrackedCache", "keep");
+}
+
+fn many_files_keep(env: &TestEnv) {
+    many_files(env);
+    config(env, "core.untrackedCache", "keep");
 }
 
 fn many_files_checksum(env: &TestEnv) {
@@ -1540,6 +1663,22 @@ fn cloned(env: &TestEnv) {
     env.git_in(&side(env), &["clone", "-q", "origin", "repo"]);
 }
 
+/// A clone shared with the group whose `config` is 0640: git keeps a config file's mode
+/// when it rewrites it.
+fn cloned_shared(env: &TestEnv) {
+    cloned(env);
+    config(env, "core.sharedRepository", "group");
+    chmod(env, ".git/config", 0o640);
+}
+
+/// Folders on the way to what the session makes, made before (under the test's umask):
+/// git leaves their modes and adjusts only what it makes inside them.
+fn shared_group_leading_folders(env: &TestEnv) {
+    shared_group(env);
+    env.git(&["branch", "session/y"]);
+    std::fs::create_dir_all(env.path("sessions")).expect("sessions folder");
+}
+
 fn cloned_always(env: &TestEnv) {
     cloned(env);
     config(env, "branch.autoSetupMerge", "always");
@@ -1578,6 +1717,26 @@ fn message_search(env: &TestEnv) {
     env.git(&["checkout", "-q", "main"]);
     env.write("c.txt", "c\n");
     env.commit("unrelated");
+}
+
+/// Messages that only a regular expression tells apart: a literal search for the patterns
+/// of the rows finds nothing (or, negated, the youngest commit), git's finds an older one.
+fn message_regex(env: &TestEnv) {
+    plain(env);
+    env.write("a.txt", "a\n");
+    env.commit("fix 12\n\nin the parser");
+    env.write("b.txt", "b\n");
+    env.commit("fixes 7 in the lexer");
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.write("c.txt", "c\n");
+    env.git(&["add", "-A"]);
+    let out = git(env, &env.repo)
+        .env("GIT_COMMITTER_DATE", "2026-01-02T00:00:00Z")
+        .args(["commit", "-q", "-m", "unrelated"])
+        .output()
+        .expect("git commit");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    env.git(&["checkout", "-q", "main"]);
 }
 
 /// Appends `text` to the repository's own `config` (git refuses to edit a repository whose

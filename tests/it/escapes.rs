@@ -507,3 +507,56 @@ fn every_other_string_is_shown_escaped_too() {
         nothing_raw(&format!("{args:?}"), &format!("{out}{err}"));
     }
 }
+
+/// A `flowloom.local.toml` that is a symlink (pointing out of the repository, say) is never
+/// read nor written through: every command refuses it, naming it, nothing is made, and the
+/// file it points to stays as it was.
+#[test]
+fn a_symlinked_local_manifest_is_neither_read_nor_written_through() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.keep]\n");
+    let outside = env.tmp.path().join("outside.txt");
+    std::fs::write(&outside, "precious\n").expect("write");
+    std::os::unix::fs::symlink(&outside, env.path("flowloom.local.toml")).expect("symlink");
+    for args in [&["plan"][..], &["new", "x"], &["apply", "--yes"], &["status"]] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 1, "{args:?}:\n{out}{err}");
+        assert!(
+            err.contains("flowloom.local.toml") && err.contains("symlink"),
+            "{args:?}:\n{err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "precious\n");
+    assert!(!env.path("sessions").exists());
+}
+
+/// A remote branch whose name holds a right-to-left override and a C1 control (CSI), both
+/// of which git accepts in a ref name, picked by `new` (by its name, and with `--branch`):
+/// what `new`, `plan`, `apply` and `status` print never holds either raw.
+#[test]
+fn escape_characters_in_a_remote_branch_picked_by_new_never_reach_the_terminal() {
+    let env = TestEnv::new();
+    let branch = "feat/\u{202e}evil\u{9b}31mred";
+    env.git(&["branch", branch]);
+    env.git_in(env.tmp.path(), &["clone", "-q", "repo", "clone"]);
+    let clone = env.tmp.path().join("clone");
+    std::fs::write(clone.join("flowloom.toml"), "[sessions.keep]\n").expect("manifest");
+    let remote = format!("origin/{branch}");
+    for args in [
+        &["new", branch][..],
+        &["new", "y", "--branch", remote.as_str()],
+        &["plan"],
+        &["apply", "--yes"],
+        &["status"],
+        &["status", "--json"],
+    ] {
+        let (code, out, err) = crate::common::run(env.flowloom_in(&clone).args(args));
+        assert!(code == 0 || code == 2, "{args:?}:\n{out}{err}");
+        for raw in ['\u{202e}', '\u{9b}'] {
+            assert!(
+                !out.contains(raw) && !err.contains(raw),
+                "{args:?} printed {raw:?} raw:\n{out}{err}"
+            );
+        }
+    }
+}

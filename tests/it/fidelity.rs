@@ -531,3 +531,119 @@ fn merge_writes_wide_encodings_and_the_index_as_git_does() {
     assert_eq!(&index[index.len() - 20..], &[0u8; 20][..], "git's null trailer");
     env.fsck();
 }
+
+/// `GIT_ALTERNATE_OBJECT_DIRECTORIES`: a `clone --shared` whose `objects/info/alternates`
+/// is gone, so that its objects are found only in the folder the variable names. With the
+/// variable set, everything works as it does for git: `apply` and `new` check sessions out,
+/// `plan` converges, `status` reads them, a commit made in one merges (its objects written
+/// into the repository's own folder), and `run` hands the variable on so that `git` in
+/// another session reads its commits.
+#[test]
+fn objects_found_only_through_git_alternate_object_directories_are_read() {
+    let env = TestEnv::new();
+    let clone = env.tmp.path().join("clone");
+    env.git_in(env.tmp.path(), &["clone", "-q", "--shared", "repo", "clone"]);
+    std::fs::remove_file(clone.join(".git/objects/info/alternates")).expect("alternates");
+    let objects = env.repo.join(".git/objects");
+    let with_var = |mut cmd: std::process::Command| {
+        cmd.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &objects);
+        crate::common::run(&mut cmd)
+    };
+    let git = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("git");
+        crate::common::hermetic(&mut cmd, &env.home());
+        cmd.current_dir(&clone).args(args);
+        with_var(cmd)
+    };
+    let flowloom = |args: &[&str]| {
+        let mut cmd = env.flowloom_in(&clone);
+        cmd.args(args);
+        with_var(cmd)
+    };
+    assert!(
+        !env.git_output(&clone, &["log", "-1"]).status.success(),
+        "objects still found"
+    );
+    std::fs::write(clone.join("flowloom.toml"), "[sessions.x]\n").expect("manifest");
+
+    let (code, out, err) = flowloom(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let wt = clone.join("sessions/shell-instance-x");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("README.md")).expect("checked out"),
+        "hello\n"
+    );
+    let (code, out, err) = flowloom(&["new", "y"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = flowloom(&["plan"]);
+    assert_eq!(code, 0, "plan does not converge:\n{out}{err}");
+    let (code, out, err) = flowloom(&["status"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    std::fs::write(wt.join("NEW.md"), "new\n").expect("write");
+    let (code, _, err) = git(&["-C", "sessions/shell-instance-x", "add", "NEW.md"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = git(&["-C", "sessions/shell-instance-x", "commit", "-qm", "add NEW.md"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = flowloom(&["merge", "--yes", "x"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (_, landed, _) = git(&["show", "main:NEW.md"]);
+    assert_eq!(landed, "new\n");
+    // The commit merge wrote is in the repository's own folder.
+    let main = git(&["rev-parse", "main"]).1;
+    assert!(
+        env.git_output(&clone, &["cat-file", "-e", main.trim()])
+            .status
+            .success()
+    );
+
+    // `y`'s commits are found only through the variable, which `run` hands on.
+    let (code, out, err) = flowloom(&["run", "y", "--", "git", "log", "-1", "--format=%s"]);
+    assert_eq!((code, out.trim()), (0, "tools"), "{err}");
+    let (code, _, err) = git(&["fsck", "--strict", "--no-progress"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Runs `program args` in `dir` under umask 077, hermetic.
+fn under_umask_077(
+    env: &TestEnv,
+    dir: &std::path::Path,
+    program: &std::ffi::OsStr,
+    args: &[&str],
+) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new("sh");
+    crate::common::hermetic(&mut cmd, &env.home());
+    cmd.current_dir(dir)
+        .args(["-c", "umask 077 && exec \"$@\"", "sh"])
+        .arg(program)
+        .args(args);
+    crate::common::run(&mut cmd)
+}
+
+/// With `core.sharedRepository=group`, a session switched back to its branch under umask
+/// 077 gets for its `HEAD`, index and HEAD's reflog the modes `git switch` gives them under
+/// the same umask (the lock file's 600, widened to the group).
+#[test]
+fn a_branch_switch_in_a_shared_repository_gives_gits_modes() {
+    let env = TestEnv::new();
+    env.git(&["config", "core.sharedRepository", "group"]);
+    env.manifest("[sessions.x]\n");
+    env.apply();
+    let x = env.path("sessions/shell-instance-x");
+    env.git_in(&x, &["switch", "-q", "-c", "experiment"]);
+    // The oracle: git switching another worktree back to its branch under the same umask.
+    env.git(&["worktree", "add", "-q", "-b", "oracle", "../oracle", "main"]);
+    let oracle = env.tmp.path().join("oracle");
+    env.git_in(&oracle, &["switch", "-q", "-c", "oracle-experiment"]);
+    let (code, _, err) = under_umask_077(&env, &oracle, "git".as_ref(), &["switch", "-q", "oracle"]);
+    assert_eq!(code, 0, "{err}");
+    let flowloom = assert_cmd::cargo::cargo_bin("flowloom");
+    let (code, out, err) = under_umask_077(&env, &env.repo, flowloom.as_os_str(), &["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(env.git_in(&x, &["branch", "--show-current"]), "session/x\n");
+    let admin = |name: &str, rel: &str| mode(&env.path(".git/worktrees").join(name).join(rel));
+    for rel in ["HEAD", "index", "logs/HEAD"] {
+        assert_eq!(admin("shell-instance-x", rel), admin("oracle", rel), "mode of {rel}");
+    }
+    assert_eq!(admin("shell-instance-x", "HEAD"), "660");
+}

@@ -38,12 +38,7 @@ const DEBTS: &[(&str, &str, &str)] = &[
     (
         "apply",
         "render::output",
-        "apply prints warnings itself instead of through a reporting trait",
-    ),
-    (
-        "apply",
-        "render::progress",
-        "apply drives the progress bar itself instead of through a reporting trait",
+        "apply's error texts (a failed copy or setup command, a checkout filter) escape names with the renderer's escape",
     ),
     (
         "apply",
@@ -54,11 +49,6 @@ const DEBTS: &[(&str, &str, &str)] = &[
         "apply",
         "manifest",
         "apply expands the session environment instead of taking it from the plan step",
-    ),
-    (
-        "render",
-        "read::inspect",
-        "render words the reader's probe results (dirt, processes) directly",
     ),
     (
         "render",

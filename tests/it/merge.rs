@@ -233,6 +233,27 @@ fn what_is_in_the_way_of_a_changed_path_is_found_from_anywhere() {
     env.fsck();
 }
 
+/// A file saved where the merge writes one after the plan was made (while it waited on
+/// the question) is found right before anything is written: nothing is.
+#[test]
+fn a_local_change_made_after_the_plan_refuses_before_writing() {
+    let (env, wt) = with_session("");
+    env.commit_file(&wt, "new.txt", "session\n", "new file");
+    let before = rev(&env, "main");
+    let objects = object_count(&env);
+    let target = env.path("new.txt");
+    let (code, _, err) = crate::common::run(env.flowloom().args(["merge", "--yes", "a"]).env(
+        "FLOWLOOM_TEST_BEFORE_LANDING",
+        format!("a:echo mine > '{}'", target.display()),
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("new.txt"), "{err}");
+    assert_eq!(rev(&env, "main"), before);
+    assert_eq!(object_count(&env), objects);
+    assert_eq!(std::fs::read_to_string(&target).expect("file"), "mine\n");
+    assert!(wt.exists());
+}
+
 #[test]
 fn a_base_checked_out_nowhere_only_moves_the_ref() {
     let (env, wt) = with_session("");

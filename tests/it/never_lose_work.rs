@@ -88,6 +88,45 @@ fn a_commit_that_only_changes_a_mode_is_not_integrated_until_the_base_has_it() {
     }
 }
 
+/// SPEC §11.4, every test of integration compares modes: a commit that changes a file's
+/// text and mode, beside a base that has the same text change without the mode (same
+/// patch text but for the mode; a tree that differs by the mode alone; a merge that would
+/// still add the mode), is not integrated; once the base has the mode too, among other
+/// changes, merging adds nothing and the branch goes. In the top folder and deeper down.
+#[test]
+fn a_mode_change_beside_a_text_change_the_base_has_is_not_integrated() {
+    for file in ["README.md", "src/lib.rs"] {
+        let env = orphan();
+        let wt = env.path(GONE);
+        std::fs::write(wt.join(file), "changed\n").expect("write");
+        set_mode(&wt.join(file), 0o755);
+        env.git_in(&wt, &["add", file]);
+        env.git_in(&wt, &["commit", "-q", "-m", "change and chmod +x"]);
+        let tip = env.git(&["rev-parse", "session/gone"]);
+        std::fs::write(env.repo.join(file), "changed\n").expect("write");
+        env.git(&["add", file]);
+        env.git(&["commit", "-q", "-m", "the same change, without the mode"]);
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "{file}:\n{out}\n{err}");
+        assert_eq!(
+            env.git(&["rev-parse", "session/gone"]),
+            tip,
+            "{file}: the mode was taken as integrated:\n{out}"
+        );
+        // The base gets the mode, with another change: merging the branch adds nothing.
+        set_mode(&env.repo.join(file), 0o755);
+        env.write("OTHER.md", "other\n");
+        env.commit("the mode, and more");
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "{file}:\n{out}\n{err}");
+        assert!(
+            !env.branches().contains(&"session/gone".to_owned()),
+            "{file}: integrated once the base has the mode:\n{out}"
+        );
+        env.fsck();
+    }
+}
+
 // ---- nested repositories ----
 
 /// A repository at `dir` (made with its parents) with one commit of its own.

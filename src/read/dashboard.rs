@@ -289,8 +289,8 @@ fn complete(repo: &gix::Repository, state: &State, subject: &Subject<'_>, facts:
     }?;
     facts.last_commit = last_commit(repo, tip);
     if let Some(base) = base {
-        facts.ahead = count_between(repo, tip, base).ok();
-        facts.behind = count_between(repo, base, tip).ok();
+        facts.ahead = count_between(repo, tip, base);
+        facts.behind = count_between(repo, base, tip);
     }
     if let Some((reference, commit)) = known.and_then(|b| b.upstream.clone()) {
         facts.upstream = Some(upstream(repo, tip, reference, commit.as_deref()));
@@ -313,7 +313,7 @@ fn base_commit(state: &State, base: &str) -> Option<gix::ObjectId> {
 
 fn upstream(repo: &gix::Repository, tip: gix::ObjectId, reference: String, commit: Option<&str>) -> Upstream {
     let (ahead, behind) = match commit.and_then(oid) {
-        Some(up) => (count_between(repo, tip, up).ok(), count_between(repo, up, tip).ok()),
+        Some(up) => (count_between(repo, tip, up), count_between(repo, up, tip)),
         None => (None, None),
     };
     Upstream {
@@ -393,19 +393,11 @@ fn branch_tip(repo: &gix::Repository, branch: &str) -> Option<gix::ObjectId> {
     reference.peel_to_id().ok().map(gix::Id::detach)
 }
 
-/// Commits reachable from `tip` but not from `hidden` (`git rev-list --count hidden..tip`).
-fn count_between(repo: &gix::Repository, tip: gix::ObjectId, hidden: gix::ObjectId) -> Result<usize, RepoError> {
-    let walk = repo
-        .rev_walk([tip])
-        .with_hidden([hidden])
-        .all()
-        .map_err(|e| RepoError::git("walk the history from", Path::new(&tip.to_string()), e))?;
-    let mut count = 0;
-    for info in walk {
-        info.map_err(|e| RepoError::git("walk the history from", Path::new(&tip.to_string()), e))?;
-        count += 1;
-    }
-    Ok(count)
+/// Commits reachable from `tip` but not from `hidden` (`git rev-list --count hidden..tip`):
+/// the unmerged count, counted where every other is (`inspect::unmerged`); `None` when the
+/// history cannot be walked.
+fn count_between(repo: &gix::Repository, tip: gix::ObjectId, hidden: gix::ObjectId) -> Option<usize> {
+    crate::read::inspect::unmerged(repo, &tip.to_string(), tip, vec![hidden]).ok()
 }
 
 #[cfg(test)]

@@ -109,13 +109,13 @@ impl Places for Manifest {
         Manifest::relative(self, path)
     }
     fn manifest_name(&self) -> String {
-        match &self.local {
-            Some(_) => format!(
-                "{} and {}",
-                file_name(&self.path),
-                file_name(&self.layer_path(crate::manifest::Layer::Local))
-            ),
-            None => file_name(&self.path),
+        let local = file_name(&self.layer_path(crate::manifest::Layer::Local));
+        match (&self.local, self.committed_absent) {
+            // SPEC §11.1, first use: the local layer alone.
+            (Some(_), true) => local,
+            (None, true) => format!("the defaults (there is no {})", file_name(&self.path)),
+            (Some(_), false) => format!("{} and {local}", file_name(&self.path)),
+            (None, false) => file_name(&self.path),
         }
     }
 }
@@ -890,6 +890,11 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         ),
         Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
         Reason::TeardownNotTrusted { script } => teardown_not_trusted_text(script),
+        Reason::CommittedMissing { file } => format!(
+            "kept while {} is missing: it may declare this session (an older commit checked out? the file \
+             stashed?); bring the file back, or remove the session by name with `flowloom rm`",
+            shown(file)
+        ),
         Reason::TeardownFailed { command, status } => format!(
             "its teardown command `{command}` failed ({status}; its output is above), so the session was left as \
              it was; fix it, or remove with --force, which runs the teardown and goes on"
@@ -1051,6 +1056,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::SetupNotTrusted { .. } => "setup_not_trusted",
         Reason::TeardownNotTrusted { .. } => "teardown_not_trusted",
         Reason::TeardownFailed { .. } => "teardown_failed",
+        Reason::CommittedMissing { .. } => "committed_missing",
     }
 }
 

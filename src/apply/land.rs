@@ -149,6 +149,14 @@ pub enum LandError {
         )
     )]
     IndexLocked { base: String, lock: PathBuf },
+    #[error("another git command is updating `{base}` ({} exists): nothing was merged", .lock.display())]
+    #[diagnostic(
+        code(flowloom::merge::ref_locked),
+        help(
+            "wait for that command to finish and run `flowloom merge` again; if no git command is running (one was killed), delete {} first, as git asks", .lock.display()
+        )
+    )]
+    RefLocked { base: String, lock: PathBuf },
     #[error("`{base}` moved while the merge ran (it was {expected}); nothing of the merge was applied to it")]
     #[diagnostic(code(flowloom::merge::moved), help("run `flowloom merge` again"))]
     Moved { base: String, expected: String },
@@ -809,6 +817,8 @@ pub fn write(
     landing: &mut Landing,
     interrupt: &std::sync::atomic::AtomicBool,
 ) -> Result<(), LandError> {
+    // The locks a killed merge left (flowloom's lock is held: none is running) go first.
+    let mut journal = Journal::open(repo);
     if landing.old == landing.new {
         return Ok(());
     }
@@ -818,6 +828,9 @@ pub fn write(
         Some(wt) if !landing.changes.is_empty() => Some(lock_index(wt, base_name(landing))?),
         _ => None,
     };
+    if let Some(wt) = landing.worktree.as_ref().filter(|_| index_lock.is_some()) {
+        journal.hold(&wt.index_path().with_extension("lock"));
+    }
     // Again right before anything is written (the plan may have waited on a question):
     // cheap, as it looks only at the paths the merge changes.
     if let Some(wt) = &landing.worktree {
@@ -831,20 +844,75 @@ pub fn write(
         }
     }
     crate::apply::failpoint("merge:objects");
-    let current = repo
-        .find_reference(landing.base_ref.as_str())
-        .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
-        .map_err(git("read", &landing.base_ref))?;
-    if current != landing.old {
-        return Err(moved(landing));
-    }
+    // The base ref is locked (and found still at `old`) before the worktree is written, and
+    // moved once it is: nothing can move the base in between, which would leave the worktree
+    // written for a base that is elsewhere.
+    let locked = lock_base(repo, landing)?;
+    journal.hold(&repo.common_dir().join(format!("{}.lock", landing.base_ref)));
+    crate::apply::test_hook("FLOWLOOM_TEST_BASE_LOCKED", base_name(landing));
     if let (Some(wt), Some(lock)) = (&landing.worktree, index_lock) {
         crate::apply::checkout::update_worktree(wt, &landing.changes, lock, interrupt)?;
     }
     crate::apply::failpoint("merge:index");
-    move_base(repo, landing)?;
+    let committer = repo
+        .committer()
+        .transpose()
+        .map_err(|e| git("read", "the committer identity")(e))?;
+    locked
+        .commit(committer)
+        .map_err(|e| git("move", &landing.base_ref)(e.into()))?;
     crate::apply::failpoint("merge:base");
     Ok(())
+}
+
+/// The lock files a merge holds while it writes, recorded (with their inodes) in
+/// `<common dir>/flowloom-merge-locks` until it is done: a merge killed with them held
+/// left them behind, as a killed git leaves its own; the next merge (under flowloom's
+/// lock, so no merge is running) deletes those that are still the same files, and only
+/// those — a lock another git command took since is another file.
+struct Journal {
+    path: PathBuf,
+    held: Vec<String>,
+}
+
+impl Journal {
+    fn open(repo: &gix::Repository) -> Journal {
+        let path = repo.common_dir().join("flowloom-merge-locks");
+        if let Some(text) = crate::fsutil::read_regular(&path, 1 << 16).ok().flatten() {
+            for line in text.to_str_lossy().lines() {
+                let mut parts = line.splitn(3, ' ');
+                let (Some(dev), Some(ino), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+                    continue;
+                };
+                if std::fs::symlink_metadata(file).is_ok_and(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.is_file() && m.dev().to_string() == dev && m.ino().to_string() == ino
+                }) {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        Journal { path, held: Vec::new() }
+    }
+
+    /// Record the lock file just taken at `lock`.
+    fn hold(&mut self, lock: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::symlink_metadata(lock) {
+            self.held
+                .push(format!("{} {} {}\n", meta.dev(), meta.ino(), lock.display()));
+            let _ = crate::fsutil::write_atomic(&self.path, self.held.concat().as_bytes());
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The `index.lock` of the base's worktree, taken now or refused.
@@ -874,7 +942,11 @@ fn base_name(landing: &Landing) -> &str {
         .unwrap_or(&landing.base_ref)
 }
 
-fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError> {
+/// The base ref's update, prepared: its lock taken, its value checked to be `old`.
+fn lock_base<'r>(
+    repo: &'r gix::Repository,
+    landing: &Landing,
+) -> Result<gix::refs::file::Transaction<'r, 'r>, LandError> {
     let name: gix::refs::FullName = landing.base_ref.as_str().try_into().map_err(|_| {
         LandError::Repo(RepoError::message(format!(
             "`{}` is not a valid ref name",
@@ -894,6 +966,16 @@ fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError>
         name,
         deref: false,
     };
-    repo.edit_reference(edit).map_err(|_| moved(landing))?;
-    Ok(())
+    let fail = gix::lock::acquire::Fail::Immediately;
+    repo.refs.transaction().prepare([edit], fail, fail).map_err(|_| {
+        let lock = repo.common_dir().join(format!("{}.lock", landing.base_ref));
+        if lock.exists() {
+            LandError::RefLocked {
+                base: base_name(landing).to_owned(),
+                lock,
+            }
+        } else {
+            moved(landing)
+        }
+    })
 }

@@ -235,17 +235,6 @@ fn a_merge_killed_at_any_step_is_finished_by_the_next() {
             .env("FLOWLOOM_FAILPOINT", step)
             .args(["merge", "--yes", "a"]));
         assert_ne!(code, 0, "{step}: the failpoint aborts");
-        // A kill while the index is locked leaves `index.lock`, as it leaves git's: the
-        // next merge says so and changes nothing, until it is deleted.
-        let lock = env.path(".git/index.lock");
-        if lock.exists() {
-            let moved = rev(&env, "main");
-            let (code, _, err) = env.run(&["merge", "--yes", "a"]);
-            assert_eq!(code, 1, "{step}: {err}");
-            assert!(err.contains("index.lock"), "{step}: {err}");
-            assert_eq!(rev(&env, "main"), moved, "{step}");
-            std::fs::remove_file(&lock).expect("unlock");
-        }
         let (code, out, err) = env.run(&["merge", "--yes", "a"]);
         assert_eq!(code, 0, "{step}: {out}\n{err}");
         assert_eq!(rev(&env, "main^"), before, "{step}: one commit on main");
@@ -262,4 +251,26 @@ fn a_merge_killed_at_any_step_is_finished_by_the_next() {
         std::fs::remove_file(env.path("elsewhere.txt")).expect("rm");
         assert_as_git_leaves_it(&env);
     }
+}
+
+/// The base moved by another command while the merge writes the base's worktree: the
+/// base's ref is locked before the worktree is written, so that command fails (as against
+/// a `git merge` holding it) and the merge ends whole — never a worktree written for a
+/// base that went elsewhere.
+#[test]
+fn the_base_cannot_move_while_its_worktree_is_written() {
+    let (env, wt) = with_session();
+    env.commit_file(&wt, "README.md", "from the session\n", "edit");
+    let before = rev(&env, "main");
+    let (code, out, err) = run(env.flowloom().args(["merge", "--yes", "a"]).env(
+        "FLOWLOOM_TEST_BASE_LOCKED",
+        "main:git update-ref refs/heads/main main~1",
+    ));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(rev(&env, "main^"), before);
+    assert_eq!(
+        std::fs::read_to_string(env.path("README.md")).expect("readme"),
+        "from the session\n"
+    );
+    assert_as_git_leaves_it(&env);
 }

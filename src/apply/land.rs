@@ -567,7 +567,7 @@ fn landed_already(
         return Ok(BTreeSet::new());
     }
     let index = wt.index_or_empty().map_err(&err)?;
-    let old = wt.find_tree(old_tree).map_err(|e| err(e.into()))?;
+    let old = wt.find_tree(old_tree).map_err(&err)?;
     let mut candidates: Vec<&BStr> = Vec::new();
     for (path, target) in &targets {
         let unmerged = index
@@ -858,9 +858,7 @@ pub fn write(
         .committer()
         .transpose()
         .map_err(|e| git("read", "the committer identity")(e))?;
-    locked
-        .commit(committer)
-        .map_err(|e| git("move", &landing.base_ref)(e.into()))?;
+    locked.commit(committer).map_err(git("move", &landing.base_ref))?;
     crate::apply::failpoint("merge:base");
     Ok(())
 }

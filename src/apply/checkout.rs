@@ -85,9 +85,12 @@ pub(crate) fn config_as_git_reads_it(wt_repo: &mut gix::Repository) -> Result<()
 /// rules as a checkout (attributes as the new index holds them), its index entry replaced
 /// with fresh stat data; every other entry, staged changes included, and every other file
 /// stay as they are. The caller checked that no local change touches these paths.
+/// `index_lock` is the worktree's `index.lock`, taken before anything was written (as git
+/// takes it first): the new index is written through it.
 pub(crate) fn update_worktree(
     wt_repo: &gix::Repository,
     changes: &[crate::apply::land::PathChange],
+    index_lock: gix::lock::File,
     interrupt: &std::sync::atomic::AtomicBool,
 ) -> Result<(), RepoError> {
     use gix::index::entry::Flags;
@@ -111,7 +114,8 @@ pub(crate) fn update_worktree(
     for entry in index.entries_mut() {
         entry.flags.insert(Flags::SKIP_WORKTREE);
     }
-    delete_files(&workdir, changes)?;
+    make_way(&workdir, changes)?;
+    crate::apply::failpoint("merge:worktree-part");
     for change in changes {
         if let Some((mode, id)) = change.new {
             index.dangerously_push_entry(
@@ -124,6 +128,7 @@ pub(crate) fn update_worktree(
         }
     }
     check_out_entries(wt_repo, &mut index, &workdir, interrupt)?;
+    gitlink_folders(&workdir, changes)?;
     let (entries, paths) = index.entries_mut_and_pathbacking();
     for entry in entries {
         let path = entry.path_in(paths);
@@ -134,30 +139,86 @@ pub(crate) fn update_worktree(
     ident_as_git_writes_it(wt_repo, &mut index, &workdir, Some(&changed))?;
     // The cached trees no longer describe the entries.
     index.remove_tree();
-    index
-        .write(Default::default())
-        .map_err(|e| RepoError::git("write the index of", &workdir, e))?;
+    write_index(&index, index_lock, &workdir)?;
     crate::fsutil::index_v4::write_as_configured(wt_repo)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
 }
 
-/// The deleted files go, and the folders they leave empty.
-fn delete_files(workdir: &std::path::Path, changes: &[crate::apply::land::PathChange]) -> Result<(), RepoError> {
-    for change in changes.iter().filter(|c| c.new.is_none()) {
+/// The new index through the lock taken first, committed over the old one.
+fn write_index(index: &gix::index::File, lock: gix::lock::File, workdir: &std::path::Path) -> Result<(), RepoError> {
+    let mut out = std::io::BufWriter::new(lock);
+    index
+        .write_to(&mut out, Default::default())
+        .map_err(|e| RepoError::git("write the index of", workdir, e))?;
+    let lock = out
+        .into_inner()
+        .map_err(|e| RepoError::io("write the index of", workdir, e.into_error()))?;
+    lock.commit()
+        .map_err(|e| RepoError::io("write the index of", workdir, e.error))?;
+    Ok(())
+}
+
+/// As git's checkout: the deleted files go (and the folders they leave empty), and a file
+/// or symlink where the merge writes one is unlinked first, so the new file is a new one —
+/// never written into a file that is also a hard link elsewhere. Nothing is touched through
+/// a symlink: a folder on the way that is one (put there since the check) stops the write.
+fn make_way(workdir: &std::path::Path, changes: &[crate::apply::land::PathChange]) -> Result<(), RepoError> {
+    for change in changes {
         let rel =
             gix::path::from_bstr(change.path.as_bstr()).map_err(|e| RepoError::git("name a file in", workdir, e))?;
-        delete_tracked(workdir, &workdir.join(rel))?;
+        if let Some(parent) = rel.parent()
+            && let Err(why) = crate::fsutil::check_beneath(workdir, parent)
+        {
+            return Err(RepoError::message(format!(
+                "could not write {} in {}: {why}",
+                rel.display(),
+                workdir.display()
+            )));
+        }
+        let file = workdir.join(&rel);
+        if change.new.is_none() {
+            delete_tracked(workdir, &file)?;
+            continue;
+        }
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if !meta.is_dir() => {
+                std::fs::remove_file(&file).map_err(|e| RepoError::io("replace", &file, e))?
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A gitlink (submodule) that comes gets an empty folder, as git's checkout makes one
+/// (gix's checkout skips them).
+fn gitlink_folders(workdir: &std::path::Path, changes: &[crate::apply::land::PathChange]) -> Result<(), RepoError> {
+    for change in changes {
+        if let Some((mode, _)) = change.new
+            && mode.is_commit()
+        {
+            let rel = gix::path::from_bstr(change.path.as_bstr())
+                .map_err(|e| RepoError::git("name a file in", workdir, e))?;
+            crate::fsutil::create_dir_beneath(workdir, &rel)?;
+        }
     }
     Ok(())
 }
 
 /// Delete a file a checkout no longer tracks, and the folders it leaves empty below
-/// `workdir`, as git does; a file already gone is fine.
+/// `workdir`, as git does; a file already gone is fine. A folder there is a submodule's
+/// (a gitlink entry): as git, it goes only when empty, and a populated one stays.
 pub(crate) fn delete_tracked(workdir: &std::path::Path, file: &std::path::Path) -> Result<(), RepoError> {
-    match std::fs::remove_file(file) {
-        Ok(()) => crate::apply::refs::remove_empty_parents(file, workdir),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(RepoError::io("delete", file, e)),
+    let removed = match std::fs::symlink_metadata(file) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir(file).is_ok(),
+        _ => match std::fs::remove_file(file) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(RepoError::io("delete", file, e)),
+        },
+    };
+    if removed {
+        crate::apply::refs::remove_empty_parents(file, workdir);
     }
     Ok(())
 }

@@ -69,7 +69,8 @@ pub struct Landing {
     /// The worktree where the base is checked out, if any.
     pub worktree: Option<gix::Repository>,
     pub reflog: String,
-    objects: Option<gix::odb::memory::Storage>,
+    /// The repository with the merge's objects in memory, written by [`write`].
+    mem: gix::Repository,
 }
 
 impl Landing {
@@ -140,6 +141,22 @@ pub enum LandError {
         files: Vec<String>,
         reason: String,
     },
+    #[error("another git command holds the index of the worktree where `{base}` is checked out ({}): nothing was merged", .lock.display())]
+    #[diagnostic(
+        code(flowloom::merge::index_locked),
+        help(
+            "wait for that command to finish and run `flowloom merge` again; if no git command is running there (one was killed), delete {} first, as git asks", .lock.display()
+        )
+    )]
+    IndexLocked { base: String, lock: PathBuf },
+    #[error("another git command is updating `{base}` ({} exists): nothing was merged", .lock.display())]
+    #[diagnostic(
+        code(flowloom::merge::ref_locked),
+        help(
+            "wait for that command to finish and run `flowloom merge` again; if no git command is running (one was killed), delete {} first, as git asks", .lock.display()
+        )
+    )]
+    RefLocked { base: String, lock: PathBuf },
     #[error("`{base}` moved while the merge ran (it was {expected}); nothing of the merge was applied to it")]
     #[diagnostic(code(flowloom::merge::moved), help("run `flowloom merge` again"))]
     Moved { base: String, expected: String },
@@ -201,19 +218,18 @@ pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, Lan
         }
         Mode::FfOnly | Mode::Rebase if fast_forward => (tip, Vec::new()),
         Mode::FfOnly => unreachable!("refused above"),
-        Mode::Squash => {
-            let id = squash(&mem, request, old, tip, ancestor, &commits)?;
-            (id, vec![id])
-        }
+        Mode::Squash => match squash(&mem, request, old, tip, ancestor, &commits)? {
+            id if id == old => (old, Vec::new()),
+            id => (id, vec![id]),
+        },
         Mode::Rebase => replay(&mem, request, old, &commits)?,
     };
     let changes = changed_paths(&mem, old, new)?;
     let worktree = checked_out(repo, &base_ref)?;
     if let Some(wt) = &worktree {
-        check_local_changes(wt, old, &changes, &request.base)?;
+        check_local_changes(wt, &mem, old, &changes, &request.base)?;
         check_filters(wt, &mem, new, &changes)?;
     }
-    let objects = mem.objects.take_object_memory();
     let reflog = reflog_message(request, &commits, written.is_empty());
     Ok(Landing {
         base_ref,
@@ -224,7 +240,7 @@ pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, Lan
         changes,
         worktree,
         reflog,
-        objects,
+        mem,
     })
 }
 
@@ -319,6 +335,11 @@ fn squash(
         };
         merge_trees(repo, request, ancestor_tree, tree_of(repo, old)?, tip_tree)?
     };
+    // Its changes are in the base already (squash-merged before): nothing to commit, as
+    // `git commit` after `git merge --squash` says.
+    if tree == tree_of(repo, old)? {
+        return Ok(old);
+    }
     let message = request
         .message
         .clone()
@@ -465,8 +486,13 @@ const MAX_PATHSPECS: usize = 256;
 /// As git, only the paths the merge touches are looked at (a pathspec per changed path,
 /// and per file standing where a changed path needs a folder), against the index and the
 /// tree of `old`, so the cost follows the merge's size, not the worktree's.
+///
+/// A path that holds the merge's result already (in the worktree, with the index at the
+/// old or the new entry) is not in the way: that is what a merge stopped part-way (a kill,
+/// a failed write) leaves, and the next `merge` finishes it.
 fn check_local_changes(
     wt: &gix::Repository,
+    mem: &gix::Repository,
     old: gix::ObjectId,
     changes: &[PathChange],
     base: &str,
@@ -498,19 +524,120 @@ fn check_local_changes(
             }
         };
         if touches(&changed, path.as_bstr()) {
-            blocking.push(path.to_str_lossy().into_owned());
+            blocking.push(path);
         }
+    }
+    blocking.sort();
+    blocking.dedup();
+    if !blocking.is_empty() {
+        let landed = landed_already(wt, mem, old_tree, changes, &blocking)?;
+        blocking.retain(|p| !landed.contains(p));
     }
     if blocking.is_empty() {
         return Ok(());
     }
-    blocking.sort();
-    blocking.dedup();
     Err(LandError::LocalChanges {
         base: base.to_owned(),
         worktree: workdir,
-        paths: blocking,
+        paths: blocking.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
     })
+}
+
+/// Of the `blocking` paths, those the merge changes that already hold its result: the
+/// worktree matches the new entry (or has no file where the merge deletes one), and the
+/// index holds the old entry or the new one at that path, nothing else (no conflict).
+/// The worktree is compared as `git status` compares it, against an index that has the
+/// new entries at these paths.
+fn landed_already(
+    wt: &gix::Repository,
+    mem: &gix::Repository,
+    old_tree: gix::ObjectId,
+    changes: &[PathChange],
+    blocking: &[BString],
+) -> Result<BTreeSet<BString>, LandError> {
+    type Entry = Option<(gix::index::entry::Mode, gix::ObjectId)>;
+    let workdir = wt.workdir().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let err = |e: gix::Error| LandError::Repo(RepoError::git("read status of", &workdir, e));
+    let targets: std::collections::BTreeMap<&BStr, Entry> = changes
+        .iter()
+        .filter(|c| blocking.iter().any(|b| b == &c.path))
+        .map(|c| (c.path.as_bstr(), c.new.map(|(mode, id)| (mode.into(), id))))
+        .collect();
+    if targets.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    let index = wt.index_or_empty().map_err(&err)?;
+    let old = wt.find_tree(old_tree).map_err(&err)?;
+    let mut candidates: Vec<&BStr> = Vec::new();
+    for (path, target) in &targets {
+        let unmerged = index
+            .entry_range(path)
+            .is_some_and(|r| index.entries()[r].iter().any(|e| e.stage_raw() != 0));
+        let staged: Entry = index.entry_by_path(path).map(|e| (e.mode, e.id));
+        let before: Entry = gix::path::from_bstr(*path)
+            .ok()
+            .and_then(|rel| old.lookup_entry_by_path(rel).ok().flatten())
+            .map(|e| (e.mode().into(), e.object_id()));
+        if !unmerged && (staged == *target || staged == before) {
+            candidates.push(path);
+        }
+    }
+    if candidates.is_empty() {
+        return Ok(BTreeSet::new());
+    }
+    // The index as the merge leaves it at these paths; no stat, so the files are read.
+    let mut merged: gix::index::File = (**index).clone();
+    merged.remove_entries(|_, path, _| targets.contains_key(path));
+    for (path, target) in &targets {
+        if let Some((mode, id)) = target {
+            merged.dangerously_push_entry(Default::default(), *id, gix::index::entry::Flags::empty(), *mode, path);
+        }
+    }
+    merged.sort_entries();
+    let mut with_merge = wt.clone();
+    with_merge.objects = mem.objects.clone();
+    let specs: Vec<BString> = candidates
+        .iter()
+        .map(|p| {
+            let mut spec = BString::from(":(top,literal)");
+            spec.extend_from_slice(p);
+            spec
+        })
+        .collect();
+    let iter = with_merge
+        .status(gix::progress::Discard)
+        .map_err(&err)?
+        .index(merged.into())
+        .untracked_files(gix::status::UntrackedFiles::Files)
+        .into_index_worktree_iter(specs)
+        .map_err(&err)?;
+    let mut differ: BTreeSet<&BStr> = BTreeSet::new();
+    let mut reported = Vec::new();
+    for item in iter {
+        let item = item.map_err(&err)?;
+        if item.summary().is_some() {
+            reported.push(item.rela_path().to_owned());
+        }
+    }
+    for path in &reported {
+        for candidate in &candidates {
+            if touches(&BTreeSet::from([*candidate]), path.as_bstr()) {
+                differ.insert(candidate);
+            }
+        }
+    }
+    // A file missing from the worktree is no local change in the way, as git's
+    // `verify_uptodate` counts it (and a merge stopped part-way has unlinked it).
+    let missing = |path: &BStr| {
+        gix::path::from_bstr(path).is_ok_and(|rel| {
+            std::fs::symlink_metadata(workdir.join(rel)).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        })
+    };
+    Ok(candidates
+        .into_iter()
+        .filter(|p| !differ.contains(p) || missing(p))
+        .map(ToOwned::to_owned)
+        .collect())
 }
 
 /// One literal pathspec per changed path (from the top, wherever flowloom runs) (which covers what lies below it), and one per
@@ -690,32 +817,112 @@ pub fn write(
     landing: &mut Landing,
     interrupt: &std::sync::atomic::AtomicBool,
 ) -> Result<(), LandError> {
+    // The locks a killed merge left (flowloom's lock is held: none is running) go first.
+    let mut journal = Journal::open(repo);
     if landing.old == landing.new {
         return Ok(());
+    }
+    // As git, the index of the base's worktree is locked before anything is written: a
+    // git command running there refuses the merge, and none can start until it is done.
+    let index_lock = match &landing.worktree {
+        Some(wt) if !landing.changes.is_empty() => Some(lock_index(wt, base_name(landing))?),
+        _ => None,
+    };
+    if let Some(wt) = landing.worktree.as_ref().filter(|_| index_lock.is_some()) {
+        journal.hold(&wt.index_path().with_extension("lock"));
     }
     // Again right before anything is written (the plan may have waited on a question):
     // cheap, as it looks only at the paths the merge changes.
     if let Some(wt) = &landing.worktree {
-        check_local_changes(wt, landing.old, &landing.changes, base_name(landing))?;
+        check_local_changes(wt, &landing.mem, landing.old, &landing.changes, base_name(landing))?;
     }
-    if let Some(objects) = landing.objects.take() {
+    if let Some(objects) = landing.mem.objects.take_object_memory() {
         for (id, (kind, data)) in objects.iter() {
             let written =
                 gix::objs::Write::write_buf(&repo.objects, *kind, data).map_err(|e| git("write", "an object")(e))?;
             debug_assert_eq!(written, *id);
         }
     }
-    let current = repo
-        .find_reference(landing.base_ref.as_str())
-        .and_then(|mut r| r.peel_to_id().map(|id| id.detach()))
-        .map_err(git("read", &landing.base_ref))?;
-    if current != landing.old {
-        return Err(moved(landing));
+    crate::apply::failpoint("merge:objects");
+    // The base ref is locked (and found still at `old`) before the worktree is written, and
+    // moved once it is: nothing can move the base in between, which would leave the worktree
+    // written for a base that is elsewhere.
+    let locked = lock_base(repo, landing)?;
+    journal.hold(&repo.common_dir().join(format!("{}.lock", landing.base_ref)));
+    crate::apply::test_hook("FLOWLOOM_TEST_BASE_LOCKED", base_name(landing));
+    if let (Some(wt), Some(lock)) = (&landing.worktree, index_lock) {
+        crate::apply::checkout::update_worktree(wt, &landing.changes, lock, interrupt)?;
     }
-    if let Some(wt) = &landing.worktree {
-        crate::apply::checkout::update_worktree(wt, &landing.changes, interrupt)?;
+    crate::apply::failpoint("merge:index");
+    let committer = repo
+        .committer()
+        .transpose()
+        .map_err(|e| git("read", "the committer identity")(e))?;
+    locked.commit(committer).map_err(git("move", &landing.base_ref))?;
+    crate::apply::failpoint("merge:base");
+    Ok(())
+}
+
+/// The lock files a merge holds while it writes, recorded (with their inodes) in
+/// `<common dir>/flowloom-merge-locks` until it is done: a merge killed with them held
+/// left them behind, as a killed git leaves its own; the next merge (under flowloom's
+/// lock, so no merge is running) deletes those that are still the same files, and only
+/// those — a lock another git command took since is another file.
+struct Journal {
+    path: PathBuf,
+    held: Vec<String>,
+}
+
+impl Journal {
+    fn open(repo: &gix::Repository) -> Journal {
+        let path = repo.common_dir().join("flowloom-merge-locks");
+        if let Some(text) = crate::fsutil::read_regular(&path, 1 << 16).ok().flatten() {
+            for line in text.to_str_lossy().lines() {
+                let mut parts = line.splitn(3, ' ');
+                let (Some(dev), Some(ino), Some(file)) = (parts.next(), parts.next(), parts.next()) else {
+                    continue;
+                };
+                if std::fs::symlink_metadata(file).is_ok_and(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.is_file() && m.dev().to_string() == dev && m.ino().to_string() == ino
+                }) {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+            let _ = std::fs::remove_file(&path);
+        }
+        Journal { path, held: Vec::new() }
     }
-    move_base(repo, landing)
+
+    /// Record the lock file just taken at `lock`.
+    fn hold(&mut self, lock: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::symlink_metadata(lock) {
+            self.held
+                .push(format!("{} {} {}\n", meta.dev(), meta.ino(), lock.display()));
+            let _ = crate::fsutil::write_atomic(&self.path, self.held.concat().as_bytes());
+        }
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if !self.held.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The `index.lock` of the base's worktree, taken now or refused.
+fn lock_index(wt: &gix::Repository, base: &str) -> Result<gix::lock::File, LandError> {
+    let index = wt.index_path();
+    // Its mode follows `core.sharedRepository` once written (`index_v4::write_as_configured`).
+    gix::lock::File::acquire_to_update_resource(&index, gix::lock::acquire::Fail::Immediately, None, 0).map_err(|_| {
+        LandError::IndexLocked {
+            base: base.to_owned(),
+            lock: index.with_extension("lock"),
+        }
+    })
 }
 
 fn moved(landing: &Landing) -> LandError {
@@ -733,7 +940,11 @@ fn base_name(landing: &Landing) -> &str {
         .unwrap_or(&landing.base_ref)
 }
 
-fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError> {
+/// The base ref's update, prepared: its lock taken, its value checked to be `old`.
+fn lock_base<'r>(
+    repo: &'r gix::Repository,
+    landing: &Landing,
+) -> Result<gix::refs::file::Transaction<'r, 'r>, LandError> {
     let name: gix::refs::FullName = landing.base_ref.as_str().try_into().map_err(|_| {
         LandError::Repo(RepoError::message(format!(
             "`{}` is not a valid ref name",
@@ -753,6 +964,16 @@ fn move_base(repo: &gix::Repository, landing: &Landing) -> Result<(), LandError>
         name,
         deref: false,
     };
-    repo.edit_reference(edit).map_err(|_| moved(landing))?;
-    Ok(())
+    let fail = gix::lock::acquire::Fail::Immediately;
+    repo.refs.transaction().prepare([edit], fail, fail).map_err(|_| {
+        let lock = repo.common_dir().join(format!("{}.lock", landing.base_ref));
+        if lock.exists() {
+            LandError::RefLocked {
+                base: base_name(landing).to_owned(),
+                lock,
+            }
+        } else {
+            moved(landing)
+        }
+    })
 }

@@ -1,0 +1,114 @@
+//! SPEC §10: what a new (or remade) session gets after its checkout: the copies from the
+//! main worktree, then the `setup` commands with the session's variables.
+
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use super::Executor;
+use crate::apply::reporter::Warning;
+use crate::plan::Change;
+use crate::store::metadata::{SetupProgress, SetupState};
+
+impl Executor<'_> {
+    /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
+    /// a failure to report once the session is made.
+    pub(super) fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<String> {
+        self.copy_items(change, prepare.from.as_deref()?, &prepare.copy)
+    }
+
+    /// Copy `items` from the main worktree `from` into the session (never overwriting); what
+    /// could not be copied, as a failure to report.
+    pub(super) fn copy_items(
+        &self,
+        change: &Change,
+        from: &Path,
+        items: &[crate::apply::copy::CopyItem],
+    ) -> Option<String> {
+        if items.is_empty() {
+            return None;
+        }
+        failpoint_copying(from, &change.path, items);
+        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
+        for (path, why) in &copied.skipped {
+            self.reporter.warn(&Warning::CopySkipped {
+                session: change.session.clone(),
+                path: path.clone(),
+                why: why.clone(),
+            });
+        }
+        let (path, why) = copied.failed.first()?;
+        Some(format!(
+            "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
+            copied.failed.len(),
+            crate::plan::plural(copied.failed.len(), "path"),
+            crate::render::output::escape(path)
+        ))
+    }
+
+    /// SPEC §10, §11.3: the (trusted) setup `commands` not yet run (`done` did), recorded
+    /// one by one in the session's metadata (`setup::run_recorded`).
+    pub(super) fn finish_setup(
+        &self,
+        change: &Change,
+        commands: &[String],
+        done: &[String],
+        env: &std::collections::BTreeMap<String, String>,
+        copied: bool,
+    ) -> Result<(), String> {
+        let ports = match crate::store::metadata::read(&change.path, &change.session) {
+            crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
+            _ => Default::default(),
+        };
+        let vars = session_variables(change, env, &ports);
+        let progress = SetupProgress {
+            state: SetupState::Incomplete,
+            copied,
+            done: done.to_vec(),
+        };
+        let around = |run: &mut dyn FnMut() -> Result<(), String>| {
+            let mut result = Ok(());
+            self.reporter.around(&mut || result = run());
+            result
+        };
+        crate::apply::setup::run_recorded(&change.session, &change.path, &vars, commands, progress, &around)
+    }
+
+    pub(super) fn record_progress(&self, change: &Change, progress: &SetupProgress) -> Result<(), String> {
+        crate::apply::setup::record_progress(&change.path, &change.session, progress)
+    }
+}
+
+/// SPEC §10's variables for a new session's `setup`.
+pub(super) fn session_variables(
+    change: &Change,
+    env: &std::collections::BTreeMap<String, String>,
+    ports: &std::collections::BTreeMap<String, u16>,
+) -> Vec<(String, String)> {
+    let environment = crate::manifest::Environment {
+        env: env.clone(),
+        ..Default::default()
+    };
+    let worktree = change.path.to_string_lossy();
+    crate::manifest::environment::variables(
+        &environment,
+        &crate::manifest::environment::Values {
+            id: &change.session,
+            branch: &change.branch,
+            worktree: &worktree,
+            ports,
+        },
+    )
+}
+
+/// Debug builds only: `FLOWLOOM_FAILPOINT=copy:part-way` copies the first of `items` and
+/// aborts, as a `kill -9` in the middle of a copy would.
+pub(super) fn failpoint_copying(from: &Path, to: &Path, items: &[crate::apply::copy::CopyItem]) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:part-way") {
+        let never = AtomicBool::new(false);
+        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never);
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (from, to, items);
+}

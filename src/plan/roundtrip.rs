@@ -13,7 +13,8 @@ use crate::hooks::HooksDir;
 use crate::read::inspect::Integration;
 use crate::read::tracking::Upstream;
 use crate::store::machine::SetupScript;
-use crate::store::recover::LeftoverKind;
+use crate::store::metadata::Wanted;
+use crate::store::recover::{Leftover, LeftoverKind};
 
 /// Every way a base fails to resolve.
 fn base_failure() -> BoxedStrategy<BaseFailure> {

@@ -41,7 +41,7 @@ impl Executor<'_> {
             "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
             copied.failed.len(),
             crate::plan::plural(copied.failed.len(), "path"),
-            crate::render::output::escape(path)
+            crate::escape::escape(path)
         ))
     }
 

@@ -67,16 +67,12 @@ pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String,
 
 /// One setup command, as [`run`] runs each.
 pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
-    let status = run_shell("setup", session, command, worktree, vars).map_err(|e| {
-        format!(
-            "could not run setup command `{}`: {e}",
-            crate::render::output::escape(command)
-        )
-    })?;
+    let status = run_shell("setup", session, command, worktree, vars)
+        .map_err(|e| format!("could not run setup command `{}`: {e}", crate::escape::escape(command)))?;
     if !status.success() {
         return Err(format!(
             "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (the next `flowloom apply` runs what did not succeed; `flowloom setup {session}` runs it all again)",
-            crate::render::output::escape(command)
+            crate::escape::escape(command)
         ));
     }
     Ok(())
@@ -93,11 +89,7 @@ fn run_shell(
     vars: &[(String, String)],
 ) -> std::io::Result<std::process::ExitStatus> {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "{what} of `{session}`: $ {}",
-        crate::render::output::escape(command)
-    );
+    let _ = writeln!(err, "{what} of `{session}`: $ {}", crate::escape::escape(command));
     drop(err);
     session_command("sh", worktree, vars)
         .arg("-c")

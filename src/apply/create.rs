@@ -64,7 +64,7 @@ impl Executor<'_> {
         let copy_failed = self.copy_for(change, prepare);
         failpoint("create:copy");
         self.mark(change, base, OwnedState::Created)?;
-        let setup = self.finish_setup(change, &prepare.setup, &[], &prepare.env, copy_failed.is_none());
+        let setup = self.finish_setup(change, &prepare.setup, &[], &prepare.variables, copy_failed.is_none());
         if let Some(Err(why)) = hook {
             return Err(Failure::HookFailed(why));
         }

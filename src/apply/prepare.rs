@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use super::Executor;
 use crate::apply::reporter::Warning;
-use crate::plan::Change;
+use crate::plan::{Change, Variables};
 use crate::store::metadata::{SetupProgress, SetupState};
 
 impl Executor<'_> {
@@ -52,14 +52,14 @@ impl Executor<'_> {
         change: &Change,
         commands: &[String],
         done: &[String],
-        env: &std::collections::BTreeMap<String, String>,
+        variables: &Variables,
         copied: bool,
     ) -> Result<(), String> {
         let ports = match crate::store::metadata::read(&change.path, &change.session) {
             crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
             _ => Default::default(),
         };
-        let vars = session_variables(change, env, &ports);
+        let vars = variables.with_ports(&ports);
         let progress = SetupProgress {
             state: SetupState::Incomplete,
             copied,
@@ -76,28 +76,6 @@ impl Executor<'_> {
     pub(super) fn record_progress(&self, change: &Change, progress: &SetupProgress) -> Result<(), String> {
         crate::apply::setup::record_progress(&change.path, &change.session, progress)
     }
-}
-
-/// SPEC §10's variables for a new session's `setup`.
-pub(super) fn session_variables(
-    change: &Change,
-    env: &std::collections::BTreeMap<String, String>,
-    ports: &std::collections::BTreeMap<String, u16>,
-) -> Vec<(String, String)> {
-    let environment = crate::manifest::Environment {
-        env: env.clone(),
-        ..Default::default()
-    };
-    let worktree = change.path.to_string_lossy();
-    crate::manifest::environment::variables(
-        &environment,
-        &crate::manifest::environment::Values {
-            id: &change.session,
-            branch: &change.branch,
-            worktree: &worktree,
-            ports,
-        },
-    )
 }
 
 /// Debug builds only: `FLOWLOOM_FAILPOINT=copy:part-way` copies the first of `items` and

@@ -59,10 +59,10 @@ impl Executor<'_> {
                 Repair::RunSetup {
                     commands,
                     done,
-                    env,
+                    variables,
                     copied,
                 } => {
-                    setup = self.finish_setup(change, commands, done, env, *copied || finished_copy);
+                    setup = self.finish_setup(change, commands, done, variables, *copied || finished_copy);
                 }
             }
         }
@@ -73,7 +73,7 @@ impl Executor<'_> {
             }
             copy_failure = self.copy_for(change, prepare);
             self.mark(change, base, OwnedState::Created)?;
-            setup = self.finish_setup(change, &prepare.setup, &[], &prepare.env, copy_failure.is_none());
+            setup = self.finish_setup(change, &prepare.setup, &[], &prepare.variables, copy_failure.is_none());
         }
         if let Some(why) = hook_failure.or(copy_failure) {
             return Err(Failure::HookFailed(why));

@@ -226,7 +226,7 @@ pub(super) fn plan_declared(
         remake(manifest, state, session, wt, half_made, elsewhere).map(|repairs| (repairs, Vec::new()))
     } else {
         repairs_in_place(manifest, state, session, wt, &wanted, elsewhere)
-            .and_then(|repairs| Ok((repairs, copies_and_setup(state, session, wt, owned)?)))
+            .and_then(|repairs| Ok((repairs, copies_and_setup(state, session, path, wt, owned)?)))
     };
     let (mut repairs, finishing) = match found {
         Ok(found) => found,
@@ -269,7 +269,7 @@ pub(super) fn plan_create(
             wanted,
             base: session.base.clone(),
             post_checkout: post_checkout(state),
-            prepare: prepare(state, session),
+            prepare: prepare(state, session, path),
         },
         Ok(_) => Action::Blocked { reasons },
         Err(why) => {
@@ -309,7 +309,7 @@ pub(super) fn remake(
             start,
             reset: half_made,
             post_checkout: post_checkout(state),
-            prepare: prepare(state, session),
+            prepare: prepare(state, session, &wt.path),
         },
         Repair::Metadata { old: None, new: None },
         Repair::Artifacts,

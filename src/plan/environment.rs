@@ -4,6 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use super::SetupOf;
 use super::{CopyItem, Prepare, Reason, Repair};
 use crate::manifest::Session;
@@ -27,7 +29,7 @@ pub(super) fn trusts(state: &State, env: &crate::manifest::Environment) -> bool 
 
 /// SPEC §10 for a new session: the entries to copy are chosen here, from what the reader
 /// found ignored in the main worktree, leaving out flowloom's own folders.
-pub(super) fn prepare(state: &State, session: &Session) -> Prepare {
+pub(super) fn prepare(state: &State, session: &Session, path: &Path) -> Prepare {
     let env = &session.environment;
     let main = state.main_workdir.as_deref();
     let own = |path: &str| {
@@ -51,7 +53,7 @@ pub(super) fn prepare(state: &State, session: &Session) -> Prepare {
         from: main.map(Path::to_path_buf),
         copy,
         ports: env.ports.clone(),
-        env: env.env.clone(),
+        variables: Variables::of(session, path),
         setup: env.setup.clone(),
     }
 }
@@ -91,6 +93,7 @@ pub(super) fn missing_ports(session: &Session, wt: &Worktree) -> Option<Repair> 
 pub(super) fn copies_and_setup(
     state: &State,
     session: &Session,
+    path: &Path,
     wt: &Worktree,
     owned: Option<&OwnedSession>,
 ) -> Result<Vec<Repair>, Reason> {
@@ -100,7 +103,7 @@ pub(super) fn copies_and_setup(
         MetadataFile::Valid(_) | MetadataFile::Missing if creating => Some(SetupProgress::started()),
         _ => None,
     };
-    let prepare = prepare(state, session);
+    let prepare = prepare(state, session, path);
     let Some(progress) = progress.filter(|p| p.state != SetupState::Ok) else {
         return Ok(late_copies(wt, prepare).into_iter().collect());
     };
@@ -125,7 +128,7 @@ pub(super) fn copies_and_setup(
         steps.push(Repair::RunSetup {
             commands,
             done: progress.done,
-            env: prepare.env,
+            variables: prepare.variables,
             copied: !copying,
         });
     }
@@ -144,4 +147,107 @@ pub(super) fn late_copies(wt: &Worktree, prepare: Prepare) -> Option<Repair> {
         kept: kept.into_iter().map(|i| i.path).collect(),
         finishing: false,
     })
+}
+
+/// SPEC §10's variables of one session as the planner fills them in: everything but the
+/// ports' numbers, which apply allocates (or finds in the session's metadata) as it runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variables {
+    /// flowloom's own that hold no port: `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`,
+    /// `FLOWLOOM_WORKTREE`.
+    pub fixed: Vec<(String, String)>,
+    /// `env`'s variables in order, each value as text and the ports it names.
+    pub env: Vec<(String, Vec<Segment>)>,
+}
+
+/// A piece of an `env` value once the planner filled in `{id}`, `{branch}` and `{worktree}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    Text(String),
+    /// `{port.<name>}`: the number of the session's port `name`.
+    Port(String),
+}
+
+impl Variables {
+    /// The variables of `session` working at `worktree`, but the ports' numbers.
+    pub(super) fn of(session: &Session, worktree: &Path) -> Self {
+        use crate::manifest::environment::{self, Filled};
+        let worktree = worktree.to_string_lossy();
+        let values = environment::Values {
+            id: &session.id,
+            branch: &session.branch,
+            worktree: &worktree,
+            ports: &BTreeMap::new(),
+        };
+        let segments = |value: &str| {
+            environment::fill(value, &values)
+                .into_iter()
+                .map(|piece| match piece {
+                    Filled::Text(text) => Segment::Text(text),
+                    Filled::Port(name) => Segment::Port(name.to_owned()),
+                })
+                .collect()
+        };
+        Variables {
+            fixed: environment::own_variables(&values),
+            env: session
+                .environment
+                .env
+                .iter()
+                .map(|(name, value)| (name.clone(), segments(value)))
+                .collect(),
+        }
+    }
+
+    /// The variables as they are set, with the ports the session holds: flowloom's own (a
+    /// `FLOWLOOM_PORT_<NAME>` per port), then `env`'s, as `Session::variables` gives them.
+    pub fn with_ports(&self, ports: &BTreeMap<String, u16>) -> Vec<(String, String)> {
+        use crate::manifest::environment::{port_value, port_variable};
+        let mut vars = self.fixed.clone();
+        vars.extend(ports.iter().map(|(name, port)| (port_variable(name), port.to_string())));
+        for (name, segments) in &self.env {
+            let value = segments
+                .iter()
+                .map(|segment| match segment {
+                    Segment::Text(text) => text.clone(),
+                    Segment::Port(port) => port_value(ports, port),
+                })
+                .collect();
+            vars.push((name.clone(), value));
+        }
+        vars
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The planner's variables, filled in by apply, are the manifest's for the same session.
+    #[test]
+    fn variables_filled_in_later_are_the_manifests() {
+        let text = r#"
+[sessions.a]
+purpose = "p"
+ports = ["web", "api-x"]
+env = { URL = "http://localhost:{port.web}/{id}", BOTH = "{port.web}-{port.api-x}{{port.web}}", AT = "{worktree}@{branch}" }
+"#;
+        let manifest =
+            crate::manifest::Manifest::from_source(Path::new("/r/flowloom.toml"), text.to_owned()).expect("manifest");
+        let session = manifest.sessions.get("a").expect("session a");
+        let worktree = Path::new("/r/sessions/a");
+        let planned = Variables::of(session, worktree);
+        for ports in [
+            BTreeMap::new(),
+            BTreeMap::from([("web".to_owned(), 41000)]),
+            BTreeMap::from([
+                ("web".to_owned(), 41000),
+                ("api-x".to_owned(), 41001),
+                ("old".to_owned(), 9),
+            ]),
+        ] {
+            assert_eq!(planned.with_ports(&ports), session.variables(worktree, &ports));
+        }
+    }
 }

@@ -33,6 +33,7 @@ use crate::read::state::State;
 use declared::plan_declared;
 pub use declared::questions;
 use environment::held_ports;
+pub use environment::{Segment, Variables};
 use housekeep::{exclude_drops, housekeeping, unmanaged};
 pub use moves::{owned_path, owned_worktree};
 pub use orphan::orphans;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::Reason;
+use super::{Reason, Variables};
 use crate::store::metadata::Wanted;
 use crate::store::recover::Leftover;
 
@@ -142,8 +142,8 @@ pub struct Prepare {
     pub copy: Vec<CopyItem>,
     /// Names of the ports to allocate.
     pub ports: Vec<String>,
-    /// `env`, placeholders not yet filled in.
-    pub env: BTreeMap<String, String>,
+    /// SPEC §10's variables for `setup`, all but the ports' numbers filled in.
+    pub variables: Variables,
     /// The commands to run; only a list this machine trusts gets here.
     pub setup: Vec<String>,
 }
@@ -241,7 +241,7 @@ pub enum Repair {
     RunSetup {
         commands: Vec<String>,
         done: Vec<String>,
-        env: BTreeMap<String, String>,
+        variables: Variables,
         copied: bool,
     },
 }

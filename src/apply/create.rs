@@ -66,12 +66,12 @@ impl Executor<'_> {
         self.mark(change, base, OwnedState::Created)?;
         let setup = self.finish_setup(change, &prepare.setup, &[], &prepare.variables, copy_failed.is_none());
         if let Some(Err(why)) = hook {
-            return Err(Failure::HookFailed(why));
+            return Err(Failure::HookFailed(why.into()));
         }
         if let Some(why) = copy_failed {
-            return Err(Failure::HookFailed(why));
+            return Err(Failure::HookFailed(why.into()));
         }
-        setup.map_err(Failure::HookFailed)
+        setup.map_err(|why| Failure::HookFailed(why.into()))
     }
 
     /// `GIT_PREFIX` as git sets it for a command's hooks: where flowloom was started,

@@ -41,6 +41,7 @@ use crate::apply::reporter::Reporter;
 use crate::error::RepoError;
 use crate::plan::{Action, Change, Housekeeping, Plan, Reason, Repair, Start};
 use crate::store::ownership::{OwnedSession, OwnedState, Record};
+pub use prepare::CopyFailed;
 use recheck::HeadStamp;
 
 /// What happened to one change.
@@ -70,10 +71,22 @@ pub enum Failure {
     Blocked(Vec<Reason>),
     /// Ctrl-C arrived before it started (or stopped a checkout part-way).
     Interrupted,
-    /// Carried out, but the repository's `post-checkout` hook or a `setup` command failed
-    /// (as `git worktree add` reports a hook): the session is made.
-    HookFailed(String),
+    /// Carried out, but the repository's `post-checkout` hook, a copy or a `setup` command
+    /// failed (as `git worktree add` reports a hook): the session is made.
+    HookFailed(LateFailure),
     Error(RepoError),
+}
+
+/// What failed once a session was made (SPEC §10): the session stands, and the next apply
+/// finishes what is left of its copies and setup.
+#[derive(Debug, thiserror::Error)]
+pub enum LateFailure {
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
+    #[error(transparent)]
+    Copy(#[from] prepare::CopyFailed),
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
 }
 
 impl From<RepoError> for Failure {

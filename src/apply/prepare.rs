@@ -6,13 +6,40 @@ use std::sync::atomic::AtomicBool;
 
 use super::Executor;
 use crate::apply::reporter::Warning;
+use crate::apply::setup::SetupError;
 use crate::plan::{Change, Variables};
 use crate::store::metadata::{SetupProgress, SetupState};
+
+/// SPEC §10: entries `copy` could not copy into a new session; the rest were copied, and the
+/// session was made.
+#[derive(Debug)]
+pub struct CopyFailed {
+    /// How many entries failed.
+    pub count: usize,
+    /// The first that failed, and why.
+    pub path: String,
+    pub why: String,
+}
+
+impl std::fmt::Display for CopyFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "could not copy {} {} into the session ({}: {}); the rest was copied and the session was created",
+            self.count,
+            crate::plan::plural(self.count, "path"),
+            crate::escape::escape(&self.path),
+            self.why
+        )
+    }
+}
+
+impl std::error::Error for CopyFailed {}
 
 impl Executor<'_> {
     /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
     /// a failure to report once the session is made.
-    pub(super) fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<String> {
+    pub(super) fn copy_for(&self, change: &Change, prepare: &crate::plan::Prepare) -> Option<CopyFailed> {
         self.copy_items(change, prepare.from.as_deref()?, &prepare.copy)
     }
 
@@ -23,7 +50,7 @@ impl Executor<'_> {
         change: &Change,
         from: &Path,
         items: &[crate::apply::copy::CopyItem],
-    ) -> Option<String> {
+    ) -> Option<CopyFailed> {
         if items.is_empty() {
             return None;
         }
@@ -37,12 +64,11 @@ impl Executor<'_> {
             });
         }
         let (path, why) = copied.failed.first()?;
-        Some(format!(
-            "could not copy {} {} into the session ({}: {why}); the rest was copied and the session was created",
-            copied.failed.len(),
-            crate::plan::plural(copied.failed.len(), "path"),
-            crate::escape::escape(path)
-        ))
+        Some(CopyFailed {
+            count: copied.failed.len(),
+            path: path.clone(),
+            why: why.clone(),
+        })
     }
 
     /// SPEC §10, §11.3: the (trusted) setup `commands` not yet run (`done` did), recorded
@@ -54,7 +80,7 @@ impl Executor<'_> {
         done: &[String],
         variables: &Variables,
         copied: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), SetupError> {
         let ports = match crate::store::metadata::read(&change.path, &change.session) {
             crate::store::metadata::MetadataFile::Valid(m) => m.ports(),
             _ => Default::default(),
@@ -65,7 +91,7 @@ impl Executor<'_> {
             copied,
             done: done.to_vec(),
         };
-        let around = |run: &mut dyn FnMut() -> Result<(), String>| {
+        let around = |run: &mut dyn FnMut() -> Result<(), SetupError>| {
             let mut result = Ok(());
             self.reporter.around(&mut || result = run());
             result
@@ -73,7 +99,7 @@ impl Executor<'_> {
         crate::apply::setup::run_recorded(&change.session, &change.path, &vars, commands, progress, &around)
     }
 
-    pub(super) fn record_progress(&self, change: &Change, progress: &SetupProgress) -> Result<(), String> {
+    pub(super) fn record_progress(&self, change: &Change, progress: &SetupProgress) -> Result<(), SetupError> {
         crate::apply::setup::record_progress(&change.path, &change.session, progress)
     }
 }

@@ -1,6 +1,7 @@
 //! The repairs of a declared session (`Action::Update`), in the order the plan gives them.
 
-use super::{Executor, Failure};
+use super::hooks::HookError;
+use super::{Executor, Failure, LateFailure};
 use crate::plan::{Change, Reason, Repair, Start};
 use crate::store::metadata::{SetupProgress, Wanted};
 use crate::store::ownership::OwnedState;
@@ -69,16 +70,19 @@ impl Executor<'_> {
         if let Some(prepare) = recreated {
             if !prepare.copy.is_empty() || !prepare.setup.is_empty() {
                 self.record_progress(change, &SetupProgress::started())
-                    .map_err(Failure::HookFailed)?;
+                    .map_err(|why| Failure::HookFailed(why.into()))?;
             }
             copy_failure = self.copy_for(change, prepare);
             self.mark(change, base, OwnedState::Created)?;
             setup = self.finish_setup(change, &prepare.setup, &[], &prepare.variables, copy_failure.is_none());
         }
-        if let Some(why) = hook_failure.or(copy_failure) {
+        let late = hook_failure
+            .map(LateFailure::from)
+            .or_else(|| copy_failure.map(LateFailure::from));
+        if let Some(why) = late {
             return Err(Failure::HookFailed(why));
         }
-        setup.map_err(Failure::HookFailed)?;
+        setup.map_err(|why| Failure::HookFailed(why.into()))?;
         Ok(())
     }
 
@@ -92,7 +96,7 @@ impl Executor<'_> {
         reset: bool,
         post_checkout: Option<&crate::hooks::HooksDir>,
         base: &str,
-    ) -> Result<Option<String>, Failure> {
+    ) -> Result<Option<HookError>, Failure> {
         if reset {
             // Checked again under the lock: the half-made checkout still holds
             // nothing but its branch's files.

@@ -123,50 +123,132 @@ pub const MAX_BRANCH_BYTES: usize = 1024;
 /// The longest file name most filesystems allow (`NAME_MAX`).
 pub const MAX_NAME_BYTES: usize = 255;
 
-/// git's rules for `refs/heads/<name>` (`git check-ref-format --branch`).
-pub fn branch_problem(name: &str) -> Option<String> {
+/// Why git would refuse a name for a branch (`git check-ref-format --branch`), in the
+/// words the manifest's findings and the command line's errors show after "because".
+#[derive(Debug, thiserror::Error)]
+pub enum BranchProblem {
+    #[error("it is {bytes} bytes long; flowloom accepts at most {MAX_BRANCH_BYTES}")]
+    TooLong { bytes: usize },
+    #[error("a part of it is longer than {MAX_NAME_BYTES} bytes, the longest file name git can store it in")]
+    PartTooLong,
+    #[error("it starts with `-`")]
+    LeadingDash,
+    #[error("it starts with `/`")]
+    LeadingSlash,
+    /// `HEAD` or `@`.
+    #[error("`{name}` is reserved")]
+    Reserved { name: &'static str },
+    #[error("it contains {byte:?}")]
+    InvalidByte { byte: gix::bstr::BString },
+    #[error("it contains `//`")]
+    RepeatedSlash,
+    #[error("it contains `..`")]
+    RepeatedDot,
+    #[error("a part of it ends with `.lock`")]
+    LockFileSuffix,
+    #[error("it contains `@{{`")]
+    ReflogPortion,
+    #[error("it contains `*`")]
+    Asterisk,
+    #[error("a part of it starts with `.`")]
+    StartsWithDot,
+    #[error("it ends with `.`")]
+    EndsWithDot,
+    #[error("it ends with `/`")]
+    EndsWithSlash,
+    #[error("it is empty")]
+    Empty,
+    /// A rule of gix's this list does not name yet.
+    #[error(transparent)]
+    Other(gix::validate::reference::name::Error),
+}
+
+/// git's rules for `refs/heads/<name>` (`git check-ref-format --branch`): why `name` breaks
+/// them, if it does.
+pub fn branch_name_problem(name: &str) -> Option<BranchProblem> {
     use gix::validate::reference::name::Error as E;
     if name.len() > MAX_BRANCH_BYTES {
-        return Some(format!(
-            "it is {} bytes long; flowloom accepts at most {MAX_BRANCH_BYTES}",
-            name.len()
-        ));
+        return Some(BranchProblem::TooLong { bytes: name.len() });
     }
     if name.split('/').any(|part| part.len() > MAX_NAME_BYTES) {
-        return Some(format!(
-            "a part of it is longer than {MAX_NAME_BYTES} bytes, the longest file name git can store it in"
-        ));
+        return Some(BranchProblem::PartTooLong);
     }
     // gix checks the ref; these are the extra rules git applies to branch names.
     if name.starts_with('-') {
-        return Some("it starts with `-`".into());
+        return Some(BranchProblem::LeadingDash);
     }
     if name.starts_with('/') {
-        return Some("it starts with `/`".into());
+        return Some(BranchProblem::LeadingSlash);
     }
-    if name == "HEAD" || name == "@" {
-        return Some(format!("`{name}` is reserved"));
+    match name {
+        "HEAD" => return Some(BranchProblem::Reserved { name: "HEAD" }),
+        "@" => return Some(BranchProblem::Reserved { name: "@" }),
+        _ => {}
     }
     let full = branch_ref(name);
     let error = gix::validate::reference::branch_name(full.as_bytes().into()).err()?;
     Some(match error {
-        E::InvalidByte { byte } => format!("it contains {byte:?}"),
-        E::RepeatedSlash => "it contains `//`".into(),
-        E::RepeatedDot => "it contains `..`".into(),
-        E::LockFileSuffix => "a part of it ends with `.lock`".into(),
-        E::ReflogPortion => "it contains `@{`".into(),
-        E::Asterisk => "it contains `*`".into(),
-        E::StartsWithDot => "a part of it starts with `.`".into(),
-        E::EndsWithDot => "it ends with `.`".into(),
-        E::EndsWithSlash => "it ends with `/`".into(),
-        E::Empty => "it is empty".into(),
-        other => other.to_string(),
+        E::InvalidByte { byte } => BranchProblem::InvalidByte { byte },
+        E::RepeatedSlash => BranchProblem::RepeatedSlash,
+        E::RepeatedDot => BranchProblem::RepeatedDot,
+        E::LockFileSuffix => BranchProblem::LockFileSuffix,
+        E::ReflogPortion => BranchProblem::ReflogPortion,
+        E::Asterisk => BranchProblem::Asterisk,
+        E::StartsWithDot => BranchProblem::StartsWithDot,
+        E::EndsWithDot => BranchProblem::EndsWithDot,
+        E::EndsWithSlash => BranchProblem::EndsWithSlash,
+        E::Empty => BranchProblem::Empty,
+        other => BranchProblem::Other(other),
     })
+}
+
+/// [`branch_name_problem`] in words, for the callers that only show it (the manifest's
+/// findings, `flowloom new`): decide on the typed reason, never on these words.
+pub fn branch_problem(name: &str) -> Option<String> {
+    branch_name_problem(name).map(|problem| problem.to_string())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::commit_spec;
+    use super::{BranchProblem, branch_name_problem, branch_problem, commit_spec};
+
+    #[test]
+    fn branch_problems_are_typed_reasons() {
+        let problem = |name: &str| branch_name_problem(name);
+        assert!(problem("feat/x").is_none());
+        assert!(matches!(problem("-x"), Some(BranchProblem::LeadingDash)));
+        assert!(matches!(problem("/x"), Some(BranchProblem::LeadingSlash)));
+        assert!(matches!(
+            problem("HEAD"),
+            Some(BranchProblem::Reserved { name: "HEAD" })
+        ));
+        assert!(matches!(problem("@"), Some(BranchProblem::Reserved { name: "@" })));
+        assert!(matches!(problem("a..b"), Some(BranchProblem::RepeatedDot)));
+        assert!(matches!(problem("a//b"), Some(BranchProblem::RepeatedSlash)));
+        assert!(matches!(problem("a.lock"), Some(BranchProblem::LockFileSuffix)));
+        assert!(matches!(problem("a@{b"), Some(BranchProblem::ReflogPortion)));
+        assert!(matches!(problem("a*"), Some(BranchProblem::Asterisk)));
+        assert!(matches!(problem("a/.b"), Some(BranchProblem::StartsWithDot)));
+        assert!(matches!(problem("a."), Some(BranchProblem::EndsWithDot)));
+        assert!(matches!(problem("a/"), Some(BranchProblem::EndsWithSlash)));
+        assert!(matches!(problem("a b"), Some(BranchProblem::InvalidByte { .. })));
+        assert!(matches!(
+            problem(&"a".repeat(1025)),
+            Some(BranchProblem::TooLong { bytes: 1025 })
+        ));
+        assert!(matches!(problem(&"a".repeat(256)), Some(BranchProblem::PartTooLong)));
+    }
+
+    #[test]
+    fn branch_problems_read_as_before() {
+        assert_eq!(
+            branch_problem(&"a".repeat(1025)).as_deref(),
+            Some("it is 1025 bytes long; flowloom accepts at most 1024")
+        );
+        assert_eq!(branch_problem("HEAD").as_deref(), Some("`HEAD` is reserved"));
+        assert_eq!(branch_problem("a@{b").as_deref(), Some("it contains `@{`"));
+        assert_eq!(branch_problem("a b").as_deref(), Some("it contains \" \""));
+    }
 
     #[test]
     fn message_searches_let_dot_match_a_newline_as_git_does() {

@@ -83,13 +83,18 @@ pub(super) enum Confirm {
 /// Refuse before taking the lock or reading anything: a script without `--yes` must not
 /// hang, and must not change anything.
 pub(super) fn refuse_without_terminal(confirm: Confirm, what: &str, help: &str) -> Result<(), Error> {
-    if confirm == Confirm::Ask && !std::io::stdin().is_terminal() {
-        return Err(Error::Usage {
-            message: format!("refusing to {what} without confirmation: standard input is not a terminal"),
-            help: Some(help.into()),
-        });
+    match unconfirmed(confirm, std::io::stdin().is_terminal(), what, help) {
+        Some(refusal) => Err(refusal),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The refusal of a command that would ask `what` with nobody at a terminal to answer.
+fn unconfirmed(confirm: Confirm, terminal: bool, what: &str, help: &str) -> Option<Error> {
+    (confirm == Confirm::Ask && !terminal).then(|| Error::NoConfirmation {
+        what: what.into(),
+        help: help.into(),
+    })
 }
 
 /// A command's own last word on a plan before it is carried out (`rm`: what blocks it).
@@ -407,5 +412,30 @@ impl Summary {
         }
         text.push('.');
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use miette::Diagnostic as _;
+
+    use super::{Confirm, Error, unconfirmed};
+
+    #[test]
+    fn asking_nobody_is_refused_as_a_missing_confirmation() {
+        let help = "review `flowloom plan`, then run `flowloom apply --yes`";
+        assert!(unconfirmed(Confirm::Given, false, "apply", help).is_none());
+        assert!(unconfirmed(Confirm::Ask, true, "apply", help).is_none());
+        let e = unconfirmed(Confirm::Ask, false, "apply", help).expect("refused");
+        assert!(matches!(e, Error::NoConfirmation { .. }), "{e:?}");
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("flowloom::confirmation")
+        );
+        assert_eq!(
+            e.to_string(),
+            "refusing to apply without confirmation: standard input is not a terminal"
+        );
+        assert_eq!(e.help().map(|h| h.to_string()).as_deref(), Some(help));
     }
 }

@@ -257,7 +257,7 @@ pub fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::SUCCESS;
             }
-            usage_error(&e);
+            usage_error(&e, &args);
             return ExitCode::from(1);
         }
     };
@@ -283,21 +283,39 @@ pub fn main() -> ExitCode {
 /// block and "For more information" footer are a wall of text for a typo. A command run
 /// without its subcommand or arguments still gets the full help it asked for, in effect.
 #[allow(clippy::print_stderr)]
-fn usage_error(e: &clap::Error) {
+fn usage_error(e: &clap::Error, args: &[std::ffi::OsString]) {
     use clap::error::ErrorKind;
     let text = e.render().to_string();
     if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
         eprint!("{}", crate::render::output::terminal(&text, false));
         return;
     }
-    let (first, hint) = usage_lines(e);
+    let (first, hint) = usage_lines(e, &command_path(args));
     eprintln!("{}", crate::render::output::terminal(&first, false));
     eprintln!("{}", crate::render::output::terminal(&hint, false));
 }
 
-/// The error line and the hint line of clap's rendered error; what to hint is decided on
-/// the error's kind and context, never on its words.
-fn usage_lines(e: &clap::Error) -> (String, String) {
+/// The subcommands the command line names (`["status"]`, `["trust", "show"]`), as clap
+/// itself matches them when it ignores what is wrong: what a usage error's hint points to
+/// is read from the arguments, never from the error's words.
+fn command_path(args: &[std::ffi::OsString]) -> Vec<String> {
+    use clap::CommandFactory as _;
+    let Ok(matches) = Cli::command().ignore_errors(true).try_get_matches_from(args) else {
+        return Vec::new();
+    };
+    let mut path = Vec::new();
+    let mut at = &matches;
+    while let Some((name, sub)) = at.subcommand() {
+        path.push(name.to_owned());
+        at = sub;
+    }
+    path
+}
+
+/// The error line and the hint line of clap's rendered error, for the command line that
+/// names `command` (see [`command_path`]); what to hint is decided on the error's kind and
+/// context and on the command, never on the error's words.
+fn usage_lines(e: &clap::Error, command: &[String]) -> (String, String) {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
     let text = e.render().to_string();
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
@@ -315,7 +333,7 @@ fn usage_lines(e: &clap::Error) -> (String, String) {
     {
         return (first, format!("hint: {hint}"));
     }
-    if e.kind() == ErrorKind::UnknownArgument && rest.iter().any(|l| l.starts_with("Usage: flowloom run")) {
+    if e.kind() == ErrorKind::UnknownArgument && command == ["run"] {
         return (
             first,
             "hint: put the command after the session id, and after `--` when it has options: \
@@ -326,18 +344,10 @@ fn usage_lines(e: &clap::Error) -> (String, String) {
     if let Some(tip) = rest.iter().find_map(|l| l.strip_prefix("tip:")) {
         return (first, format!("hint:{tip}"));
     }
-    // `Usage: flowloom status [OPTIONS]` names the command whose help to read.
-    let command = rest
-        .iter()
-        .find_map(|l| l.strip_prefix("Usage:"))
-        .map(|u| {
-            u.split_whitespace()
-                .take_while(|w| !w.starts_with(['[', '<', '-']))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "flowloom".to_owned());
+    let command = std::iter::once("flowloom")
+        .chain(command.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ");
     (first, format!("hint: see `{command} --help`"))
 }
 
@@ -920,9 +930,12 @@ mod tests {
     /// The error clap makes of `flowloom ARGS...`.
     fn lines(args: &[&str]) -> (String, String) {
         use clap::Parser as _;
-        let argv = std::iter::once("flowloom").chain(args.iter().copied());
-        let e = crate::cli::Cli::try_parse_from(argv).expect_err("a usage error");
-        super::usage_lines(&e)
+        let argv: Vec<std::ffi::OsString> = std::iter::once("flowloom")
+            .chain(args.iter().copied())
+            .map(Into::into)
+            .collect();
+        let e = crate::cli::Cli::try_parse_from(&argv).expect_err("a usage error");
+        super::usage_lines(&e, &super::command_path(&argv))
     }
 
     #[test]

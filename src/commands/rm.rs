@@ -156,9 +156,9 @@ fn remove(
 
 /// The text of one layer without `[sessions.<id>]`; `None` when it declares no such session.
 fn removed(manifest: &Manifest, layer: Layer, text: &str, id: &str) -> Result<Option<String>, Error> {
-    crate::plan::adopt::remove_session(text, id).map_err(|why| Error::Usage {
-        message: format!("cannot edit {}: {why}", manifest.relative(&manifest.layer_path(layer))),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
+    crate::plan::adopt::remove_session(text, id).map_err(|why| Error::ManifestEdit {
+        file: manifest.relative(&manifest.layer_path(layer)),
+        why,
     })
 }
 
@@ -243,4 +243,35 @@ fn file_list(files: &[String]) -> String {
         shown.push(format!("and {} more", files.len() - MAX_FILES));
     }
     shown.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use miette::Diagnostic as _;
+
+    use super::{Error, removed};
+    use crate::manifest::{Layer, Manifest};
+
+    #[test]
+    fn a_layer_the_editor_cannot_read_is_a_manifest_edit_error() {
+        let manifest = Manifest::from_source(Path::new("/repo/flowloom.toml"), "[sessions.a]\n".into()).expect("valid");
+        let e = removed(&manifest, Layer::Shared, "[sessions.a\n", "a").expect_err("not TOML");
+        assert!(matches!(e, Error::ManifestEdit { .. }), "{e:?}");
+        assert_eq!(
+            e.code().map(|c| c.to_string()).as_deref(),
+            Some("flowloom::manifest_edit")
+        );
+        // What and where, then how to fix it.
+        assert!(
+            e.to_string()
+                .starts_with("cannot edit flowloom.toml: the manifest is not valid TOML"),
+            "{e}"
+        );
+        assert_eq!(
+            e.help().map(|h| h.to_string()).as_deref(),
+            Some("run `flowloom validate` and fix what it reports")
+        );
+    }
 }

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use super::{Error, open_repo};
 use crate::cli::{Cli, StatusArgs};
 use crate::manifest::Manifest;
-use crate::read::dashboard::{Dashboard, Unreadable};
+use crate::read::dashboard::Unreadable;
 use crate::read::state::{Needs, State};
 use crate::render::output::Printer;
-use crate::status;
+use crate::status::{self, Dashboard};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &StatusArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
@@ -48,11 +48,7 @@ fn print_dashboard(
     }
     let now = status::now();
     if args.json {
-        let relative = |p: &Path| match manifest.relative(p) {
-            rel if rel.is_empty() => ".".to_owned(),
-            rel => rel,
-        };
-        let json = words::json(dashboard, &relative, now);
+        let json = words::json(dashboard, manifest, now);
         printer.out(&crate::render::to_json_string(&json));
     } else {
         let width = (!args.wide).then(words::terminal_width);

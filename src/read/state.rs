@@ -575,24 +575,19 @@ impl State {
         Ok(())
     }
 
-    /// Each branch's commits its base does not reach, and whether its base or upstream
-    /// integrated them another way.
+    /// Each branch's commits its base and upstream do not reach, and whether one of them
+    /// integrated the commits another way.
     fn answer_unmerged(&mut self, repo: &gix::Repository, needs: &Needs) -> Result<(), RepoError> {
         for (branch, base) in &needs.unmerged {
             let base = self.bases.get(base).and_then(|b| b.as_ref().ok()).cloned();
             if let Some(b) = self.branches.get_mut(branch) {
-                let unmerged = count_unmerged(repo, b, base.as_deref())?;
+                let tip = gix::ObjectId::from_hex(b.commit.as_bytes())
+                    .map_err(|_| RepoError::message(format!("bad object id {}", b.commit)))?;
+                let targets = merge_targets(b, base.as_deref());
+                let unmerged = crate::read::inspect::unmerged(repo, &b.name, tip, targets.clone())?;
                 b.unmerged = Some(unmerged);
                 if unmerged > 0 {
-                    let oid = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).ok();
-                    let targets: Vec<gix::ObjectId> = base
-                        .as_deref()
-                        .and_then(oid)
-                        .into_iter()
-                        .chain(b.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
-                        .collect();
-                    b.integrated =
-                        oid(&b.commit).and_then(|tip| crate::read::inspect::integration(repo, tip, &targets));
+                    b.integrated = crate::read::inspect::integration(repo, tip, &targets);
                 }
             }
         }
@@ -1039,15 +1034,13 @@ pub enum BaseFailure {
     BadAutoSetupMerge { value: String },
 }
 
-fn count_unmerged(repo: &gix::Repository, branch: &Branch, base: Option<&str>) -> Result<usize, RepoError> {
+/// What a branch's work is checked against (SPEC §7): its base's commit and its upstream's.
+fn merge_targets(branch: &Branch, base: Option<&str>) -> Vec<gix::ObjectId> {
     let oid = |hex: &str| gix::ObjectId::from_hex(hex.as_bytes()).ok();
-    let tip = oid(&branch.commit).ok_or_else(|| RepoError::message(format!("bad object id {}", branch.commit)))?;
-    let hidden: Vec<gix::ObjectId> = base
-        .and_then(oid)
+    base.and_then(oid)
         .into_iter()
         .chain(branch.upstream.as_ref().and_then(|(_, c)| c.as_deref()).and_then(oid))
-        .collect();
-    crate::read::inspect::unmerged(repo, &branch.name, tip, hidden)
+        .collect()
 }
 
 /// Dirty checks, one per worktree, spread over the available cores: each is a full

@@ -65,25 +65,30 @@ pub fn text(plan: &Plan, manifest: &dyn Places, p: &Printer) -> String {
         unmanaged_text(&mut out, &rows, p);
     }
     if !plan.changes.is_empty() || !plan.housekeeping.is_empty() {
-        let _ = write!(
-            out,
-            "{} {} to create, {} to update, {} to remove, {} blocked",
-            p.paint(Style::Bold, "Plan:"),
-            plan.count("create"),
-            plan.count("update"),
-            plan.count("remove"),
-            plan.count("blocked"),
-        );
-        let retained = plan.count("retained");
-        if retained > 0 {
-            let _ = write!(out, ", {retained} retained");
-        }
-        if !plan.housekeeping.is_empty() {
-            let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
-        }
-        out.push_str(".\n");
+        totals_line(&mut out, plan, p);
     }
     out
+}
+
+/// The plan's last line: how many changes of each kind.
+fn totals_line(out: &mut String, plan: &Plan, p: &Printer) {
+    let _ = write!(
+        out,
+        "{} {} to create, {} to update, {} to remove, {} blocked",
+        p.paint(Style::Bold, "Plan:"),
+        plan.count("create"),
+        plan.count("update"),
+        plan.count("remove"),
+        plan.count("blocked"),
+    );
+    let retained = plan.count("retained");
+    if retained > 0 {
+        let _ = write!(out, ", {retained} retained");
+    }
+    if !plan.housekeeping.is_empty() {
+        let _ = write!(out, ", {} housekeeping", plan.housekeeping.len());
+    }
+    out.push_str(".\n");
 }
 
 fn manifest_name(manifest: &dyn Places) -> String {
@@ -167,47 +172,7 @@ fn branch_name(merge: &str) -> String {
 fn summary_of(change: &Change) -> String {
     match &change.action {
         Action::Create { start, .. } => start_text(start),
-        Action::Update { repairs, .. } => repairs
-            .iter()
-            .map(|r| match r {
-                Repair::Worktree { reset: true, .. } => "redo half-made worktree".to_owned(),
-                Repair::Worktree { start, .. } => format!("recreate worktree ({})", start_text(start)),
-                Repair::Metadata { old: None, .. } => "write metadata".to_owned(),
-                Repair::Metadata { .. } => "update metadata".to_owned(),
-                Repair::SwitchBranch { from, start } => match start.from {
-                    crate::plan::StartFrom::Local => format!("switch back from {from}"),
-                    _ => format!("switch back from {from} ({})", start_text(start)),
-                },
-                Repair::Artifacts => "create artifacts folder".to_owned(),
-                Repair::Restore { .. } => {
-                    "move its worktree back from the trash (a removal was interrupted)".to_owned()
-                }
-                Repair::Ports { names, .. } => format!(
-                    "allocate {} {}",
-                    crate::plan::plural(names.len(), "port"),
-                    names.join(", ")
-                ),
-                Repair::FinishRecord => "finish interrupted creation".to_owned(),
-                Repair::Copies { finishing: true, .. } => "finish copy".to_owned(),
-                Repair::Copies { items, .. } => {
-                    let names: Vec<String> = items.iter().map(copy_name).collect();
-                    format!("copies: {}", shown_list(&names))
-                }
-                Repair::RunSetup { commands, .. } if commands.is_empty() => "record setup finished".to_owned(),
-                Repair::RunSetup { .. } => "run setup".to_owned(),
-                Repair::Move { resumed: true, .. } => "finish moving worktree (a move was interrupted)".to_owned(),
-                Repair::Move { from, across, .. } => format!(
-                    "move worktree from {}{}",
-                    output::escape(&from.to_string_lossy()),
-                    if *across {
-                        " (another file system: copied, verified, then the old folder deleted)"
-                    } else {
-                        ""
-                    }
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join(", "),
+        Action::Update { repairs, .. } => repairs.iter().map(repair_text).collect::<Vec<_>>().join(", "),
         Action::Restore { .. } => "move its worktree back from the trash (its removal was interrupted)".to_owned(),
         Action::Retain { removal, .. } => match removal.worktree {
             WorktreeRemoval::Remove { .. } => "remove worktree, keep branch (not integrated)".to_owned(),
@@ -218,31 +183,73 @@ fn summary_of(change: &Change) -> String {
             }
             WorktreeRemoval::None => "retained: branch kept until integrated (or --force)".to_owned(),
         },
-        Action::Remove(r) => {
-            let mut parts = Vec::new();
-            match r.worktree {
-                WorktreeRemoval::Remove { .. } => parts.push("remove worktree"),
-                WorktreeRemoval::Prune { .. } => parts.push("prune worktree (folder already gone)"),
-                WorktreeRemoval::Trashed { .. } => {
-                    parts.push("finish removing the worktree (an interrupted apply moved it to the trash)")
-                }
-                WorktreeRemoval::None => {}
-            }
-            if r.delete_branch.is_some() {
-                parts.push(match r.integrated {
-                    Some(crate::plan::Integration::SameTree) => "delete branch (same tree as its base)",
-                    Some(crate::plan::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
-                    Some(crate::plan::Integration::PatchId) => "delete branch (merged by squash or rebase)",
-                    _ => "delete branch",
-                });
-            }
-            if r.archive.is_some() || !r.discard.is_empty() {
-                parts.push("forced");
-            }
-            parts.join(", ")
-        }
+        Action::Remove(r) => removal_text(r),
         Action::Blocked { .. } => "blocked".to_owned(),
     }
+}
+
+/// One repair of an update, as the plan's summary line lists it.
+fn repair_text(repair: &Repair) -> String {
+    match repair {
+        Repair::Worktree { reset: true, .. } => "redo half-made worktree".to_owned(),
+        Repair::Worktree { start, .. } => format!("recreate worktree ({})", start_text(start)),
+        Repair::Metadata { old: None, .. } => "write metadata".to_owned(),
+        Repair::Metadata { .. } => "update metadata".to_owned(),
+        Repair::SwitchBranch { from, start } => match start.from {
+            crate::plan::StartFrom::Local => format!("switch back from {from}"),
+            _ => format!("switch back from {from} ({})", start_text(start)),
+        },
+        Repair::Artifacts => "create artifacts folder".to_owned(),
+        Repair::Restore { .. } => "move its worktree back from the trash (a removal was interrupted)".to_owned(),
+        Repair::Ports { names, .. } => format!(
+            "allocate {} {}",
+            crate::plan::plural(names.len(), "port"),
+            names.join(", ")
+        ),
+        Repair::FinishRecord => "finish interrupted creation".to_owned(),
+        Repair::Copies { finishing: true, .. } => "finish copy".to_owned(),
+        Repair::Copies { items, .. } => {
+            let names: Vec<String> = items.iter().map(copy_name).collect();
+            format!("copies: {}", shown_list(&names))
+        }
+        Repair::RunSetup { commands, .. } if commands.is_empty() => "record setup finished".to_owned(),
+        Repair::RunSetup { .. } => "run setup".to_owned(),
+        Repair::Move { resumed: true, .. } => "finish moving worktree (a move was interrupted)".to_owned(),
+        Repair::Move { from, across, .. } => format!(
+            "move worktree from {}{}",
+            output::escape(&from.to_string_lossy()),
+            if *across {
+                " (another file system: copied, verified, then the old folder deleted)"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
+/// What a removal does, as the plan's summary line says it.
+fn removal_text(r: &crate::plan::Removal) -> String {
+    let mut parts = Vec::new();
+    match r.worktree {
+        WorktreeRemoval::Remove { .. } => parts.push("remove worktree"),
+        WorktreeRemoval::Prune { .. } => parts.push("prune worktree (folder already gone)"),
+        WorktreeRemoval::Trashed { .. } => {
+            parts.push("finish removing the worktree (an interrupted apply moved it to the trash)")
+        }
+        WorktreeRemoval::None => {}
+    }
+    if r.delete_branch.is_some() {
+        parts.push(match r.integrated {
+            Some(crate::plan::Integration::SameTree) => "delete branch (same tree as its base)",
+            Some(crate::plan::Integration::NothingToAdd) => "delete branch (its changes are in its base)",
+            Some(crate::plan::Integration::PatchId) => "delete branch (merged by squash or rebase)",
+            _ => "delete branch",
+        });
+    }
+    if r.archive.is_some() || !r.discard.is_empty() {
+        parts.push("forced");
+    }
+    parts.join(", ")
 }
 
 fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer) {
@@ -303,26 +310,30 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                     new: Some(new),
                 } = r
                 {
-                    let name = format!("sessions/{}/metadata.json", change.session);
-                    let diff = similar::TextDiff::from_lines(old.as_str(), new.as_str());
-                    let text = diff
-                        .unified_diff()
-                        .context_radius(1)
-                        .header(&format!("a/{name}"), &format!("b/{name}"))
-                        .to_string();
-                    for line in text.lines() {
-                        let style = match line.as_bytes().first() {
-                            Some(b'+') => Style::Create,
-                            Some(b'-') => Style::Remove,
-                            Some(b'@') => Style::Dim,
-                            _ => Style::Dim,
-                        };
-                        let _ = writeln!(out, "      {}", p.paint(style, line));
-                    }
+                    metadata_diff(out, &change.session, old, new, p);
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// The change a metadata update makes, as a unified diff of `sessions/<id>/metadata.json`.
+fn metadata_diff(out: &mut String, session: &str, old: &str, new: &str, p: &Printer) {
+    let name = format!("sessions/{session}/metadata.json");
+    let diff = similar::TextDiff::from_lines(old, new);
+    let text = diff
+        .unified_diff()
+        .context_radius(1)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string();
+    for line in text.lines() {
+        let style = match line.as_bytes().first() {
+            Some(b'+') => Style::Create,
+            Some(b'-') => Style::Remove,
+            _ => Style::Dim,
+        };
+        let _ = writeln!(out, "      {}", p.paint(style, line));
     }
 }
 

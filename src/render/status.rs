@@ -16,8 +16,9 @@ use std::path::{Component, Path};
 use serde::Serialize;
 use unicode_width::UnicodeWidthChar;
 
-use crate::read::dashboard::{Dashboard, DirtCounts, Overlap, Row, SessionState};
+use crate::render::Places;
 use crate::render::output::{Printer, Style};
+use crate::status::{Dashboard, DirtCounts, Overlap, Row, SessionState};
 
 /// The narrowest terminal the table is fitted to; a narrower one gets lines this wide.
 pub const MIN_WIDTH: usize = 20;
@@ -561,9 +562,14 @@ pub struct JsonCommit {
     pub time: String,
 }
 
-/// The document `status --json` prints; paths relative to the manifest's folder
-/// (`relative`), so that it reads the same from any folder.
-pub fn json(d: &Dashboard, relative: &dyn Fn(&Path) -> String, now: i64) -> JsonStatus {
+/// The document `status --json` prints; paths relative to the manifest's folder (its own
+/// is `.`), so that it reads the same from any folder.
+pub fn json(d: &Dashboard, places: &dyn Places, now: i64) -> JsonStatus {
+    let relative = |p: &Path| match places.relative(p) {
+        rel if rel.is_empty() => ".".to_owned(),
+        rel => rel,
+    };
+    let relative: &dyn Fn(&Path) -> String = &relative;
     JsonStatus {
         format_version: 1,
         main: d.main.as_ref().map(|r| JsonMain {
@@ -575,12 +581,12 @@ pub fn json(d: &Dashboard, relative: &dyn Fn(&Path) -> String, now: i64) -> Json
             upstream: json_upstream(r),
             last_commit: json_commit(r),
         }),
-        sessions: d.sessions.iter().map(|r| json_row(r, relative, now)).collect(),
+        sessions: d.sessions.iter().map(|r| json_row(r, places, relative, now)).collect(),
         overlaps: d.overlaps.clone(),
     }
 }
 
-fn json_row(r: &Row, relative: &dyn Fn(&Path) -> String, now: i64) -> JsonRow {
+fn json_row(r: &Row, places: &dyn Places, relative: &dyn Fn(&Path) -> String, now: i64) -> JsonRow {
     JsonRow {
         session: r.session.clone(),
         layer: r.layer,
@@ -607,7 +613,11 @@ fn json_row(r: &Row, relative: &dyn Fn(&Path) -> String, now: i64) -> JsonRow {
                 name: p.name.clone(),
             })
             .collect(),
-        reasons: r.reasons.clone(),
+        reasons: r
+            .reasons
+            .iter()
+            .map(|r| crate::render::reason_text(r, places))
+            .collect(),
         ports: r.ports.clone(),
     }
 }
@@ -642,7 +652,7 @@ pub fn unreadable_warning(path: &str, error: &dyn std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::read::dashboard::{LastCommit, Process, Upstream};
+    use crate::status::{LastCommit, Process, Upstream};
     use proptest::prelude::*;
     use std::path::PathBuf;
 

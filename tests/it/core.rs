@@ -332,7 +332,16 @@ fn apply_refuses_without_yes_on_a_pipe() {
     let env = three();
     let (code, _, err) = env.run(&["apply"]);
     assert_eq!(code, 1);
-    assert!(err.contains("standard input is not a terminal"), "{err}");
+    // What, why, and how to go on.
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        err.contains("refusing to apply without confirmation: standard input is not a terminal"),
+        "{err}"
+    );
+    assert!(
+        err.contains("review `flowloom plan`, then run `flowloom apply --yes`"),
+        "{err}"
+    );
     assert!(env.worktrees().is_empty());
 }
 

@@ -20,9 +20,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "apply",
         &["plan", "store", "fsutil", "error", "names", "hooks", "escape"],
     ),
+    // `status` holds the dashboard's rows, which render words as it words the plan.
     (
         "render",
-        &["plan", "manifest", "store", "names", "error", "cli", "escape"],
+        &["plan", "status", "manifest", "store", "names", "error", "cli", "escape"],
     ),
     ("cli", &[]),
     ("error", &[]),
@@ -30,10 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("escape", &[]),
     ("fsutil", &["error"]),
     ("hooks", &["fsutil"]),
-    (
-        "status",
-        &["manifest", "read", "plan", "render", "store", "names", "error"],
-    ),
+    ("status", &["manifest", "read", "plan", "store", "names", "error"]),
     // The command layer wires every stage together.
     ("commands", &["*"]),
     ("main", &["*"]),
@@ -41,11 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Crossings that stand today, `(stage, imported module)`, and why. Pay them off; never add.
-const DEBTS: &[(&str, &str, &str)] = &[(
-    "render",
-    "read::dashboard",
-    "render words the dashboard's rows, which the reader completes, directly",
-)];
+const DEBTS: &[(&str, &str, &str)] = &[];
 
 #[test]
 fn stages_import_only_what_they_may() {

@@ -56,6 +56,31 @@ fn a_blocked_rm_changes_nothing_and_names_the_files() {
 }
 
 #[test]
+fn rm_without_yes_on_a_pipe_refuses_and_changes_nothing() {
+    let env = TestEnv::new();
+    env.manifest("");
+    let (code, _, err) = env.run(&["new", "wip"]);
+    assert_eq!(code, 0, "{err}");
+    let local = std::fs::read_to_string(env.path("flowloom.local.toml")).expect("local");
+    let (code, _, err) = env.run(&["rm", "wip"]);
+    assert_eq!(code, 1, "{err}");
+    let err = err.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        err.contains("refusing to remove a session without confirmation: standard input is not a terminal"),
+        "{err}"
+    );
+    assert!(
+        err.contains("review `flowloom plan`, then run `flowloom rm --yes ID`"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.path("flowloom.local.toml")).expect("local"),
+        local
+    );
+    assert_eq!(env.worktrees().len(), 1, "{:?}", env.worktrees());
+}
+
+#[test]
 fn path_exits_1_for_a_session_without_a_worktree() {
     let env = TestEnv::new();
     env.manifest("[sessions.later]\n");

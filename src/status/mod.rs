@@ -1,21 +1,27 @@
 //! `flowloom status`: the dashboard. One row per in-scope session, classified by the planner,
-//! then completed by the reader (`read::dashboard`) with what only status asks, and put into
-//! words by `render::status`.
+//! then completed with the facts the reader (`read::dashboard`) finds of it, and put into
+//! words by `render::status`, which imports the rows from here (`status::model`).
 //!
 //! The classification is the plan's (a declared session with a create change is missing,
 //! with an update drifted, an undeclared one the plan retains is retained), so `status` and
-//! `plan` can never disagree.
+//! `plan` can never disagree. What the reader finds ranks after it: setup, lock and dirt
+//! words only a row the plan found in order.
+
+mod model;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::manifest::Manifest;
-use crate::plan::{Action, Change, Plan, WorktreeRemoval};
-use crate::read::dashboard::{Dashboard, Row, SessionState, Unreadable};
-use crate::read::state::{State, Worktree};
+pub use model::{Dashboard, DirtCounts, LastCommit, Overlap, Process, Row, SessionState, Upstream};
 
-/// The dashboard: the classified rows completed by the reader. Worktrees that could not be
-/// read come back beside it (to warn about; they do not stop the others).
+use crate::manifest::Manifest;
+use crate::plan::{Action, Change, Plan, Reason, WorktreeRemoval};
+use crate::read::dashboard::{Facts, MainWorktree, Subject, Unreadable};
+use crate::read::state::{State, Worktree};
+use crate::store::metadata::SetupState;
+
+/// The dashboard: the classified rows completed with what the reader found. Worktrees that
+/// could not be read come back beside it (to warn about; they do not stop the others).
 ///
 /// `plan` should be made from a state whose merge questions are answered (see
 /// `commands::status`): that is what tells a retained branch from one apply deletes.
@@ -26,7 +32,79 @@ pub fn dashboard(
     plan: &Plan,
     start_dir: &Path,
 ) -> (Dashboard, Vec<Unreadable>) {
-    crate::read::dashboard::read(repo, state, rows(manifest, state, plan), start_dir)
+    let rows = rows(manifest, state, plan);
+    let subjects: Vec<Subject<'_>> = rows
+        .iter()
+        .map(|row| Subject {
+            session: &row.session,
+            branch: row.branch.as_deref(),
+            path: row.path.as_deref(),
+            base: &row.base,
+            // Integrated outranks only what comes after it.
+            integration: row.state > SessionState::Integrated,
+        })
+        .collect();
+    let found = crate::read::dashboard::read(repo, state, &subjects, start_dir);
+    drop(subjects);
+    let dashboard = Dashboard {
+        main: found.main.map(main_row),
+        sessions: rows
+            .into_iter()
+            .zip(found.sessions)
+            .map(|(row, facts)| completed(row, facts))
+            .collect(),
+        overlaps: found.overlaps,
+        cwd: found.cwd,
+    };
+    (dashboard, found.unreadable)
+}
+
+/// The main worktree's row.
+fn main_row(main: MainWorktree) -> Row {
+    let row = Row::new(
+        String::new(),
+        main.branch,
+        Some(main.path),
+        SessionState::Ok,
+        String::new(),
+    );
+    completed(row, main.facts)
+}
+
+/// A classified row with what the reader found of it, and its final word.
+fn completed(mut row: Row, facts: Facts) -> Row {
+    if facts.unchecked {
+        row.state = row.state.min(SessionState::Unchecked);
+    }
+    if facts.integrated && row.state > SessionState::Integrated {
+        row.state = SessionState::Integrated;
+    }
+    row.ahead = facts.ahead;
+    row.behind = facts.behind;
+    row.upstream = facts.upstream;
+    row.last_commit = facts.last_commit;
+    row.dirt = facts.dirt;
+    row.locked = facts.locked;
+    row.setup = facts.setup;
+    row.in_use = facts.in_use;
+    row.current = facts.current;
+    classify(&mut row);
+    row
+}
+
+/// The final word for a row the plan found in order: its setup, lock or dirt.
+fn classify(row: &mut Row) {
+    if row.state < SessionState::SetupFailed {
+        return;
+    }
+    match row.setup {
+        Some(SetupState::Failed) => row.state = SessionState::SetupFailed,
+        Some(SetupState::Incomplete) => row.state = SessionState::Incomplete,
+        _ if row.state < SessionState::Unchecked => {}
+        _ if row.locked => row.state = SessionState::Locked,
+        _ if row.dirty() == Some(true) => row.state = SessionState::Dirty,
+        _ => {}
+    }
 }
 
 /// The plan's changes by session id and path: one look-up per session, not a search of the
@@ -53,7 +131,7 @@ fn declared_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<
     for session in manifest.sessions.values() {
         let path = state.root.join(&session.worktree);
         let change = by_key.get(&(session.id.as_str(), path.as_path())).copied();
-        let (kind, reasons) = classify_declared(change, manifest, state, &path);
+        let (kind, reasons) = classify_declared(change, state, &path);
         let mut row = Row::new(
             session.id.clone(),
             Some(session.branch.clone()),
@@ -76,12 +154,7 @@ fn declared_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<
 
 /// A declared session's state from its change (none: it is as declared), with the reasons
 /// a blocked one shows.
-fn classify_declared(
-    change: Option<&Change>,
-    manifest: &Manifest,
-    state: &State,
-    path: &Path,
-) -> (SessionState, Vec<String>) {
+fn classify_declared(change: Option<&Change>, state: &State, path: &Path) -> (SessionState, Vec<Reason>) {
     match change.map(|c| &c.action) {
         None => (SessionState::Ok, Vec::new()),
         Some(Action::Create { .. }) => (SessionState::Missing, Vec::new()),
@@ -99,16 +172,10 @@ fn classify_declared(
         Some(Action::Update { .. }) => (SessionState::Drifted, Vec::new()),
         // Blocked with a worktree in place means it differs in a way apply will not
         // repair (another branch, bad metadata); without one, it is not made yet.
-        Some(Action::Blocked { reasons }) => {
-            let words = reasons
-                .iter()
-                .map(|r| crate::render::reason_text(r, manifest))
-                .collect();
-            match state.worktrees.get(path) {
-                Some(wt) if !wt.missing => (SessionState::Drifted, words),
-                _ => (SessionState::Missing, words),
-            }
-        }
+        Some(Action::Blocked { reasons }) => match state.worktrees.get(path) {
+            Some(wt) if !wt.missing => (SessionState::Drifted, reasons.clone()),
+            _ => (SessionState::Missing, reasons.clone()),
+        },
         Some(Action::Remove(_) | Action::Retain { .. } | Action::Restore { .. }) => (SessionState::Orphan, Vec::new()),
     }
 }
@@ -135,10 +202,7 @@ fn orphan_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<Ro
             _ => SessionState::Orphan,
         };
         let reasons = match change.map(|c| &c.action) {
-            Some(Action::Retain { reasons, .. }) => reasons
-                .iter()
-                .map(|r| crate::render::reason_text(r, manifest))
-                .collect(),
+            Some(Action::Retain { reasons, .. }) => reasons.clone(),
             _ => Vec::new(),
         };
         let mut row = Row::new(
@@ -212,4 +276,58 @@ pub fn now() -> i64 {
         return t.as_second();
     }
     jiff::Timestamp::now().as_second()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_reader_found_ranks_after_the_plans_word() {
+        let row = |state| Row::new("a".into(), Some("b".into()), None, state, "main".into());
+        let dirty = Facts {
+            dirt: Some(DirtCounts {
+                staged: 1,
+                modified: 0,
+                untracked: 0,
+            }),
+            ..Facts::default()
+        };
+        assert_eq!(
+            completed(row(SessionState::Ok), dirty.clone()).state,
+            SessionState::Dirty
+        );
+        assert_eq!(
+            completed(row(SessionState::Missing), dirty.clone()).state,
+            SessionState::Missing
+        );
+        let integrated = Facts {
+            integrated: true,
+            ..dirty
+        };
+        assert_eq!(
+            completed(row(SessionState::Ok), integrated.clone()).state,
+            SessionState::Integrated
+        );
+        assert_eq!(
+            completed(row(SessionState::Orphan), integrated).state,
+            SessionState::Orphan
+        );
+        let unchecked = Facts {
+            unchecked: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            completed(row(SessionState::Ok), unchecked.clone()).state,
+            SessionState::Unchecked
+        );
+        let failed = Facts {
+            setup: Some(SetupState::Failed),
+            ..unchecked
+        };
+        assert_eq!(
+            completed(row(SessionState::Ok), failed).state,
+            SessionState::SetupFailed
+        );
+    }
 }

@@ -121,9 +121,12 @@ fn session_ids(wanted: &Wanted) -> Vec<String> {
             None => start.join(manifest::FILE_NAME),
         },
     };
-    Manifest::load(&path)
-        .map(|m| m.sessions.into_keys().collect())
-        .unwrap_or_default()
+    let manifest = match &wanted.manifest {
+        Some(_) => Manifest::load(&path),
+        // SPEC §11.1, first use: the local layer alone.
+        None => Manifest::load_or_empty(&path),
+    };
+    manifest.map(|m| m.sessions.into_keys().collect()).unwrap_or_default()
 }
 
 fn main_worktree(repo: &gix::Repository) -> Option<PathBuf> {

@@ -17,8 +17,9 @@ const ATTEMPTS: usize = 5;
 /// yet); `None` leaves the file as it is.
 pub(crate) type Change<'a> = &'a dyn Fn(&str) -> Result<Option<String>, Error>;
 
-/// Both files' texts: the committed one and the local layer's (`None`: no such file).
-type Texts = (String, Option<String>);
+/// Both files' texts: the committed one and the local layer's (`None`: no such file; the
+/// committed file may be missing only in a manifest that has none, SPEC §11.1).
+type Texts = (Option<String>, Option<String>);
 
 /// Carry out `changes` on the current files and return the manifest they now declare
 /// (with what the repository told `manifest`: the default base, `{repo}`).
@@ -28,17 +29,17 @@ pub(crate) fn edit(manifest: &Manifest, common_dir: &Path, changes: &[(Layer, Ch
         let mut next = read.clone();
         for (layer, change) in changes {
             let current = match layer {
-                Layer::Shared => next.0.as_str(),
+                Layer::Shared => next.0.as_deref().unwrap_or_default(),
                 Layer::Local => next.1.as_deref().unwrap_or_default(),
             };
             if let Some(text) = change(current)? {
                 match layer {
-                    Layer::Shared => next.0 = text,
+                    Layer::Shared => next.0 = Some(text),
                     Layer::Local => next.1 = Some(text),
                 }
             }
         }
-        let edited = manifest.with_sources(next.0.clone(), next.1.clone())?;
+        let edited = manifest.with_texts(next.0.clone(), next.1.clone())?;
         if attempt == 0 {
             test_hook();
         }
@@ -54,8 +55,10 @@ pub(crate) fn edit(manifest: &Manifest, common_dir: &Path, changes: &[(Layer, Ch
 }
 
 fn read_texts(manifest: &Manifest) -> Result<Texts, Error> {
-    let committed = crate::manifest::read_text(&manifest.path)?
-        .ok_or_else(|| crate::manifest::ManifestError::unreadable(&manifest.path, None))?;
+    let committed = crate::manifest::read_text(&manifest.path)?;
+    if committed.is_none() && !manifest.committed_absent {
+        return Err(crate::manifest::ManifestError::unreadable(&manifest.path, None).into());
+    }
     let local = crate::manifest::read_text(&manifest.layer_path(Layer::Local))?;
     Ok((committed, local))
 }
@@ -74,8 +77,10 @@ fn write(manifest: &Manifest, common_dir: &Path, read: &Texts, next: &Texts) -> 
         }
         crate::fsutil::write_atomic(&path, local.as_bytes())?;
     }
-    if next.0 != read.0 {
-        crate::fsutil::write_atomic(&manifest.path, next.0.as_bytes())?;
+    if let Some(committed) = &next.0
+        && next.0 != read.0
+    {
+        crate::fsutil::write_atomic(&manifest.path, committed.as_bytes())?;
     }
     Ok(())
 }

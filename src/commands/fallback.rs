@@ -73,7 +73,7 @@ fn from_record(repo: &gix::Repository, path: &Path) -> Option<Manifest> {
 }
 
 /// `root` relative to the manifest's folder `dir`: inside it, or beside it (one `..`).
-fn relative_root(dir: &Path, root: &Path) -> Option<String> {
+pub(super) fn relative_root(dir: &Path, root: &Path) -> Option<String> {
     if let Ok(rel) = root.strip_prefix(dir) {
         return rel.to_str().map(str::to_owned).filter(|r| !r.is_empty());
     }

@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
 
     // This clone's own sessions unless `--shared` (SPEC §11.1).
     let layer = if args.shared { Layer::Shared } else { Layer::Local };
+    if args.shared {
+        super::first_use::needs_committed(&manifest, "import into")?;
+    }
     let old_source = manifest.layer_source(layer).to_owned();
     let name = manifest.relative(&manifest.layer_path(layer));
     let (adopted, new_source) = choose(&manifest, layer, &name, candidates, printer)?;
@@ -47,7 +50,17 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     // declared but not owned, which is harmless. The other order would briefly make them
     // owned and undeclared: orphans, which apply removes. The manifest edit is made on the
     // file as it is now: an edit saved since it was read is kept.
-    let change = |text: &str| edit(&name, text, &adopted).map(Some);
+    let change = |text: &str| {
+        // SPEC §11.1, first use: the local layer records the root the sessions are in.
+        let text = match layer {
+            Layer::Local => super::first_use::with_recorded_root(&manifest, text).map_err(|e| Error::Usage {
+                message: format!("cannot edit {name}: {e}"),
+                help: Some("run `flowloom validate` and fix what it reports".into()),
+            })?,
+            Layer::Shared => text.to_owned(),
+        };
+        edit(&name, &text, &adopted).map(Some)
+    };
     let manifest = super::edit::edit(&manifest, &common_dir, &[(layer, &change)])?;
     // From here on a Ctrl-C waits for the writes to finish (`lock::set_critical`).
     let _critical = crate::store::lock::Critical::enter();

@@ -6,6 +6,7 @@ mod complete;
 mod completions;
 mod edit;
 mod fallback;
+mod first_use;
 mod import;
 mod init;
 mod merge;
@@ -738,7 +739,12 @@ pub(crate) fn no_session(manifest: &Manifest, id: &str) -> Error {
 
 pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) -> Result<Manifest, Error> {
     let path = manifest_path(cli, start_dir, repo)?;
-    let mut manifest = Manifest::load(&path)?;
+    // SPEC §11.1, first use: no flowloom.toml where flowloom looks is an empty committed
+    // layer; one named with `--manifest` must exist.
+    let mut manifest = match cli.global.manifest {
+        Some(_) => Manifest::load(&path)?,
+        None => Manifest::load_or_empty(&path)?,
+    };
     if let Some(repo) = repo {
         manifest.use_default_base(&default_base(repo, &manifest.defaults.remote));
         // `{repo}` in `root`: the main worktree's folder name (a bare repository has none:
@@ -748,6 +754,7 @@ pub(crate) fn load(cli: &Cli, start_dir: &Path, repo: Option<&gix::Repository>) 
         {
             manifest.use_repo_name(&name);
         }
+        first_use::use_recorded_root(repo, &mut manifest);
     }
     Ok(manifest)
 }

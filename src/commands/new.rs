@@ -11,13 +11,17 @@
 //! declares id `feature-login` with that branch), `--branch` names the branch, an existing
 //! local or remote-tracking branch is checked out instead of created (§6), and `--base`
 //! resolves as git resolves it (`develop` → `origin/develop` when only that exists; `HEAD`
-//! at once, recorded as the branch it names or the commit).
+//! at once, recorded as the branch it names or the commit). `origin/x` names the remote-
+//! tracking branch: the session works on local `x`, tracking it.
+//!
+//! Without `flowloom.toml` (SPEC §11.1, first use) it declares in the local layer alone,
+//! which records the root it was made with (`first_use`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use super::apply::{Confirm, Run};
-use super::{Error, load, manifest_path, open_repo, take_lock};
+use super::{Error, load, open_repo, take_lock};
 use crate::cli::{Cli, NewArgs};
 use crate::manifest::{Layer, Manifest};
 use crate::plan::SetupOf as _;
@@ -30,17 +34,18 @@ struct Wanted {
     /// Written as `branch` when it is not what the template gives.
     branch: Option<String>,
     base: Option<String>,
+    /// What `new` made of the name it was given, to say so.
+    note: Option<String>,
 }
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let (id, branch) = id_and_branch(args)?;
     let repo = open_repo(start_dir)?;
-    let path = manifest_path(cli, start_dir, Some(&repo))?;
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     loop {
         let lock = take_lock(&common_dir, cli.global.lock_timeout, printer)?;
         // Read under the lock: another `flowloom new` may just have added its session.
-        let (current, wanted) = read_wanted(cli, start_dir, &repo, &path, args, &id, branch.as_deref())?;
+        let (current, wanted) = read_wanted(cli, start_dir, &repo, args, &id, branch.as_deref())?;
         let declared = current.sessions.contains_key(&wanted.id);
         let manifest = if declared {
             current.clone()
@@ -66,6 +71,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
         } else {
             declare(&current, &common_dir, args, &wanted)?
         };
+        if let Some(note) = &wanted.note {
+            printer.status(note);
+        }
         return create(&repo, start_dir, printer, &lock, &manifest, &wanted.id);
     }
 }
@@ -76,31 +84,40 @@ fn read_wanted(
     cli: &Cli,
     start_dir: &Path,
     repo: &gix::Repository,
-    path: &Path,
     args: &NewArgs,
     id: &str,
     branch: Option<&str>,
 ) -> Result<(Manifest, Wanted), Error> {
-    if path.symlink_metadata().is_err() {
-        return Err(Error::Usage {
-            message: format!("there is no manifest at {}", path.display()),
-            help: Some(
-                "run `flowloom init` first (it writes one with this repository's base), then `flowloom new`".into(),
-            ),
-        });
-    }
     let current = load(cli, start_dir, Some(repo))?;
+    if args.shared {
+        super::first_use::needs_committed(&current, "declare a shared session in")?;
+    }
     // An unusable root is refused before the manifest is touched.
     crate::read::state::check_root(repo, &current)?;
-    let base = match &args.base {
-        Some(base) => Some(resolve_base(repo, base, &current.defaults.remote)?),
-        None => None,
+    let tracked = branch.and_then(|b| tracked(repo, b, &current.defaults.remote));
+    let (id, branch) = match &tracked {
+        // `ID` was the branch: the id is the local branch's.
+        Some(t) if args.branch.is_none() => {
+            let own = id_of_branch(&t.local);
+            let id = if crate::manifest::is_valid_id(&own) {
+                own
+            } else {
+                id.to_owned()
+            };
+            (id, Some(t.local.clone()))
+        }
+        Some(t) => (id.to_owned(), Some(t.local.clone())),
+        None => (id.to_owned(), branch.map(str::to_owned)),
     };
-    let branch = branch
-        .filter(|b| *b != current.defaults.branch.expand(id))
-        .map(str::to_owned);
+    let base = match (&args.base, &tracked) {
+        (Some(base), _) => Some(resolve_base(repo, base, &current.defaults.remote)?),
+        (None, Some(t)) => t.base.clone(),
+        (None, None) => None,
+    };
+    let branch = branch.filter(|b| *b != current.defaults.branch.expand(&id));
     let wanted = Wanted {
-        id: id.to_owned(),
+        note: tracked.map(|t| t.note(&id)),
+        id,
         branch,
         base,
     };
@@ -123,6 +140,65 @@ fn read_wanted(
         }
     }
     Ok((current, wanted))
+}
+
+/// A branch named as `<remote>/NAME` that is a remote-tracking branch (and no local branch
+/// of that very name): the session works on local `NAME`, as `git worktree add --track -b
+/// NAME PATH <remote>/NAME` (or `git switch`'s guess) would, instead of a local branch
+/// called `<remote>/NAME`.
+struct Tracked {
+    /// The local branch: `NAME`.
+    local: String,
+    /// `<remote>/NAME`.
+    remote_ref: String,
+    /// Whether local `NAME` exists already (it is then checked out as it is, SPEC §6).
+    exists: bool,
+    /// For a remote other than the manifest's: the base the new branch starts at (the
+    /// manifest's remote is where SPEC §6 looks for `NAME` anyway).
+    base: Option<String>,
+}
+
+impl Tracked {
+    /// What `new` tells the user it made of the name.
+    fn note(&self, id: &str) -> String {
+        let what = if self.exists {
+            format!("the existing local branch `{}`", escape(&self.local))
+        } else {
+            format!("a local branch `{}` tracking it", escape(&self.local))
+        };
+        format!(
+            "`{}` is a remote-tracking branch: session `{id}` works on {what}",
+            escape(&self.remote_ref)
+        )
+    }
+}
+
+fn tracked(repo: &gix::Repository, branch: &str, default_remote: &str) -> Option<Tracked> {
+    let exists = |full: &str| repo.try_find_reference(full).ok().flatten().is_some();
+    if exists(&crate::names::branch_ref(branch)) || !exists(&format!("refs/remotes/{branch}")) {
+        return None;
+    }
+    // The remote whose name leads it (the longest, as the default refspec maps them).
+    let remote = repo
+        .remote_names()
+        .iter()
+        .map(|n| n.to_string())
+        .filter(|n| {
+            branch
+                .strip_prefix(n.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+        .max_by_key(String::len)?;
+    let local = branch.get(remote.len() + 1..)?.to_owned();
+    if local == "HEAD" || crate::manifest::branch_problem(&local).is_some() {
+        return None;
+    }
+    Some(Tracked {
+        exists: exists(&crate::names::branch_ref(&local)),
+        base: (remote != default_remote).then(|| branch.to_owned()),
+        remote_ref: branch.to_owned(),
+        local,
+    })
 }
 
 /// The setup (and teardown) that creating session `id` of `manifest` would need trusted and
@@ -328,13 +404,19 @@ fn declaration(current: &Manifest, args: &NewArgs, wanted: &Wanted, text: &str) 
         path: Default::default(),
         notes: Vec::new(),
     };
-    crate::plan::adopt::edit(text, std::slice::from_ref(&adoption)).map_err(|why| Error::Usage {
+    let cannot = |why: &dyn std::fmt::Display| Error::Usage {
         message: format!(
             "cannot edit {}: {why}",
             current.relative(&current.layer_path(layer(args)))
         ),
         help: Some("run `flowloom validate` and fix what it reports".into()),
-    })
+    };
+    // SPEC §11.1, first use: the local layer records the root it is made with.
+    let text = match layer(args) {
+        Layer::Local => super::first_use::with_recorded_root(current, text).map_err(|e| cannot(&e))?,
+        Layer::Shared => text.to_owned(),
+    };
+    crate::plan::adopt::edit(&text, std::slice::from_ref(&adoption)).map_err(|why| cannot(&why))
 }
 
 /// The manifest as it would be with the session declared, nothing written.

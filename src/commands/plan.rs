@@ -19,6 +19,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PlanArgs, printer: &Printer) -> R
     };
     let stale = crate::store::recover::stale_since(&crate::fsutil::canonical(repo.common_dir()));
     let (state, plan, bad_base) = compute(&repo, &manifest, start_dir, &options, stale, printer)?;
+    if let Some(note) = super::first_use::defaults_note(&manifest) {
+        printer.status(&note);
+    }
     if let Some(out) = &args.out {
         let saved = crate::plan::saved::Saved::new(&manifest, &state, &plan, &args.target);
         save(&saved, &manifest, start_dir, out)?;

@@ -133,13 +133,17 @@ fn remove(
     let options = crate::plan::Options {
         force: args.force,
         targets: [args.id.clone()].into(),
-        // SPEC §11.3: the session's own teardown runs, as declared until now.
-        ending: current
-            .sessions
-            .get(&args.id)
-            .map(|s| (args.id.clone(), s.environment.clone()))
-            .into_iter()
-            .collect(),
+        // SPEC §11.3: the session's own teardown runs, as declared until now (one no layer
+        // declares: `[defaults]`', as for any orphan; named, it is ended even while
+        // flowloom.toml is missing, SPEC §11.1).
+        ending: [(
+            args.id.clone(),
+            current
+                .sessions
+                .get(&args.id)
+                .map_or_else(|| current.defaults.environment.clone(), |s| s.environment.clone()),
+        )]
+        .into(),
     };
     let code = run.carry_out(&manifest, &options, confirm, None, &mut || Ok(()))?;
     if code != ExitCode::SUCCESS {

@@ -26,6 +26,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ShareArgs, to: Layer, printer: &P
         });
     };
     let target = manifest.relative(&manifest.layer_path(to));
+    if to == Layer::Shared && session.layer == Layer::Local {
+        super::first_use::needs_committed(&manifest, &format!("share `{}` in", escape(&args.id)))?;
+    }
     if session.layer == to {
         printer.status(&format!("`{}` is already declared in {target}", args.id));
         return Ok(ExitCode::SUCCESS);

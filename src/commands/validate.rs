@@ -15,7 +15,16 @@ pub fn run(cli: &Cli, start_dir: &Path, printer: &Printer) -> Result<ExitCode, E
     };
     let manifest = load(cli, start_dir, repo.as_ref())?;
     let n = manifest.sessions.len();
+    if let Some(note) = super::first_use::defaults_note(&manifest) {
+        printer.status(&note);
+    }
     let files = match &manifest.local {
+        // SPEC §11.1, first use: the local layer alone.
+        Some(local) if manifest.committed_absent => manifest.relative(&local.path),
+        None if manifest.committed_absent => {
+            printer.status("Nothing is declared.");
+            return Ok(ExitCode::SUCCESS);
+        }
         Some(local) => {
             let own = manifest
                 .sessions

@@ -25,6 +25,10 @@ pub const FILE_NAME: &str = "flowloom.toml";
 /// This clone's own sessions, beside the manifest, never committed (SPEC §11.1).
 pub const LOCAL_FILE_NAME: &str = "flowloom.local.toml";
 
+/// The `root` that `flowloom init`'s starter writes: beside the repository. Also the root
+/// of a repository without `flowloom.toml` whose local layer names none (first use).
+pub const STARTER_ROOT: &str = "../{repo}.sessions";
+
 /// A manifest file's text, read as `load` reads it; `None` when there is no such file.
 pub fn read_text(path: &Path) -> Result<Option<String>, ManifestError> {
     validate::read_text(path)
@@ -69,6 +73,10 @@ pub struct Manifest {
     pub source: String,
     /// The local layer, when `flowloom.local.toml` exists.
     pub local: Option<LocalFile>,
+    /// SPEC §11.1, first use: there is no committed file (`flowloom.toml`, found by the
+    /// usual search) — the committed layer is empty, with `flowloom init`'s defaults
+    /// ([`Manifest::load_or_empty`]); `source` is then `""`.
+    pub committed_absent: bool,
     pub defaults: Defaults,
     /// Declared sessions by id, in id order.
     pub sessions: BTreeMap<String, Session>,
@@ -84,6 +92,8 @@ pub struct Defaults {
     /// Relative to [`Manifest::dir`], normalised (no `.` components, no trailing slash,
     /// `..` only at the start), with `{repo}` not expanded: see [`Manifest::root_rel`].
     pub root: PathBuf,
+    /// Whether either file writes `[defaults] root`.
+    pub root_given: bool,
     pub branch: Template,
     pub worktree: Template,
     pub remote: String,
@@ -242,7 +252,14 @@ impl Template {
 impl Manifest {
     /// Read, parse and validate the manifest at `path`. Every problem is reported at once.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        validate::load(path)
+        validate::load(path, false)
+    }
+
+    /// As [`Manifest::load`], but a committed file that does not exist is an empty layer
+    /// with `flowloom init`'s defaults ([`Manifest::committed_absent`], SPEC §11.1): for the
+    /// manifest found by the usual search, not one named with `--manifest`.
+    pub fn load_or_empty(path: &Path) -> Result<Manifest, ManifestError> {
+        validate::load(path, true)
     }
 
     /// Parse and validate manifest text as if read from `path`.
@@ -300,15 +317,56 @@ impl Manifest {
     /// `text` parsed as this manifest's new content, with what the repository told this one
     /// (the default base, `{repo}`): for commands that edit the manifest and go on with it.
     pub fn with_source(&self, text: String) -> Result<Manifest, ManifestError> {
-        self.with_sources(text, self.local.as_ref().map(|l| l.source.clone()))
+        self.with_texts(Some(text), self.local.as_ref().map(|l| l.source.clone()))
     }
 
     /// As [`Manifest::with_source`], for both layers' texts (`None`: no local file).
     pub fn with_sources(&self, text: String, local: Option<String>) -> Result<Manifest, ManifestError> {
-        let mut manifest = validate::from_sources(&self.path, text, local)?;
+        self.with_texts(Some(text), local)
+    }
+
+    /// As [`Manifest::with_sources`]; `committed` `None`: there is no committed file. A
+    /// first-use root that the repository told this one ([`Manifest::use_default_root`])
+    /// is kept while no file writes one.
+    pub fn with_texts(&self, committed: Option<String>, local: Option<String>) -> Result<Manifest, ManifestError> {
+        let mut manifest = validate::from_layers(&self.path, committed, local)?;
         manifest.use_default_base(&self.defaults.base);
         manifest.use_repo_name(&self.repo);
+        if manifest.committed_absent && self.committed_absent && !manifest.defaults.root_given {
+            manifest.defaults.root.clone_from(&self.defaults.root);
+        }
         Ok(manifest)
+    }
+
+    /// The committed file's text; `None` when there is no such file.
+    pub fn committed_text(&self) -> Option<String> {
+        (!self.committed_absent).then(|| self.source.clone())
+    }
+
+    /// SPEC §11.1, first use: the root to use while no file writes one (the folder the
+    /// sessions flowloom made are in); `false`, and nothing changed, when `text` is not a
+    /// valid `root`.
+    pub fn use_default_root(&mut self, text: &str) -> bool {
+        if self.defaults.root_given {
+            return false;
+        }
+        match validate::normalise_root(text) {
+            Ok(root) => {
+                self.defaults.root = root;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// `root` as written in a file (`/` separators, `{repo}` kept).
+    pub fn root_text(&self) -> String {
+        self.defaults
+            .root
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// The text of one layer's file (empty for a local layer not written yet).
@@ -331,7 +389,7 @@ impl Manifest {
     pub fn with_layer(&self, layer: Layer, text: String) -> Result<Manifest, ManifestError> {
         match layer {
             Layer::Shared => self.with_source(text),
-            Layer::Local => self.with_sources(self.source.clone(), Some(text)),
+            Layer::Local => self.with_texts(self.committed_text(), Some(text)),
         }
     }
 

@@ -232,11 +232,36 @@ impl ManifestError {
 /// The largest manifest flowloom reads: thousands of sessions fit in far less.
 pub const MAX_BYTES: u64 = 1024 * 1024;
 
-pub(super) fn load(path: &Path) -> Result<Manifest, ManifestError> {
-    let source = read_text(path)?.ok_or_else(|| ManifestError::unreadable(path, None))?;
+/// Both layers at `path`; `absent_ok`: a committed file that does not exist is an empty
+/// layer (SPEC §11.1, first use), else the error that says how to make one.
+pub(super) fn load(path: &Path, absent_ok: bool) -> Result<Manifest, ManifestError> {
+    let source = read_text(path)?;
+    if source.is_none() && !absent_ok {
+        return Err(ManifestError::unreadable(path, None));
+    }
     let local_path = super::local_path(path);
     let local = read_text(&local_path)?;
-    from_sources(path, source, local)
+    from_layers(path, source, local)
+}
+
+/// As [`from_sources`]; `committed` `None`: there is no committed file, so the committed
+/// layer is empty and `root`, unless the local layer writes one, is `flowloom init`'s.
+pub(super) fn from_layers(
+    path: &Path,
+    committed: Option<String>,
+    local: Option<String>,
+) -> Result<Manifest, ManifestError> {
+    let absent = committed.is_none();
+    let mut manifest = from_sources(path, committed.unwrap_or_default(), local)?;
+    if absent {
+        manifest.committed_absent = true;
+        if !manifest.defaults.root_given
+            && let Ok(root) = normalise_root(super::STARTER_ROOT)
+        {
+            manifest.defaults.root = root;
+        }
+    }
+    Ok(manifest)
 }
 
 /// A manifest file's text; `None` when there is no such file.
@@ -334,6 +359,7 @@ pub(super) fn from_sources(path: &Path, source: String, local: Option<String>) -
         dir,
         source,
         local,
+        committed_absent: false,
         defaults,
         sessions,
     })
@@ -428,6 +454,7 @@ fn check(raw: &RawManifest, source: &str, out: &mut Vec<Finding>) -> (Defaults, 
         base: base.to_owned(),
         base_given: d.base.is_some(),
         root,
+        root_given: d.root.is_some(),
         branch: branch.template,
         worktree: worktree.template,
         remote: remote.to_owned(),
@@ -522,7 +549,7 @@ fn id_reason(id: &str) -> String {
 /// placeholder, no `.git` component. Returns it normalised (`{repo}` kept, expanded by
 /// [`Manifest::root_dir`]), or (label, help, where in the value) saying what is wrong. The
 /// real path is checked again where the repository is known (`state::check_root`).
-fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<usize>>)> {
+pub(super) fn normalise_root(root: &str) -> Result<PathBuf, (String, String, Option<Range<usize>>)> {
     let inside = "write a folder relative to the manifest's folder, e.g. `sessions` or `../{repo}.sessions`";
     let err = |label: &str, help: &str| Err((label.to_owned(), help.to_owned(), None));
     if root.contains('\0') {
@@ -1019,6 +1046,7 @@ worktree = "auth"
                 base: "main".into(),
                 base_given: true,
                 root: "sessions".into(),
+                root_given: true,
                 branch: Template::new("session/{id}"),
                 worktree: Template::new("shell-instance-{id}"),
                 remote: "origin".into(),
@@ -1403,12 +1431,40 @@ worktree = "auth"
     fn missing_file_suggests_init() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flowloom.toml");
-        let err = load(&path).unwrap_err();
+        let err = load(&path, false).unwrap_err();
         assert_eq!(err.to_string(), format!("cannot read manifest {}", path.display()));
         assert_eq!(err.problems[0].message, format!("no manifest at {}", path.display()));
         assert!(err.problems[0].help.as_deref().unwrap().contains("flowloom init"));
         std::fs::write(&path, "[sessions.a]\n").unwrap();
-        assert_eq!(load(&path).unwrap().sessions["a"].branch, "session/a");
+        assert_eq!(load(&path, false).unwrap().sessions["a"].branch, "session/a");
+    }
+
+    #[test]
+    fn a_missing_committed_file_is_an_empty_layer_with_inits_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flowloom.toml");
+        let m = load(&path, true).unwrap();
+        assert!(m.committed_absent && m.sessions.is_empty() && m.local.is_none());
+        assert_eq!(m.defaults.root, Path::new("../{repo}.sessions"));
+        assert!(!m.defaults.root_given);
+        // The local layer alone: its sessions, and its root when it writes one.
+        std::fs::write(dir.path().join("flowloom.local.toml"), "[sessions.a]\n").unwrap();
+        let m = load(&path, true).unwrap();
+        assert_eq!(m.sessions["a"].layer, Layer::Local);
+        assert_eq!(m.defaults.root, Path::new("../{repo}.sessions"));
+        let edited = m
+            .with_layer(Layer::Local, "[defaults]\nroot = \"s\"\n[sessions.a]\n".into())
+            .unwrap();
+        assert!(edited.committed_absent);
+        assert_eq!(
+            (edited.defaults.root.as_path(), edited.defaults.root_given),
+            (Path::new("s"), true)
+        );
+        // Once there is a committed file, it counts as any other.
+        std::fs::write(&path, "").unwrap();
+        let m = load(&path, true).unwrap();
+        assert!(!m.committed_absent);
+        assert_eq!(m.defaults.root, Path::new("sessions"));
     }
 
     #[test]

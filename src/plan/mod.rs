@@ -30,6 +30,7 @@ use crate::manifest::Manifest;
 pub use crate::read::inspect::Integration;
 pub use crate::read::state::BaseFailure;
 use crate::read::state::State;
+use crate::store::ownership::OwnedState;
 use declared::plan_declared;
 pub use declared::questions;
 use environment::held_ports;
@@ -66,7 +67,27 @@ pub fn plan_with(manifest: &Manifest, state: &State, options: &Options) -> Plan 
     }
     for owned in orphans(manifest, &state.root, state) {
         let environment = options.ending.get(&owned.id).unwrap_or(&manifest.defaults.environment);
-        if let Some(action) = plan_orphan(state, owned, &checked_out, options, environment) {
+        let action = plan_orphan(state, owned, &checked_out, options, environment);
+        // SPEC §11.1: nothing the missing flowloom.toml may declare is removed (a removal
+        // under way is finished; `rm`/`merge` name the sessions they end).
+        let action = match action {
+            Some(a)
+                if manifest.committed_absent
+                    && owned.state != OwnedState::Removing
+                    && !options.ending.contains_key(&owned.id)
+                    && (a.changes_anything() || matches!(a, Action::Blocked { .. })) =>
+            {
+                let mut reasons = vec![Reason::CommittedMissing {
+                    file: manifest.path.clone(),
+                }];
+                if let Action::Blocked { reasons: other } = a {
+                    reasons.extend(other);
+                }
+                Some(Action::Blocked { reasons })
+            }
+            other => other,
+        };
+        if let Some(action) = action {
             changes.push(Change {
                 session: owned.id.clone(),
                 branch: owned.branch.clone(),

@@ -118,6 +118,13 @@ pub enum Reason {
         command: String,
         status: String,
     },
+    /// SPEC §11.1: there is no `flowloom.toml` (found by the usual search), so an owned
+    /// session no layer declares may be one that file declared (an older commit checked
+    /// out, the file stashed): kept, never removed or archived, until the file is back or
+    /// `rm`/`merge` name the session. `--force` does not lift it.
+    CommittedMissing {
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

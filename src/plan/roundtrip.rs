@@ -187,6 +187,7 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
         (text(), text())
             .prop_map(|(command, status)| Reason::TeardownFailed { command, status })
             .boxed(),
+        path().prop_map(|file| Reason::CommittedMissing { file }).boxed(),
     ])
 }
 

@@ -109,13 +109,13 @@ impl Places for Manifest {
         Manifest::relative(self, path)
     }
     fn manifest_name(&self) -> String {
-        match &self.local {
-            Some(_) => format!(
-                "{} and {}",
-                file_name(&self.path),
-                file_name(&self.layer_path(crate::manifest::Layer::Local))
-            ),
-            None => file_name(&self.path),
+        let local = file_name(&self.layer_path(crate::manifest::Layer::Local));
+        match (&self.local, self.committed_absent) {
+            // SPEC §11.1, first use: the local layer alone.
+            (Some(_), true) => local,
+            (None, true) => format!("the defaults (there is no {})", file_name(&self.path)),
+            (Some(_), false) => format!("{} and {local}", file_name(&self.path)),
+            (None, false) => file_name(&self.path),
         }
     }
 }
@@ -882,14 +882,10 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         }
         Reason::NestedRepository { path, unpushed } => nested_repository_text(path, *unpushed),
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
-        Reason::SessionFolderTracked { path } => format!(
-            "its base tracks {}, where flowloom keeps the session's own files: git would check the committed \
-             file out and flowloom never overwrites it; remove it from the branch (git rm --cached), or name \
-             the session differently",
-            crate::render::output::escape(path)
-        ),
+        Reason::SessionFolderTracked { path } => session_folder_tracked_text(path),
         Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
         Reason::TeardownNotTrusted { script } => teardown_not_trusted_text(script),
+        Reason::CommittedMissing { file } => committed_missing_text(&shown(file)),
         Reason::TeardownFailed { command, status } => format!(
             "its teardown command `{command}` failed ({status}; its output is above), so the session was left as \
              it was; fix it, or remove with --force, which runs the teardown and goes on"
@@ -901,6 +897,24 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
             first_three(files)
         ),
     }
+}
+
+/// SPEC §11.1: an orphan kept while `file`, the committed manifest, is missing.
+fn committed_missing_text(file: &str) -> String {
+    format!(
+        "kept while {file} is missing: it may declare this session (an older commit checked out? the file \
+         stashed?); bring the file back, or remove the session by name with `flowloom rm`"
+    )
+}
+
+/// The base tracks a file at `path`, where the session's own files go.
+fn session_folder_tracked_text(path: &str) -> String {
+    format!(
+        "its base tracks {}, where flowloom keeps the session's own files: git would check the committed \
+         file out and flowloom never overwrites it; remove it from the branch (git rm --cached), or name \
+         the session differently",
+        crate::render::output::escape(path)
+    )
 }
 
 /// A half-made checkout (a killed apply's) that now holds files its checkout did not write.
@@ -1051,6 +1065,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::SetupNotTrusted { .. } => "setup_not_trusted",
         Reason::TeardownNotTrusted { .. } => "teardown_not_trusted",
         Reason::TeardownFailed { .. } => "teardown_failed",
+        Reason::CommittedMissing { .. } => "committed_missing",
     }
 }
 

@@ -199,10 +199,19 @@ fn orphan_rows(manifest: &Manifest, state: &State, by_key: &ByKey<'_>) -> Vec<Ro
             {
                 SessionState::Retained
             }
+            // SPEC §11.1: kept while flowloom.toml is missing.
+            Some(Action::Blocked { reasons })
+                if reasons
+                    .iter()
+                    .any(|r| matches!(r, crate::plan::Reason::CommittedMissing { .. })) =>
+            {
+                SessionState::Retained
+            }
             _ => SessionState::Orphan,
         };
         let reasons = match change.map(|c| &c.action) {
             Some(Action::Retain { reasons, .. }) => reasons.clone(),
+            Some(Action::Blocked { reasons }) if kind == SessionState::Retained => reasons.clone(),
             _ => Vec::new(),
         };
         let mut row = Row::new(

@@ -298,9 +298,10 @@ fn run_becomes_the_command_new_checks_its_input_and_target_names_a_session() {
         .expect("run");
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(15), "{status:?}");
-    // new: no manifest, or a base that does not resolve: refused, nothing written.
+    // new: a manifest named with --manifest that is not there, or a base that does not
+    // resolve: refused, nothing written.
     std::fs::remove_file(env.path("flowloom.toml")).expect("rm");
-    let (code, _, err) = env.run(&["new", "b"]);
+    let (code, _, err) = env.run(&["--manifest", "flowloom.toml", "new", "b"]);
     assert_eq!(code, 1);
     assert!(err.contains("flowloom init"), "{err}");
     assert!(!env.path("flowloom.toml").exists());

@@ -537,11 +537,14 @@ fn a_symlinked_local_manifest_is_neither_read_nor_written_through() {
 fn escape_characters_in_a_remote_branch_picked_by_new_never_reach_the_terminal() {
     let env = TestEnv::new();
     let branch = "feat/\u{202e}evil\u{9b}31mred";
+    let other = "feat2/\u{202e}evil\u{9b}31mred";
     env.git(&["branch", branch]);
+    env.git(&["branch", other]);
     env.git_in(env.tmp.path(), &["clone", "-q", "repo", "clone"]);
     let clone = env.tmp.path().join("clone");
     std::fs::write(clone.join("flowloom.toml"), "[sessions.keep]\n").expect("manifest");
-    let remote = format!("origin/{branch}");
+    // A remote-tracking name: the session works on local `feat2/…`, and says so.
+    let remote = format!("origin/{other}");
     for args in [
         &["new", branch][..],
         &["new", "y", "--branch", remote.as_str()],

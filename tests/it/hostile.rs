@@ -226,7 +226,12 @@ fn outside_a_repository_is_a_clear_error() {
 #[test]
 fn a_missing_manifest_says_how_to_make_one() {
     let env = TestEnv::new();
+    // Found by the usual search: first use, on `flowloom init`'s defaults, said so.
     let (code, _, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("flowloom init"), "{err}");
+    // Named: an error that says how to make one.
+    let (code, _, err) = env.run(&["--manifest", "flowloom.toml", "plan"]);
     assert_eq!(code, 1);
     assert!(err.contains("flowloom init"), "{err}");
 }

@@ -134,3 +134,69 @@ fn base_head_is_resolved_now() {
     );
     assert!(!local(&env).contains("HEAD"));
 }
+
+/// `origin/X` names the remote-tracking branch: as `git worktree add --track -b X PATH
+/// origin/X`, the session works on local `X` tracking it (never on a local branch called
+/// `origin/X`), or on local `X` as it is when that exists; the id is `X`'s.
+#[test]
+fn a_remote_tracking_name_checks_out_its_local_branch() {
+    let env = TestEnv::new();
+    for b in ["feat", "feat2", "feat3"] {
+        env.git(&["branch", b, "develop"]);
+    }
+    let other = clone(&env);
+    other.manifest("");
+    let upstream = |path: &Path| {
+        other
+            .git_in(path, &["rev-parse", "--abbrev-ref", "@{upstream}"])
+            .trim()
+            .to_owned()
+    };
+    let (code, out, err) = other.run(&["new", "work", "--branch", "origin/feat"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("`origin/feat` is a remote-tracking branch"), "{err}");
+    let path = PathBuf::from(out.trim());
+    assert_eq!(head(&other, &path), "feat");
+    assert_eq!(upstream(&path), "origin/feat");
+    assert!(
+        local(&other).contains("[sessions.work]\nbranch = \"feat\""),
+        "{}",
+        local(&other)
+    );
+    // As the id: the session is `feat2`, on local `feat2`.
+    let path = new(&other, &["origin/feat2"]);
+    assert!(path.ends_with("shell-instance-feat2"), "{}", path.display());
+    assert_eq!(head(&other, &path), "feat2");
+    assert_eq!(upstream(&path), "origin/feat2");
+    assert!(
+        local(&other).contains("[sessions.feat2]\nbranch = \"feat2\""),
+        "{}",
+        local(&other)
+    );
+    // A local branch of that name exists: it is used as it is.
+    other.git(&["branch", "feat3", "main"]);
+    let (code, out, err) = other.run(&["new", "origin/feat3"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("the existing local branch `feat3`"), "{err}");
+    let path = PathBuf::from(out.trim());
+    assert_eq!(head(&other, &path), "feat3");
+    assert_eq!(
+        other.git_in(&path, &["rev-parse", "HEAD"]),
+        other.git(&["rev-parse", "main"])
+    );
+    assert!(
+        !other.branches().iter().any(|b| b.starts_with("origin/")),
+        "{:?}",
+        other.branches()
+    );
+    // None of them is flowloom's to delete.
+    for id in ["work", "feat2", "feat3"] {
+        let (code, _, err) = other.run(&["rm", id, "--yes", "--force"]);
+        assert_eq!(code, 0, "{id}: {err}");
+    }
+    let branches = other.branches();
+    for b in ["feat", "feat2", "feat3"] {
+        assert!(branches.contains(&b.to_owned()), "{b}: {branches:?}");
+    }
+    other.fsck();
+}

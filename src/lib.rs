@@ -12,6 +12,7 @@ pub mod apply;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod escape;
 pub mod fsutil;
 pub mod hooks;
 pub mod manifest;

@@ -514,7 +514,7 @@ pub(crate) fn filter_failure(repo: &gix::Repository, tree: gix::ObjectId, reason
         let Some(driver) = driver.filter(|d| configured(d)) else {
             continue;
         };
-        let shown = crate::render::output::escape(&path.to_str_lossy()).into_owned();
+        let shown = crate::escape::escape(&path.to_str_lossy()).into_owned();
         if let Some(oid) = repo.find_object(entry.id).ok().and_then(|o| lfs_pointer_oid(&o.data))
             && !lfs_store.join(&oid[..2]).join(&oid[2..4]).join(&oid).is_file()
         {

@@ -9,12 +9,28 @@
 //! `GIT_COMMON_DIR`, `GIT_OBJECT_DIRECTORY`) through to the hook, whose `git` then works on
 //! the caller's index instead of the new worktree's; flowloom clears them (SPEC §11.4).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::hooks::{HooksDir, is_executable};
 
-/// Run `post-checkout` in `worktree`, if there is an executable one. `Err` says how it failed.
-pub fn post_checkout(dir: &HooksDir, worktree: &Path, prefix: &str, null: &str, head: &str) -> Result<(), String> {
+/// How the `post-checkout` hook failed; the session it ran in was made all the same.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("could not run the post-checkout hook {}: {source}", .hook.display())]
+    Spawn {
+        hook: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the post-checkout hook {} failed ({status}); the session was created", .hook.display())]
+    Failed {
+        hook: PathBuf,
+        status: std::process::ExitStatus,
+    },
+}
+
+/// Run `post-checkout` in `worktree`, if there is an executable one.
+pub fn post_checkout(dir: &HooksDir, worktree: &Path, prefix: &str, null: &str, head: &str) -> Result<(), HookError> {
     let hook = dir.hook(worktree, "post-checkout");
     if !is_executable(&hook) {
         return Ok(());
@@ -24,14 +40,10 @@ pub fn post_checkout(dir: &HooksDir, worktree: &Path, prefix: &str, null: &str, 
         .args([null, head, "1"])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::from(std::io::stderr()))
-        .status()
-        .map_err(|e| format!("could not run the post-checkout hook {}: {e}", hook.display()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "the post-checkout hook {} failed ({status}); the session was created",
-            hook.display()
-        ))
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(HookError::Failed { hook, status }),
+        Err(source) => Err(HookError::Spawn { hook, source }),
     }
 }

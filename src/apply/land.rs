@@ -139,7 +139,7 @@ pub enum LandError {
     FilterFailed {
         driver: String,
         files: Vec<String>,
-        reason: String,
+        reason: SmudgeError,
     },
     #[error("another git command holds the index of the worktree where `{base}` is checked out ({}): nothing was merged", .lock.display())]
     #[diagnostic(
@@ -163,6 +163,17 @@ pub enum LandError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Repo(#[from] RepoError),
+}
+
+/// Why a checkout filter failed on a file the merge changes.
+#[derive(Debug, thiserror::Error)]
+pub enum SmudgeError {
+    /// The filter (or its process) failed.
+    #[error("{0}")]
+    Filter(gix::Error),
+    /// Its output could not be read to the end.
+    #[error("{0}")]
+    Read(std::io::Error),
 }
 
 /// At most 20 paths, then a count.
@@ -711,7 +722,7 @@ fn check_filters(
     let mut outcome = attributes.selected_attribute_matches(["filter"]);
     let stack = with_merge.attributes_only(&index, source).map_err(&err)?.detach();
     let mut pipeline = gix::filter::Pipeline::new(&with_merge, stack).map_err(&err)?;
-    let mut failed: Vec<(String, String, String)> = Vec::new();
+    let mut failed: Vec<(String, String, SmudgeError)> = Vec::new();
     for change in changes {
         let Some((mode, id)) = change.new else { continue };
         if !mode.is_blob() {
@@ -733,22 +744,20 @@ fn check_filters(
             failed.push((driver, change.path.to_str_lossy().into_owned(), reason));
         }
     }
-    let Some((driver, _, reason)) = failed.first().cloned() else {
+    let mut failed = failed.into_iter();
+    let Some((driver, first, reason)) = failed.next() else {
         return Ok(());
     };
+    let others = failed.filter(|(d, ..)| *d == driver).map(|(_, f, _)| f);
     Err(LandError::FilterFailed {
-        files: failed
-            .into_iter()
-            .filter(|(d, ..)| *d == driver)
-            .map(|(_, f, _)| f)
-            .collect(),
+        files: std::iter::once(first).chain(others).collect(),
         driver,
         reason,
     })
 }
 
 /// Put `data` through the worktree filters of `path`, to the end of the output; why not.
-fn smudge(pipeline: &mut gix::filter::Pipeline<'_>, data: &[u8], path: &BStr) -> Result<(), String> {
+fn smudge(pipeline: &mut gix::filter::Pipeline<'_>, data: &[u8], path: &BStr) -> Result<(), SmudgeError> {
     use gix::filter::plumbing::driver::apply::MaybeDelayed;
     use gix::filter::plumbing::pipeline::convert::ToWorktreeOutcome;
     let options = gix::filter::plumbing::pipeline::convert::to_worktree::Options::default();
@@ -756,10 +765,10 @@ fn smudge(pipeline: &mut gix::filter::Pipeline<'_>, data: &[u8], path: &BStr) ->
         Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut read))) => {
             std::io::copy(&mut read, &mut std::io::sink())
                 .map(drop)
-                .map_err(|e| e.to_string())
+                .map_err(SmudgeError::Read)
         }
         Ok(_) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(SmudgeError::Filter(e)),
     }
 }
 

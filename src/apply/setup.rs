@@ -5,7 +5,37 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::error::RepoError;
+use crate::escape::escape;
 use crate::store::metadata::{MetadataFile, SetupProgress, SetupState};
+
+/// How a session's setup failed (SPEC §10, §11.3): the session was made all the same.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The command could not be started.
+    #[error("could not run setup command `{}`: {source}", escape(command))]
+    Spawn {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ran and did not succeed; the rest did not run.
+    #[error(
+        "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (the next `flowloom apply` runs what did not succeed; `flowloom setup {session}` runs it all again)",
+        escape(command)
+    )]
+    Failed {
+        session: String,
+        command: String,
+        status: std::process::ExitStatus,
+    },
+    /// How far the setup got could not be recorded: the session has no metadata to hold it.
+    #[error("session `{session}` has no metadata.json flowloom can record its setup in")]
+    NoMetadata { session: String },
+    /// How far the setup got could not be written.
+    #[error(transparent)]
+    Record(RepoError),
+}
 
 /// The variables with which git finds a repository, its index, its objects or the
 /// caller's place in it: the repository-locating part of what git itself clears when it
@@ -59,25 +89,24 @@ pub fn session_command(
 /// Runs `commands` in order with `sh -c` in `worktree`, with `vars` set, standard input
 /// closed and their output on standard error (standard output may be JSON). Stops at the
 /// first command that fails; `Err` says which and how.
-pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
+pub fn run(session: &str, commands: &[String], worktree: &Path, vars: &[(String, String)]) -> Result<(), SetupError> {
     commands
         .iter()
         .try_for_each(|command| run_one(session, command, worktree, vars))
 }
 
 /// One setup command, as [`run`] runs each.
-pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, String)]) -> Result<(), String> {
-    let status = run_shell("setup", session, command, worktree, vars).map_err(|e| {
-        format!(
-            "could not run setup command `{}`: {e}",
-            crate::render::output::escape(command)
-        )
+pub fn run_one(session: &str, command: &str, worktree: &Path, vars: &[(String, String)]) -> Result<(), SetupError> {
+    let status = run_shell("setup", session, command, worktree, vars).map_err(|source| SetupError::Spawn {
+        command: command.to_owned(),
+        source,
     })?;
     if !status.success() {
-        return Err(format!(
-            "setup command `{}` failed ({status}); the session was created, and the rest of its setup did not run (the next `flowloom apply` runs what did not succeed; `flowloom setup {session}` runs it all again)",
-            crate::render::output::escape(command)
-        ));
+        return Err(SetupError::Failed {
+            session: session.to_owned(),
+            command: command.to_owned(),
+            status,
+        });
     }
     Ok(())
 }
@@ -93,11 +122,7 @@ fn run_shell(
     vars: &[(String, String)],
 ) -> std::io::Result<std::process::ExitStatus> {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "{what} of `{session}`: $ {}",
-        crate::render::output::escape(command)
-    );
+    let _ = writeln!(err, "{what} of `{session}`: $ {}", escape(command));
     drop(err);
     session_command("sh", worktree, vars)
         .arg("-c")
@@ -144,7 +169,7 @@ pub fn teardown(
 }
 
 /// What wraps each setup command as it runs (a progress bar steps aside).
-pub type Around<'a> = dyn Fn(&mut dyn FnMut() -> Result<(), String>) -> Result<(), String> + 'a;
+pub type Around<'a> = dyn Fn(&mut dyn FnMut() -> Result<(), SetupError>) -> Result<(), SetupError> + 'a;
 
 /// SPEC §11.3: runs `commands` one by one (as [`run`]), recording each success in the
 /// session's metadata after `progress.done`, so that a kill never runs it again; then
@@ -157,7 +182,7 @@ pub fn run_recorded(
     commands: &[String],
     mut progress: SetupProgress,
     around: &Around<'_>,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     let before = progress.done.len();
     let mut result = Ok(());
     for command in commands {
@@ -184,15 +209,15 @@ pub fn run_recorded(
 
 /// Write how far copy and setup got into the session's metadata. A file that records
 /// nothing yet and would only be told "finished" is left as it is.
-pub fn record_progress(worktree: &Path, session: &str, progress: &SetupProgress) -> Result<(), String> {
+pub fn record_progress(worktree: &Path, session: &str, progress: &SetupProgress) -> Result<(), SetupError> {
     let MetadataFile::Valid(found) = crate::store::metadata::read(worktree, session) else {
-        return Err(format!(
-            "session `{session}` has no metadata.json flowloom can record its setup in"
-        ));
+        return Err(SetupError::NoMetadata {
+            session: session.to_owned(),
+        });
     };
     if !found.records_setup() && progress.state == SetupState::Ok && progress.done.is_empty() {
         return Ok(());
     }
     let rel = crate::names::metadata_file(session);
-    crate::fsutil::write_beneath(worktree, &rel, found.with_progress(progress).as_bytes()).map_err(|e| e.to_string())
+    crate::fsutil::write_beneath(worktree, &rel, found.with_progress(progress).as_bytes()).map_err(SetupError::Record)
 }

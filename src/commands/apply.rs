@@ -344,7 +344,8 @@ impl Summary {
                         Action::Create { .. } => s.created += 1,
                         _ => s.updated += 1,
                     }
-                    s.errors.push((change.session.clone(), RepoError::message(why)));
+                    s.errors
+                        .push((change.session.clone(), RepoError::message(why.to_string())));
                 }
                 Err(Failure::Error(e)) => s.errors.push((change.session.clone(), e)),
             }

@@ -216,6 +216,13 @@ pub enum Error {
         #[related]
         errors: Vec<RepoError>,
     },
+    /// `flowloom setup`: a setup command failed, or how far the setup got could not be recorded.
+    #[error("{why}")]
+    #[diagnostic(code(flowloom::setup), help("fix it, then run `flowloom setup {session}` again"))]
+    Setup {
+        session: String,
+        why: crate::apply::setup::SetupError,
+    },
 }
 
 /// A `base` that does not resolve, pointed at in the manifest (SPEC §2).

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use super::{Error, load, open_repo, take_lock};
+use crate::apply::setup::SetupError;
 use crate::cli::{Cli, SetupArgs};
 use crate::plan::SetupOf as _;
 use crate::render::output::Printer;
@@ -18,13 +19,10 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &SetupArgs, printer: &Printer) -> 
     let worktree = crate::read::state::session_path(&repo, &manifest, &session.worktree)?;
     let common_dir = crate::fsutil::canonical(repo.common_dir());
     let MetadataFile::Valid(found) = crate::store::metadata::read(&worktree, &session.id) else {
-        return Err(Error::Usage {
-            message: format!(
-                "session `{}` has no worktree with a readable metadata.json at {}",
-                session.id,
-                worktree.display()
-            ),
-            help: Some(format!("make it with `flowloom apply --target {}`", session.id)),
+        return Err(Error::NoWorktree {
+            id: session.id.clone(),
+            path: worktree,
+            with_metadata: true,
         });
     };
     if session.environment.setup.is_empty() {
@@ -34,12 +32,12 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &SetupArgs, printer: &Printer) -> 
     let script = session.environment.setup_script();
     let key = crate::store::machine::repository_key(&common_dir);
     if !crate::store::machine::trusted(&key)?.contains(&crate::store::machine::setup_hash(&script)) {
-        return Err(Error::Usage {
+        return Err(Error::NotTrusted {
             message: format!(
                 "session `{}`'s setup is not trusted on this machine, so nothing runs",
                 session.id
             ),
-            help: Some("review it in the manifest, then run `flowloom trust`".into()),
+            help: "review it in the manifest, then run `flowloom trust`".into(),
         });
     }
     // One writer of a session's metadata at a time: apply's lock.
@@ -51,16 +49,16 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &SetupArgs, printer: &Printer) -> 
         copied: found.setup_progress().copied,
         done: Vec::new(),
     };
-    let around = |run: &mut dyn FnMut() -> Result<(), String>| run();
+    let around = |run: &mut dyn FnMut() -> Result<(), SetupError>| run();
     let commands = &session.environment.setup;
     match crate::apply::setup::run_recorded(&session.id, &worktree, &vars, commands, progress, &around) {
         Ok(()) => {
             printer.status(&format!("setup of `{}` ran ({} commands)", session.id, commands.len()));
             Ok(ExitCode::SUCCESS)
         }
-        Err(why) => Err(Error::Usage {
-            message: why,
-            help: Some(format!("fix it, then run `flowloom setup {}` again", session.id)),
+        Err(why) => Err(Error::Setup {
+            session: session.id.clone(),
+            why,
         }),
     }
 }

@@ -358,38 +358,80 @@ pub struct Values<'a> {
     pub ports: &'a BTreeMap<String, u16>,
 }
 
-/// The value with its placeholders filled in. A port the session has no number for (it was
-/// made before the manifest named it) expands to the empty string.
-pub fn expand(value: &str, values: &Values<'_>) -> String {
+/// A piece of an `env` value once `{id}`, `{branch}` and `{worktree}` are filled in: text,
+/// or a port the value names, whose number may not be known yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Filled<'a> {
+    Text(String),
+    Port(&'a str),
+}
+
+/// The value with `{id}`, `{branch}` and `{worktree}` filled in from `values` (its ports are
+/// not looked at), as text and the ports it names, for whoever knows the ports' numbers: the
+/// planner builds a step's variables with it before apply allocates the ports. A value that
+/// does not parse (validation refuses it) is text as it is.
+pub fn fill<'a>(value: &'a str, values: &Values<'_>) -> Vec<Filled<'a>> {
     let Ok(pieces) = parse(value) else {
-        return value.to_owned();
+        return vec![Filled::Text(value.to_owned())];
     };
-    let mut out = String::with_capacity(value.len());
+    let mut out: Vec<Filled<'a>> = Vec::new();
     for piece in pieces {
-        match piece {
-            Piece::Text(t) => out.push_str(&t),
-            Piece::Id => out.push_str(values.id),
-            Piece::Branch => out.push_str(values.branch),
-            Piece::Worktree => out.push_str(values.worktree),
+        let text = match piece {
+            Piece::Text(t) => t.into_owned(),
+            Piece::Id => values.id.to_owned(),
+            Piece::Branch => values.branch.to_owned(),
+            Piece::Worktree => values.worktree.to_owned(),
             Piece::Port(name) => {
-                if let Some(port) = values.ports.get(name) {
-                    out.push_str(&port.to_string());
-                }
+                out.push(Filled::Port(name));
+                continue;
             }
+        };
+        match out.last_mut() {
+            Some(Filled::Text(last)) => last.push_str(&text),
+            _ => out.push(Filled::Text(text)),
         }
     }
     out
 }
 
-/// The variables of SPEC §10 for one session: flowloom's own, then `env`'s.
-pub fn variables(environment: &Environment, values: &Values<'_>) -> Vec<(String, String)> {
-    let mut vars = vec![
+/// The number of a port as a variable holds it: empty when the session has none for it (it
+/// was made before the manifest named the port).
+pub fn port_value(ports: &BTreeMap<String, u16>, name: &str) -> String {
+    ports.get(name).map(u16::to_string).unwrap_or_default()
+}
+
+/// The value with its placeholders filled in. A port the session has no number for (it was
+/// made before the manifest named it) expands to the empty string.
+pub fn expand(value: &str, values: &Values<'_>) -> String {
+    fill(value, values)
+        .into_iter()
+        .map(|piece| match piece {
+            Filled::Text(text) => text,
+            Filled::Port(name) => port_value(values.ports, name),
+        })
+        .collect()
+}
+
+/// The variables flowloom sets that name no port: `FLOWLOOM_SESSION`, `FLOWLOOM_BRANCH`,
+/// `FLOWLOOM_WORKTREE`.
+pub fn own_variables(values: &Values<'_>) -> Vec<(String, String)> {
+    vec![
         ("FLOWLOOM_SESSION".to_owned(), values.id.to_owned()),
         ("FLOWLOOM_BRANCH".to_owned(), values.branch.to_owned()),
         ("FLOWLOOM_WORKTREE".to_owned(), values.worktree.to_owned()),
-    ];
+    ]
+}
+
+/// `FLOWLOOM_PORT_<NAME>`, the variable that holds the port `name`.
+pub fn port_variable(name: &str) -> String {
+    format!("FLOWLOOM_PORT_{}", variable_part(name))
+}
+
+/// The variables of SPEC §10 for one session: flowloom's own, then `env`'s.
+pub fn variables(environment: &Environment, values: &Values<'_>) -> Vec<(String, String)> {
+    let mut vars = own_variables(values);
     for (name, port) in values.ports {
-        vars.push((format!("FLOWLOOM_PORT_{}", variable_part(name)), port.to_string()));
+        vars.push((port_variable(name), port.to_string()));
     }
     for (name, value) in &environment.env {
         vars.push((name.clone(), expand(value, values)));
@@ -419,6 +461,14 @@ mod tests {
             "{literal} session/a@/w/a"
         );
         assert_eq!(expand("{port.api}", &v), "");
+        assert_eq!(
+            fill("{{x}} {id}:{port.web}/{worktree}", &v),
+            vec![
+                Filled::Text("{x} a:".to_owned()),
+                Filled::Port("web"),
+                Filled::Text("//w/a".to_owned())
+            ]
+        );
         assert!(parse("{nope}").is_err());
         assert!(parse("{").is_err());
         assert!(parse("}").is_err());

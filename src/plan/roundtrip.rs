@@ -13,7 +13,8 @@ use crate::hooks::HooksDir;
 use crate::read::inspect::Integration;
 use crate::read::tracking::Upstream;
 use crate::store::machine::SetupScript;
-use crate::store::recover::LeftoverKind;
+use crate::store::metadata::Wanted;
+use crate::store::recover::{Leftover, LeftoverKind};
 
 /// Every way a base fails to resolve.
 fn base_failure() -> BoxedStrategy<BaseFailure> {
@@ -74,18 +75,29 @@ fn env() -> impl Strategy<Value = BTreeMap<String, String>> {
     proptest::collection::btree_map(text(), text(), 0..3)
 }
 
+fn variables() -> impl Strategy<Value = Variables> {
+    let segment = prop_oneof![text().prop_map(Segment::Text), text().prop_map(Segment::Port)];
+    let values = proptest::collection::vec((text(), proptest::collection::vec(segment, 0..3)), 0..3);
+    (env(), values).prop_map(|(fixed, values)| Variables {
+        fixed: fixed.into_iter().collect(),
+        env: values,
+    })
+}
+
 fn prepare() -> impl Strategy<Value = Prepare> {
     let copy = proptest::collection::vec(
         (text(), any::<bool>()).prop_map(|(path, dir)| CopyItem { path, dir }),
         0..3,
     );
-    (proptest::option::of(path()), copy, texts(), env(), texts()).prop_map(|(from, copy, ports, env, setup)| Prepare {
-        from,
-        copy,
-        ports,
-        env,
-        setup,
-    })
+    (proptest::option::of(path()), copy, texts(), variables(), texts()).prop_map(
+        |(from, copy, ports, variables, setup)| Prepare {
+            from,
+            copy,
+            ports,
+            variables,
+            setup,
+        },
+    )
 }
 
 fn switch_block(reason: BoxedStrategy<Reason>) -> impl Strategy<Value = SwitchBlock> {

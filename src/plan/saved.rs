@@ -18,7 +18,7 @@ use crate::plan::Plan;
 use crate::read::state::State;
 
 /// The version of the `saved` field's layout that this flowloom reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// What `plan --out` adds to the JSON plan (a field added, per SPEC §9).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -61,8 +61,11 @@ impl Style {
 // drawn at random once per process: a marker in the manifest or the repository cannot
 // know the nonce, so it is escaped like any control character instead of coloring.
 
-const START: char = '\u{F8F0}';
-const END: char = '\u{F8F1}';
+// The color markers and the escaping itself live in the leaf `crate::escape`, which apply's
+// error texts use too.
+use crate::escape::{PAINT_END as END, PAINT_START as START, push_escaped};
+pub use crate::escape::{escape, is_unsafe};
+
 const STYLE_BASE: u32 = 0xF8F2;
 const NONCE_BASE: u32 = 0xF700;
 
@@ -83,42 +86,6 @@ fn nonce() -> &'static str {
             })
             .collect()
     })
-}
-
-/// Whether `c` must not reach a terminal as it is: C0 controls but newline and tab, DEL, C1
-/// controls, the bidirectional overrides and isolates (which reorder what is shown), and
-/// the color markers.
-pub fn is_unsafe(c: char) -> bool {
-    matches!(c,
-        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
-        | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        | START | END)
-}
-
-fn push_escaped(out: &mut String, c: char) {
-    use std::fmt::Write as _;
-    // `\u001b`: readable, and in a JSON string the same character again, so that JSON
-    // output stays valid and means what it meant.
-    let _ = write!(out, "\\u{:04x}", c as u32);
-}
-
-/// One value from the manifest or the repository as it may be shown: every unsafe
-/// character (see [`is_unsafe`]) escaped as `\u001b`, and newlines and tabs too, so that a
-/// value stays on its line and cannot add lines of its own (SPEC §8, §11.4).
-pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_here = |c: char| is_unsafe(c) || matches!(c, '\n' | '\t' | '\u{2028}' | '\u{2029}');
-    if !text.chars().any(unsafe_here) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if unsafe_here(c) {
-            push_escaped(&mut out, c);
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
 }
 
 /// `text` as it may reach the terminal: everything unsafe escaped, and `paint`'s markers

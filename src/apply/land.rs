@@ -160,6 +160,30 @@ pub enum LandError {
     #[error("`{base}` moved while the merge ran (it was {expected}); nothing of the merge was applied to it")]
     #[diagnostic(code(flowloom::merge::moved), help("run `flowloom merge` again"))]
     Moved { base: String, expected: String },
+    #[error("a {operation} is in progress on `{base}` in {}: nothing was merged", .worktree.display())]
+    #[diagnostic(
+        code(flowloom::merge::in_progress),
+        help(
+            "finish it or abort it there first (`git {operation} --continue` or `git {operation} --abort`; a bisect ends with `git bisect reset`), then run `flowloom merge` again"
+        )
+    )]
+    InProgress {
+        base: String,
+        worktree: PathBuf,
+        operation: &'static str,
+    },
+    #[error("the worktree where `{base}` is checked out ({}) has unmerged files: {}; nothing was merged", .worktree.display(), list(.paths))]
+    #[diagnostic(
+        code(flowloom::merge::unmerged),
+        help(
+            "resolve them there (edit, then `git add`) and commit, then run `flowloom merge` again, as `git merge` asks"
+        )
+    )]
+    Unmerged {
+        base: String,
+        worktree: PathBuf,
+        paths: Vec<String>,
+    },
     #[error(transparent)]
     #[diagnostic(transparent)]
     Repo(#[from] RepoError),
@@ -197,7 +221,11 @@ fn git<'a>(action: &'static str, what: &'a str) -> impl Fn(gix::Error) -> LandEr
 }
 
 /// Compute the merge in memory and check that nothing is in the way.
-pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, LandError> {
+pub fn prepare(
+    repo: &gix::Repository,
+    request: &Request,
+    probe: &dyn crate::apply::probe::Probe,
+) -> Result<Landing, LandError> {
     let base_ref = format!("refs/heads/{}", request.base);
     let old = match repo.try_find_reference(base_ref.as_str()) {
         Ok(Some(mut r)) => r.peel_to_id().map_err(git("read", &base_ref))?.detach(),
@@ -237,6 +265,7 @@ pub fn prepare(repo: &gix::Repository, request: &Request) -> Result<Landing, Lan
     };
     let changes = changed_paths(&mem, old, new)?;
     let worktree = checked_out(repo, &base_ref)?;
+    check_in_progress(repo, &base_ref, worktree.as_ref(), &request.base, probe)?;
     if let Some(wt) = &worktree {
         check_local_changes(wt, &mem, old, &changes, &request.base)?;
         check_filters(wt, &mem, new, &changes)?;
@@ -486,6 +515,69 @@ fn checked_out(repo: &gix::Repository, base_ref: &str) -> Result<Option<gix::Rep
         }
     }
     Ok(None)
+}
+
+/// As git: a rebase or a bisect of the base in any worktree counts as the base checked out
+/// there although HEAD is detached (and a rebase, finished or aborted, would set the base
+/// back over the landed commit); where the base is checked out, `git merge` refuses while
+/// a merge, cherry-pick, revert or `am` is not concluded, or the index has unmerged entries.
+fn check_in_progress(
+    repo: &gix::Repository,
+    base_ref: &str,
+    worktree: Option<&gix::Repository>,
+    base: &str,
+    probe: &dyn crate::apply::probe::Probe,
+) -> Result<(), LandError> {
+    let in_progress = |worktree: PathBuf, operation: &'static str| LandError::InProgress {
+        base: base.to_owned(),
+        worktree,
+        operation,
+    };
+    let mut admins = Vec::new();
+    if let Ok(main) = repo.main_repo() {
+        let path = main.workdir().unwrap_or_else(|| main.git_dir()).to_path_buf();
+        admins.push((main.git_dir().to_path_buf(), path));
+    }
+    for proxy in repo.worktrees().map_err(|e| git("list", "the worktrees")(e))? {
+        admins.push((proxy.git_dir().to_path_buf(), proxy.base().unwrap_or_default()));
+    }
+    for (admin, path) in admins {
+        if probe.rebasing(&admin).as_deref() == Some(base_ref) {
+            return Err(in_progress(path, "rebase"));
+        }
+        if probe.bisecting(&admin).as_deref() == Some(base_ref) {
+            return Err(in_progress(path, "bisect"));
+        }
+    }
+    let Some(wt) = worktree else { return Ok(()) };
+    let path = wt.workdir().unwrap_or_else(|| wt.git_dir()).to_path_buf();
+    use gix::state::InProgress as Op;
+    match wt.state() {
+        None | Some(Op::Bisect) => {}
+        Some(Op::Merge) => return Err(in_progress(path, "merge")),
+        Some(Op::CherryPick | Op::CherryPickSequence) => return Err(in_progress(path, "cherry-pick")),
+        Some(Op::Revert | Op::RevertSequence) => return Err(in_progress(path, "revert")),
+        Some(Op::ApplyMailbox | Op::ApplyMailboxRebase) => return Err(in_progress(path, "am")),
+        Some(Op::Rebase | Op::RebaseInteractive) => return Err(in_progress(path, "rebase")),
+    }
+    let index = wt
+        .index_or_empty()
+        .map_err(|e| LandError::Repo(RepoError::git("read the index of", &path, e)))?;
+    let mut paths: Vec<String> = index
+        .entries()
+        .iter()
+        .filter(|e| e.stage() != gix::index::entry::Stage::Unconflicted)
+        .map(|e| e.path(&index).to_str_lossy().into_owned())
+        .collect();
+    paths.dedup();
+    if paths.is_empty() {
+        return Ok(());
+    }
+    Err(LandError::Unmerged {
+        base: base.to_owned(),
+        worktree: path,
+        paths,
+    })
 }
 
 /// Above this many changed paths the local-changes check looks at the whole worktree

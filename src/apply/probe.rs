@@ -45,6 +45,10 @@ pub trait Probe {
     /// The branch (full ref name) a rebase in the administration folder `admin_dir` works on.
     fn rebasing(&self, admin_dir: &Path) -> Option<String>;
 
+    /// The branch (full ref name) a bisect in the administration folder `admin_dir` started
+    /// from, which `git bisect reset` checks out again.
+    fn bisecting(&self, admin_dir: &Path) -> Option<String>;
+
     /// What of `commit`'s objects the object database lacks, if anything.
     fn missing_objects(&self, repo: &gix::Repository, commit: gix::ObjectId) -> Option<String>;
 

@@ -29,7 +29,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
     // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
     let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);
     let request = request(session, args);
-    let mut landing = crate::apply::land::prepare(&repo, &request)?;
+    let mut landing = crate::apply::land::prepare(&repo, &request, &super::wiring::Reader)?;
     let teardown = &session.environment.teardown;
     let trusted = teardown_trusted(&repo, &session.environment, confirm, &printer)?;
     if !args.json {

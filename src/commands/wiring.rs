@@ -79,6 +79,10 @@ impl Probe for Reader {
         inspect::rebasing(admin_dir)
     }
 
+    fn bisecting(&self, admin_dir: &Path) -> Option<String> {
+        inspect::bisecting(admin_dir)
+    }
+
     fn missing_objects(&self, repo: &gix::Repository, commit: gix::ObjectId) -> Option<String> {
         inspect::missing_objects(repo, commit)
     }

@@ -920,6 +920,16 @@ pub fn rebasing(admin_dir: &Path) -> Option<String> {
         .filter(|name| name.starts_with("refs/heads/"))
 }
 
+/// The branch a bisect in progress in this administration folder started from (git's
+/// `BISECT_START` names it, or the commit when HEAD was detached), as a full ref name: git
+/// counts it as checked out there until `git bisect reset` checks it out again.
+pub fn bisecting(admin_dir: &Path) -> Option<String> {
+    read_small(&admin_dir.join("BISECT_START"))
+        .map(|text| String::from_utf8_lossy(&text).trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .map(|name| format!("refs/heads/{name}"))
+}
+
 /// SPEC §10: the ignored entries of the main worktree, folders whole (as `git status
 /// --ignored` shows them), for `copy` to choose from. `main` is the main worktree. Inside an
 /// ignored folder, only what a pattern with a slash could name is listed on its own

@@ -274,3 +274,51 @@ fn the_base_cannot_move_while_its_worktree_is_written() {
     );
     assert_as_git_leaves_it(&env);
 }
+
+/// A git operation left in progress refuses the merge, writing nothing: where the base is
+/// checked out, a merge or cherry-pick not concluded and unmerged entries (a `stash pop`
+/// that conflicted), as `git merge` refuses them; anywhere, a rebase or a bisect of the base
+/// (HEAD is detached then, yet git counts the branch as checked out there), since the
+/// rebase, once finished or aborted, would set the base back over the landed commit.
+#[test]
+fn a_git_operation_in_progress_on_the_base_refuses_the_merge() {
+    for op in ["merge", "cherry-pick", "stash-pop", "rebase", "bisect"] {
+        let (env, wt) = with_session();
+        env.commit_file(&wt, "feature.txt", "feature\n", "add the feature");
+        env.git(&["checkout", "-q", "-b", "side"]);
+        env.commit_file(&env.repo, "README.md", "side\n", "side readme");
+        env.git(&["checkout", "-q", "main"]);
+        env.commit_file(&env.repo, "README.md", "main\n", "main readme");
+        let stopped = |args: &[&str]| {
+            let out = env.git_output(&env.repo, args);
+            assert!(!out.status.success(), "{op}: git {args:?} stops on its conflict");
+        };
+        match op {
+            "merge" => stopped(&["merge", "-q", "side"]),
+            "cherry-pick" => stopped(&["cherry-pick", "side"]),
+            "stash-pop" => {
+                std::fs::write(env.path("README.md"), "stashed\n").expect("write");
+                env.git(&["stash", "-q"]);
+                env.commit_file(&env.repo, "README.md", "main again\n", "main again");
+                stopped(&["stash", "pop", "-q"]);
+            }
+            "rebase" => stopped(&["rebase", "-q", "side"]),
+            _ => {
+                env.git(&["bisect", "start", "main", "main~2"]);
+            }
+        }
+        let main = rev(&env, "refs/heads/main");
+        let index = env.git(&["ls-files", "--stage"]);
+        let (code, out, err) = env.run(&["merge", "--yes", "a"]);
+        assert_eq!(code, 1, "{op}: refused\n{out}\n{err}");
+        assert!(
+            err.contains("in progress") || err.contains("unmerged"),
+            "{op}: says why\n{err}"
+        );
+        assert_eq!(rev(&env, "refs/heads/main"), main, "{op}: the base did not move");
+        assert_eq!(env.git(&["ls-files", "--stage"]), index, "{op}: the index is as it was");
+        assert!(wt.join("feature.txt").exists(), "{op}: the session is kept");
+        env.git(&["rev-parse", "--verify", "-q", "refs/heads/session/a"]); // the branch is kept
+        env.fsck();
+    }
+}

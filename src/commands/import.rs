@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let plan = crate::plan::plan(&manifest, &state);
     let (candidates, skipped) = adopt::candidates(&manifest, &state, &plan);
     for why in skipped {
-        printer.warn(&why);
+        printer.warn(&why.to_string());
     }
 
     // This clone's own sessions unless `--shared` (SPEC §11.1).

@@ -26,6 +26,25 @@ pub enum EditError {
     SessionsNotTable,
 }
 
+/// Why an unmanaged session cannot be adopted (`import` warns with it and goes on).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Skipped {
+    #[error("skipped `{id}`: branch `{branch}` has no worktree; declare `[sessions.{id}]` yourself if you want one")]
+    NoWorktree { id: String, branch: String },
+    #[error("skipped {shown}: its HEAD is detached; switch it to a branch first")]
+    Detached { shown: String },
+    #[error("skipped {shown}: `{id}` is not a valid session id ([A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters)")]
+    InvalidId { id: String, shown: String },
+    #[error("skipped `{id}`: its folder {shown} is gone; `git worktree prune` drops the registration")]
+    Gone { id: String, shown: String },
+    #[error("skipped {shown}: the id `{id}` is already used by another session")]
+    IdTaken { id: String, shown: String },
+    #[error("skipped `{id}`: {shown} is not directly inside the worktrees root, which the manifest cannot express")]
+    OutsideRoot { id: String, shown: String },
+    #[error("skipped `{id}`: sessions/{id}/metadata.json in {shown} is not valid ({why}); fix or delete it first")]
+    InvalidMetadata { id: String, shown: String, why: String },
+}
+
 /// One session to adopt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adoption {
@@ -41,7 +60,7 @@ pub struct Adoption {
 }
 
 /// The unmanaged sessions that can be adopted, and a warning for each one that cannot.
-pub fn candidates(manifest: &Manifest, state: &State, plan: &Plan) -> (Vec<Adoption>, Vec<String>) {
+pub fn candidates(manifest: &Manifest, state: &State, plan: &Plan) -> (Vec<Adoption>, Vec<Skipped>) {
     let mut adoptions = Vec::new();
     let mut skipped = Vec::new();
     let mut taken: BTreeSet<String> = manifest.sessions.keys().cloned().collect();
@@ -62,54 +81,46 @@ fn candidate(
     state: &State,
     u: &Unmanaged,
     taken: &mut BTreeSet<String>,
-) -> Result<Option<Adoption>, String> {
+) -> Result<Option<Adoption>, Skipped> {
     let id = &u.session;
     let Some(path) = &u.path else {
-        return Err(format!(
-            "skipped `{id}`: branch `{}` has no worktree; declare `[sessions.{id}]` yourself if you want one",
-            u.branch.as_deref().unwrap_or_default()
-        ));
+        return Err(Skipped::NoWorktree {
+            id: id.clone(),
+            branch: u.branch.clone().unwrap_or_default(),
+        });
     };
     let shown = manifest.relative(path);
     let Some(wt) = state.worktrees.get(path) else {
         return Ok(None);
     };
     let Some(branch) = &u.branch else {
-        return Err(format!(
-            "skipped {shown}: its HEAD is detached; switch it to a branch first"
-        ));
+        return Err(Skipped::Detached { shown });
     };
     if !is_valid_id(id) {
-        return Err(format!(
-            "skipped {shown}: `{id}` is not a valid session id ([A-Za-z0-9][A-Za-z0-9._-]*, at most 64 characters)"
-        ));
+        return Err(Skipped::InvalidId { id: id.clone(), shown });
     }
     if wt.missing {
-        return Err(format!(
-            "skipped `{id}`: its folder {shown} is gone; `git worktree prune` drops the registration"
-        ));
+        return Err(Skipped::Gone { id: id.clone(), shown });
     }
     if !taken.insert(id.clone()) {
-        return Err(format!(
-            "skipped {shown}: the id `{id}` is already used by another session"
-        ));
+        return Err(Skipped::IdTaken { id: id.clone(), shown });
     }
     let Some(folder) = path
         .file_name()
         .and_then(|f| f.to_str())
         .filter(|_| path.parent() == Some(state.root.as_path()))
     else {
-        return Err(format!(
-            "skipped `{id}`: {shown} is not directly inside the worktrees root, which the manifest cannot express"
-        ));
+        return Err(Skipped::OutsideRoot { id: id.clone(), shown });
     };
     let purpose = match &wt.metadata {
         MetadataFile::Valid(m) => m.str_field("purpose").map(str::to_owned),
         MetadataFile::Invalid(why) => {
             taken.remove(id);
-            return Err(format!(
-                "skipped `{id}`: sessions/{id}/metadata.json in {shown} is not valid ({why}); fix or delete it first"
-            ));
+            return Err(Skipped::InvalidMetadata {
+                id: id.clone(),
+                shown,
+                why: why.to_string(),
+            });
         }
         MetadataFile::Missing => None,
     };

@@ -42,16 +42,9 @@ pub(super) fn needs_committed(manifest: &Manifest, what: &str) -> Result<(), Err
     if !manifest.committed_absent {
         return Ok(());
     }
-    Err(Error::Usage {
-        message: format!(
-            "there is no {} to {what}; nothing was written",
-            manifest.relative(&manifest.path)
-        ),
-        help: Some(
-            "run `flowloom init` first (it writes one with this repository's defaults), then this command again; \
-             if the file is stashed or on another branch, bring it back first"
-                .into(),
-        ),
+    Err(Error::NoCommittedManifest {
+        file: manifest.relative(&manifest.path).to_string(),
+        what: what.to_owned(),
     })
 }
 

@@ -53,9 +53,9 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &ImportArgs, printer: &Printer) ->
     let change = |text: &str| {
         // SPEC §11.1, first use: the local layer records the root the sessions are in.
         let text = match layer {
-            Layer::Local => super::first_use::with_recorded_root(&manifest, text).map_err(|e| Error::Usage {
-                message: format!("cannot edit {name}: {e}"),
-                help: Some("run `flowloom validate` and fix what it reports".into()),
+            Layer::Local => super::first_use::with_recorded_root(&manifest, text).map_err(|e| Error::ManifestEdit {
+                file: name.clone(),
+                why: crate::plan::adopt::EditError::NotToml(e.to_string()),
             })?,
             Layer::Shared => text.to_owned(),
         };

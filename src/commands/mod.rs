@@ -131,6 +131,16 @@ pub enum Error {
         #[help]
         help: String,
     },
+    /// SPEC §11.1, first use: a command that edits the committed layer, run where there is
+    /// no `flowloom.toml`.
+    #[error("there is no {file} to {what}; nothing was written")]
+    #[diagnostic(
+        code(flowloom::no_committed_manifest),
+        help(
+            "run `flowloom init` first (it writes one with this repository's defaults), then this command again; if the file is stashed or on another branch, bring it back first"
+        )
+    )]
+    NoCommittedManifest { file: String, what: String },
     /// A manifest layer the editor cannot edit (`new`, `rm`, `import`, `share`).
     #[error("cannot edit {file}: {why}")]
     #[diagnostic(

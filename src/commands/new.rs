@@ -404,19 +404,17 @@ fn declaration(current: &Manifest, args: &NewArgs, wanted: &Wanted, text: &str) 
         path: Default::default(),
         notes: Vec::new(),
     };
-    let cannot = |why: &dyn std::fmt::Display| Error::Usage {
-        message: format!(
-            "cannot edit {}: {why}",
-            current.relative(&current.layer_path(layer(args)))
-        ),
-        help: Some("run `flowloom validate` and fix what it reports".into()),
+    let cannot = |why: crate::plan::adopt::EditError| Error::ManifestEdit {
+        file: current.relative(&current.layer_path(layer(args))).to_string(),
+        why,
     };
     // SPEC §11.1, first use: the local layer records the root it is made with.
     let text = match layer(args) {
-        Layer::Local => super::first_use::with_recorded_root(current, text).map_err(|e| cannot(&e))?,
+        Layer::Local => super::first_use::with_recorded_root(current, text)
+            .map_err(|e| cannot(crate::plan::adopt::EditError::NotToml(e.to_string())))?,
         Layer::Shared => text.to_owned(),
     };
-    crate::plan::adopt::edit(&text, std::slice::from_ref(&adoption)).map_err(|why| cannot(&why))
+    crate::plan::adopt::edit(&text, std::slice::from_ref(&adoption)).map_err(cannot)
 }
 
 /// The manifest as it would be with the session declared, nothing written.

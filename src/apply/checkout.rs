@@ -223,13 +223,12 @@ pub(crate) fn delete_tracked(workdir: &std::path::Path, file: &std::path::Path) 
     Ok(())
 }
 
-/// gix's checkout of the entries not marked to skip, over what is there.
-fn check_out_entries(
+/// gix's checkout options and object handle for writing into a worktree that has files
+/// already (a switch of branch, a merge): existing files are overwritten, as git does.
+pub(crate) fn over_what_is_there(
     wt_repo: &gix::Repository,
-    index: &mut gix::index::File,
     workdir: &std::path::Path,
-    interrupt: &std::sync::atomic::AtomicBool,
-) -> Result<(), RepoError> {
+) -> Result<(gix::worktree::state::checkout::Options, gix::OdbHandleArc), RepoError> {
     let mut options = wt_repo
         .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
         .map_err(|e| RepoError::git("read checkout options for", workdir, e))?;
@@ -240,6 +239,17 @@ fn check_out_entries(
         .clone()
         .into_arc()
         .map_err(|e| RepoError::git("open objects of", workdir, e))?;
+    Ok((options, objects))
+}
+
+/// gix's checkout of the entries not marked to skip, over what is there.
+fn check_out_entries(
+    wt_repo: &gix::Repository,
+    index: &mut gix::index::File,
+    workdir: &std::path::Path,
+    interrupt: &std::sync::atomic::AtomicBool,
+) -> Result<(), RepoError> {
+    let (options, objects) = over_what_is_there(wt_repo, workdir)?;
     // Sorted for the attribute stack, which looks `.gitattributes` up by path.
     index.sort_entries();
     let outcome = gix::worktree::state::checkout(

@@ -43,16 +43,7 @@ impl Executor<'_> {
         let marker = wt_repo.git_dir().join(crate::names::SWITCH_MARKER);
         crate::fsutil::write_atomic(&marker, format!("{}\n", change.branch).as_bytes())?;
         remove_files_not_in(&index, &old, &workdir, path)?;
-        let mut options = wt_repo
-            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
-            .map_err(git("read checkout options for"))?;
-        options.overwrite_existing = true;
-        options.destination_is_initially_empty = false;
-        let objects = wt_repo
-            .objects
-            .clone()
-            .into_arc()
-            .map_err(|e| RepoError::git("open objects of", path, e))?;
+        let (options, objects) = crate::apply::checkout::over_what_is_there(&wt_repo, path)?;
         let files = gix::progress::Discard;
         let bytes = gix::progress::Discard;
         failpoint("switch:deleted");

@@ -92,6 +92,9 @@ pub enum Reason {
     NestedRepository {
         path: String,
         unpushed: Option<usize>,
+        /// Files its work tree holds uncommitted (changed, staged, untracked).
+        #[serde(default)]
+        uncommitted: usize,
     },
     /// The checkout could not be written as git would write it.
     CannotCheckOut {

@@ -554,11 +554,13 @@ fn loss_rows() -> Vec<ReasonRow> {
                 w.nested = vec![crate::read::inspect::Nested {
                     path: "tool".into(),
                     unpushed: Some(2),
+                    uncommitted: 0,
                 }];
             },
             Reason::NestedRepository {
                 path: "tool".into(),
                 unpushed: Some(2),
+                uncommitted: 0,
             },
         ),
         (

@@ -162,8 +162,12 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
             .boxed(),
         texts().prop_map(|files| Reason::NewSincePlan { files }).boxed(),
         text().prop_map(|why| Reason::ForeignGit { why }).boxed(),
-        (text(), proptest::option::of(any::<usize>()))
-            .prop_map(|(path, unpushed)| Reason::NestedRepository { path, unpushed })
+        (text(), proptest::option::of(any::<usize>()), any::<usize>())
+            .prop_map(|(path, unpushed, uncommitted)| Reason::NestedRepository {
+                path,
+                unpushed,
+                uncommitted,
+            })
             .boxed(),
         text().prop_map(|why| Reason::CannotCheckOut { why }).boxed(),
         (texts(), env())

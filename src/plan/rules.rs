@@ -76,6 +76,7 @@ pub fn removal_blockers(facts: &WorktreeFacts, session: &str, accepted: Option<A
     reasons.extend(facts.nested.iter().map(|found| Reason::NestedRepository {
         path: found.path.clone(),
         unpushed: found.unpushed,
+        uncommitted: found.uncommitted,
     }));
     reasons.extend(facts.processes.iter().map(|p| Reason::Process {
         pid: p.pid,

@@ -477,6 +477,9 @@ pub struct Nested {
     /// How many of its commits none of its remote-tracking refs reaches; `None` when it
     /// could not be read (which blocks as well: nothing vouches for its history).
     pub unpushed: Option<usize>,
+    /// How many files of its work tree `git status` shows changed, staged or untracked:
+    /// work no remote holds, whatever its commits.
+    pub uncommitted: usize,
 }
 
 /// SPEC §11.4: every git repository nested anywhere in `worktree` — untracked, in an
@@ -498,6 +501,7 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
                 found.push(Nested {
                     path: rel.to_string_lossy().into_owned(),
                     unpushed: None,
+                    uncommitted: 0,
                 });
                 continue;
             }
@@ -509,7 +513,8 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
             let Ok(kind) = entry.file_type() else { continue };
             let name = entry.file_name();
             match name.to_str() {
-                Some(".git") => dot_git = kind.is_dir() || kind.is_file(),
+                // A folder, a gitlink file or a symlink to a git folder: a work tree either way.
+                Some(".git") => dot_git = kind.is_dir() || kind.is_file() || kind.is_symlink(),
                 Some("HEAD") => head = kind.is_file(),
                 Some("objects") => objects = kind.is_dir(),
                 Some("refs") => refs = kind.is_dir(),
@@ -522,11 +527,20 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
         let top = rel.as_os_str().is_empty();
         let bare = !top && !dot_git && head && objects && refs;
         if !top && (dot_git || bare) {
-            let unpushed = unpushed_commits(&worktree.join(&rel));
-            if unpushed != Some(0) {
+            let dir = worktree.join(&rel);
+            let mut unpushed = unpushed_commits(&dir);
+            // Pushed commits do not vouch for its work tree: a changed, staged or untracked
+            // file there (a linked worktree of a repository elsewhere too) is lost with it.
+            let uncommitted = if bare { Some(0) } else { uncommitted_files(&dir) };
+            if uncommitted.is_none() {
+                unpushed = None;
+            }
+            let uncommitted = uncommitted.unwrap_or(0);
+            if unpushed != Some(0) || uncommitted > 0 {
                 found.push(Nested {
                     path: rel.to_string_lossy().into_owned(),
                     unpushed,
+                    uncommitted,
                 });
             }
         }
@@ -537,6 +551,14 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
     }
     found.sort_by(|a, b| a.path.cmp(&b.path));
     found
+}
+
+/// How many files `git status` in the work tree at `dir` shows (changed, staged, deleted,
+/// untracked and not ignored); `None` when it cannot be read.
+fn uncommitted_files(dir: &Path) -> Option<usize> {
+    let repo = gix::open_opts(dir, gix::open::Options::isolated()).ok()?;
+    let dirt = status_dirt(&repo, dir, false).ok()?;
+    Some(dirt.all_paths().len())
 }
 
 /// How many commits the repository at `dir` (a folder with a `.git`, or a bare one) holds

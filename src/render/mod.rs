@@ -880,7 +880,11 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::ForeignGit { why } => {
             format!("{why}; flowloom removes only what git would (git worktree remove refuses it too)")
         }
-        Reason::NestedRepository { path, unpushed } => nested_repository_text(path, *unpushed),
+        Reason::NestedRepository {
+            path,
+            unpushed,
+            uncommitted,
+        } => nested_repository_text(path, *unpushed, *uncommitted),
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::SessionFolderTracked { path } => session_folder_tracked_text(path),
         Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
@@ -972,9 +976,14 @@ fn unmerged_text(branch: &str, count: usize, base: &str, upstream: Option<&str>)
     }
 }
 
-fn nested_repository_text(path: &str, unpushed: Option<usize>) -> String {
+fn nested_repository_text(path: &str, unpushed: Option<usize>, uncommitted: usize) -> String {
     let path = crate::render::output::escape(path);
     match unpushed {
+        Some(0) => format!(
+            "it holds a repository of its own ({path}) with {uncommitted} uncommitted {} (changed, staged or \
+             untracked), which would be lost even with --force; commit and push them or move it out first",
+            crate::plan::plural(uncommitted, "file")
+        ),
         Some(n) => format!(
             "it holds a repository of its own ({path}) with {n} {} none of its remote-tracking refs reaches, \
              which would be lost even with --force; push them or move it out first",

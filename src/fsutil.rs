@@ -20,6 +20,7 @@ pub mod index_v4;
 pub mod remove;
 pub mod shared;
 pub mod stamps;
+pub mod walk;
 pub mod wide;
 
 /// What the temporary files of the atomic writes are called: a kill between write and

@@ -1,7 +1,9 @@
 //! What a folder's entries look like now, to tell later whether anyone wrote in it.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use super::walk::{self, Folder};
 
 /// Every entry below a folder (files, symlinks, folders, special files), with what changes
 /// when anyone writes: size, modification time, change time (which no one can set back,
@@ -18,7 +20,7 @@ impl Stamps {
     /// folder, not by its whole path again.
     pub fn read(dir: &Path) -> Stamps {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(STAMP_THREADS));
-        let queue = FolderQueue::new(PathBuf::new());
+        let queue = FolderQueue::new(Folder::default());
         let parts: Vec<BTreeMap<String, Stamp>> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| scope.spawn(|| queue.work(|rel, found| stamp_folder(dir, rel, found))))
@@ -72,45 +74,52 @@ impl Stamps {
 /// more than a few cores gain nothing.
 const STAMP_THREADS: usize = 4;
 
-/// Stamp each entry of the folder `rel` (relative to `base`) into `found`; the folders
-/// among them are handed to `more`.
-fn stamp_folder(base: &Path, rel: &Path, found: &mut BTreeMap<String, Stamp>) -> Vec<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
+/// Stamp each entry of `folder` (below `base`, opened from its parent's descriptor: past
+/// `PATH_MAX` too) into `found`; the folders among them are handed back for the queue.
+fn stamp_folder(base: &Path, folder: &Folder, found: &mut BTreeMap<String, Stamp>) -> Vec<Folder> {
     let mut folders = Vec::new();
-    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+    let Ok(fd) = folder.open(base) else {
         return folders;
     };
-    for entry in entries.flatten() {
-        let child = rel.join(entry.file_name());
-        // From the open folder (statx on its descriptor), never following a symlink.
-        let Ok(m) = entry.metadata() else {
+    let Ok(entries) = walk::entries(&fd) else {
+        return folders;
+    };
+    for (name, _) in entries {
+        let child = folder.rel.join(&name);
+        let Ok(m) = walk::stat_at(&fd, &name) else {
             continue;
         };
-        let nanos = |s: i64, ns: i64| i128::from(s) * 1_000_000_000 + i128::from(ns);
+        let nanos = |s: i128, ns: i128| s * 1_000_000_000 + ns;
         let stamp = (
-            m.len(),
-            nanos(m.mtime(), m.mtime_nsec()),
-            nanos(m.ctime(), m.ctime_nsec()),
-            m.ino(),
-            m.mode(),
+            field(m.st_size),
+            nanos(field(m.st_mtime), field(m.st_mtime_nsec)),
+            nanos(field(m.st_ctime), field(m.st_ctime_nsec)),
+            field(m.st_ino),
+            field(m.st_mode),
         );
         found.insert(child.to_string_lossy().into_owned(), stamp);
-        if m.is_dir() {
-            folders.push(child);
+        if rustix::fs::FileType::from_raw_mode(m.st_mode) == rustix::fs::FileType::Directory {
+            folders.push(folder.child(&fd, &name));
         }
     }
     folders
 }
 
+
+/// A field of `stat` as a stamp holds it (the fields' types differ between targets).
+fn field<F: TryInto<T>, T: Default>(value: F) -> T {
+    value.try_into().unwrap_or_default()
+}
+
 /// Folders still to read, shared by the threads of a walk: a thread waits while others
 /// may still find more, and all stop once the queue is empty and no one is reading.
 struct FolderQueue {
-    state: std::sync::Mutex<(Vec<PathBuf>, usize)>,
+    state: std::sync::Mutex<(Vec<Folder>, usize)>,
     more: std::sync::Condvar,
 }
 
 impl FolderQueue {
-    fn new(first: PathBuf) -> FolderQueue {
+    fn new(first: Folder) -> FolderQueue {
         FolderQueue {
             state: std::sync::Mutex::new((vec![first], 0)),
             more: std::sync::Condvar::new(),
@@ -119,7 +128,7 @@ impl FolderQueue {
 
     /// Take folders until none is left, reading each with `read`, which returns the
     /// folders it found; what `read` gathered is returned.
-    fn work<T: Default>(&self, read: impl Fn(&Path, &mut T) -> Vec<PathBuf>) -> T {
+    fn work<T: Default>(&self, read: impl Fn(&Folder, &mut T) -> Vec<Folder>) -> T {
         let mut out = T::default();
         loop {
             let folder = {
@@ -152,7 +161,7 @@ impl FolderQueue {
 /// A folder read: what it found joins the queue, and the reader no longer counts as busy.
 struct Done<'a> {
     queue: &'a FolderQueue,
-    found: Vec<PathBuf>,
+    found: Vec<Folder>,
 }
 
 impl Drop for Done<'_> {

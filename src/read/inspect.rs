@@ -490,11 +490,16 @@ pub struct Nested {
 /// (deleting one deletes no repository), nor is any `.git` folder walked. One directory
 /// listing per folder, no `stat`: cheap beside the stamps a removal reads anyway.
 pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
+    use crate::fsutil::walk;
+    use rustix::fs::FileType;
     let mut found = Vec::new();
-    let mut pending = vec![PathBuf::new()];
-    while let Some(rel) = pending.pop() {
-        let entries = match std::fs::read_dir(worktree.join(&rel)) {
-            Ok(entries) => entries,
+    // Each folder opened from its parent's: a tree deeper than `PATH_MAX` is read whole.
+    let mut pending = vec![walk::Folder::default()];
+    while let Some(folder) = pending.pop() {
+        let rel = folder.rel.clone();
+        let listed = folder.open(worktree).and_then(|fd| Ok((walk::entries(&fd)?, fd)));
+        let (entries, fd) = match listed {
+            Ok(listed) => listed,
             // A folder that cannot be listed (mode 000, another user's) may hold a
             // repository nothing here can vouch for: it blocks as one that cannot be read.
             Err(e) if !rel.as_os_str().is_empty() && e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -509,19 +514,19 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
         };
         let mut dirs = Vec::new();
         let (mut dot_git, mut head, mut objects, mut refs) = (false, false, false, false);
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
-            let name = entry.file_name();
+        for (name, listed) in entries {
+            let Some(kind) = walk::kind_at(&fd, &name, listed) else { continue };
+            let is_dir = kind == FileType::Directory;
             match name.to_str() {
                 // A folder, a gitlink file or a symlink to a git folder: a work tree either way.
-                Some(".git") => dot_git = kind.is_dir() || kind.is_file() || kind.is_symlink(),
-                Some("HEAD") => head = kind.is_file(),
-                Some("objects") => objects = kind.is_dir(),
-                Some("refs") => refs = kind.is_dir(),
+                Some(".git") => dot_git = is_dir || kind == FileType::RegularFile || kind == FileType::Symlink,
+                Some("HEAD") => head = kind == FileType::RegularFile,
+                Some("objects") => objects = is_dir,
+                Some("refs") => refs = is_dir,
                 _ => {}
             }
-            if kind.is_dir() && name != ".git" {
-                dirs.push(rel.join(name));
+            if is_dir && name != ".git" {
+                dirs.push(folder.child(&fd, &name));
             }
         }
         let top = rel.as_os_str().is_empty();

@@ -66,6 +66,13 @@ fn read_texts(manifest: &Manifest) -> Result<Texts, Error> {
 /// Write the files that changed; the local layer is listed in `info/exclude` before it
 /// is first written, so that it never shows up as a file to commit.
 fn write(manifest: &Manifest, common_dir: &Path, read: &Texts, next: &Texts) -> Result<(), Error> {
+    // A read-only file is refused before either file is written (a replacement would
+    // write past its mode, and drop it).
+    for (layer, changed) in [(Layer::Local, next.1 != read.1), (Layer::Shared, next.0 != read.0)] {
+        if changed {
+            check_writable(manifest, layer)?;
+        }
+    }
     // A Ctrl-C waits for the writes to finish.
     let _critical = crate::store::lock::Critical::enter();
     if let Some(local) = &next.1
@@ -83,6 +90,26 @@ fn write(manifest: &Manifest, common_dir: &Path, read: &Texts, next: &Texts) -> 
         crate::fsutil::write_atomic(&manifest.path, committed.as_bytes())?;
     }
     Ok(())
+}
+
+/// Refuse, before anything is removed or landed, a command whose last step would edit
+/// `layer` when that file is read-only: the session would go and its declaration stay
+/// (the next apply would make it again).
+pub(crate) fn check_writable(manifest: &Manifest, layer: Layer) -> Result<(), Error> {
+    let path = manifest.layer_path(layer);
+    if read_only(&path) {
+        return Err(Error::ManifestReadOnly {
+            file: manifest.relative(&path),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the file at `path` has no write permission for its owner (root included, whom
+/// the kernel would let write).
+fn read_only(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o200 == 0)
 }
 
 /// The `info/exclude` line for the local layer at `path`, when it lies in the main

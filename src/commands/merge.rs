@@ -26,6 +26,8 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
     let repo = open_repo(start_dir)?;
     let (lock, manifest) = lock_and_load(cli, start_dir, &repo, &printer)?;
     let session = super::declared(&manifest, &args.id)?;
+    // Its declaration goes last: a read-only file is refused before anything lands.
+    super::edit::check_writable(&manifest, session.layer)?;
     // SPEC §11.4: the root checked as `plan` checks it, before anything lands on the base.
     let worktree = crate::fsutil::canonical(&crate::read::state::session_path(&repo, &manifest, &session.worktree)?);
     let request = request(session, args);

@@ -151,6 +151,14 @@ pub enum Error {
         file: String,
         why: crate::plan::adopt::EditError,
     },
+    /// A manifest file to edit is read-only (no write permission for its owner): flowloom
+    /// neither replaces it nor drops its mode.
+    #[error("{file} is read-only; flowloom does not edit it, and nothing was written")]
+    #[diagnostic(
+        code(flowloom::manifest_read_only),
+        help("make it writable (`chmod u+w {file}`) and run the command again, or edit it by hand")
+    )]
+    ManifestReadOnly { file: String },
     /// The manifest changed under every attempt of an edit.
     #[error("{file} kept changing while flowloom edited it; nothing was written")]
     #[diagnostic(

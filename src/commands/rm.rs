@@ -107,6 +107,9 @@ fn remove(
     landed: Option<&Landed>,
 ) -> Result<ExitCode, Error> {
     let common_dir = crate::fsutil::canonical(repo.common_dir());
+    if let Some(layer) = layer {
+        super::edit::check_writable(current, layer)?;
+    }
     // Planned without the session, written only once it is gone.
     let manifest = match layer {
         Some(layer) => {

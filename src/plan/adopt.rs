@@ -246,7 +246,7 @@ pub fn take_session(source: &str, id: &str) -> Result<Option<(String, Table)>, E
     let out = keeping_layout(source, |source| {
         let mut doc = parse(source)?;
         taken = match doc.get_mut("sessions") {
-            Some(Item::Table(_)) => remove_table(&mut doc, id),
+            Some(Item::Table(_)) => remove_table(&mut doc, id, false),
             Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => {
                 sessions.remove(id).and_then(|v| Item::Value(v).into_table().ok())
             }
@@ -345,7 +345,7 @@ pub fn remove_session(source: &str, id: &str) -> Result<Option<String>, EditErro
 fn remove_text(source: &str, id: &str) -> Result<(String, bool), EditError> {
     let mut doc = parse(source)?;
     let removed = match doc.get_mut("sessions") {
-        Some(Item::Table(_)) => remove_table(&mut doc, id).is_some(),
+        Some(Item::Table(_)) => remove_table(&mut doc, id, true).is_some(),
         Some(Item::Value(toml_edit::Value::InlineTable(sessions))) => sessions.remove(id).is_some(),
         _ => false,
     };
@@ -355,9 +355,10 @@ fn remove_text(source: &str, id: &str) -> Result<(String, bool), EditError> {
 /// Take `[sessions.<id>]` out of `doc`. The comments above the file's first table are
 /// where toml_edit keeps the file's header (`#:schema`, what the file is for): when that
 /// table goes, the header stays, above what now comes first. The header is what lies above
-/// the last blank line (else the `#:` lines at the top); the comment right above the table
-/// is its own and goes with it.
-fn remove_table(doc: &mut DocumentMut, id: &str) -> Option<Table> {
+/// the last blank line, and the comment between that line and the table is the table's own
+/// and goes with it. With no blank line, the `#:` lines are the header; `deleting` (not
+/// moving) the table, all of it is.
+fn remove_table(doc: &mut DocumentMut, id: &str, deleting: bool) -> Option<Table> {
     let first = first_table_position(doc.as_table());
     let sessions = doc.get_mut("sessions")?.as_table_mut()?;
     let mut table = sessions.remove(id)?.into_table().ok()?;
@@ -373,6 +374,10 @@ fn remove_table(doc: &mut DocumentMut, id: &str) -> Option<Table> {
         .to_owned();
     let split = match prefix.rfind("\n\n") {
         Some(at) => at + 2,
+        // Without a blank line, the comments above the file's first table begin the file:
+        // they are its header as much as that table's. A deleted table leaves them (a
+        // comment kept is never work lost); a moved one takes them along but `#:` lines.
+        None if deleting => prefix.len(),
         None => prefix
             .split_inclusive('\n')
             .take_while(|line| line.starts_with("#:"))

@@ -106,6 +106,17 @@ pub enum RepoError {
     )]
     UnsafeSession { path: PathBuf, why: String },
 
+    /// SPEC §11.4: a session's folder is there but is not a worktree of this repository:
+    /// git run in it would work on another repository, or on another session's branch.
+    #[error("the session folder {} is not a worktree of this repository: {why}", path.display())]
+    #[diagnostic(
+        code(flowloom::session_folder_foreign),
+        help(
+            "flowloom runs and points only into this repository's own worktrees: move the folder away, then `flowloom apply` makes the session there (`flowloom plan` shows it blocked until then)"
+        )
+    )]
+    ForeignSessionFolder { path: PathBuf, why: String },
+
     #[error("the LFS object{} of {} {} not in this repository, so the checkout failed (git's fails too); nothing of the session was left", if files.len() == 1 { "" } else { "s" }, list(files), if files.len() == 1 { "is" } else { "are" })]
     #[diagnostic(
         code(flowloom::lfs_missing),

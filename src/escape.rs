@@ -9,12 +9,16 @@ pub const PAINT_START: char = '\u{F8F0}';
 pub const PAINT_END: char = '\u{F8F1}';
 
 /// Whether `c` must not reach a terminal as it is: C0 controls but newline and tab, DEL, C1
-/// controls, the bidirectional overrides and isolates (which reorder what is shown), and
-/// the color markers.
+/// controls, the bidirectional overrides and isolates (which reorder what is shown), the
+/// bidirectional marks and the invisible characters that make two different names look
+/// alike (zero-width space, word joiner and the invisible operators, byte order mark), and
+/// the color markers. The zero-width joiner and non-joiner are left as they are: scripts
+/// and emoji need them, and they join what is shown rather than hide it.
 pub fn is_unsafe(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
         | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        | '\u{61c}' | '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}'
         | PAINT_START | PAINT_END)
 }
 

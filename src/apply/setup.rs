@@ -38,18 +38,23 @@ pub enum SetupError {
 }
 
 /// The variables with which git finds a repository, its index, its objects or the
-/// caller's place in it: the repository-locating part of what git itself clears when it
-/// enters another repository (`git rev-parse --local-env-vars`), with the caller's
-/// namespace (which a local `git push` or `fetch` from the session would carry into the
-/// other repository's refs) and the caller's limits on discovery (ceilings, file-system
-/// boundary: set for the caller's place, not the session's). A caller's `GIT_DIR` (a hook,
-/// a git alias, an editor run by git) would otherwise send a `git commit` made in a
-/// session to the caller's repository. git's configuration variables (`GIT_CONFIG_*`) are
-/// the user's settings, not a place: they are kept. So is `GIT_ALTERNATE_OBJECT_DIRECTORIES`:
-/// it only adds folders to read objects from, flowloom reads them too (`store::objects`), and
-/// `git worktree add` hands it to the `post-checkout` hook; without it, `git` in a session
-/// made from objects found only there could not read its own commits.
-pub const CALLER_GIT_VARIABLES: &[&str] = &[
+/// caller's place in it: the place-naming part of what git itself clears when it enters
+/// another repository (`git rev-parse --local-env-vars`). A caller's `GIT_DIR` (a hook, a
+/// git alias, an editor run by git) would otherwise send a `git commit` made in a session
+/// to the caller's repository. `GIT_CONFIG` names a file (`git config` reads and writes it
+/// instead of the repository's own), so it goes, as git drops it for another repository;
+/// so does `GIT_QUARANTINE_PATH` (set with `GIT_OBJECT_DIRECTORY` in a `pre-receive` hook:
+/// with it, git refuses every ref update). The shell function drops these too after
+/// `flowloom cd` (`commands::shell_init`): in the session they would still name the place
+/// the shell came from.
+///
+/// git's configuration settings (`GIT_CONFIG_PARAMETERS`, `GIT_CONFIG_COUNT` and its keys,
+/// `GIT_CONFIG_GLOBAL`) are the user's, not a place: they are kept, as git keeps them for a
+/// submodule. So is `GIT_ALTERNATE_OBJECT_DIRECTORIES`: it only adds folders to read
+/// objects from, flowloom reads them too (`store::objects`), and `git worktree add` hands
+/// it to the `post-checkout` hook; without it, `git` in a session made from objects found
+/// only there could not read its own commits.
+pub const CALLER_GIT_PLACES: &[&str] = &[
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_IMPLICIT_WORK_TREE",
@@ -60,6 +65,16 @@ pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_SHALLOW_FILE",
     "GIT_GRAFT_FILE",
     "GIT_INTERNAL_SUPER_PREFIX",
+    "GIT_CONFIG",
+    "GIT_QUARANTINE_PATH",
+];
+
+/// What a session's commands do not inherit besides [`CALLER_GIT_PLACES`]: the caller's
+/// namespace (which a local `git push` or `fetch` from the session would carry into the
+/// other repository's refs), its replace refs, and its limits on discovery (ceilings,
+/// file-system boundary: set for the caller's place, not the session's). The shell function
+/// keeps these: in an interactive shell they are the user's own settings.
+pub const CALLER_GIT_VARIABLES: &[&str] = &[
     "GIT_NAMESPACE",
     "GIT_CEILING_DIRECTORIES",
     "GIT_DISCOVERY_ACROSS_FILESYSTEM",
@@ -69,7 +84,7 @@ pub const CALLER_GIT_VARIABLES: &[&str] = &[
 
 /// THE way to start anything inside a session (SPEC §10, §11.4): `flowloom run`, setup
 /// and teardown commands, the repository's hooks. `program` runs in `worktree` with the
-/// caller's environment minus [`CALLER_GIT_VARIABLES`], plus `vars` (the session's
+/// caller's environment minus [`CALLER_GIT_PLACES`] and [`CALLER_GIT_VARIABLES`], plus `vars` (the session's
 /// environment; empty for a hook, which gets what git gives it). git run by it then
 /// works on the session.
 pub fn session_command(
@@ -79,7 +94,7 @@ pub fn session_command(
 ) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     command.current_dir(worktree);
-    for name in CALLER_GIT_VARIABLES {
+    for name in CALLER_GIT_PLACES.iter().chain(CALLER_GIT_VARIABLES) {
         command.env_remove(name);
     }
     command.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));

@@ -45,7 +45,9 @@ flowloom() {
             fi
         done
         __flowloom_dir="$(command flowloom "$@")" || return $?
-        cd -- "$__flowloom_dir"
+        cd -- "$__flowloom_dir" || return $?
+        # Variables that named where the shell was would send git there from the session.
+        unset @PLACES@
         ;;
     new | rm | merge)
         local __flowloom_file __flowloom_status __flowloom_dir
@@ -56,6 +58,7 @@ flowloom() {
         command rm -f -- "$__flowloom_file"
         if [ -n "$__flowloom_dir" ]; then
             cd -- "$__flowloom_dir" || return $?
+            unset @PLACES@
         fi
         return $__flowloom_status
         ;;
@@ -94,7 +97,10 @@ function flowloom
         set -l words $argv
         set words[$at] path
         set -l dir (command flowloom $words); or return $status
-        cd -- $dir
+        cd -- $dir; or return $status
+        # Variables that named where the shell was would send git there from the session.
+        set -e @PLACES@
+        return 0
     else if contains -- "$cmd" new rm merge
         set -l file (mktemp (set -q TMPDIR; and echo $TMPDIR; or echo /tmp)/flowloom-cd.XXXXXX); or return 1
         FLOWLOOM_CD_FILE=$file FLOWLOOM_SHELL_PID=$fish_pid command flowloom $argv
@@ -103,6 +109,7 @@ function flowloom
         command rm -f -- $file
         if test -n "$dir"
             cd -- $dir; or return $status
+            set -e @PLACES@
         end
         return $code
     else
@@ -130,6 +137,9 @@ pub fn run(args: &ShellInitArgs, printer: &Printer) -> ExitCode {
         InitShell::Zsh => (POSIX, clap_complete::Shell::Zsh),
         InitShell::Fish => (FISH, clap_complete::Shell::Fish),
     };
+    // After a move into a session (or back), git's variables that named where the shell
+    // was are dropped (SPEC §11.4): git there works on the folder it is in.
+    let function = function.replace("@PLACES@", &crate::apply::setup::CALLER_GIT_PLACES.join(" "));
     // Then the completions, session ids included (`flowloom cd <TAB>`).
     printer.out(&format!("{function}{}", super::completions::script(shell)));
     ExitCode::SUCCESS

@@ -822,9 +822,51 @@ pub fn session_path(
     let why = match std::fs::symlink_metadata(&path) {
         Ok(m) if m.file_type().is_symlink() => "it is a symlink",
         Ok(m) if !m.is_dir() => "it is not a folder",
-        _ => return Ok(path),
+        Ok(_) => {
+            return match foreign_folder(repo.common_dir(), &path) {
+                None => Ok(path),
+                Some(why) => Err(RepoError::ForeignSessionFolder { path, why }),
+            };
+        }
+        Err(_) => return Ok(path),
     };
     Err(RepoError::UnsafeSession { path, why: why.into() })
+}
+
+/// Why the existing folder `path` is not a linked worktree of the repository whose common
+/// dir is `common_dir`, as git would find it from inside: its `.git` must be a file naming
+/// a registration under `<common dir>/worktrees/`, whose `gitdir` names this folder back
+/// (a copy of a session's folder names the original's registration; another repository's
+/// worktree or clone, or a plain folder, names none of ours). `None` when it is one.
+fn foreign_folder(common_dir: &Path, path: &Path) -> Option<String> {
+    let dot_git = path.join(".git");
+    let text = match std::fs::symlink_metadata(&dot_git) {
+        Err(_) => return Some("it holds no `.git`: it is not a worktree of this repository".into()),
+        Ok(m) if m.is_dir() => return Some("it is a git repository of its own (its `.git` is a folder)".into()),
+        Ok(m) if !m.is_file() => return Some("its `.git` is not a file".into()),
+        Ok(_) => crate::read::inspect::read_small(&dot_git).and_then(|t| String::from_utf8(t).ok()),
+    };
+    let registration = text
+        .as_deref()
+        .and_then(|t| t.strip_prefix("gitdir:"))
+        .map(|t| canonical(&path.join(t.trim())));
+    let worktrees = canonical(&common_dir.join("worktrees"));
+    let Some(registration) = registration.filter(|r| r.parent() == Some(worktrees.as_path())) else {
+        return Some(
+            "its `.git` names no registration of this repository: it is another repository's worktree, or no worktree"
+                .into(),
+        );
+    };
+    let back = crate::read::inspect::read_small(&registration.join("gitdir"))
+        .and_then(|t| String::from_utf8(t).ok())
+        .map(|t| canonical(&registration.join(t.trim_end_matches(['\n', '\r']))));
+    if back.as_deref() != Some(canonical(&dot_git).as_path()) {
+        return Some(format!(
+            "its `.git` names the registration {}, which belongs to another folder (a copy of a session?)",
+            registration.display()
+        ));
+    }
+    None
 }
 
 /// The main worktree, canonical; `None` in a bare repository. Opens no second repository

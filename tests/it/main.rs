@@ -11,6 +11,7 @@ mod dashboard;
 mod declarative;
 mod differential;
 mod environment;
+mod escape4;
 mod escapes;
 mod examples;
 mod fidelity;

@@ -21,6 +21,7 @@ mod hostile;
 mod index_v4;
 mod layering;
 mod layers;
+mod lost4;
 mod merge;
 mod merge_attacks;
 mod merge_filters;

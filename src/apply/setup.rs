@@ -97,8 +97,25 @@ pub fn session_command(
     for name in CALLER_GIT_PLACES.iter().chain(CALLER_GIT_VARIABLES) {
         command.env_remove(name);
     }
+    // A caller inside another session (`flowloom run a -- flowloom run b -- ...`, a setup
+    // command that runs flowloom) has that session's variables: a port `b` does not declare
+    // would still name `a`'s. So none of the caller's `FLOWLOOM_` variables go through, nor
+    // the shell function's (a nested `new` must not move the caller's shell).
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_session_variable) {
+            command.env_remove(name);
+        }
+    }
     command.envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     command
+}
+
+/// Whether the caller's variable `name` describes the session it runs in, or the shell
+/// function's call (SPEC §10's variables, the `cd` file, the shell's pid).
+fn is_session_variable(name: &str) -> bool {
+    name.strip_prefix("FLOWLOOM_").is_some_and(|rest| {
+        matches!(rest, "SESSION" | "BRANCH" | "WORKTREE" | "CD_FILE" | "SHELL_PID") || rest.starts_with("PORT_")
+    })
 }
 
 /// Runs `commands` in order with `sh -c` in `worktree`, with `vars` set, standard input

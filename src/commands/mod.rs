@@ -110,6 +110,18 @@ pub enum Error {
         /// What is missing is the session's `metadata.json` (a worktree may be there).
         with_metadata: bool,
     },
+    /// SPEC §8: a session's path (a worktree made by hand) holds a character that cannot be
+    /// printed as it is: escaped, it would name another folder; raw, it could fake a line.
+    #[error("the path of session `{id}` holds a control character or is not UTF-8, so it is not printed: {path}")]
+    #[diagnostic(
+        code(flowloom::unprintable_path),
+        help("move the worktree to a plain name with `git worktree move`, then ask again")
+    )]
+    UnprintablePath {
+        id: String,
+        /// The path, escaped.
+        path: String,
+    },
     /// `flowloom cd` without the shell function.
     #[error("`flowloom cd {id}` needs the shell function: a program cannot change its shell's directory")]
     #[diagnostic(

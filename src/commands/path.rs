@@ -43,6 +43,16 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
                 .and_then(|u| u.path.clone())
         });
     if let Some(path) = found {
+        // Read from git (a worktree made by hand): printed only as it is, or not at all (a
+        // name that is not UTF-8 would be printed as another).
+        let shown = path.to_string_lossy();
+        let escaped = crate::render::output::escape(&shown);
+        if escaped != shown || path.to_str().is_none() {
+            return Err(Error::UnprintablePath {
+                id: args.id.clone(),
+                path: escaped.into_owned(),
+            });
+        }
         printer.out(&line(&path));
         return Ok(ExitCode::SUCCESS);
     }

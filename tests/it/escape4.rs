@@ -292,3 +292,55 @@ fn invisible_and_direction_marks_are_shown_escaped_and_json_keeps_them() {
         "JSON means what the manifest says: {out}"
     );
 }
+
+#[test]
+fn a_command_run_from_inside_another_session_gets_only_its_own_sessions_variables() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\nports = [\"web\", \"db\"]\n[sessions.b]\nports = [\"web\"]\n");
+    env.apply();
+    let bin = assert_cmd::cargo::cargo_bin("flowloom");
+    // An agent in `a` runs a command in `b` (and, through a shell function's variables,
+    // asks to move a shell).
+    let inner = format!("{} run b -- env", bin.display());
+    let mut outer = env.flowloom();
+    outer
+        .args(["run", "a", "--", "sh", "-c", &inner])
+        .env("FLOWLOOM_CD_FILE", env.tmp.path().join("cd-file"))
+        .env("FLOWLOOM_SHELL_PID", "1");
+    let (code, out, err) = run(&mut outer);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mut seen: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("FLOWLOOM_"))
+        .map(|l| l.split('=').next().unwrap_or(l))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            "FLOWLOOM_BRANCH",
+            "FLOWLOOM_PORT_WEB",
+            "FLOWLOOM_SESSION",
+            "FLOWLOOM_WORKTREE"
+        ],
+        "`b`'s command saw another session's variables: {out}"
+    );
+    assert!(out.contains("FLOWLOOM_SESSION=b\n"), "{out}");
+}
+
+#[test]
+fn path_never_prints_a_hand_made_worktree_path_it_cannot_print_as_it_is() {
+    let env = TestEnv::new();
+    env.manifest("");
+    std::fs::create_dir_all(env.path("sessions")).expect("mkdir");
+    // Worktrees made by hand in the root, their names holding a newline and an escape.
+    for (name, branch) in [("v\nFAKE LINE", "session/vv"), ("w\u{1b}[2J", "session/ww")] {
+        env.git(&["worktree", "add", "-q", "-b", branch, &format!("sessions/{name}")]);
+    }
+    for id in ["vv", "ww"] {
+        let (code, out, err) = env.run(&["path", id]);
+        assert_eq!((code, out.as_str()), (1, ""), "{id}: {out}\n{err}");
+        assert!(err.contains("control character"), "{id}: {err}");
+        assert!(!err.contains('\u{1b}') && !err.contains("\nFAKE"), "{id}: {err}");
+    }
+}

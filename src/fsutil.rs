@@ -435,6 +435,12 @@ pub fn write_new_atomic(path: &Path, bytes: &[u8]) -> Result<(), std::io::Error>
     Ok(())
 }
 
+/// `path` is a real, empty folder (not a symlink to one): what git and flowloom may check
+/// out or move into. A symlink to an empty folder elsewhere is a folder in the way.
+pub fn is_empty_folder(path: &Path) -> bool {
+    path.symlink_metadata().is_ok_and(|m| m.is_dir()) && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
+}
+
 /// The canonical form of a path that exists; else the path, made absolute and lexically
 /// normalised against its longest existing ancestor (gix hands out `…/x/../..` forms).
 pub fn canonical(path: &Path) -> PathBuf {

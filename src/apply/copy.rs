@@ -183,7 +183,10 @@ fn copy_files(files: &[(PathBuf, PathBuf)], interrupt: &AtomicBool) -> (usize, u
 
 /// One file: a copy-on-write clone where the filesystem can make one, else its bytes. The
 /// target is created new (never replacing, never through a symlink); mode and modification
-/// time follow the source, as `cp -a` keeps them.
+/// time follow the source, as `cp -a` keeps them. The bytes go into an unnamed file in the
+/// target's folder that is given its name only once it is whole, so a kill (`kill -9`
+/// included) never leaves a half file that a later apply would take for a copied one (and
+/// never overwrite); where the filesystem has no unnamed files, the file is written in place.
 fn copy_file(source: &Path, target: &Path) -> Result<u64, RepoError> {
     // O_NONBLOCK: a FIFO put there since the walk must not hang the copy (it is then
     // skipped below); on a regular file the flag changes nothing.
@@ -196,6 +199,11 @@ fn copy_file(source: &Path, target: &Path) -> Result<u64, RepoError> {
     if !meta.is_file() {
         return Ok(0);
     }
+    if let Some(mut dst) = unnamed_beside(target, meta.mode()) {
+        let len = fill(&src, &mut dst, &meta).map_err(|e| RepoError::io("copy", source, e))?;
+        name_it(&dst, target).map_err(|e| RepoError::io("create", target, e))?;
+        return Ok(len);
+    }
     let mut dst = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -203,16 +211,61 @@ fn copy_file(source: &Path, target: &Path) -> Result<u64, RepoError> {
         .mode(meta.mode() & 0o777)
         .open(target)
         .map_err(|e| RepoError::io("create", target, e))?;
-    let len = if reflink_copy::reflink_file(&src, &dst).is_ok() {
+    fill(&src, &mut dst, &meta).map_err(|e| RepoError::io("copy", source, e))
+}
+
+/// The bytes of `src` (a clone where the filesystem can), then its mode and modification
+/// time, into the new, empty `dst`; returns the length.
+fn fill(src: &File, dst: &mut File, meta: &std::fs::Metadata) -> io::Result<u64> {
+    failpoint_half_file(src, dst, meta.len());
+    let len = if reflink_copy::reflink_file(src, dst).is_ok() {
         meta.len()
     } else {
-        copy_keeping_holes(&src, &mut dst, meta.len()).map_err(|e| RepoError::io("copy", source, e))?
+        copy_keeping_holes(src, dst, meta.len())?
     };
     let _ = dst.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777));
     if let Ok(modified) = meta.modified() {
         let _ = dst.set_modified(modified);
     }
     Ok(len)
+}
+
+/// Debug builds only: `FLOWLOOM_FAILPOINT=copy:half-file` writes the first half of a file's
+/// bytes and aborts, as a `kill -9` in the middle of a large file would.
+fn failpoint_half_file(src: &File, dst: &File, len: u64) {
+    #[cfg(debug_assertions)]
+    if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:half-file") {
+        let _ = copy_range(src, dst, 0, len / 2);
+        let _ = dst.sync_all();
+        std::process::abort();
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = (src, dst, len);
+}
+
+/// An unnamed file (`O_TMPFILE`) in the folder of `target`, or `None` where the
+/// filesystem cannot make one.
+fn unnamed_beside(target: &Path, mode: u32) -> Option<File> {
+    use rustix::fs::{Mode, OFlags};
+    let dir = target.parent()?;
+    let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+    rustix::fs::openat(rustix::fs::CWD, dir, flags, Mode::from_raw_mode(mode & 0o777))
+        .ok()
+        .map(File::from)
+}
+
+/// Give the whole unnamed file `dst` its name `target`; an entry there (made meanwhile)
+/// is never replaced (`EEXIST`).
+fn name_it(dst: &File, target: &Path) -> io::Result<()> {
+    use rustix::fs::{AtFlags, CWD, linkat};
+    use std::os::fd::AsRawFd;
+    let by_proc = format!("/proc/self/fd/{}", dst.as_raw_fd());
+    match linkat(CWD, by_proc.as_str(), CWD, target, AtFlags::SYMLINK_FOLLOW) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(rustix::io::Errno::EXIST.into()),
+        // No /proc: by the descriptor itself (which needs CAP_DAC_READ_SEARCH).
+        Err(_) => linkat(dst, "", CWD, target, AtFlags::EMPTY_PATH).map_err(Into::into),
+    }
 }
 
 /// The bytes of `src` into the new, empty `dst`, holes kept (SPEC §11.3): only the data

@@ -66,7 +66,7 @@ impl Executor<'_> {
             return Err(Failure::Blocked(vec![Reason::Locked { lock }]));
         }
         let to = change.path.as_path();
-        let empty = std::fs::read_dir(to).is_ok_and(|mut d| d.next().is_none());
+        let empty = crate::fsutil::is_empty_folder(to);
         if to.symlink_metadata().is_ok() && !empty {
             return Err(Failure::Blocked(vec![Reason::FolderInTheWay { path: to.to_owned() }]));
         }

@@ -27,7 +27,7 @@ pub fn relocate(from: &Path, to: &Path, across: bool) -> Result<(), RepoError> {
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(|e| RepoError::io("create", parent, e))?;
     }
-    if std::fs::read_dir(to).is_ok_and(|mut d| d.next().is_none()) {
+    if crate::fsutil::is_empty_folder(to) {
         std::fs::remove_dir(to).map_err(|e| RepoError::io("replace the empty folder", to, e))?;
     }
     if !across {

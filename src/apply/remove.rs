@@ -113,6 +113,11 @@ impl Executor<'_> {
         let mut failed = Vec::new();
         self.reporter.around(&mut || failed = run());
         failpoint("remove:teardown");
+        // A Ctrl-C during the teardown stops before anything is removed (even with
+        // `--force`, and even when the command ignored it and succeeded).
+        if crate::store::lock::interrupted() {
+            return Err(Failure::Interrupted);
+        }
         if failed.is_empty() {
             return Ok(());
         }

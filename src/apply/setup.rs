@@ -184,6 +184,9 @@ pub fn teardown(
 ) -> Vec<TeardownFailed> {
     let mut failed = Vec::new();
     for command in commands {
+        if crate::store::lock::interrupted() {
+            break;
+        }
         let status = match run_shell("teardown", session, command, worktree, vars) {
             Ok(status) if status.success() => continue,
             Ok(status) => status.to_string(),

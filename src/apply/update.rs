@@ -3,7 +3,7 @@
 use super::hooks::HookError;
 use super::{Executor, Failure, LateFailure};
 use crate::plan::{Change, Reason, Repair, Start};
-use crate::store::metadata::{SetupProgress, Wanted};
+use crate::store::metadata::{SetupProgress, SetupState, Wanted};
 use crate::store::ownership::OwnedState;
 
 impl Executor<'_> {
@@ -51,9 +51,19 @@ impl Executor<'_> {
                     resumed,
                 } => self.move_worktree(change, from, admin_id, *across && !*resumed, wanted)?,
                 Repair::Copies {
-                    from, items, finishing, ..
+                    from,
+                    items,
+                    finishing,
+                    setup_done,
+                    ..
                 } => {
+                    if !*finishing {
+                        self.late_copy_progress(change, setup_done, false)?;
+                    }
                     let failed = self.copy_items(change, from, items);
+                    if !*finishing && failed.is_none() && !crate::store::lock::interrupted() {
+                        self.late_copy_progress(change, setup_done, true)?;
+                    }
                     finished_copy = *finishing && failed.is_none();
                     copy_failure = copy_failure.or(failed);
                 }
@@ -135,5 +145,21 @@ impl Executor<'_> {
         let ports =
             crate::store::machine::allocate_ports(&self.repository_key(), &change.session, names, &self.held_ports)?;
         self.write_metadata(change, wanted, Some(&found.with_ports(&ports)))
+    }
+
+    /// SPEC §11.3: a late copy is recorded unfinished (`incomplete`, not copied, `done` the
+    /// setup commands already run) before it starts and finished once it is whole, so that a
+    /// kill in the middle (a folder half copied) is finished by the next apply instead of
+    /// being taken for a copy that was made. A session without metadata records nothing.
+    fn late_copy_progress(&self, change: &Change, done: &[String], finished: bool) -> Result<(), Failure> {
+        let progress = SetupProgress {
+            state: if finished { SetupState::Ok } else { SetupState::Incomplete },
+            copied: finished,
+            done: done.to_vec(),
+        };
+        match self.record_progress(change, &progress) {
+            Err(crate::apply::setup::SetupError::NoMetadata { .. }) | Ok(()) => Ok(()),
+            Err(why) => Err(Failure::HookFailed(why.into())),
+        }
     }
 }

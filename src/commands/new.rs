@@ -66,15 +66,15 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &NewArgs, printer: &Printer) -> Re
             crate::store::machine::trust(&crate::store::machine::repository_key(&common_dir), &hashes)?;
             continue;
         }
-        let manifest = if declared {
-            manifest
-        } else {
-            declare(&current, &common_dir, args, &wanted)?
-        };
         if let Some(note) = &wanted.note {
             printer.status(note);
         }
-        return create(&repo, start_dir, printer, &lock, &manifest, &wanted.id);
+        // SPEC §11.2, all or nothing, as `git worktree add` refuses before it writes: the
+        // session is planned as declared, and declared (written) only when its creation is
+        // not blocked (its branch checked out elsewhere, its path taken).
+        let mut write = || declare(&current, &common_dir, args, &wanted).map(|_| ());
+        let declaring = (!declared).then_some(&mut write as &mut dyn FnMut() -> Result<(), Error>);
+        return create(&repo, start_dir, printer, &lock, &manifest, &wanted.id, declaring);
     }
 }
 
@@ -231,6 +231,8 @@ fn not_trusted(id: &str, shared: bool) -> Error {
 }
 
 /// Apply the session `id` alone, without asking (creating loses nothing), and print its path.
+/// `declaring`: the session is not declared yet: its creation is refused when blocked, and
+/// this writes its declaration once the plan may go ahead.
 fn create(
     repo: &gix::Repository,
     start_dir: &Path,
@@ -238,9 +240,15 @@ fn create(
     lock: &crate::store::lock::ApplyLock,
     manifest: &Manifest,
     id: &str,
+    declaring: Option<&mut dyn FnMut() -> Result<(), Error>>,
 ) -> Result<ExitCode, Error> {
+    let fresh = declaring.is_some();
+    let refuse = |plan: &crate::plan::Plan, _: &crate::read::state::State| {
+        fresh.then(|| blocked_creation(plan, manifest, id)).flatten()
+    };
     let run = Run {
         plan_on_stderr: true,
+        refuse: Some(&refuse),
         ..Run::new(repo, start_dir, printer, lock)
     };
     let options = crate::plan::Options {
@@ -248,7 +256,10 @@ fn create(
         targets: [id.to_owned()].into(),
         ..Default::default()
     };
-    let code = run.carry_out(manifest, &options, Confirm::Given, None, &mut || Ok(()))?;
+    let code = match declaring {
+        Some(declare) => run.carry_out(manifest, &options, Confirm::Given, None, declare)?,
+        None => run.carry_out(manifest, &options, Confirm::Given, None, &mut || Ok(()))?,
+    };
     if let Some(session) = manifest.sessions.get(id) {
         let worktree = manifest.worktree_path(session);
         if worktree.is_dir() {
@@ -258,6 +269,26 @@ fn create(
         }
     }
     Ok(code)
+}
+
+/// Why the creation of the session `id`, declared by this `new`, cannot go ahead: what
+/// blocks it, as `new`'s error (nothing is written).
+fn blocked_creation(plan: &crate::plan::Plan, manifest: &Manifest, id: &str) -> Option<Error> {
+    let change = plan.changes.iter().find(|c| c.session == id)?;
+    let crate::plan::Action::Blocked { reasons } = &change.action else {
+        return None;
+    };
+    let why: Vec<String> = reasons
+        .iter()
+        .map(|r| escape(&crate::render::reason_text(r, manifest)).into_owned())
+        .collect();
+    Some(Error::Blocked {
+        message: format!(
+            "session `{id}` was not created: {}; nothing was written",
+            why.join("; ")
+        ),
+        help: format!("remove what blocks it, or choose another branch or id, then run `flowloom new {id}` again"),
+    })
 }
 
 /// The id, and the branch when one is named: `--branch NAME`, or an `ID` that is a branch

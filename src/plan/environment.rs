@@ -115,6 +115,7 @@ pub(super) fn copies_and_setup(
             items: prepare.copy.clone(),
             kept: Vec::new(),
             finishing: true,
+            setup_done: Vec::new(),
         });
     }
     let commands = progress.remaining(&prepare.setup).to_vec();
@@ -141,11 +142,18 @@ pub(super) fn late_copies(wt: &Worktree, prepare: Prepare) -> Option<Repair> {
     let settled = wt.copy_settled.as_ref()?;
     let from = prepare.from?;
     let (kept, items): (Vec<_>, Vec<_>) = prepare.copy.into_iter().partition(|i| settled.contains(&i.path));
+    // What its metadata counts as run: a session that records no setup ran none of the
+    // commands it has now (added since), and a kill during the copy must not run them.
+    let setup_done = match &wt.metadata {
+        MetadataFile::Valid(m) if m.records_setup() => m.setup_progress().done,
+        _ => prepare.setup,
+    };
     (!items.is_empty()).then(|| Repair::Copies {
         from,
         items,
         kept: kept.into_iter().map(|i| i.path).collect(),
         finishing: false,
+        setup_done,
     })
 }
 

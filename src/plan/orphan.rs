@@ -161,6 +161,13 @@ pub(super) fn plan_orphan(
                 }
             }
         }
+        // The folder is gone: nothing to run the teardown in. It does not run (nor needs
+        // trust); the plan names it, so that what it would have dropped is not forgotten.
+        (WorktreeRemoval::Prune { .. }, _) if !environment.teardown.is_empty() => Some(Teardown {
+            commands: environment.teardown.clone(),
+            vars: Vec::new(),
+            go_on: false,
+        }),
         _ => None,
     };
     if only_branch && !forced {

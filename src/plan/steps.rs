@@ -228,12 +228,16 @@ pub enum Repair {
     /// overwriting what it has. `finishing`: the copy a creation started (killed or failed)
     /// is finished, folders merged file by file; otherwise `items` are the entries the
     /// session lacks (added to `copy` since it was made) and `kept` those it already has,
-    /// left as they are.
+    /// left as they are. `setup_done`: for such a late copy, the setup commands the
+    /// session's metadata counts as run, recorded with the copy marked unfinished while it
+    /// runs (so that a kill is finished by the next apply and runs nothing again).
     Copies {
         from: PathBuf,
         items: Vec<CopyItem>,
         kept: Vec<String>,
         finishing: bool,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        setup_done: Vec<String>,
     },
     /// SPEC §11.3: the setup that did not finish: run `commands` (those that did not succeed
     /// yet; `done` did, and are not run again) with the session's `env`, then record the

@@ -380,9 +380,9 @@ impl State {
             if self.worktrees.contains_key(path) {
                 continue;
             }
-            // An empty folder is fine: git (and gix) check out into it.
-            let empty_dir = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
-            if path.symlink_metadata().is_ok() && !empty_dir {
+            // An empty folder is fine: git (and gix) check out into it; a symlink to
+            // one is not (flowloom never writes through a symlink).
+            if path.symlink_metadata().is_ok() && !crate::fsutil::is_empty_folder(path) {
                 self.occupied.insert(path.clone());
             }
         }

@@ -274,7 +274,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                     p.paint(Style::Dim, &crate::render::output::escape(&reason_text(r, manifest)))
                 );
             }
-            teardown_details(out, removal.teardown.as_ref(), p);
+            teardown_details(out, removal, p);
         }
         Action::Create {
             post_checkout, prepare, ..
@@ -295,7 +295,7 @@ fn details(out: &mut String, change: &Change, manifest: &dyn Places, p: &Printer
                 .archive
                 .as_ref()
                 .map(|a| (a.reference.as_str(), a.snapshot.is_some(), a.commits));
-            teardown_details(out, r.teardown.as_ref(), p);
+            teardown_details(out, r, p);
             forced_details(out, archive, &r.discard, p);
         }
         Action::Update { repairs, .. } => {
@@ -417,9 +417,21 @@ fn prepare_details(out: &mut String, copy: &[String], ports: &[String], setup: &
     }
 }
 
-/// SPEC §11.3: the teardown commands a removal runs first, in order.
-fn teardown_details(out: &mut String, teardown: Option<&crate::plan::Teardown>, p: &Printer) {
-    let Some(teardown) = teardown else { return };
+/// SPEC §11.3: the teardown commands a removal runs first, in order; or, for a worktree
+/// whose folder is gone, the ones that cannot run (nothing is left to run them in).
+fn teardown_details(out: &mut String, removal: &crate::plan::Removal, p: &Printer) {
+    let Some(teardown) = &removal.teardown else { return };
+    if let WorktreeRemoval::Prune { .. } = removal.worktree {
+        for command in &teardown.commands {
+            let _ = writeln!(
+                out,
+                "      {} {}",
+                p.paint(Style::Dim, "teardown not run (the folder is gone; run it by hand if needed):"),
+                crate::render::output::escape(command)
+            );
+        }
+        return;
+    }
     for command in &teardown.commands {
         let _ = writeln!(
             out,
@@ -728,10 +740,10 @@ fn json_change(c: &Change, manifest: &dyn Places) -> JsonChange {
             j.delete_branch = Some(false);
             j.worktree = Some(removal.worktree != WorktreeRemoval::None);
             json_reasons(&mut j, reasons, manifest);
-            j.teardown = removal.teardown.iter().flat_map(|t| t.commands.clone()).collect();
+            j.teardown = teardown_run(removal);
         }
         Action::Remove(r) => {
-            j.teardown = r.teardown.iter().flat_map(|t| t.commands.clone()).collect();
+            j.teardown = teardown_run(r);
             j.delete_branch = Some(r.delete_branch.is_some());
             j.worktree = Some(r.worktree != WorktreeRemoval::None);
             j.integrated = r.integrated;
@@ -766,6 +778,14 @@ fn json_repairs(j: &mut JsonChange, repairs: &[Repair]) {
         }
     }
     j.repairs = repairs.iter().map(|r| repair_kind(r).to_owned()).collect();
+}
+
+/// The teardown commands a removal runs (none for a worktree whose folder is gone).
+fn teardown_run(removal: &crate::plan::Removal) -> Vec<String> {
+    match removal.worktree {
+        WorktreeRemoval::Prune { .. } => Vec::new(),
+        _ => removal.teardown.iter().flat_map(|t| t.commands.clone()).collect(),
+    }
 }
 
 /// A repair's machine name.
@@ -1017,14 +1037,15 @@ fn teardown_not_trusted_text(script: &crate::store::machine::SetupScript) -> Str
 /// trust them.
 fn setup_not_trusted_text(script: &crate::store::machine::SetupScript) -> String {
     let commands = &script.commands;
+    let (what, listed) = if commands.is_empty() {
+        ("teardown", &script.teardown)
+    } else {
+        ("setup", commands)
+    };
     let mut text = format!(
-        "its setup {} not trusted on this machine, so nothing of it runs: {}",
-        if commands.len() == 1 {
-            "command is"
-        } else {
-            "commands are"
-        },
-        commands.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        "its {what} {} not trusted on this machine, so nothing of it runs: {}",
+        if listed.len() == 1 { "command is" } else { "commands are" },
+        listed.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
     );
     if !script.env.is_empty() {
         text.push_str(&format!(
@@ -1037,9 +1058,22 @@ fn setup_not_trusted_text(script: &crate::store::machine::SetupScript) -> String
                 .join(", ")
         ));
     }
+    // One trust covers the teardown too: what is trusted is shown whole.
+    if !commands.is_empty() && !script.teardown.is_empty() {
+        text.push_str(&format!(
+            ", and its teardown: {}",
+            script
+                .teardown
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let count = commands.len() + script.teardown.len();
     text.push_str(&format!(
         "; review {} and run `flowloom trust`",
-        if commands.len() == 1 { "it" } else { "them" }
+        if count == 1 { "it" } else { "them" }
     ));
     text
 }

@@ -7,6 +7,7 @@ mod beside;
 mod broken_manifest;
 mod common;
 mod core;
+mod daily4;
 mod dashboard;
 mod declarative;
 mod differential;

@@ -54,9 +54,18 @@ impl Executor<'_> {
                 _,
             ) => self.finish_in_trash(change, removal, admin_id, trash, *half_made, None)?,
             (WorktreeRemoval::Prune { admin_id }, _) => {
+                // A registration a killed creation left without its folder: its own
+                // `initializing` lock is no lock (as the plan judged it).
+                let lock = crate::fsutil::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"));
+                let own_lock = crate::plan::rules::own_checkout_lock(
+                    lock.map(|l| String::from_utf8_lossy(&l).trim().to_owned()).as_deref(),
+                ) && self
+                    .record
+                    .by_path(&change.path)
+                    .is_some_and(|o| o.state != OwnedState::Created);
                 self.mark(change, &removal.base, OwnedState::Removing)?;
                 failpoint("remove:marked");
-                self.unregister(admin_id, &change.path, false)?;
+                self.unregister(admin_id, &change.path, own_lock)?;
             }
             _ => {}
         }

@@ -105,7 +105,6 @@ fn stamp_folder(base: &Path, folder: &Folder, found: &mut BTreeMap<String, Stamp
     folders
 }
 
-
 /// A field of `stat` as a stamp holds it (the fields' types differ between targets).
 fn field<F: TryInto<T>, T: Default>(value: F) -> T {
     value.try_into().unwrap_or_default()

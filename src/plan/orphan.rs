@@ -16,7 +16,13 @@ use crate::store::ownership::{OwnedSession, OwnedState};
 /// A checkout flowloom's own killed apply left half-made: recorded `creating`, locked
 /// `initializing`, folder present.
 pub(super) fn half_made(owned: &OwnedSession, wt: &Worktree) -> bool {
-    owned.state == OwnedState::Creating && !wt.missing && rules::own_checkout_lock(wt.lock.as_deref())
+    // A kill between the registration and the folder (or during the prune of such a
+    // registration) leaves its own `initializing` lock on a folder that is not there.
+    let unfinished = match wt.missing {
+        false => owned.state == OwnedState::Creating,
+        true => owned.state != OwnedState::Created,
+    };
+    unfinished && rules::own_checkout_lock(wt.lock.as_deref())
 }
 
 /// Owned sessions that no declared session claims (by worktree path or branch).

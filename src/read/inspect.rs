@@ -515,7 +515,9 @@ pub fn unpushed_nested_repositories(worktree: &Path) -> Vec<Nested> {
         let mut dirs = Vec::new();
         let (mut dot_git, mut head, mut objects, mut refs) = (false, false, false, false);
         for (name, listed) in entries {
-            let Some(kind) = walk::kind_at(&fd, &name, listed) else { continue };
+            let Some(kind) = walk::kind_at(&fd, &name, listed) else {
+                continue;
+            };
             let is_dir = kind == FileType::Directory;
             match name.to_str() {
                 // A folder, a gitlink file or a symlink to a git folder: a work tree either way.

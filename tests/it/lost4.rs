@@ -56,14 +56,18 @@ fn a_pushed_nested_repository_with_uncommitted_files_blocks_even_forced() {
             std::fs::write(dir.join("draft.txt"), "draft\n").expect("write");
             env.git_in(&dir, &["add", "draft.txt"]);
         }),
-        ("a linked worktree of a repository elsewhere", "ignored/lwt", |env, wt| {
-            let other = env.tmp.path().join("other");
-            pushed_repo(env, &other, "other");
-            std::fs::create_dir_all(wt.join("ignored")).expect("mkdir");
-            let lwt = wt.join("ignored/lwt");
-            env.git_in(&other, &["worktree", "add", "-q", "--detach", &lwt.to_string_lossy()]);
-            std::fs::write(lwt.join("tool.txt"), "edited\n").expect("write");
-        }),
+        (
+            "a linked worktree of a repository elsewhere",
+            "ignored/lwt",
+            |env, wt| {
+                let other = env.tmp.path().join("other");
+                pushed_repo(env, &other, "other");
+                std::fs::create_dir_all(wt.join("ignored")).expect("mkdir");
+                let lwt = wt.join("ignored/lwt");
+                env.git_in(&other, &["worktree", "add", "-q", "--detach", &lwt.to_string_lossy()]);
+                std::fs::write(lwt.join("tool.txt"), "edited\n").expect("write");
+            },
+        ),
         ("a .git symlink", "ignored/sl", |env, wt| {
             let repo = env.tmp.path().join("gd");
             pushed_repo(env, &repo, "gd");
@@ -81,7 +85,10 @@ fn a_pushed_nested_repository_with_uncommitted_files_blocks_even_forced() {
         for args in [&["apply", "--yes"][..], &["apply", "--yes", "--force"]] {
             let (code, out, _) = env.run(args);
             assert_eq!(code, 1, "{what} {args:?}: {out}");
-            assert!(out.contains(&format!("repository of its own ({rel}) with 1 uncommitted file")), "{what}: {out}");
+            assert!(
+                out.contains(&format!("repository of its own ({rel}) with 1 uncommitted file")),
+                "{what}: {out}"
+            );
             assert!(wt.join(rel).exists(), "{what} {args:?}: deleted");
         }
     }
@@ -110,7 +117,8 @@ fn deep_tree(top: &Path, depth: usize) {
         let next = rustix::fs::openat(&dir, "d", flags, Mode::empty()).expect("open");
         dir = next;
     }
-    let file = rustix::fs::openat(&dir, "f", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).expect("create");
+    let file =
+        rustix::fs::openat(&dir, "f", OFlags::WRONLY | OFlags::CREATE, Mode::from_raw_mode(0o644)).expect("create");
     rustix::io::write(&file, b"bottom\n").expect("write");
 }
 
@@ -141,7 +149,10 @@ fn rm_of_the_first_session_keeps_the_comments_that_begin_the_file() {
             "#:schema ./s.json\n# Team sessions\n[sessions.a]\n[sessions.b]\n",
             "#:schema ./s.json\n# Team sessions\n[sessions.b]\n",
         ),
-        ("# Team sessions\n[sessions.a]\n\n[sessions.b]\n", "# Team sessions\n\n[sessions.b]\n"),
+        (
+            "# Team sessions\n[sessions.a]\n\n[sessions.b]\n",
+            "# Team sessions\n\n[sessions.b]\n",
+        ),
         (
             "# Team sessions\r\n[sessions.a]\r\n[sessions.b]\r\n",
             "# Team sessions\r\n[sessions.b]\r\n",
@@ -211,4 +222,38 @@ fn a_read_only_manifest_is_refused_before_anything_happens() {
     assert!(err.contains("flowloom.local.toml is read-only"), "{err}");
     assert!(env.path("sessions/shell-instance-mine").is_dir());
     assert_eq!(mode(&env.path("flowloom.local.toml")), 0o400);
+}
+
+/// A creation killed between its registration (locked `initializing`, flowloom's own lock)
+/// and its folder: the folder is not there. Declared, the next apply makes it again;
+/// dropped from the manifest, it prunes the registration. Never blocked for good by its
+/// own lock (a lock a person set on a registered folder that is gone still blocks).
+#[test]
+fn a_creation_killed_before_its_folder_converges() {
+    for keep_declared in [true, false] {
+        let env = TestEnv::new();
+        env.manifest("[sessions.a]\n");
+        let (code, _, err) = crate::common::run(
+            env.flowloom()
+                .env("FLOWLOOM_FAILPOINT", "create:registered")
+                .args(["apply", "--yes"]),
+        );
+        assert_eq!(code, -1, "the failpoint did not fire: {err}");
+        let wt = env.path("sessions/shell-instance-a");
+        if wt.exists() {
+            std::fs::remove_dir_all(&wt).expect("rm");
+        }
+        if !keep_declared {
+            env.manifest("");
+        }
+        let (code, out, err) = env.run(&["apply", "--yes"]);
+        assert_eq!(code, 0, "declared: {keep_declared}: {out}\n{err}");
+        let (_, out, _) = env.run(&["plan"]);
+        assert!(out.starts_with("No changes"), "declared: {keep_declared}: {out}");
+        assert_eq!(wt.is_dir(), keep_declared);
+        let list = env.git(&["worktree", "list", "--porcelain"]);
+        assert_eq!(list.contains("shell-instance-a"), keep_declared, "{list}");
+        assert!(!list.contains("locked"), "{list}");
+        env.fsck();
+    }
 }

@@ -550,6 +550,7 @@ fn run(cli: &Cli, printer: &Printer) -> Result<ExitCode, Error> {
 
 pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
     let cwd = std::env::current_dir().map_err(|e| RepoError::io("read", Path::new("the current directory"), e))?;
+    let moved = dir.is_some();
     let dir = match dir {
         Some(d) => cwd.join(d),
         None => cwd,
@@ -558,6 +559,12 @@ pub(crate) fn start_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
     let canonical = dir.canonicalize().map_err(|e| not_usable(e.to_string()))?;
     if !canonical.is_dir() {
         return Err(not_usable("it is not a directory".into()));
+    }
+    if moved {
+        // As `git -C`: the process moves there, so that a relative `GIT_DIR` or
+        // `GIT_WORK_TREE` (and any relative path) is read from DIR, as git reads it; gix
+        // would read them from where flowloom was started, another repository perhaps.
+        std::env::set_current_dir(&canonical).map_err(|e| not_usable(e.to_string()))?;
     }
     Ok(canonical)
 }

@@ -25,7 +25,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
                 with_metadata: false,
             });
         }
-        printer.out(&line(&path));
+        printer.out(&line(&args.id, &path)?);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -43,17 +43,7 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
                 .and_then(|u| u.path.clone())
         });
     if let Some(path) = found {
-        // Read from git (a worktree made by hand): printed only as it is, or not at all (a
-        // name that is not UTF-8 would be printed as another).
-        let shown = path.to_string_lossy();
-        let escaped = crate::render::output::escape(&shown);
-        if escaped != shown || path.to_str().is_none() {
-            return Err(Error::UnprintablePath {
-                id: args.id.clone(),
-                path: escaped.into_owned(),
-            });
-        }
-        printer.out(&line(&path));
+        printer.out(&line(&args.id, &path)?);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -86,6 +76,18 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &PathArgs, printer: &Printer) -> R
     })
 }
 
-fn line(path: &Path) -> String {
-    format!("{}\n", path.display())
+/// The line printed for session `id`'s `path`: the path as it is, or an error when it
+/// cannot be printed so (a worktree made by hand, a main worktree's folder name): escaped it
+/// would name another folder, raw it could fake a line; a name that is not UTF-8 would be
+/// printed as another.
+fn line(id: &str, path: &Path) -> Result<String, Error> {
+    let shown = path.to_string_lossy();
+    let escaped = crate::render::output::escape(&shown);
+    if escaped != shown || path.to_str().is_none() {
+        return Err(Error::UnprintablePath {
+            id: id.to_owned(),
+            path: escaped.into_owned(),
+        });
+    }
+    Ok(format!("{}\n", path.display()))
 }

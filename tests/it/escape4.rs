@@ -344,3 +344,43 @@ fn path_never_prints_a_hand_made_worktree_path_it_cannot_print_as_it_is() {
         assert!(!err.contains('\u{1b}') && !err.contains("\nFAKE"), "{id}: {err}");
     }
 }
+
+/// As `git -C DIR`: a relative `GIT_DIR` (and `GIT_WORK_TREE`) is read from DIR, not from
+/// where flowloom was started, which may be another repository.
+#[test]
+fn minus_c_reads_a_relative_git_dir_from_its_folder_as_git_does() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.mine]\n");
+    env.apply();
+    let other = other_repository(&env);
+    std::fs::write(other.join("flowloom.toml"), "[sessions.theirs]\n").expect("manifest");
+    let git_sees = env.git_output(
+        &env.repo,
+        &["-C", &other.to_string_lossy(), "rev-parse", "--absolute-git-dir"],
+    );
+    assert!(
+        String::from_utf8_lossy(&git_sees.stdout).contains("other"),
+        "the oracle"
+    );
+    let mut cmd = env.flowloom();
+    cmd.args(["-C", &other.to_string_lossy(), "new", "x"])
+        .env("GIT_DIR", ".git")
+        .env("GIT_WORK_TREE", ".");
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        env.git_in(&other, &["branch", "--list", "session/x"])
+            .contains("session/x"),
+        "`new` made nothing in the repository -C named"
+    );
+    assert!(
+        env.git(&["branch", "--list", "session/x"]).is_empty(),
+        "`new` made its branch in the caller's repository"
+    );
+    let mut cmd = env.flowloom();
+    cmd.args(["-C", &other.to_string_lossy(), "path", "theirs"])
+        .env("GIT_DIR", ".git");
+    let (code, _, err) = run(&mut cmd);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("has no worktree"), "path read another repository: {err}");
+}

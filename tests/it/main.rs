@@ -21,6 +21,7 @@ mod index_v4;
 mod layering;
 mod layers;
 mod merge;
+mod merge4;
 mod merge_attacks;
 mod merge_filters;
 mod never_lose_work;

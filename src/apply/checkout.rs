@@ -101,11 +101,26 @@ pub(crate) fn update_worktree(
     let mut index = wt_repo
         .open_index()
         .map_err(|e| RepoError::git("read the index of", &workdir, e))?;
+    let was_v4 = index.version() == gix::index::Version::V4;
     let changed: std::collections::BTreeSet<&gix::bstr::BStr> = changes.iter().map(|c| c.path.as_bstr()).collect();
+    // Which changed files stay out of the worktree: with a sparse checkout, those its
+    // patterns leave out (git marks them skip-worktree and writes nothing); without one, a
+    // file marked skip-worktree by hand keeps its mark (git's merge carries the old flag
+    // over) and is written all the same.
+    let out_of_sparse = sparse_excluded(wt_repo, changes)?;
+    let marked: std::collections::BTreeSet<gix::bstr::BString> = match &out_of_sparse {
+        Some(excluded) => excluded.clone(),
+        None => index
+            .entries()
+            .iter()
+            .filter(|e| e.flags.contains(Flags::SKIP_WORKTREE) && changed.contains(e.path(&index)))
+            .map(|e| e.path(&index).to_owned())
+            .collect(),
+    };
     index.remove_entries(|_, path, _| changed.contains(path));
     // Only the changed entries are written: every other one is skipped for the checkout,
     // and gets its own flags back after it.
-    let skipped: std::collections::BTreeSet<gix::bstr::BString> = index
+    let mut skipped: std::collections::BTreeSet<gix::bstr::BString> = index
         .entries()
         .iter()
         .filter(|e| e.flags.contains(Flags::SKIP_WORKTREE))
@@ -116,32 +131,90 @@ pub(crate) fn update_worktree(
     }
     make_way(&workdir, changes)?;
     crate::apply::failpoint("merge:worktree-part");
+    let excluded = out_of_sparse.unwrap_or_default();
     for change in changes {
         if let Some((mode, id)) = change.new {
-            index.dangerously_push_entry(
-                Default::default(),
-                id,
-                Flags::empty(),
-                mode.into(),
-                change.path.as_bstr(),
-            );
+            let flags = if excluded.contains(&change.path) {
+                Flags::SKIP_WORKTREE
+            } else {
+                Flags::empty()
+            };
+            index.dangerously_push_entry(Default::default(), id, flags, mode.into(), change.path.as_bstr());
         }
     }
     check_out_entries(wt_repo, &mut index, &workdir, interrupt)?;
-    gitlink_folders(&workdir, changes)?;
+    let written: Vec<_> = changes
+        .iter()
+        .filter(|c| !excluded.contains(&c.path))
+        .cloned()
+        .collect();
+    gitlink_folders(&workdir, &written)?;
+    skipped.extend(marked);
     let (entries, paths) = index.entries_mut_and_pathbacking();
     for entry in entries {
         let path = entry.path_in(paths);
         let was = skipped.contains(path);
         entry.flags.set(Flags::SKIP_WORKTREE, was);
+        // As git writes them: the extended-flags bit where such a flag is set, and only there.
+        let extended = entry.flags.intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD);
+        entry.flags.set(Flags::EXTENDED, extended);
     }
     encodings_as_git_writes_them(wt_repo, &mut index, &workdir, Some(&changed))?;
     ident_as_git_writes_it(wt_repo, &mut index, &workdir, Some(&changed))?;
     // The cached trees no longer describe the entries.
     index.remove_tree();
     write_index(&index, index_lock, &workdir)?;
-    crate::fsutil::index_v4::write_as_configured(wt_repo)
+    crate::fsutil::index_v4::write_keeping_version(wt_repo, was_v4)
         .map_err(|e| RepoError::io("write the index", &wt_repo.index_path(), e))
+}
+
+/// With a sparse checkout (`core.sparseCheckout`, the patterns of the worktree's own
+/// `info/sparse-checkout`, cone or not), the changed paths with content that its patterns
+/// leave out; `None` without one.
+fn sparse_excluded(
+    wt_repo: &gix::Repository,
+    changes: &[crate::apply::land::PathChange],
+) -> Result<Option<std::collections::BTreeSet<gix::bstr::BString>>, RepoError> {
+    let config = wt_repo.config_snapshot();
+    if !config.boolean("core.sparseCheckout").unwrap_or(false) {
+        return Ok(None);
+    }
+    let git_dir = wt_repo.git_dir();
+    let source = git_dir.join("info").join("sparse-checkout");
+    // No patterns file: git's checkout leaves nothing out (and warns).
+    let Some(patterns) = crate::fsutil::read_regular(&source, 1 << 26)
+        .map_err(|e| RepoError::message(format!("could not read {}: {e}", source.display())))?
+    else {
+        return Ok(None);
+    };
+    let cone = config.boolean("core.sparseCheckoutCone").unwrap_or(false);
+    let case = if config.boolean("core.ignoreCase").unwrap_or(false) {
+        gix::glob::pattern::Case::Fold
+    } else {
+        gix::glob::pattern::Case::Sensitive
+    };
+    let mut state = gix::index::State::new(wt_repo.object_hash());
+    for change in changes {
+        if let Some((mode, id)) = change.new {
+            state.dangerously_push_entry(
+                Default::default(),
+                id,
+                gix::index::entry::Flags::empty(),
+                mode.into(),
+                change.path.as_bstr(),
+            );
+        }
+    }
+    gix_worktree::sparse::apply_patterns(&mut state, &patterns, &source, cone, case)
+        .map_err(|e| RepoError::message(format!("could not read {}: {e}", source.display())))?;
+    Ok(Some(
+        state
+            .entries()
+            .iter()
+            .filter(|e| e.flags.contains(gix::index::entry::Flags::SKIP_WORKTREE))
+            .map(|e| e.path(&state).to_owned())
+            .collect(),
+    ))
 }
 
 /// The new index through the lock taken first, committed over the old one.

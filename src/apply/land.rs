@@ -380,14 +380,35 @@ fn squash(
     if tree == tree_of(repo, old)? {
         return Ok(old);
     }
-    let message = request
-        .message
-        .clone()
-        .unwrap_or_else(|| squash_message(request, commits));
+    let message = match &request.message {
+        Some(given) => cleaned_up(given),
+        None => squash_message(request, commits),
+    };
     let commit = repo
         .new_commit(message, tree, [old])
         .map_err(git("write", "the squash commit"))?;
     Ok(commit.id)
+}
+
+/// A message given with `-m` as `git commit -m` stores it (`--cleanup=whitespace`): trailing
+/// whitespace of each line and blank lines at either end dropped, runs of blank lines made
+/// one, and a final newline.
+fn cleaned_up(message: &str) -> String {
+    let mut out = String::new();
+    let mut blank = false;
+    for line in message.lines().map(str::trim_end) {
+        if line.is_empty() {
+            blank = !out.is_empty();
+            continue;
+        }
+        if blank {
+            out.push('\n');
+            blank = false;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 /// The purpose, then one line per commit subject.
@@ -630,6 +651,7 @@ fn check_local_changes(
             blocking.push(path);
         }
     }
+    blocking.extend(hidden_changes(wt, &changed)?);
     blocking.sort();
     blocking.dedup();
     if !blocking.is_empty() {
@@ -644,6 +666,61 @@ fn check_local_changes(
         worktree: workdir,
         paths: blocking.iter().map(|p| p.to_str_lossy().into_owned()).collect(),
     })
+}
+
+/// gix's status trusts an entry marked skip-worktree or assume-unchanged and never reads its
+/// file; git's merge reads it (`verify_uptodate`): a file at a path the merge changes whose
+/// entry is so marked, and that differs from the entry, is a local change in the way (a
+/// config file kept with local settings under `--skip-worktree`). A missing file is not.
+fn hidden_changes(wt: &gix::Repository, changed: &BTreeSet<&BStr>) -> Result<Vec<BString>, LandError> {
+    use gix::index::entry::Flags;
+    let workdir = wt.workdir().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let err = |e: gix::Error| LandError::Repo(RepoError::git("read status of", &workdir, e));
+    let index = wt.index_or_empty().map_err(&err)?;
+    let marked = Flags::SKIP_WORKTREE | Flags::ASSUME_VALID;
+    let hidden: BTreeSet<BString> = index
+        .entries()
+        .iter()
+        .filter(|e| e.flags.intersects(marked) && changed.contains(e.path(&index)))
+        .map(|e| e.path(&index).to_owned())
+        .filter(|path| {
+            gix::path::from_bstr(path.as_bstr()).is_ok_and(|rel| std::fs::symlink_metadata(workdir.join(rel)).is_ok())
+        })
+        .collect();
+    if hidden.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The index with these entries unmarked and without stat, so their files are read.
+    let mut plain: gix::index::File = (**index).clone();
+    for (entry, path) in plain.entries_mut_with_paths() {
+        if hidden.contains(path) {
+            entry.flags.remove(marked);
+            entry.stat = Default::default();
+        }
+    }
+    let specs: Vec<BString> = hidden
+        .iter()
+        .map(|p| {
+            let mut spec = BString::from(":(top,literal)");
+            spec.extend_from_slice(p);
+            spec
+        })
+        .collect();
+    let iter = wt
+        .status(gix::progress::Discard)
+        .map_err(&err)?
+        .index(plain.into())
+        .untracked_files(gix::status::UntrackedFiles::None)
+        .into_index_worktree_iter(specs)
+        .map_err(&err)?;
+    let mut differ = Vec::new();
+    for item in iter {
+        let item = item.map_err(&err)?;
+        if item.summary().is_some() && hidden.contains(item.rela_path()) {
+            differ.push(item.rela_path().to_owned());
+        }
+    }
+    Ok(differ)
 }
 
 /// Of the `blocking` paths, those the merge changes that already hold its result: the
@@ -896,7 +973,7 @@ fn reflog_message(request: &Request, commits: &[(gix::ObjectId, String)], fast_f
             let subject = request
                 .message
                 .as_deref()
-                .map(|m| m.lines().next().unwrap_or_default().to_owned())
+                .map(|m| cleaned_up(m).lines().next().unwrap_or_default().to_owned())
                 .unwrap_or_else(|| request.purpose.trim().lines().next().unwrap_or_default().to_owned());
             format!("commit: {subject}")
         }
@@ -950,6 +1027,9 @@ pub fn write(
     // written for a base that is elsewhere.
     let locked = lock_base(repo, landing)?;
     journal.hold(&repo.common_dir().join(format!("{}.lock", landing.base_ref)));
+    if let Some(wt) = &landing.worktree {
+        journal.hold(&wt.git_dir().join("HEAD.lock"));
+    }
     crate::apply::test_hook("FLOWLOOM_TEST_BASE_LOCKED", base_name(landing));
     if let (Some(wt), Some(lock)) = (&landing.worktree, index_lock) {
         crate::apply::checkout::update_worktree(wt, &landing.changes, lock, interrupt)?;
@@ -1041,12 +1121,20 @@ fn base_name(landing: &Landing) -> &str {
         .unwrap_or(&landing.base_ref)
 }
 
-/// The base ref's update, prepared: its lock taken, its value checked to be `old`.
+/// The base ref's update, prepared: its lock taken, its value checked to be `old`. Where the
+/// base is checked out, the update goes through that worktree's `HEAD` (as `git commit` or
+/// `git merge` there move it): `HEAD` is locked too and gets the same reflog entry as the
+/// branch (`logs/HEAD` of the main worktree, `worktrees/<id>/logs/HEAD` of a linked one),
+/// and it must still name the base once locked.
 fn lock_base<'r>(
     repo: &'r gix::Repository,
-    landing: &Landing,
+    landing: &'r Landing,
 ) -> Result<gix::refs::file::Transaction<'r, 'r>, LandError> {
-    let name: gix::refs::FullName = landing.base_ref.as_str().try_into().map_err(|_| {
+    let (store, name, deref) = match &landing.worktree {
+        Some(wt) => (&wt.refs, "HEAD", true),
+        None => (&repo.refs, landing.base_ref.as_str(), false),
+    };
+    let name: gix::refs::FullName = name.try_into().map_err(|_| {
         LandError::Repo(RepoError::message(format!(
             "`{}` is not a valid ref name",
             landing.base_ref
@@ -1063,18 +1151,33 @@ fn lock_base<'r>(
             new: gix::refs::Target::Object(landing.new),
         },
         name,
-        deref: false,
+        deref,
     };
     let fail = gix::lock::acquire::Fail::Immediately;
-    repo.refs.transaction().prepare([edit], fail, fail).map_err(|_| {
-        let lock = repo.common_dir().join(format!("{}.lock", landing.base_ref));
-        if lock.exists() {
-            LandError::RefLocked {
+    let transaction = store.transaction().prepare([edit], fail, fail).map_err(|_| {
+        let head = landing.worktree.as_ref().map(|wt| wt.git_dir().join("HEAD.lock"));
+        let held = std::iter::once(repo.common_dir().join(format!("{}.lock", landing.base_ref)))
+            .chain(head)
+            .find(|lock| lock.exists());
+        match held {
+            Some(lock) => LandError::RefLocked {
                 base: base_name(landing).to_owned(),
                 lock,
-            }
-        } else {
-            moved(landing)
+            },
+            None => moved(landing),
         }
-    })
+    })?;
+    // `HEAD` was read before its lock was taken: the branch it names now is the base's, or
+    // the transaction (dropped) moves nothing.
+    if let Some(wt) = &landing.worktree {
+        let head = crate::fsutil::read_regular(&wt.git_dir().join("HEAD"), 1 << 12)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let expected = format!("ref: {}", landing.base_ref);
+        if head.trim() != expected.as_bytes() {
+            return Err(moved(landing));
+        }
+    }
+    Ok(transaction)
 }

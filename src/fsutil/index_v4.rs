@@ -51,7 +51,23 @@ pub fn configured(repo: &gix::Repository) -> Format {
 /// `index.lock` (when another process holds it, the file is left as it is).
 /// The file gets git's mode under `core.sharedRepository`.
 pub fn write_as_configured(repo: &gix::Repository) -> std::io::Result<()> {
-    let format = configured(repo);
+    write_in(repo, configured(repo))
+}
+
+/// As git rewrites an index it read (`git commit`, `git merge`): in the format of the file it
+/// read, format 4 or not (`index.version` and `feature.manyFiles` choose the format of a new
+/// index only), with the trailer and untracked cache the configuration asks for.
+pub fn write_keeping_version(repo: &gix::Repository, was_v4: bool) -> std::io::Result<()> {
+    write_in(
+        repo,
+        Format {
+            v4: was_v4,
+            ..configured(repo)
+        },
+    )
+}
+
+fn write_in(repo: &gix::Repository, format: Format) -> std::io::Result<()> {
     let untracked = untracked_cache(repo);
     let path = repo.index_path();
     if format != Format::default() || untracked.is_some() {

@@ -24,6 +24,7 @@ mod layering;
 mod layers;
 mod lost4;
 mod merge;
+mod merge4;
 mod merge_attacks;
 mod merge_filters;
 mod never_lose_work;

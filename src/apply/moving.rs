@@ -37,7 +37,15 @@ impl Executor<'_> {
             });
             self.save_record()?;
             failpoint("move:recorded");
-            relocate::relocate(from, to, across)?;
+            if let Err(e) = relocate::relocate(from, to, across) {
+                // Nothing moved (a rename is all or nothing; a copy that failed is deleted):
+                // no move is left for the next apply to "finish".
+                if from.is_dir() && to.symlink_metadata().is_err() {
+                    self.record.moving.retain(|m| m.to != to);
+                    self.save_record()?;
+                }
+                return Err(e.into());
+            }
             failpoint("move:renamed");
         }
         self.finish_move(admin_id, from, to)?;

@@ -237,3 +237,38 @@ fn new_on_a_branch_checked_out_elsewhere_writes_nothing() {
     assert!(read(&env.path("flowloom.local.toml")).contains("[sessions.x]"));
     env.fsck();
 }
+
+/// SPEC §11.3: a move to another file system copies, verifies, then deletes. A session
+/// holding what cannot be copied (a FIFO, a running server's socket) is not moved: the
+/// error names it, the partial copy on the other file system is deleted at once, and no
+/// "interrupted move" is left for the next apply to "finish" over and over.
+#[test]
+fn a_move_across_file_systems_that_cannot_copy_everything_leaves_nothing_half_made() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let a = session(&env, "a");
+    std::fs::write(a.join("notes.txt"), "work\n").expect("write");
+    let status = std::process::Command::new("mkfifo")
+        .arg(a.join("server.pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    env.manifest("[defaults]\nroot = \"../moved\"\n[sessions.a]\n");
+    let other = |args: &[&str]| run(env.flowloom().env("FLOWLOOM_TEST_OTHER_DEVICE", "1").args(args));
+    let (code, out, err) = other(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("server.pipe cannot be copied"), "{err}");
+    let moved = env.tmp.path().join("moved");
+    let left: Vec<_> = std::fs::read_dir(&moved)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left on the other file system: {left:?}");
+    assert!(!record(&env).contains("moving"), "{}", record(&env));
+    let (_, shown, _) = other(&["plan"]);
+    assert!(!shown.contains("interrupted"), "{shown}");
+    assert!(shown.contains("move worktree from"), "{shown}");
+    assert_eq!(read(&a.join("notes.txt")), "work\n");
+    assert_eq!(env.git_in(&a, &["status", "--porcelain"]), "?? notes.txt\n");
+    env.fsck();
+}

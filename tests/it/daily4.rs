@@ -272,3 +272,36 @@ fn a_move_across_file_systems_that_cannot_copy_everything_leaves_nothing_half_ma
     assert_eq!(env.git_in(&a, &["status", "--porcelain"]), "?? notes.txt\n");
     env.fsck();
 }
+
+/// SPEC §11.3: a process working in a session blocks its move, also when it started after
+/// the plan was made (while the prompt waited): checked again right before the move.
+#[test]
+fn a_process_that_starts_in_a_session_after_the_plan_blocks_its_move() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let a = session(&env, "a");
+    env.manifest("[defaults]\nroot = \"../moved\"\n[sessions.a]\n");
+    let pid_file = env.tmp.path().join("pid");
+    let start = format!(
+        "a:cd {} && {{ sleep 30 >/dev/null 2>&1 </dev/null & echo $! > {}; }}",
+        a.display(),
+        pid_file.display()
+    );
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_RECHECK", &start)
+        .args(["apply", "--yes"]));
+    let pid = read(&pid_file).trim().to_owned();
+    let still = a.join("README.md").is_file();
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(still, "moved from under a process started since the plan:\n{out}{err}");
+    assert!(err.contains(&format!("process {pid}")), "{err}");
+    assert!(!record(&env).contains("moving"), "{}", record(&env));
+    // Once it is gone, the move goes through.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    env.apply();
+    assert!(env.tmp.path().join("moved/shell-instance-a/README.md").is_file());
+    env.fsck();
+}

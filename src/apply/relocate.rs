@@ -97,7 +97,10 @@ pub fn first_difference(a: &Path, b: &Path) -> Option<String> {
         if left.is_none() || left != right {
             // The first name one side has and the other lacks.
             let (l, r) = (left.unwrap_or_default(), right.unwrap_or_default());
-            let odd = l.iter().find(|n| !r.contains(n)).or_else(|| r.iter().find(|n| !l.contains(n)));
+            let odd = l
+                .iter()
+                .find(|n| !r.contains(n))
+                .or_else(|| r.iter().find(|n| !l.contains(n)));
             return Some(odd.map_or(rel.clone(), |n| rel.join(n)).to_string_lossy().into_owned());
         }
         for name in left.unwrap_or_default() {

@@ -53,7 +53,10 @@ fn a_symlink_to_an_empty_folder_at_a_sessions_path_is_in_the_way() {
     // A new session whose path is a symlink to an empty folder elsewhere.
     env.manifest("[sessions.a]\n[sessions.d]\n");
     let shown = plan(&env);
-    assert!(shown.contains("sessions/shell-instance-d exists and is not a registered worktree"), "{shown}");
+    assert!(
+        shown.contains("sessions/shell-instance-d exists and is not a registered worktree"),
+        "{shown}"
+    );
     let _ = env.run(&["apply", "--yes"]);
     for dir in [&empty, &outside] {
         assert_eq!(std::fs::read_dir(dir).expect("read").count(), 0, "{}", dir.display());
@@ -92,10 +95,17 @@ fn a_late_copy_killed_in_the_middle_of_a_file_is_finished_whole() {
     assert_ne!(code, 0, "the failpoint did not fire");
     let big = a.join("data/big.bin");
     if big.exists() {
-        assert_eq!(std::fs::read(&big).expect("read").len(), bytes.len(), "a half file is left");
+        assert_eq!(
+            std::fs::read(&big).expect("read").len(),
+            bytes.len(),
+            "a half file is left"
+        );
     }
     let shown = plan(&env);
-    assert!(shown.contains("finish copy"), "the half copy is taken for done:\n{shown}");
+    assert!(
+        shown.contains("finish copy"),
+        "the half copy is taken for done:\n{shown}"
+    );
     env.apply();
     assert_eq!(std::fs::read(&big).expect("copied"), bytes);
     assert_eq!(read(&a.join("data/deep/small.txt")), "small\n");
@@ -117,7 +127,11 @@ fn a_copy_killed_in_the_middle_of_a_file_leaves_no_half_file() {
     assert_ne!(code, 0, "the failpoint did not fire");
     let big = session(&env, "a").join("data/big.bin");
     if big.exists() {
-        assert_eq!(std::fs::read(&big).expect("read").len(), bytes.len(), "a half file is left");
+        assert_eq!(
+            std::fs::read(&big).expect("read").len(),
+            bytes.len(),
+            "a half file is left"
+        );
     }
     env.apply();
     assert_eq!(std::fs::read(&big).expect("copied"), bytes);
@@ -159,7 +173,10 @@ fn a_ctrl_c_during_teardown_stops_the_removal() {
         let (code, out, err) = env.run(args);
         assert_ne!(code, 0, "force {force}: {out}{err}");
         assert_eq!(read(&log), "ran\n", "force {force}");
-        assert!(b.join("README.md").is_file(), "force {force}: removed after a Ctrl-C:\n{out}{err}");
+        assert!(
+            b.join("README.md").is_file(),
+            "force {force}: removed after a Ctrl-C:\n{out}{err}"
+        );
         assert!(env.branches().contains(&"session/b".to_owned()), "force {force}");
         let (code, out, err) = env.run(args);
         assert_eq!(code, 0, "force {force}: {out}{err}");
@@ -178,7 +195,10 @@ fn an_untrusted_teardown_alone_is_shown_where_creation_is_blocked() {
     env.manifest("[defaults]\nteardown = [\"docker compose down -v\"]\n[sessions.a]\n");
     let shown = plan(&env);
     assert!(shown.contains("1 blocked"), "{shown}");
-    assert!(shown.contains("`docker compose down -v`"), "the teardown is not shown:\n{shown}");
+    assert!(
+        shown.contains("`docker compose down -v`"),
+        "the teardown is not shown:\n{shown}"
+    );
 }
 
 /// SPEC §11.3: a session whose folder was deleted by hand has nothing to run its teardown
@@ -222,14 +242,23 @@ fn new_on_a_branch_checked_out_elsewhere_writes_nothing() {
     for (args, named) in cases {
         let (code, out, err) = env.run(args);
         assert_eq!(code, 1, "{args:?}: {out}{err}");
-        assert!(err.contains("was not created") && err.contains(named), "{args:?}: {err}");
+        assert!(
+            err.contains("was not created") && err.contains(named),
+            "{args:?}: {err}"
+        );
         assert!(err.contains("nothing was written"), "{args:?}: {err}");
-        assert!(!env.path("flowloom.local.toml").exists(), "{args:?}: declared all the same");
+        assert!(
+            !env.path("flowloom.local.toml").exists(),
+            "{args:?}: declared all the same"
+        );
     }
     assert_eq!(read(&session(&env, "taken").join("mine.txt")), "mine\n");
     assert_eq!(env.worktrees().len(), 1);
     let shown = plan(&env);
-    assert!(shown.contains("0 to create, 0 to update, 0 to remove, 0 blocked"), "{shown}");
+    assert!(
+        shown.contains("0 to create, 0 to update, 0 to remove, 0 blocked"),
+        "{shown}"
+    );
     // Once free, the same `new` goes through.
     env.git(&["worktree", "remove", elsewhere.to_str().expect("utf8")]);
     let (code, out, err) = env.run(&["new", "x", "--branch", "feat"]);

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::trash::{delete_tree, move_into_trash, trash_target};
-use super::{Executor, Failure, failpoint, relocate};
+use super::{Executor, Failure, failpoint, relocate, test_hook};
 use crate::error::RepoError;
 use crate::plan::{Change, Reason};
 use crate::store::metadata::Wanted;
@@ -28,6 +28,7 @@ impl Executor<'_> {
         // A killed apply had moved the folder already: only the rest is left.
         let moved = from.symlink_metadata().is_err() && to.is_dir() && self.moving_to(to);
         if !done && !moved {
+            test_hook("FLOWLOOM_TEST_BEFORE_RECHECK", &change.session);
             self.recheck_move(change, from, admin_id, registered.as_deref())?;
             self.record.moving.retain(|m| m.to != to);
             self.record.moving.push(crate::store::ownership::Moving {
@@ -37,7 +38,15 @@ impl Executor<'_> {
             });
             self.save_record()?;
             failpoint("move:recorded");
-            relocate::relocate(from, to, across)?;
+            if let Err(e) = relocate::relocate(from, to, across) {
+                // Nothing moved (a rename is all or nothing; a copy that failed is deleted):
+                // no move is left for the next apply to "finish".
+                if from.is_dir() && to.symlink_metadata().is_err() {
+                    self.record.moving.retain(|m| m.to != to);
+                    self.save_record()?;
+                }
+                return Err(e.into());
+            }
             failpoint("move:renamed");
         }
         self.finish_move(admin_id, from, to)?;
@@ -53,8 +62,10 @@ impl Executor<'_> {
         self.record.moving.iter().any(|m| m.to == to)
     }
 
-    /// Right before a move, what the plan saw still holds: not locked, the registration at
-    /// `from`, nothing at the target but an empty folder.
+    /// Right before a move, what the plan saw still holds: not locked, no process working
+    /// in it (one started since the plan would lose its place, and across file systems
+    /// the files it writes), the registration at `from`, nothing at the target but an
+    /// empty folder.
     pub(super) fn recheck_move(
         &self,
         change: &Change,
@@ -64,6 +75,19 @@ impl Executor<'_> {
     ) -> Result<(), Failure> {
         if let Some(lock) = relocate::lock_of(&self.common_dir, admin_id) {
             return Err(Failure::Blocked(vec![Reason::Locked { lock }]));
+        }
+        let users: Vec<Reason> = self
+            .probe
+            .processes_inside(from)
+            .into_iter()
+            .map(|p| Reason::Process {
+                pid: p.pid,
+                name: p.name,
+                uses: p.uses,
+            })
+            .collect();
+        if !users.is_empty() {
+            return Err(Failure::Blocked(users));
         }
         let to = change.path.as_path();
         let empty = crate::fsutil::is_empty_folder(to);

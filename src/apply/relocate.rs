@@ -61,15 +61,19 @@ fn copy_verified(from: &Path, to: &Path) -> Result<(), RepoError> {
     }
     let never = std::sync::atomic::AtomicBool::new(false);
     let copied = crate::apply::copy::copy_into(from, &stage, &items, &never);
-    if let Some((path, why)) = copied.failed.first() {
+    let failed = match (copied.failed.first(), first_difference(from, &stage)) {
+        (Some((path, why)), _) => Some(format!("could not copy {path} to the other file system ({why})")),
+        // What a copy skips: a FIFO, a socket, a device (a running server's socket, say).
+        (None, Some(path)) => Some(format!(
+            "{path} cannot be copied to the other file system (a FIFO, socket or device, or it changed during the copy)"
+        )),
+        (None, None) => None,
+    };
+    if let Some(why) = failed {
+        // The copy is flowloom's own and the worktree is untouched: nothing half-made stays.
+        let _ = super::trash::delete_tree(&stage);
         return Err(RepoError::message(format!(
-            "could not copy {path} to the other file system ({why}); {} was left as it is",
-            from.display()
-        )));
-    }
-    if let Some(path) = first_difference(from, &stage) {
-        return Err(RepoError::message(format!(
-            "the copy of {} differs from it at {path}; the worktree was left where it is",
+            "{why}; the worktree was left where it is, at {}: move what is in the way out of it, or keep `root` on its file system",
             from.display()
         )));
     }
@@ -91,7 +95,13 @@ pub fn first_difference(a: &Path, b: &Path) -> Option<String> {
         };
         let (left, right) = (names(&a.join(&rel)), names(&b.join(&rel)));
         if left.is_none() || left != right {
-            return Some(rel.to_string_lossy().into_owned());
+            // The first name one side has and the other lacks.
+            let (l, r) = (left.unwrap_or_default(), right.unwrap_or_default());
+            let odd = l
+                .iter()
+                .find(|n| !r.contains(n))
+                .or_else(|| r.iter().find(|n| !l.contains(n)));
+            return Some(odd.map_or(rel.clone(), |n| rel.join(n)).to_string_lossy().into_owned());
         }
         for name in left.unwrap_or_default() {
             let child = rel.join(&name);

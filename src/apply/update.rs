@@ -153,7 +153,11 @@ impl Executor<'_> {
     /// being taken for a copy that was made. A session without metadata records nothing.
     fn late_copy_progress(&self, change: &Change, done: &[String], finished: bool) -> Result<(), Failure> {
         let progress = SetupProgress {
-            state: if finished { SetupState::Ok } else { SetupState::Incomplete },
+            state: if finished {
+                SetupState::Ok
+            } else {
+                SetupState::Incomplete
+            },
             copied: finished,
             done: done.to_vec(),
         };

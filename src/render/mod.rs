@@ -426,7 +426,10 @@ fn teardown_details(out: &mut String, removal: &crate::plan::Removal, p: &Printe
             let _ = writeln!(
                 out,
                 "      {} {}",
-                p.paint(Style::Dim, "teardown not run (the folder is gone; run it by hand if needed):"),
+                p.paint(
+                    Style::Dim,
+                    "teardown not run (the folder is gone; run it by hand if needed):"
+                ),
                 crate::render::output::escape(command)
             );
         }
@@ -1044,7 +1047,11 @@ fn setup_not_trusted_text(script: &crate::store::machine::SetupScript) -> String
     };
     let mut text = format!(
         "its {what} {} not trusted on this machine, so nothing of it runs: {}",
-        if listed.len() == 1 { "command is" } else { "commands are" },
+        if listed.len() == 1 {
+            "command is"
+        } else {
+            "commands are"
+        },
         listed.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
     );
     if !script.env.is_empty() {

@@ -53,7 +53,10 @@ fn a_symlink_to_an_empty_folder_at_a_sessions_path_is_in_the_way() {
     // A new session whose path is a symlink to an empty folder elsewhere.
     env.manifest("[sessions.a]\n[sessions.d]\n");
     let shown = plan(&env);
-    assert!(shown.contains("sessions/shell-instance-d exists and is not a registered worktree"), "{shown}");
+    assert!(
+        shown.contains("sessions/shell-instance-d exists and is not a registered worktree"),
+        "{shown}"
+    );
     let _ = env.run(&["apply", "--yes"]);
     for dir in [&empty, &outside] {
         assert_eq!(std::fs::read_dir(dir).expect("read").count(), 0, "{}", dir.display());
@@ -92,10 +95,17 @@ fn a_late_copy_killed_in_the_middle_of_a_file_is_finished_whole() {
     assert_ne!(code, 0, "the failpoint did not fire");
     let big = a.join("data/big.bin");
     if big.exists() {
-        assert_eq!(std::fs::read(&big).expect("read").len(), bytes.len(), "a half file is left");
+        assert_eq!(
+            std::fs::read(&big).expect("read").len(),
+            bytes.len(),
+            "a half file is left"
+        );
     }
     let shown = plan(&env);
-    assert!(shown.contains("finish copy"), "the half copy is taken for done:\n{shown}");
+    assert!(
+        shown.contains("finish copy"),
+        "the half copy is taken for done:\n{shown}"
+    );
     env.apply();
     assert_eq!(std::fs::read(&big).expect("copied"), bytes);
     assert_eq!(read(&a.join("data/deep/small.txt")), "small\n");
@@ -117,7 +127,11 @@ fn a_copy_killed_in_the_middle_of_a_file_leaves_no_half_file() {
     assert_ne!(code, 0, "the failpoint did not fire");
     let big = session(&env, "a").join("data/big.bin");
     if big.exists() {
-        assert_eq!(std::fs::read(&big).expect("read").len(), bytes.len(), "a half file is left");
+        assert_eq!(
+            std::fs::read(&big).expect("read").len(),
+            bytes.len(),
+            "a half file is left"
+        );
     }
     env.apply();
     assert_eq!(std::fs::read(&big).expect("copied"), bytes);
@@ -159,7 +173,10 @@ fn a_ctrl_c_during_teardown_stops_the_removal() {
         let (code, out, err) = env.run(args);
         assert_ne!(code, 0, "force {force}: {out}{err}");
         assert_eq!(read(&log), "ran\n", "force {force}");
-        assert!(b.join("README.md").is_file(), "force {force}: removed after a Ctrl-C:\n{out}{err}");
+        assert!(
+            b.join("README.md").is_file(),
+            "force {force}: removed after a Ctrl-C:\n{out}{err}"
+        );
         assert!(env.branches().contains(&"session/b".to_owned()), "force {force}");
         let (code, out, err) = env.run(args);
         assert_eq!(code, 0, "force {force}: {out}{err}");
@@ -178,7 +195,10 @@ fn an_untrusted_teardown_alone_is_shown_where_creation_is_blocked() {
     env.manifest("[defaults]\nteardown = [\"docker compose down -v\"]\n[sessions.a]\n");
     let shown = plan(&env);
     assert!(shown.contains("1 blocked"), "{shown}");
-    assert!(shown.contains("`docker compose down -v`"), "the teardown is not shown:\n{shown}");
+    assert!(
+        shown.contains("`docker compose down -v`"),
+        "the teardown is not shown:\n{shown}"
+    );
 }
 
 /// SPEC §11.3: a session whose folder was deleted by hand has nothing to run its teardown
@@ -222,18 +242,95 @@ fn new_on_a_branch_checked_out_elsewhere_writes_nothing() {
     for (args, named) in cases {
         let (code, out, err) = env.run(args);
         assert_eq!(code, 1, "{args:?}: {out}{err}");
-        assert!(err.contains("was not created") && err.contains(named), "{args:?}: {err}");
+        assert!(
+            err.contains("was not created") && err.contains(named),
+            "{args:?}: {err}"
+        );
         assert!(err.contains("nothing was written"), "{args:?}: {err}");
-        assert!(!env.path("flowloom.local.toml").exists(), "{args:?}: declared all the same");
+        assert!(
+            !env.path("flowloom.local.toml").exists(),
+            "{args:?}: declared all the same"
+        );
     }
     assert_eq!(read(&session(&env, "taken").join("mine.txt")), "mine\n");
     assert_eq!(env.worktrees().len(), 1);
     let shown = plan(&env);
-    assert!(shown.contains("0 to create, 0 to update, 0 to remove, 0 blocked"), "{shown}");
+    assert!(
+        shown.contains("0 to create, 0 to update, 0 to remove, 0 blocked"),
+        "{shown}"
+    );
     // Once free, the same `new` goes through.
     env.git(&["worktree", "remove", elsewhere.to_str().expect("utf8")]);
     let (code, out, err) = env.run(&["new", "x", "--branch", "feat"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(read(&env.path("flowloom.local.toml")).contains("[sessions.x]"));
+    env.fsck();
+}
+
+/// SPEC §11.3: a move to another file system copies, verifies, then deletes. A session
+/// holding what cannot be copied (a FIFO, a running server's socket) is not moved: the
+/// error names it, the partial copy on the other file system is deleted at once, and no
+/// "interrupted move" is left for the next apply to "finish" over and over.
+#[test]
+fn a_move_across_file_systems_that_cannot_copy_everything_leaves_nothing_half_made() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let a = session(&env, "a");
+    std::fs::write(a.join("notes.txt"), "work\n").expect("write");
+    let status = std::process::Command::new("mkfifo")
+        .arg(a.join("server.pipe"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    env.manifest("[defaults]\nroot = \"../moved\"\n[sessions.a]\n");
+    let other = |args: &[&str]| run(env.flowloom().env("FLOWLOOM_TEST_OTHER_DEVICE", "1").args(args));
+    let (code, out, err) = other(&["apply", "--yes"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("server.pipe cannot be copied"), "{err}");
+    let moved = env.tmp.path().join("moved");
+    let left: Vec<_> = std::fs::read_dir(&moved)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left on the other file system: {left:?}");
+    assert!(!record(&env).contains("moving"), "{}", record(&env));
+    let (_, shown, _) = other(&["plan"]);
+    assert!(!shown.contains("interrupted"), "{shown}");
+    assert!(shown.contains("move worktree from"), "{shown}");
+    assert_eq!(read(&a.join("notes.txt")), "work\n");
+    assert_eq!(env.git_in(&a, &["status", "--porcelain"]), "?? notes.txt\n");
+    env.fsck();
+}
+
+/// SPEC §11.3: a process working in a session blocks its move, also when it started after
+/// the plan was made (while the prompt waited): checked again right before the move.
+#[test]
+fn a_process_that_starts_in_a_session_after_the_plan_blocks_its_move() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n");
+    env.apply();
+    let a = session(&env, "a");
+    env.manifest("[defaults]\nroot = \"../moved\"\n[sessions.a]\n");
+    let pid_file = env.tmp.path().join("pid");
+    let start = format!(
+        "a:cd {} && {{ sleep 30 >/dev/null 2>&1 </dev/null & echo $! > {}; }}",
+        a.display(),
+        pid_file.display()
+    );
+    let (code, out, err) = run(env
+        .flowloom()
+        .env("FLOWLOOM_TEST_BEFORE_RECHECK", &start)
+        .args(["apply", "--yes"]));
+    let pid = read(&pid_file).trim().to_owned();
+    let still = a.join("README.md").is_file();
+    let _ = std::process::Command::new("kill").arg(&pid).status();
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(still, "moved from under a process started since the plan:\n{out}{err}");
+    assert!(err.contains(&format!("process {pid}")), "{err}");
+    assert!(!record(&env).contains("moving"), "{}", record(&env));
+    // Once it is gone, the move goes through.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    env.apply();
+    assert!(env.tmp.path().join("moved/shell-instance-a/README.md").is_file());
     env.fsck();
 }

@@ -54,15 +54,7 @@ impl Executor<'_> {
                 _,
             ) => self.finish_in_trash(change, removal, admin_id, trash, *half_made, None)?,
             (WorktreeRemoval::Prune { admin_id }, _) => {
-                // A registration a killed creation left without its folder: its own
-                // `initializing` lock is no lock (as the plan judged it).
-                let lock = crate::fsutil::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"));
-                let own_lock = crate::plan::rules::own_checkout_lock(
-                    lock.map(|l| String::from_utf8_lossy(&l).trim().to_owned()).as_deref(),
-                ) && self
-                    .record
-                    .by_path(&change.path)
-                    .is_some_and(|o| o.state != OwnedState::Created);
+                let own_lock = self.own_lock_on_missing(change, admin_id);
                 self.mark(change, &removal.base, OwnedState::Removing)?;
                 failpoint("remove:marked");
                 self.unregister(admin_id, &change.path, own_lock)?;
@@ -152,6 +144,18 @@ impl Executor<'_> {
     }
 
     /// Drop the registration `admin_id` of a worktree whose folder is gone.
+    /// A registration a killed creation (or prune) left without its folder: its own
+    /// `initializing` lock is no lock, as the plan judged it.
+    fn own_lock_on_missing(&self, change: &Change, admin_id: &str) -> bool {
+        let lock = crate::fsutil::read_small(&self.common_dir.join("worktrees").join(admin_id).join("locked"));
+        let lock = lock.map(|l| String::from_utf8_lossy(&l).trim().to_owned());
+        crate::plan::rules::own_checkout_lock(lock.as_deref())
+            && self
+                .record
+                .by_path(&change.path)
+                .is_some_and(|o| o.state != OwnedState::Created)
+    }
+
     pub(super) fn unregister(&self, admin_id: &str, path: &Path, override_lock: bool) -> Result<(), RepoError> {
         use gix::worktree::remove::Force;
         let proxy = self

@@ -162,13 +162,7 @@ fn leaf_reason() -> BoxedStrategy<Reason> {
             .boxed(),
         texts().prop_map(|files| Reason::NewSincePlan { files }).boxed(),
         text().prop_map(|why| Reason::ForeignGit { why }).boxed(),
-        (text(), proptest::option::of(any::<usize>()), any::<usize>())
-            .prop_map(|(path, unpushed, uncommitted)| Reason::NestedRepository {
-                path,
-                unpushed,
-                uncommitted,
-            })
-            .boxed(),
+        nested_repository().boxed(),
         text().prop_map(|why| Reason::CannotCheckOut { why }).boxed(),
         (texts(), env())
             .prop_map(|(commands, env)| Reason::SetupNotTrusted {
@@ -250,6 +244,16 @@ fn integration() -> impl Strategy<Value = Option<Integration>> {
         Just(Integration::NothingToAdd),
         Just(Integration::PatchId),
     ])
+}
+
+fn nested_repository() -> impl Strategy<Value = Reason> {
+    (text(), proptest::option::of(any::<usize>()), any::<usize>()).prop_map(|(path, unpushed, uncommitted)| {
+        Reason::NestedRepository {
+            path,
+            unpushed,
+            uncommitted,
+        }
+    })
 }
 
 fn archive() -> impl Strategy<Value = Option<Archive>> {

@@ -93,7 +93,9 @@ pub fn session_command(
     vars: &[(String, String)],
 ) -> std::process::Command {
     let mut command = std::process::Command::new(program);
-    command.current_dir(worktree);
+    // `PWD` too: a program that reads it (rather than asking the system) would otherwise
+    // work in the caller's folder, the main worktree perhaps.
+    command.current_dir(worktree).env("PWD", worktree);
     for name in CALLER_GIT_PLACES.iter().chain(CALLER_GIT_VARIABLES) {
         command.env_remove(name);
     }

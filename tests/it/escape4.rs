@@ -384,3 +384,31 @@ fn minus_c_reads_a_relative_git_dir_from_its_folder_as_git_does() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("has no worktree"), "path read another repository: {err}");
 }
+
+/// A program that reads `PWD` (as many build tools and scripts do, rather than asking the
+/// system) works in the session, not where flowloom was started.
+#[test]
+fn run_and_setup_set_pwd_to_the_session() {
+    let env = TestEnv::new();
+    env.manifest("[defaults]\nsetup = [\"printenv PWD > setup-pwd.txt\"]\n[sessions.a]\n");
+    let (code, _, err) = env.run(&["trust"]);
+    assert_eq!(code, 0, "{err}");
+    let mut apply = env.flowloom();
+    apply.args(["apply", "--yes"]).env("PWD", &env.repo);
+    let (code, out, err) = run(&mut apply);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let wt = env.path("sessions/shell-instance-a").canonicalize().expect("session");
+    assert_eq!(
+        std::fs::read_to_string(wt.join("setup-pwd.txt")).expect("setup ran"),
+        format!("{}\n", wt.display())
+    );
+    let mut cmd = env.flowloom();
+    cmd.args(["run", "a", "--", "printenv", "PWD"]).env("PWD", &env.repo);
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("{}\n", wt.display()),
+        "run's command was told it is in the caller's folder"
+    );
+}

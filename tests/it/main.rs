@@ -14,6 +14,7 @@ mod environment;
 mod escapes;
 mod examples;
 mod fidelity;
+mod fidelity4;
 mod finished;
 mod first_use;
 mod hostile;

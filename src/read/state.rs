@@ -293,22 +293,28 @@ impl State {
                 state.remote_branches.insert(remote_ref, id);
             }
         }
-        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
-        bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
-        bases.insert(manifest.defaults.base.as_str());
-        for spec in bases {
-            state.bases.insert(spec.to_owned(), resolve_base(repo, spec));
-            if let Some(branch) = crate::read::tracking::base_branch(repo, spec) {
-                state.base_branches.insert(spec.to_owned(), branch);
-            }
-        }
-        state.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
-        state.auto_setup_rebase = crate::read::tracking::auto_setup_rebase(repo);
+        state.read_bases(repo, manifest);
         if let Ok(cwd) = start_dir.canonicalize() {
             let registered = state.worktrees.keys().chain(state.elsewhere.keys());
             state.current_worktree = registered.into_iter().find(|p| cwd.starts_with(p)).cloned();
         }
         Ok(state)
+    }
+
+    /// Every base a session names (and the default), resolved as git resolves it, the branch
+    /// each names, and the settings that make a new branch's upstream.
+    fn read_bases(&mut self, repo: &gix::Repository, manifest: &Manifest) {
+        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
+        bases.extend(self.owned.sessions.iter().map(|o| o.base.as_str()));
+        bases.insert(manifest.defaults.base.as_str());
+        for spec in bases {
+            self.bases.insert(spec.to_owned(), resolve_base(repo, spec));
+            if let Some(branch) = crate::read::tracking::base_branch(repo, spec) {
+                self.base_branches.insert(spec.to_owned(), branch);
+            }
+        }
+        self.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
+        self.auto_setup_rebase = crate::read::tracking::auto_setup_rebase(repo);
     }
 
     /// Registrations inside the root are in scope; the others only make their branch

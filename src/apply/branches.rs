@@ -7,6 +7,7 @@ use gix::refs::transaction::{Change as RefChange, LogChange, PreviousValue, RefE
 
 use super::{Executor, failpoint};
 use crate::error::RepoError;
+use crate::plan::Upstream;
 use crate::plan::{Start, StartFrom};
 
 impl Executor<'_> {
@@ -28,7 +29,7 @@ impl Executor<'_> {
             }
             // What may be missing is its upstream.
             if let Some(upstream) = &start.upstream {
-                self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
+                self.set_upstream(branch, upstream)?;
             }
             return Ok(());
         }
@@ -67,19 +68,43 @@ impl Executor<'_> {
         made.iter().rev().for_each(|p| crate::fsutil::shared::adjust(p));
         if let Some(upstream) = &start.upstream {
             failpoint("create:branch-ref");
-            self.set_upstream(branch, &upstream.remote, &upstream.merge)?;
+            self.set_upstream(branch, upstream)?;
         }
         Ok(())
     }
 
-    /// `branch.<name>.remote` and `.merge`, as `git branch --track` writes them. gix locks
+    /// `branch.<name>.remote`, every `.merge` and `.rebase`, in git's order, as `git branch
+    /// --track` writes them (branch.c, `install_branch_config_multiple_remotes`). gix locks
     /// the config file before it reads it, so a concurrent edit is never lost.
-    pub(super) fn set_upstream(&self, branch: &str, remote: &str, merge: &str) -> Result<(), RepoError> {
+    pub(super) fn set_upstream(&self, branch: &str, upstream: &Upstream) -> Result<(), RepoError> {
+        const WHAT: &str = "set the upstream in";
         self.edit_config(|config, path| {
             config
-                .set_raw_value_by("branch", Some(branch.into()), "remote", remote)
-                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", merge))
-                .map_err(|e| RepoError::git("set the upstream in", path, e))?;
+                .set_raw_value_by("branch", Some(branch.into()), "remote", upstream.remote.as_str())
+                .and_then(|_| config.set_raw_value_by("branch", Some(branch.into()), "merge", upstream.merge.as_str()))
+                .map_err(|e| RepoError::git(WHAT, path, e))?;
+            if upstream.also_merge.is_empty() && !upstream.rebase {
+                return Ok(true);
+            }
+            let mut section = config
+                .section_mut_or_create_new("branch", Some(branch.into()))
+                .map_err(|e| RepoError::git(WHAT, path, e))?;
+            // A killed apply may have written some already: only what is missing.
+            let present = section.values("merge");
+            for merge in upstream
+                .also_merge
+                .iter()
+                .filter(|m| !present.iter().any(|p| p == m.as_str()))
+            {
+                section
+                    .push("merge", Some(merge.as_str().into()))
+                    .map_err(|e| RepoError::git(WHAT, path, e))?;
+            }
+            if upstream.rebase && section.value("rebase").is_none() {
+                section
+                    .push("rebase", Some("true".into()))
+                    .map_err(|e| RepoError::git(WHAT, path, e))?;
+            }
             Ok(true)
         })
     }

@@ -12,6 +12,12 @@
 //!   `core.untrackedCache=true` (which `feature.manyFiles` turns on): git adds one to every
 //!   index it writes, the new worktree's included (dir.c, `new_untracked_cache`).
 //!
+//! - the index-entry offset table (`IEOT`, first) and the end-of-index-entries extension
+//!   (`EOIE`, last) for `index.recordOffsetTable`, `index.recordEndOfIndexEntries` and
+//!   `index.threads` (which turns both on unless it is 1), entries cut into blocks where
+//!   git cuts them (read-cache.c, `do_write_index`); in format 4 each block starts its
+//!   path compression afresh.
+//!
 //! So flowloom re-encodes what gix wrote. Anything this encoder does not know (a split
 //! index, an unknown version, a checksum that does not match) leaves the file as gix wrote
 //! it: format 2 with a checksum is always correct, only larger and slower.
@@ -29,6 +35,10 @@ pub struct Format {
     pub v4: bool,
     /// A null trailer instead of the checksum.
     pub skip_hash: bool,
+    /// The end-of-index-entries extension (`EOIE`).
+    pub end_of_entries: bool,
+    /// The offset table (`IEOT`), for this many threads (0: one per core), when git writes one.
+    pub offset_table: Option<usize>,
 }
 
 /// The format git's settings give (`prepare_repo_settings`, `get_index_format_default`):
@@ -41,10 +51,37 @@ pub fn configured(repo: &gix::Repository) -> Format {
         .ok()
         .and_then(|v| v.trim().parse::<i64>().ok())
         .or_else(|| config.integer("index.version"));
+    // `index.threads` is a number or a boolean (true: one per core, false: one); unset, one.
+    let threads = std::env::var("GIT_TEST_INDEX_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n != 0)
+        .or_else(|| {
+            let n = config.integer("index.threads").and_then(|n| usize::try_from(n).ok());
+            n.or_else(|| config.boolean("index.threads").map(|on| usize::from(!on)))
+        });
+    let threaded = threads.is_some_and(|n| n != 1);
+    let offset_table = config.boolean("index.recordOffsetTable").unwrap_or(threaded);
     Format {
         v4: version.map_or(many_files, |v| v == 4),
         skip_hash: config.boolean("index.skipHash").unwrap_or(many_files),
+        end_of_entries: config.boolean("index.recordEndOfIndexEntries").unwrap_or(threaded),
+        offset_table: threads.filter(|n| *n != 1 && offset_table),
     }
+}
+
+/// How many entries each block of the offset table holds for `threads` (0: one per core)
+/// and `count` entries, when git writes a table at all (two blocks or more).
+fn entries_per_block(threads: usize, count: usize) -> Option<usize> {
+    /// Entries one reading thread is worth (read-cache.c, `THREAD_COST`).
+    const THREAD_COST: usize = 10_000;
+    let blocks = if threads == 0 {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        (count / THREAD_COST).min(cpus.saturating_sub(1))
+    } else {
+        threads.min(count)
+    };
+    (blocks > 1).then(|| count.div_ceil(blocks))
 }
 
 /// Re-encodes the index of `repo` (its `index_path`) as git would write it, under git's
@@ -221,16 +258,11 @@ fn split(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// The index `bytes` written in `format`: format 2 or 3 made format 4 where asked (any
-/// other version kept), and the trailer null or the checksum. `None` when the bytes are
-/// not an index this can re-encode.
+/// other version kept), the offset table and end-of-entries extension where asked, and the
+/// trailer null or the checksum. `None` when the bytes are not an index this can re-encode.
 pub fn recode(bytes: &[u8], format: Format) -> Option<Vec<u8>> {
     let (body, _) = split(bytes)?;
-    let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    let mut out = if format.v4 && (version == 2 || version == 3) {
-        encode_body(body)?
-    } else {
-        body.to_vec()
-    };
+    let mut out = rebuild(body, format)?;
     let trailer = if format.skip_hash {
         vec![0; HASH_LEN]
     } else {
@@ -247,56 +279,99 @@ pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
         bytes,
         Format {
             v4: true,
-            skip_hash: false,
+            ..Format::default()
         },
     )
 }
 
-/// The body (no trailer) of a format 2 or 3 index, in format 4.
-fn encode_body(body: &[u8]) -> Option<Vec<u8>> {
+/// The body (no trailer) of an index as `format` asks: its entries in format 4 where asked
+/// (from format 2 or 3), cut into the offset table's blocks; its extensions kept in their
+/// order, an old offset table and end-of-entries extension replaced by what `format` asks
+/// (the table first, the end last). An index in another format is kept as it is; `None`
+/// when the bytes are not an index this can read.
+fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
     let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
     if version != 2 && version != 3 {
-        return None;
+        return Some(body.to_vec());
     }
     let count = u32::from_be_bytes(body.get(8..12)?.try_into().ok()?) as usize;
-    let mut out = Vec::with_capacity(body.len());
+    let per_block = format
+        .offset_table
+        .and_then(|threads| entries_per_block(threads, count));
+    let mut out = Vec::with_capacity(body.len() + 128);
     out.extend_from_slice(b"DIRC");
-    out.extend_from_slice(&4u32.to_be_bytes());
-    out.extend_from_slice(&(count as u32).to_be_bytes());
+    out.extend_from_slice(&(if format.v4 { 4 } else { version }).to_be_bytes());
+    out.extend_from_slice(body.get(8..12)?);
+    // (offset of the block's first entry, entries in it)
+    let mut blocks: Vec<(usize, usize)> = Vec::new();
     let mut at = 12;
     let mut previous: &[u8] = &[];
-    for _ in 0..count {
+    for i in 0..count {
         let (head_bytes, path, entry_len) = entry_at(body, at, version)?;
+        let starts_block = per_block.is_some_and(|n| i % n == 0);
+        if starts_block {
+            blocks.push((out.len(), 0));
+        }
+        if format.v4 {
+            // A block shares nothing with the entry before it (git spoils the previous
+            // path's first byte), so a reader can start there.
+            let common = if starts_block {
+                0
+            } else {
+                previous.iter().zip(path).take_while(|(a, b)| a == b).count()
+            };
+            out.extend_from_slice(head_bytes);
+            out.extend_from_slice(&varint(previous.len() - common));
+            out.extend_from_slice(path.get(common..)?);
+            out.push(0);
+        } else {
+            out.extend_from_slice(body.get(at..at + entry_len)?);
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.1 += 1;
+        }
         at += entry_len;
-        let common = previous.iter().zip(path).take_while(|(a, b)| a == b).count();
-        out.extend_from_slice(head_bytes);
-        out.extend_from_slice(&varint(previous.len() - common));
-        out.extend_from_slice(path.get(common..)?);
-        out.push(0);
         previous = path;
     }
     let extensions_at = out.len();
-    let mut extensions = body.get(at..)?.to_vec();
-    // A split index ("link") names a shared index written for this format: leave it.
-    let mut ext = 0;
-    while ext + 8 <= extensions.len() {
-        let signature = extensions.get(ext..ext + 4)?.to_vec();
-        let size = u32::from_be_bytes(extensions.get(ext + 4..ext + 8)?.try_into().ok()?) as usize;
-        match signature.as_slice() {
-            b"link" => return None,
-            // The end-of-index-entry extension holds the offset of the first extension.
-            b"EOIE" if size == 4 + HASH_LEN => {
-                let offset = u32::try_from(extensions_at).ok()?.to_be_bytes();
-                extensions.get_mut(ext + 8..ext + 12)?.copy_from_slice(&offset);
-            }
-            _ => {}
+    let mut extensions: Vec<&[u8]> = Vec::new();
+    let mut ext = at;
+    while ext + 8 <= body.len() {
+        let signature = body.get(ext..ext + 4)?;
+        let size = u32::from_be_bytes(body.get(ext + 4..ext + 8)?.try_into().ok()?) as usize;
+        match signature {
+            // A split index ("link") names a shared index written for its own format.
+            b"link" if format.v4 => return None,
+            b"EOIE" | b"IEOT" => {}
+            _ => extensions.push(body.get(ext..ext + 8 + size)?),
         }
         ext += 8 + size;
     }
-    if ext != extensions.len() {
+    if ext != body.len() {
         return None;
     }
-    out.extend_from_slice(&extensions);
+    let mut table = Vec::new();
+    if !blocks.is_empty() {
+        table.extend_from_slice(b"IEOT");
+        table.extend_from_slice(&u32::try_from(4 + 8 * blocks.len()).ok()?.to_be_bytes());
+        table.extend_from_slice(&1u32.to_be_bytes());
+        for (offset, entries) in &blocks {
+            table.extend_from_slice(&u32::try_from(*offset).ok()?.to_be_bytes());
+            table.extend_from_slice(&u32::try_from(*entries).ok()?.to_be_bytes());
+        }
+        extensions.insert(0, &table);
+    }
+    // Its hash covers the signature and size of every extension before it.
+    let headers: Vec<&[u8]> = extensions.iter().map(|e| &e[..8]).collect();
+    for extension in &extensions {
+        out.extend_from_slice(extension);
+    }
+    if format.end_of_entries {
+        out.extend_from_slice(b"EOIE");
+        out.extend_from_slice(&u32::try_from(4 + HASH_LEN).ok()?.to_be_bytes());
+        out.extend_from_slice(&u32::try_from(extensions_at).ok()?.to_be_bytes());
+        out.extend_from_slice(&sha1(&headers)?);
+    }
     Some(out)
 }
 
@@ -373,8 +448,8 @@ mod tests {
         let null = recode(
             &v2,
             Format {
-                v4: false,
                 skip_hash: true,
+                ..Format::default()
             },
         )
         .expect("recodes");
@@ -390,6 +465,7 @@ mod tests {
             Format {
                 v4: true,
                 skip_hash: true,
+                ..Format::default()
             },
         )
         .expect("recodes");
@@ -402,5 +478,14 @@ mod tests {
             None,
             "a wrong checksum is left alone"
         );
+    }
+
+    #[test]
+    fn entries_per_block_is_gits() {
+        assert_eq!(entries_per_block(4, 8), Some(2));
+        assert_eq!(entries_per_block(4, 9), Some(3));
+        assert_eq!(entries_per_block(4, 1), None, "one block: no table");
+        assert_eq!(entries_per_block(2, 3), Some(2));
+        assert_eq!(entries_per_block(0, 5), None, "per core: 10,000 entries a thread");
     }
 }

@@ -101,15 +101,25 @@ pub(super) fn start_of(manifest: &Manifest, state: &State, session: &Session) ->
             why: BaseFailure::BadAutoSetupMerge { value: value.clone() },
         });
     }
-    let remote_branch = crate::read::tracking::BaseBranch::Remote(crate::read::tracking::Upstream {
-        remote: remote.clone(),
-        merge: crate::names::branch_ref(&session.branch),
-    });
-    let from_remote = |commit: &String| Start {
-        from: StartFrom::Remote,
-        reference: remote_ref.clone(),
-        commit: commit.clone(),
-        upstream: tracking::upstream_for(&state.auto_setup_merge, Some(&remote_branch), &session.branch),
+    let remote_branch = crate::read::tracking::BaseBranch::Remote(crate::read::tracking::Upstream::new(
+        remote.clone(),
+        crate::names::branch_ref(&session.branch),
+    ));
+    let setting = tracking::Tracking {
+        merge: &state.auto_setup_merge,
+        rebase: state.auto_setup_rebase,
+    };
+    let unresolved = |why| Reason::BaseUnresolved {
+        base: session.base.clone(),
+        why,
+    };
+    let from_remote = |commit: &String| -> Result<Start, Reason> {
+        Ok(Start {
+            from: StartFrom::Remote,
+            reference: remote_ref.clone(),
+            commit: commit.clone(),
+            upstream: tracking::upstream_for(setting, Some(&remote_branch), &session.branch).map_err(unresolved)?,
+        })
     };
     // A killed apply may have made the branch from the remote one but not yet written its
     // upstream: still unmoved, still being created, it is finished as a remote start.
@@ -122,7 +132,7 @@ pub(super) fn start_of(manifest: &Manifest, state: &State, session: &Session) ->
         && b.upstream.is_none()
         && &b.commit == commit
     {
-        return Ok(from_remote(commit));
+        return from_remote(commit);
     }
     if let Some(b) = state.branches.get(&session.branch) {
         return Ok(Start {
@@ -133,18 +143,15 @@ pub(super) fn start_of(manifest: &Manifest, state: &State, session: &Session) ->
         });
     }
     if let Some(commit) = remote_commit {
-        return Ok(from_remote(commit));
+        return from_remote(commit);
     }
     match state.bases.get(&session.base) {
         Some(Ok(commit)) => Ok(Start {
             from: StartFrom::Base,
             reference: session.base.clone(),
             commit: commit.clone(),
-            upstream: tracking::upstream_for(
-                &state.auto_setup_merge,
-                state.base_branches.get(&session.base),
-                &session.branch,
-            ),
+            upstream: tracking::upstream_for(setting, state.base_branches.get(&session.base), &session.branch)
+                .map_err(unresolved)?,
         }),
         Some(Err(why)) => Err(Reason::BaseUnresolved {
             base: session.base.clone(),

@@ -30,6 +30,7 @@ use crate::manifest::Manifest;
 pub use crate::read::inspect::Integration;
 pub use crate::read::state::BaseFailure;
 use crate::read::state::State;
+pub use crate::read::tracking::Upstream;
 use crate::store::ownership::OwnedState;
 use declared::plan_declared;
 pub use declared::questions;

@@ -22,6 +22,7 @@ fn base_failure() -> BoxedStrategy<BaseFailure> {
         texts().prop_map(|refs| BaseFailure::Ambiguous { refs }),
         (text(), any::<bool>()).prop_map(|(reason, alternates_env)| BaseFailure::NotFound { reason, alternates_env }),
         text().prop_map(|value| BaseFailure::BadAutoSetupMerge { value }),
+        (text(), texts()).prop_map(|(reference, remotes)| BaseFailure::AmbiguousUpstream { reference, remotes }),
     ]
     .boxed()
 }
@@ -45,7 +46,14 @@ fn one_of(options: Vec<BoxedStrategy<Reason>>) -> BoxedStrategy<Reason> {
 
 fn start() -> impl Strategy<Value = Start> {
     let from = prop_oneof![Just(StartFrom::Local), Just(StartFrom::Remote), Just(StartFrom::Base)];
-    let upstream = proptest::option::of((text(), text()).prop_map(|(remote, merge)| Upstream { remote, merge }));
+    let upstream = proptest::option::of((text(), text(), texts(), any::<bool>()).prop_map(
+        |(remote, merge, also_merge, rebase)| Upstream {
+            remote,
+            merge,
+            also_merge,
+            rebase,
+        },
+    ));
     (from, text(), text(), upstream).prop_map(|(from, reference, commit, upstream)| Start {
         from,
         reference,

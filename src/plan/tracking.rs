@@ -1,30 +1,69 @@
 //! A new branch's upstream, decided as `git branch <new> <start>` decides it (branch.c's
 //! `setup_tracking`), so `git worktree add -b` and flowloom make the same `branch.*` config.
 
-use crate::read::tracking::{AutoSetupMerge, BaseBranch, Upstream};
+use crate::read::state::BaseFailure;
+use crate::read::tracking::{AutoSetupMerge, AutoSetupRebase, BaseBranch, Upstream};
+
+/// How a new branch gets its upstream: `branch.autoSetupMerge` and `branch.autoSetupRebase`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tracking<'a> {
+    pub merge: &'a AutoSetupMerge,
+    pub rebase: AutoSetupRebase,
+}
 
 /// The upstream of a new branch `branch` started from `base` (the branch the start point
 /// names, if any) under `setting`:
-/// - `true` (the default): a remote-tracking start point is tracked;
+/// - `true` (the default): a ref a remote's fetch refspec writes is tracked;
 /// - `always`: a local branch too (`remote = .`);
-/// - `simple`: a remote-tracking one only when it has the new branch's name;
-/// - `inherit`: the start branch's own upstream, if it is a local branch with one;
+/// - `simple`: a remote's one only when it has the new branch's name;
+/// - `inherit`: the start branch's own upstream (every `merge` of it), if it is a local
+///   branch with one;
 /// - `false`: nothing. A tag, a commit or an expression is never tracked.
-pub fn upstream_for(setting: &AutoSetupMerge, base: Option<&BaseBranch>, branch: &str) -> Option<Upstream> {
-    match (setting, base?) {
-        (AutoSetupMerge::True | AutoSetupMerge::Always, BaseBranch::Remote(upstream)) => Some(upstream.clone()),
+///
+/// `branch.autoSetupRebase` adds `rebase = true` (`local`: to a local start's upstream;
+/// `remote`: to the others, an inherited `remote = .` included, as git counts it).
+/// A ref more than one remote writes is refused where git would track it.
+pub fn upstream_for(
+    setting: Tracking<'_>,
+    base: Option<&BaseBranch>,
+    branch: &str,
+) -> Result<Option<Upstream>, BaseFailure> {
+    let Some(base) = base else { return Ok(None) };
+    let (upstream, local) = match (setting.merge, base) {
+        (
+            AutoSetupMerge::True | AutoSetupMerge::Always | AutoSetupMerge::Simple,
+            BaseBranch::TrackedByMany { reference, remotes },
+        ) => {
+            return Err(BaseFailure::AmbiguousUpstream {
+                reference: reference.clone(),
+                remotes: remotes.clone(),
+            });
+        }
+        (AutoSetupMerge::True | AutoSetupMerge::Always, BaseBranch::Remote(upstream)) => (upstream.clone(), false),
         (AutoSetupMerge::Simple, BaseBranch::Remote(upstream))
             if upstream.merge.strip_prefix("refs/heads/") == Some(branch) =>
         {
-            Some(upstream.clone())
+            (upstream.clone(), false)
         }
-        (AutoSetupMerge::Always, BaseBranch::Local { name, .. }) => Some(Upstream {
-            remote: ".".to_owned(),
-            merge: format!("refs/heads/{name}"),
-        }),
-        (AutoSetupMerge::Inherit, BaseBranch::Local { upstream, .. }) => upstream.clone(),
-        _ => None,
-    }
+        (AutoSetupMerge::Always, BaseBranch::Local { name, .. }) => {
+            (Upstream::new(".", format!("refs/heads/{name}")), true)
+        }
+        (
+            AutoSetupMerge::Inherit,
+            BaseBranch::Local {
+                upstream: Some(upstream),
+                ..
+            },
+        ) => (upstream.clone(), false),
+        _ => return Ok(None),
+    };
+    let rebase = match setting.rebase {
+        AutoSetupRebase::Never => false,
+        AutoSetupRebase::Local => local,
+        AutoSetupRebase::Remote => !local,
+        AutoSetupRebase::Always => true,
+    };
+    Ok(Some(Upstream { rebase, ..upstream }))
 }
 
 #[cfg(test)]
@@ -32,10 +71,15 @@ mod tests {
     use super::*;
 
     fn remote(branch: &str) -> BaseBranch {
-        BaseBranch::Remote(Upstream {
-            remote: "origin".into(),
-            merge: format!("refs/heads/{branch}"),
-        })
+        BaseBranch::Remote(Upstream::new("origin", format!("refs/heads/{branch}")))
+    }
+
+    fn upstream_for(setting: &AutoSetupMerge, base: Option<&BaseBranch>, branch: &str) -> Option<Upstream> {
+        let tracking = Tracking {
+            merge: setting,
+            rebase: AutoSetupRebase::Never,
+        };
+        super::upstream_for(tracking, base, branch).expect("not ambiguous")
     }
 
     fn local(upstream: Option<Upstream>) -> BaseBranch {
@@ -48,12 +92,7 @@ mod tests {
     #[test]
     fn upstream_follows_auto_setup_merge_as_git_branch_does() {
         use AutoSetupMerge::*;
-        let up = |remote: &str, merge: &str| {
-            Some(Upstream {
-                remote: remote.into(),
-                merge: merge.into(),
-            })
-        };
+        let up = |remote: &str, merge: &str| Some(Upstream::new(remote, merge));
         let origin_develop = up("origin", "refs/heads/develop");
         assert_eq!(upstream_for(&True, Some(&remote("develop")), "x"), origin_develop);
         assert_eq!(upstream_for(&True, Some(&local(origin_develop.clone())), "x"), None);
@@ -73,5 +112,55 @@ mod tests {
             origin_develop
         );
         assert_eq!(upstream_for(&Inherit, Some(&remote("develop")), "x"), None);
+    }
+
+    #[test]
+    fn rebase_follows_auto_setup_rebase_and_many_remotes_are_refused() {
+        let with = |merge: &'static AutoSetupMerge, rebase, base: &BaseBranch| {
+            super::upstream_for(Tracking { merge, rebase }, Some(base), "x")
+                .expect("one remote")
+                .map(|u| u.rebase)
+        };
+        let origin = remote("develop");
+        let feat = local(Some(Upstream::new(".", "refs/heads/main")));
+        assert_eq!(
+            with(&AutoSetupMerge::True, AutoSetupRebase::Remote, &origin),
+            Some(true)
+        );
+        assert_eq!(
+            with(&AutoSetupMerge::True, AutoSetupRebase::Local, &origin),
+            Some(false)
+        );
+        assert_eq!(with(&AutoSetupMerge::Always, AutoSetupRebase::Local, &feat), Some(true));
+        assert_eq!(
+            with(&AutoSetupMerge::Always, AutoSetupRebase::Remote, &feat),
+            Some(false)
+        );
+        // An inherited `remote = .` is a remote to git's `should_setup_rebase`.
+        assert_eq!(
+            with(&AutoSetupMerge::Inherit, AutoSetupRebase::Remote, &feat),
+            Some(true)
+        );
+        assert_eq!(
+            with(&AutoSetupMerge::Inherit, AutoSetupRebase::Local, &feat),
+            Some(false)
+        );
+        let many = BaseBranch::TrackedByMany {
+            reference: "refs/remotes/origin/main".into(),
+            remotes: vec!["origin".into(), "two".into()],
+        };
+        let tracking = |merge| Tracking {
+            merge,
+            rebase: AutoSetupRebase::Never,
+        };
+        assert!(super::upstream_for(tracking(&AutoSetupMerge::True), Some(&many), "x").is_err());
+        assert_eq!(
+            super::upstream_for(tracking(&AutoSetupMerge::False), Some(&many), "x"),
+            Ok(None)
+        );
+        assert_eq!(
+            super::upstream_for(tracking(&AutoSetupMerge::Inherit), Some(&many), "x"),
+            Ok(None)
+        );
     }
 }

@@ -43,6 +43,8 @@ pub struct State {
     pub base_branches: BTreeMap<String, crate::read::tracking::BaseBranch>,
     /// `branch.autoSetupMerge`.
     pub auto_setup_merge: crate::read::tracking::AutoSetupMerge,
+    /// `branch.autoSetupRebase`.
+    pub auto_setup_rebase: crate::read::tracking::AutoSetupRebase,
     /// The ownership record (SPEC §3).
     pub owned: Record,
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
@@ -291,21 +293,28 @@ impl State {
                 state.remote_branches.insert(remote_ref, id);
             }
         }
-        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
-        bases.extend(state.owned.sessions.iter().map(|o| o.base.as_str()));
-        bases.insert(manifest.defaults.base.as_str());
-        for spec in bases {
-            state.bases.insert(spec.to_owned(), resolve_base(repo, spec));
-            if let Some(branch) = crate::read::tracking::base_branch(repo, spec) {
-                state.base_branches.insert(spec.to_owned(), branch);
-            }
-        }
-        state.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
+        state.read_bases(repo, manifest);
         if let Ok(cwd) = start_dir.canonicalize() {
             let registered = state.worktrees.keys().chain(state.elsewhere.keys());
             state.current_worktree = registered.into_iter().find(|p| cwd.starts_with(p)).cloned();
         }
         Ok(state)
+    }
+
+    /// Every base a session names (and the default), resolved as git resolves it, the branch
+    /// each names, and the settings that make a new branch's upstream.
+    fn read_bases(&mut self, repo: &gix::Repository, manifest: &Manifest) {
+        let mut bases: BTreeSet<&str> = manifest.sessions.values().map(|s| s.base.as_str()).collect();
+        bases.extend(self.owned.sessions.iter().map(|o| o.base.as_str()));
+        bases.insert(manifest.defaults.base.as_str());
+        for spec in bases {
+            self.bases.insert(spec.to_owned(), resolve_base(repo, spec));
+            if let Some(branch) = crate::read::tracking::base_branch(repo, spec) {
+                self.base_branches.insert(spec.to_owned(), branch);
+            }
+        }
+        self.auto_setup_merge = crate::read::tracking::auto_setup_merge(repo);
+        self.auto_setup_rebase = crate::read::tracking::auto_setup_rebase(repo);
     }
 
     /// Registrations inside the root are in scope; the others only make their branch
@@ -1049,10 +1058,18 @@ pub(crate) fn upstream_of(repo: &gix::Repository, name: &gix::refs::FullNameRef)
 /// expands to more than one ref (a tag and a branch, say) is refused as git refuses it
 /// (`fatal: ambiguous object name`), anything else resolved to its commit.
 fn resolve_base(repo: &gix::Repository, spec: &str) -> Result<String, BaseFailure> {
-    let refs = crate::read::tracking::refs_named(repo, spec);
+    let named = crate::read::tracking::expand_branch_marks(repo, spec);
+    let refs = crate::read::tracking::refs_named(repo, named.as_deref().unwrap_or(spec));
     if refs.len() > 1 {
         return Err(BaseFailure::Ambiguous { refs });
     }
+    // A branch whose name is a whole object id: `git branch` starts from the branch (its
+    // `dwim_ref`), where a plain revision reads the name as the id.
+    let full_id = spec.len() == repo.object_hash().len_in_hex() && spec.bytes().all(|b| b.is_ascii_hexdigit());
+    let spec = match refs.as_slice() {
+        [only] if full_id => only.as_str(),
+        _ => spec,
+    };
     repo.rev_parse_single(crate::names::commit_spec(spec).as_str())
         .map(|id| id.to_string())
         .map_err(|e| BaseFailure::NotFound {
@@ -1074,6 +1091,9 @@ pub enum BaseFailure {
     NotFound { reason: String, alternates_env: bool },
     /// `branch.autoSetupMerge` holds a value git refuses, so no branch is made from any base.
     BadAutoSetupMerge { value: String },
+    /// The base is a ref the fetch refspecs of more than one remote write: git cannot pick
+    /// the new branch's upstream and refuses (`not tracking: ambiguous information for ref`).
+    AmbiguousUpstream { reference: String, remotes: Vec<String> },
 }
 
 /// What a branch's work is checked against (SPEC §7): its base's commit and its upstream's.

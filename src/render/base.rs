@@ -26,10 +26,16 @@ fn failure_text(why: &BaseFailure) -> String {
         BaseFailure::BadAutoSetupMerge { value } => format!(
             "branch.autoSetupMerge is `{value}`, which git refuses (bad boolean config value); {AUTO_SETUP_MERGE_VALUES}"
         ),
+        BaseFailure::AmbiguousUpstream { reference, remotes } => format!(
+            "{reference} is fetched into by the remotes {}, so git cannot pick the new branch's upstream and refuses it too \
+             (not tracking: ambiguous information); {UPSTREAM_FIX}",
+            remotes.join(" and ")
+        ),
     }
 }
 
 const AUTO_SETUP_MERGE_VALUES: &str = "set it to true, false, always, inherit or simple";
+const UPSTREAM_FIX: &str = "give each remote's `fetch` refspec its own destination, or set branch.autoSetupMerge false";
 
 /// The diagnostic's words for session `session` whose base `base` (shown shortened) fails:
 /// its message, the label on the base where the manifest writes it, and how to fix it.
@@ -70,6 +76,15 @@ pub fn diagnostic(session: &str, base: &str, why: &BaseFailure, written: bool, d
             ),
             label: None,
             help: format!("{AUTO_SETUP_MERGE_VALUES}: git config branch.autoSetupMerge true"),
+        },
+        BaseFailure::AmbiguousUpstream { reference, remotes } => Diagnostic {
+            message: format!(
+                "session `{session}`: no branch can be made from `{base}`: the remotes {} all fetch into {reference}, \
+                 so git cannot pick its upstream (not tracking: ambiguous information)",
+                remotes.join(" and ")
+            ),
+            label: Some(format!("fetched into by {}", remotes.join(" and "))),
+            help: UPSTREAM_FIX.to_owned(),
         },
     }
 }

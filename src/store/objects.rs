@@ -6,13 +6,30 @@
 //! an `info/alternates` of its own: the variable's folders, then the repository's own
 //! alternates. Nothing of the repository's own files changes, except that missing fan-out
 //! folders of `objects/` are made (git makes them as it writes objects).
+//!
+//! Each variable's value gets its own folder, so they would pile up: a run that uses one
+//! holds a shared lock on its `in-use` file for as long as it runs (and stamps the file's
+//! time), and removes the folders of other values nobody holds and nobody used for
+//! [`UNUSED_FOR`], each under an exclusive lock on its `in-use` file. A run that finds its
+//! `in-use` file removed under it (a pruner got there first) makes its folder again.
 
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use crate::error::RepoError;
 
 const VARIABLE: &str = "GIT_ALTERNATE_OBJECT_DIRECTORIES";
+/// flowloom's object folders start with this (`objects-<key>`).
+const PREFIX: &str = "objects-";
+/// The file a run that uses a folder holds a shared lock on.
+const IN_USE: &str = "in-use";
+/// Another value's folder nobody used for this long is removed.
+pub const UNUSED_FOR: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The `in-use` files this process holds, locked until it exits.
+static HELD: std::sync::Mutex<Vec<std::fs::File>> = std::sync::Mutex::new(Vec::new());
 
 /// Makes `repo` (and any repository made from it on another thread) read the objects of
 /// the folders `GIT_ALTERNATE_OBJECT_DIRECTORIES` names, as git reads them: separated by
@@ -52,13 +69,12 @@ pub fn honour_environment(repo: &mut gix::Repository) -> Result<(), RepoError> {
         }
     }
     let listing = alternates_file(&folders);
-    let dir = repo
-        .common_dir()
-        .join(crate::names::STATE_DIR)
-        .join(format!("objects-{:016x}", key(&real, &listing)));
-    if build(&dir, &real, &listing).is_err() {
+    let state = repo.common_dir().join(crate::names::STATE_DIR);
+    let dir = state.join(format!("{PREFIX}{:016x}", key(&real, &listing)));
+    if hold(&dir).and_then(|()| build(&dir, &real, &listing)).is_err() {
         return Ok(());
     }
+    prune(&state, &dir);
     let replacements: Vec<_> = repo.objects.store_ref().replacements().collect();
     let store = gix::odb::Store::at_opts(
         dir.clone(),
@@ -196,6 +212,70 @@ fn build(dir: &Path, real: &Path, listing: &[u8]) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Takes a shared lock on `dir`'s `in-use` file for the rest of the run (making `dir`
+/// where missing) and stamps its time: no pruner removes `dir` while it is held. A file
+/// removed between its opening and its locking was a pruner's: open it again.
+fn hold(dir: &Path) -> std::io::Result<()> {
+    for _ in 0..8 {
+        for folder in crate::fsutil::shared::missing_folders(dir).into_iter().rev() {
+            match std::fs::create_dir(&folder) {
+                Ok(()) => crate::fsutil::shared::adjust(&folder),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let path = dir.join(IN_USE);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        file.lock_shared()?;
+        let held = file.metadata()?;
+        let current = std::fs::symlink_metadata(&path).ok();
+        if current.is_some_and(|m| (m.dev(), m.ino()) == (held.dev(), held.ino())) {
+            crate::fsutil::shared::adjust(&path);
+            file.set_modified(SystemTime::now())?;
+            HELD.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(file);
+            return Ok(());
+        }
+    }
+    Err(std::io::Error::other("flowloom's object folder kept being removed"))
+}
+
+/// Removes the object folders in `state` other than `mine` that no run holds and none
+/// used for [`UNUSED_FOR`]: each under an exclusive lock on its `in-use` file (a folder
+/// without one, left by an older flowloom, gets one now and waits its turn). Their
+/// symlinks are removed, never what they point to. Failures leave a folder for next time.
+fn prune(state: &Path, mine: &Path) {
+    let Ok(entries) = std::fs::read_dir(state) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let dir = entry.path();
+        let ours = entry.file_name().to_str().is_some_and(|n| n.starts_with(PREFIX));
+        if !ours || dir == mine || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(IN_USE))
+        else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue; // another run uses it
+        }
+        let used = file
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or_else(|_| SystemTime::now());
+        if SystemTime::now()
+            .duration_since(used)
+            .is_ok_and(|age| age >= UNUSED_FOR)
+        {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 /// A symlink at `at` to `target`, unless one is there already.

@@ -45,33 +45,33 @@ const WORKTREE: &str = "sessions/shell-instance-x";
 const ONE_SESSION: &str = "[sessions.x]\n";
 
 /// One row of the table.
-struct Case {
-    name: &'static str,
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
     /// Builds the repository `<side>/repo` (its main worktree) and anything beside it in
     /// `<side>`, with the hermetic git of [`TestEnv`] (`env.repo` is `<side>/repo`).
-    setup: fn(&TestEnv),
+    pub(crate) setup: fn(&TestEnv),
     /// The manifest written to `<side>/repo/flowloom.toml` (left untracked).
-    manifest: &'static str,
+    pub(crate) manifest: &'static str,
     /// The start point given to `git worktree add`.
-    base: &'static str,
+    pub(crate) base: &'static str,
     /// Environment variables for both `git worktree add` and `flowloom apply`; `{side}` in a
     /// value is replaced by the absolute side folder. The observations run without them, as
     /// a user who `cd`s into the new worktree would.
-    env: &'static [(&'static str, &'static str)],
+    pub(crate) env: &'static [(&'static str, &'static str)],
     /// The umask both `git worktree add` and `flowloom apply` run under (the set-up runs
     /// under the test's own); `None` keeps the test's.
-    umask: Option<&'static str>,
+    pub(crate) umask: Option<&'static str>,
     /// The oldest git (major, minor) that can set this row up; older gits skip it with a note.
-    min_git: Option<(u32, u32)>,
+    pub(crate) min_git: Option<(u32, u32)>,
     /// Why this row differs today; `None` for rows that must match.
-    known: Option<&'static str>,
+    pub(crate) known: Option<&'static str>,
     /// A repository git refuses (`git worktree add` fails): flowloom must refuse it too, exit
     /// 1 with a message containing this text, and leave every file of the side folder as it
     /// was.
-    refused: Option<&'static str>,
+    pub(crate) refused: Option<&'static str>,
 }
 
-const ROW: Case = Case {
+pub(crate) const ROW: Case = Case {
     name: "",
     setup: plain,
     manifest: ONE_SESSION,
@@ -525,9 +525,14 @@ const CASES: &[Case] = &[
 
 #[test]
 fn differential_git_worktree_add_is_the_oracle() {
+    run_table(CASES);
+}
+
+/// Runs every row of `cases` (see the module's comment) and fails with each row's problem.
+pub(crate) fn run_table(cases: &[Case]) {
     let git_version = git_version();
     let mut failures = Vec::new();
-    for case in CASES {
+    for case in cases {
         if let Some((major, minor)) = case.min_git
             && git_version < (major, minor)
         {
@@ -874,6 +879,9 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         index.get(at + 8..at + 8 + size).map(esc)
     });
     seen.insert("index untracked cache".into(), untracked.unwrap_or("(none)".into()));
+    for (what, value) in index_extensions(&index) {
+        seen.insert(what, value);
+    }
     seen.insert(
         "admin folder name".into(),
         admin.file_name().map(|n| esc(n.as_bytes())).unwrap_or_default(),
@@ -913,6 +921,62 @@ fn observe(env: &TestEnv, side: &Path) -> BTreeMap<String, String> {
         .unwrap_or("(not listed)");
     seen.insert("git worktree list".into(), entry.trim().replace('\n', "; "));
     normalize(seen, side)
+}
+
+/// The index's extensions but the cache tree (`TREE`, which git's `reset --hard` adds and
+/// flowloom does not): their signatures in order, the offset table (`IEOT`) whole, and the
+/// end-of-entries extension (`EOIE`) as its offset and whether its hash is right.
+fn index_extensions(index: &[u8]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(body) = index.len().checked_sub(20).map(|end| &index[..end]) else {
+        return out;
+    };
+    let word = |at: usize| {
+        body.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let Some(end) = body.windows(4).rposition(|w| w == b"EOIE").and_then(|at| {
+        // The end-of-entries extension says where the extensions start; without one, they are
+        // found from the end: none of git's rows writes others without it and the cache tree.
+        word(at + 8).filter(|_| body.len() == at + 8 + 24)
+    }) else {
+        out.push(("index extensions".into(), "(no EOIE: not listed)".into()));
+        return out;
+    };
+    let mut at = end;
+    let mut names = Vec::new();
+    let mut headers = Vec::new();
+    while at + 8 <= body.len() {
+        let Some(size) = word(at + 4) else { break };
+        let signature = String::from_utf8_lossy(&body[at..at + 4]).into_owned();
+        match signature.as_str() {
+            "IEOT" => out.push((
+                "index IEOT".into(),
+                esc(body.get(at + 8..at + 8 + size).unwrap_or_default()),
+            )),
+            "EOIE" => {
+                let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+                hasher.update(&headers);
+                let digest = hasher
+                    .try_finalize()
+                    .map(|id| id.as_bytes().to_vec())
+                    .unwrap_or_default();
+                let valid = body.get(at + 12..at + 32) == Some(&digest[..]);
+                out.push((
+                    "index EOIE".into(),
+                    format!("offset {end}, hash {}", if valid { "right" } else { "wrong" }),
+                ));
+            }
+            _ => {}
+        }
+        if signature != "TREE" {
+            names.push(signature);
+        }
+        headers.extend_from_slice(&body[at..at + 8]);
+        at += 8 + size;
+    }
+    out.push(("index extensions".into(), names.join(" ")));
+    out
 }
 
 /// `cmd` run by `sh` under `umask` (the same program, arguments, folder and environment).
@@ -1097,12 +1161,12 @@ fn git_version() -> (u32, u32) {
 
 // ---- set-ups ---------------------------------------------------------------------------
 
-fn side(env: &TestEnv) -> PathBuf {
+pub(crate) fn side(env: &TestEnv) -> PathBuf {
     env.repo.parent().expect("side folder").to_path_buf()
 }
 
 /// `git init` of `<side>/<name>` on `branch`, with `extra` options.
-fn init(env: &TestEnv, name: &str, branch: &str, extra: &[&str]) {
+pub(crate) fn init(env: &TestEnv, name: &str, branch: &str, extra: &[&str]) {
     let mut args = vec!["init", "-q", "-b", branch];
     args.extend_from_slice(extra);
     args.push(name);
@@ -1110,26 +1174,26 @@ fn init(env: &TestEnv, name: &str, branch: &str, extra: &[&str]) {
 }
 
 /// The files every row starts from.
-fn seed(env: &TestEnv) {
+pub(crate) fn seed(env: &TestEnv) {
     env.write("README.md", "hello\n");
     env.write("src/lib.rs", "pub fn f() {}\n");
 }
 
-fn write_bytes(env: &TestEnv, rel: &[u8], bytes: &[u8]) {
+pub(crate) fn write_bytes(env: &TestEnv, rel: &[u8], bytes: &[u8]) {
     let path = env.repo.join(OsStr::from_bytes(rel));
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(path, bytes).expect("write");
 }
 
-fn chmod(env: &TestEnv, rel: &str, mode: u32) {
+pub(crate) fn chmod(env: &TestEnv, rel: &str, mode: u32) {
     std::fs::set_permissions(env.path(rel), std::fs::Permissions::from_mode(mode)).expect("chmod");
 }
 
-fn config(env: &TestEnv, key: &str, value: &str) {
+pub(crate) fn config(env: &TestEnv, key: &str, value: &str) {
     env.git(&["config", key, value]);
 }
 
-fn plain(env: &TestEnv) {
+pub(crate) fn plain(env: &TestEnv) {
     init(env, "repo", "main", &[]);
     seed(env);
     env.commit("initial");
@@ -1523,7 +1587,7 @@ fn submodule(env: &TestEnv) {
 }
 
 /// Moves `<side>/repo` to `<side>/origin`, to clone it back as `repo`.
-fn as_origin(env: &TestEnv) -> PathBuf {
+pub(crate) fn as_origin(env: &TestEnv) -> PathBuf {
     let origin = side(env).join("origin");
     std::fs::rename(&env.repo, &origin).expect("rename");
     origin
@@ -1657,7 +1721,7 @@ fn include_if_main_gitdir_worktree_config(env: &TestEnv) {
 }
 
 /// A clone of `<side>/origin`: `main` tracks `origin/main`.
-fn cloned(env: &TestEnv) {
+pub(crate) fn cloned(env: &TestEnv) {
     plain(env);
     as_origin(env);
     env.git_in(&side(env), &["clone", "-q", "origin", "repo"]);
@@ -1741,7 +1805,7 @@ fn message_regex(env: &TestEnv) {
 
 /// Appends `text` to the repository's own `config` (git refuses to edit a repository whose
 /// format it refuses, so the file is written directly).
-fn append_config(env: &TestEnv, text: &str) {
+pub(crate) fn append_config(env: &TestEnv, text: &str) {
     let path = env.repo.join(".git/config");
     let mut config = std::fs::read_to_string(&path).expect("config");
     config.push_str(text);

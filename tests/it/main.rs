@@ -16,6 +16,7 @@ mod escape4;
 mod escapes;
 mod examples;
 mod fidelity;
+mod fidelity4;
 mod finished;
 mod first_use;
 mod hostile;

@@ -1,0 +1,398 @@
+//! More rows against `git worktree add` (issue 17, "Git fidelity"), run by the harness of
+//! [`crate::differential`]: what a new branch's upstream is made of (`@{u}`, `@{-1}`, `@`,
+//! fetch refspecs of every shape, `branch.autoSetupRebase`, `inherit` of several `merge`
+//! values), which ref a name starts from, and the index extensions git adds for
+//! `index.threads` and friends. Each row is one repository nobody here shaped for flowloom.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::common::TestEnv;
+use crate::differential::{Case, ROW, cloned, config, plain, run_table};
+
+const ON_ORIGIN_MAIN: &str = "[sessions.x]\nbase = \"origin/main\"\n";
+
+const CASES: &[Case] = &[
+    Case {
+        name: "base @{u} (HEAD's upstream): tracks it, as git resolves the mark",
+        setup: cloned,
+        manifest: "[sessions.x]\nbase = \"@{u}\"\n",
+        base: "@{u}",
+        ..ROW
+    },
+    Case {
+        name: "base main@{upstream}: tracks origin/main",
+        setup: cloned,
+        manifest: "[sessions.x]\nbase = \"main@{upstream}\"\n",
+        base: "main@{upstream}",
+        ..ROW
+    },
+    Case {
+        name: "base @{-1} with branch.autoSetupMerge=always: tracks the branch checked out before",
+        setup: previous_branch_always,
+        manifest: "[sessions.x]\nbase = \"@{-1}\"\n",
+        base: "@{-1}",
+        ..ROW
+    },
+    Case {
+        name: "base @ with branch.autoSetupMerge=always: tracks HEAD's branch",
+        setup: cloned_always,
+        manifest: "[sessions.x]\nbase = \"@\"\n",
+        base: "@",
+        ..ROW
+    },
+    Case {
+        name: "a fetch refspec into refs/remotes/up/* for remote origin: base up/main tracks origin's main",
+        setup: refspec_elsewhere,
+        manifest: "[sessions.x]\nbase = \"up/main\"\n",
+        base: "up/main",
+        ..ROW
+    },
+    Case {
+        name: "a fetch refspec outside refs/remotes (refs/mirror/*): base refs/mirror/main tracks origin's main",
+        setup: refspec_outside_remotes,
+        manifest: "[sessions.x]\nbase = \"refs/mirror/main\"\n",
+        base: "refs/mirror/main",
+        ..ROW
+    },
+    Case {
+        name: "a remote-tracking-looking ref no remote fetches (refs/remotes/stray/main): no upstream",
+        setup: stray_remote_ref,
+        manifest: "[sessions.x]\nbase = \"stray/main\"\n",
+        base: "stray/main",
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupRebase=always, base origin/main: rebase = true",
+        setup: rebase_always,
+        manifest: ON_ORIGIN_MAIN,
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupRebase=remote, base origin/main: rebase = true",
+        setup: rebase_remote,
+        manifest: ON_ORIGIN_MAIN,
+        base: "origin/main",
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupRebase=local, autoSetupMerge=always, base main: rebase = true",
+        setup: rebase_local_always,
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupRebase=remote, autoSetupMerge=always, base main (local): no rebase",
+        setup: rebase_remote_always,
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupMerge=inherit from a branch with two merge values: both copied",
+        setup: inherit_two_merges,
+        ..ROW
+    },
+    Case {
+        name: "branch.autoSetupMerge=inherit from a branch tracking a local one, autoSetupRebase=remote: rebase (git counts `.` as a remote)",
+        setup: inherit_local_upstream,
+        manifest: "[sessions.x]\nbase = \"local2\"\n",
+        base: "local2",
+        ..ROW
+    },
+    Case {
+        name: "a branch named as a whole commit id: git branch starts from the branch",
+        setup: branch_named_like_an_id,
+        manifest: "[sessions.x]\nbase = \"768807744b50017b205f3cd54c928381244fd850\"\n",
+        base: "768807744b50017b205f3cd54c928381244fd850",
+        ..ROW
+    },
+];
+
+const INDEX_CASES: &[Case] = &[
+    Case {
+        name: "index.threads=4 (offset table of 4 blocks, end-of-entries extension)",
+        setup: threads_4,
+        ..ROW
+    },
+    Case {
+        name: "index.threads=3 with index.version=4 (each block's path compression starts afresh)",
+        setup: threads_3_v4,
+        ..ROW
+    },
+    Case {
+        name: "index.recordEndOfIndexEntries=true alone (no table)",
+        setup: end_of_entries_only,
+        ..ROW
+    },
+    Case {
+        name: "index.threads=true (one per core: no table below 10,000 entries a thread; the end extension)",
+        setup: threads_true,
+        ..ROW
+    },
+    Case {
+        name: "index.recordOffsetTable=true without index.threads (one thread: nothing)",
+        setup: offset_table_alone,
+        ..ROW
+    },
+    Case {
+        name: "feature.manyFiles with index.threads=2 (format 4, untracked cache, table, end, null trailer)",
+        setup: many_files_threads,
+        ..ROW
+    },
+    Case {
+        name: "core.splitIndex=true",
+        setup: split_index,
+        known: Some(
+            "flowloom writes the whole index where git writes a split one (`link` and a sharedindex file); \
+             git reads the whole one and splits it at its next write",
+        ),
+        ..ROW
+    },
+];
+
+#[test]
+fn upstreams_and_start_points_as_git_makes_them() {
+    run_table(CASES);
+}
+
+#[test]
+fn index_extensions_as_git_writes_them() {
+    run_table(INDEX_CASES);
+}
+
+/// Two remotes whose fetch refspecs both write `refs/remotes/origin/*`: `git worktree add -b`
+/// fails (`fatal: not tracking: ambiguous information for ref`), leaving its branch behind;
+/// flowloom refuses that session before it makes anything, and says why.
+#[test]
+fn a_ref_two_remotes_fetch_into_is_refused_as_git_refuses_it() {
+    let mut env = TestEnv::empty();
+    env.repo = env.tmp.path().join("side").join("repo");
+    std::fs::create_dir_all(env.repo.parent().expect("side")).expect("side");
+    cloned(&env);
+    env.git(&["remote", "add", "two", "../origin"]);
+    env.git(&["config", "remote.two.fetch", "+refs/heads/*:refs/remotes/origin/*"]);
+    let git = env.git_output(
+        &env.repo,
+        &["worktree", "add", "-q", "-b", "probe", "../probe", "origin/main"],
+    );
+    assert!(!git.status.success(), "git took it: the set-up is wrong");
+
+    env.manifest(ON_ORIGIN_MAIN);
+    let out = env
+        .flowloom_in(&env.repo)
+        .args(["apply", "--yes"])
+        .output()
+        .expect("run");
+    let said = String::from_utf8_lossy(&out.stderr)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace(" │", "");
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("ambiguous information") && said.contains("origin and two"),
+        "{said}"
+    );
+    let branch = env.git_output(&env.repo, &["rev-parse", "--verify", "-q", "refs/heads/session/x"]);
+    assert!(!branch.status.success(), "the branch was made");
+    assert!(
+        !env.repo.join("sessions/shell-instance-x").exists(),
+        "the worktree was made"
+    );
+}
+
+fn cloned_always(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "always");
+}
+
+/// `other` checked out, then `main` again: `@{-1}` is `other`.
+fn previous_branch_always(env: &TestEnv) {
+    cloned_always(env);
+    env.git(&["checkout", "-q", "-b", "other"]);
+    env.git(&["checkout", "-q", "main"]);
+}
+
+fn refspec_elsewhere(env: &TestEnv) {
+    cloned(env);
+    config(env, "remote.origin.fetch", "+refs/heads/*:refs/remotes/up/*");
+    env.git(&["fetch", "-q", "origin"]);
+}
+
+fn refspec_outside_remotes(env: &TestEnv) {
+    cloned(env);
+    config(env, "remote.origin.fetch", "+refs/heads/*:refs/mirror/*");
+    env.git(&["fetch", "-q", "origin"]);
+}
+
+fn stray_remote_ref(env: &TestEnv) {
+    cloned(env);
+    env.git(&["update-ref", "refs/remotes/stray/main", "HEAD"]);
+}
+
+fn rebase_always(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupRebase", "always");
+}
+
+fn rebase_remote(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupRebase", "remote");
+}
+
+fn rebase_local_always(env: &TestEnv) {
+    cloned_always(env);
+    config(env, "branch.autoSetupRebase", "local");
+}
+
+fn rebase_remote_always(env: &TestEnv) {
+    cloned_always(env);
+    config(env, "branch.autoSetupRebase", "remote");
+}
+
+fn inherit_two_merges(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "inherit");
+    env.git(&["config", "--add", "branch.main.merge", "refs/heads/other"]);
+}
+
+fn inherit_local_upstream(env: &TestEnv) {
+    cloned(env);
+    config(env, "branch.autoSetupMerge", "inherit");
+    config(env, "branch.autoSetupRebase", "remote");
+    env.git(&["branch", "-q", "--track", "local2", "main"]);
+}
+
+/// A branch named as the first commit's id (fixed: the set-up is hermetic), at the second
+/// commit; `main` back at the first: git takes the branch, a revision parser the commit.
+fn branch_named_like_an_id(env: &TestEnv) {
+    plain(env);
+    env.write("second.txt", "2\n");
+    env.commit("second");
+    env.git(&["branch", "768807744b50017b205f3cd54c928381244fd850", "HEAD"]);
+    env.git(&["reset", "-q", "--hard", "HEAD~1"]);
+}
+
+/// Eight files in eight folders, for tables of several blocks.
+fn eight_files(env: &TestEnv) {
+    plain(env);
+    for name in ["a", "b", "c", "d", "e", "f"] {
+        env.write(&format!("dir-{name}/file.txt"), name);
+    }
+    env.commit("more files");
+}
+
+fn threads_4(env: &TestEnv) {
+    eight_files(env);
+    config(env, "index.threads", "4");
+}
+
+fn threads_3_v4(env: &TestEnv) {
+    eight_files(env);
+    config(env, "index.threads", "3");
+    config(env, "index.version", "4");
+}
+
+fn end_of_entries_only(env: &TestEnv) {
+    eight_files(env);
+    config(env, "index.recordEndOfIndexEntries", "true");
+}
+
+fn threads_true(env: &TestEnv) {
+    eight_files(env);
+    config(env, "index.threads", "true");
+}
+
+fn offset_table_alone(env: &TestEnv) {
+    eight_files(env);
+    config(env, "index.recordOffsetTable", "true");
+}
+
+fn many_files_threads(env: &TestEnv) {
+    eight_files(env);
+    config(env, "feature.manyFiles", "true");
+    config(env, "index.threads", "2");
+}
+
+fn split_index(env: &TestEnv) {
+    eight_files(env);
+    config(env, "core.splitIndex", "true");
+}
+
+/// `GIT_ALTERNATE_OBJECT_DIRECTORIES` gives each value its own `objects-<key>` folder in
+/// `.git/flowloom/`: a run removes the others that no running flowloom holds and nobody used
+/// for a day, never one another run holds, never what their symlinks point to.
+#[test]
+fn object_folders_of_other_values_are_pruned_when_nobody_uses_them() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.x]\n");
+    let other = env.tmp.path().join("other.git");
+    env.git_in(env.tmp.path(), &["init", "-q", "--bare", "other.git"]);
+    let state = env.path(".git/flowloom");
+    let pack = env.path(".git/objects/pack");
+    let old = SystemTime::now() - Duration::from_secs(2 * 24 * 60 * 60);
+    let folder = |name: &str, used: SystemTime| -> std::fs::File {
+        let dir = state.join(name);
+        std::fs::create_dir_all(dir.join("info")).expect("folder");
+        std::fs::write(dir.join("info/alternates"), "/nowhere\n").expect("alternates");
+        std::os::unix::fs::symlink(&pack, dir.join("pack")).expect("symlink");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("in-use"))
+            .expect("in-use");
+        file.set_modified(used).expect("stamp");
+        file
+    };
+    folder("objects-00000000000000aa", old);
+    folder("objects-00000000000000bb", SystemTime::now());
+    let held = folder("objects-00000000000000cc", old);
+    held.lock_shared().expect("hold it as a running flowloom would");
+
+    let plan = |env: &TestEnv| {
+        let out = env
+            .flowloom_in(&env.repo)
+            .env("GIT_ALTERNATE_OBJECT_DIRECTORIES", other.join("objects"))
+            .arg("plan")
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    plan(&env);
+    let names = |state: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(state)
+            .expect("state")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("objects-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let after = names(&state);
+    assert!(
+        !after.contains(&"objects-00000000000000aa".to_owned()),
+        "unused for two days: {after:?}"
+    );
+    assert!(
+        after.contains(&"objects-00000000000000bb".to_owned()),
+        "used today: {after:?}"
+    );
+    assert!(
+        after.contains(&"objects-00000000000000cc".to_owned()),
+        "held by a run: {after:?}"
+    );
+    assert_eq!(after.len(), 3, "this run's own folder too: {after:?}");
+    assert!(
+        pack.is_dir(),
+        "the repository's pack folder, a symlink's target, is kept"
+    );
+
+    drop(held);
+    plan(&env);
+    let after = names(&state);
+    assert!(
+        !after.contains(&"objects-00000000000000cc".to_owned()),
+        "released, unused: {after:?}"
+    );
+    assert_eq!(after.len(), 2, "{after:?}");
+}

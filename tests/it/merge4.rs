@@ -65,6 +65,9 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A reflog case: the base, what makes it checked out, `merge`'s arguments, `HEAD`'s reflog.
+type Case<'a> = (&'a str, &'a dyn Fn(&TestEnv), &'a [&'a str], &'a str);
+
 fn last_line(text: &str) -> String {
     text.lines().last().unwrap_or_default().to_owned()
 }
@@ -79,7 +82,7 @@ fn the_reflog_of_head_gets_the_entry_git_writes() {
         env.git(&["worktree", "add", "-q", dev.to_str().expect("utf8"), "develop"]);
     };
     let none = |_: &TestEnv| {};
-    let cases: [(&str, &dyn Fn(&TestEnv), &[&str], &str); 3] = [
+    let cases: [Case<'_>; 3] = [
         ("main", &none, &["-m", MESSAGE], ".git/logs/HEAD"),
         ("main", &none, &["--ff-only"], ".git/logs/HEAD"),
         ("develop", &add_dev, &["-m", MESSAGE], ".git/worktrees/dev/logs/HEAD"),

@@ -286,8 +286,8 @@ pub fn encode(bytes: &[u8]) -> Option<Vec<u8>> {
 
 /// The body (no trailer) of an index as `format` asks: its entries in format 4 where asked
 /// (from format 2 or 3), cut into the offset table's blocks; its extensions kept in their
-/// order, an old offset table and end-of-entries extension replaced by what `format` asks
-/// (the table first, the end last). An index in another format is kept as it is; `None`
+/// order, the offset table made again where `format` asks (first), the end-of-entries
+/// extension where `format` asks or one was there (last). An index in another format is kept as it is; `None`
 /// when the bytes are not an index this can read.
 fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
     let version = u32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
@@ -335,6 +335,8 @@ fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
     }
     let extensions_at = out.len();
     let mut extensions: Vec<&[u8]> = Vec::new();
+    // An end-of-entries extension already there is kept (written again for the new offsets).
+    let mut end_of_entries = format.end_of_entries;
     let mut ext = at;
     while ext + 8 <= body.len() {
         let signature = body.get(ext..ext + 4)?;
@@ -342,7 +344,8 @@ fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
         match signature {
             // A split index ("link") names a shared index written for its own format.
             b"link" if format.v4 => return None,
-            b"EOIE" | b"IEOT" => {}
+            b"EOIE" => end_of_entries = true,
+            b"IEOT" => {}
             _ => extensions.push(body.get(ext..ext + 8 + size)?),
         }
         ext += 8 + size;
@@ -350,15 +353,8 @@ fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
     if ext != body.len() {
         return None;
     }
-    let mut table = Vec::new();
+    let table = offset_table(&blocks)?;
     if !blocks.is_empty() {
-        table.extend_from_slice(b"IEOT");
-        table.extend_from_slice(&u32::try_from(4 + 8 * blocks.len()).ok()?.to_be_bytes());
-        table.extend_from_slice(&1u32.to_be_bytes());
-        for (offset, entries) in &blocks {
-            table.extend_from_slice(&u32::try_from(*offset).ok()?.to_be_bytes());
-            table.extend_from_slice(&u32::try_from(*entries).ok()?.to_be_bytes());
-        }
         extensions.insert(0, &table);
     }
     // Its hash covers the signature and size of every extension before it.
@@ -366,13 +362,26 @@ fn rebuild(body: &[u8], format: Format) -> Option<Vec<u8>> {
     for extension in &extensions {
         out.extend_from_slice(extension);
     }
-    if format.end_of_entries {
+    if end_of_entries {
         out.extend_from_slice(b"EOIE");
         out.extend_from_slice(&u32::try_from(4 + HASH_LEN).ok()?.to_be_bytes());
         out.extend_from_slice(&u32::try_from(extensions_at).ok()?.to_be_bytes());
         out.extend_from_slice(&sha1(&headers)?);
     }
     Some(out)
+}
+
+/// The offset table extension (`IEOT`, version 1) for `blocks`: each block's offset and
+/// how many entries it holds.
+fn offset_table(blocks: &[(usize, usize)]) -> Option<Vec<u8>> {
+    let mut table = b"IEOT".to_vec();
+    table.extend_from_slice(&u32::try_from(4 + 8 * blocks.len()).ok()?.to_be_bytes());
+    table.extend_from_slice(&1u32.to_be_bytes());
+    for (offset, entries) in blocks {
+        table.extend_from_slice(&u32::try_from(*offset).ok()?.to_be_bytes());
+        table.extend_from_slice(&u32::try_from(*entries).ok()?.to_be_bytes());
+    }
+    Some(table)
 }
 
 /// The format 2 or 3 entry at `at` of `body`: its fixed part (flags included), its path,

@@ -1025,7 +1025,8 @@ pub fn write(
     // The base ref is locked (and found still at `old`) before the worktree is written, and
     // moved once it is: nothing can move the base in between, which would leave the worktree
     // written for a base that is elsewhere.
-    let locked = lock_base(repo, landing)?;
+    let store = ref_store(repo, landing);
+    let locked = lock_base(repo, &store, landing)?;
     journal.hold(&repo.common_dir().join(format!("{}.lock", landing.base_ref)));
     if let Some(wt) = &landing.worktree {
         journal.hold(&wt.git_dir().join("HEAD.lock"));
@@ -1121,18 +1122,39 @@ fn base_name(landing: &Landing) -> &str {
         .unwrap_or(&landing.base_ref)
 }
 
+/// The ref store the base moves through: that of the worktree where it is checked out (its
+/// `HEAD` is there), else the repository's. With `core.logAllRefUpdates=false` gix writes no
+/// reflog at all; git still appends to the reflogs that exist (it only makes no new ones):
+/// where the branch's (and `HEAD`'s) exist, the store writes them.
+fn ref_store(repo: &gix::Repository, landing: &Landing) -> gix::refs::file::Store {
+    use gix::refs::store::WriteReflog;
+    let mut store = landing.worktree.as_ref().unwrap_or(repo).refs.clone();
+    if store.write_reflog == WriteReflog::Disable {
+        let branch = repo.common_dir().join("logs").join(&landing.base_ref);
+        let head = landing
+            .worktree
+            .as_ref()
+            .map(|wt| wt.git_dir().join("logs").join("HEAD"));
+        if branch.is_file() && head.is_none_or(|h| h.is_file()) {
+            store.write_reflog = WriteReflog::Normal;
+        }
+    }
+    store
+}
+
 /// The base ref's update, prepared: its lock taken, its value checked to be `old`. Where the
 /// base is checked out, the update goes through that worktree's `HEAD` (as `git commit` or
 /// `git merge` there move it): `HEAD` is locked too and gets the same reflog entry as the
 /// branch (`logs/HEAD` of the main worktree, `worktrees/<id>/logs/HEAD` of a linked one),
 /// and it must still name the base once locked.
 fn lock_base<'r>(
-    repo: &'r gix::Repository,
-    landing: &'r Landing,
+    repo: &gix::Repository,
+    store: &'r gix::refs::file::Store,
+    landing: &Landing,
 ) -> Result<gix::refs::file::Transaction<'r, 'r>, LandError> {
-    let (store, name, deref) = match &landing.worktree {
-        Some(wt) => (&wt.refs, "HEAD", true),
-        None => (&repo.refs, landing.base_ref.as_str(), false),
+    let (name, deref) = match &landing.worktree {
+        Some(_) => ("HEAD", true),
+        None => (landing.base_ref.as_str(), false),
     };
     let name: gix::refs::FullName = name.try_into().map_err(|_| {
         LandError::Repo(RepoError::message(format!(

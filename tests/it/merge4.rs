@@ -74,7 +74,8 @@ fn last_line(text: &str) -> String {
 
 /// When merge moves a base that is checked out, git writes the entry to the branch's reflog
 /// and to the reflog of that worktree's `HEAD` (the main worktree's `logs/HEAD`, or
-/// `worktrees/<id>/logs/HEAD` of a linked one), same message, identity and date.
+/// `worktrees/<id>/logs/HEAD` of a linked one), same message, identity and date; with
+/// `core.logAllRefUpdates=false` too, where both reflogs exist.
 #[test]
 fn the_reflog_of_head_gets_the_entry_git_writes() {
     let add_dev = |env: &TestEnv| {
@@ -82,8 +83,13 @@ fn the_reflog_of_head_gets_the_entry_git_writes() {
         env.git(&["worktree", "add", "-q", dev.to_str().expect("utf8"), "develop"]);
     };
     let none = |_: &TestEnv| {};
-    let cases: [Case<'_>; 3] = [
+    // git still appends to the reflogs that exist; it only makes no new ones.
+    let no_new_logs = |env: &TestEnv| {
+        env.git(&["config", "core.logAllRefUpdates", "false"]);
+    };
+    let cases: [Case<'_>; 4] = [
         ("main", &none, &["-m", MESSAGE], ".git/logs/HEAD"),
+        ("main", &no_new_logs, &["-m", MESSAGE], ".git/logs/HEAD"),
         ("main", &none, &["--ff-only"], ".git/logs/HEAD"),
         ("develop", &add_dev, &["-m", MESSAGE], ".git/worktrees/dev/logs/HEAD"),
     ];

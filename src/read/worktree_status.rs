@@ -342,6 +342,7 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
         return;
     }
     let mut index = (**refresh.index).clone();
+    let was_v4 = index.version() == gix::index::Version::V4;
     let entries = index.entries_mut();
     for (i, change) in refresh.changes {
         let Some(entry) = entries.get_mut(i) else { return };
@@ -354,8 +355,9 @@ pub fn refresh_index(repo: &gix::Repository, refresh: Refresh) {
         extensions: Default::default(),
         skip_hash: false,
     };
-    // Then as git writes it: format 4, the null trailer, the untracked cache, as configured.
+    // Then as git rewrites an index it read: in the format it had (`index.version` only
+    // chooses a new index's), the null trailer and the untracked cache as configured.
     if index.write(options).is_ok() {
-        let _ = crate::fsutil::index_v4::write_as_configured(repo);
+        let _ = crate::fsutil::index_v4::write_keeping_version(repo, was_v4);
     }
 }

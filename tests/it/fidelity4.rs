@@ -396,3 +396,45 @@ fn object_folders_of_other_values_are_pruned_when_nobody_uses_them() {
     );
     assert_eq!(after.len(), 2, "{after:?}");
 }
+
+/// `status` writes back the stats it re-checked, as `git status` does, and keeps the index's
+/// format as git keeps it: `index.version=4` set after a session's index was made chooses the
+/// format of a new index only. Git is the oracle: the same touch and `git status` in a twin
+/// session leave its index as flowloom leaves this one.
+#[test]
+fn status_keeps_the_format_of_an_index_it_refreshes() {
+    let env = TestEnv::new();
+    env.manifest("[sessions.a]\n[sessions.b]\n");
+    env.commit("two sessions");
+    env.apply();
+    config(&env, "index.version", "4");
+    let version = |wt: &Path| {
+        let index = wt.join(env.git_in(wt, &["rev-parse", "--git-path", "index"]).trim());
+        let bytes = std::fs::read(index).expect("index");
+        u32::from_be_bytes(bytes[4..8].try_into().expect("header"))
+    };
+    let sessions: Vec<std::path::PathBuf> = ["a", "b"]
+        .iter()
+        .map(|id| {
+            let out = env.flowloom().args(["path", id]).output().expect("path");
+            std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+        })
+        .collect();
+    let later = SystemTime::now() + Duration::from_secs(120);
+    let touch = |wt: &Path| {
+        assert_eq!(version(wt), 2, "made as git makes it");
+        let file = std::fs::File::options()
+            .write(true)
+            .open(wt.join("README.md"))
+            .expect("readme");
+        file.set_modified(later).expect("touch");
+    };
+    // git first, in its twin, then flowloom in this one.
+    touch(&sessions[1]);
+    env.git_in(&sessions[1], &["status", "--porcelain"]);
+    touch(&sessions[0]);
+    let (code, out, err) = env.run(&["status"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(version(&sessions[0]), version(&sessions[1]), "as git keeps it");
+    assert_eq!(version(&sessions[0]), 2);
+}

@@ -698,14 +698,7 @@ fn hidden_changes(wt: &gix::Repository, changed: &BTreeSet<&BStr>) -> Result<Vec
             entry.stat = Default::default();
         }
     }
-    let specs: Vec<BString> = hidden
-        .iter()
-        .map(|p| {
-            let mut spec = BString::from(":(top,literal)");
-            spec.extend_from_slice(p);
-            spec
-        })
-        .collect();
+    let specs: Vec<BString> = hidden.iter().map(|p| literal_spec(p)).collect();
     let iter = wt
         .status(gix::progress::Discard)
         .map_err(&err)?
@@ -776,14 +769,7 @@ fn landed_already(
     merged.sort_entries();
     let mut with_merge = wt.clone();
     with_merge.objects = mem.objects.clone();
-    let specs: Vec<BString> = candidates
-        .iter()
-        .map(|p| {
-            let mut spec = BString::from(":(top,literal)");
-            spec.extend_from_slice(p);
-            spec
-        })
-        .collect();
+    let specs: Vec<BString> = candidates.iter().map(|p| literal_spec(p)).collect();
     let iter = with_merge
         .status(gix::progress::Discard)
         .map_err(&err)?
@@ -844,11 +830,7 @@ fn pathspecs(workdir: &std::path::Path, changed: &BTreeSet<&BStr>) -> Vec<BStrin
         .iter()
         .copied()
         .chain(in_the_way)
-        .map(|p| {
-            let mut spec = BString::from(":(top,literal)");
-            spec.extend_from_slice(p);
-            spec
-        })
+        .map(|p| literal_spec(p))
         .collect();
     if specs.len() > MAX_PATHSPECS {
         return Vec::new();
@@ -1202,4 +1184,11 @@ fn lock_base<'r>(
         }
     }
     Ok(transaction)
+}
+
+/// A pathspec that names exactly `path`, from the top, no glob (`:(top,literal)path`).
+fn literal_spec(path: &[u8]) -> BString {
+    let mut spec = BString::from(":(top,literal)");
+    spec.extend_from_slice(path);
+    spec
 }

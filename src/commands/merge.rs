@@ -17,6 +17,16 @@ use crate::render::output::{Printer, escape};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
+    // As `git commit -m ""` aborts ("empty commit message"): a message that is only
+    // whitespace would be stored empty once cleaned up.
+    if args.message.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(Error::Usage {
+            message: "the commit message given with -m is empty; nothing was merged".into(),
+            help: Some(
+                "give the squash commit a message, or leave -m out for the purpose and the commits' subjects".into(),
+            ),
+        });
+    }
     let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
     refuse_without_terminal(
         confirm,

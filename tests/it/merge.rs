@@ -489,3 +489,19 @@ fn an_invalid_merge_mode_is_a_manifest_error() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("invalid `merge` mode"), "{err}");
 }
+
+/// `-m ""` (or only whitespace): refused as `git commit -m ""` refuses an empty message,
+/// before anything lands; the session and its branch stay.
+#[test]
+fn an_empty_message_is_refused_before_anything_lands() {
+    let (env, wt) = with_session("");
+    env.commit_file(&wt, "feature.txt", "one\n", "first step");
+    let before = rev(&env, "main");
+    for message in ["", "  \n\t\n"] {
+        let (code, out, err) = env.run(&["merge", "--yes", "-m", message, "a"]);
+        assert_eq!(code, 1, "{out}\n{err}");
+        assert!(err.contains("empty"), "{err}");
+        assert_eq!(rev(&env, "main"), before, "nothing landed");
+        assert!(wt.is_dir(), "the session stays");
+    }
+}

@@ -36,6 +36,9 @@ impl std::fmt::Display for CopyFailed {
 
 impl std::error::Error for CopyFailed {}
 
+/// How many entries left alone for one reason a copy names; the others are counted.
+const SKIPPED_NAMED: usize = 3;
+
 impl Executor<'_> {
     /// SPEC §10: copy the planned entries into a new worktree; what could not be copied, as
     /// a failure to report once the session is made.
@@ -56,12 +59,24 @@ impl Executor<'_> {
         }
         failpoint_copying(from, &change.path, items);
         let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
+        // One warning per reason: the first few entries by name, the rest counted.
+        let mut by_why: Vec<(&str, Vec<&str>)> = Vec::new();
         for (path, why) in &copied.skipped {
-            self.reporter.warn(&Warning::CopySkipped {
-                session: change.session.clone(),
-                path: path.clone(),
-                why: why.clone(),
-            });
+            match by_why.iter_mut().find(|(w, _)| *w == why.as_str()) {
+                Some((_, paths)) => paths.push(path),
+                None => by_why.push((why, vec![path])),
+            }
+        }
+        for (why, paths) in by_why {
+            let named = paths.len().min(SKIPPED_NAMED);
+            for (i, path) in paths[..named].iter().enumerate() {
+                self.reporter.warn(&Warning::CopySkipped {
+                    session: change.session.clone(),
+                    path: (*path).to_owned(),
+                    why: why.to_owned(),
+                    others: if i + 1 == named { paths.len() - named } else { 0 },
+                });
+            }
         }
         let (path, why) = copied.failed.first()?;
         Some(CopyFailed {

@@ -5,8 +5,15 @@
 /// Something apply says while it works that fails no step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Warning {
-    /// SPEC §10: an entry `copy` left alone in a new session (never overwritten).
-    CopySkipped { session: String, path: String, why: String },
+    /// SPEC §10: an entry `copy` left alone in a new session (never overwritten); `others`
+    /// more were left alone for the same reason (named once, not a line each: finishing a
+    /// large folder finds thousands already there).
+    CopySkipped {
+        session: String,
+        path: String,
+        why: String,
+        others: usize,
+    },
     /// SPEC §11.3: with `--force`, a failed teardown command, after which the removal goes on.
     TeardownFailed {
         session: String,

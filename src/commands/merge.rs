@@ -17,16 +17,7 @@ use crate::render::output::{Printer, escape};
 
 pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> Result<ExitCode, Error> {
     let printer = if args.json { printer.plain() } else { *printer };
-    // As `git commit -m ""` aborts ("empty commit message"): a message that is only
-    // whitespace would be stored empty once cleaned up.
-    if args.message.as_deref().is_some_and(|m| m.trim().is_empty()) {
-        return Err(Error::Usage {
-            message: "the commit message given with -m is empty; nothing was merged".into(),
-            help: Some(
-                "give the squash commit a message, or leave -m out for the purpose and the commits' subjects".into(),
-            ),
-        });
-    }
+    refuse_empty_message(args)?;
     let confirm = if args.yes { Confirm::Given } else { Confirm::Ask };
     refuse_without_terminal(
         confirm,
@@ -106,6 +97,20 @@ pub fn run(cli: &Cli, start_dir: &Path, args: &MergeArgs, printer: &Printer) -> 
         ));
     }
     Ok(removed)
+}
+
+/// As `git commit -m ""` aborts ("empty commit message"): a message that is only
+/// whitespace would be stored empty once cleaned up.
+fn refuse_empty_message(args: &MergeArgs) -> Result<(), Error> {
+    if args.message.as_deref().is_some_and(|m| m.trim().is_empty()) {
+        return Err(Error::Usage {
+            message: "the commit message given with -m is empty; nothing was merged".into(),
+            help: Some(
+                "give the squash commit a message, or leave -m out for the purpose and the commits' subjects".into(),
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// What to land: the session's branch on its local base branch (named without

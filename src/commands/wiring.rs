@@ -136,9 +136,21 @@ impl Reporter for Terminal {
 
     fn warn(&self, warning: &Warning) {
         let text = match warning {
-            Warning::CopySkipped { session, path, why } => {
-                format!("copy into `{session}`: left {} alone: {why}", escape(path))
-            }
+            Warning::CopySkipped {
+                session,
+                path,
+                why,
+                others: 0,
+            } => format!("copy into `{session}`: left {} alone: {why}", escape(path)),
+            Warning::CopySkipped {
+                session,
+                path,
+                why,
+                others,
+            } => format!(
+                "copy into `{session}`: left {} and {others} more alone: {why}",
+                escape(path)
+            ),
             Warning::TeardownFailed {
                 session,
                 command,

@@ -452,3 +452,32 @@ fn a_session_moved_by_git_worktree_move_is_moved_back() {
     moved_as_git_sees_it(&env, &a, &status_before);
     assert!(plan(&env).contains("No changes"), "{}", plan(&env));
 }
+
+/// A copy that finds many entries already there (one being finished after a kill, its
+/// first folder copied whole) names the first few and counts the rest: one line per
+/// reason, not one per file.
+#[test]
+fn entries_left_alone_are_counted_not_listed_one_by_one() {
+    let env = TestEnv::new();
+    env.write(".gitignore", ".cache/\ntoken.txt\n");
+    env.commit("ignore the cache");
+    for i in 0..20 {
+        env.write(&format!(".cache/file{i:02}.txt"), "main\n");
+    }
+    env.write("token.txt", "SECRET=1\n");
+    env.manifest("[defaults]\ncopy = [\".cache/\", \"token.txt\"]\n[sessions.a]\n");
+    let (code, _, _) = run(env
+        .flowloom()
+        .env("FLOWLOOM_FAILPOINT", "copy:part-way")
+        .args(["apply", "--yes"]));
+    assert_ne!(code, 0, "the failpoint did not fire");
+    let a = session(&env, "a");
+    assert!(a.join(".cache/file19.txt").exists() && !a.join("token.txt").exists());
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("left ")).collect();
+    assert_eq!(lines.len(), 3, "{out}\n{err}");
+    assert!(lines[0].contains(".cache/file00.txt"), "{err}");
+    assert!(lines[2].contains("and 17 more alone"), "{err}");
+    assert!(a.join("token.txt").exists(), "finished");
+}

@@ -4,7 +4,8 @@
 //!
 //! What git writes with glibc's iconv: `UTF-16LE`/`UTF-16BE` and `UTF-32LE`/`UTF-32BE`
 //! without a byte order mark; plain `UTF-16` and `UTF-32` little-endian after the mark
-//! (`FF FE`, `FF FE 00 00`). Names are matched as iconv matches them, ignoring case, with or
+//! (`FF FE`, `FF FE 00 00`); `UTF-16LE-BOM`, a name git handles itself, little-endian after
+//! the mark (git knows no `UTF-16BE-BOM` or `UTF-32LE-BOM`). Names are matched as iconv matches them, ignoring case, with or
 //! without the dash.
 
 /// A UTF-16 or UTF-32 form.
@@ -28,6 +29,8 @@ pub fn by_name(name: &[u8]) -> Option<Wide> {
         b"" => (false, true),
         b"LE" => (false, false),
         b"BE" => (true, false),
+        // git's own name (iconv has none): little-endian after the mark; UTF-16 only.
+        b"LE-BOM" if unit == 2 => (false, true),
         _ => return None,
     };
     Some(Wide {
@@ -107,6 +110,12 @@ mod tests {
         assert_eq!(utf16.encode(""), Vec::<u8>::new());
         assert_eq!(by_name(b"UCS-2"), None);
         assert_eq!(by_name(b"UTF-16XE"), None);
+        assert_eq!(
+            by_name(b"utf16le-bom").expect("known").encode("h"),
+            [0xFF, 0xFE, b'h', 0]
+        );
+        assert_eq!(by_name(b"UTF-16BE-BOM"), None);
+        assert_eq!(by_name(b"UTF-32LE-BOM"), None);
         assert!(is_wide_name(b"ucs-2") && !is_wide_name(b"ISO-8859-1"));
     }
 }

@@ -31,6 +31,16 @@ fn gitfile_target(worktree: &Path) -> Option<PathBuf> {
     Some(worktree.join(target))
 }
 
+/// Whether the `.git` of `worktree` names an existing registration other than `admin` (a
+/// copy of the repository, `cp -a repo repo2`: the copy's registrations name the original's
+/// worktrees, whose `.git` names the original's registrations). Such a worktree is the
+/// other repository's: `git worktree repair` would take it (rewriting its `.git`, or the
+/// other repository's `gitdir`); flowloom leaves it alone.
+pub fn belongs_elsewhere(worktree: &Path, admin: &Path) -> bool {
+    gitfile_target(worktree)
+        .is_some_and(|target| target.is_dir() && crate::fsutil::canonical(&target) != crate::fsutil::canonical(admin))
+}
+
 /// Whether the `.git` of `worktree` names the registration `admin_id`, but at a place that
 /// is not `admin` and no longer exists (a moved repository): git's `repair` takes such a
 /// link for this registration.

@@ -714,6 +714,15 @@ fn read_registration(
     // Read once: its branch, or the commit it is detached at.
     let head = crate::read::inspect::read_small(&proxy.git_dir().join("HEAD"));
     let branch = head.as_deref().and_then(branch_in);
+    // A copy's registration naming the original's worktree: its branch counts, the worktree
+    // is never this repository's to move, repair or remove.
+    if !missing && crate::read::links::belongs_elsewhere(&path, proxy.git_dir()) {
+        return Found::Outside {
+            branch,
+            path,
+            owned: None,
+        };
+    }
     if !path.starts_with(root) || path == root {
         // A branch being rebased there is as taken as one checked out.
         let branch = branch.or_else(|| {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use crate::common::TestEnv;
-use crate::differential::{Case, ROW, cloned, config, plain, run_table};
+use crate::differential::{Case, ROW, cloned, config, plain, run_table, write_bytes};
 
 const ON_ORIGIN_MAIN: &str = "[sessions.x]\nbase = \"origin/main\"\n";
 
@@ -149,6 +149,17 @@ const INDEX_CASES: &[Case] = &[
     },
 ];
 
+const ENCODING_CASES: &[Case] = &[Case {
+    name: "working-tree-encoding utf16le-bom (git's own name) with eol=crlf in a subfolder, UTF-16LE/BE/UTF-16 of a text that starts with U+FEFF, UTF-32 with eol=crlf, a blob that does not decode",
+    setup: wide_variants,
+    ..ROW
+}];
+
+#[test]
+fn working_tree_encodings_as_git_writes_them() {
+    run_table(ENCODING_CASES);
+}
+
 #[test]
 fn upstreams_and_start_points_as_git_makes_them() {
     run_table(CASES);
@@ -279,6 +290,29 @@ fn eight_files(env: &TestEnv) {
         env.write(&format!("dir-{name}/file.txt"), name);
     }
     env.commit("more files");
+}
+
+/// The texts are committed before their attributes: git's `add` refuses a mark in a
+/// `UTF-16LE` text, and checks out whatever the blob holds.
+fn wide_variants(env: &TestEnv) {
+    plain(env);
+    env.write("deep/er/a.w16", "one\ntwo \u{e9}\n");
+    env.write("b.le16", "\u{feff}starts with a mark\n");
+    env.write("c.be16", "\u{feff}starts with a mark\n");
+    env.write("d.u16", "\u{feff}starts with a mark\n");
+    env.write("deep/e.u32", "one\ntwo \u{1F600}\n");
+    write_bytes(env, b"f.w16", b"caf\xe9\n");
+    env.write("empty.w16", "");
+    env.commit("texts");
+    env.write(
+        ".gitattributes",
+        "*.w16 text eol=crlf working-tree-encoding=utf16le-bom\n*.le16 text working-tree-encoding=UTF-16LE\n\
+         *.be16 text working-tree-encoding=UTF16BE\n*.u16 text working-tree-encoding=UTF-16\n\
+         *.u32 text eol=crlf working-tree-encoding=UTF-32\n",
+    );
+    // The attributes alone: `add -A` would read the racily clean texts again.
+    env.git(&["add", ".gitattributes"]);
+    env.git(&["commit", "-q", "-m", "encodings"]);
 }
 
 fn threads_4(env: &TestEnv) {
@@ -437,4 +471,119 @@ fn status_keeps_the_format_of_an_index_it_refreshes() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(version(&sessions[0]), version(&sessions[1]), "as git keeps it");
     assert_eq!(version(&sessions[0]), 2);
+}
+
+/// Each file of the original's session worktrees and links, to see the copy left them alone.
+fn original_links(env: &TestEnv, sessions: &Path) -> Vec<String> {
+    let mut seen = vec![
+        std::fs::read_to_string(env.path(".git/worktrees/shell-instance-x/gitdir")).expect("gitdir"),
+        std::fs::read_to_string(sessions.join("shell-instance-x/.git")).expect(".git"),
+        env.git(&["worktree", "list", "--porcelain"]),
+    ];
+    seen.extend(std::fs::read_to_string(env.path(".git/flowloom/owned.json")));
+    seen
+}
+
+/// A copy of the repository (`cp -a repo repo2`) holds registrations naming the original's
+/// session worktrees, whose `.git` names the original's registrations. `git worktree
+/// repair` run in the copy would take them over (it rewrites their `.git` files); flowloom
+/// leaves them to the original: it neither moves them into the copy's root, nor repairs
+/// nor removes them, and the original's next plan has nothing to do.
+#[test]
+fn a_copy_of_the_repository_does_not_take_the_originals_sessions() {
+    const BESIDE: &str = "[defaults]\nroot = \"../{repo}.sessions\"\n[sessions.x]\n";
+    // (the manifest, the copy's manifest, where the sessions are)
+    for (manifest, in_copy, sessions) in [
+        ("[sessions.x]\n", "[sessions.x]\n", "sessions"),
+        (BESIDE, BESIDE, "../repo.sessions"),
+        (
+            BESIDE,
+            "[defaults]\nroot = \"../{repo}.sessions\"\n",
+            "../repo.sessions",
+        ),
+        ("[sessions.x]\n", "", "sessions"),
+    ] {
+        let env = TestEnv::new();
+        env.manifest(manifest);
+        env.apply();
+        let sessions = env.repo.join(sessions);
+        let before = original_links(&env, &sessions);
+        let copy = env.tmp.path().join("repo2");
+        let out = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&env.repo)
+            .arg(&copy)
+            .output()
+            .expect("cp");
+        assert!(out.status.success());
+        std::fs::write(copy.join("flowloom.toml"), in_copy).expect("the copy's manifest");
+        let (code, out, err) = crate::common::run(env.flowloom_in(&copy).args(["plan"]));
+        assert!(code == 0 || code == 1, "{out}{err}");
+        assert!(
+            !out.contains("move worktree") && !out.contains("repair links"),
+            "{manifest}: {out}"
+        );
+        let (_, out, err) = crate::common::run(env.flowloom_in(&copy).args(["apply", "--yes"]));
+        assert_eq!(before, original_links(&env, &sessions), "{manifest}: {out}{err}");
+        assert!(
+            sessions.join("shell-instance-x/README.md").is_file(),
+            "{manifest}: {out}{err}"
+        );
+        env.git_in(&sessions.join("shell-instance-x"), &["status", "--short"]);
+        let (code, out, err) = env.run(&["plan", "--detailed-exitcode"]);
+        assert_eq!(code, 0, "{manifest}: the original has work again: {out}{err}");
+    }
+}
+
+/// Several Git LFS pointers whose objects are missing, in subfolders (one name with a
+/// space): `new` fails as `apply` does, naming each file and `git lfs fetch`, and leaves
+/// nothing of the session (folder, registration, branch).
+#[test]
+fn missing_lfs_objects_in_subfolders_fail_new_as_apply_leaving_nothing() {
+    let env = TestEnv::new();
+    env.write(".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n");
+    let pointer = |n: u32| {
+        format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{:064x}\nsize {n}\n",
+            u128::from(n) * 7919
+        )
+    };
+    env.write("assets/deep/one.bin", &pointer(11));
+    env.write("assets/two words.bin", &pointer(12));
+    env.write("top.bin", &pointer(13));
+    env.commit("lfs pointers");
+    let script = env.tmp.path().join("fake-lfs.pl");
+    std::fs::write(&script, include_str!("fake-lfs.pl")).expect("script");
+    env.git(&[
+        "config",
+        "filter.lfs.process",
+        &format!("env FAKE_LFS=error perl '{}'", script.display()),
+    ]);
+    env.git(&["config", "filter.lfs.required", "true"]);
+    env.manifest("[sessions.keep]\n");
+    // `new` declares it (in the local layer) once the plan may go ahead; the failed checkout
+    // leaves that declaration for the `apply` the message asks for, which fails alike.
+    for args in [&["new", "x"][..], &["apply", "--yes"][..]] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {out}\n{err}");
+        let flat = format!("{out}{err}")
+            .replace('│', "")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for file in ["assets/deep/one.bin", "two words.bin", "top.bin", "git lfs fetch"] {
+            assert!(flat.contains(file), "{args:?}: {file} not named: {flat}");
+        }
+        assert!(!env.path("sessions/shell-instance-x").exists(), "{args:?}: folder left");
+        assert!(
+            !env.git(&["worktree", "list", "--porcelain"])
+                .contains("shell-instance-x"),
+            "{args:?}: registration left"
+        );
+        assert!(
+            !env.branches().contains(&"session/x".to_owned()),
+            "{args:?}: branch left"
+        );
+        env.fsck();
+    }
 }

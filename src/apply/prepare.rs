@@ -55,7 +55,8 @@ impl Executor<'_> {
             return None;
         }
         failpoint_copying(from, &change.path, items);
-        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
+        let tracks = crate::store::tracked::SessionTracks::read(&change.path);
+        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt, Some(&tracks));
         for (path, why) in &copied.skipped {
             self.reporter.warn(&Warning::CopySkipped {
                 session: change.session.clone(),
@@ -110,7 +111,7 @@ pub(super) fn failpoint_copying(from: &Path, to: &Path, items: &[crate::apply::c
     #[cfg(debug_assertions)]
     if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:part-way") {
         let never = AtomicBool::new(false);
-        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never);
+        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never, None);
         std::process::abort();
     }
     #[cfg(not(debug_assertions))]

@@ -641,8 +641,9 @@ fn device_of(path: &Path) -> Option<u64> {
 
 /// The ignored entries of `main` that need no copy into `worktree`: it has something at
 /// that path (never replaced), or the entry is nothing copy copies (not a file, folder or
-/// symlink; a `.git`).
+/// symlink; a `.git`), or git tracks a file there in the session.
 fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Ignored]) -> BTreeSet<String> {
+    let tracks = std::cell::OnceCell::new();
     ignored
         .iter()
         .filter(|entry| {
@@ -652,7 +653,13 @@ fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Igno
                     let t = m.file_type();
                     t.is_file() || t.is_dir() || t.is_symlink()
                 });
-            !copyable || std::fs::symlink_metadata(worktree.join(rel)).is_ok()
+            // SPEC §10: a copy never writes what git tracks in the session (a tracked file
+            // the agent deleted stays deleted).
+            !copyable
+                || std::fs::symlink_metadata(worktree.join(rel)).is_ok()
+                || tracks
+                    .get_or_init(|| crate::store::tracked::SessionTracks::read(worktree))
+                    .tracks(&entry.path)
         })
         .map(|entry| entry.path.clone())
         .collect()

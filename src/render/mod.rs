@@ -374,7 +374,10 @@ fn finishing_details(out: &mut String, repair: &Repair, p: &Printer) {
                 let _ = writeln!(
                     out,
                     "      {} {}",
-                    p.paint(Style::Dim, "skipped (the session has them, never overwritten):"),
+                    p.paint(
+                        Style::Dim,
+                        "left alone (the session has them or git tracks them there, never overwritten):"
+                    ),
                     shown_list(kept)
                 );
             }

@@ -49,6 +49,9 @@ pub struct State {
     pub owned: Record,
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
     pub archives: BTreeMap<String, String>,
+    /// SPEC §11.4: a ref named as a folder of the archives (`refs/flowloom`,
+    /// `refs/flowloom/archive`), which leaves no room for one.
+    pub archive_in_the_way: Option<String>,
     /// What flowloom's part of `info/exclude` holds now (SPEC §5).
     pub exclude: crate::store::exclude::Found,
     /// The main worktree, canonical (none in a bare repository).
@@ -449,12 +452,12 @@ impl State {
         }
         if let Ok(archives) = refs.prefixed(crate::names::ARCHIVE_PREFIX) {
             for mut r in archives.flatten() {
-                if let Ok(id) = r.peel_to_id() {
-                    self.archives
-                        .insert(r.name().as_bstr().to_str_lossy().into_owned(), id.to_string());
-                }
+                // A ref that names no commit still takes its name (never reused).
+                let id = r.peel_to_id().map(|id| id.to_string()).unwrap_or_default();
+                self.archives.insert(r.name().as_bstr().to_str_lossy().into_owned(), id);
             }
         }
+        self.archive_in_the_way = archive_in_the_way(repo);
         Ok(())
     }
 
@@ -1219,4 +1222,26 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
             Some(entry) => blobs.get(rel) == Some(&entry.id),
             None => !blobs.contains_key(rel),
         })
+}
+
+/// SPEC §11.4: the first of the folders of the archive refs that is a ref itself (or a
+/// file in the ref store that git cannot read as one): no archive fits below it.
+fn archive_in_the_way(repo: &gix::Repository) -> Option<String> {
+    let prefix = crate::names::ARCHIVE_PREFIX.trim_end_matches('/');
+    let mut at = 0;
+    let mut folders = Vec::new();
+    while let Some(i) = prefix.get(at..).and_then(|rest| rest.find('/')).map(|i| at + i) {
+        folders.push(&prefix[..i]);
+        at = i + 1;
+    }
+    folders.push(prefix);
+    folders
+        .into_iter()
+        .filter(|name| *name != "refs")
+        .find(|name| {
+            let loose = repo.common_dir().join(name);
+            !matches!(repo.try_find_reference(*name), Ok(None))
+                || std::fs::symlink_metadata(loose).is_ok_and(|m| !m.is_dir())
+        })
+        .map(str::to_owned)
 }

@@ -914,6 +914,10 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::SessionFolderTracked { path } => session_folder_tracked_text(path),
         Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
+        Reason::ArchiveRefInTheWay { reference } => format!(
+            "its commits are archived under refs/flowloom/archive/, but the ref `{reference}` is in the way (a \
+             ref cannot be a folder of others); rename or delete it (`git update-ref -d {reference}`) and apply again"
+        ),
         Reason::TeardownNotTrusted { script } => teardown_not_trusted_text(script),
         Reason::CommittedMissing { file } => committed_missing_text(&shown(file)),
         Reason::TeardownFailed { command, status } => format!(
@@ -1119,6 +1123,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::TeardownNotTrusted { .. } => "teardown_not_trusted",
         Reason::TeardownFailed { .. } => "teardown_failed",
         Reason::CommittedMissing { .. } => "committed_missing",
+        Reason::ArchiveRefInTheWay { .. } => "archive_ref_in_the_way",
     }
 }
 

@@ -328,3 +328,39 @@ fn a_late_copy_never_brings_back_a_tracked_file_the_agent_deleted() {
     }
     env.fsck();
 }
+
+/// SPEC §11.4: a ref named as a folder of the archive refs (`refs/flowloom/archive`, or
+/// `refs/flowloom` itself) leaves no room for an archive. A forced removal, which archives
+/// first, is blocked in the plan with the ref named, and nothing is done (never a ref
+/// store's error half-way); once that ref is gone, it archives and removes.
+#[test]
+fn a_ref_in_the_way_of_the_archives_blocks_a_forced_removal_before_anything() {
+    for in_the_way in ["refs/flowloom/archive", "refs/flowloom"] {
+        let env = TestEnv::new();
+        env.manifest("[sessions.s]\n");
+        env.apply();
+        let wt = env.path("sessions/shell-instance-s");
+        env.commit_file(&wt, "work.txt", "work\n", "work");
+        let tip = env.git(&["rev-parse", "session/s"]);
+        env.git(&["update-ref", in_the_way, "HEAD"]);
+        env.manifest("");
+        let (_, shown, _) = env.run(&["plan", "--force"]);
+        assert!(
+            shown.contains(&format!("`{in_the_way}` is in the way")),
+            "{in_the_way}: {shown}"
+        );
+        let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+        assert_ne!(code, 0, "{in_the_way}: {out}{err}");
+        assert!(
+            !format!("{out}{err}").contains("Not a directory"),
+            "{in_the_way}: {out}{err}"
+        );
+        assert!(wt.join("work.txt").is_file(), "{in_the_way}: the worktree went");
+        assert_eq!(env.git(&["rev-parse", "session/s"]), tip);
+        env.git(&["update-ref", "-d", in_the_way]);
+        let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+        assert_eq!(code, 0, "{in_the_way}: {out}{err}");
+        assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/1/session/s"]), tip);
+        assert!(!wt.exists());
+    }
+}

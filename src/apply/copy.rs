@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::error::RepoError;
 pub use crate::plan::CopyItem;
+use crate::store::tracked::SessionTracks;
 
 /// What one copy did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -33,8 +34,19 @@ pub struct Copied {
 /// file by file). Symlinks are copied as symlinks; FIFOs, sockets, devices and any `.git`
 /// (another repository's, or another worktree's link) are skipped. An entry that fails does
 /// not stop the others. Folders get their modes last, so a read-only folder is filled first.
-pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicBool) -> Copied {
-    let mut walk = Walk::default();
+/// `tracks`: what git tracks in the session `to`, never written (a tracked file the agent
+/// deleted stays deleted); `None` when `to` is no session (a folder being moved).
+pub fn copy_into(
+    from: &Path,
+    to: &Path,
+    items: &[CopyItem],
+    interrupt: &AtomicBool,
+    tracks: Option<&SessionTracks>,
+) -> Copied {
+    let mut walk = Walk {
+        tracks,
+        ..Walk::default()
+    };
     for item in items {
         if interrupt.load(Ordering::Relaxed) {
             break;
@@ -47,7 +59,7 @@ pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicB
             walk.skipped.push((item.path.clone(), e.to_string()));
             continue;
         }
-        walk.entry(from, to, rel);
+        walk.entry(from, to, rel, tracks.is_some());
     }
     let (files, bytes, mut failed) = copy_files(&walk.files, interrupt);
     // Deepest first: a folder made read-only cannot be written into any more.
@@ -67,7 +79,8 @@ pub fn copy_into(from: &Path, to: &Path, items: &[CopyItem], interrupt: &AtomicB
 
 /// The files to copy, found by walking the entries; folders and symlinks are made on the way.
 #[derive(Default)]
-struct Walk {
+struct Walk<'t> {
+    tracks: Option<&'t SessionTracks>,
     files: Vec<(PathBuf, PathBuf)>,
     /// Folders made, with the source's mode, in the order made.
     modes: Vec<(PathBuf, u32)>,
@@ -75,19 +88,26 @@ struct Walk {
     failed: Vec<(String, String)>,
 }
 
-impl Walk {
-    fn entry(&mut self, from: &Path, to: &Path, rel: &Path) {
+impl Walk<'_> {
+    /// `careful`: git may track something at or below `rel` in the session.
+    fn entry(&mut self, from: &Path, to: &Path, rel: &Path, careful: bool) {
         let shown = rel.to_string_lossy().into_owned();
-        if let Err(e) = self.try_entry(from, to, rel, &shown) {
+        if let Err(e) = self.try_entry(from, to, rel, &shown, careful) {
             self.failed.push((shown, e.to_string()));
         }
     }
 
-    fn try_entry(&mut self, from: &Path, to: &Path, rel: &Path, shown: &str) -> Result<(), RepoError> {
+    fn try_entry(&mut self, from: &Path, to: &Path, rel: &Path, shown: &str, careful: bool) -> Result<(), RepoError> {
         let source = from.join(rel);
         let target = to.join(rel);
         if rel.file_name().is_some_and(|n| n == ".git") {
             self.skipped.push((shown.to_owned(), "a `.git` is never copied".into()));
+            return Ok(());
+        }
+        let tracks = self.tracks.filter(|_| careful);
+        if tracks.is_some_and(|t| t.tracks(shown)) {
+            self.skipped
+                .push((shown.to_owned(), "git tracks it in the session (left alone)".into()));
             return Ok(());
         }
         let meta = match std::fs::symlink_metadata(&source) {
@@ -120,8 +140,9 @@ impl Walk {
                 .collect::<Result<_, _>>()
                 .map_err(|e| RepoError::io("read", &source, e))?;
             names.sort();
+            let careful = tracks.is_some_and(|t| !t.tracks_nothing_below(shown));
             for name in names {
-                self.entry(from, to, &rel.join(name));
+                self.entry(from, to, &rel.join(name), careful);
             }
             return Ok(());
         }

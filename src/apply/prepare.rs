@@ -58,7 +58,8 @@ impl Executor<'_> {
             return None;
         }
         failpoint_copying(from, &change.path, items);
-        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt);
+        let tracks = crate::store::tracked::SessionTracks::read(&change.path);
+        let copied = crate::apply::copy::copy_into(from, &change.path, items, self.interrupt, Some(&tracks));
         // One warning per reason: the first few entries by name, the rest counted.
         let mut by_why: Vec<(&str, Vec<&str>)> = Vec::new();
         for (path, why) in &copied.skipped {
@@ -125,7 +126,7 @@ pub(super) fn failpoint_copying(from: &Path, to: &Path, items: &[crate::apply::c
     #[cfg(debug_assertions)]
     if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:part-way") {
         let never = AtomicBool::new(false);
-        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never);
+        crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never, None);
         std::process::abort();
     }
     #[cfg(not(debug_assertions))]

@@ -60,7 +60,7 @@ fn copy_verified(from: &Path, to: &Path) -> Result<(), RepoError> {
         });
     }
     let never = std::sync::atomic::AtomicBool::new(false);
-    let copied = crate::apply::copy::copy_into(from, &stage, &items, &never);
+    let copied = crate::apply::copy::copy_into(from, &stage, &items, &never, None);
     let failed = match (copied.failed.first(), first_difference(from, &stage)) {
         (Some((path, why)), _) => Some(format!("could not copy {path} to the other file system ({why})")),
         // What a copy skips: a FIFO, a socket, a device (a running server's socket, say).

@@ -362,6 +362,14 @@ pub(super) fn name_archives(state: &State, changes: &mut [Change]) {
         else {
             continue;
         };
+        if let Some(reference) = &state.archive_in_the_way {
+            change.action = Action::Blocked {
+                reasons: vec![Reason::ArchiveRefInTheWay {
+                    reference: reference.clone(),
+                }],
+            };
+            continue;
+        }
         let reusable = match (&archive.snapshot, archive.keep.as_slice()) {
             (None, [only]) => state
                 .archives

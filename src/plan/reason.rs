@@ -128,6 +128,13 @@ pub enum Reason {
     CommittedMissing {
         file: PathBuf,
     },
+    /// SPEC §11.4: a ref where an archive ref's folders go (`refs/flowloom`,
+    /// `refs/flowloom/archive`) is a ref of its own, so no archive can be written below it
+    /// and a forced removal, which archives first, would fail half-way: blocked until that
+    /// ref is renamed or deleted.
+    ArchiveRefInTheWay {
+        reference: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,6 +49,9 @@ pub struct State {
     pub owned: Record,
     /// `refs/flowloom/archive/*` → commit: where forced removals kept commits.
     pub archives: BTreeMap<String, String>,
+    /// SPEC §11.4: a ref named as a folder of the archives (`refs/flowloom`,
+    /// `refs/flowloom/archive`), which leaves no room for one.
+    pub archive_in_the_way: Option<String>,
     /// What flowloom's part of `info/exclude` holds now (SPEC §5).
     pub exclude: crate::store::exclude::Found,
     /// The main worktree, canonical (none in a bare repository).
@@ -449,12 +452,12 @@ impl State {
         }
         if let Ok(archives) = refs.prefixed(crate::names::ARCHIVE_PREFIX) {
             for mut r in archives.flatten() {
-                if let Ok(id) = r.peel_to_id() {
-                    self.archives
-                        .insert(r.name().as_bstr().to_str_lossy().into_owned(), id.to_string());
-                }
+                // A ref that names no commit still takes its name (never reused).
+                let id = r.peel_to_id().map(|id| id.to_string()).unwrap_or_default();
+                self.archives.insert(r.name().as_bstr().to_str_lossy().into_owned(), id);
             }
         }
+        self.archive_in_the_way = archive_in_the_way(repo);
         Ok(())
     }
 
@@ -641,8 +644,9 @@ fn device_of(path: &Path) -> Option<u64> {
 
 /// The ignored entries of `main` that need no copy into `worktree`: it has something at
 /// that path (never replaced), or the entry is nothing copy copies (not a file, folder or
-/// symlink; a `.git`).
+/// symlink; a `.git`), or git tracks a file there in the session.
 fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Ignored]) -> BTreeSet<String> {
+    let tracks = std::cell::OnceCell::new();
     ignored
         .iter()
         .filter(|entry| {
@@ -652,7 +656,13 @@ fn copy_settled(main: &Path, worktree: &Path, ignored: &[crate::read::copy::Igno
                     let t = m.file_type();
                     t.is_file() || t.is_dir() || t.is_symlink()
                 });
-            !copyable || std::fs::symlink_metadata(worktree.join(rel)).is_ok()
+            // SPEC §10: a copy never writes what git tracks in the session (a tracked file
+            // the agent deleted stays deleted).
+            !copyable
+                || std::fs::symlink_metadata(worktree.join(rel)).is_ok()
+                || tracks
+                    .get_or_init(|| crate::store::tracked::SessionTracks::read(worktree))
+                    .tracks(&entry.path)
         })
         .map(|entry| entry.path.clone())
         .collect()
@@ -1221,4 +1231,26 @@ fn switch_leftovers_are_ours(repo: &gix::Repository, wt: &Worktree) -> bool {
             Some(entry) => blobs.get(rel) == Some(&entry.id),
             None => !blobs.contains_key(rel),
         })
+}
+
+/// SPEC §11.4: the first of the folders of the archive refs that is a ref itself (or a
+/// file in the ref store that git cannot read as one): no archive fits below it.
+fn archive_in_the_way(repo: &gix::Repository) -> Option<String> {
+    let prefix = crate::names::ARCHIVE_PREFIX.trim_end_matches('/');
+    let mut at = 0;
+    let mut folders = Vec::new();
+    while let Some(i) = prefix.get(at..).and_then(|rest| rest.find('/')).map(|i| at + i) {
+        folders.push(&prefix[..i]);
+        at = i + 1;
+    }
+    folders.push(prefix);
+    folders
+        .into_iter()
+        .filter(|name| *name != "refs")
+        .find(|name| {
+            let loose = repo.common_dir().join(name);
+            !matches!(repo.try_find_reference(*name), Ok(None))
+                || std::fs::symlink_metadata(loose).is_ok_and(|m| !m.is_dir())
+        })
+        .map(str::to_owned)
 }

@@ -374,7 +374,10 @@ fn finishing_details(out: &mut String, repair: &Repair, p: &Printer) {
                 let _ = writeln!(
                     out,
                     "      {} {}",
-                    p.paint(Style::Dim, "skipped (the session has them, never overwritten):"),
+                    p.paint(
+                        Style::Dim,
+                        "left alone (the session has them or git tracks them there, never overwritten):"
+                    ),
                     shown_list(kept)
                 );
             }
@@ -911,12 +914,10 @@ pub fn reason_text(reason: &Reason, manifest: &dyn Places) -> String {
         Reason::CannotCheckOut { why } => format!("cannot check it out as git would: {why}"),
         Reason::SessionFolderTracked { path } => session_folder_tracked_text(path),
         Reason::SetupNotTrusted { script } => setup_not_trusted_text(script),
+        Reason::ArchiveRefInTheWay { reference } => archive_in_the_way_text(reference),
         Reason::TeardownNotTrusted { script } => teardown_not_trusted_text(script),
         Reason::CommittedMissing { file } => committed_missing_text(&shown(file)),
-        Reason::TeardownFailed { command, status } => format!(
-            "its teardown command `{command}` failed ({status}; its output is above), so the session was left as \
-             it was; fix it, or remove with --force, which runs the teardown and goes on"
-        ),
+        Reason::TeardownFailed { command, status } => teardown_failed_text(command, status),
         Reason::NewSincePlan { files } => format!(
             "it holds {} {} the plan did not show ({})",
             files.len(),
@@ -1038,6 +1039,20 @@ fn teardown_not_trusted_text(script: &crate::store::machine::SetupScript) -> Str
 
 /// Setup commands not trusted here: each command, the environment they would run with, and how to
 /// trust them.
+fn archive_in_the_way_text(reference: &str) -> String {
+    format!(
+        "its commits are archived under refs/flowloom/archive/, but the ref `{reference}` is in the way (a ref \
+         cannot be a folder of others); rename or delete it (`git update-ref -d {reference}`) and apply again"
+    )
+}
+
+fn teardown_failed_text(command: &str, status: &str) -> String {
+    format!(
+        "its teardown command `{command}` failed ({status}; its output is above), so the session was left as it \
+         was; fix it, or remove with --force, which runs the teardown and goes on"
+    )
+}
+
 fn setup_not_trusted_text(script: &crate::store::machine::SetupScript) -> String {
     let commands = &script.commands;
     let (what, listed) = if commands.is_empty() {
@@ -1116,6 +1131,7 @@ pub fn reason_kind(reason: &Reason) -> &'static str {
         Reason::TeardownNotTrusted { .. } => "teardown_not_trusted",
         Reason::TeardownFailed { .. } => "teardown_failed",
         Reason::CommittedMissing { .. } => "committed_missing",
+        Reason::ArchiveRefInTheWay { .. } => "archive_ref_in_the_way",
     }
 }
 

@@ -10,3 +10,4 @@ pub mod objects;
 pub mod ownership;
 pub mod recover;
 pub mod saved_plan;
+pub mod tracked;

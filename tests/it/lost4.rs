@@ -257,3 +257,110 @@ fn a_creation_killed_before_its_folder_converges() {
         env.fsck();
     }
 }
+
+/// SPEC §10, §11: a late copy (a `copy` entry added after the session was made) never
+/// writes what git tracks in the session: a tracked file the agent deleted (from the work
+/// tree, with `git rm`, or in a commit of its branch) stays deleted, and a tracked file
+/// there stays as the agent left it. The plan says so; git's status of the session does
+/// not change. An untracked file of a copied folder still arrives.
+#[test]
+fn a_late_copy_never_brings_back_a_tracked_file_the_agent_deleted() {
+    let env = TestEnv::new();
+    env.write(".gitignore", ".env\nconf/\n");
+    env.commit("ignore");
+    env.write(".env", "MAIN=1\n");
+    env.write("conf/app.toml", "main\n");
+    env.write("conf/other.toml", "other\n");
+    env.manifest("[sessions.a]\n[sessions.b]\n[sessions.c]\n[sessions.d]\n");
+    env.apply();
+    let deletions: [(&str, &[&[&str]]); 4] = [
+        ("a", &[]),
+        ("b", &[&["rm", "-q", "--cached", ".env", "conf/app.toml"]]),
+        (
+            "c",
+            &[&["rm", "-q", ".env", "conf/app.toml"], &["commit", "-q", "-m", "gone"]],
+        ),
+        ("d", &[]),
+    ];
+    let mut before = Vec::new();
+    for (id, commands) in deletions {
+        let wt = env.path(&format!("sessions/shell-instance-{id}"));
+        std::fs::create_dir_all(wt.join("conf")).expect("mkdir");
+        std::fs::write(wt.join(".env"), "BRANCH=1\n").expect("write");
+        std::fs::write(wt.join("conf/app.toml"), "branch\n").expect("write");
+        env.git_in(&wt, &["add", "-f", ".env", "conf/app.toml"]);
+        env.git_in(&wt, &["commit", "-q", "-m", "tracked"]);
+        for args in commands {
+            env.git_in(&wt, args);
+        }
+        if id == "d" {
+            std::fs::write(wt.join(".env"), "EDITED=1\n").expect("write");
+        } else {
+            for rel in [".env", "conf/app.toml"] {
+                let _ = std::fs::remove_file(wt.join(rel));
+            }
+            // The folder goes too, so `conf/` is copied (merged file by file).
+            let _ = std::fs::remove_dir(wt.join("conf"));
+        }
+        before.push((id, wt.clone(), env.git_in(&wt, &["status", "--porcelain"])));
+    }
+    env.manifest("[defaults]\ncopy = [\".env\", \"conf/\"]\n[sessions.a]\n[sessions.b]\n[sessions.c]\n[sessions.d]\n");
+    let (code, shown, err) = env.run(&["plan"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        shown.contains("git tracks them there, never overwritten): .env"),
+        "{shown}"
+    );
+    let (code, out, err) = env.run(&["apply", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    for (id, wt, status) in before {
+        assert_eq!(env.git_in(&wt, &["status", "--porcelain"]), status, "{id}");
+        if id == "d" {
+            assert_eq!(std::fs::read_to_string(wt.join(".env")).expect("kept"), "EDITED=1\n");
+        } else {
+            assert!(!wt.join(".env").exists(), "{id}: .env came back");
+            assert!(!wt.join("conf/app.toml").exists(), "{id}: conf/app.toml came back");
+            assert_eq!(
+                std::fs::read_to_string(wt.join("conf/other.toml")).expect("copied"),
+                "other\n"
+            );
+        }
+    }
+    env.fsck();
+}
+
+/// SPEC §11.4: a ref named as a folder of the archive refs (`refs/flowloom/archive`, or
+/// `refs/flowloom` itself) leaves no room for an archive. A forced removal, which archives
+/// first, is blocked in the plan with the ref named, and nothing is done (never a ref
+/// store's error half-way); once that ref is gone, it archives and removes.
+#[test]
+fn a_ref_in_the_way_of_the_archives_blocks_a_forced_removal_before_anything() {
+    for in_the_way in ["refs/flowloom/archive", "refs/flowloom"] {
+        let env = TestEnv::new();
+        env.manifest("[sessions.s]\n");
+        env.apply();
+        let wt = env.path("sessions/shell-instance-s");
+        env.commit_file(&wt, "work.txt", "work\n", "work");
+        let tip = env.git(&["rev-parse", "session/s"]);
+        env.git(&["update-ref", in_the_way, "HEAD"]);
+        env.manifest("");
+        let (_, shown, _) = env.run(&["plan", "--force"]);
+        assert!(
+            shown.contains(&format!("`{in_the_way}` is in the way")),
+            "{in_the_way}: {shown}"
+        );
+        let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+        assert_ne!(code, 0, "{in_the_way}: {out}{err}");
+        assert!(
+            !format!("{out}{err}").contains("Not a directory"),
+            "{in_the_way}: {out}{err}"
+        );
+        assert!(wt.join("work.txt").is_file(), "{in_the_way}: the worktree went");
+        assert_eq!(env.git(&["rev-parse", "session/s"]), tip);
+        env.git(&["update-ref", "-d", in_the_way]);
+        let (code, out, err) = env.run(&["apply", "--yes", "--force"]);
+        assert_eq!(code, 0, "{in_the_way}: {out}{err}");
+        assert_eq!(env.git(&["rev-parse", "refs/flowloom/archive/1/session/s"]), tip);
+        assert!(!wt.exists());
+    }
+}

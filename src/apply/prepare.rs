@@ -2,7 +2,6 @@
 //! main worktree, then the `setup` commands with the session's variables.
 
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 
 use super::Executor;
 use crate::apply::reporter::Warning;
@@ -125,7 +124,7 @@ impl Executor<'_> {
 pub(super) fn failpoint_copying(from: &Path, to: &Path, items: &[crate::apply::copy::CopyItem]) {
     #[cfg(debug_assertions)]
     if std::env::var("FLOWLOOM_FAILPOINT").is_ok_and(|v| v == "copy:part-way") {
-        let never = AtomicBool::new(false);
+        let never = std::sync::atomic::AtomicBool::new(false);
         crate::apply::copy::copy_into(from, to, items.get(..1).unwrap_or_default(), &never, None);
         std::process::abort();
     }

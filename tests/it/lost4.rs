@@ -16,16 +16,8 @@ fn ignore(env: &TestEnv) {
 
 /// A repository at `dir` with one commit, pushed whole to a bare remote of its own.
 fn pushed_repo(env: &TestEnv, dir: &Path, name: &str) {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    env.git_in(dir, &["init", "-q", "-b", "main"]);
-    std::fs::write(dir.join("tool.txt"), "tool\n").expect("write");
-    env.git_in(dir, &["add", "tool.txt"]);
-    env.git_in(dir, &["commit", "-q", "-m", "tool"]);
-    let remote = env.tmp.path().join(format!("{name}.git"));
-    env.git_in(env.tmp.path(), &["init", "-q", "--bare", &remote.to_string_lossy()]);
-    env.git_in(dir, &["remote", "add", "origin", &remote.to_string_lossy()]);
-    env.git_in(dir, &["push", "-q", "origin", "main"]);
-    env.git_in(dir, &["fetch", "-q", "origin"]);
+    crate::never_lose_work::nested_repo(env, dir);
+    crate::never_lose_work::push(env, dir, name);
 }
 
 /// SPEC §11.4: pushed commits do not vouch for a nested repository's work tree. A changed,

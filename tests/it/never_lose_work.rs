@@ -130,7 +130,7 @@ fn a_mode_change_beside_a_text_change_the_base_has_is_not_integrated() {
 // ---- nested repositories ----
 
 /// A repository at `dir` (made with its parents) with one commit of its own.
-fn nested_repo(env: &TestEnv, dir: &Path) {
+pub(crate) fn nested_repo(env: &TestEnv, dir: &Path) {
     std::fs::create_dir_all(dir).expect("mkdir");
     env.git_in(dir, &["init", "-q", "-b", "main"]);
     std::fs::write(dir.join("tool.txt"), "tool\n").expect("write");
@@ -140,7 +140,7 @@ fn nested_repo(env: &TestEnv, dir: &Path) {
 
 /// Push the repository at `dir` to a new bare remote, so that its remote-tracking ref
 /// reaches every commit.
-fn push(env: &TestEnv, dir: &Path, name: &str) {
+pub(crate) fn push(env: &TestEnv, dir: &Path, name: &str) {
     let remote = env.tmp.path().join(format!("{name}.git"));
     env.git_in(env.tmp.path(), &["init", "-q", "--bare", &remote.to_string_lossy()]);
     env.git_in(dir, &["remote", "add", "origin", &remote.to_string_lossy()]);
